@@ -1,0 +1,180 @@
+//! Byzantine fault mode, for tests and demos: a wrapper that makes any replica return wrong but
+//! well-formed replies and, if configured, corrupt its own state. The corruption is a pure
+//! function of the seed and the sequence number, so a faulty run replays exactly.
+
+use crate::ids::{EventId, EventType, UserId, MAX_CAPACITY};
+use crate::replica::{Replica, ReplicaError};
+use crate::reply::{Code, Reply, ReplyBody};
+use crate::request::Request;
+use crate::snapshot::{Digest, SlotRecord, Snapshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultConfig {
+    pub seed: u64,
+    /// Also damage the state after each request, so the replica's digest drifts too.
+    pub corrupt_state: bool,
+}
+
+/// A replica with a switchable Byzantine mode. When the mode is off it is transparent.
+pub struct Faulty<R> {
+    inner: R,
+    mode: Option<FaultConfig>,
+}
+
+impl<R: Replica> Faulty<R> {
+    pub fn new(inner: R) -> Self {
+        Faulty { inner, mode: None }
+    }
+
+    /// `Some` turns Byzantine mode on; `None` heals (the state is not repaired).
+    pub fn set_mode(&mut self, mode: Option<FaultConfig>) {
+        self.mode = mode;
+    }
+
+    pub fn mode(&self) -> Option<FaultConfig> {
+        self.mode
+    }
+
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn corrupt_state(&mut self, cfg: FaultConfig, seq: u64) -> Result<(), ReplicaError> {
+        let mut slots = self.inner.export()?.into_slots();
+        let r = mix(cfg.seed ^ 0x5eed_57a7e, seq);
+        if slots.is_empty() {
+            // Nothing to damage: invent a slot no correct replica has.
+            if let (Ok(event_id), Ok(holder)) =
+                (EventId::parse("MTLM010100"), UserId::parse("MTLP9999"))
+            {
+                slots.push(SlotRecord {
+                    event_type: EventType::ArtGallery,
+                    event_id,
+                    capacity: 1,
+                    holders: vec![holder],
+                });
+            }
+        } else {
+            let n = slots.len();
+            let slot = &mut slots[(r % n as u64) as usize];
+            if slot.capacity < MAX_CAPACITY.unsigned_abs() {
+                slot.capacity += 1;
+            } else {
+                slot.holders.pop();
+                slot.capacity -= 1;
+            }
+        }
+        let snapshot = Snapshot::new(slots)?;
+        self.inner.import(seq, &snapshot)
+    }
+}
+
+/// splitmix64 of seed and sequence number: deterministic, no RNG state to carry.
+fn mix(seed: u64, seq: u64) -> u64 {
+    let mut z = seed ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A reply that is well-formed and always different from `reply`.
+pub fn corrupt_reply(reply: &Reply, seed: u64, seq: u64) -> Reply {
+    let r = mix(seed, seq);
+    let pick = |len: usize| (r >> 8) as usize % len;
+    let mut out = reply.clone();
+    if r & 1 == 1 {
+        match &mut out.body {
+            ReplyBody::Slots(rows) if !rows.is_empty() => {
+                let i = pick(rows.len());
+                rows[i].available ^= 1;
+                return out;
+            }
+            ReplyBody::Schedule(rows) if !rows.is_empty() => {
+                rows.remove(pick(rows.len()));
+                return out;
+            }
+            ReplyBody::Removed { moved, .. } => {
+                *moved = moved.wrapping_add(1);
+                return out;
+            }
+            _ => {}
+        }
+    }
+    let n = Code::ALL.len();
+    let here = Code::ALL.iter().position(|c| *c == reply.code).unwrap_or(0);
+    let other = Code::ALL[(here + 1 + pick(n - 1)) % n];
+    Reply::code(other)
+}
+
+impl<R: Replica> Replica for Faulty<R> {
+    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+        let reply = self.inner.apply(seq, request)?;
+        let Some(cfg) = self.mode else {
+            return Ok(reply);
+        };
+        if cfg.corrupt_state {
+            self.corrupt_state(cfg, seq)?;
+        }
+        Ok(corrupt_reply(&reply, cfg.seed, seq))
+    }
+
+    fn applied_seq(&self) -> u64 {
+        self.inner.applied_seq()
+    }
+
+    fn export(&self) -> Result<Snapshot, ReplicaError> {
+        self.inner.export()
+    }
+
+    fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
+        self.inner.import(seq, snapshot)
+    }
+
+    fn digest(&self) -> Result<Digest, ReplicaError> {
+        self.inner.digest()
+    }
+
+    fn sync(&mut self) -> Result<(), ReplicaError> {
+        self.inner.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::{Booking, SlotAvailability};
+
+    #[test]
+    fn corruption_always_differs_and_is_deterministic() {
+        let e = EventId::parse("MTLE101226").unwrap();
+        let samples = [
+            Reply::code(Code::Reserved),
+            Reply::code(Code::InvalidArgument),
+            Reply::removed(2, 1),
+            Reply::slots(vec![]),
+            Reply::slots(vec![SlotAvailability {
+                event_id: e,
+                event_type: EventType::Concerts,
+                available: 0,
+            }]),
+            Reply::schedule(vec![Booking {
+                event_id: e,
+                event_type: EventType::Theatre,
+            }]),
+        ];
+        for seed in 0..50 {
+            for seq in 1..50 {
+                for reply in &samples {
+                    let bad = corrupt_reply(reply, seed, seq);
+                    assert_ne!(bad.encode(), reply.encode());
+                    assert_eq!(bad, corrupt_reply(reply, seed, seq));
+                    assert!(Reply::decode(&bad.encode()).is_ok());
+                }
+            }
+        }
+    }
+}
