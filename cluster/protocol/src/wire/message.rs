@@ -1,0 +1,222 @@
+//! What nodes say to each other. Every message is one postcard-encoded [`Message`]; the
+//! header's kind byte repeats its variant so that captures and counters can tell kinds apart
+//! without decoding.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Who sent a datagram. Authenticated by the MAC, so a node can trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum NodeId {
+    Sequencer,
+    /// Replica manager 1..=4.
+    ReplicaManager(u8),
+    /// A front end instance (24-bit id).
+    FrontEnd(u32),
+    /// An operator tool such as `tesserad status` (24-bit id).
+    Tool(u32),
+}
+
+impl NodeId {
+    pub(crate) fn to_wire(self) -> u32 {
+        match self {
+            NodeId::Sequencer => 0,
+            NodeId::ReplicaManager(i) => 0x0100_0000 | u32::from(i),
+            NodeId::FrontEnd(n) => 0x0200_0000 | (n & 0x00ff_ffff),
+            NodeId::Tool(n) => 0x0300_0000 | (n & 0x00ff_ffff),
+        }
+    }
+
+    pub(crate) fn from_wire(v: u32) -> Option<Self> {
+        let low = v & 0x00ff_ffff;
+        match v >> 24 {
+            0 if low == 0 => Some(NodeId::Sequencer),
+            1 if low <= 0xff => Some(NodeId::ReplicaManager(low as u8)),
+            2 => Some(NodeId::FrontEnd(low)),
+            3 => Some(NodeId::Tool(low)),
+            _ => None,
+        }
+    }
+}
+
+/// Identifies one client request across retransmissions: the front end's incarnation and a
+/// number it never reuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    pub front_end: u64,
+    pub number: u64,
+}
+
+/// A request on its way from a front end to the sequencer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: RequestId,
+    /// Where replica managers send their replies.
+    pub reply_to: SocketAddr,
+    /// `tessera_types::Request::encode()`; the sequencer does not look inside.
+    pub request: Vec<u8>,
+}
+
+/// A request with its place in the total order, as multicast to the replica managers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub id: RequestId,
+    pub reply_to: SocketAddr,
+    /// Milliseconds since the Unix epoch on the sequencer's clock: the only time replicas see.
+    pub timestamp_ms: u64,
+    pub request: Vec<u8>,
+}
+
+/// One replica's reply to one sequenced request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyEntry {
+    pub seq: u64,
+    pub id: RequestId,
+    /// Replica (and replica manager) number 1..=4.
+    pub replica: u8,
+    /// `tessera_types::Reply::encode()`: the canonical bytes voted on.
+    pub reply: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// Answered, but differently from the majority.
+    Wrong,
+    /// Did not answer within the front end's adaptive window.
+    Missing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FaultReport {
+    pub seq: u64,
+    pub replica: u8,
+    pub kind: FaultKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReplicaState {
+    Up,
+    Recovering,
+    Down,
+}
+
+impl ReplicaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaState::Up => "up",
+            ReplicaState::Recovering => "recovering",
+            ReplicaState::Down => "down",
+        }
+    }
+}
+
+/// A replica manager's view of itself and its replica, for `tesserad status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RmStatus {
+    pub id: u8,
+    pub implementation: String,
+    pub pid: u32,
+    pub state: ReplicaState,
+    pub last_seq: u64,
+    pub consecutive_faults: u32,
+    pub replacements: u32,
+    /// State digest at `last_seq`, if known.
+    pub digest: Option<[u8; 32]>,
+    /// Requests executed by the current replica process since it started.
+    pub executed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequencerStatus {
+    pub next_seq: u64,
+    pub lowest_retained: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Front end → sequencer. `floor`: every request number of this front end below it has
+    /// been acknowledged, so the sequencer may forget their assignments.
+    Submit { floor: u64, entries: Vec<Submission> },
+    /// Sequencer → front end: these requests have these sequence numbers (durably).
+    Ordered(Vec<(RequestId, u64)>),
+    /// Sequencer → replica managers: consecutive or retransmitted sequenced requests.
+    Data(Vec<Sequenced>),
+    /// Sequencer → replica managers: highest assigned and lowest retained sequence number,
+    /// so that a lost last message is noticed and a laggard knows what it can still get.
+    Heartbeat { high: u64, low: u64 },
+    /// Replica manager → sequencer: cumulative; everything up to `received` is in hand and
+    /// everything up to `applied` has been applied durably by the replica.
+    Ack { received: u64, applied: u64 },
+    /// Replica manager → sequencer: these inclusive ranges are missing.
+    Nack(Vec<(u64, u64)>),
+    /// Replica manager → front end.
+    Reply(Vec<ReplyEntry>),
+    /// Front end → replica manager: send the replies for these sequence numbers again.
+    Reask(Vec<u64>),
+    /// Front end → all replica managers.
+    Faults(Vec<FaultReport>),
+    /// Tool → any node.
+    StatusQuery { nonce: u64 },
+    SequencerStatus { nonce: u64, status: SequencerStatus },
+    RmStatus { nonce: u64, status: RmStatus },
+}
+
+impl Message {
+    /// The header's kind byte.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Message::Submit { .. } => 1,
+            Message::Ordered(_) => 2,
+            Message::Data(_) => 3,
+            Message::Heartbeat { .. } => 4,
+            Message::Ack { .. } => 5,
+            Message::Nack(_) => 6,
+            Message::Reply(_) => 7,
+            Message::Reask(_) => 8,
+            Message::Faults(_) => 9,
+            Message::StatusQuery { .. } => 10,
+            Message::SequencerStatus { .. } => 11,
+            Message::RmStatus { .. } => 12,
+        }
+    }
+
+    pub fn kind_name(kind: u8) -> &'static str {
+        match kind {
+            1 => "submit",
+            2 => "ordered",
+            3 => "data",
+            4 => "heartbeat",
+            5 => "ack",
+            6 => "nack",
+            7 => "reply",
+            8 => "reask",
+            9 => "faults",
+            10 => "status-query",
+            11 => "sequencer-status",
+            12 => "rm-status",
+            _ => "unknown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_round_trip() {
+        for n in [
+            NodeId::Sequencer,
+            NodeId::ReplicaManager(1),
+            NodeId::ReplicaManager(4),
+            NodeId::FrontEnd(7),
+            NodeId::Tool(0x00ff_ffff),
+        ] {
+            assert_eq!(NodeId::from_wire(n.to_wire()), Some(n));
+        }
+        assert_eq!(NodeId::from_wire(0x0400_0000), None);
+        assert_eq!(NodeId::from_wire(0x0000_0001), None);
+    }
+}

@@ -1,0 +1,324 @@
+//! The rules of `docs/domain.md`: a request is judged against the current projection and
+//! yields its reply plus the events that carry out its effect. Nothing here mutates state,
+//! so a failed check needs no undo: it simply yields no events.
+
+use tessera_types::{
+    ids::check_capacity, Code, EventId, EventType, IdError, Reply, Request, Role, UserId,
+};
+
+use crate::events::{Event, SlotRef};
+use crate::projection::{Holding, Projection, Slot};
+
+/// A participant may hold at most this many other-city reservations in one week.
+const OTHER_CITY_WEEKLY_LIMIT: usize = 3;
+
+/// A request whose arguments passed step 0 (syntax).
+enum Command {
+    Add {
+        admin: UserId,
+        slot: SlotRef,
+        capacity: u32,
+    },
+    Remove {
+        admin: UserId,
+        slot: SlotRef,
+    },
+    List {
+        admin: UserId,
+        event_type: EventType,
+    },
+    Reserve {
+        participant: UserId,
+        slot: SlotRef,
+    },
+    Schedule {
+        participant: UserId,
+    },
+    Cancel {
+        participant: UserId,
+        slot: SlotRef,
+    },
+    Exchange {
+        participant: UserId,
+        from: SlotRef,
+        to: SlotRef,
+    },
+}
+
+fn slot(event_type: &str, event_id: &str) -> Result<SlotRef, IdError> {
+    Ok(SlotRef {
+        event_type: EventType::parse(event_type)?,
+        event_id: EventId::parse(event_id)?,
+    })
+}
+
+impl Command {
+    fn parse(request: &Request) -> Result<Command, IdError> {
+        Ok(match request {
+            Request::AddReservationSlot {
+                admin_id,
+                event_type,
+                event_id,
+                capacity,
+            } => Command::Add {
+                admin: UserId::parse(admin_id)?,
+                slot: slot(event_type, event_id)?,
+                capacity: check_capacity(*capacity)?,
+            },
+            Request::RemoveReservationSlot {
+                admin_id,
+                event_type,
+                event_id,
+            } => Command::Remove {
+                admin: UserId::parse(admin_id)?,
+                slot: slot(event_type, event_id)?,
+            },
+            Request::ListReservationSlotAvailable {
+                admin_id,
+                event_type,
+            } => Command::List {
+                admin: UserId::parse(admin_id)?,
+                event_type: EventType::parse(event_type)?,
+            },
+            Request::ReserveTicket {
+                participant_id,
+                event_type,
+                event_id,
+            } => Command::Reserve {
+                participant: UserId::parse(participant_id)?,
+                slot: slot(event_type, event_id)?,
+            },
+            Request::GetEventSchedule { participant_id } => Command::Schedule {
+                participant: UserId::parse(participant_id)?,
+            },
+            Request::CancelTicket {
+                participant_id,
+                event_type,
+                event_id,
+            } => Command::Cancel {
+                participant: UserId::parse(participant_id)?,
+                slot: slot(event_type, event_id)?,
+            },
+            Request::ExchangeTicket {
+                participant_id,
+                event_type,
+                event_id,
+                new_event_type,
+                new_event_id,
+            } => Command::Exchange {
+                participant: UserId::parse(participant_id)?,
+                from: slot(event_type, event_id)?,
+                to: slot(new_event_type, new_event_id)?,
+            },
+        })
+    }
+}
+
+/// Judges `request` against `state`, appending the events that carry out its effect to
+/// `events` (none when it changes nothing), and returns the reply.
+pub fn decide(state: &Projection, request: &Request, events: &mut Vec<Event>) -> Reply {
+    let Ok(command) = Command::parse(request) else {
+        return Reply::code(Code::InvalidArgument);
+    };
+    match command {
+        Command::Add {
+            admin,
+            slot,
+            capacity,
+        } => add(state, admin, slot, capacity, events),
+        Command::Remove { admin, slot } => remove(state, admin, slot, events),
+        Command::List { admin, event_type } => {
+            if admin.role() != Role::Admin {
+                return Reply::code(Code::NotAuthorized);
+            }
+            Reply::slots(state.availability(event_type))
+        }
+        Command::Reserve { participant, slot } => reserve(state, participant, slot, events),
+        Command::Schedule { participant } => {
+            if participant.role() != Role::Participant {
+                return Reply::code(Code::NotAuthorized);
+            }
+            Reply::schedule(state.schedule(&participant).bookings())
+        }
+        Command::Cancel { participant, slot } => cancel(state, participant, slot, events),
+        Command::Exchange {
+            participant,
+            from,
+            to,
+        } => exchange(state, participant, from, to, events),
+    }
+}
+
+/// Slot administration is for admins of the slot's own city.
+fn administers(admin: &UserId, slot: &SlotRef) -> bool {
+    admin.role() == Role::Admin && admin.city() == slot.event_id.city()
+}
+
+/// Whether `participant` may take a place in `target` given what they hold, ignoring
+/// `except` (a reservation about to be given up): no other reservation at the same when,
+/// and the weekly other-city limit not yet reached. Checks run in reply order.
+fn admission(
+    state: &Projection,
+    participant: &UserId,
+    target: &Slot,
+    except: Option<&Holding>,
+) -> Result<(), Code> {
+    let schedule = state.schedule(participant);
+    if schedule.has_when(target.key.when, except) {
+        return Err(Code::TimeConflict);
+    }
+    let home = participant.city();
+    if target.key.city != home
+        && schedule.other_city_in_week(home, target.key.when.week(), except)
+            >= OTHER_CITY_WEEKLY_LIMIT
+    {
+        return Err(Code::OtherCityLimit);
+    }
+    Ok(())
+}
+
+fn add(
+    state: &Projection,
+    admin: UserId,
+    slot: SlotRef,
+    capacity: u32,
+    events: &mut Vec<Event>,
+) -> Reply {
+    if !administers(&admin, &slot) {
+        return Reply::code(Code::NotAuthorized);
+    }
+    match state.find(&slot) {
+        Some(existing) => {
+            if (capacity as usize) < existing.holders.len() {
+                return Reply::code(Code::CapacityBelowBooked);
+            }
+            // Setting the same capacity again is still UPDATED but changes nothing, so it
+            // leaves nothing to log.
+            if existing.capacity != capacity {
+                events.push(Event::CapacityChanged { slot, capacity });
+            }
+            Reply::code(Code::Updated)
+        }
+        None => {
+            events.push(Event::SlotCreated { slot, capacity });
+            Reply::code(Code::Created)
+        }
+    }
+}
+
+fn remove(state: &Projection, admin: UserId, slot: SlotRef, events: &mut Vec<Event>) -> Reply {
+    if !administers(&admin, &slot) {
+        return Reply::code(Code::NotAuthorized);
+    }
+    let Some(removed) = state.find(&slot) else {
+        return Reply::code(Code::NoSuchSlot);
+    };
+    events.push(Event::SlotRemoved { slot });
+
+    // The projection still shows the removed slot, so its reservation is excluded by hand
+    // from every count below. Holders are distinct participants, so one holder's move never
+    // changes another's holdings; it only uses up a place, which `taken` tracks.
+    let gone = Holding::of(&slot);
+    let candidates = state.later_in_same_city(&slot);
+    let mut taken = vec![0usize; candidates.len()];
+    let (mut moved, mut dropped) = (0u32, 0u32);
+    for &participant in &removed.holders {
+        // "Does not hold S" needs no check of its own: holding S is a same-when conflict.
+        let target = candidates.iter().zip(&taken).position(|(s, &extra)| {
+            s.holders.len() + extra < s.capacity as usize
+                && admission(state, &participant, s, Some(&gone)).is_ok()
+        });
+        match target {
+            Some(i) => {
+                taken[i] += 1;
+                moved += 1;
+                events.push(Event::ReservationMoved {
+                    participant,
+                    to: candidates[i].slot_ref(),
+                });
+            }
+            None => {
+                dropped += 1;
+                events.push(Event::ReservationDropped {
+                    participant,
+                    from: slot,
+                });
+            }
+        }
+    }
+    Reply::removed(moved, dropped)
+}
+
+fn reserve(
+    state: &Projection,
+    participant: UserId,
+    slot: SlotRef,
+    events: &mut Vec<Event>,
+) -> Reply {
+    if participant.role() != Role::Participant {
+        return Reply::code(Code::NotAuthorized);
+    }
+    let Some(target) = state.find(&slot) else {
+        return Reply::code(Code::NoSuchSlot);
+    };
+    if state.schedule(&participant).holds(&Holding::of(&slot)) {
+        return Reply::code(Code::AlreadyReserved);
+    }
+    if !target.has_room() {
+        return Reply::code(Code::SlotFull);
+    }
+    if let Err(code) = admission(state, &participant, target, None) {
+        return Reply::code(code);
+    }
+    events.push(Event::TicketReserved { participant, slot });
+    Reply::code(Code::Reserved)
+}
+
+fn cancel(state: &Projection, participant: UserId, slot: SlotRef, events: &mut Vec<Event>) -> Reply {
+    if participant.role() != Role::Participant {
+        return Reply::code(Code::NotAuthorized);
+    }
+    // A slot that does not exist is not held either: no separate existence check.
+    if !state.schedule(&participant).holds(&Holding::of(&slot)) {
+        return Reply::code(Code::NotReserved);
+    }
+    events.push(Event::TicketCancelled { participant, slot });
+    Reply::code(Code::Cancelled)
+}
+
+fn exchange(
+    state: &Projection,
+    participant: UserId,
+    from: SlotRef,
+    to: SlotRef,
+    events: &mut Vec<Event>,
+) -> Reply {
+    if participant.role() != Role::Participant {
+        return Reply::code(Code::NotAuthorized);
+    }
+    let schedule = state.schedule(&participant);
+    let old = Holding::of(&from);
+    if !schedule.holds(&old) {
+        return Reply::code(Code::NotReserved);
+    }
+    let Some(target) = state.find(&to) else {
+        return Reply::code(Code::NoSuchSlot);
+    };
+    // Also catches `to == from`, which is held.
+    if schedule.holds(&Holding::of(&to)) {
+        return Reply::code(Code::AlreadyReserved);
+    }
+    if !target.has_room() {
+        return Reply::code(Code::SlotFull);
+    }
+    // Judged as if the old reservation were already cancelled.
+    if let Err(code) = admission(state, &participant, target, Some(&old)) {
+        return Reply::code(code);
+    }
+    events.push(Event::TicketExchanged {
+        participant,
+        from,
+        to,
+    });
+    Reply::code(Code::Exchanged)
+}

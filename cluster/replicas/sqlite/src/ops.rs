@@ -1,0 +1,335 @@
+//! The seven operations of `docs/domain.md` as SQL. Each function runs inside the caller's
+//! transaction and returns the reply; on any storage error the caller rolls back, so a
+//! request either happens completely or not at all.
+//!
+//! Every check is evaluated *before* the first write of its operation, which is what makes a
+//! refused request change nothing without relying on a rollback.
+
+use rusqlite::{Connection, OptionalExtension};
+use tessera_types::{Booking, Code, EventId, EventType, Reply, Role, SlotAvailability, UserId};
+
+use crate::command::{Command, SlotKey};
+use crate::error::{Result, StorageError};
+use crate::schema::{event_type_of, kind_of};
+
+/// Most other-city reservations a participant may hold in one week.
+const OTHER_CITY_WEEKLY_LIMIT: i64 = 3;
+
+pub(crate) fn execute(conn: &Connection, command: &Command) -> Result<Reply> {
+    match *command {
+        Command::AddSlot {
+            admin,
+            slot,
+            capacity,
+        } => add_slot(conn, admin, slot, capacity),
+        Command::RemoveSlot { admin, slot } => remove_slot(conn, admin, slot),
+        Command::ListAvailable { admin, event_type } => list_available(conn, admin, event_type),
+        Command::Reserve { participant, slot } => reserve(conn, participant, slot),
+        Command::Schedule { participant } => schedule(conn, participant),
+        Command::Cancel { participant, slot } => cancel(conn, participant, slot),
+        Command::Exchange {
+            participant,
+            old,
+            new,
+        } => exchange(conn, participant, old, new),
+    }
+}
+
+fn is_participant(user: UserId) -> bool {
+    user.role() == Role::Participant
+}
+
+/// An admin may manage only the slots of their own city.
+fn manages(admin: UserId, slot: SlotKey) -> bool {
+    admin.role() == Role::Admin && admin.city() == slot.event_id.city()
+}
+
+fn add_slot(conn: &Connection, admin: UserId, slot: SlotKey, capacity: u32) -> Result<Reply> {
+    if !manages(admin, slot) {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    let booked: Option<i64> = conn
+        .prepare_cached("SELECT booked FROM slot WHERE kind = ?1 AND event_id = ?2")?
+        .query_row((slot.kind(), slot.id()), |r| r.get(0))
+        .optional()?;
+    let capacity = i64::from(capacity);
+    match booked {
+        Some(booked) if capacity < booked => Ok(Reply::code(Code::CapacityBelowBooked)),
+        Some(_) => {
+            conn.prepare_cached("UPDATE slot SET capacity = ?3 WHERE kind = ?1 AND event_id = ?2")?
+                .execute((slot.kind(), slot.id(), capacity))?;
+            Ok(Reply::code(Code::Updated))
+        }
+        None => {
+            conn.prepare_cached("INSERT INTO slot (kind, event_id, capacity) VALUES (?1, ?2, ?3)")?
+                .execute((slot.kind(), slot.id(), capacity))?;
+            Ok(Reply::code(Code::Created))
+        }
+    }
+}
+
+fn remove_slot(conn: &Connection, admin: UserId, slot: SlotKey) -> Result<Reply> {
+    if !manages(admin, slot) {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    // The removed slot's when, read before it disappears: moves go strictly later.
+    let when: Option<(String, i64)> = conn
+        .prepare_cached("SELECT day, part FROM slot WHERE kind = ?1 AND event_id = ?2")?
+        .query_row((slot.kind(), slot.id()), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((day, part)) = when else {
+        return Ok(Reply::code(Code::NoSuchSlot));
+    };
+
+    let holders: Vec<String> = conn
+        .prepare_cached(
+            "SELECT participant FROM reservation WHERE kind = ?1 AND event_id = ?2
+             ORDER BY participant",
+        )?
+        .query_map((slot.kind(), slot.id()), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // The spec has the slot and all its reservations gone before anyone moves, so no holder's
+    // old reservation can block (or count against) their own move.
+    conn.prepare_cached("DELETE FROM reservation WHERE kind = ?1 AND event_id = ?2")?
+        .execute((slot.kind(), slot.id()))?;
+    conn.prepare_cached("DELETE FROM slot WHERE kind = ?1 AND event_id = ?2")?
+        .execute((slot.kind(), slot.id()))?;
+
+    // One holder at a time: each move takes a place, which the next search sees.
+    let mut find_target = conn.prepare_cached(
+        "SELECT s.event_id FROM slot AS s
+         WHERE s.kind = ?2 AND s.city = ?3
+           AND (s.day, s.part) > (?4, ?5)
+           AND s.booked < s.capacity
+           AND NOT EXISTS (SELECT 1 FROM reservation AS r
+                           WHERE r.participant = ?1 AND r.kind = s.kind AND r.event_id = s.event_id)
+           AND NOT EXISTS (SELECT 1 FROM holding AS h
+                           WHERE h.participant = ?1 AND h.day = s.day AND h.part = s.part)
+           AND (s.city = substr(?1, 1, 3)
+                OR (SELECT count(*) FROM holding AS h
+                    WHERE h.participant = ?1 AND h.city <> substr(?1, 1, 3) AND h.week = s.week) < ?6)
+         ORDER BY s.day, s.part
+         LIMIT 1",
+    )?;
+    let mut place =
+        conn.prepare_cached("INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)")?;
+    let city = slot.event_id.city().as_str();
+    let (mut moved, mut dropped) = (0u32, 0u32);
+    for holder in &holders {
+        let target: Option<String> = find_target
+            .query_row(
+                (holder, slot.kind(), city, &day, part, OTHER_CITY_WEEKLY_LIMIT),
+                |r| r.get(0),
+            )
+            .optional()?;
+        match target {
+            Some(target) => {
+                place.execute((holder, slot.kind(), target))?;
+                moved += 1;
+            }
+            None => dropped += 1,
+        }
+    }
+    Ok(Reply::removed(moved, dropped))
+}
+
+fn list_available(conn: &Connection, admin: UserId, event_type: EventType) -> Result<Reply> {
+    if admin.role() != Role::Admin {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    // Within one type and city an event ID fixes the when, so the order is total.
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_id, capacity - booked FROM slot WHERE kind = ?1
+         ORDER BY city_rank, day, part",
+    )?;
+    let rows = stmt.query_map([kind_of(event_type)], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut slots = Vec::new();
+    for row in rows {
+        let (id, available) = row?;
+        slots.push(SlotAvailability {
+            event_id: stored_event_id(&id)?,
+            event_type,
+            available: u32::try_from(available)
+                .map_err(|_| StorageError::new(format!("slot {id} is overbooked")))?,
+        });
+    }
+    Ok(Reply::slots(slots))
+}
+
+/// What `reserve` and `exchange` need to know about the slot a participant wants.
+struct Candidate {
+    already_held: bool,
+    full: bool,
+    /// The participant holds another reservation with the same when.
+    time_conflict: bool,
+    /// The slot is in another city and the participant already has the weekly maximum of
+    /// other-city reservations in its week.
+    over_city_limit: bool,
+}
+
+/// Looks at slot `wanted` from `participant`'s point of view, ignoring the reservation
+/// `releasing` (the old slot of an exchange, "as if already cancelled"). `None` if the slot
+/// does not exist.
+fn candidate(
+    conn: &Connection,
+    participant: UserId,
+    wanted: SlotKey,
+    releasing: Option<SlotKey>,
+) -> Result<Option<Candidate>> {
+    // NULL never `IS` a stored value, so without `releasing` nothing is ignored.
+    let skip_kind = releasing.map(|old| old.kind());
+    let skip_id = releasing.as_ref().map(SlotKey::id);
+    let row = conn
+        .prepare_cached(
+            "SELECT
+               EXISTS (SELECT 1 FROM reservation AS r
+                       WHERE r.participant = ?1 AND r.kind = s.kind AND r.event_id = s.event_id),
+               s.booked >= s.capacity,
+               EXISTS (SELECT 1 FROM holding AS h
+                       WHERE h.participant = ?1 AND h.day = s.day AND h.part = s.part
+                         AND NOT (h.kind IS ?4 AND h.event_id IS ?5)),
+               s.city <> substr(?1, 1, 3)
+                 AND (SELECT count(*) FROM holding AS h
+                      WHERE h.participant = ?1 AND h.city <> substr(?1, 1, 3) AND h.week = s.week
+                        AND NOT (h.kind IS ?4 AND h.event_id IS ?5)) >= ?6
+             FROM slot AS s
+             WHERE s.kind = ?2 AND s.event_id = ?3",
+        )?
+        .query_row(
+            (
+                participant.as_str(),
+                wanted.kind(),
+                wanted.id(),
+                skip_kind,
+                skip_id,
+                OTHER_CITY_WEEKLY_LIMIT,
+            ),
+            |r| {
+                Ok(Candidate {
+                    already_held: r.get(0)?,
+                    full: r.get(1)?,
+                    time_conflict: r.get(2)?,
+                    over_city_limit: r.get(3)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(row)
+}
+
+/// The shared checks of reserve (steps 2-6) and exchange (steps 3-7), in the spec's order.
+fn refusal(candidate: Option<Candidate>) -> Option<Code> {
+    let Some(c) = candidate else {
+        return Some(Code::NoSuchSlot);
+    };
+    if c.already_held {
+        Some(Code::AlreadyReserved)
+    } else if c.full {
+        Some(Code::SlotFull)
+    } else if c.time_conflict {
+        Some(Code::TimeConflict)
+    } else if c.over_city_limit {
+        Some(Code::OtherCityLimit)
+    } else {
+        None
+    }
+}
+
+fn holds(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<bool> {
+    let found = conn
+        .prepare_cached(
+            "SELECT 1 FROM reservation WHERE participant = ?1 AND kind = ?2 AND event_id = ?3",
+        )?
+        .query_row((participant.as_str(), slot.kind(), slot.id()), |_| Ok(()))
+        .optional()?;
+    Ok(found.is_some())
+}
+
+fn hold(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<()> {
+    conn.prepare_cached("INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)")?
+        .execute((participant.as_str(), slot.kind(), slot.id()))?;
+    Ok(())
+}
+
+fn release(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM reservation WHERE participant = ?1 AND kind = ?2 AND event_id = ?3",
+    )?
+    .execute((participant.as_str(), slot.kind(), slot.id()))?;
+    Ok(())
+}
+
+fn reserve(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<Reply> {
+    if !is_participant(participant) {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    if let Some(code) = refusal(candidate(conn, participant, slot, None)?) {
+        return Ok(Reply::code(code));
+    }
+    hold(conn, participant, slot)?;
+    Ok(Reply::code(Code::Reserved))
+}
+
+fn schedule(conn: &Connection, participant: UserId) -> Result<Reply> {
+    if !is_participant(participant) {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    // when, then city, then type: (day, part, city, kind) identifies a slot, so ties are
+    // impossible.
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_id, kind FROM holding WHERE participant = ?1
+         ORDER BY day, part, city_rank, kind",
+    )?;
+    let rows = stmt.query_map([participant.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut bookings = Vec::new();
+    for row in rows {
+        let (id, kind) = row?;
+        bookings.push(Booking {
+            event_id: stored_event_id(&id)?,
+            event_type: stored_event_type(kind)?,
+        });
+    }
+    Ok(Reply::schedule(bookings))
+}
+
+fn cancel(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<Reply> {
+    if !is_participant(participant) {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    if !holds(conn, participant, slot)? {
+        return Ok(Reply::code(Code::NotReserved));
+    }
+    release(conn, participant, slot)?;
+    Ok(Reply::code(Code::Cancelled))
+}
+
+fn exchange(conn: &Connection, participant: UserId, old: SlotKey, new: SlotKey) -> Result<Reply> {
+    if !is_participant(participant) {
+        return Ok(Reply::code(Code::NotAuthorized));
+    }
+    if !holds(conn, participant, old)? {
+        return Ok(Reply::code(Code::NotReserved));
+    }
+    // new == old is caught as ALREADY_RESERVED: the exclusion of `old` applies only to the
+    // time and city checks, never to "holds the new slot".
+    if let Some(code) = refusal(candidate(conn, participant, new, Some(old))?) {
+        return Ok(Reply::code(code));
+    }
+    release(conn, participant, old)?;
+    hold(conn, participant, new)?;
+    Ok(Reply::code(Code::Exchanged))
+}
+
+/// Identifiers read back from the database were validated on the way in; failing to parse
+/// one means the file was damaged.
+pub(crate) fn stored_event_id(id: &str) -> Result<EventId> {
+    EventId::parse(id).map_err(|e| StorageError::new(format!("stored event ID {id:?}: {e}")))
+}
+
+pub(crate) fn stored_event_type(kind: i64) -> Result<EventType> {
+    event_type_of(kind).ok_or_else(|| StorageError::new(format!("stored event kind {kind}")))
+}

@@ -1,0 +1,193 @@
+//! The relational model of the domain and everything about the database file itself:
+//! pragmas, schema creation and the `applied_seq` bookkeeping.
+//!
+//! The schema derives every domain notion it can from the event ID in SQL, so the rules in
+//! `ops.rs` are written against named columns (`day`, `part`, `week`, `city`) instead of
+//! re-parsing identifiers: an event's date, its time of day and its Monday-to-Sunday week are
+//! generated columns computed by SQLite's own date functions.
+
+use rusqlite::{Connection, OptionalExtension};
+use tessera_types::{Durability, EventType};
+
+use crate::error::{Result, StorageError};
+
+/// Bumped whenever the schema changes incompatibly; a file with another version is refused
+/// rather than misread.
+const SCHEMA_VERSION: i64 = 1;
+
+/// The whole schema. Idempotent, so it runs on every open.
+///
+/// Ordering is deliberately explicit rather than textual: `kind`, `city_rank` and `part` are
+/// ranks in the spec's orders (ArtGallery < Concerts < Theatre, MTL < TOR < VAN, M < A < E),
+/// so no `ORDER BY` depends on the accident that some names happen to sort alphabetically.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    only        INTEGER PRIMARY KEY CHECK (only = 1),
+    applied_seq INTEGER NOT NULL CHECK (applied_seq >= 0)
+);
+INSERT OR IGNORE INTO meta (only, applied_seq) VALUES (1, 0);
+
+CREATE TABLE IF NOT EXISTS slot (
+    -- Event type as its rank: 0 ArtGallery, 1 Concerts, 2 Theatre.
+    kind      INTEGER NOT NULL CHECK (kind IN (0, 1, 2)),
+    event_id  TEXT    NOT NULL,
+    capacity  INTEGER NOT NULL CHECK (capacity BETWEEN 1 AND 100000),
+    -- Kept by the triggers below so that SLOT_FULL and availability never count rows.
+    booked    INTEGER NOT NULL DEFAULT 0,
+    city      TEXT    GENERATED ALWAYS AS (substr(event_id, 1, 3)) STORED,
+    city_rank INTEGER GENERATED ALWAYS AS (
+                  CASE substr(event_id, 1, 3) WHEN 'MTL' THEN 0 WHEN 'TOR' THEN 1 WHEN 'VAN' THEN 2 END
+              ) STORED,
+    -- ISO date from DDMMYY; ISO text compares chronologically.
+    day       TEXT    GENERATED ALWAYS AS (
+                  '20' || substr(event_id, 9, 2) || '-' || substr(event_id, 7, 2) || '-' || substr(event_id, 5, 2)
+              ) STORED,
+    -- Time of day as its rank: 1 M, 2 A, 3 E. A when is the pair (day, part).
+    part      INTEGER GENERATED ALWAYS AS (instr('MAE', substr(event_id, 4, 1))) STORED,
+    -- The Monday starting the event's week: 'weekday 0' moves forward to the Sunday ending
+    -- the week (a Sunday stays put), six days before that is its Monday. Crosses month and
+    -- year ends like any other date arithmetic.
+    week      TEXT    GENERATED ALWAYS AS (date(day, 'weekday 0', '-6 days')) STORED,
+    PRIMARY KEY (kind, event_id),
+    CHECK (booked BETWEEN 0 AND capacity),
+    -- SQLite normalises impossible dates (30 February becomes 2 March), so a date that does
+    -- not survive a round trip was never a real one.
+    CHECK (date(day) IS day),
+    CHECK (city_rank IS NOT NULL AND part > 0)
+) WITHOUT ROWID;
+
+-- Removal looks for the earliest later slot of one type in one city.
+CREATE INDEX IF NOT EXISTS slot_by_when ON slot (kind, city, day, part);
+
+CREATE TABLE IF NOT EXISTS reservation (
+    participant TEXT    NOT NULL CHECK (substr(participant, 4, 1) = 'P'),
+    kind        INTEGER NOT NULL,
+    event_id    TEXT    NOT NULL,
+    PRIMARY KEY (participant, kind, event_id),
+    FOREIGN KEY (kind, event_id) REFERENCES slot (kind, event_id)
+) WITHOUT ROWID;
+
+-- Holders of one slot in ascending participant order (removal, export, foreign keys).
+CREATE INDEX IF NOT EXISTS reservation_by_slot ON reservation (kind, event_id, participant);
+
+CREATE TRIGGER IF NOT EXISTS reservation_added AFTER INSERT ON reservation BEGIN
+    UPDATE slot SET booked = booked + 1 WHERE kind = NEW.kind AND event_id = NEW.event_id;
+END;
+
+CREATE TRIGGER IF NOT EXISTS reservation_released AFTER DELETE ON reservation BEGIN
+    UPDATE slot SET booked = booked - 1 WHERE kind = OLD.kind AND event_id = OLD.event_id;
+END;
+
+-- A participant's reservations with the when, week and city of each event.
+CREATE VIEW IF NOT EXISTS holding AS
+    SELECT r.participant, s.kind, s.event_id, s.city, s.city_rank, s.day, s.part, s.week
+    FROM reservation AS r
+    JOIN slot AS s ON s.kind = r.kind AND s.event_id = r.event_id;
+";
+
+/// Rank of an event type in the spec's order, as stored in `kind`.
+pub(crate) fn kind_of(event_type: EventType) -> i64 {
+    match event_type {
+        EventType::ArtGallery => 0,
+        EventType::Concerts => 1,
+        EventType::Theatre => 2,
+    }
+}
+
+/// Inverse of [`kind_of`]; `None` only for a value the `CHECK` on `kind` forbids.
+pub(crate) fn event_type_of(kind: i64) -> Option<EventType> {
+    match kind {
+        0 => Some(EventType::ArtGallery),
+        1 => Some(EventType::Concerts),
+        2 => Some(EventType::Theatre),
+        _ => None,
+    }
+}
+
+/// Connection settings for a database file. WAL in both modes: a commit is one append to the
+/// log, and a crash rolls back to the last complete commit, so state and `applied_seq` (which
+/// share every transaction) always agree. The modes differ only in when SQLite fsyncs.
+pub(crate) fn configure_file(conn: &Connection, durability: Durability) -> Result<()> {
+    // One replica owns its file: a second process opening it would fork the state. The
+    // exclusive lock also lets WAL keep its index in heap memory instead of a shared file.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::new(format!(
+            "cannot switch to WAL journal (got {mode})"
+        )));
+    }
+    let synchronous = match durability {
+        // Every commit fsyncs the log before returning.
+        Durability::Sync => "FULL",
+        // Commits are not fsynced; checkpoints (see `checkpoint`) are, which is what makes
+        // `Replica::sync` a group commit. NORMAL rather than OFF because OFF would skip the
+        // checkpoint fsyncs too.
+        Durability::Deferred => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    configure_common(conn)
+}
+
+/// Settings for every connection, file-backed or in memory.
+pub(crate) fn configure_common(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // More than the number of distinct statements, so none is ever re-prepared.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Creates or checks the schema and returns the persisted `applied_seq`.
+pub(crate) fn install(conn: &mut Connection) -> Result<u64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let has_tables = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if has_tables && version != SCHEMA_VERSION {
+        return Err(StorageError::new(format!(
+            "database has schema version {version}, this replica understands {SCHEMA_VERSION}"
+        )));
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    let seq = read_applied_seq(&tx)?;
+    tx.commit()?;
+    Ok(seq)
+}
+
+fn read_applied_seq(conn: &Connection) -> Result<u64> {
+    let seq: i64 = conn
+        .prepare_cached("SELECT applied_seq FROM meta WHERE only = 1")?
+        .query_row([], |r| r.get(0))?;
+    // The CHECK on the column keeps it non-negative.
+    u64::try_from(seq).map_err(|_| StorageError::new(format!("negative applied_seq {seq}")))
+}
+
+/// Records `seq` as applied; called inside the transaction that applied it.
+pub(crate) fn write_applied_seq(conn: &Connection, seq: u64) -> Result<()> {
+    let seq = i64::try_from(seq)
+        .map_err(|_| StorageError::new(format!("sequence number {seq} exceeds SQLite's range")))?;
+    conn.prepare_cached("UPDATE meta SET applied_seq = ?1 WHERE only = 1")?
+        .execute([seq])?;
+    Ok(())
+}
+
+/// Copies the whole log into the database file, fsyncing both, so that everything committed
+/// so far survives power loss whatever `synchronous` says.
+pub(crate) fn checkpoint(conn: &Connection) -> Result<()> {
+    // Only this connection uses the file, so a FULL checkpoint can always finish; a busy
+    // result would mean someone else has the file open, and then nothing is guaranteed.
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |r| r.get(0))?;
+    if busy != 0 {
+        return Err(StorageError::new(
+            "WAL checkpoint could not complete: database is busy",
+        ));
+    }
+    Ok(())
+}
