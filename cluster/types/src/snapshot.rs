@@ -76,7 +76,7 @@ impl Snapshot {
                 ));
             }
         }
-        slots.sort_unstable_by(|a, b| (a.event_type, a.event_id).cmp(&(b.event_type, b.event_id)));
+        slots.sort_unstable_by_key(|s| (s.event_type, s.event_id));
         if let Some(w) = slots
             .windows(2)
             .find(|w| (w[0].event_type, w[0].event_id) == (w[1].event_type, w[1].event_id))

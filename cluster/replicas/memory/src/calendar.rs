@@ -29,14 +29,18 @@ fn day_of_year(year: u16, month: u8) -> u32 {
     BEFORE[idx] + leap_shift
 }
 
-pub fn is_leap(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+fn is_leap(year: u16) -> bool {
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
+/// Day 0, 1 January 2000, was a Saturday: five days after a Monday. Shifting day numbers by
+/// this much puts every Monday on a multiple of 7.
+const DAY_0_AFTER_MONDAY: u32 = 5;
+
 /// Day of the week, Monday = 0 ... Sunday = 6.
-pub fn weekday(day: u32) -> u32 {
-    // Day 0, 1 January 2000, was a Saturday (= 5).
-    (day + 5) % 7
+#[cfg(test)]
+fn weekday(day: u32) -> u32 {
+    (day + DAY_0_AFTER_MONDAY) % 7
 }
 
 /// When of an event: date first, then time slot. Field order makes the derived `Ord` the
@@ -67,8 +71,7 @@ impl When {
     /// The Monday-to-Sunday week containing this date, numbered so that consecutive weeks get
     /// consecutive numbers across month and year ends.
     pub fn week(self) -> u32 {
-        // Shift so that every Monday is a multiple of 7: day 2 (3 January 2000) is a Monday.
-        (self.day + 5) / 7
+        (self.day + DAY_0_AFTER_MONDAY) / 7
     }
 }
 

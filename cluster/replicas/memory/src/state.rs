@@ -52,6 +52,7 @@ pub struct HeldKey {
 }
 
 impl HeldKey {
+    #[cfg(test)]
     fn slot(self) -> SlotKey {
         SlotKey {
             event_type: self.event_type,
@@ -139,10 +140,6 @@ impl State {
         self.participants.get(participant)
     }
 
-    pub fn holds(&self, participant: &UserId, key: SlotKey) -> bool {
-        self.holdings(participant).is_some_and(|h| h.holds(key))
-    }
-
     pub fn create_slot(&mut self, key: SlotKey, event_id: EventId, capacity: u32) {
         self.slots.insert(
             key,
@@ -180,8 +177,7 @@ impl State {
             city,
             when: When::MAX,
         };
-        self.slots
-            .range((Bound::Excluded(lo), Bound::Included(hi)))
+        self.slots.range((Bound::Excluded(lo), Bound::Included(hi)))
     }
 
     /// All slots of one type, by city then when.
@@ -324,8 +320,11 @@ mod tests {
         let p = user("MTLP0001");
         assert!(st.hold(p, k));
         assert!(!st.hold(p, k), "a participant holds a slot at most once");
-        assert!(st.holds(&p, k));
-        assert_eq!(st.holdings(&p).unwrap().other_city_in_week(k.when.week()), 1);
+        assert!(st.holdings(&p).unwrap().holds(k));
+        assert_eq!(
+            st.holdings(&p).unwrap().other_city_in_week(k.when.week()),
+            1
+        );
         assert!(st.holdings(&p).unwrap().busy_at(k.when, None));
         assert!(!st.holdings(&p).unwrap().busy_at(k.when, Some(k)));
         st.check_invariants();

@@ -418,7 +418,7 @@ fn removal_moves_in_ascending_participant_order_to_the_earliest_later_slot() {
     h.slot(CON, "TORE100326", 9); // other city
     h.slot(THE, "MTLE100326", 9); // other type
     h.slot(ART, gone, 9); // same ID, other type
-    // Real candidates, created out of order: the when decides, not creation or string order.
+                          // Real candidates, created out of order: the when decides, not creation or string order.
     h.slot(CON, "MTLM200426", 1);
     h.slot(CON, "MTLE100326", 1); // same day, later slot: earliest
     h.slot(CON, "MTLM110326", 1);
@@ -438,3 +438,1312 @@ fn removal_moves_in_ascending_participant_order_to_the_earliest_later_slot() {
     assert_eq!(h.reserve("MTLP0009", CON, gone).code, Code::NoSuchSlot);
 }
 
+#[test]
+fn removal_skips_held_and_conflicting_candidates() {
+    let mut h = Harness::default();
+    let gone = "TORM050126"; // Monday 5 January 2026
+    h.slot(ART, gone, 10);
+    h.slot(ART, "TORA050126", 10); // A: the earliest candidate
+    h.slot(ART, "TORE050126", 10); // B: the next one
+    h.slot(ART, "TORM120126", 10); // C: next week, never needed
+    h.slot(THE, "VANA050126", 5);
+    h.slot(CON, "VANM060126", 5);
+    h.slot(CON, "VANM070126", 5);
+    h.slot(CON, "MTLM060126", 5);
+    h.slot(CON, "VANA060126", 5);
+    h.slot(CON, "VANE060126", 5);
+
+    // Already holds A: goes to B.
+    h.reserved("MTLP0001", ART, gone);
+    h.reserved("MTLP0001", ART, "TORA050126");
+    // Holds another event, in another city and type, at A's when: goes to B.
+    h.reserved("MTLP0002", ART, gone);
+    h.reserved("MTLP0002", THE, "VANA050126");
+    // Held three other-city reservations this week including the removed one; once it is
+    // gone only two count, so A is fine.
+    h.reserved("MTLP0003", ART, gone);
+    h.reserved("MTLP0003", CON, "VANM060126");
+    h.reserved("MTLP0003", CON, "VANM070126");
+    assert_eq!(
+        h.reserve("MTLP0003", CON, "VANA060126").code,
+        Code::OtherCityLimit
+    );
+    // Lives in the removed slot's city: their three other-city reservations are irrelevant.
+    h.reserved("TORP0005", ART, gone);
+    h.reserved("TORP0005", CON, "MTLM060126");
+    h.reserved("TORP0005", CON, "VANA060126");
+    h.reserved("TORP0005", CON, "VANE060126");
+
+    assert_eq!(h.remove("TORA0001", ART, gone), Reply::removed(4, 0));
+    assert_eq!(
+        h.holders(ART, "TORA050126"),
+        vec!["MTLP0001", "MTLP0003", "TORP0005"]
+    );
+    assert_eq!(h.holders(ART, "TORE050126"), vec!["MTLP0001", "MTLP0002"]);
+    assert!(h.holders(ART, "TORM120126").is_empty());
+    assert_eq!(
+        h.schedule_of("MTLP0003"),
+        sched(&[
+            ("TORA050126", ART),
+            ("VANM060126", CON),
+            ("VANM070126", CON)
+        ])
+    );
+}
+
+#[test]
+fn removal_respects_the_weekly_cap_and_places_taken_by_earlier_holders() {
+    let mut h = Harness::default();
+    // Removed slot on Sunday 4 January 2026 (week of 29 December 2025); candidates in the
+    // week of Monday 5 January and in the week after.
+    let gone = "VANA040126";
+    h.slot(THE, gone, 4);
+    h.slot(THE, "VANM050126", 1);
+    h.slot(THE, "VANE050126", 5);
+    h.slot(THE, "VANM120126", 1);
+    // Three other-city reservations in the week of 5 January, the last on its Sunday.
+    h.slot(CON, "TORM060126", 5);
+    h.slot(CON, "TORM070126", 5);
+    h.slot(ART, "VANM110126", 5);
+    for p in ["MTLP0001", "MTLP0002", "MTLP0003", "MTLP0004"] {
+        h.reserved(p, THE, gone);
+    }
+    for p in ["MTLP0001", "MTLP0004"] {
+        h.reserved(p, CON, "TORM060126");
+        h.reserved(p, CON, "TORM070126");
+        h.reserved(p, ART, "VANM110126");
+    }
+    assert_eq!(h.remove("VANA0002", THE, gone), Reply::removed(3, 1));
+    // MTLP0001 is capped in the week of 5 January and takes the Monday after; MTLP0002 takes
+    // the single place of 5 January, so MTLP0003 finds it full and goes to the evening;
+    // MTLP0004 is capped like MTLP0001 but the place MTLP0001 took was the last.
+    assert_eq!(h.holders(THE, "VANM120126"), vec!["MTLP0001"]);
+    assert_eq!(h.holders(THE, "VANM050126"), vec!["MTLP0002"]);
+    assert_eq!(h.holders(THE, "VANE050126"), vec!["MTLP0003"]);
+    assert_eq!(
+        h.schedule_of("MTLP0004"),
+        sched(&[
+            ("TORM060126", CON),
+            ("TORM070126", CON),
+            ("VANM110126", ART)
+        ])
+    );
+}
+
+#[test]
+fn removal_of_the_last_slot_in_a_series_drops_everyone() {
+    let mut h = Harness::default();
+    h.slot(CON, "MTLM010126", 5);
+    h.slot(CON, "MTLE311299", 5);
+    for p in ["MTLP0001", "TORP0001"] {
+        h.reserved(p, CON, "MTLE311299");
+    }
+    assert_eq!(
+        h.remove("MTLA0001", CON, "MTLE311299"),
+        Reply::removed(0, 2)
+    );
+    assert!(h.holders(CON, "MTLM010126").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// listReservationSlotAvailable
+
+#[test]
+fn list_codes_and_order() {
+    let mut h = Harness::default();
+    assert_eq!(h.list("MTLP0001", CON).code, Code::NotAuthorized);
+    assert_eq!(h.list("VANA0001", CON), Reply::slots(vec![]));
+    for (e, cap) in [
+        ("VANM010126", 3),
+        ("MTLE101226", 2),
+        ("TORA050526", 4),
+        ("MTLM101226", 1),
+        ("MTLA101226", 5),
+        ("MTLM311225", 6),
+        ("MTLE010127", 7),
+    ] {
+        h.slot(CON, e, cap);
+    }
+    h.slot(ART, "MTLM010126", 1);
+    h.reserved("TORP0001", CON, "MTLE101226");
+    // Any admin, of any city, lists every city.
+    let reply = h.list("TORA0042", CON);
+    let row = |e: &str, available| SlotAvailability {
+        event_id: EventId::parse(e).unwrap(),
+        event_type: EventType::Concerts,
+        available,
+    };
+    assert_eq!(
+        reply,
+        Reply::slots(vec![
+            row("MTLM311225", 6),
+            row("MTLM101226", 1),
+            row("MTLA101226", 5),
+            row("MTLE101226", 1),
+            row("MTLE010127", 7),
+            row("TORA050526", 4),
+            row("VANM010126", 3),
+        ])
+    );
+    assert_eq!(h.list_of(ART), avail(&[("MTLM010126", 1)]));
+    assert!(h.list_of(THE).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// reserveTicket
+
+#[test]
+fn reserve_codes_in_check_order() {
+    let mut h = Harness::default();
+    h.slot(CON, "MTLE101226", 1);
+    h.slot(THE, "TORE101226", 1);
+    h.slot(ART, "VANE101226", 5);
+    // Admins cannot reserve, even a slot that does not exist.
+    assert_eq!(
+        h.reserve("MTLA0001", CON, "MTLE101226").code,
+        Code::NotAuthorized
+    );
+    assert_eq!(
+        h.reserve("MTLA0001", CON, "MTLM101226").code,
+        Code::NotAuthorized
+    );
+    assert_eq!(
+        h.reserve("MTLP0001", CON, "MTLM101226").code,
+        Code::NoSuchSlot
+    );
+    assert_eq!(
+        h.reserve("MTLP0001", ART, "MTLE101226").code,
+        Code::NoSuchSlot,
+        "same ID, other type"
+    );
+    assert_eq!(
+        h.reserve("MTLP0001", CON, "MTLE101226"),
+        Reply::code(Code::Reserved)
+    );
+    // Already holding a full slot is ALREADY_RESERVED, not SLOT_FULL.
+    assert_eq!(
+        h.reserve("MTLP0001", CON, "MTLE101226").code,
+        Code::AlreadyReserved
+    );
+    assert_eq!(
+        h.reserve("MTLP0002", CON, "MTLE101226").code,
+        Code::SlotFull
+    );
+    // Full and conflicting: SLOT_FULL comes first.
+    h.reserved("TORP0009", THE, "TORE101226");
+    assert_eq!(
+        h.reserve("MTLP0001", THE, "TORE101226").code,
+        Code::SlotFull
+    );
+    // Same when in another city and type.
+    assert_eq!(
+        h.reserve("MTLP0001", ART, "VANE101226").code,
+        Code::TimeConflict
+    );
+    assert_eq!(h.holders(ART, "VANE101226"), Vec::<String>::new());
+}
+
+#[test]
+fn time_conflict_comes_before_the_weekly_cap() {
+    let mut h = Harness::default();
+    for e in ["TORM070926", "TORM080926", "TORM090926", "VANM090926"] {
+        h.slot(ART, e, 5);
+    }
+    for e in ["TORM070926", "TORM080926", "TORM090926"] {
+        h.reserved("MTLP0001", ART, e);
+    }
+    assert_eq!(
+        h.reserve("MTLP0001", ART, "VANM090926").code,
+        Code::TimeConflict
+    );
+    h.slot(ART, "VANA090926", 5);
+    assert_eq!(
+        h.reserve("MTLP0001", ART, "VANA090926").code,
+        Code::OtherCityLimit
+    );
+}
+
+#[test]
+fn other_city_limit_counts_monday_to_sunday_across_the_year_end() {
+    let mut h = Harness::default();
+    // Week of Monday 29 December 2025 .. Sunday 4 January 2026.
+    let week = [
+        (CON, "TORM291225"),
+        (THE, "VANA311225"),
+        (ART, "TORE040126"),
+    ];
+    let extra = [
+        (CON, "VANM020126"),
+        (THE, "MTLM301225"),
+        (ART, "TORM050126"),
+        (ART, "VANM281225"),
+    ];
+    for (t, e) in week.iter().chain(&extra) {
+        h.slot(t, e, 5);
+    }
+    for (t, e) in week {
+        h.reserved("MTLP0001", t, e);
+    }
+    assert_eq!(
+        h.reserve("MTLP0001", CON, "VANM020126").code,
+        Code::OtherCityLimit
+    );
+    // Other participants are counted separately, and the cap is on other cities only.
+    h.reserved("MTLP0002", CON, "VANM020126");
+    h.reserved("VANP0001", CON, "VANM020126");
+    h.reserved("MTLP0001", THE, "MTLM301225");
+    // Sunday before and Monday after are other weeks.
+    h.reserved("MTLP0001", ART, "TORM050126");
+    h.reserved("MTLP0001", ART, "VANM281225");
+    // Cancelling frees a place under the cap.
+    assert_eq!(
+        h.cancel("MTLP0001", THE, "VANA311225").code,
+        Code::Cancelled
+    );
+    h.reserved("MTLP0001", CON, "VANM020126");
+}
+
+#[test]
+fn other_city_limit_in_the_week_of_29_february() {
+    let mut h = Harness::default();
+    // Monday 28 February 2028 .. Sunday 5 March 2028.
+    for e in [
+        "TORM280228",
+        "TORM290228",
+        "VANE050328",
+        "TORA010328",
+        "TORM060328",
+        "VANE270228",
+    ] {
+        h.slot(THE, e, 5);
+    }
+    for e in ["TORM280228", "TORM290228", "VANE050328"] {
+        h.reserved("MTLP0001", THE, e);
+    }
+    assert_eq!(
+        h.reserve("MTLP0001", THE, "TORA010328").code,
+        Code::OtherCityLimit
+    );
+    h.reserved("MTLP0001", THE, "TORM060328");
+    h.reserved("MTLP0001", THE, "VANE270228");
+    assert_eq!(
+        h.schedule_of("MTLP0001"),
+        sched(&[
+            ("VANE270228", THE),
+            ("TORM280228", THE),
+            ("TORM290228", THE),
+            ("VANE050328", THE),
+            ("TORM060328", THE),
+        ])
+    );
+}
+
+#[test]
+fn same_event_id_under_two_types_is_two_slots() {
+    let mut h = Harness::default();
+    h.slot(CON, "MTLE101226", 1);
+    h.slot(THE, "MTLE101226", 2);
+    h.reserved("MTLP0001", CON, "MTLE101226");
+    // Same event ID means same when.
+    assert_eq!(
+        h.reserve("MTLP0001", THE, "MTLE101226").code,
+        Code::TimeConflict
+    );
+    h.reserved("MTLP0002", THE, "MTLE101226");
+    assert_eq!(h.list_of(CON), avail(&[("MTLE101226", 0)]));
+    assert_eq!(h.list_of(THE), avail(&[("MTLE101226", 1)]));
+    assert_eq!(
+        h.cancel("MTLP0001", THE, "MTLE101226").code,
+        Code::NotReserved
+    );
+    assert_eq!(
+        h.remove("MTLA0001", THE, "MTLE101226"),
+        Reply::removed(0, 1)
+    );
+    assert_eq!(h.list_of(CON), avail(&[("MTLE101226", 0)]));
+    assert_eq!(h.schedule_of("MTLP0001"), sched(&[("MTLE101226", CON)]));
+    assert!(h.schedule_of("MTLP0002").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// getEventSchedule
+
+#[test]
+fn schedule_codes_and_order() {
+    let mut h = Harness::default();
+    assert_eq!(h.schedule("MTLA0001").code, Code::NotAuthorized);
+    assert_eq!(h.schedule("MTLP0001"), Reply::schedule(vec![]));
+    for (t, e) in [
+        (CON, "MTLM150226"),
+        (THE, "VANE010126"),
+        (ART, "TORA010126"),
+        (CON, "MTLM010126"),
+        (THE, "MTLE311225"),
+    ] {
+        h.slot(t, e, 3);
+        h.reserved("MTLP0001", t, e);
+    }
+    let reply = h.schedule("MTLP0001");
+    let b = |e: &str, t: EventType| Booking {
+        event_id: EventId::parse(e).unwrap(),
+        event_type: t,
+    };
+    assert_eq!(
+        reply,
+        Reply::schedule(vec![
+            b("MTLE311225", EventType::Theatre),
+            b("MTLM010126", EventType::Concerts),
+            b("TORA010126", EventType::ArtGallery),
+            b("VANE010126", EventType::Theatre),
+            b("MTLM150226", EventType::Concerts),
+        ])
+    );
+    assert!(h.schedule_of("MTLP0002").is_empty());
+}
+
+fn record(t: EventType, e: &str, capacity: u32, holders: &[&str]) -> SlotRecord {
+    SlotRecord {
+        event_type: t,
+        event_id: EventId::parse(e).unwrap(),
+        capacity,
+        holders: holders.iter().map(|h| UserId::parse(h).unwrap()).collect(),
+    }
+}
+
+#[test]
+fn schedule_breaks_when_ties_by_city_then_type() {
+    // The operations never let a participant hold two events with the same when, but an
+    // imported state may; the order is still fully specified.
+    let snap = Snapshot::new(vec![
+        record(EventType::Theatre, "VANM010126", 2, &["MTLP0001"]),
+        record(EventType::ArtGallery, "VANM010126", 2, &["MTLP0001"]),
+        record(EventType::Concerts, "TORM010126", 2, &["MTLP0001"]),
+        record(EventType::Theatre, "MTLM010126", 2, &["MTLP0001"]),
+        record(EventType::ArtGallery, "MTLA010126", 2, &["MTLP0001"]),
+        record(EventType::ArtGallery, "MTLM311225", 2, &["MTLP0001"]),
+    ])
+    .unwrap();
+    let mut h = Harness::default();
+    h.r.import(10, &snap).unwrap();
+    h.r.state.check_invariants();
+    assert_eq!(
+        h.schedule_of("MTLP0001"),
+        sched(&[
+            ("MTLM311225", ART),
+            ("MTLM010126", THE),
+            ("TORM010126", CON),
+            ("VANM010126", ART),
+            ("VANM010126", THE),
+            ("MTLA010126", ART),
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// cancelTicket
+
+#[test]
+fn cancel_codes() {
+    let mut h = Harness::default();
+    h.slot(ART, "TORE101226", 1);
+    h.reserved("TORP0001", ART, "TORE101226");
+    assert_eq!(
+        h.cancel("TORA0001", ART, "TORE101226").code,
+        Code::NotAuthorized
+    );
+    assert_eq!(
+        h.cancel("TORP0001", ART, "TORE111226").code,
+        Code::NotReserved,
+        "no such slot"
+    );
+    assert_eq!(
+        h.cancel("TORP0002", ART, "TORE101226").code,
+        Code::NotReserved,
+        "slot exists, not held"
+    );
+    assert_eq!(
+        h.cancel("TORP0001", CON, "TORE101226").code,
+        Code::NotReserved,
+        "same ID, other type"
+    );
+    assert_eq!(
+        h.cancel("TORP0001", ART, "TORE101226"),
+        Reply::code(Code::Cancelled)
+    );
+    assert_eq!(
+        h.cancel("TORP0001", ART, "TORE101226").code,
+        Code::NotReserved
+    );
+    assert_eq!(h.list_of(ART), avail(&[("TORE101226", 1)]));
+    h.reserved("TORP0002", ART, "TORE101226");
+}
+
+// ---------------------------------------------------------------------------------------------
+// exchangeTicket
+
+#[test]
+fn exchange_codes_in_check_order() {
+    let mut h = Harness::default();
+    let old = "MTLE101226";
+    h.slot(CON, old, 2);
+    h.slot(THE, "MTLE111226", 1); // will be full
+    h.slot(THE, "MTLE121226", 3);
+    h.slot(ART, "TORM131226", 3);
+    h.slot(ART, "VANM131226", 3); // same when as TORM131226
+    h.reserved("MTLP0001", CON, old);
+    h.reserved("MTLP0001", THE, "MTLE121226");
+    h.reserved("MTLP0001", ART, "TORM131226");
+    h.reserved("MTLP0002", THE, "MTLE111226");
+    let before = h.snapshot();
+
+    let x = |h: &mut Harness, p: &str, t: &str, e: &str, nt: &str, ne: &str| {
+        let code = h.exchange(p, t, e, nt, ne).code;
+        // Every refusal leaves the state exactly as it was: the old ticket stays.
+        if code != Code::Exchanged {
+            assert_eq!(h.snapshot(), before, "{code}");
+        }
+        code
+    };
+    assert_eq!(
+        x(&mut h, "MTLA0001", CON, old, THE, "MTLE121226"),
+        Code::NotAuthorized
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0003", CON, old, THE, "MTLM010126"),
+        Code::NotReserved,
+        "old not held comes before new missing"
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", CON, "MTLE091226", THE, "MTLE121226"),
+        Code::NotReserved,
+        "old does not exist"
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", THE, old, THE, "MTLE121226"),
+        Code::NotReserved,
+        "same ID, other type"
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", CON, old, CON, "MTLE121226"),
+        Code::NoSuchSlot
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", CON, old, CON, old),
+        Code::AlreadyReserved,
+        "new = old"
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", CON, old, THE, "MTLE121226"),
+        Code::AlreadyReserved
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", CON, old, THE, "MTLE111226"),
+        Code::SlotFull
+    );
+    assert_eq!(
+        x(&mut h, "MTLP0001", CON, old, ART, "VANM131226"),
+        Code::TimeConflict
+    );
+    assert_eq!(
+        h.exchange("MTLP0002", THE, "MTLE111226", CON, old).code,
+        Code::Exchanged
+    );
+    assert_eq!(h.holders(CON, old), vec!["MTLP0001", "MTLP0002"]);
+    assert!(h.holders(THE, "MTLE111226").is_empty());
+    assert_eq!(
+        h.schedule_of("MTLP0002"),
+        sched(&[(old, CON)]),
+        "the old reservation is released"
+    );
+}
+
+#[test]
+fn exchange_other_city_limit_and_atomicity() {
+    let mut h = Harness::default();
+    // Week of Monday 28 December 2026 .. Sunday 3 January 2027.
+    for e in [
+        "TORM281226",
+        "TORM291226",
+        "VANM301226",
+        "VANM020127",
+        "VANM211226",
+    ] {
+        h.slot(CON, e, 5);
+    }
+    h.slot(CON, "MTLM311226", 5);
+    h.reserved("MTLP0001", CON, "TORM281226");
+    h.reserved("MTLP0001", CON, "TORM291226");
+    h.reserved("MTLP0001", CON, "VANM301226");
+    h.reserved("MTLP0001", CON, "MTLM311226");
+    let before = h.snapshot();
+    // Giving up an own-city ticket does not make room under the cap.
+    assert_eq!(
+        h.exchange("MTLP0001", CON, "MTLM311226", CON, "VANM020127")
+            .code,
+        Code::OtherCityLimit
+    );
+    assert_eq!(h.snapshot(), before, "nothing changed");
+    // Nor does giving up an other-city ticket of another week.
+    h.cancel("MTLP0001", CON, "MTLM311226");
+    h.reserved("MTLP0001", CON, "VANM211226");
+    let before = h.snapshot();
+    assert_eq!(
+        h.exchange("MTLP0001", CON, "VANM211226", CON, "VANM020127")
+            .code,
+        Code::OtherCityLimit
+    );
+    assert_eq!(h.snapshot(), before);
+    // Giving up an other-city ticket of the same week does.
+    assert_eq!(
+        h.exchange("MTLP0001", CON, "TORM291226", CON, "VANM020127"),
+        Reply::code(Code::Exchanged)
+    );
+    assert_eq!(
+        h.schedule_of("MTLP0001"),
+        sched(&[
+            ("VANM211226", CON),
+            ("TORM281226", CON),
+            ("VANM301226", CON),
+            ("VANM020127", CON),
+        ])
+    );
+}
+
+#[test]
+fn exchange_into_the_same_when_discounts_the_old_ticket() {
+    let mut h = Harness::default();
+    h.slot(CON, "MTLE101226", 1);
+    h.slot(THE, "MTLE101226", 1);
+    h.slot(ART, "TORE101226", 1);
+    h.reserved("MTLP0001", CON, "MTLE101226");
+    assert_eq!(
+        h.exchange("MTLP0001", CON, "MTLE101226", THE, "MTLE101226")
+            .code,
+        Code::Exchanged
+    );
+    assert_eq!(
+        h.exchange("MTLP0001", THE, "MTLE101226", ART, "TORE101226")
+            .code,
+        Code::Exchanged
+    );
+    assert_eq!(h.schedule_of("MTLP0001"), sched(&[("TORE101226", ART)]));
+    assert_eq!(
+        h.list_of(CON),
+        avail(&[("MTLE101226", 1)]),
+        "the first place was freed"
+    );
+    // A capacity-1 slot whose only holder exchanges away can be taken by the next.
+    h.reserved("MTLP0002", THE, "MTLE101226");
+}
+
+// ---------------------------------------------------------------------------------------------
+// State transfer
+
+fn sample(h: &mut Harness) {
+    h.slot(CON, "MTLE101226", 3);
+    h.slot(THE, "MTLE101226", 2);
+    h.slot(ART, "TORA050526", 4);
+    h.slot(ART, "VANM290228", 1);
+    h.slot(CON, "MTLM101226", 2);
+    h.reserved("MTLP0002", CON, "MTLE101226");
+    h.reserved("TORP0001", CON, "MTLE101226");
+    h.reserved("MTLP0001", THE, "MTLE101226");
+    h.reserved("MTLP0001", ART, "TORA050526");
+    h.reserved("VANP0003", ART, "VANM290228");
+}
+
+#[test]
+fn export_is_canonical() {
+    let mut h = Harness::default();
+    sample(&mut h);
+    let snap = h.snapshot();
+    let keys: Vec<(EventType, String, u32, Vec<String>)> = snap
+        .slots()
+        .iter()
+        .map(|s| {
+            (
+                s.event_type,
+                s.event_id.to_string(),
+                s.capacity,
+                s.holders.iter().map(|u| u.to_string()).collect(),
+            )
+        })
+        .collect();
+    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        keys,
+        vec![
+            (
+                EventType::ArtGallery,
+                "TORA050526".into(),
+                4,
+                v(&["MTLP0001"])
+            ),
+            (
+                EventType::ArtGallery,
+                "VANM290228".into(),
+                1,
+                v(&["VANP0003"])
+            ),
+            // String order (E before M), not when order.
+            (
+                EventType::Concerts,
+                "MTLE101226".into(),
+                3,
+                v(&["MTLP0002", "TORP0001"])
+            ),
+            (EventType::Concerts, "MTLM101226".into(), 2, v(&[])),
+            (EventType::Theatre, "MTLE101226".into(), 2, v(&["MTLP0001"])),
+        ]
+    );
+    assert_eq!(Snapshot::decode(&snap.encode()).unwrap(), snap);
+    assert_eq!(h.r.digest().unwrap(), snap.digest());
+}
+
+#[test]
+fn export_import_round_trip_and_identical_behaviour() {
+    let mut a = Harness::default();
+    sample(&mut a);
+    let snap = a.snapshot();
+
+    // Import replaces whatever state was there, indexes included.
+    let mut b = Harness::default();
+    b.slot(CON, "VANE010126", 9);
+    b.reserved("MTLP0001", CON, "VANE010126");
+    b.r.import(a.r.applied_seq(), &snap).unwrap();
+    b.r.state.check_invariants();
+    assert_eq!(b.r.applied_seq(), a.r.applied_seq());
+    assert_eq!(b.snapshot(), snap);
+    assert_eq!(b.r.digest().unwrap(), a.r.digest().unwrap());
+    assert_eq!(b.schedule_of("MTLP0001"), a.schedule_of("MTLP0001"));
+
+    let mut c = Harness::default();
+    c.r.import(42, &snap).unwrap();
+    assert_eq!(c.r.applied_seq(), 42);
+    assert_eq!(c.snapshot(), snap);
+
+    // Every later request gets byte-identical replies on all three.
+    let script = |h: &mut Harness| -> Vec<Vec<u8>> {
+        [
+            h.reserve("MTLP0003", CON, "MTLE101226"),
+            h.reserve("MTLP0004", CON, "MTLE101226"),
+            h.exchange("MTLP0001", THE, "MTLE101226", CON, "MTLM101226"),
+            h.reserve("MTLP0001", CON, "MTLE101226"),
+            h.remove("MTLA0001", CON, "MTLE101226"),
+            h.list("VANA0001", CON),
+            h.list("VANA0001", ART),
+            h.schedule("MTLP0001"),
+            h.schedule("TORP0001"),
+            h.cancel("VANP0003", ART, "VANM290228"),
+        ]
+        .iter()
+        .map(Reply::encode)
+        .collect()
+    };
+    let ra = script(&mut a);
+    assert_eq!(ra, script(&mut b));
+    assert_eq!(ra, script(&mut c));
+    assert_eq!(a.snapshot(), b.snapshot());
+    assert_eq!(a.snapshot(), c.snapshot());
+    // The removed evening slot has no later Concerts slot in Montreal: all three are dropped.
+    assert_eq!(Reply::decode(&ra[4]).unwrap(), Reply::removed(0, 3));
+}
+
+#[test]
+fn import_of_an_empty_snapshot_clears_everything() {
+    let mut h = Harness::default();
+    sample(&mut h);
+    h.r.import(7, &Snapshot::default()).unwrap();
+    h.r.state.check_invariants();
+    assert_eq!(h.r.applied_seq(), 7);
+    assert!(h.snapshot().slots().is_empty());
+    assert!(h.schedule_of("MTLP0001").is_empty());
+    assert!(h.list_of(CON).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Randomized comparison with a naive model
+
+/// `docs/domain.md` transcribed as directly as possible: a flat list of slots, linear scans,
+/// and its own calendar (day counting by loops, weeks from Zeller's congruence).
+mod model {
+    use std::cmp::Ordering;
+
+    use tessera_types::{
+        ids::check_capacity, Booking, Code, EventId, EventType, Reply, Request, Role,
+        SlotAvailability, SlotRecord, Snapshot, TimeSlot, UserId,
+    };
+
+    struct Slot {
+        t: EventType,
+        e: EventId,
+        cap: u32,
+        holders: Vec<UserId>,
+    }
+
+    #[derive(Default)]
+    pub struct Model {
+        slots: Vec<Slot>,
+    }
+
+    fn leap(y: u16) -> bool {
+        (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
+    }
+
+    fn month_len(y: u16, m: u8) -> u32 {
+        match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    fn days(e: &EventId) -> u32 {
+        let mut n = 0;
+        for y in 2000..e.year() {
+            n += if leap(y) { 366 } else { 365 };
+        }
+        for m in 1..e.month() {
+            n += month_len(e.year(), m);
+        }
+        n + u32::from(e.day()) - 1
+    }
+
+    /// Monday = 0.
+    fn weekday(e: &EventId) -> u32 {
+        let (y, m) = if e.month() < 3 {
+            (u32::from(e.year()) - 1, u32::from(e.month()) + 12)
+        } else {
+            (u32::from(e.year()), u32::from(e.month()))
+        };
+        let (k, j) = (y % 100, y / 100);
+        let h = (u32::from(e.day()) + 13 * (m + 1) / 5 + k + k / 4 + j / 4 + 5 * j) % 7;
+        (h + 5) % 7
+    }
+
+    fn when(e: &EventId) -> (u32, TimeSlot) {
+        (days(e), e.slot())
+    }
+
+    /// A week is named by the day number of its Monday.
+    fn week(e: &EventId) -> u32 {
+        days(e) - weekday(e)
+    }
+
+    impl Model {
+        fn find(&self, t: EventType, e: EventId) -> Option<usize> {
+            self.slots.iter().position(|s| s.t == t && s.e == e)
+        }
+
+        fn held(&self, p: &UserId) -> Vec<usize> {
+            (0..self.slots.len())
+                .filter(|&i| self.slots[i].holders.contains(p))
+                .collect()
+        }
+
+        fn conflict(&self, p: &UserId, e: &EventId, ignore: Option<usize>) -> bool {
+            self.held(p)
+                .into_iter()
+                .any(|i| Some(i) != ignore && when(&self.slots[i].e) == when(e))
+        }
+
+        fn over_cap(&self, p: &UserId, e: &EventId, ignore: Option<usize>) -> bool {
+            if e.city() == p.city() {
+                return false;
+            }
+            let n = self
+                .held(p)
+                .into_iter()
+                .filter(|&i| Some(i) != ignore)
+                .filter(|&i| {
+                    self.slots[i].e.city() != p.city() && week(&self.slots[i].e) == week(e)
+                })
+                .count();
+            n >= 3
+        }
+
+        pub fn snapshot(&self) -> Snapshot {
+            Snapshot::new(
+                self.slots
+                    .iter()
+                    .map(|s| SlotRecord {
+                        event_type: s.t,
+                        event_id: s.e,
+                        capacity: s.cap,
+                        holders: s.holders.clone(),
+                    })
+                    .collect(),
+            )
+            .unwrap()
+        }
+
+        pub fn apply(&mut self, r: &Request) -> Reply {
+            let inv = Reply::code(Code::InvalidArgument);
+            let u = |s: &str| UserId::parse(s).ok();
+            let t = |s: &str| EventType::parse(s).ok();
+            let e = |s: &str| EventId::parse(s).ok();
+            match r {
+                Request::AddReservationSlot {
+                    admin_id,
+                    event_type,
+                    event_id,
+                    capacity,
+                } => {
+                    let (Some(a), Some(t), Some(e), Ok(cap)) = (
+                        u(admin_id),
+                        t(event_type),
+                        e(event_id),
+                        check_capacity(*capacity),
+                    ) else {
+                        return inv;
+                    };
+                    if a.role() != Role::Admin || a.city() != e.city() {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    match self.find(t, e) {
+                        Some(i) if (cap as usize) < self.slots[i].holders.len() => {
+                            Reply::code(Code::CapacityBelowBooked)
+                        }
+                        Some(i) => {
+                            self.slots[i].cap = cap;
+                            Reply::code(Code::Updated)
+                        }
+                        None => {
+                            self.slots.push(Slot {
+                                t,
+                                e,
+                                cap,
+                                holders: vec![],
+                            });
+                            Reply::code(Code::Created)
+                        }
+                    }
+                }
+                Request::RemoveReservationSlot {
+                    admin_id,
+                    event_type,
+                    event_id,
+                } => {
+                    let (Some(a), Some(t), Some(e)) = (u(admin_id), t(event_type), e(event_id))
+                    else {
+                        return inv;
+                    };
+                    if a.role() != Role::Admin || a.city() != e.city() {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    let Some(i) = self.find(t, e) else {
+                        return Reply::code(Code::NoSuchSlot);
+                    };
+                    let gone = self.slots.remove(i);
+                    let mut holders = gone.holders;
+                    holders.sort();
+                    let (mut moved, mut dropped) = (0, 0);
+                    for p in holders {
+                        let best = (0..self.slots.len())
+                            .filter(|&j| {
+                                let s = &self.slots[j];
+                                s.t == gone.t
+                                    && s.e.city() == gone.e.city()
+                                    && when(&s.e) > when(&gone.e)
+                                    && s.holders.len() < s.cap as usize
+                                    && !s.holders.contains(&p)
+                                    && !self.conflict(&p, &s.e, None)
+                                    && !self.over_cap(&p, &s.e, None)
+                            })
+                            .min_by_key(|&j| when(&self.slots[j].e));
+                        match best {
+                            Some(j) => {
+                                self.slots[j].holders.push(p);
+                                moved += 1;
+                            }
+                            None => dropped += 1,
+                        }
+                    }
+                    Reply::removed(moved, dropped)
+                }
+                Request::ListReservationSlotAvailable {
+                    admin_id,
+                    event_type,
+                } => {
+                    let (Some(a), Some(t)) = (u(admin_id), t(event_type)) else {
+                        return inv;
+                    };
+                    if a.role() != Role::Admin {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    let mut rows: Vec<&Slot> = self.slots.iter().filter(|s| s.t == t).collect();
+                    rows.sort_by(|x, y| {
+                        x.e.city()
+                            .cmp(&y.e.city())
+                            .then_with(|| when(&x.e).cmp(&when(&y.e)))
+                    });
+                    Reply::slots(
+                        rows.into_iter()
+                            .map(|s| SlotAvailability {
+                                event_id: s.e,
+                                event_type: s.t,
+                                available: s.cap - s.holders.len() as u32,
+                            })
+                            .collect(),
+                    )
+                }
+                Request::ReserveTicket {
+                    participant_id,
+                    event_type,
+                    event_id,
+                } => {
+                    let (Some(p), Some(t), Some(e)) =
+                        (u(participant_id), t(event_type), e(event_id))
+                    else {
+                        return inv;
+                    };
+                    if p.role() != Role::Participant {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    let Some(i) = self.find(t, e) else {
+                        return Reply::code(Code::NoSuchSlot);
+                    };
+                    let s = &self.slots[i];
+                    if s.holders.contains(&p) {
+                        return Reply::code(Code::AlreadyReserved);
+                    }
+                    if s.holders.len() == s.cap as usize {
+                        return Reply::code(Code::SlotFull);
+                    }
+                    if self.conflict(&p, &e, None) {
+                        return Reply::code(Code::TimeConflict);
+                    }
+                    if self.over_cap(&p, &e, None) {
+                        return Reply::code(Code::OtherCityLimit);
+                    }
+                    self.slots[i].holders.push(p);
+                    Reply::code(Code::Reserved)
+                }
+                Request::GetEventSchedule { participant_id } => {
+                    let Some(p) = u(participant_id) else {
+                        return inv;
+                    };
+                    if p.role() != Role::Participant {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    let mut rows: Vec<&Slot> =
+                        self.held(&p).into_iter().map(|i| &self.slots[i]).collect();
+                    rows.sort_by(|x, y| {
+                        when(&x.e)
+                            .cmp(&when(&y.e))
+                            .then_with(|| x.e.city().cmp(&y.e.city()))
+                            .then_with(|| x.t.cmp(&y.t))
+                            .then(Ordering::Equal)
+                    });
+                    Reply::schedule(
+                        rows.into_iter()
+                            .map(|s| Booking {
+                                event_id: s.e,
+                                event_type: s.t,
+                            })
+                            .collect(),
+                    )
+                }
+                Request::CancelTicket {
+                    participant_id,
+                    event_type,
+                    event_id,
+                } => {
+                    let (Some(p), Some(t), Some(e)) =
+                        (u(participant_id), t(event_type), e(event_id))
+                    else {
+                        return inv;
+                    };
+                    if p.role() != Role::Participant {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    match self.find(t, e) {
+                        Some(i) if self.slots[i].holders.contains(&p) => {
+                            self.slots[i].holders.retain(|h| *h != p);
+                            Reply::code(Code::Cancelled)
+                        }
+                        _ => Reply::code(Code::NotReserved),
+                    }
+                }
+                Request::ExchangeTicket {
+                    participant_id,
+                    event_type,
+                    event_id,
+                    new_event_type,
+                    new_event_id,
+                } => {
+                    let (Some(p), Some(t), Some(e), Some(nt), Some(ne)) = (
+                        u(participant_id),
+                        t(event_type),
+                        e(event_id),
+                        t(new_event_type),
+                        e(new_event_id),
+                    ) else {
+                        return inv;
+                    };
+                    if p.role() != Role::Participant {
+                        return Reply::code(Code::NotAuthorized);
+                    }
+                    let Some(old) = self
+                        .find(t, e)
+                        .filter(|&i| self.slots[i].holders.contains(&p))
+                    else {
+                        return Reply::code(Code::NotReserved);
+                    };
+                    let Some(new) = self.find(nt, ne) else {
+                        return Reply::code(Code::NoSuchSlot);
+                    };
+                    let s = &self.slots[new];
+                    if s.holders.contains(&p) {
+                        return Reply::code(Code::AlreadyReserved);
+                    }
+                    if s.holders.len() == s.cap as usize {
+                        return Reply::code(Code::SlotFull);
+                    }
+                    if self.conflict(&p, &ne, Some(old)) {
+                        return Reply::code(Code::TimeConflict);
+                    }
+                    if self.over_cap(&p, &ne, Some(old)) {
+                        return Reply::code(Code::OtherCityLimit);
+                    }
+                    self.slots[old].holders.retain(|h| *h != p);
+                    self.slots[new].holders.push(p);
+                    Reply::code(Code::Exchanged)
+                }
+            }
+        }
+
+        /// Slots that exist, for the workload to aim at.
+        pub fn existing(&self) -> Vec<(EventType, EventId)> {
+            self.slots.iter().map(|s| (s.t, s.e)).collect()
+        }
+
+        pub fn holdings(&self, p: &UserId) -> Vec<(EventType, EventId)> {
+            self.held(p)
+                .into_iter()
+                .map(|i| (self.slots[i].t, self.slots[i].e))
+                .collect()
+        }
+    }
+}
+
+/// xorshift64*: a tiny deterministic generator, so failures replay from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+struct Workload {
+    rng: Rng,
+    users: Vec<String>,
+    participants: Vec<String>,
+    events: Vec<String>,
+}
+
+impl Workload {
+    fn new(seed: u64) -> Self {
+        let cities = ["MTL", "TOR", "VAN"];
+        let mut users = vec![];
+        let mut participants = vec![];
+        for c in cities {
+            users.push(format!("{c}A0001"));
+            for n in 1..=4 {
+                participants.push(format!("{c}P000{n}"));
+            }
+        }
+        users.extend(participants.iter().cloned());
+        // Dates around two week boundaries, the year end and 29 February.
+        let dates = [
+            "281225", "291225", "311225", "010126", "040126", "050126", "280228", "290228",
+            "050328",
+        ];
+        let mut events = vec![];
+        for c in cities {
+            for s in ["M", "A", "E"] {
+                for d in dates {
+                    events.push(format!("{c}{s}{d}"));
+                }
+            }
+        }
+        Workload {
+            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            users,
+            participants,
+            events,
+        }
+    }
+
+    /// Occasionally replaces a well-formed argument with a malformed one.
+    fn maybe_bad(&mut self, good: String, bad: &[&str]) -> String {
+        if self.rng.below(60) == 0 {
+            self.rng.pick(bad).to_string()
+        } else {
+            good
+        }
+    }
+
+    fn user(&mut self) -> String {
+        let u = self.rng.pick(&self.users).clone();
+        self.maybe_bad(u, &["MTLX0001", "MTLP001", "mtlp0001"])
+    }
+
+    fn participant(&mut self) -> String {
+        // Mostly participants, sometimes an admin (NOT_AUTHORIZED).
+        let u = if self.rng.below(15) == 0 {
+            self.rng.pick(&self.users[..3]).clone()
+        } else {
+            self.rng.pick(&self.participants).clone()
+        };
+        self.maybe_bad(u, &["TORP00001", "VANQ0002"])
+    }
+
+    fn admin_for(&mut self, event: &str) -> String {
+        // Mostly the right admin; sometimes another user (NOT_AUTHORIZED).
+        if self.rng.below(8) == 0 {
+            self.user()
+        } else {
+            let u = format!("{}A0001", &event[..3]);
+            self.maybe_bad(u, &["MTLA00O1"])
+        }
+    }
+
+    fn event_type(&mut self) -> String {
+        let t = self.rng.pick(&EventType::ALL).as_str().to_string();
+        self.maybe_bad(t, &["Concert", "theatre", ""])
+    }
+
+    fn event(&mut self) -> String {
+        let e = self.rng.pick(&self.events).clone();
+        self.maybe_bad(e, &["MTLE290227", "TORM320126", "VANX010126"])
+    }
+
+    /// A slot, mostly one that exists (or one `p` holds), typed as text.
+    fn target(&mut self, model: &model::Model, p: Option<&str>) -> (String, String) {
+        let pool = match p.and_then(|p| UserId::parse(p).ok()) {
+            Some(p) if self.rng.below(4) != 0 => model.holdings(&p),
+            _ => model.existing(),
+        };
+        if pool.is_empty() || self.rng.below(6) == 0 {
+            return (self.event_type(), self.event());
+        }
+        let (t, e) = *self.rng.pick(&pool);
+        let t = self.maybe_bad(t.as_str().to_string(), &["Opera"]);
+        let e = self.maybe_bad(e.to_string(), &["MTLM310426"]);
+        (t, e)
+    }
+
+    fn request(&mut self, model: &model::Model) -> Request {
+        match self.rng.below(100) {
+            0..=17 => {
+                let (event_type, event_id) = if self.rng.below(2) == 0 {
+                    self.target(model, None)
+                } else {
+                    (self.event_type(), self.event())
+                };
+                let capacity = match self.rng.below(40) {
+                    0 => 0,
+                    1 => 100_001,
+                    2 => 100_000,
+                    n => (n % 4) as i32 + 1,
+                };
+                Request::AddReservationSlot {
+                    admin_id: self.admin_for(&event_id),
+                    event_type,
+                    event_id,
+                    capacity,
+                }
+            }
+            18..=24 => {
+                let (event_type, event_id) = self.target(model, None);
+                Request::RemoveReservationSlot {
+                    admin_id: self.admin_for(&event_id),
+                    event_type,
+                    event_id,
+                }
+            }
+            25..=29 => Request::ListReservationSlotAvailable {
+                admin_id: self.user(),
+                event_type: self.event_type(),
+            },
+            30..=64 => {
+                let (event_type, event_id) = self.target(model, None);
+                Request::ReserveTicket {
+                    participant_id: self.participant(),
+                    event_type,
+                    event_id,
+                }
+            }
+            65..=69 => Request::GetEventSchedule {
+                participant_id: self.participant(),
+            },
+            70..=79 => {
+                let participant_id = self.participant();
+                let (event_type, event_id) = self.target(model, Some(&participant_id));
+                Request::CancelTicket {
+                    participant_id,
+                    event_type,
+                    event_id,
+                }
+            }
+            _ => {
+                let participant_id = self.participant();
+                let (event_type, event_id) = self.target(model, Some(&participant_id));
+                let (new_event_type, new_event_id) = self.target(model, None);
+                Request::ExchangeTicket {
+                    participant_id,
+                    event_type,
+                    event_id,
+                    new_event_type,
+                    new_event_id,
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matches_a_naive_model_on_random_workloads() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 1..=12u64 {
+        let mut w = Workload::new(seed);
+        let mut m = model::Model::default();
+        let mut h = Harness::default();
+        for step in 0..2500 {
+            let request = w.request(&m);
+            let expected = m.apply(&request);
+            let got = h.run(request.clone());
+            assert_eq!(
+                got.encode(),
+                expected.encode(),
+                "seed {seed} step {step}: {request:?}\n got {got:?}\nwant {expected:?}"
+            );
+            seen.insert(got.code);
+            if step % 250 == 0 {
+                assert_eq!(h.snapshot(), m.snapshot(), "seed {seed} step {step}");
+                // State transfer mid-run must not disturb anything that follows.
+                let snap = h.snapshot();
+                let seq = h.r.applied_seq();
+                h.r = MemoryReplica::new();
+                h.r.import(seq, &snap).unwrap();
+            }
+        }
+        assert_eq!(h.snapshot(), m.snapshot(), "seed {seed} at the end");
+    }
+    let missing: Vec<_> = Code::ALL.iter().filter(|c| !seen.contains(c)).collect();
+    assert!(missing.is_empty(), "workload never produced {missing:?}");
+}
