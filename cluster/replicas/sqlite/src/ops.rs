@@ -72,12 +72,15 @@ fn remove_slot(conn: &Connection, admin: UserId, slot: SlotKey) -> Result<Reply>
     if !manages(admin, slot) {
         return Ok(Reply::code(Code::NotAuthorized));
     }
-    // The removed slot's when, read before it disappears: moves go strictly later.
-    let when: Option<(String, i64)> = conn
-        .prepare_cached("SELECT day, part FROM slot WHERE kind = ?1 AND event_id = ?2")?
-        .query_row((slot.kind(), slot.id()), |r| Ok((r.get(0)?, r.get(1)?)))
+    // The removed slot's city and when, read before it disappears: moves stay in that city
+    // and go strictly later.
+    let place: Option<(i64, String, i64)> = conn
+        .prepare_cached("SELECT city_rank, day, part FROM slot WHERE kind = ?1 AND event_id = ?2")?
+        .query_row((slot.kind(), slot.id()), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
-    let Some((day, part)) = when else {
+    let Some((city_rank, day, part)) = place else {
         return Ok(Reply::code(Code::NoSuchSlot));
     };
 
@@ -98,7 +101,7 @@ fn remove_slot(conn: &Connection, admin: UserId, slot: SlotKey) -> Result<Reply>
     // One holder at a time: each move takes a place, which the next search sees.
     let mut find_target = conn.prepare_cached(
         "SELECT s.event_id FROM slot AS s
-         WHERE s.kind = ?2 AND s.city = ?3
+         WHERE s.kind = ?2 AND s.city_rank = ?3
            AND (s.day, s.part) > (?4, ?5)
            AND s.booked < s.capacity
            AND NOT EXISTS (SELECT 1 FROM reservation AS r
@@ -111,20 +114,27 @@ fn remove_slot(conn: &Connection, admin: UserId, slot: SlotKey) -> Result<Reply>
          ORDER BY s.day, s.part
          LIMIT 1",
     )?;
-    let mut place =
-        conn.prepare_cached("INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)")?;
-    let city = slot.event_id.city().as_str();
+    let mut hold_target = conn.prepare_cached(
+        "INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)",
+    )?;
     let (mut moved, mut dropped) = (0u32, 0u32);
     for holder in &holders {
         let target: Option<String> = find_target
             .query_row(
-                (holder, slot.kind(), city, &day, part, OTHER_CITY_WEEKLY_LIMIT),
+                (
+                    holder,
+                    slot.kind(),
+                    city_rank,
+                    &day,
+                    part,
+                    OTHER_CITY_WEEKLY_LIMIT,
+                ),
                 |r| r.get(0),
             )
             .optional()?;
         match target {
             Some(target) => {
-                place.execute((holder, slot.kind(), target))?;
+                hold_target.execute((holder, slot.kind(), target))?;
                 moved += 1;
             }
             None => dropped += 1,
@@ -248,8 +258,10 @@ fn holds(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<bool> 
 }
 
 fn hold(conn: &Connection, participant: UserId, slot: SlotKey) -> Result<()> {
-    conn.prepare_cached("INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)")?
-        .execute((participant.as_str(), slot.kind(), slot.id()))?;
+    conn.prepare_cached(
+        "INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute((participant.as_str(), slot.kind(), slot.id()))?;
     Ok(())
 }
 

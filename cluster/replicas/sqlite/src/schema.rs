@@ -56,8 +56,9 @@ CREATE TABLE IF NOT EXISTS slot (
     CHECK (city_rank IS NOT NULL AND part > 0)
 ) WITHOUT ROWID;
 
--- Removal looks for the earliest later slot of one type in one city.
-CREATE INDEX IF NOT EXISTS slot_by_when ON slot (kind, city, day, part);
+-- Slots of one type by city, then when: the listing's order, and removal's search for the
+-- earliest later slot of one type in one city.
+CREATE INDEX IF NOT EXISTS slot_by_when ON slot (kind, city_rank, day, part);
 
 CREATE TABLE IF NOT EXISTS reservation (
     participant TEXT    NOT NULL CHECK (substr(participant, 4, 1) = 'P'),

@@ -38,9 +38,11 @@ pub(crate) fn export(conn: &Connection) -> Result<Snapshot> {
             });
         }
         if let (Some(holder), Some(slot)) = (holder, slots.last_mut()) {
-            slot.holders.push(UserId::parse(&holder).map_err(|e| {
-                StorageError::new(format!("stored participant {holder:?}: {e}"))
-            })?);
+            slot.holders.push(
+                UserId::parse(&holder).map_err(|e| {
+                    StorageError::new(format!("stored participant {holder:?}: {e}"))
+                })?,
+            );
         }
     }
     // `Snapshot::new` re-establishes canonical order and re-checks the invariants the schema
@@ -51,12 +53,14 @@ pub(crate) fn export(conn: &Connection) -> Result<Snapshot> {
 /// Replaces the whole state with `snapshot`. The caller supplies the transaction, which also
 /// records the snapshot's sequence number.
 pub(crate) fn import(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
-    conn.prepare_cached("DELETE FROM reservation")?.execute([])?;
+    conn.prepare_cached("DELETE FROM reservation")?
+        .execute([])?;
     conn.prepare_cached("DELETE FROM slot")?.execute([])?;
     let mut add_slot =
         conn.prepare_cached("INSERT INTO slot (kind, event_id, capacity) VALUES (?1, ?2, ?3)")?;
-    let mut add_holder = conn
-        .prepare_cached("INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)")?;
+    let mut add_holder = conn.prepare_cached(
+        "INSERT INTO reservation (participant, kind, event_id) VALUES (?1, ?2, ?3)",
+    )?;
     for slot in snapshot.slots() {
         let kind = kind_of(slot.event_type);
         let id = slot.event_id.as_str();

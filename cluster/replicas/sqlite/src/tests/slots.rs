@@ -16,7 +16,10 @@ fn add_requires_an_admin_of_the_events_city() {
         Code::NotAuthorized
     );
     assert_eq!(f.snapshot().slots().len(), 0);
-    assert_eq!(f.code(add_req("MTLA0042", CON, "MTLE101226", 5)), Code::Created);
+    assert_eq!(
+        f.code(add_req("MTLA0042", CON, "MTLE101226", 5)),
+        Code::Created
+    );
 }
 
 #[test]
@@ -24,8 +27,14 @@ fn add_creates_then_updates() {
     let mut f = Fixture::new();
     f.slot(CON, "MTLE101226", 5);
     // Also UPDATED when the capacity is unchanged.
-    assert_eq!(f.code(add_req("MTLA0001", CON, "MTLE101226", 5)), Code::Updated);
-    assert_eq!(f.code(add_req("MTLA0002", CON, "MTLE101226", 7)), Code::Updated);
+    assert_eq!(
+        f.code(add_req("MTLA0001", CON, "MTLE101226", 5)),
+        Code::Updated
+    );
+    assert_eq!(
+        f.code(add_req("MTLA0002", CON, "MTLE101226", 7)),
+        Code::Updated
+    );
     assert_eq!(f.snapshot().slots()[0].capacity, 7);
     assert_eq!(f.list(CON), vec![("MTLE101226".into(), 7)]);
 }
@@ -43,10 +52,16 @@ fn capacity_cannot_drop_below_holders() {
     );
     assert_eq!(f.snapshot().slots()[0].capacity, 5);
     // Exactly the number of holders is fine, and leaves the slot full.
-    assert_eq!(f.code(add_req("MTLA0001", CON, "MTLE101226", 3)), Code::Updated);
+    assert_eq!(
+        f.code(add_req("MTLA0001", CON, "MTLE101226", 3)),
+        Code::Updated
+    );
     assert_eq!(f.list(CON), vec![("MTLE101226".into(), 0)]);
     assert_eq!(f.reserve("MTLP0004", CON, "MTLE101226"), Code::SlotFull);
-    assert_eq!(f.code(add_req("MTLA0001", CON, "MTLE101226", 4)), Code::Updated);
+    assert_eq!(
+        f.code(add_req("MTLA0001", CON, "MTLE101226", 4)),
+        Code::Updated
+    );
     assert_eq!(f.reserve("MTLP0004", CON, "MTLE101226"), Code::Reserved);
 }
 

@@ -16,12 +16,18 @@ fn seeded() -> Fixture {
 fn assert_invalid(f: &mut Fixture, request: Request) {
     let before = f.snapshot();
     let seq = f.replica.applied_seq();
-    assert_eq!(f.code(request.clone()), Code::InvalidArgument, "{request:?}");
+    assert_eq!(
+        f.code(request.clone()),
+        Code::InvalidArgument,
+        "{request:?}"
+    );
     assert_eq!(f.replica.applied_seq(), seq + 1);
     assert_eq!(f.snapshot(), before, "{request:?} changed the state");
 }
 
-const BAD_USERS: [&str; 6] = ["", "MTLA123", "mtla0001", "NYCA0001", "MTLX0001", "MTLA00O1"];
+const BAD_USERS: [&str; 6] = [
+    "", "MTLA123", "mtla0001", "NYCA0001", "MTLX0001", "MTLA00O1",
+];
 const BAD_EVENTS: [&str; 7] = [
     "",
     "MTLE10122",
@@ -54,7 +60,10 @@ fn add_reservation_slot() {
         f.code(add_req("MTLA0001", CON, "MTLE101226", 100_000)),
         Code::Updated
     );
-    assert_eq!(f.code(add_req("MTLA0001", ART, "MTLE101226", 1)), Code::Created);
+    assert_eq!(
+        f.code(add_req("MTLA0001", ART, "MTLE101226", 1)),
+        Code::Created
+    );
 }
 
 #[test]
@@ -123,7 +132,10 @@ fn exchange_ticket() {
     let mut f = seeded();
     let p = "MTLP0001";
     for u in BAD_USERS {
-        assert_invalid(&mut f, exchange_req(u, CON, "MTLE101226", THE, "MTLE101226"));
+        assert_invalid(
+            &mut f,
+            exchange_req(u, CON, "MTLE101226", THE, "MTLE101226"),
+        );
     }
     for e in BAD_EVENTS {
         assert_invalid(&mut f, exchange_req(p, CON, e, THE, "MTLE101226"));
