@@ -274,7 +274,12 @@ fn reserve(
     Reply::code(Code::Reserved)
 }
 
-fn cancel(state: &Projection, participant: UserId, slot: SlotRef, events: &mut Vec<Event>) -> Reply {
+fn cancel(
+    state: &Projection,
+    participant: UserId,
+    slot: SlotRef,
+    events: &mut Vec<Event>,
+) -> Reply {
     if participant.role() != Role::Participant {
         return Reply::code(Code::NotAuthorized);
     }

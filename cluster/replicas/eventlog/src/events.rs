@@ -293,10 +293,12 @@ mod tests {
             assert_eq!(Event::decode(&longer), Err(DecodeError::Length));
             // Lower-casing the first identifier byte makes it invalid for every kind.
             let mut bad = buf.clone();
-            let at = if matches!(e, Event::SlotCreated { .. }
-                | Event::CapacityChanged { .. }
-                | Event::SlotRemoved { .. })
-            {
+            let at = if matches!(
+                e,
+                Event::SlotCreated { .. }
+                    | Event::CapacityChanged { .. }
+                    | Event::SlotRemoved { .. }
+            ) {
                 2
             } else {
                 1

@@ -86,8 +86,9 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Atomically replaces the log in `dir` with a new one that holds only `snapshot`, if any:
 /// the new file is fully written and synced under a temporary name, then renamed over the
-/// old, so a crash leaves either the old log or the new one, never a mix.
-pub fn replace(dir: &Path, snapshot: Option<(u64, &[u8])>) -> io::Result<()> {
+/// old, so a crash leaves either the old log or the new one, never a mix. Returns the new
+/// log's length.
+pub fn replace(dir: &Path, snapshot: Option<(u64, &[u8])>) -> io::Result<u64> {
     let tmp = dir.join(TMP_FILE);
     let mut bytes = MAGIC.to_vec();
     if let Some((seq, encoded)) = snapshot {
@@ -101,7 +102,8 @@ pub fn replace(dir: &Path, snapshot: Option<(u64, &[u8])>) -> io::Result<()> {
         file.sync_all()?;
     }
     fs::rename(&tmp, dir.join(LOG_FILE))?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(bytes.len() as u64)
 }
 
 /// Removes a temporary file left by a `replace` that crashed before its rename.
@@ -117,6 +119,8 @@ pub struct Record<'a> {
     pub kind: Kind,
     pub seq: u64,
     pub payload: &'a [u8],
+    /// File offset just past this record.
+    pub end: u64,
 }
 
 pub enum Step<'a> {
@@ -185,9 +189,11 @@ impl Scanner {
             return Ok(Step::Torn);
         }
         let body = &framed_bytes[LEN_BYTES..];
-        let Some(kind) = Kind::from_tag(body[0]) else {
-            return Ok(Step::Torn);
-        };
+        // An intact record of an unknown kind is no crash artifact; cutting it off would
+        // throw away what a newer writer committed.
+        let kind = Kind::from_tag(body[0]).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "log record of unknown kind")
+        })?;
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&body[1..BODY_HEADER]);
         self.offset += framed;
@@ -195,6 +201,7 @@ impl Scanner {
             kind,
             seq: u64::from_le_bytes(seq),
             payload: &body[BODY_HEADER..],
+            end: self.offset,
         }))
     }
 }
@@ -235,7 +242,9 @@ impl Writer {
     pub fn append(&mut self, seq: u64, events: &[Event]) -> io::Result<()> {
         self.buf.clear();
         for event in events {
-            put_record(&mut self.buf, Kind::Event, seq, |out| event.encode_into(out));
+            put_record(&mut self.buf, Kind::Event, seq, |out| {
+                event.encode_into(out)
+            });
         }
         put_record(&mut self.buf, Kind::Commit, seq, |_| {});
         self.file.write_all(&self.buf)?;
@@ -254,7 +263,10 @@ impl Writer {
 mod tests {
     use super::*;
 
-    fn records(path: &Path) -> (Vec<(Kind, u64, Vec<u8>)>, bool, u64) {
+    type Scanned = (Vec<(Kind, u64, Vec<u8>)>, bool, u64);
+
+    /// All intact records, whether the scan ended torn, and the offset it stopped at.
+    fn records(path: &Path) -> Scanned {
         let mut scan = Scanner::open(path).unwrap().unwrap();
         let mut out = Vec::new();
         loop {
@@ -269,9 +281,9 @@ mod tests {
     #[test]
     fn frames_round_trip_and_damage_is_torn() {
         let dir = tempfile::tempdir().unwrap();
-        replace(dir.path(), Some((7, b"snap"))).unwrap();
+        let len = replace(dir.path(), Some((7, b"snap"))).unwrap();
         let path = dir.path().join(LOG_FILE);
-        let len = fs::metadata(&path).unwrap().len();
+        assert_eq!(len, fs::metadata(&path).unwrap().len());
         let mut w = Writer::open(&path, len, Durability::Deferred).unwrap();
         w.append(8, &[]).unwrap();
         w.append(9, &[]).unwrap();

@@ -168,8 +168,12 @@ impl Projection {
 
     /// Every slot of one type, in (city, when) order.
     pub fn slots_of_type(&self, event_type: EventType) -> &[Slot] {
-        let start = self.slots.partition_point(|s| s.key.event_type < event_type);
-        let end = self.slots.partition_point(|s| s.key.event_type <= event_type);
+        let start = self
+            .slots
+            .partition_point(|s| s.key.event_type < event_type);
+        let end = self
+            .slots
+            .partition_point(|s| s.key.event_type <= event_type);
         &self.slots[start..end]
     }
 
@@ -383,7 +387,10 @@ mod tests {
             .iter()
             .map(|s| s.event_id.as_str())
             .collect();
-        assert_eq!(ids, ["MTLM020126", "MTLE020126", "TORA311225", "VANM010126"]);
+        assert_eq!(
+            ids,
+            ["MTLM020126", "MTLE020126", "TORA311225", "VANM010126"]
+        );
         assert!(p.slots_of_type(EventType::Concerts).is_empty());
         let later: Vec<&str> = p
             .later_in_same_city(&slot(EventType::ArtGallery, "MTLM020126"))
@@ -436,6 +443,9 @@ mod tests {
             Err(FoldError::NoSuchSlot(b))
         );
         p.apply(&Event::SlotRemoved { slot: a }).unwrap();
-        assert!(p.holdings.is_empty(), "no entry for someone holding nothing");
+        assert!(
+            p.holdings.is_empty(),
+            "no entry for someone holding nothing"
+        );
     }
 }

@@ -1,0 +1,232 @@
+//! The replica: decide, append to the log, then fold into the projection.
+//!
+//! The order is what makes the log the source of truth: a request's events reach the log
+//! (with its commit marker) before the in-memory state changes, so the state in memory is
+//! never ahead of what a reopen would rebuild.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+
+use crate::decide::decide;
+use crate::events::Event;
+use crate::log::{self, Kind, Scanner, Step, Writer, LOG_FILE};
+use crate::projection::Projection;
+
+struct Disk {
+    dir: PathBuf,
+    durability: Durability,
+    writer: Writer,
+}
+
+/// A reservation replica whose state is a projection of an append-only event log.
+pub struct EventLogReplica {
+    state: Projection,
+    applied: u64,
+    /// `None` for an in-memory replica.
+    disk: Option<Disk>,
+    /// Reused for every request's events, to keep allocation off the hot path.
+    events: Vec<Event>,
+    /// Set once the log may no longer match memory (a failed append, or an event that did
+    /// not fold). Everything but a full `import` is refused from then on: the replica must
+    /// be replaced or re-seeded, never carry on silently.
+    broken: Option<String>,
+}
+
+fn storage(what: &str, err: impl std::fmt::Display) -> ReplicaError {
+    ReplicaError::Storage(format!("{what}: {err}"))
+}
+
+impl EventLogReplica {
+    /// Opens (creating if needed) the replica stored in `dir`, rebuilding its state by
+    /// replaying the log. A torn tail left by a crash is cut off, so the state is exactly
+    /// that after the last request whose commit marker reached the disk intact.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self, ReplicaError> {
+        fs::create_dir_all(dir).map_err(|e| storage("creating the replica directory", e))?;
+        log::remove_stale_tmp(dir).map_err(|e| storage("removing a stale temporary log", e))?;
+        let path = dir.join(LOG_FILE);
+        let exists = path
+            .try_exists()
+            .map_err(|e| storage("looking for the log", e))?;
+        if !exists {
+            log::replace(dir, None).map_err(|e| storage("creating the log", e))?;
+        }
+        let (state, applied, valid_len) = recover(&path)?;
+        let writer = Writer::open(&path, valid_len, durability)
+            .map_err(|e| storage("opening the log for append", e))?;
+        Ok(EventLogReplica {
+            state,
+            applied,
+            disk: Some(Disk {
+                dir: dir.to_path_buf(),
+                durability,
+                writer,
+            }),
+            events: Vec::new(),
+            broken: None,
+        })
+    }
+
+    /// A replica that keeps nothing on disk.
+    pub fn in_memory() -> Self {
+        EventLogReplica {
+            state: Projection::default(),
+            applied: 0,
+            disk: None,
+            events: Vec::new(),
+            broken: None,
+        }
+    }
+
+    /// The log file, for a persistent replica.
+    pub fn log_path(&self) -> Option<&Path> {
+        self.disk.as_ref().map(|d| d.writer.path())
+    }
+
+    /// Rewrites the log as a single snapshot of the current state, discarding the history
+    /// that led to it.
+    pub fn compact(&mut self) -> Result<(), ReplicaError> {
+        let snapshot = self.export()?;
+        self.import(self.applied, &snapshot)
+    }
+
+    fn healthy(&self) -> Result<(), ReplicaError> {
+        match &self.broken {
+            None => Ok(()),
+            Some(why) => Err(ReplicaError::Storage(format!(
+                "replica unusable after an earlier failure: {why}"
+            ))),
+        }
+    }
+
+    fn break_with(&mut self, err: ReplicaError) -> ReplicaError {
+        self.broken = Some(err.to_string());
+        err
+    }
+}
+
+/// Replays the log at `path`: the state and sequence number after its last committed
+/// request, and the file length up to that commit (anything after it is a torn tail).
+fn recover(path: &Path) -> Result<(Projection, u64, u64), ReplicaError> {
+    let corrupt = |what: String| ReplicaError::Storage(format!("{}: {what}", path.display()));
+    let read_err = |e: io::Error| storage("reading the log", e);
+    let mut scan = Scanner::open(path)
+        .map_err(read_err)?
+        .ok_or_else(|| corrupt("not an event log".into()))?;
+    let mut state = Projection::default();
+    let mut applied = 0u64;
+    let mut valid_len = scan.offset();
+    // Events of the request being read; they count only once its commit marker is read.
+    let mut pending = Vec::new();
+    let mut first = true;
+    // `End` and `Torn` both stop the replay; the caller cuts the file at `valid_len`.
+    while let Step::Record(record) = scan.next_record().map_err(read_err)? {
+        let next = applied.checked_add(1);
+        match record.kind {
+            Kind::Snapshot if first => {
+                let snapshot = Snapshot::decode(record.payload)
+                    .map_err(|e| corrupt(format!("snapshot record: {e}")))?;
+                state = Projection::from_records(snapshot.slots());
+                applied = record.seq;
+                valid_len = record.end;
+            }
+            Kind::Event if Some(record.seq) == next => {
+                let event = Event::decode(record.payload)
+                    .map_err(|e| corrupt(format!("event of request {}: {e}", record.seq)))?;
+                pending.push(event);
+            }
+            Kind::Commit if Some(record.seq) == next => {
+                for event in pending.drain(..) {
+                    state
+                        .apply(&event)
+                        .map_err(|e| corrupt(format!("request {}: {e}", record.seq)))?;
+                }
+                applied = record.seq;
+                valid_len = record.end;
+            }
+            // Intact records out of order are not a crash artifact: refuse rather than
+            // guess which part of the history is right.
+            kind => {
+                return Err(corrupt(format!(
+                    "{kind:?} record for request {} after request {applied}",
+                    record.seq
+                )))
+            }
+        }
+        first = false;
+    }
+    Ok((state, applied, valid_len))
+}
+
+impl Replica for EventLogReplica {
+    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+        self.healthy()?;
+        let expected = self.applied.checked_add(1);
+        if expected != Some(seq) {
+            return Err(ReplicaError::Sequence {
+                expected: expected.unwrap_or(u64::MAX),
+                got: seq,
+            });
+        }
+        self.events.clear();
+        let reply = decide(&self.state, request, &mut self.events);
+        if let Some(disk) = &mut self.disk {
+            // Requests that changed nothing are logged too (a bare commit marker): the log
+            // is what tells a reopened replica its sequence number.
+            if let Err(e) = disk.writer.append(seq, &self.events) {
+                // Part of the request may be in the file; appending more after it would
+                // corrupt the history, so stop here.
+                return Err(self.break_with(storage("appending to the log", e)));
+            }
+        }
+        for event in &self.events {
+            if let Err(e) = self.state.apply(event) {
+                let err = storage("folding a decided event", e);
+                return Err(self.break_with(err));
+            }
+        }
+        self.applied = seq;
+        Ok(reply)
+    }
+
+    fn applied_seq(&self) -> u64 {
+        self.applied
+    }
+
+    fn export(&self) -> Result<Snapshot, ReplicaError> {
+        Ok(Snapshot::new(self.state.to_records())?)
+    }
+
+    fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
+        let state = Projection::from_records(snapshot.slots());
+        if let Some(disk) = &mut self.disk {
+            // If this fails the old log is still in place and still matches memory.
+            let len = log::replace(&disk.dir, Some((seq, &snapshot.encode())))
+                .map_err(|e| storage("writing the snapshot log", e))?;
+            match Writer::open(&disk.dir.join(LOG_FILE), len, disk.durability) {
+                Ok(writer) => disk.writer = writer,
+                Err(e) => {
+                    // The new log is in place but memory still holds the old state.
+                    return Err(self.break_with(storage("reopening the snapshot log", e)));
+                }
+            }
+        }
+        self.state = state;
+        self.applied = seq;
+        self.broken = None;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), ReplicaError> {
+        self.healthy()?;
+        match &mut self.disk {
+            Some(disk) => disk
+                .writer
+                .sync()
+                .map_err(|e| storage("syncing the log", e)),
+            None => Ok(()),
+        }
+    }
+}
