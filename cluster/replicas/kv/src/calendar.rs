@@ -14,7 +14,7 @@ const EPOCH_YEAR: u32 = 2000;
 const DAYS_BEFORE_MONTH: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
 
 fn is_leap(year: u32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
@@ -145,7 +145,10 @@ mod tests {
         // 29 February 2028 is a Tuesday.
         assert_eq!(week_of(2028, 2, 29), (dn(2028, 2, 28), dn(2028, 3, 6)));
         // 31 December 2099 is a Thursday.
-        assert_eq!(week_of(2099, 12, 31), (dn(2099, 12, 28), dn(2099, 12, 31) + 4));
+        assert_eq!(
+            week_of(2099, 12, 31),
+            (dn(2099, 12, 28), dn(2099, 12, 31) + 4)
+        );
     }
 
     #[test]

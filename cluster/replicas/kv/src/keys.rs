@@ -187,7 +187,10 @@ impl Slot {
     /// Inclusive bounds of this slot's holders.
     pub(crate) fn holder_range(&self) -> (HolderKey, HolderKey) {
         let k = self.key();
-        (concat(&k, &[0; USER_LEN]), concat(&k, &[MAX_CODE; USER_LEN]))
+        (
+            concat(&k, &[0; USER_LEN]),
+            concat(&k, &[MAX_CODE; USER_LEN]),
+        )
     }
 
     pub(crate) fn booking_key(&self, participant: &UserId) -> BookingKey {
@@ -259,6 +262,7 @@ fn user_bytes(user: &UserId) -> [u8; USER_LEN] {
 }
 
 fn concat<const A: usize, const B: usize>(a: &[u8; A], b: &[u8; B]) -> [u8; PAIR_KEY_LEN] {
+    const { assert!(A + B == PAIR_KEY_LEN) };
     let mut out = [0; PAIR_KEY_LEN];
     for (dst, src) in out.iter_mut().zip(a.iter().chain(b.iter())) {
         *dst = *src;

@@ -150,7 +150,12 @@ fn is_admin_of(user: &UserId, slot: &Slot) -> bool {
     user.role() == Role::Admin && user.city() == slot.city
 }
 
-fn add(t: &mut Tables<'_>, admin: &UserId, slot: &Slot, capacity: u32) -> Result<Reply, StorageError> {
+fn add(
+    t: &mut Tables<'_>,
+    admin: &UserId,
+    slot: &Slot,
+    capacity: u32,
+) -> Result<Reply, StorageError> {
     if !is_admin_of(admin, slot) {
         return Ok(Reply::code(Code::NotAuthorized));
     }

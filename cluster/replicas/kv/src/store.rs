@@ -2,8 +2,9 @@
 //!
 //! A reservation is recorded twice, once in `holders` (found from its slot) and once in
 //! `bookings` (found from its participant), and each slot row caches its number of holders so
-//! that `SLOT_FULL` and availability need no counting. [`Tables::book`] and
-//! [`Tables::unbook`] are the only writers of reservations and keep the three in step.
+//! that `SLOT_FULL` and availability need no counting. Only the methods of [`Tables`] that
+//! add or remove reservations (`book`, `unbook`, `delete_slot`, `insert_record`) write these
+//! tables, and each keeps all three in step.
 
 use std::ops::Bound;
 
@@ -117,8 +118,7 @@ impl<'t> Tables<'t> {
     }
 
     pub(crate) fn set_fill(&mut self, slot: &Slot, fill: Fill) -> Result<(), StorageError> {
-        self.slots
-            .insert(&slot.key(), (fill.capacity, fill.held))?;
+        self.slots.insert(&slot.key(), (fill.capacity, fill.held))?;
         Ok(())
     }
 
@@ -207,7 +207,10 @@ impl<'t> Tables<'t> {
     pub(crate) fn delete_slot(&mut self, slot: &Slot) -> Result<Vec<UserId>, StorageError> {
         let (lo, hi) = slot.holder_range();
         let mut former = Vec::new();
-        for row in self.holders.extract_from_if::<&HolderKey, _>(&lo..=&hi, |_, _| true)? {
+        for row in self
+            .holders
+            .extract_from_if::<&HolderKey, _>(&lo..=&hi, |_, _| true)?
+        {
             former.push(keys::holder_of(row?.0.value())?);
         }
         for participant in &former {
