@@ -1,1 +1,736 @@
-//! See docs/protocol.md.
+//! The front end core: gets client requests ordered by the sequencer, collects the replicas'
+//! replies, answers with the first reply two replicas sent byte for byte, and reports the
+//! replicas that answered differently or not at all. See `docs/protocol.md`, "Front end →
+//! sequencer" and "Front end core".
+//!
+//! Like the other machines of this crate it does no IO: [`FrontEnd::submit`],
+//! [`FrontEnd::handle_datagram`] and [`FrontEnd::handle_timeout`] take `now`; datagrams come out
+//! of [`FrontEnd::poll_transmit`], outcomes out of [`FrontEnd::poll_event`], and
+//! [`FrontEnd::poll_timeout`] says when to call `handle_timeout` next.
+//!
+//! Per request, at most two timers are armed in one ordered set: its deadline while no two
+//! replies agree, and one of resubmit (seq unknown), re-ask (seq known, unanswered) or linger
+//! end (answered). So a timeout costs O(log n) per due timer, never a scan of all requests.
+
+mod latency;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::mem;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::wire::{
+    FaultKind, FaultReport, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats,
+    HEADER_LEN, MAC_LEN,
+};
+use crate::{Destination, Timeouts, Transmit, REPLICAS};
+
+use latency::SlidingMax;
+
+/// Submit retransmission and re-ask intervals double up to this (or up to the configured
+/// interval, if that is larger).
+const BACKOFF_CAP: Duration = Duration::from_secs(1);
+/// Retransmission intervals are raised to at least this, so that a zero in the configuration
+/// cannot make a timer due again at the instant it fired.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// Configured durations are lowered to at most this, keeping `Instant` arithmetic far from
+/// overflow.
+const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How many recent reply latencies the linger window is computed from.
+const LATENCY_SAMPLES: usize = 1000;
+const SLOTS: usize = REPLICAS as usize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontEndConfig {
+    pub timeouts: Timeouts,
+    /// `RequestId.front_end`: unique per start of a front end; chosen by the shell.
+    pub incarnation: u64,
+    /// The shell's bound address, sent in every `Submission`: where replies come back to.
+    pub reply_to: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrontEndEvent {
+    /// The first reply two replicas sent byte-identical. Exactly once per id.
+    Answered {
+        id: RequestId,
+        seq: u64,
+        reply: Vec<u8>,
+    },
+    /// No two replicas agreed within `request_timeout`. Never a guess. Exactly once per id,
+    /// and never after `Answered` for the same id.
+    Unavailable { id: RequestId },
+}
+
+/// Counters since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FrontEndStats {
+    /// Calls to [`FrontEnd::submit`].
+    pub submitted: u64,
+    /// `Answered` events.
+    pub answered: u64,
+    /// `Unavailable` events.
+    pub unavailable: u64,
+    /// Submissions sent again because their seq was not known yet (one per request per
+    /// retransmission, however many share a datagram).
+    pub submit_retransmits: u64,
+    /// Seqs re-asked, one per (seq, replica manager) per round.
+    pub reasks: u64,
+    /// Fault reports issued (`wrong + missing`); each one goes to all four replica managers.
+    pub faults_reported: u64,
+    /// Replicas reported for a reply that differed from the answer.
+    pub wrong: u64,
+    /// Replicas reported for not replying within the linger window.
+    pub missing: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Timer {
+    /// `request_timeout` after submit, while unanswered.
+    Deadline,
+    /// Send the submission again; while the seq is unknown.
+    Resubmit,
+    /// Re-ask the replica managers that have not replied; while the seq is known and no two
+    /// replies agree.
+    Reask,
+    /// Stop collecting and report; after answering.
+    LingerEnd,
+}
+
+enum Stage {
+    /// Waiting for two replicas to agree. `replies[r - 1]`: replica r's reply; its first
+    /// one counts.
+    Collecting { replies: [Option<Vec<u8>>; SLOTS] },
+    /// Answered. `agrees[r - 1]`: whether replica r's reply equals the answer, once it replied.
+    Lingering {
+        answer: Vec<u8>,
+        agrees: [Option<bool>; SLOTS],
+    },
+}
+
+struct Pending {
+    submitted: Instant,
+    /// Armed as a timer while `Collecting`.
+    deadline: Instant,
+    /// The encoded client request, kept for retransmission until the seq is known.
+    request: Vec<u8>,
+    seq: Option<u64>,
+    stage: Stage,
+    /// The armed non-deadline timer, if any.
+    wake: Option<(Instant, Timer)>,
+    /// The interval until `wake`, doubled each time it fires.
+    rto: Duration,
+}
+
+pub struct FrontEnd {
+    link: Link,
+    timeouts: Timeouts,
+    incarnation: u64,
+    reply_to: SocketAddr,
+    /// postcard size of `reply_to`.
+    reply_to_size: usize,
+    next_number: u64,
+    /// Submitted requests not yet answered or unavailable, and answered ones still lingering.
+    requests: HashMap<u64, Pending>,
+    /// Request numbers whose seq is not known yet; the lowest is the floor.
+    unordered: BTreeSet<u64>,
+    /// Requests not yet answered or unavailable.
+    collecting: usize,
+    timers: BTreeSet<(Instant, u64, Timer)>,
+    latencies: SlidingMax,
+    /// Request numbers to (re)submit at the next flush.
+    submit_queue: Vec<u64>,
+    /// Seqs to re-ask, per replica manager.
+    reask_queue: [Vec<u64>; SLOTS],
+    faults_queue: Vec<FaultReport>,
+    out: VecDeque<Transmit>,
+    events: VecDeque<FrontEndEvent>,
+    stats: FrontEndStats,
+}
+
+impl FrontEnd {
+    pub fn new(link: Link, cfg: FrontEndConfig) -> Self {
+        let mut timeouts = cfg.timeouts;
+        let interval = |d: Duration| d.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        timeouts.submit_retransmit = interval(timeouts.submit_retransmit);
+        timeouts.reask = interval(timeouts.reask);
+        timeouts.request_timeout = timeouts.request_timeout.min(MAX_INTERVAL);
+        timeouts.linger_floor = timeouts.linger_floor.min(MAX_INTERVAL);
+        timeouts.linger_cap = timeouts.linger_cap.min(MAX_INTERVAL);
+        FrontEnd {
+            link,
+            timeouts,
+            incarnation: cfg.incarnation,
+            reply_to: cfg.reply_to,
+            reply_to_size: postcard::experimental::serialized_size(&cfg.reply_to).unwrap_or(32),
+            next_number: 1,
+            requests: HashMap::new(),
+            unordered: BTreeSet::new(),
+            collecting: 0,
+            timers: BTreeSet::new(),
+            latencies: SlidingMax::new(LATENCY_SAMPLES),
+            submit_queue: Vec::new(),
+            reask_queue: Default::default(),
+            faults_queue: Vec::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: FrontEndStats::default(),
+        }
+    }
+
+    /// Starts one request. `request`: `tessera_types::Request::encode()` bytes; the front end
+    /// does not look inside. Its `Submit` goes out at the next [`poll_transmit`], batched with
+    /// everything else submitted before it.
+    ///
+    /// [`poll_transmit`]: FrontEnd::poll_transmit
+    pub fn submit(&mut self, now: Instant, request: Vec<u8>) -> RequestId {
+        let number = self.next_number;
+        self.next_number = number.saturating_add(1);
+        let deadline = later(now, self.timeouts.request_timeout);
+        let rto = self.timeouts.submit_retransmit;
+        let resubmit = later(now, rto);
+        self.requests.insert(
+            number,
+            Pending {
+                submitted: now,
+                deadline,
+                request,
+                seq: None,
+                stage: Stage::Collecting {
+                    replies: Default::default(),
+                },
+                wake: Some((resubmit, Timer::Resubmit)),
+                rto,
+            },
+        );
+        self.timers.insert((deadline, number, Timer::Deadline));
+        self.timers.insert((resubmit, number, Timer::Resubmit));
+        self.unordered.insert(number);
+        self.submit_queue.push(number);
+        self.collecting += 1;
+        self.stats.submitted += 1;
+        RequestId {
+            front_end: self.incarnation,
+            number,
+        }
+    }
+
+    /// One datagram received on the shell's socket. `from` is not trusted: the sender is the
+    /// one the MAC authenticates.
+    pub fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, datagram: &[u8]) {
+        let Some((sender, msg)) = self.link.receive(now, datagram) else {
+            return;
+        };
+        match (sender, msg) {
+            (NodeId::Sequencer, Message::Ordered(ordered)) => {
+                for (id, seq) in ordered {
+                    self.on_ordered(now, id, seq);
+                }
+            }
+            (NodeId::ReplicaManager(r), Message::Reply(entries)) => {
+                for entry in entries {
+                    self.on_reply(now, r, entry);
+                }
+            }
+            // Nothing else is addressed to a front end.
+            _ => {}
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.link.handle_timeout(now);
+        // Take what is due first: timers re-armed while handling these wait for the next call.
+        let mut due = Vec::new();
+        while let Some(&(at, number, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            due.push((at, number, timer));
+        }
+        for (at, number, timer) in due {
+            match timer {
+                Timer::Deadline => self.on_deadline(number, at),
+                Timer::Resubmit => self.on_resubmit(now, number, at),
+                Timer::Reask => self.on_reask(now, number, at),
+                Timer::LingerEnd => {
+                    if self.wake_matches(number, at, Timer::LingerEnd) {
+                        self.finish(number);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next datagram to send. Submissions, re-asks and fault reports queued since the
+    /// previous flush are packed into as few datagrams as fit when the queue runs empty.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.out.is_empty() {
+            self.flush();
+        }
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mine = self.timers.first().map(|&(at, _, _)| at);
+        match (mine, self.link.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<FrontEndEvent> {
+        self.events.pop_front()
+    }
+
+    /// Submitted, not yet answered or unavailable.
+    pub fn in_flight(&self) -> usize {
+        self.collecting
+    }
+
+    pub fn stats(&self) -> &FrontEndStats {
+        &self.stats
+    }
+
+    pub fn wire_stats(&self) -> &WireStats {
+        self.link.stats()
+    }
+
+    /// The current linger window: twice the slowest of the last 1,000 reply latencies (submit
+    /// to that replica's reply), clamped to [`linger_floor`, `linger_cap`]; `linger_cap`
+    /// before any reply has been seen.
+    pub fn linger_window(&self) -> Duration {
+        let t = &self.timeouts;
+        match self.latencies.max() {
+            Some(slowest) => slowest
+                .saturating_mul(2)
+                .max(t.linger_floor)
+                .min(t.linger_cap),
+            None => t.linger_cap,
+        }
+    }
+
+    /// Lowest request number whose seq is not known; all below it are ordered (or given up).
+    fn floor(&self) -> u64 {
+        self.unordered.first().copied().unwrap_or(self.next_number)
+    }
+
+    fn id(&self, number: u64) -> RequestId {
+        RequestId {
+            front_end: self.incarnation,
+            number,
+        }
+    }
+
+    fn on_ordered(&mut self, now: Instant, id: RequestId, seq: u64) {
+        if id.front_end != self.incarnation {
+            return;
+        }
+        let Some(req) = self.requests.get_mut(&id.number) else {
+            return;
+        };
+        match req.seq {
+            None => self.learn_seq(now, id.number, seq),
+            Some(known) if known == seq => {}
+            Some(_) => {
+                // Learned from a reply that disagrees with the sequencer, which is the
+                // authority on seqs: believe it, and drop the votes cast for the other seq.
+                req.seq = Some(seq);
+                if let Stage::Collecting { replies } = &mut req.stage {
+                    *replies = Default::default();
+                }
+            }
+        }
+    }
+
+    /// The seq of request `number` is now known: stop resubmitting, start the re-ask timer.
+    fn learn_seq(&mut self, now: Instant, number: u64, seq: u64) {
+        let Some(req) = self.requests.get_mut(&number) else {
+            return;
+        };
+        req.seq = Some(seq);
+        req.request = Vec::new();
+        self.unordered.remove(&number);
+        if let Some((at, timer)) = req.wake.take() {
+            self.timers.remove(&(at, number, timer));
+        }
+        if matches!(req.stage, Stage::Collecting { .. }) {
+            req.rto = self.timeouts.reask;
+            let at = later(now, req.rto);
+            req.wake = Some((at, Timer::Reask));
+            self.timers.insert((at, number, Timer::Reask));
+        }
+    }
+
+    fn on_reply(&mut self, now: Instant, sender: u8, entry: ReplyEntry) {
+        // The MAC authenticates the sender: a replica manager speaks only for its own replica.
+        if entry.replica != sender
+            || !(1..=REPLICAS).contains(&entry.replica)
+            || entry.id.front_end != self.incarnation
+        {
+            return;
+        }
+        let number = entry.id.number;
+        let slot = usize::from(entry.replica - 1);
+        let Some(req) = self.requests.get(&number) else {
+            return;
+        };
+        match req.seq {
+            None => self.learn_seq(now, number, entry.seq),
+            Some(seq) if seq != entry.seq => return,
+            Some(_) => {}
+        }
+        let Some(req) = self.requests.get_mut(&number) else {
+            return;
+        };
+        let latency = now.saturating_duration_since(req.submitted);
+        match &mut req.stage {
+            Stage::Collecting { replies } => {
+                let Some(vote) = replies.get(slot) else {
+                    return;
+                };
+                if vote.is_some() {
+                    return;
+                }
+                self.latencies.push(latency);
+                if replies.iter().flatten().any(|r| *r == entry.reply) {
+                    self.answer(now, number, slot, entry.reply);
+                } else if let Some(vote) = replies.get_mut(slot) {
+                    *vote = Some(entry.reply);
+                }
+            }
+            Stage::Lingering { answer, agrees } => {
+                let Some(verdict) = agrees.get_mut(slot) else {
+                    return;
+                };
+                if verdict.is_some() {
+                    return;
+                }
+                *verdict = Some(entry.reply == *answer);
+                self.latencies.push(latency);
+                if agrees.iter().all(Option::is_some) {
+                    self.finish(number);
+                }
+            }
+        }
+    }
+
+    /// Replica `slot + 1` sent `reply`, the same bytes as another replica before it.
+    fn answer(&mut self, now: Instant, number: u64, slot: usize, reply: Vec<u8>) {
+        let window = self.linger_window();
+        let id = self.id(number);
+        let Some(req) = self.requests.get_mut(&number) else {
+            return;
+        };
+        let (Some(seq), Stage::Collecting { replies }) = (req.seq, &req.stage) else {
+            return;
+        };
+        let mut agrees = [None; SLOTS];
+        for (verdict, r) in agrees.iter_mut().zip(replies) {
+            *verdict = r.as_ref().map(|r| *r == reply);
+        }
+        if let Some(verdict) = agrees.get_mut(slot) {
+            *verdict = Some(true);
+        }
+        self.timers.remove(&(req.deadline, number, Timer::Deadline));
+        if let Some((at, timer)) = req.wake.take() {
+            self.timers.remove(&(at, number, timer));
+        }
+        self.events.push_back(FrontEndEvent::Answered {
+            id,
+            seq,
+            reply: reply.clone(),
+        });
+        self.collecting = self.collecting.saturating_sub(1);
+        self.stats.answered += 1;
+        let complete = agrees.iter().all(Option::is_some);
+        req.stage = Stage::Lingering {
+            answer: reply,
+            agrees,
+        };
+        if complete {
+            self.finish(number);
+        } else {
+            let until = later(now, window);
+            req.wake = Some((until, Timer::LingerEnd));
+            self.timers.insert((until, number, Timer::LingerEnd));
+        }
+    }
+
+    /// Lingering is over: forget the request and report the replicas that differed or were
+    /// silent.
+    fn finish(&mut self, number: u64) {
+        let Some(req) = self.requests.remove(&number) else {
+            return;
+        };
+        if let Some((at, timer)) = req.wake {
+            self.timers.remove(&(at, number, timer));
+        }
+        let (Some(seq), Stage::Lingering { agrees, .. }) = (req.seq, req.stage) else {
+            return;
+        };
+        for (replica, verdict) in (1..=REPLICAS).zip(agrees) {
+            let kind = match verdict {
+                Some(true) => continue,
+                Some(false) => {
+                    self.stats.wrong += 1;
+                    FaultKind::Wrong
+                }
+                None => {
+                    self.stats.missing += 1;
+                    FaultKind::Missing
+                }
+            };
+            self.stats.faults_reported += 1;
+            self.faults_queue.push(FaultReport { seq, replica, kind });
+        }
+    }
+
+    fn wake_matches(&self, number: u64, at: Instant, timer: Timer) -> bool {
+        self.requests
+            .get(&number)
+            .is_some_and(|req| req.wake == Some((at, timer)))
+    }
+
+    fn on_deadline(&mut self, number: u64, at: Instant) {
+        let due = self
+            .requests
+            .get(&number)
+            .is_some_and(|req| req.deadline == at && matches!(req.stage, Stage::Collecting { .. }));
+        if due {
+            self.give_up(number);
+        }
+    }
+
+    /// No answer: `Unavailable`, and forget the request. Nothing is reported: without a
+    /// majority there is no one to blame.
+    fn give_up(&mut self, number: u64) {
+        let collecting = self
+            .requests
+            .get(&number)
+            .is_some_and(|req| matches!(req.stage, Stage::Collecting { .. }));
+        // An answered request is never also unavailable.
+        if !collecting {
+            return;
+        }
+        let Some(req) = self.requests.remove(&number) else {
+            return;
+        };
+        self.timers.remove(&(req.deadline, number, Timer::Deadline));
+        if let Some((at, timer)) = req.wake {
+            self.timers.remove(&(at, number, timer));
+        }
+        self.unordered.remove(&number);
+        self.collecting = self.collecting.saturating_sub(1);
+        self.stats.unavailable += 1;
+        self.events.push_back(FrontEndEvent::Unavailable {
+            id: self.id(number),
+        });
+    }
+
+    fn on_resubmit(&mut self, now: Instant, number: u64, at: Instant) {
+        if !self.wake_matches(number, at, Timer::Resubmit) {
+            return;
+        }
+        let base = self.timeouts.submit_retransmit;
+        let Some(req) = self.requests.get_mut(&number) else {
+            return;
+        };
+        if req.seq.is_some() {
+            req.wake = None;
+            return;
+        }
+        req.rto = backoff(req.rto, base);
+        let next = later(now, req.rto);
+        req.wake = Some((next, Timer::Resubmit));
+        self.timers.insert((next, number, Timer::Resubmit));
+        self.submit_queue.push(number);
+        self.stats.submit_retransmits += 1;
+    }
+
+    fn on_reask(&mut self, now: Instant, number: u64, at: Instant) {
+        if !self.wake_matches(number, at, Timer::Reask) {
+            return;
+        }
+        let base = self.timeouts.reask;
+        let Some(req) = self.requests.get_mut(&number) else {
+            return;
+        };
+        req.wake = None;
+        let (Some(seq), Stage::Collecting { replies }) = (req.seq, &req.stage) else {
+            return;
+        };
+        let mut asked = false;
+        for (queue, reply) in self.reask_queue.iter_mut().zip(replies) {
+            if reply.is_none() {
+                queue.push(seq);
+                asked = true;
+                self.stats.reasks += 1;
+            }
+        }
+        // With all four replies in and still no two alike, asking again changes nothing
+        // (replicas answer from their reply cache): wait for the deadline.
+        if asked {
+            req.rto = backoff(req.rto, base);
+            let next = later(now, req.rto);
+            req.wake = Some((next, Timer::Reask));
+            self.timers.insert((next, number, Timer::Reask));
+        }
+    }
+
+    /// Largest message body that still fits in one datagram.
+    fn body_budget(&self) -> usize {
+        self.link
+            .max_datagram()
+            .saturating_sub(HEADER_LEN + MAC_LEN)
+    }
+
+    fn flush(&mut self) {
+        self.flush_submits();
+        self.flush_reasks();
+        self.flush_faults();
+    }
+
+    fn flush_submits(&mut self) {
+        if self.submit_queue.is_empty() {
+            return;
+        }
+        let mut numbers = mem::take(&mut self.submit_queue);
+        numbers.sort_unstable();
+        numbers.dedup();
+        let floor = self.floor();
+        let entries: Vec<Submission> = numbers
+            .iter()
+            .filter_map(|n| {
+                let req = self.requests.get(n)?;
+                if req.seq.is_some() {
+                    return None;
+                }
+                Some(Submission {
+                    id: self.id(*n),
+                    reply_to: self.reply_to,
+                    request: req.request.clone(),
+                })
+            })
+            .collect();
+        let fixed = 1 + varint_len(floor);
+        let reply_to_size = self.reply_to_size;
+        let batches = pack(entries, fixed, self.body_budget(), |s| {
+            varint_len(s.id.front_end)
+                + varint_len(s.id.number)
+                + reply_to_size
+                + varint_len(s.request.len() as u64)
+                + s.request.len()
+        });
+        for entries in batches {
+            self.send_submit(floor, entries);
+        }
+    }
+
+    fn send_submit(&mut self, floor: u64, entries: Vec<Submission>) {
+        let msg = Message::Submit { floor, entries };
+        match self.link.encode(&msg) {
+            Ok(datagrams) => {
+                self.out
+                    .extend(datagrams.into_iter().map(|datagram| Transmit {
+                        to: Destination::Sequencer,
+                        datagram,
+                    }));
+            }
+            Err(_) => {
+                let Message::Submit { entries, .. } = msg else {
+                    return;
+                };
+                if let [only] = &entries[..] {
+                    // Larger than any message the cluster accepts: it can never be ordered.
+                    self.give_up(only.id.number);
+                } else {
+                    for entry in entries {
+                        self.send_submit(floor, vec![entry]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush_reasks(&mut self) {
+        let budget = self.body_budget();
+        for (replica, queue) in (1..=REPLICAS).zip(self.reask_queue.iter_mut()) {
+            if queue.is_empty() {
+                continue;
+            }
+            let mut seqs = mem::take(queue);
+            seqs.sort_unstable();
+            seqs.dedup();
+            for batch in pack(seqs, 1, budget, |&seq| varint_len(seq)) {
+                if let Ok(datagrams) = self.link.encode(&Message::Reask(batch)) {
+                    self.out
+                        .extend(datagrams.into_iter().map(|datagram| Transmit {
+                            to: Destination::ReplicaManager(replica),
+                            datagram,
+                        }));
+                }
+            }
+        }
+    }
+
+    fn flush_faults(&mut self) {
+        if self.faults_queue.is_empty() {
+            return;
+        }
+        let reports = mem::take(&mut self.faults_queue);
+        // seq, replica (one byte), kind (one-byte variant index).
+        let batches = pack(reports, 1, self.body_budget(), |r| varint_len(r.seq) + 2);
+        for batch in batches {
+            let Ok(datagrams) = self.link.encode(&Message::Faults(batch)) else {
+                continue;
+            };
+            for replica in 1..=REPLICAS {
+                self.out.extend(datagrams.iter().map(|datagram| Transmit {
+                    to: Destination::ReplicaManager(replica),
+                    datagram: datagram.clone(),
+                }));
+            }
+        }
+    }
+}
+
+fn later(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after).unwrap_or(now)
+}
+
+fn backoff(rto: Duration, base: Duration) -> Duration {
+    rto.saturating_mul(2).min(BACKOFF_CAP.max(base))
+}
+
+/// Bytes of a postcard varint.
+fn varint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Splits `items` into as few consecutive batches as keep each message body (`fixed` bytes,
+/// the length prefix, and the items) within `budget`. An item too large on its own gets a
+/// batch of its own (and is fragmented by the link).
+fn pack<T>(items: Vec<T>, fixed: usize, budget: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut batches = Vec::new();
+    let mut batch = Vec::new();
+    let mut used = 0;
+    for item in items {
+        let s = size(&item);
+        if !batch.is_empty() && fixed + varint_len(batch.len() as u64 + 1) + used + s > budget {
+            batches.push(mem::take(&mut batch));
+            used = 0;
+        }
+        used += s;
+        batch.push(item);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}

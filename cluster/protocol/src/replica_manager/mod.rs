@@ -1,1 +1,609 @@
-//! See docs/protocol.md.
+//! The replica manager: turns the sequencer's `Data` into an exactly-once, in-order stream of
+//! requests for one replica, and the replica's replies into `Reply` datagrams for the front
+//! ends. See "Replica manager" in `docs/protocol.md`.
+//!
+//! IO-free, in the style of quinn-proto's `Connection`: the shell feeds datagrams
+//! ([`ReplicaManager::handle_datagram`]), the replica's replies
+//! ([`ReplicaManager::handle_reply`], [`ReplicaManager::handle_durable`]) and timer expiries
+//! ([`ReplicaManager::handle_timeout`]), each with the current time, and drains
+//! [`ReplicaManager::poll_deliver`], [`ReplicaManager::poll_transmit`] and
+//! [`ReplicaManager::poll_event`] after every call, re-arming its timer from
+//! [`ReplicaManager::poll_timeout`].
+//!
+//! Costs per message are logarithmic in the hold-back queue and reply cache sizes: the queue
+//! indexes its out-of-order runs so that gaps are found without walking entries.
+
+mod holdback;
+mod nack;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::wire::{
+    FaultReport, Link, Message, NodeId, ReplicaState, ReplyEntry, RequestId, RmStatus, Sequenced,
+    WireStats, HEADER_LEN, MAC_LEN,
+};
+use crate::{Destination, Timeouts, Transmit, REPLICAS};
+
+use holdback::{HoldBack, Offer, MAX_SEQ};
+use nack::RecentNacks;
+
+/// Default bound of the hold-back queue, in entries.
+pub const DEFAULT_HOLDBACK_MAX: usize = 200_000;
+/// Default number of replies kept for `Reask`.
+pub const DEFAULT_REPLY_CACHE: usize = 100_000;
+/// Most ranges in one `Nack` (a few hundred bytes at most).
+pub const MAX_NACK_RANGES: usize = 32;
+/// Most seqs of one `Reask` that are served.
+pub const MAX_REASK: usize = 4096;
+/// How many distinct fault reports are remembered for deduplication.
+pub const FAULT_DEDUP_WINDOW: usize = 65_536;
+
+/// How many missing ranges are looked at per NACK decision (some may have been NACKed
+/// recently and be skipped).
+const NACK_SCAN: usize = 4 * MAX_NACK_RANGES;
+
+#[derive(Debug, Clone)]
+pub struct RmConfig {
+    /// This replica manager's (and its replica's) number, 1..=4.
+    pub id: u8,
+    pub timeouts: Timeouts,
+    /// Most entries held back waiting for a lower seq; entries further ahead than this beyond
+    /// the last delivered seq are dropped and fetched again by NACK later.
+    pub holdback_max: usize,
+    /// Replies kept (by seq) to answer `Reask` without re-executing.
+    pub reply_cache: usize,
+}
+
+impl RmConfig {
+    pub fn new(id: u8) -> Self {
+        RmConfig {
+            id,
+            ..RmConfig::default()
+        }
+    }
+}
+
+impl Default for RmConfig {
+    /// Replica manager 1 with the default timeouts and bounds; set `id`.
+    fn default() -> Self {
+        RmConfig {
+            id: 1,
+            timeouts: Timeouts::default(),
+            holdback_max: DEFAULT_HOLDBACK_MAX,
+            reply_cache: DEFAULT_REPLY_CACHE,
+        }
+    }
+}
+
+/// What the shell knows about the replica process, for status answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaInfo {
+    pub implementation: String,
+    pub pid: u32,
+    pub state: ReplicaState,
+    pub replacements: u32,
+    pub consecutive_faults: u32,
+    pub digest: Option<[u8; 32]>,
+    pub executed: u64,
+}
+
+impl Default for ReplicaInfo {
+    /// Nothing known yet: no process, state `Down`.
+    fn default() -> Self {
+        ReplicaInfo {
+            implementation: String::new(),
+            pid: 0,
+            state: ReplicaState::Down,
+            replacements: 0,
+            consecutive_faults: 0,
+            digest: None,
+            executed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RmEvent {
+    /// A front end reports that a replica (any replica, not only ours) answered `seq` wrongly
+    /// or not at all. Each distinct (seq, replica, kind) is reported once (within a window of
+    /// [`FAULT_DEDUP_WINDOW`] reports).
+    Fault(FaultReport),
+    /// The sequencer no longer retains seqs we are missing (its lowest retained is `low`, we
+    /// hold everything up to [`ReplicaManager::received`] only): state transfer is needed.
+    /// Reported once per distinct `low`.
+    BehindRetention { low: u64 },
+}
+
+/// Counters beyond the link's [`WireStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RmCounters {
+    /// Data entries already delivered or already held.
+    pub duplicates: u64,
+    /// Data entries beyond the hold-back window, dropped (they are NACKed again later).
+    pub beyond_holdback: u64,
+    /// Data entries with an impossible seq (0 or `u64::MAX`).
+    pub invalid_entries: u64,
+    /// Authenticated messages that make no sense for a replica manager (wrong kind or sender).
+    pub ignored: u64,
+    /// `handle_reply` calls for a seq not awaiting a reply.
+    pub unmatched_replies: u64,
+    /// Fault reports dropped as repeats, or for seq 0 or an impossible replica number.
+    pub dropped_faults: u64,
+    /// Messages that could not be encoded (a reply larger than the link's maximum).
+    pub encode_errors: u64,
+    pub acks_sent: u64,
+    pub nacks_sent: u64,
+    /// `Reply` messages sent (each may carry several entries).
+    pub reply_messages: u64,
+    /// Replies resent from the cache for `Reask`.
+    pub reasked: u64,
+}
+
+/// A delivered request whose reply has not come back yet.
+struct Awaiting {
+    seq: u64,
+    id: RequestId,
+    reply_to: SocketAddr,
+}
+
+/// Replies for one front end address, being batched into one datagram.
+struct Batch {
+    to: SocketAddr,
+    entries: Vec<ReplyEntry>,
+    /// Encoded body size of `Message::Reply(entries)` (a slight overestimate).
+    size: usize,
+}
+
+/// Body bytes of `Message::Reply` beyond its entries: variant index (1) and entry count
+/// (at most 3 bytes for any count that fits in one datagram).
+const REPLY_OVERHEAD: usize = 4;
+
+fn varint_len(v: u64) -> usize {
+    let bits = 64 - v.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
+}
+
+/// Postcard-encoded size of one `ReplyEntry`.
+fn entry_size(e: &ReplyEntry) -> usize {
+    varint_len(e.seq)
+        + varint_len(e.id.front_end)
+        + varint_len(e.id.number)
+        + 1
+        + varint_len(e.reply.len() as u64)
+        + e.reply.len()
+}
+
+/// Bounded memory of fault reports already passed on.
+struct FaultDedup {
+    seen: HashSet<FaultReport>,
+    order: VecDeque<FaultReport>,
+}
+
+impl FaultDedup {
+    /// True when `r` is new.
+    fn insert(&mut self, r: FaultReport) -> bool {
+        if !self.seen.insert(r) {
+            return false;
+        }
+        self.order.push_back(r);
+        if self.order.len() > FAULT_DEDUP_WINDOW {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+pub struct ReplicaManager {
+    link: Link,
+    cfg: RmConfig,
+    queue: HoldBack,
+    /// Everything up to here is applied durably by the replica.
+    applied: u64,
+    /// The last seq whose reply came back (or the snapshot seq after `reset_to`).
+    last_replied: u64,
+    awaiting: VecDeque<Awaiting>,
+    /// The last `reply_cache` replies, by seq.
+    cache: BTreeMap<u64, ReplyEntry>,
+    batches: Vec<Batch>,
+    batch_index: HashMap<SocketAddr, usize>,
+    /// Largest postcard body that still goes out as one datagram.
+    body_capacity: usize,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<RmEvent>,
+
+    /// From the sequencer's heartbeats: highest assigned, lowest retained.
+    seq_high: u64,
+    seq_low: u64,
+    behind_reported: Option<u64>,
+
+    nacks: RecentNacks,
+    /// The NACK horizon at the last decision; new gaps can only appear when it grows.
+    nack_horizon: u64,
+
+    ack_sent_at: Instant,
+    ack_sent: (u64, u64),
+
+    faults: FaultDedup,
+    info: ReplicaInfo,
+    counters: RmCounters,
+}
+
+impl ReplicaManager {
+    /// `applied`: the replica's last applied seq at start (0 for a fresh cluster); delivery
+    /// resumes at `applied + 1`. The first `Ack` is queued at once, so the sequencer learns
+    /// where this replica stands.
+    pub fn new(link: Link, cfg: RmConfig, applied: u64, now: Instant) -> Self {
+        let body_capacity = link.max_datagram().saturating_sub(HEADER_LEN + MAC_LEN);
+        let applied = applied.min(MAX_SEQ);
+        let mut rm = ReplicaManager {
+            queue: HoldBack::new(applied, cfg.holdback_max),
+            nacks: RecentNacks::new(cfg.timeouts.nack),
+            link,
+            applied,
+            last_replied: applied,
+            awaiting: VecDeque::new(),
+            cache: BTreeMap::new(),
+            batches: Vec::new(),
+            batch_index: HashMap::new(),
+            body_capacity,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            seq_high: 0,
+            seq_low: 0,
+            behind_reported: None,
+            nack_horizon: applied,
+            ack_sent_at: now,
+            ack_sent: (applied, applied),
+            faults: FaultDedup {
+                seen: HashSet::new(),
+                order: VecDeque::new(),
+            },
+            info: ReplicaInfo::default(),
+            counters: RmCounters::default(),
+            cfg,
+        };
+        rm.send_ack(now);
+        rm
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let Some((sender, msg)) = self.link.receive(now, datagram) else {
+            return;
+        };
+        match (sender, msg) {
+            (NodeId::Sequencer, Message::Data(entries)) => self.on_data(entries),
+            (NodeId::Sequencer, Message::Heartbeat { high, low }) => self.on_heartbeat(high, low),
+            (NodeId::FrontEnd(_) | NodeId::Tool(_), Message::Reask(seqs)) => {
+                self.on_reask(from, &seqs)
+            }
+            (NodeId::FrontEnd(_), Message::Faults(reports)) => self.on_faults(&reports),
+            (_, Message::StatusQuery { nonce }) => {
+                let status = self.status();
+                self.send(
+                    Destination::Addr(from),
+                    &Message::RmStatus { nonce, status },
+                );
+            }
+            _ => self.counters.ignored += 1,
+        }
+        self.drive(now);
+    }
+
+    /// Next request to hand to the replica, strictly in order, each seq exactly once.
+    pub fn poll_deliver(&mut self) -> Option<Sequenced> {
+        let entry = self.queue.pop_next()?;
+        self.awaiting.push_back(Awaiting {
+            seq: entry.seq,
+            id: entry.id,
+            reply_to: entry.reply_to,
+        });
+        Some(entry)
+    }
+
+    /// The replica's canonical reply bytes for a delivered seq (replies come back in delivery
+    /// order). Queues a `Reply` to the entry's `reply_to` (batched with other replies to the
+    /// same address until the next `poll_transmit`) and caches it. A seq that is not awaiting
+    /// a reply is ignored (counted); earlier seqs still awaiting are given up on.
+    pub fn handle_reply(&mut self, now: Instant, seq: u64, reply: Vec<u8>) {
+        // Sorted by seq: delivery order, also across `reset_to`.
+        let Ok(i) = self.awaiting.binary_search_by_key(&seq, |a| a.seq) else {
+            self.counters.unmatched_replies += 1;
+            return;
+        };
+        self.awaiting.drain(..i);
+        let Some(a) = self.awaiting.pop_front() else {
+            return;
+        };
+        let to = a.reply_to;
+        let entry = ReplyEntry {
+            seq,
+            id: a.id,
+            replica: self.cfg.id,
+            reply,
+        };
+        self.last_replied = seq;
+        if self.cfg.reply_cache > 0 {
+            self.cache.insert(seq, entry.clone());
+            while self.cache.len() > self.cfg.reply_cache {
+                self.cache.pop_first();
+            }
+        }
+        self.queue_reply(to, entry);
+        self.drive(now);
+    }
+
+    /// Everything up to `upto` is applied durably by the replica (reported in `Ack.applied`).
+    /// Never moves backwards, and never beyond what was delivered.
+    pub fn handle_durable(&mut self, upto: u64) {
+        let upto = upto.min(self.queue.delivered());
+        self.applied = self.applied.max(upto);
+    }
+
+    /// Skips (or rewinds) to a snapshot installed at `seq` by state transfer: drops held
+    /// entries ≤ `seq`, delivers from `seq + 1` on, forgets cached replies and awaited replies
+    /// above `seq`, and takes `seq` as the last replied seq.
+    pub fn reset_to(&mut self, now: Instant, seq: u64) {
+        let seq = seq.min(MAX_SEQ);
+        self.queue.reset_to(seq);
+        while self.awaiting.back().is_some_and(|a| a.seq > seq) {
+            self.awaiting.pop_back();
+        }
+        self.cache.split_off(&(seq + 1));
+        self.last_replied = seq;
+        self.applied = self.applied.min(seq);
+        self.nacks.clear();
+        self.nack_horizon = seq;
+        self.behind_reported = None;
+        self.drive(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.link.handle_timeout(now);
+        self.drive(now);
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.batches.is_empty() {
+            self.flush_replies();
+        }
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.ack_due();
+        if self.has_gap() {
+            if let Some(t) = self.nacks.next_expiry() {
+                next = next.min(t);
+            }
+        }
+        if let Some(t) = self.link.poll_timeout() {
+            next = next.min(t);
+        }
+        Some(next)
+    }
+
+    pub fn poll_event(&mut self) -> Option<RmEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn set_replica_info(&mut self, info: ReplicaInfo) {
+        self.info = info;
+    }
+
+    /// `last_seq` is the last seq whose reply came back.
+    pub fn status(&self) -> RmStatus {
+        let i = &self.info;
+        RmStatus {
+            id: self.cfg.id,
+            implementation: i.implementation.clone(),
+            pid: i.pid,
+            state: i.state,
+            last_seq: self.last_replied,
+            consecutive_faults: i.consecutive_faults,
+            replacements: i.replacements,
+            digest: i.digest,
+            executed: i.executed,
+            dropped_datagrams: self.link.stats().dropped(),
+        }
+    }
+
+    pub fn stats(&self) -> &WireStats {
+        self.link.stats()
+    }
+
+    pub fn counters(&self) -> &RmCounters {
+        &self.counters
+    }
+
+    /// The last seq handed out by `poll_deliver`.
+    pub fn delivered(&self) -> u64 {
+        self.queue.delivered()
+    }
+
+    /// Highest seq such that it and every lower one is delivered or held.
+    pub fn received(&self) -> u64 {
+        self.queue.received()
+    }
+
+    /// Everything up to here is applied durably (as last reported by `handle_durable`).
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Entries in the hold-back queue (received but not delivered, or waiting for a gap).
+    pub fn held(&self) -> usize {
+        self.queue.len()
+    }
+
+    // ---- incoming ----
+
+    fn on_data(&mut self, entries: Vec<Sequenced>) {
+        for e in entries {
+            match self.queue.offer(e) {
+                Offer::Held => {}
+                Offer::Duplicate => self.counters.duplicates += 1,
+                Offer::TooFar => self.counters.beyond_holdback += 1,
+                Offer::Invalid => self.counters.invalid_entries += 1,
+            }
+        }
+    }
+
+    fn on_heartbeat(&mut self, high: u64, low: u64) {
+        self.seq_high = self.seq_high.max(high.min(MAX_SEQ));
+        self.seq_low = low;
+        let next = self.queue.received() + 1;
+        if low > next && self.behind_reported != Some(low) {
+            self.behind_reported = Some(low);
+            self.events.push_back(RmEvent::BehindRetention { low });
+        }
+    }
+
+    fn on_reask(&mut self, from: SocketAddr, seqs: &[u64]) {
+        for seq in seqs.iter().take(MAX_REASK) {
+            if let Some(entry) = self.cache.get(seq) {
+                let entry = entry.clone();
+                self.counters.reasked += 1;
+                self.queue_reply(from, entry);
+            }
+        }
+    }
+
+    fn on_faults(&mut self, reports: &[FaultReport]) {
+        for &r in reports {
+            if r.seq == 0 || r.replica == 0 || r.replica > REPLICAS || !self.faults.insert(r) {
+                self.counters.dropped_faults += 1;
+                continue;
+            }
+            self.events.push_back(RmEvent::Fault(r));
+        }
+    }
+
+    // ---- timers ----
+
+    fn ack_due(&self) -> Instant {
+        let changed = (self.queue.received(), self.applied) != self.ack_sent;
+        let t = &self.cfg.timeouts;
+        self.ack_sent_at + if changed { t.ack } else { t.heartbeat }
+    }
+
+    /// The highest seq worth NACKing: the end of what we know exists (held, or announced by
+    /// heartbeat), within the hold-back window.
+    fn nack_horizon(&self) -> u64 {
+        let known = self.queue.highest_held().unwrap_or(0).max(self.seq_high);
+        known.min(self.queue.window_end())
+    }
+
+    fn has_gap(&self) -> bool {
+        self.nack_horizon() > self.queue.received()
+    }
+
+    /// Sends whatever the timers and the current state call for.
+    fn drive(&mut self, now: Instant) {
+        self.maybe_nack(now);
+        if now >= self.ack_due() {
+            self.send_ack(now);
+        }
+    }
+
+    fn maybe_nack(&mut self, now: Instant) {
+        let expired = self.nacks.expire(now);
+        let horizon = self.nack_horizon();
+        if horizon <= self.queue.received() {
+            self.nacks.clear();
+            self.nack_horizon = horizon;
+            return;
+        }
+        if !expired && horizon <= self.nack_horizon {
+            // No new gap and nothing NACKed long enough ago: every gap was asked for recently.
+            return;
+        }
+        self.nack_horizon = horizon;
+        // What the sequencer no longer retains cannot be fetched; state transfer covers it.
+        let floor = self.seq_low;
+        let mut ranges = Vec::new();
+        for (a, b) in self.queue.missing(floor, horizon).take(NACK_SCAN) {
+            self.nacks.eligible(a, b, &mut ranges, MAX_NACK_RANGES);
+            if ranges.len() >= MAX_NACK_RANGES {
+                break;
+            }
+        }
+        if ranges.is_empty() {
+            return;
+        }
+        self.nacks.record(&ranges, now);
+        self.counters.nacks_sent += 1;
+        self.send(Destination::Sequencer, &Message::Nack(ranges));
+    }
+
+    fn send_ack(&mut self, now: Instant) {
+        let received = self.queue.received();
+        let applied = self.applied;
+        self.ack_sent = (received, applied);
+        self.ack_sent_at = now;
+        self.counters.acks_sent += 1;
+        self.send(Destination::Sequencer, &Message::Ack { received, applied });
+    }
+
+    // ---- outgoing ----
+
+    fn send(&mut self, to: Destination, msg: &Message) {
+        match self.link.encode(msg) {
+            Ok(grams) => self
+                .transmits
+                .extend(grams.into_iter().map(|datagram| Transmit { to, datagram })),
+            Err(_) => self.counters.encode_errors += 1,
+        }
+    }
+
+    fn queue_reply(&mut self, to: SocketAddr, entry: ReplyEntry) {
+        let size = entry_size(&entry);
+        let i = match self.batch_index.get(&to) {
+            Some(&i) => i,
+            None => {
+                self.batches.push(Batch {
+                    to,
+                    entries: Vec::new(),
+                    size: REPLY_OVERHEAD,
+                });
+                self.batch_index.insert(to, self.batches.len() - 1);
+                self.batches.len() - 1
+            }
+        };
+        let Some(batch) = self.batches.get_mut(i) else {
+            return;
+        };
+        if !batch.entries.is_empty() && batch.size + size > self.body_capacity {
+            // Full: this one goes out now, the new entry starts the next datagram.
+            let entries = std::mem::take(&mut batch.entries);
+            batch.size = REPLY_OVERHEAD;
+            self.send_replies(to, entries);
+        }
+        if let Some(batch) = self.batches.get_mut(i) {
+            batch.size += size;
+            batch.entries.push(entry);
+        }
+    }
+
+    fn flush_replies(&mut self) {
+        self.batch_index.clear();
+        let mut batches = std::mem::take(&mut self.batches);
+        for batch in batches.drain(..) {
+            if !batch.entries.is_empty() {
+                self.send_replies(batch.to, batch.entries);
+            }
+        }
+        // Keep the allocation for the next cycle.
+        self.batches = batches;
+    }
+
+    fn send_replies(&mut self, to: SocketAddr, entries: Vec<ReplyEntry>) {
+        self.counters.reply_messages += 1;
+        self.send(Destination::Addr(to), &Message::Reply(entries));
+    }
+}

@@ -1,1 +1,699 @@
-//! See docs/protocol.md.
+//! The sequencer: gives every submitted request the next number of the total order, makes the
+//! assignment durable (through the shell) before telling anyone, then tells the submitting
+//! front end (`Ordered`) and the replica managers (`Data`), and keeps what the replica
+//! managers may still need for retransmission. See `docs/protocol.md`.
+//!
+//! IO-free, in the style of quinn-proto's `Connection`: the shell feeds datagrams
+//! ([`Sequencer::handle_datagram`]), timer expiries ([`Sequencer::handle_timeout`]) and fsync
+//! completions ([`Sequencer::handle_persisted`]) in, and drains log appends
+//! ([`Sequencer::poll_persist`]), datagrams ([`Sequencer::poll_transmit`]) and log truncation
+//! points ([`Sequencer::poll_truncate`]). No sockets, clocks, threads or randomness: the wall
+//! clock used for request timestamps is handed in by [`Sequencer::set_wall_clock_ms`].
+//!
+//! The shell loop, roughly:
+//!
+//! ```text
+//! on datagram:  seq.set_wall_clock_ms(unix_ms()); seq.handle_datagram(now, from, &buf)
+//! on timer:     seq.handle_timeout(now)
+//! always after: if no fsync running { if let Some(batch) = seq.poll_persist() { append + fsync batch } }
+//!               on fsync done: seq.handle_persisted(now, batch.last().seq)
+//!               while let Some(t) = seq.poll_transmit() { send t }
+//!               if let Some(upto) = seq.poll_truncate() { delete log entries <= upto }
+//!               arm the timer at seq.poll_timeout()
+//! ```
+
+mod dedup;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::wire::{
+    Link, Message, NodeId, RequestId, Sequenced, SequencerStatus, Submission, WireStats,
+    HEADER_LEN, MAC_LEN,
+};
+use crate::{Destination, Timeouts, Transmit, REPLICAS};
+
+use dedup::{Dedup, Lookup};
+
+/// At most this many assigned entries may wait for their fsync; further submissions are
+/// dropped (the front ends retransmit them) until the log catches up.
+pub const PENDING_MAX: usize = 1 << 16;
+
+/// Bytes of entries resent for one `Nack`, or in one proactive retransmission, so that a
+/// small datagram cannot trigger an unbounded burst.
+pub const RESEND_BUDGET: usize = 256 * 1024;
+
+/// When idle and everyone is caught up, a heartbeat still goes out every this many heartbeat
+/// intervals, so that a restarted replica manager learns `high`.
+const IDLE_HEARTBEATS: u32 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencerConfig {
+    pub timeouts: Timeouts,
+    /// Most durable entries kept in memory for retransmission; also the number of most recent
+    /// assignments whose ids are remembered for de-duplication (and kept in the log, see
+    /// [`Sequencer::poll_truncate`]).
+    pub retain_max: usize,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        SequencerConfig {
+            timeouts: Timeouts::default(),
+            retain_max: 100_000,
+        }
+    }
+}
+
+/// One assigned entry and the size of its postcard encoding (cached for packing).
+struct Slot {
+    entry: Sequenced,
+    size: usize,
+}
+
+/// What the sequencer knows about one replica manager.
+struct Rm {
+    /// Heard from since the sequencer started. Before that its `received` is unknown and it
+    /// holds back retention and truncation for one `liveness` period.
+    heard: bool,
+    last_heard: Instant,
+    received: u64,
+    applied: u64,
+    /// Last time `received` advanced, the RM fell behind from being caught up, or it was
+    /// sent a proactive retransmission.
+    progress_at: Instant,
+}
+
+pub struct Sequencer {
+    link: Link,
+    cfg: SequencerConfig,
+    /// Body bytes that fit in one unfragmented datagram.
+    payload: usize,
+    /// Latest `now` seen; `poll_truncate` has no `now` of its own.
+    now: Instant,
+    wall_ms: u64,
+
+    next_seq: u64,
+    /// Seq of `retained[0]`; `retained` holds exactly `base..next_seq`.
+    base: u64,
+    retained: VecDeque<Slot>,
+    /// Highest durable seq. Everything above it is pending: assigned, not yet announced.
+    durable: u64,
+    /// First seq not yet handed out by `poll_persist`.
+    persist_next: u64,
+    /// Last seq of the batch handed out by `poll_persist` and not yet covered.
+    outstanding: Option<u64>,
+    /// (submit source, id, seq) of pending entries that were submitted (not recovered), in
+    /// seq order: who gets `Ordered` once they are durable.
+    awaiting: VecDeque<(SocketAddr, RequestId, u64)>,
+    dedup: Dedup,
+
+    rms: [Rm; REPLICAS as usize],
+    transmits: VecDeque<Transmit>,
+    next_heartbeat: Instant,
+    last_heartbeat: Option<Instant>,
+    /// Entries became durable since the last multicast heartbeat.
+    fresh: bool,
+    next_housekeeping: Instant,
+    /// Highest truncation point reported (or the log's start - 1).
+    truncated: u64,
+    /// Submissions refused (too large for one message, or too many pending).
+    refused: u64,
+}
+
+impl Sequencer {
+    /// `recovered`: the entries read back from the sequencer's durable log at start-up,
+    /// consecutive and ascending (may be empty). `next_seq` = last recovered seq + 1, or
+    /// `first_seq` if `recovered` is empty (1 for a new cluster; 0 is treated as 1).
+    ///
+    /// Should `recovered` not be consecutive, entries that go backwards are skipped and only
+    /// the consecutive run ending at the last entry is kept for retransmission; all of them
+    /// still count for de-duplication.
+    pub fn new(
+        link: Link,
+        cfg: SequencerConfig,
+        recovered: Vec<Sequenced>,
+        first_seq: u64,
+        now: Instant,
+    ) -> Self {
+        let first_seq = first_seq.max(1);
+        let start = recovered.first().map_or(first_seq, |e| e.seq.max(1));
+        let payload = link
+            .max_datagram()
+            .saturating_sub(HEADER_LEN + MAC_LEN)
+            .max(1);
+        let timeouts = cfg.timeouts;
+        let rm = || Rm {
+            heard: false,
+            last_heard: now,
+            received: 0,
+            applied: 0,
+            progress_at: now,
+        };
+        let mut s = Sequencer {
+            link,
+            payload,
+            now,
+            wall_ms: 0,
+            next_seq: start,
+            base: start,
+            retained: VecDeque::new(),
+            durable: start - 1,
+            persist_next: start,
+            outstanding: None,
+            awaiting: VecDeque::new(),
+            dedup: Dedup::new(cfg.retain_max.max(1)),
+            rms: std::array::from_fn(|_| rm()),
+            transmits: VecDeque::new(),
+            // A restarted sequencer announces `high` at once.
+            next_heartbeat: now,
+            last_heartbeat: None,
+            fresh: true,
+            next_housekeeping: now + housekeeping_interval(&timeouts),
+            truncated: start - 1,
+            refused: 0,
+            cfg,
+        };
+        for entry in recovered {
+            if entry.seq < s.next_seq || entry.seq == u64::MAX {
+                continue;
+            }
+            if entry.seq != s.next_seq {
+                // A hole in the log: what lies before it cannot be retransmitted consistently.
+                s.retained.clear();
+                s.base = entry.seq;
+            }
+            s.wall_ms = s.wall_ms.max(entry.timestamp_ms);
+            s.dedup.insert(now, entry.id, entry.seq);
+            s.next_seq = entry.seq + 1;
+            let size = encoded_size(&entry);
+            s.retained.push_back(Slot { entry, size });
+        }
+        s.durable = s.next_seq - 1;
+        s.persist_next = s.next_seq;
+        s.dedup.prune_window(s.next_seq);
+        s.advance_low(now);
+        s
+    }
+
+    /// The wall clock (ms since the Unix epoch) to stamp the next assigned entries with. The
+    /// shell calls it before `handle_datagram`; the value used never decreases, so replicas
+    /// see non-decreasing timestamps even if the clock steps back (also across restarts: it
+    /// starts at the last recovered timestamp).
+    pub fn set_wall_clock_ms(&mut self, ms: u64) {
+        self.wall_ms = self.wall_ms.max(ms);
+    }
+
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.now = now;
+        let Some((sender, msg)) = self.link.receive(now, datagram) else {
+            return;
+        };
+        match (sender, msg) {
+            (NodeId::FrontEnd(_), Message::Submit { floor, entries }) => {
+                self.on_submit(now, from, floor, entries)
+            }
+            (NodeId::ReplicaManager(i), Message::Ack { received, applied }) => {
+                if let Some(idx) = rm_index(i) {
+                    self.on_ack(now, idx, received, applied);
+                }
+            }
+            (NodeId::ReplicaManager(i), Message::Nack(ranges)) => {
+                if let Some(idx) = rm_index(i) {
+                    self.on_nack(now, idx, i, &ranges);
+                }
+            }
+            (_, Message::StatusQuery { nonce }) => {
+                let msg = Message::SequencerStatus {
+                    nonce,
+                    status: self.status(),
+                };
+                self.send(Destination::Addr(from), &msg);
+            }
+            _ => {}
+        }
+    }
+
+    /// Next batch of newly assigned entries for the shell to append to the log and fsync. At
+    /// most one batch is outstanding: after `Some(..)` it returns `None` until
+    /// [`handle_persisted`](Self::handle_persisted) covers it. Entries assigned meanwhile form
+    /// the next batch (group commit).
+    pub fn poll_persist(&mut self) -> Option<Vec<Sequenced>> {
+        if self.outstanding.is_some() || self.persist_next >= self.next_seq {
+            return None;
+        }
+        let from = self.index(self.persist_next)?;
+        let batch: Vec<Sequenced> = self
+            .retained
+            .range(from..)
+            .map(|s| s.entry.clone())
+            .collect();
+        self.outstanding = Some(self.next_seq - 1);
+        self.persist_next = self.next_seq;
+        Some(batch)
+    }
+
+    /// Everything up to `upto` is durable: now send `Ordered` to the front ends and multicast
+    /// `Data`. Values beyond the outstanding batch are clamped to it; stale values are ignored.
+    pub fn handle_persisted(&mut self, now: Instant, upto: u64) {
+        self.now = now;
+        let Some(end) = self.outstanding else {
+            return;
+        };
+        let upto = upto.min(end);
+        if upto <= self.durable {
+            return;
+        }
+        if upto == end {
+            self.outstanding = None;
+        }
+        let old = self.durable;
+        self.durable = upto;
+        self.fresh = true;
+        for rm in &mut self.rms {
+            if rm.heard && rm.received >= old {
+                // Was caught up: its retransmission clock starts now.
+                rm.progress_at = now;
+            }
+        }
+
+        // Data first: the replicas are the critical path.
+        self.send_range(Destination::AllReplicaManagers, old + 1, upto, usize::MAX);
+
+        let mut by_addr: BTreeMap<SocketAddr, Vec<(RequestId, u64)>> = BTreeMap::new();
+        while let Some(&(addr, id, seq)) = self.awaiting.front() {
+            if seq > upto {
+                break;
+            }
+            self.awaiting.pop_front();
+            by_addr.entry(addr).or_default().push((id, seq));
+        }
+        for (addr, pairs) in by_addr {
+            self.send_ordered(Destination::Addr(addr), pairs);
+        }
+        self.advance_low(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.link.handle_timeout(now);
+        self.advance_low(now);
+        let t = self.cfg.timeouts;
+
+        if now >= self.next_heartbeat {
+            let behind = self
+                .rms
+                .iter()
+                .any(|rm| rm.heard && self.is_live(rm, now) && rm.received < self.durable);
+            let keepalive = self.last_heartbeat.is_none_or(|last| {
+                now.saturating_duration_since(last) >= heartbeat_interval(&t) * IDLE_HEARTBEATS
+            });
+            if self.fresh || behind || keepalive {
+                let hb = self.heartbeat();
+                self.send(Destination::AllReplicaManagers, &hb);
+                self.fresh = false;
+                self.last_heartbeat = Some(now);
+            }
+            self.next_heartbeat = now + heartbeat_interval(&t);
+        }
+
+        for idx in 0..self.rms.len() {
+            if self.retransmit_due(idx, now) {
+                self.rms[idx].progress_at = now;
+                let from = self.rms[idx].received.saturating_add(1);
+                let to = Destination::ReplicaManager(idx as u8 + 1);
+                if from < self.base {
+                    let hb = self.heartbeat();
+                    self.send(to, &hb);
+                } else {
+                    self.send_range(to, from, self.durable, RESEND_BUDGET);
+                }
+            }
+        }
+
+        if now >= self.next_housekeeping {
+            self.dedup.evict_idle(now, fe_idle(&t));
+            self.next_housekeeping = now + housekeeping_interval(&t);
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.next_heartbeat.min(self.next_housekeeping);
+        if let Some(t) = self.link.poll_timeout() {
+            next = next.min(t);
+        }
+        let rt = retransmit_interval(&self.cfg.timeouts);
+        for rm in &self.rms {
+            if self.behind_and_live(rm, self.now) {
+                next = next.min(rm.progress_at + rt);
+            }
+        }
+        Some(next)
+    }
+
+    /// The shell may delete log entries with seq <= the returned value: every live replica
+    /// manager has applied them, no live one can still ask for them, and they are older than
+    /// the `retain_max` most recent assignments (which the log keeps so that a restarted
+    /// sequencer still recognises retransmitted submissions; it also means the log is never
+    /// emptied once it holds an entry, so `next_seq` survives a restart). `None`: nothing new,
+    /// or no replica manager is live.
+    pub fn poll_truncate(&mut self) -> Option<u64> {
+        let now = self.now;
+        let keep = self.cfg.retain_max.max(1) as u64;
+        let mut upto = self.durable.saturating_sub(keep).min(self.base - 1);
+        let mut any_live = false;
+        for rm in &self.rms {
+            if self.is_live(rm, now) {
+                any_live = true;
+                upto = upto.min(if rm.heard { rm.applied } else { 0 });
+            }
+        }
+        if !any_live || upto <= self.truncated {
+            return None;
+        }
+        self.truncated = upto;
+        Some(upto)
+    }
+
+    pub fn status(&self) -> SequencerStatus {
+        SequencerStatus {
+            next_seq: self.next_seq,
+            lowest_retained: self.base,
+            dropped_datagrams: self.link.stats().dropped(),
+        }
+    }
+
+    /// Wire drop counters of the sequencer's link.
+    pub fn stats(&self) -> &WireStats {
+        self.link.stats()
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Submissions refused so far: larger than one message can carry once sequenced, or
+    /// arriving while [`PENDING_MAX`] entries wait for their fsync.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    // ---- message handlers ----
+
+    fn on_submit(&mut self, now: Instant, from: SocketAddr, floor: u64, entries: Vec<Submission>) {
+        let mut front_end = None;
+        for sub in &entries {
+            if front_end != Some(sub.id.front_end) {
+                front_end = Some(sub.id.front_end);
+                self.dedup.raise_floor(now, sub.id.front_end, floor);
+            }
+        }
+        let mut again = Vec::new();
+        for sub in entries {
+            match self.dedup.lookup(sub.id) {
+                Lookup::Stale => continue,
+                Lookup::Known(seq) => {
+                    if seq <= self.durable {
+                        again.push((sub.id, seq));
+                    }
+                    // Not yet durable: the Ordered follows the fsync.
+                    continue;
+                }
+                Lookup::New => {}
+            }
+            if self.next_seq - 1 - self.durable >= PENDING_MAX as u64 || self.next_seq == u64::MAX {
+                self.refused += 1;
+                continue;
+            }
+            let entry = Sequenced {
+                seq: self.next_seq,
+                id: sub.id,
+                reply_to: sub.reply_to,
+                timestamp_ms: self.wall_ms,
+                request: sub.request,
+            };
+            let size = encoded_size(&entry);
+            // A Data message of this entry alone must be within the message limit.
+            if 1 + varint_len(1) + size > self.link.max_message() {
+                self.refused += 1;
+                continue;
+            }
+            self.dedup.insert(now, entry.id, entry.seq);
+            self.awaiting.push_back((from, entry.id, entry.seq));
+            self.retained.push_back(Slot { entry, size });
+            self.next_seq += 1;
+        }
+        self.dedup.prune_window(self.next_seq);
+        if !again.is_empty() {
+            self.send_ordered(Destination::Addr(from), again);
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, idx: usize, received: u64, applied: u64) {
+        let durable = self.durable;
+        let was_live = self.is_live(&self.rms[idx], now);
+        let rm = &mut self.rms[idx];
+        // Claims beyond what was ever sent are clamped; a lower value than before is taken at
+        // face value (the RM may have restarted).
+        let received = received.min(durable);
+        if !rm.heard || !was_live || received > rm.received {
+            rm.progress_at = now;
+        }
+        rm.heard = true;
+        rm.last_heard = now;
+        rm.received = received;
+        rm.applied = applied.min(durable);
+        self.advance_low(now);
+    }
+
+    fn on_nack(&mut self, now: Instant, idx: usize, id: u8, ranges: &[(u64, u64)]) {
+        if !self.is_live(&self.rms[idx], now) {
+            self.rms[idx].progress_at = now;
+        }
+        self.rms[idx].last_heard = now;
+        let to = Destination::ReplicaManager(id);
+        let mut budget = RESEND_BUDGET;
+        let mut below = false;
+        for &(a, b) in ranges {
+            let b = b.min(self.durable);
+            if a > b {
+                continue;
+            }
+            let a = if a < self.base {
+                below = true;
+                self.base
+            } else {
+                a
+            };
+            if budget > 0 && a <= b {
+                budget = self.send_range(to, a, b, budget);
+            }
+        }
+        if below {
+            let hb = self.heartbeat();
+            self.send(to, &hb);
+        }
+    }
+
+    // ---- retention ----
+
+    /// Drops retained entries every live RM has received, and any beyond `retain_max`.
+    /// Never drops a pending (not yet durable, so not yet sent) entry; never moves back.
+    fn advance_low(&mut self, now: Instant) {
+        let mut target = self.durable.saturating_add(1);
+        let mut any_live = false;
+        for rm in &self.rms {
+            if self.is_live(rm, now) {
+                any_live = true;
+                let wants = if rm.heard {
+                    rm.received.min(self.durable) + 1
+                } else {
+                    0
+                };
+                target = target.min(wants);
+            }
+        }
+        if !any_live {
+            target = self.base;
+        }
+        let cap = self
+            .durable
+            .saturating_add(1)
+            .saturating_sub(self.cfg.retain_max as u64);
+        let target = target.max(cap).min(self.durable.saturating_add(1));
+        while self.base < target && self.retained.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+
+    // ---- helpers ----
+
+    fn heartbeat(&self) -> Message {
+        Message::Heartbeat {
+            high: self.durable,
+            low: self.base,
+        }
+    }
+
+    fn is_live_at(&self, last_heard: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(last_heard) <= self.cfg.timeouts.liveness
+    }
+
+    fn is_live(&self, rm: &Rm, now: Instant) -> bool {
+        self.is_live_at(rm.last_heard, now)
+    }
+
+    fn behind_and_live(&self, rm: &Rm, now: Instant) -> bool {
+        rm.heard && rm.received < self.durable && self.is_live(rm, now)
+    }
+
+    fn retransmit_due(&self, idx: usize, now: Instant) -> bool {
+        let rm = &self.rms[idx];
+        self.behind_and_live(rm, now)
+            && now >= rm.progress_at + retransmit_interval(&self.cfg.timeouts)
+    }
+
+    fn index(&self, seq: u64) -> Option<usize> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        (i < self.retained.len()).then_some(i)
+    }
+
+    fn send(&mut self, to: Destination, msg: &Message) {
+        // Encoding fails only for a message beyond the link's limit, which the sequencer
+        // never builds (submissions are checked on arrival): nothing to do but not send.
+        if let Ok(grams) = self.link.encode(msg) {
+            self.transmits
+                .extend(grams.into_iter().map(|datagram| Transmit { to, datagram }));
+        }
+    }
+
+    /// Sends the retained entries `from..=to` as `Data`, as many per datagram as fit, until
+    /// about `budget` bytes of entries went out (at least one entry). Returns the budget left.
+    fn send_range(&mut self, dest: Destination, from: u64, to: u64, budget: usize) -> usize {
+        let (Some(first), Some(last)) = (self.index(from.max(self.base)), self.index(to)) else {
+            return budget;
+        };
+        let mut left = budget;
+        let mut packer = Packer::new(self.payload, Message::Data);
+        for slot in self.retained.range(first..=last) {
+            if left == 0 {
+                break;
+            }
+            left = left.saturating_sub(slot.size);
+            packer.push(
+                &self.link,
+                &mut self.transmits,
+                dest,
+                slot.entry.clone(),
+                slot.size,
+            );
+        }
+        packer.finish(&self.link, &mut self.transmits, dest);
+        left
+    }
+
+    fn send_ordered(&mut self, dest: Destination, pairs: Vec<(RequestId, u64)>) {
+        let mut packer = Packer::new(self.payload, Message::Ordered);
+        for pair in pairs {
+            let size = postcard::experimental::serialized_size(&pair).unwrap_or(30);
+            packer.push(&self.link, &mut self.transmits, dest, pair, size);
+        }
+        packer.finish(&self.link, &mut self.transmits, dest);
+    }
+}
+
+/// Packs items into messages that each fit one datagram (an item too big for one goes alone
+/// and is fragmented by the link). Message layout: variant (1 byte) + varint count + items.
+struct Packer<T> {
+    payload: usize,
+    make: fn(Vec<T>) -> Message,
+    batch: Vec<T>,
+    used: usize,
+}
+
+impl<T> Packer<T> {
+    fn new(payload: usize, make: fn(Vec<T>) -> Message) -> Self {
+        Packer {
+            payload,
+            make,
+            batch: Vec::new(),
+            used: 0,
+        }
+    }
+
+    fn push(
+        &mut self,
+        link: &Link,
+        out: &mut VecDeque<Transmit>,
+        to: Destination,
+        item: T,
+        size: usize,
+    ) {
+        let count = self.batch.len() + 1;
+        if !self.batch.is_empty() && 1 + varint_len(count) + self.used + size > self.payload {
+            self.flush(link, out, to);
+        }
+        self.batch.push(item);
+        self.used += size;
+    }
+
+    fn flush(&mut self, link: &Link, out: &mut VecDeque<Transmit>, to: Destination) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let msg = (self.make)(std::mem::take(&mut self.batch));
+        self.used = 0;
+        if let Ok(grams) = link.encode(&msg) {
+            out.extend(grams.into_iter().map(|datagram| Transmit { to, datagram }));
+        }
+    }
+
+    fn finish(mut self, link: &Link, out: &mut VecDeque<Transmit>, to: Destination) {
+        self.flush(link, out, to);
+    }
+}
+
+fn rm_index(id: u8) -> Option<usize> {
+    (1..=REPLICAS).contains(&id).then(|| usize::from(id - 1))
+}
+
+fn encoded_size(entry: &Sequenced) -> usize {
+    // Serializing into a size counter cannot fail for this type; the fallback only keeps
+    // the code panic-free.
+    postcard::experimental::serialized_size(entry).unwrap_or(usize::MAX / 4)
+}
+
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+fn heartbeat_interval(t: &Timeouts) -> Duration {
+    t.heartbeat.max(MIN_INTERVAL)
+}
+
+fn retransmit_interval(t: &Timeouts) -> Duration {
+    t.retransmit.max(MIN_INTERVAL)
+}
+
+fn housekeeping_interval(t: &Timeouts) -> Duration {
+    t.liveness.max(Duration::from_secs(1))
+}
+
+/// A front end not heard from for this long, with no remembered assignment left, is forgotten.
+fn fe_idle(t: &Timeouts) -> Duration {
+    (t.request_timeout * 4).max(Duration::from_secs(10))
+}

@@ -24,7 +24,10 @@ impl Key {
 
     /// Derives a key from a configured secret string.
     pub fn derive(secret: &str) -> Self {
-        Key(blake3::derive_key("tessera cluster key v1", secret.as_bytes()))
+        Key(blake3::derive_key(
+            "tessera cluster key v1",
+            secret.as_bytes(),
+        ))
     }
 
     fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
@@ -85,7 +88,13 @@ pub enum FrameBody<'a> {
     },
 }
 
-pub(crate) fn write_header(out: &mut Vec<u8>, cluster: ClusterId, kind: u8, sender: NodeId, fragment: bool) {
+pub(crate) fn write_header(
+    out: &mut Vec<u8>,
+    cluster: ClusterId,
+    kind: u8,
+    sender: NodeId,
+    fragment: bool,
+) {
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&cluster.0.to_le_bytes());
@@ -128,7 +137,11 @@ pub fn open<'a>(datagram: &'a [u8], cluster: ClusterId, key: &Key) -> Result<Fra
     }
     let (signed, mac) = datagram.split_at(datagram.len() - MAC_LEN);
     // Constant-time, so response timing reveals nothing about how much of a forged tag matched.
-    let diff = key.mac(signed).iter().zip(mac).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    let diff = key
+        .mac(signed)
+        .iter()
+        .zip(mac)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
     if diff != 0 {
         return Err(Reject::BadMac);
     }

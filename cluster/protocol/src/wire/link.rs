@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::frame::{self, ClusterId, FrameBody, Key, Reject, FRAGMENT_HEADER_LEN, HEADER_LEN, MAC_LEN};
+use super::frame::{
+    self, ClusterId, FrameBody, Key, Reject, FRAGMENT_HEADER_LEN, HEADER_LEN, MAC_LEN,
+};
 use super::message::{Message, NodeId};
 use super::reassembly::{FragmentDrop, Reassembler};
 use super::WireError;
@@ -73,8 +75,19 @@ impl Link {
         self.cfg.me
     }
 
+    /// Largest datagram this link sends, header and MAC included: lets a sender pack as many
+    /// entries per message as fit in one datagram.
+    pub fn max_datagram(&self) -> usize {
+        self.cfg.max_datagram
+    }
+
     pub fn stats(&self) -> &WireStats {
         &self.stats
+    }
+
+    /// Largest message (after reassembly) this link encodes or accepts.
+    pub fn max_message(&self) -> usize {
+        self.cfg.max_message
     }
 
     /// Seals `msg` into one datagram, or into fragments if it does not fit in one.
@@ -137,7 +150,10 @@ impl Link {
                 index,
                 count,
                 chunk,
-            } => match self.reassembler.push(now, frame.sender, message, index, count, chunk) {
+            } => match self
+                .reassembler
+                .push(now, frame.sender, message, index, count, chunk)
+            {
                 Ok(Some(whole)) => {
                     assembled = whole;
                     &assembled[..]
@@ -189,7 +205,7 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{RequestId, ReplyEntry};
+    use crate::wire::{ReplyEntry, RequestId};
 
     fn link(me: NodeId, cluster: &str, secret: &str, max_datagram: usize) -> Link {
         Link::new(LinkConfig {
@@ -206,7 +222,10 @@ mod tests {
     fn big_reply(len: usize) -> Message {
         Message::Reply(vec![ReplyEntry {
             seq: 9,
-            id: RequestId { front_end: 1, number: 2 },
+            id: RequestId {
+                front_end: 1,
+                number: 2,
+            },
             replica: 3,
             reply: (0..len).map(|i| (i * 7) as u8).collect(),
         }])
@@ -251,7 +270,10 @@ mod tests {
         let now = Instant::now();
         let a = link(NodeId::Sequencer, "c", "k", 1400);
         let mut b = link(NodeId::ReplicaManager(1), "c", "k", 1400);
-        let good = a.encode(&Message::Heartbeat { high: 5, low: 1 }).unwrap().remove(0);
+        let good = a
+            .encode(&Message::Heartbeat { high: 5, low: 1 })
+            .unwrap()
+            .remove(0);
 
         assert!(b.receive(now, &good[..10]).is_none());
         let mut bad_mac = good.clone();
@@ -263,16 +285,37 @@ mod tests {
         let mut version = good.clone();
         version[4] = 0;
         assert!(b.receive(now, &version).is_none());
-        let other_cluster = link(NodeId::Sequencer, "other", "k", 1400).encode(&Message::Heartbeat { high: 5, low: 1 }).unwrap();
+        let other_cluster = link(NodeId::Sequencer, "other", "k", 1400)
+            .encode(&Message::Heartbeat { high: 5, low: 1 })
+            .unwrap();
         assert!(b.receive(now, &other_cluster[0]).is_none());
-        let other_key = link(NodeId::Sequencer, "c", "other", 1400).encode(&Message::Heartbeat { high: 5, low: 1 }).unwrap();
+        let other_key = link(NodeId::Sequencer, "c", "other", 1400)
+            .encode(&Message::Heartbeat { high: 5, low: 1 })
+            .unwrap();
         assert!(b.receive(now, &other_key[0]).is_none());
-        assert!(b.receive(now, b"GET / HTTP/1.1\r\nHost: tessera.example\r\nAccept: */*\r\n\r\n").is_none());
+        assert!(b
+            .receive(
+                now,
+                b"GET / HTTP/1.1\r\nHost: tessera.example\r\nAccept: */*\r\n\r\n"
+            )
+            .is_none());
 
         let s = b.stats().clone();
-        assert_eq!((s.truncated, s.bad_mac, s.bad_version, s.wrong_cluster, s.bad_magic), (1, 3, 1, 1, 1));
+        assert_eq!(
+            (
+                s.truncated,
+                s.bad_mac,
+                s.bad_version,
+                s.wrong_cluster,
+                s.bad_magic
+            ),
+            (1, 3, 1, 1, 1)
+        );
         assert_eq!(s.dropped(), 7);
-        assert_eq!(b.receive(now, &good), Some((NodeId::Sequencer, Message::Heartbeat { high: 5, low: 1 })));
+        assert_eq!(
+            b.receive(now, &good),
+            Some((NodeId::Sequencer, Message::Heartbeat { high: 5, low: 1 }))
+        );
     }
 
     #[test]
@@ -286,10 +329,19 @@ mod tests {
             reassembly_timeout: Duration::from_secs(1),
         })
         .unwrap();
-        assert!(matches!(a.encode(&big_reply(5000)), Err(WireError::TooLarge { .. })));
+        assert!(matches!(
+            a.encode(&big_reply(5000)),
+            Err(WireError::TooLarge { .. })
+        ));
         // A receiver with a smaller limit drops a sender's larger message.
-        let big = link(NodeId::Sequencer, "c", "k", 1400).encode(&big_reply(5000)).unwrap();
-        let mut small = Link::new(LinkConfig { me: NodeId::FrontEnd(1), ..a.cfg.clone() }).unwrap();
+        let big = link(NodeId::Sequencer, "c", "k", 1400)
+            .encode(&big_reply(5000))
+            .unwrap();
+        let mut small = Link::new(LinkConfig {
+            me: NodeId::FrontEnd(1),
+            ..a.cfg.clone()
+        })
+        .unwrap();
         let now = Instant::now();
         assert!(big.iter().all(|g| small.receive(now, g).is_none()));
         assert!(small.stats().oversize > 0);

@@ -126,29 +126,42 @@ pub struct RmStatus {
     pub digest: Option<[u8; 32]>,
     /// Requests executed by the current replica process since it started.
     pub executed: u64,
+    /// Datagrams this manager dropped as undecodable or unauthenticated.
+    pub dropped_datagrams: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequencerStatus {
     pub next_seq: u64,
     pub lowest_retained: u64,
+    /// Datagrams the sequencer dropped as undecodable or unauthenticated.
+    pub dropped_datagrams: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// Front end → sequencer. `floor`: every request number of this front end below it has
     /// been acknowledged, so the sequencer may forget their assignments.
-    Submit { floor: u64, entries: Vec<Submission> },
+    Submit {
+        floor: u64,
+        entries: Vec<Submission>,
+    },
     /// Sequencer → front end: these requests have these sequence numbers (durably).
     Ordered(Vec<(RequestId, u64)>),
     /// Sequencer → replica managers: consecutive or retransmitted sequenced requests.
     Data(Vec<Sequenced>),
     /// Sequencer → replica managers: highest assigned and lowest retained sequence number,
     /// so that a lost last message is noticed and a laggard knows what it can still get.
-    Heartbeat { high: u64, low: u64 },
+    Heartbeat {
+        high: u64,
+        low: u64,
+    },
     /// Replica manager → sequencer: cumulative; everything up to `received` is in hand and
     /// everything up to `applied` has been applied durably by the replica.
-    Ack { received: u64, applied: u64 },
+    Ack {
+        received: u64,
+        applied: u64,
+    },
     /// Replica manager → sequencer: these inclusive ranges are missing.
     Nack(Vec<(u64, u64)>),
     /// Replica manager → front end.
@@ -158,9 +171,17 @@ pub enum Message {
     /// Front end → all replica managers.
     Faults(Vec<FaultReport>),
     /// Tool → any node.
-    StatusQuery { nonce: u64 },
-    SequencerStatus { nonce: u64, status: SequencerStatus },
-    RmStatus { nonce: u64, status: RmStatus },
+    StatusQuery {
+        nonce: u64,
+    },
+    SequencerStatus {
+        nonce: u64,
+        status: SequencerStatus,
+    },
+    RmStatus {
+        nonce: u64,
+        status: RmStatus,
+    },
 }
 
 impl Message {

@@ -21,7 +21,7 @@ pub use frame::{ClusterId, Frame, FrameBody, Key, Reject, HEADER_LEN, MAC_LEN, M
 pub use link::{Link, LinkConfig, WireStats};
 pub use message::{
     FaultKind, FaultReport, Message, NodeId, ReplicaState, ReplyEntry, RequestId, RmStatus,
-    SequencerStatus, Sequenced, Submission,
+    Sequenced, SequencerStatus, Submission,
 };
 pub use reassembly::Reassembler;
 

@@ -65,7 +65,11 @@ impl Reassembler {
             return Ok(None);
         }
         // Each fragment but the last is full, so `count` bounds the size from below.
-        if (count as usize).saturating_sub(1).saturating_mul(chunk.len().max(1)) > self.max_message {
+        if (count as usize)
+            .saturating_sub(1)
+            .saturating_mul(chunk.len().max(1))
+            > self.max_message
+        {
             return Err(FragmentDrop::Oversize);
         }
         let entry = self.partial.entry(key).or_insert_with(|| Partial {
@@ -105,7 +109,12 @@ impl Reassembler {
             return Ok(Some(whole));
         }
         while self.buffered > self.budget {
-            let Some(oldest) = self.partial.iter().min_by_key(|(_, p)| p.touched).map(|(k, _)| *k) else {
+            let Some(oldest) = self
+                .partial
+                .iter()
+                .min_by_key(|(_, p)| p.touched)
+                .map(|(k, _)| *k)
+            else {
                 break;
             };
             self.remove(&oldest);
@@ -135,7 +144,10 @@ impl Reassembler {
 
     /// When the oldest partial will expire.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.partial.values().map(|p| p.touched + self.timeout).min()
+        self.partial
+            .values()
+            .map(|p| p.touched + self.timeout)
+            .min()
     }
 
     pub fn buffered_bytes(&self) -> usize {

@@ -1,0 +1,128 @@
+//! `tesserad`: every role of a Tessera cluster, and the tools to run and inspect one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tessera_node::config::{Config, Implementation};
+use tessera_node::{replica_host, replica_manager, sequencer, shutdown_signal, status, supervisor};
+
+#[derive(Parser)]
+#[command(
+    name = "tesserad",
+    version,
+    about = "Tessera cluster daemon: a fault-tolerant, replicated ticket-reservation service"
+)]
+struct Cli {
+    /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole cluster on this machine (sequencer and four replica managers), restarting any role that exits.
+    Up,
+    /// Run only the sequencer.
+    Sequencer,
+    /// Run only replica manager N (it starts its own replica process).
+    Rm {
+        /// Replica manager id, 1..=4.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+        id: u8,
+    },
+    /// Show every node's state.
+    Status {
+        /// Print JSON (keys: next_seq, replicas[id, implementation, pid, state, last_seq, consecutive_faults, replacements, digest]).
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for nodes to answer, in milliseconds.
+        #[arg(long, default_value_t = 1500)]
+        wait_ms: u64,
+    },
+    /// (internal) A replica process, started by its replica manager; speaks frames on stdin/stdout.
+    #[command(hide = true)]
+    Replica {
+        #[arg(long = "impl", value_parser = parse_impl)]
+        implementation: Implementation,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print the embedded default configuration (deploy/local.toml).
+    DefaultConfig,
+}
+
+fn parse_impl(s: &str) -> Result<Implementation, String> {
+    match s {
+        "memory" => Ok(Implementation::Memory),
+        "sqlite" => Ok(Implementation::Sqlite),
+        "eventlog" => Ok(Implementation::Eventlog),
+        "kv" => Ok(Implementation::Kv),
+        _ => Err(format!(
+            "unknown implementation {s:?} (expected memory, sqlite, eventlog or kv)"
+        )),
+    }
+}
+
+fn init_logging(role: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .init();
+    tracing::debug!(role, "logging initialised");
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Replica {
+        implementation,
+        dir,
+    } = &cli.command
+    {
+        // No async runtime, no logging to stdout: stdout is the frame pipe.
+        return replica_host::run_child(*implementation, dir);
+    }
+    if let Command::DefaultConfig = cli.command {
+        print!("{}", tessera_node::config::LOCAL_TOML);
+        return Ok(());
+    }
+    let cfg = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Up => {
+                init_logging("up");
+                supervisor::run(&cfg, cli.config.clone(), shutdown_signal()).await
+            }
+            Command::Sequencer => {
+                init_logging("sequencer");
+                sequencer::run(cfg, shutdown_signal()).await
+            }
+            Command::Rm { id } => {
+                init_logging("rm");
+                replica_manager::run(cfg, id, shutdown_signal()).await
+            }
+            Command::Status { json, wait_ms } => {
+                let s = status::query(&cfg, Duration::from_millis(wait_ms)).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                } else {
+                    print!("{}", status::table(&s));
+                }
+                Ok(())
+            }
+            Command::Replica { .. } | Command::DefaultConfig => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,456 @@
+//! One TOML file describes a cluster. `deploy/local.toml` (embedded in the binary) is the
+//! default for one machine; every key has a default, so a file need only say what differs.
+//! Unknown keys are errors (a typo must not silently fall back to a default), and every
+//! error names the key it is about.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tessera_protocol::wire::{ClusterId, Key};
+use tessera_protocol::{Timeouts, REPLICAS};
+
+/// The embedded default configuration.
+pub const LOCAL_TOML: &str = include_str!("../../../deploy/local.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: `{key}`: {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub cluster: ClusterSection,
+    pub network: NetworkSection,
+    pub sequencer: SequencerSection,
+    pub replica_manager: Vec<ReplicaManagerSection>,
+    pub front_end: FrontEndSection,
+    pub timeouts: TimeoutsSection,
+    pub faults: FaultsSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// Distinguishes clusters sharing a network; hashed into every datagram header.
+    pub name: String,
+    /// Shared secret from which the datagram MAC key is derived.
+    pub secret: String,
+    /// Where the sequencer log and the replicas' data live; relative paths are relative to
+    /// the working directory of `tesserad`.
+    pub data_dir: PathBuf,
+    pub max_message_bytes: usize,
+    pub max_datagram_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MulticastMode {
+    /// Real IP multicast to `group` on `interface`.
+    Multicast,
+    /// One unicast datagram per replica manager, for networks without multicast.
+    Unicast,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    pub mode: MulticastMode,
+    pub group: SocketAddr,
+    /// Local address of the interface multicast is sent and joined on.
+    pub interface: Ipv4Addr,
+    /// Multicast TTL; 0 keeps datagrams on this host.
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SequencerSection {
+    pub address: SocketAddr,
+    /// Entries kept for retransmission; a replica further behind catches up by state transfer.
+    pub retain_max: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Implementation {
+    Memory,
+    Sqlite,
+    Eventlog,
+    Kv,
+}
+
+impl Implementation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Implementation::Memory => "memory",
+            Implementation::Sqlite => "sqlite",
+            Implementation::Eventlog => "eventlog",
+            Implementation::Kv => "kv",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaManagerSection {
+    pub id: u8,
+    pub implementation: Implementation,
+    /// Unicast address: acks and NACKs go out from here, retransmissions and re-asks come in.
+    pub address: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontEndSection {
+    /// Address the front end binds; port 0 picks a free one.
+    pub address: SocketAddr,
+    /// Front end id within the cluster (1..=16777215), part of its wire identity.
+    pub id: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsSection {
+    pub heartbeat_ms: u64,
+    pub ack_ms: u64,
+    pub nack_ms: u64,
+    pub retransmit_ms: u64,
+    pub submit_retransmit_ms: u64,
+    pub reask_ms: u64,
+    pub request_timeout_ms: u64,
+    pub linger_floor_ms: u64,
+    pub linger_cap_ms: u64,
+    pub liveness_ms: u64,
+    pub reassembly_ms: u64,
+}
+
+/// Loss injection in the transport, for tests only: every datagram sent is dropped,
+/// duplicated or delayed (which reorders it) with these probabilities, from this seed.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultsSection {
+    pub drop: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub max_delay_ms: u64,
+    pub seed: u64,
+}
+
+impl FaultsSection {
+    pub fn enabled(&self) -> bool {
+        self.drop > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
+    }
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            name: "tessera-local".into(),
+            secret: "tessera-local-insecure-default".into(),
+            data_dir: PathBuf::from("tessera-data"),
+            max_message_bytes: 4 << 20,
+            max_datagram_bytes: 1400,
+        }
+    }
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            mode: MulticastMode::Multicast,
+            group: SocketAddr::from(([239, 255, 74, 1], 7500)),
+            interface: Ipv4Addr::LOCALHOST,
+            ttl: 0,
+        }
+    }
+}
+
+impl Default for SequencerSection {
+    fn default() -> Self {
+        SequencerSection {
+            address: SocketAddr::from(([127, 0, 0, 1], 7400)),
+            retain_max: 100_000,
+        }
+    }
+}
+
+impl Default for FrontEndSection {
+    fn default() -> Self {
+        FrontEndSection {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            id: 1,
+        }
+    }
+}
+
+impl Default for TimeoutsSection {
+    fn default() -> Self {
+        let t = Timeouts::default();
+        let ms = |d: Duration| d.as_millis() as u64;
+        TimeoutsSection {
+            heartbeat_ms: ms(t.heartbeat),
+            ack_ms: ms(t.ack),
+            nack_ms: ms(t.nack),
+            retransmit_ms: ms(t.retransmit),
+            submit_retransmit_ms: ms(t.submit_retransmit),
+            reask_ms: ms(t.reask),
+            request_timeout_ms: ms(t.request_timeout),
+            linger_floor_ms: ms(t.linger_floor),
+            linger_cap_ms: ms(t.linger_cap),
+            liveness_ms: ms(t.liveness),
+            reassembly_ms: 5000,
+        }
+    }
+}
+
+fn default_replica_managers() -> Vec<ReplicaManagerSection> {
+    use Implementation::*;
+    [Memory, Sqlite, Eventlog, Kv]
+        .into_iter()
+        .zip(1u8..)
+        .map(|(implementation, id)| ReplicaManagerSection {
+            id,
+            implementation,
+            address: SocketAddr::from(([127, 0, 0, 1], 7400 + u16::from(id))),
+        })
+        .collect()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cluster: ClusterSection::default(),
+            network: NetworkSection::default(),
+            sequencer: SequencerSection::default(),
+            replica_manager: default_replica_managers(),
+            front_end: FrontEndSection::default(),
+            timeouts: TimeoutsSection::default(),
+            faults: FaultsSection::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the embedded `deploy/local.toml` when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Config::parse(LOCAL_TOML, "deploy/local.toml (embedded)"),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Config::parse(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            // toml's message names the offending key and shows the line.
+            message: e.to_string(),
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        if self.cluster.name.is_empty() {
+            return Err(bad("cluster.name", "must not be empty".into()));
+        }
+        if self.cluster.secret.len() < 8 {
+            return Err(bad(
+                "cluster.secret",
+                "must be at least 8 characters".into(),
+            ));
+        }
+        if !(128..=65_000).contains(&self.cluster.max_datagram_bytes) {
+            return Err(bad(
+                "cluster.max_datagram_bytes",
+                "must be between 128 and 65000".into(),
+            ));
+        }
+        if self.cluster.max_message_bytes < 64 * 1024 {
+            return Err(bad(
+                "cluster.max_message_bytes",
+                "must be at least 65536".into(),
+            ));
+        }
+        if self.network.mode == MulticastMode::Multicast {
+            let ip = self.network.group.ip();
+            if !ip.is_multicast() || !ip.is_ipv4() {
+                return Err(bad(
+                    "network.group",
+                    format!("{ip} is not an IPv4 multicast address (224.0.0.0/4)"),
+                ));
+            }
+        }
+        if self.network.ttl > 255 {
+            return Err(bad("network.ttl", "must be 0..=255".into()));
+        }
+        if self.replica_manager.len() != usize::from(REPLICAS) {
+            return Err(bad(
+                "replica_manager",
+                format!(
+                    "exactly {REPLICAS} [[replica_manager]] entries are required, found {}",
+                    self.replica_manager.len()
+                ),
+            ));
+        }
+        for (i, rm) in self.replica_manager.iter().enumerate() {
+            if usize::from(rm.id) != i + 1 {
+                return Err(bad(
+                    &format!("replica_manager[{i}].id"),
+                    format!(
+                        "expected {} (ids are 1..={REPLICAS} in order), found {}",
+                        i + 1,
+                        rm.id
+                    ),
+                ));
+            }
+        }
+        if self.front_end.id == 0 || self.front_end.id > 0x00ff_ffff {
+            return Err(bad("front_end.id", "must be 1..=16777215".into()));
+        }
+        let t = &self.timeouts;
+        for (key, v) in [
+            ("timeouts.heartbeat_ms", t.heartbeat_ms),
+            ("timeouts.ack_ms", t.ack_ms),
+            ("timeouts.nack_ms", t.nack_ms),
+            ("timeouts.retransmit_ms", t.retransmit_ms),
+            ("timeouts.submit_retransmit_ms", t.submit_retransmit_ms),
+            ("timeouts.reask_ms", t.reask_ms),
+            ("timeouts.request_timeout_ms", t.request_timeout_ms),
+            ("timeouts.linger_floor_ms", t.linger_floor_ms),
+            ("timeouts.linger_cap_ms", t.linger_cap_ms),
+            ("timeouts.liveness_ms", t.liveness_ms),
+            ("timeouts.reassembly_ms", t.reassembly_ms),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be greater than 0".into()));
+            }
+        }
+        if t.linger_floor_ms > t.linger_cap_ms {
+            return Err(bad(
+                "timeouts.linger_floor_ms",
+                "must not exceed timeouts.linger_cap_ms".into(),
+            ));
+        }
+        let f = &self.faults;
+        for (key, p) in [
+            ("faults.drop", f.drop),
+            ("faults.duplicate", f.duplicate),
+            ("faults.reorder", f.reorder),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(bad(key, format!("{p} is not a probability in 0..=1")));
+            }
+        }
+        if f.drop >= 1.0 {
+            return Err(bad("faults.drop", "1.0 would drop everything".into()));
+        }
+        Ok(())
+    }
+
+    pub fn cluster_id(&self) -> ClusterId {
+        ClusterId::from_name(&self.cluster.name)
+    }
+
+    pub fn key(&self) -> Key {
+        Key::derive(&self.cluster.secret)
+    }
+
+    pub fn protocol_timeouts(&self) -> Timeouts {
+        let t = &self.timeouts;
+        let ms = Duration::from_millis;
+        Timeouts {
+            heartbeat: ms(t.heartbeat_ms),
+            ack: ms(t.ack_ms),
+            nack: ms(t.nack_ms),
+            retransmit: ms(t.retransmit_ms),
+            submit_retransmit: ms(t.submit_retransmit_ms),
+            reask: ms(t.reask_ms),
+            request_timeout: ms(t.request_timeout_ms),
+            linger_floor: ms(t.linger_floor_ms),
+            linger_cap: ms(t.linger_cap_ms),
+            liveness: ms(t.liveness_ms),
+        }
+    }
+
+    pub fn replica_manager(&self, id: u8) -> Option<&ReplicaManagerSection> {
+        self.replica_manager.iter().find(|r| r.id == id)
+    }
+
+    /// Data directory of replica manager `id`.
+    pub fn rm_dir(&self, id: u8) -> PathBuf {
+        self.cluster.data_dir.join(format!("rm{id}"))
+    }
+
+    pub fn sequencer_dir(&self) -> PathBuf {
+        self.cluster.data_dir.join("sequencer")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.replica_manager.len(), 4);
+        assert_eq!(c.network.ttl, 0);
+        assert!(c.network.group.ip().is_multicast());
+    }
+
+    #[test]
+    fn empty_file_means_all_defaults() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.replica_manager[3].implementation, Implementation::Kv);
+        assert_eq!(c.cluster.max_message_bytes, 4 << 20);
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(err("[cluster]\nnmae = \"x\"").contains("nmae"));
+        assert!(err("[network]\ngroup = \"10.0.0.1:7500\"").contains("network.group"));
+        assert!(err("[network]\nttl = 300").contains("network.ttl"));
+        assert!(err("[timeouts]\nack_ms = 0").contains("timeouts.ack_ms"));
+        assert!(err("[faults]\ndrop = 1.5").contains("faults.drop"));
+        assert!(err("[sequencer]\naddress = \"nonsense\"").contains("address"));
+        let two =
+            "[[replica_manager]]\nid = 1\nimplementation = \"memory\"\naddress = \"127.0.0.1:1\"\n";
+        assert!(err(two).contains("replica_manager"));
+        let bad_impl = err(&two.replace("memory", "mongo"));
+        assert!(
+            bad_impl.contains("mongo") && bad_impl.contains("implementation"),
+            "{bad_impl}"
+        );
+    }
+}

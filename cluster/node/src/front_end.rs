@@ -1,0 +1,192 @@
+//! The front-end core as a library: [`FrontEndClient::submit`] takes a request and returns the
+//! reply two replicas agreed on. A tokio task owns the protocol state machine
+//! (`tessera_protocol::front_end::FrontEnd`) and the socket; callers talk to it over a
+//! channel, so any number of tasks may submit concurrently.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tessera_protocol::front_end::{FrontEnd, FrontEndConfig, FrontEndEvent, FrontEndStats};
+use tessera_protocol::wire::{Link, NodeId, RequestId};
+use tessera_types::{Reply, Request};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::link_config;
+use crate::transport::Transport;
+
+/// The agreed reply and the sequence number at which it took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub reply: Reply,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrontEndError {
+    #[error("the cluster is unavailable: no two replicas agreed within {0} ms")]
+    Unavailable(u64),
+    #[error("the front end has stopped")]
+    Stopped,
+    #[error("the agreed reply does not decode: {0}")]
+    BadReply(String),
+    #[error("cannot start the front end: {0}")]
+    Start(String),
+}
+
+type Responder = oneshot::Sender<Result<Answer, FrontEndError>>;
+
+struct Submit {
+    request: Vec<u8>,
+    respond: Responder,
+}
+
+/// Counters of one front end, for tests, logs and `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClientStats {
+    #[serde(flatten)]
+    pub protocol: FrontEndStats,
+    /// Datagrams dropped as undecodable or unauthenticated.
+    pub wire_dropped: u64,
+}
+
+impl std::ops::Deref for ClientStats {
+    type Target = FrontEndStats;
+    fn deref(&self) -> &FrontEndStats {
+        &self.protocol
+    }
+}
+
+/// Cheap to clone; every clone submits through the same front end.
+#[derive(Clone)]
+pub struct FrontEndClient {
+    tx: mpsc::Sender<Submit>,
+    local_addr: SocketAddr,
+    stats: Arc<Mutex<ClientStats>>,
+}
+
+/// Submissions waiting for the front-end task; beyond this callers wait (backpressure).
+const QUEUE: usize = 4096;
+
+impl FrontEndClient {
+    /// Binds the configured front-end address and starts the front-end task.
+    pub fn start(cfg: &Config) -> Result<FrontEndClient, FrontEndError> {
+        let start = |e: &dyn std::fmt::Display| FrontEndError::Start(e.to_string());
+        let transport = Transport::bind(
+            cfg,
+            cfg.front_end.address,
+            false,
+            0x0f0f_0000 ^ u64::from(cfg.front_end.id),
+        )
+        .map_err(|e| start(&format!("binding {}: {e}", cfg.front_end.address)))?;
+        let local_addr = transport.local_addr().map_err(|e| start(&e))?;
+        let link = Link::new(link_config(cfg, NodeId::FrontEnd(cfg.front_end.id)))
+            .map_err(|e| start(&e))?;
+        // Unique per start and per front-end id, so request ids never repeat across restarts.
+        let incarnation = (crate::clock::unix_ms() << 20) | u64::from(cfg.front_end.id & 0xf_ffff);
+        let fe = FrontEnd::new(
+            link,
+            FrontEndConfig {
+                timeouts: cfg.protocol_timeouts(),
+                incarnation,
+                reply_to: local_addr,
+            },
+        );
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let timeout_ms = cfg.timeouts.request_timeout_ms;
+        let stats = Arc::new(Mutex::new(ClientStats::default()));
+        tokio::spawn(drive(fe, transport, rx, timeout_ms, Arc::clone(&stats)));
+        Ok(FrontEndClient {
+            tx,
+            local_addr,
+            stats,
+        })
+    }
+
+    /// A snapshot of the front end's counters.
+    pub fn stats(&self) -> ClientStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Orders `request` through the cluster and returns the reply two replicas agreed on.
+    pub async fn submit(&self, request: &Request) -> Result<Answer, FrontEndError> {
+        let (respond, rx) = oneshot::channel();
+        self.tx
+            .send(Submit {
+                request: request.encode(),
+                respond,
+            })
+            .await
+            .map_err(|_| FrontEndError::Stopped)?;
+        rx.await.map_err(|_| FrontEndError::Stopped)?
+    }
+}
+
+async fn drive(
+    mut fe: FrontEnd,
+    transport: Transport,
+    mut rx: mpsc::Receiver<Submit>,
+    timeout_ms: u64,
+    stats: Arc<Mutex<ClientStats>>,
+) {
+    let mut waiting: HashMap<RequestId, Responder> = HashMap::new();
+    let mut buf = vec![0u8; 65_536];
+    let mut open = true;
+    loop {
+        // Transmit first: packing may itself conclude a request (one too large to send).
+        while let Some(t) = fe.poll_transmit() {
+            transport.send(&t).await;
+        }
+        while let Some(ev) = fe.poll_event() {
+            let (id, result) = match ev {
+                FrontEndEvent::Answered { id, seq, reply } => (
+                    id,
+                    Reply::decode(&reply)
+                        .map(|reply| Answer { reply, seq })
+                        .map_err(|e| FrontEndError::BadReply(e.to_string())),
+                ),
+                FrontEndEvent::Unavailable { id } => {
+                    (id, Err(FrontEndError::Unavailable(timeout_ms)))
+                }
+            };
+            if let Some(respond) = waiting.remove(&id) {
+                // The caller may have given up (dropped its future); that is fine.
+                let _ = respond.send(result);
+            }
+        }
+        if let Ok(mut s) = stats.lock() {
+            s.protocol = fe.stats().clone();
+            s.wire_dropped = fe.wire_stats().dropped();
+        }
+        if !open && waiting.is_empty() {
+            return;
+        }
+        let deadline = fe.poll_timeout();
+        tokio::select! {
+            cmd = rx.recv(), if open => match cmd {
+                Some(first) => {
+                    let now = Instant::now();
+                    let id = fe.submit(now, first.request);
+                    waiting.insert(id, first.respond);
+                    // Take whatever else is queued, so one Submit datagram carries the burst.
+                    while let Ok(more) = rx.try_recv() {
+                        let id = fe.submit(now, more.request);
+                        waiting.insert(id, more.respond);
+                    }
+                }
+                None => open = false,
+            },
+            r = transport.recv(&mut buf) => match r {
+                Ok((n, from)) => fe.handle_datagram(Instant::now(), from, &buf[..n]),
+                Err(e) => tracing::warn!(error = %e, "front end receive failed"),
+            },
+            _ = crate::sleep_until(deadline) => fe.handle_timeout(Instant::now()),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Tessera's cluster nodes: thin tokio shells around the IO-free protocol machines of
+//! `tessera-protocol`, plus what only a real process has: configuration, sockets, the
+//! sequencer's durable log, replica child processes and supervision.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | the cluster TOML file; `deploy/local.toml` is embedded as the default |
+//! | [`transport`] | UDP sockets, multicast or unicast fan-out, loss injection for tests |
+//! | [`sequencer`] | the sequencer node and its durable log |
+//! | [`replica_manager`] | the replica manager node |
+//! | [`replica_host`] | the replica child process and the pipe protocol to it |
+//! | [`front_end`] | the front-end core as a library: `FrontEndClient::submit` |
+//! | [`status`] | `tesserad status`: asks every node over the wire |
+//! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
+
+pub mod clock;
+pub mod config;
+pub mod front_end;
+pub mod replica_host;
+pub mod replica_manager;
+pub mod sequencer;
+pub mod status;
+pub mod supervisor;
+pub mod transport;
+
+use std::time::{Duration, Instant};
+
+use tessera_protocol::wire::{LinkConfig, NodeId};
+
+pub use config::Config;
+pub use front_end::{Answer, FrontEndClient, FrontEndError};
+
+/// The wire settings every node of `cfg` shares.
+pub fn link_config(cfg: &Config, me: NodeId) -> LinkConfig {
+    LinkConfig {
+        cluster: cfg.cluster_id(),
+        key: cfg.key(),
+        me,
+        max_datagram: cfg.cluster.max_datagram_bytes,
+        max_message: cfg.cluster.max_message_bytes,
+        reassembly_timeout: Duration::from_millis(cfg.timeouts.reassembly_ms),
+    }
+}
+
+/// Sleeps until `deadline`, or forever if there is none.
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A watch channel that turns true on SIGINT or SIGTERM.
+pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}

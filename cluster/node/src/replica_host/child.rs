@@ -1,0 +1,123 @@
+//! The replica side: `tesserad replica --impl NAME --dir DIR`.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use tessera_types::{Durability, FaultConfig, Faulty, Replica, ReplicaError, Request, Snapshot};
+
+use super::frame::{HostRequest, HostResponse, MAX_FRAME};
+use crate::config::Implementation;
+
+fn open(implementation: Implementation, dir: &Path) -> Result<Box<dyn Replica>, ReplicaError> {
+    // Group commit is driven by the manager (HostRequest::Sync), so the replicas defer.
+    let d = Durability::Deferred;
+    Ok(match implementation {
+        Implementation::Memory => Box::new(replica_memory::MemoryReplica::new()),
+        Implementation::Sqlite => Box::new(replica_sqlite::SqliteReplica::open(dir, d)?),
+        Implementation::Eventlog => Box::new(replica_eventlog::EventLogReplica::open(dir, d)?),
+        Implementation::Kv => Box::new(replica_kv::KvReplica::open(dir, d)?),
+    })
+}
+
+fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    let mut buf = vec![0; len];
+    r.read_exact(&mut buf)?;
+    Ok(Some(buf))
+}
+
+fn write_frame(w: &mut impl Write, resp: &HostResponse) -> io::Result<()> {
+    let bytes = postcard::to_stdvec(resp).map_err(io::Error::other)?;
+    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(&bytes)
+}
+
+fn handle(replica: &mut Faulty<Box<dyn Replica>>, req: HostRequest) -> HostResponse {
+    let result = (|| -> Result<HostResponse, String> {
+        Ok(match req {
+            HostRequest::Apply { seq, request } => {
+                // Bytes that do not decode still occupy their place in the total order, and
+                // every correct replica must answer them identically without changing
+                // state: an empty user ID is INVALID_ARGUMENT under every implementation.
+                let request = Request::decode(&request).unwrap_or(Request::GetEventSchedule {
+                    participant_id: String::new(),
+                });
+                let reply = replica.apply(seq, &request).map_err(|e| e.to_string())?;
+                HostResponse::Applied {
+                    seq,
+                    reply: reply.encode(),
+                }
+            }
+            HostRequest::Sync => {
+                replica.sync().map_err(|e| e.to_string())?;
+                HostResponse::Synced {
+                    applied: replica.applied_seq(),
+                }
+            }
+            HostRequest::Digest => HostResponse::Digest {
+                applied: replica.applied_seq(),
+                digest: replica.digest().map_err(|e| e.to_string())?.0,
+            },
+            HostRequest::Export => HostResponse::Exported {
+                applied: replica.applied_seq(),
+                snapshot: replica.export().map_err(|e| e.to_string())?.encode(),
+            },
+            HostRequest::Import { seq, snapshot } => {
+                let snapshot = Snapshot::decode(&snapshot).map_err(|e| e.to_string())?;
+                replica.import(seq, &snapshot).map_err(|e| e.to_string())?;
+                HostResponse::Imported {
+                    applied: replica.applied_seq(),
+                }
+            }
+            HostRequest::SetByzantine(mode) => {
+                replica.set_mode(mode.map(|(seed, corrupt_state)| FaultConfig {
+                    seed,
+                    corrupt_state,
+                }));
+                HostResponse::ByzantineSet
+            }
+        })
+    })();
+    result.unwrap_or_else(HostResponse::Failed)
+}
+
+/// Serves frames until stdin closes. Responses are flushed whenever no further request is
+/// already buffered, so a burst of requests costs one write to the pipe, not one each.
+pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
+    let replica = open(implementation, dir)?;
+    let mut replica = Faulty::new(replica);
+    let mut input = BufReader::with_capacity(1 << 20, io::stdin().lock());
+    let mut output = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    write_frame(
+        &mut output,
+        &HostResponse::Ready {
+            applied: replica.applied_seq(),
+        },
+    )?;
+    output.flush()?;
+    while let Some(frame) = read_frame(&mut input)? {
+        let response = match postcard::from_bytes::<HostRequest>(&frame) {
+            Ok(req) => handle(&mut replica, req),
+            Err(e) => HostResponse::Failed(format!("undecodable frame: {e}")),
+        };
+        write_frame(&mut output, &response)?;
+        if input.buffer().is_empty() {
+            output.flush()?;
+        }
+    }
+    output.flush()?;
+    Ok(())
+}

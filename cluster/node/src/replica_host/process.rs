@@ -1,0 +1,118 @@
+//! The manager side: spawning a replica child and talking to it.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::frame::{HostRequest, HostResponse, MAX_FRAME};
+use crate::config::Implementation;
+
+/// What to start: `exe replica --impl NAME --dir DIR`.
+#[derive(Debug, Clone)]
+pub struct ReplicaSpec {
+    /// The `tesserad` binary (normally `std::env::current_exe()`).
+    pub exe: PathBuf,
+    pub implementation: Implementation,
+    pub dir: PathBuf,
+}
+
+/// A running replica child. Dropping it kills the child (`kill_on_drop`), so a manager that
+/// dies takes no orphan replica with it.
+pub struct ReplicaProcess {
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    pid: u32,
+}
+
+/// The child's stdout, read by its own task.
+pub struct ResponseReader {
+    stdout: BufReader<ChildStdout>,
+}
+
+impl ReplicaProcess {
+    pub fn spawn(spec: &ReplicaSpec) -> io::Result<(ReplicaProcess, ResponseReader)> {
+        let mut child = Command::new(&spec.exe)
+            .arg("replica")
+            .arg("--impl")
+            .arg(spec.implementation.as_str())
+            .arg("--dir")
+            .arg(&spec.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("child has no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("child has no stdout"))?;
+        Ok((
+            ReplicaProcess {
+                child,
+                stdin: BufWriter::with_capacity(1 << 20, stdin),
+                pid,
+            },
+            ResponseReader {
+                stdout: BufReader::with_capacity(1 << 20, stdout),
+            },
+        ))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Queues one request; call [`flush`](Self::flush) after a batch.
+    pub async fn send(&mut self, req: &HostRequest) -> io::Result<()> {
+        let bytes = postcard::to_stdvec(req).map_err(io::Error::other)?;
+        let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+        self.stdin.write_all(&len.to_le_bytes()).await?;
+        self.stdin.write_all(&bytes).await
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.stdin.flush().await
+    }
+
+    /// Kills the child at once (SIGKILL) and reaps it.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// `Some(status)` if the child has exited.
+    pub fn try_exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl ResponseReader {
+    /// The next response; `None` at EOF (the child exited).
+    pub async fn next(&mut self) -> io::Result<Option<HostResponse>> {
+        let mut len = [0u8; 4];
+        match self.stdout.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "replica frame too large",
+            ));
+        }
+        let mut buf = vec![0; len];
+        self.stdout.read_exact(&mut buf).await?;
+        postcard::from_bytes(&buf)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}

@@ -1,0 +1,108 @@
+//! The sequencer node: the tokio shell around `tessera_protocol::sequencer::Sequencer`.
+//! It owns the socket and the durable log; the fsync of each batch runs on a blocking thread
+//! while the next batch accumulates (group commit).
+
+pub mod log;
+
+use std::time::Instant;
+
+use anyhow::Context;
+use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
+use tessera_protocol::wire::{Link, NodeId, Sequenced};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::link_config;
+use crate::transport::Transport;
+use log::SequencerLog;
+
+enum LogJob {
+    Append(Vec<Sequenced>),
+    Truncate(u64),
+}
+
+/// Runs the sequencer until `shutdown` turns true.
+pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let dir = cfg.sequencer_dir();
+    let (log, recovered) = SequencerLog::open(&dir)
+        .with_context(|| format!("opening the sequencer log in {}", dir.display()))?;
+    let transport = Transport::bind(&cfg, cfg.sequencer.address, false, 0)
+        .with_context(|| format!("binding the sequencer to {}", cfg.sequencer.address))?;
+    let link = Link::new(link_config(&cfg, NodeId::Sequencer))?;
+    let scfg = SequencerConfig {
+        timeouts: cfg.protocol_timeouts(),
+        retain_max: cfg.sequencer.retain_max,
+    };
+    let resumed = recovered.last().map(|e| e.seq);
+    let mut seq = Sequencer::new(link, scfg, recovered, 1, Instant::now());
+    tracing::info!(address = %cfg.sequencer.address, next_seq = seq.next_seq(), ?resumed, "sequencer up");
+
+    let (job_tx, job_rx) = std::sync::mpsc::channel::<LogJob>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<u64>>();
+    let writer = std::thread::Builder::new()
+        .name("sequencer-log".into())
+        .spawn(move || log_writer(log, job_rx, done_tx))?;
+
+    let mut buf = vec![0u8; 65_536];
+    let result = loop {
+        while let Some(batch) = seq.poll_persist() {
+            if job_tx.send(LogJob::Append(batch)).is_err() {
+                break;
+            }
+        }
+        if let Some(upto) = seq.poll_truncate() {
+            let _ = job_tx.send(LogJob::Truncate(upto));
+        }
+        while let Some(t) = seq.poll_transmit() {
+            transport.send(&t).await;
+        }
+        let deadline = seq.poll_timeout();
+        tokio::select! {
+            r = transport.recv(&mut buf) => match r {
+                Ok((n, from)) => {
+                    seq.set_wall_clock_ms(crate::clock::unix_ms());
+                    seq.handle_datagram(Instant::now(), from, &buf[..n]);
+                }
+                Err(e) => tracing::warn!(error = %e, "receive failed"),
+            },
+            done = done_rx.recv() => match done {
+                Some(Ok(upto)) => seq.handle_persisted(Instant::now(), upto),
+                // Without a working log nothing more may be ordered: stop, and let the
+                // supervisor restart us on whatever the disk still holds.
+                Some(Err(e)) => break Err(anyhow::Error::new(e).context("sequencer log write failed")),
+                None => break Err(anyhow::anyhow!("sequencer log writer stopped")),
+            },
+            _ = crate::sleep_until(deadline) => seq.handle_timeout(Instant::now()),
+            _ = shutdown.changed() => break Ok(()),
+        }
+    };
+    drop(job_tx);
+    let _ = writer.join();
+    result
+}
+
+fn log_writer(
+    mut log: SequencerLog,
+    jobs: std::sync::mpsc::Receiver<LogJob>,
+    done: mpsc::UnboundedSender<std::io::Result<u64>>,
+) {
+    while let Ok(job) = jobs.recv() {
+        match job {
+            LogJob::Append(batch) => {
+                let Some(upto) = batch.last().map(|e| e.seq) else {
+                    continue;
+                };
+                let r = log.append(&batch).map(|()| upto);
+                let failed = r.is_err();
+                if done.send(r).is_err() || failed {
+                    return;
+                }
+            }
+            LogJob::Truncate(upto) => {
+                if let Err(e) = log.truncate(upto) {
+                    tracing::warn!(error = %e, upto, "log truncation failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `tesserad status`: asks the sequencer and every replica manager over the wire (the query
+//! is MAC-authenticated like all traffic) and reports what answered.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tessera_protocol::wire::{Link, Message, NodeId, RmStatus, SequencerStatus};
+use tessera_protocol::{Destination, Transmit};
+
+use crate::config::Config;
+use crate::link_config;
+use crate::transport::Transport;
+
+/// One replica's row. Keys are fixed: scripts depend on them (`docs/protocol.md`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReplicaRow {
+    pub id: u8,
+    pub implementation: String,
+    pub pid: Option<u32>,
+    pub state: String,
+    pub last_seq: Option<u64>,
+    pub consecutive_faults: Option<u32>,
+    pub replacements: Option<u32>,
+    pub digest: Option<String>,
+    /// Not part of the JSON contract: for tests and the table only.
+    #[serde(skip)]
+    pub executed: Option<u64>,
+    #[serde(skip)]
+    pub dropped: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// `None` when the sequencer did not answer.
+    pub next_seq: Option<u64>,
+    pub replicas: Vec<ReplicaRow>,
+    #[serde(skip)]
+    pub sequencer_dropped: Option<u64>,
+}
+
+fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn row(rm: &RmStatus) -> ReplicaRow {
+    ReplicaRow {
+        id: rm.id,
+        implementation: rm.implementation.clone(),
+        pid: Some(rm.pid),
+        state: rm.state.as_str().to_owned(),
+        last_seq: Some(rm.last_seq),
+        consecutive_faults: Some(rm.consecutive_faults),
+        replacements: Some(rm.replacements),
+        digest: rm.digest.as_ref().map(hex),
+        executed: Some(rm.executed),
+        dropped: Some(rm.dropped_datagrams),
+    }
+}
+
+/// Queries every node, retrying for up to `wait` in total.
+pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus> {
+    let transport = Transport::bind(cfg, ([127, 0, 0, 1], 0).into(), false, 0x5747)?;
+    let me = NodeId::Tool(std::process::id() & 0x00ff_ffff);
+    let mut link = Link::new(link_config(cfg, me))?;
+    let nonce = crate::clock::unix_ms();
+    let query = link.encode(&Message::StatusQuery { nonce })?;
+    let mut sequencer: Option<SequencerStatus> = None;
+    let mut rms: Vec<Option<RmStatus>> = vec![None; cfg.replica_manager.len()];
+    let deadline = Instant::now() + wait;
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < deadline && (sequencer.is_none() || rms.iter().any(Option::is_none)) {
+        let mut targets = Vec::new();
+        if sequencer.is_none() {
+            targets.push(Destination::Sequencer);
+        }
+        for (i, r) in rms.iter().enumerate() {
+            if r.is_none() {
+                targets.push(Destination::ReplicaManager(i as u8 + 1));
+            }
+        }
+        for to in targets {
+            for d in &query {
+                transport
+                    .send(&Transmit {
+                        to,
+                        datagram: d.clone(),
+                    })
+                    .await;
+            }
+        }
+        let round = (Instant::now() + Duration::from_millis(200)).min(deadline);
+        while let Ok(Ok((n, _))) =
+            tokio::time::timeout_at(round.into(), transport.recv(&mut buf)).await
+        {
+            match link.receive(Instant::now(), &buf[..n]) {
+                Some((_, Message::SequencerStatus { nonce: n, status })) if n == nonce => {
+                    sequencer = Some(status)
+                }
+                Some((NodeId::ReplicaManager(i), Message::RmStatus { nonce: n, status }))
+                    if n == nonce =>
+                {
+                    if let Some(slot) = rms.get_mut(usize::from(i).wrapping_sub(1)) {
+                        *slot = Some(status);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let replicas = cfg
+        .replica_manager
+        .iter()
+        .zip(&rms)
+        .map(|(section, got)| match got {
+            Some(s) => row(s),
+            None => ReplicaRow {
+                id: section.id,
+                implementation: section.implementation.as_str().to_owned(),
+                pid: None,
+                state: "down".into(),
+                last_seq: None,
+                consecutive_faults: None,
+                replacements: None,
+                digest: None,
+                executed: None,
+                dropped: None,
+            },
+        })
+        .collect();
+    Ok(ClusterStatus {
+        next_seq: sequencer.as_ref().map(|s| s.next_seq),
+        replicas,
+        sequencer_dropped: sequencer.map(|s| s.dropped_datagrams),
+    })
+}
+
+/// The human-readable table.
+pub fn table(s: &ClusterStatus) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let mut out = format!(
+        "next seq: {}\n{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
+        opt(s.next_seq.map(|n| n.to_string())),
+        "id",
+        "impl",
+        "pid",
+        "state",
+        "last seq",
+        "faults",
+        "replacements",
+        "digest"
+    );
+    for r in &s.replicas {
+        out.push_str(&format!(
+            "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
+            r.id,
+            r.implementation,
+            opt(r.pid.map(|p| p.to_string())),
+            r.state,
+            opt(r.last_seq.map(|n| n.to_string())),
+            opt(r.consecutive_faults.map(|n| n.to_string())),
+            opt(r.replacements.map(|n| n.to_string())),
+            opt(r.digest.as_ref().map(|d| d[..16].to_string())),
+        ));
+    }
+    out
+}

@@ -1,0 +1,170 @@
+//! `tesserad up`: runs every role of a cluster on this machine as child processes of one
+//! supervisor, restarts any that exits, and stops them all on Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// One supervised role.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub args: Vec<String>,
+    pub address: String,
+}
+
+/// The roles `tesserad up` runs for `cfg`.
+pub fn roles(cfg: &Config) -> Vec<Role> {
+    let mut roles = vec![Role {
+        name: "sequencer".into(),
+        args: vec!["sequencer".into()],
+        address: cfg.sequencer.address.to_string(),
+    }];
+    for rm in &cfg.replica_manager {
+        roles.push(Role {
+            name: format!("rm{} ({})", rm.id, rm.implementation.as_str()),
+            args: vec!["rm".into(), "--id".into(), rm.id.to_string()],
+            address: rm.address.to_string(),
+        });
+    }
+    roles
+}
+
+struct Running {
+    role: Role,
+    child: Option<Child>,
+    started: Instant,
+    backoff: Duration,
+    restart_at: Option<Instant>,
+    restarts: u32,
+}
+
+fn spawn(exe: &PathBuf, config: Option<&PathBuf>, role: &Role) -> std::io::Result<Child> {
+    let mut cmd = Command::new(exe);
+    cmd.args(&role.args);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.stdin(Stdio::null()).kill_on_drop(true).spawn()
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A role that ran this long before exiting is restarted without delay.
+const STABLE: Duration = Duration::from_secs(10);
+
+pub async fn run(
+    cfg: &Config,
+    config_path: Option<PathBuf>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locating the tesserad binary")?;
+    std::fs::create_dir_all(&cfg.cluster.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.cluster.data_dir.display()))?;
+    let mut running = Vec::new();
+    println!(
+        "tessera cluster {:?} (data in {})",
+        cfg.cluster.name,
+        cfg.cluster.data_dir.display()
+    );
+    for role in roles(cfg) {
+        let child = spawn(&exe, config_path.as_ref(), &role)
+            .with_context(|| format!("starting {}", role.name))?;
+        println!(
+            "  {:<16} pid {:<8} {}",
+            role.name,
+            child.id().unwrap_or(0),
+            role.address
+        );
+        running.push(Running {
+            role,
+            child: Some(child),
+            started: Instant::now(),
+            backoff: MIN_BACKOFF,
+            restart_at: None,
+            restarts: 0,
+        });
+    }
+    match cfg.network.mode {
+        crate::config::MulticastMode::Multicast => println!(
+            "  multicast group {} on {} (ttl {})",
+            cfg.network.group, cfg.network.interface, cfg.network.ttl
+        ),
+        crate::config::MulticastMode::Unicast => {
+            println!("  unicast fan-out to the replica managers")
+        }
+    }
+    println!("Ctrl-C stops the cluster.");
+
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        let now = Instant::now();
+        for r in &mut running {
+            if let Some(child) = &mut r.child {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let ran = now - r.started;
+                    if ran >= STABLE {
+                        r.backoff = MIN_BACKOFF;
+                    }
+                    eprintln!(
+                        "tesserad: {} exited ({status}); restarting in {:?}",
+                        r.role.name, r.backoff
+                    );
+                    r.child = None;
+                    r.restart_at = Some(now + r.backoff);
+                    r.backoff = (r.backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            if r.child.is_none() && r.restart_at.is_some_and(|t| now >= t) {
+                match spawn(&exe, config_path.as_ref(), &r.role) {
+                    Ok(child) => {
+                        r.restarts += 1;
+                        eprintln!(
+                            "tesserad: {} restarted as pid {} (restart {})",
+                            r.role.name,
+                            child.id().unwrap_or(0),
+                            r.restarts
+                        );
+                        r.child = Some(child);
+                        r.started = now;
+                        r.restart_at = None;
+                    }
+                    Err(e) => {
+                        eprintln!("tesserad: cannot restart {}: {e}", r.role.name);
+                        r.restart_at = Some(now + r.backoff);
+                    }
+                }
+            }
+        }
+    }
+
+    println!("stopping...");
+    for r in &running {
+        if let Some(pid) = r.child.as_ref().and_then(Child::id) {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for r in &mut running {
+        if let Some(child) = &mut r.child {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left, child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+    println!("stopped.");
+    Ok(())
+}

@@ -1,0 +1,1243 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::wire::{ClusterId, Key, LinkConfig};
+
+const INC: u64 = 77;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4000))
+}
+
+fn link_with(me: NodeId, max_message: usize) -> Link {
+    Link::new(LinkConfig {
+        cluster: ClusterId::from_name("test"),
+        key: Key::derive("secret"),
+        me,
+        max_datagram: 1400,
+        max_message,
+        reassembly_timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn link(me: NodeId) -> Link {
+    link_with(me, 1 << 20)
+}
+
+fn id(number: u64) -> RequestId {
+    RequestId {
+        front_end: INC,
+        number,
+    }
+}
+
+/// A front end plus links acting as the sequencer and the four replica managers, and one
+/// that decodes whatever the front end sends.
+struct Net {
+    fe: FrontEnd,
+    sequencer: Link,
+    rms: Vec<Link>,
+    sniffer: Link,
+    t0: Instant,
+}
+
+impl Net {
+    fn new() -> Self {
+        Self::with(Timeouts::default(), link(NodeId::FrontEnd(1)))
+    }
+
+    fn with(timeouts: Timeouts, fe_link: Link) -> Self {
+        let fe = FrontEnd::new(
+            fe_link,
+            FrontEndConfig {
+                timeouts,
+                incarnation: INC,
+                reply_to: addr(),
+            },
+        );
+        Net {
+            fe,
+            sequencer: link(NodeId::Sequencer),
+            rms: (1..=REPLICAS)
+                .map(|r| link(NodeId::ReplicaManager(r)))
+                .collect(),
+            sniffer: link(NodeId::Tool(9)),
+            t0: Instant::now(),
+        }
+    }
+
+    fn at(&self, n: u64) -> Instant {
+        self.t0 + ms(n)
+    }
+
+    fn deliver(&mut self, now: Instant, from: &Link, msg: &Message) {
+        for d in from.encode(msg).unwrap() {
+            self.fe.handle_datagram(now, addr(), &d);
+        }
+    }
+
+    fn ordered(&mut self, now: Instant, pairs: &[(u64, u64)]) {
+        let msg = Message::Ordered(pairs.iter().map(|&(n, s)| (id(n), s)).collect());
+        let from = link(NodeId::Sequencer);
+        self.deliver(now, &from, &msg);
+    }
+
+    /// Replica manager `rm` sends a reply claiming to be from `replica`.
+    fn reply_as(&mut self, now: Instant, rm: u8, replica: u8, number: u64, seq: u64, bytes: &[u8]) {
+        let msg = Message::Reply(vec![ReplyEntry {
+            seq,
+            id: id(number),
+            replica,
+            reply: bytes.to_vec(),
+        }]);
+        let from = link(NodeId::ReplicaManager(rm));
+        self.deliver(now, &from, &msg);
+    }
+
+    fn reply(&mut self, now: Instant, rm: u8, number: u64, seq: u64, bytes: &[u8]) {
+        self.reply_as(now, rm, rm, number, seq, bytes);
+    }
+
+    /// Everything the front end wants sent now, decoded.
+    fn sent(&mut self) -> Vec<(Destination, Message)> {
+        let mut out = Vec::new();
+        while let Some(t) = self.fe.poll_transmit() {
+            assert!(t.datagram.len() <= 1400);
+            if let Some((sender, msg)) = self.sniffer.receive(self.t0, &t.datagram) {
+                assert_eq!(sender, NodeId::FrontEnd(1));
+                out.push((t.to, msg));
+            }
+        }
+        out
+    }
+
+    fn events(&mut self) -> Vec<FrontEndEvent> {
+        std::iter::from_fn(|| self.fe.poll_event()).collect()
+    }
+
+    /// Runs timers up to and including `end`; returns what was sent, with when.
+    fn run_until(&mut self, end: Instant) -> Vec<(Instant, Destination, Message)> {
+        let mut out = Vec::new();
+        while let Some(t) = self.fe.poll_timeout().filter(|&t| t <= end) {
+            self.fe.handle_timeout(t);
+            out.extend(self.sent().into_iter().map(|(d, m)| (t, d, m)));
+        }
+        out
+    }
+
+    fn assert_forgotten(&self) {
+        assert!(self.fe.requests.is_empty());
+        assert!(self.fe.timers.is_empty());
+        assert!(self.fe.unordered.is_empty());
+        assert_eq!(self.fe.in_flight(), 0);
+    }
+}
+
+fn faults_to_all(sent: &[(Destination, Message)]) -> Vec<FaultReport> {
+    let faults: Vec<_> = sent
+        .iter()
+        .filter_map(|(to, m)| match m {
+            Message::Faults(f) => Some((*to, f.clone())),
+            _ => None,
+        })
+        .collect();
+    if faults.is_empty() {
+        return Vec::new();
+    }
+    assert_eq!(
+        faults.len(),
+        4,
+        "one Faults message to each replica manager: {faults:?}"
+    );
+    let dests: Vec<_> = faults.iter().map(|(to, _)| *to).collect();
+    assert_eq!(
+        dests,
+        (1..=4).map(Destination::ReplicaManager).collect::<Vec<_>>()
+    );
+    assert!(faults.iter().all(|(_, f)| *f == faults[0].1));
+    faults[0].1.clone()
+}
+
+fn fault(seq: u64, replica: u8, kind: FaultKind) -> FaultReport {
+    FaultReport { seq, replica, kind }
+}
+
+#[test]
+fn answers_only_when_two_replies_are_identical() {
+    let mut n = Net::new();
+    let rid = n.fe.submit(n.t0, b"req".to_vec());
+    assert_eq!(rid, id(1));
+    assert_eq!(n.fe.in_flight(), 1);
+    assert_eq!(
+        n.sent(),
+        vec![(
+            Destination::Sequencer,
+            Message::Submit {
+                floor: 1,
+                entries: vec![Submission {
+                    id: id(1),
+                    reply_to: addr(),
+                    request: b"req".to_vec()
+                }]
+            }
+        )]
+    );
+    n.ordered(n.at(1), &[(1, 10)]);
+    n.reply(n.at(2), 1, 1, 10, b"A");
+    assert!(n.events().is_empty(), "one reply is not an answer");
+    n.reply(n.at(3), 2, 1, 10, b"B");
+    assert!(
+        n.events().is_empty(),
+        "two different replies are not an answer"
+    );
+    n.reply(n.at(4), 3, 1, 10, b"B");
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Answered {
+            id: id(1),
+            seq: 10,
+            reply: b"B".to_vec()
+        }]
+    );
+    assert_eq!(n.fe.in_flight(), 0);
+    assert!(n.sent().is_empty());
+    // The fourth reply completes the set: report at once, no need to wait for the window.
+    n.reply(n.at(5), 4, 1, 10, b"B");
+    assert!(n.events().is_empty(), "answered exactly once");
+    assert_eq!(
+        faults_to_all(&n.sent()),
+        vec![fault(10, 1, FaultKind::Wrong)]
+    );
+    n.assert_forgotten();
+    let s = n.fe.stats();
+    assert_eq!((s.submitted, s.answered, s.unavailable), (1, 1, 0));
+    assert_eq!((s.faults_reported, s.wrong, s.missing), (1, 1, 0));
+}
+
+#[test]
+fn byzantine_reply_is_reported_wrong_after_the_linger_window() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.reply(n.at(5), 1, 1, 10, b"A");
+    n.reply(n.at(6), 2, 1, 10, b"A");
+    assert_eq!(n.events().len(), 1);
+    n.reply(n.at(7), 3, 1, 10, b"X");
+    assert!(n.sent().is_empty(), "nothing reported while lingering");
+    // Slowest latency 7 ms: 2 x 7 = 14 ms, raised to the 20 ms floor.
+    assert_eq!(n.fe.linger_window(), ms(20));
+    assert_eq!(n.fe.poll_timeout(), Some(n.at(26)));
+    assert!(n.run_until(n.at(25)).is_empty());
+    n.fe.handle_timeout(n.at(26));
+    assert_eq!(
+        faults_to_all(&n.sent()),
+        vec![
+            fault(10, 3, FaultKind::Wrong),
+            fault(10, 4, FaultKind::Missing)
+        ]
+    );
+    n.assert_forgotten();
+    // A straggler after the window: ignored, nothing breaks.
+    n.reply(n.at(30), 4, 1, 10, b"A");
+    assert!(n.events().is_empty());
+    assert!(n.sent().is_empty());
+    let s = n.fe.stats();
+    assert_eq!((s.faults_reported, s.wrong, s.missing), (2, 1, 1));
+}
+
+#[test]
+fn silent_replica_is_reported_missing() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.ordered(n.at(1), &[(1, 3)]);
+    for r in 1..=3 {
+        n.reply(n.at(10), r, 1, 3, b"ok");
+    }
+    assert_eq!(n.events().len(), 1);
+    let sent = n.run_until(n.at(1000));
+    let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+    assert_eq!(faults_to_all(&sent), vec![fault(3, 4, FaultKind::Missing)]);
+    n.assert_forgotten();
+}
+
+#[test]
+fn unavailable_at_the_deadline_when_no_two_agree() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.ordered(n.at(1), &[(1, 10)]);
+    n.reply(n.at(2), 1, 1, 10, b"A");
+    n.reply(n.at(3), 2, 1, 10, b"B");
+    n.reply(n.at(4), 3, 1, 10, b"C");
+    let sent = n.run_until(n.at(4999));
+    assert!(n.events().is_empty());
+    // Only the silent replica manager is re-asked; nobody is ever blamed.
+    assert!(!sent.is_empty());
+    for (_, to, msg) in &sent {
+        assert_eq!(*to, Destination::ReplicaManager(4));
+        assert_eq!(*msg, Message::Reask(vec![10]));
+    }
+    assert_eq!(n.fe.poll_timeout(), Some(n.at(5000)));
+    let sent = n.run_until(n.at(10_000));
+    assert!(
+        sent.is_empty(),
+        "no faults for a request without a majority: {sent:?}"
+    );
+    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    n.assert_forgotten();
+    // Late replies, even agreeing ones, change nothing.
+    n.reply(n.at(10_001), 4, 1, 10, b"A");
+    n.reply(n.at(10_002), 1, 1, 10, b"A");
+    n.ordered(n.at(10_003), &[(1, 10)]);
+    assert!(n.events().is_empty());
+    assert!(n.sent().is_empty());
+    let s = n.fe.stats();
+    assert_eq!((s.answered, s.unavailable, s.faults_reported), (0, 1, 0));
+}
+
+#[test]
+fn unavailable_when_never_ordered_and_floor_moves_past_it() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"lost".to_vec());
+    n.sent();
+    n.run_until(n.at(5000));
+    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    n.assert_forgotten();
+    n.fe.submit(n.at(5001), b"next".to_vec());
+    match &n.sent()[..] {
+        [(_, Message::Submit { floor, entries })] => {
+            assert_eq!(*floor, 2);
+            assert_eq!(entries[0].id, id(2));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn submit_times(sent: &[(Instant, Destination, Message)], t0: Instant) -> Vec<u64> {
+    sent.iter()
+        .filter(|(_, _, m)| matches!(m, Message::Submit { .. }))
+        .map(|(t, to, _)| {
+            assert_eq!(*to, Destination::Sequencer);
+            (*t - t0).as_millis() as u64
+        })
+        .collect()
+}
+
+#[test]
+fn submit_is_retransmitted_with_backoff_until_ordered() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    assert_eq!(n.sent().len(), 1);
+    let sent = n.run_until(n.at(3000));
+    // 30 ms doubling, capped at 1 s.
+    assert_eq!(
+        submit_times(&sent, n.t0),
+        vec![30, 90, 210, 450, 930, 1890, 2890]
+    );
+    assert_eq!(n.fe.stats().submit_retransmits, 7);
+    for (_, _, m) in &sent {
+        assert_eq!(
+            *m,
+            Message::Submit {
+                floor: 1,
+                entries: vec![Submission {
+                    id: id(1),
+                    reply_to: addr(),
+                    request: b"req".to_vec()
+                }]
+            }
+        );
+    }
+    n.ordered(n.at(3000), &[(1, 4)]);
+    let sent = n.run_until(n.at(4999));
+    assert!(submit_times(&sent, n.t0).is_empty());
+    // Now it re-asks the replica managers instead.
+    assert!(sent.iter().all(|(_, _, m)| *m == Message::Reask(vec![4])));
+    assert!(
+        n.fe.requests[&1].request.is_empty(),
+        "request bytes dropped once ordered"
+    );
+}
+
+#[test]
+fn a_reply_reveals_the_seq_and_stops_retransmission() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.reply(n.at(10), 2, 1, 5, b"A");
+    assert!(n.fe.unordered.is_empty());
+    let sent = n.run_until(n.at(1000));
+    assert!(submit_times(&sent, n.t0).is_empty());
+    // The reask targets the three that have not replied, 40 ms after the seq was learned.
+    let first: Vec<_> = sent.iter().take_while(|(t, _, _)| *t == n.at(50)).collect();
+    assert_eq!(first.len(), 3, "{sent:?}");
+    n.fe.submit(n.at(1000), b"two".to_vec());
+    match &n.sent()[..] {
+        [(_, Message::Submit { floor, .. })] => assert_eq!(*floor, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn floor_advances_as_requests_are_ordered() {
+    let mut n = Net::new();
+    for i in 1..=3 {
+        assert_eq!(n.fe.submit(n.t0, vec![i]), id(u64::from(i)));
+    }
+    match &n.sent()[..] {
+        [(Destination::Sequencer, Message::Submit { floor, entries })] => {
+            assert_eq!(*floor, 1);
+            let ids: Vec<_> = entries.iter().map(|e| e.id.number).collect();
+            assert_eq!(
+                ids,
+                vec![1, 2, 3],
+                "one cycle's submissions share a datagram"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    n.ordered(n.at(10), &[(1, 100), (3, 101)]);
+    assert_eq!(n.fe.floor(), 2);
+    n.fe.handle_timeout(n.at(30));
+    match &n.sent()[..] {
+        [(_, Message::Submit { floor, entries })] => {
+            assert_eq!(*floor, 2);
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].id, id(2));
+        }
+        other => panic!("{other:?}"),
+    }
+    n.ordered(n.at(40), &[(2, 102)]);
+    n.fe.submit(n.at(41), b"4".to_vec());
+    match &n.sent()[..] {
+        [(_, Message::Submit { floor, entries })] => {
+            assert_eq!(*floor, 4);
+            assert_eq!(entries[0].id, id(4));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reask_goes_only_to_replica_managers_that_have_not_replied() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"a".to_vec());
+    n.fe.submit(n.t0, b"b".to_vec());
+    n.sent();
+    n.ordered(n.at(5), &[(1, 20), (2, 21)]);
+    n.reply(n.at(10), 1, 1, 20, b"x");
+    n.reply(n.at(10), 1, 2, 21, b"y");
+    n.reply(n.at(11), 2, 2, 21, b"z");
+    assert!(n.run_until(n.at(44)).is_empty());
+    let sent = n.run_until(n.at(45));
+    let got: HashMap<_, _> = sent
+        .iter()
+        .map(|(t, to, m)| {
+            assert_eq!(*t, n.at(45));
+            (*to, m.clone())
+        })
+        .collect();
+    assert_eq!(
+        sent.len(),
+        3,
+        "one batched Reask per replica manager: {sent:?}"
+    );
+    assert_eq!(
+        got[&Destination::ReplicaManager(2)],
+        Message::Reask(vec![20])
+    );
+    assert_eq!(
+        got[&Destination::ReplicaManager(3)],
+        Message::Reask(vec![20, 21])
+    );
+    assert_eq!(
+        got[&Destination::ReplicaManager(4)],
+        Message::Reask(vec![20, 21])
+    );
+    assert_eq!(n.fe.stats().reasks, 5);
+    // Backoff: 40, then 80, 160...
+    assert_eq!(n.fe.poll_timeout(), Some(n.at(125)));
+    // A re-asked reply arrives and agrees: that request stops being re-asked.
+    n.reply(n.at(60), 3, 1, 20, b"x");
+    assert_eq!(n.events().len(), 1);
+    let sent = n.run_until(n.at(125));
+    let got: HashMap<_, _> = sent.iter().map(|(_, to, m)| (*to, m.clone())).collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[&Destination::ReplicaManager(3)],
+        Message::Reask(vec![21])
+    );
+    assert_eq!(
+        got[&Destination::ReplicaManager(4)],
+        Message::Reask(vec![21])
+    );
+}
+
+#[test]
+fn reask_backoff_is_capped() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"a".to_vec());
+    n.sent();
+    n.ordered(n.t0, &[(1, 1)]);
+    let sent = n.run_until(n.at(4999));
+    let mut times: Vec<u64> = sent
+        .iter()
+        .map(|(t, _, _)| (*t - n.t0).as_millis() as u64)
+        .collect();
+    times.dedup();
+    assert_eq!(times, vec![40, 120, 280, 600, 1240, 2240, 3240, 4240]);
+}
+
+#[test]
+fn replies_must_come_from_the_replica_they_name() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.reply(n.at(1), 1, 1, 10, b"A");
+    // Replica manager 1 speaking for replica 2: not a second vote.
+    n.reply_as(n.at(2), 1, 2, 1, 10, b"A");
+    // Out-of-range replica numbers, from a matching sender.
+    n.reply_as(n.at(3), 0, 0, 1, 10, b"A");
+    n.reply_as(n.at(3), 5, 5, 1, 10, b"A");
+    // Nodes that are not replica managers.
+    for node in [NodeId::Sequencer, NodeId::FrontEnd(1), NodeId::Tool(3)] {
+        let msg = Message::Reply(vec![ReplyEntry {
+            seq: 10,
+            id: id(1),
+            replica: 2,
+            reply: b"A".to_vec(),
+        }]);
+        let from = link(node);
+        n.deliver(n.at(4), &from, &msg);
+    }
+    // Replies for other incarnations and unknown requests.
+    let other = Message::Reply(vec![
+        ReplyEntry {
+            seq: 10,
+            id: RequestId {
+                front_end: INC + 1,
+                number: 1,
+            },
+            replica: 2,
+            reply: b"A".to_vec(),
+        },
+        ReplyEntry {
+            seq: 11,
+            id: id(99),
+            replica: 2,
+            reply: b"A".to_vec(),
+        },
+    ]);
+    let rm2 = link(NodeId::ReplicaManager(2));
+    n.deliver(n.at(5), &rm2, &other);
+    // Ordered from anyone but the sequencer is ignored too.
+    let fake = Message::Ordered(vec![(id(1), 555)]);
+    n.deliver(n.at(5), &rm2, &fake);
+    assert!(n.events().is_empty());
+    assert_eq!(n.fe.requests[&1].seq, Some(10));
+    n.reply(n.at(6), 2, 1, 10, b"A");
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Answered {
+            id: id(1),
+            seq: 10,
+            reply: b"A".to_vec()
+        }]
+    );
+}
+
+#[test]
+fn a_replica_votes_once_and_its_first_reply_counts() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.reply(n.at(1), 1, 1, 10, b"A");
+    n.reply(n.at(2), 1, 1, 10, b"A");
+    let twice = Message::Reply(vec![
+        ReplyEntry {
+            seq: 10,
+            id: id(1),
+            replica: 1,
+            reply: b"A".to_vec(),
+        };
+        2
+    ]);
+    let rm1 = link(NodeId::ReplicaManager(1));
+    n.deliver(n.at(3), &rm1, &twice);
+    assert!(n.events().is_empty(), "duplicates are not votes");
+    // Replica 1 changes its mind: ignored.
+    n.reply(n.at(4), 1, 1, 10, b"B");
+    n.reply(n.at(5), 2, 1, 10, b"B");
+    assert!(n.events().is_empty(), "replica 1's first reply was A");
+    // A reply for a different seq than the one known does not count either.
+    n.reply(n.at(5), 3, 1, 11, b"A");
+    assert!(n.events().is_empty());
+    n.reply(n.at(6), 3, 1, 10, b"A");
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Answered {
+            id: id(1),
+            seq: 10,
+            reply: b"A".to_vec()
+        }]
+    );
+    let sent = n.run_until(n.at(1000));
+    let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+    assert_eq!(
+        faults_to_all(&sent),
+        vec![
+            fault(10, 2, FaultKind::Wrong),
+            fault(10, 4, FaultKind::Missing)
+        ]
+    );
+}
+
+#[test]
+fn the_sequencer_overrides_a_seq_learned_from_a_reply() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    n.reply(n.at(1), 1, 1, 7, b"A");
+    n.ordered(n.at(2), &[(1, 8)]);
+    n.reply(n.at(3), 2, 1, 7, b"A");
+    assert!(n.events().is_empty());
+    n.reply(n.at(4), 1, 1, 8, b"A");
+    n.reply(n.at(5), 2, 1, 8, b"A");
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Answered {
+            id: id(1),
+            seq: 8,
+            reply: b"A".to_vec()
+        }]
+    );
+}
+
+#[test]
+fn faults_of_one_cycle_share_a_message() {
+    let mut n = Net::new();
+    for i in 1..=3u64 {
+        n.fe.submit(n.t0, vec![i as u8]);
+    }
+    n.sent();
+    for i in 1..=3u64 {
+        n.reply(n.at(10), 1, i, 100 + i, b"ok");
+        n.reply(n.at(10), 2, i, 100 + i, b"ok");
+    }
+    assert_eq!(n.events().len(), 3);
+    let sent = n.run_until(n.at(1000));
+    let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+    let mut want = Vec::new();
+    for i in 1..=3u64 {
+        want.push(fault(100 + i, 3, FaultKind::Missing));
+        want.push(fault(100 + i, 4, FaultKind::Missing));
+    }
+    assert_eq!(faults_to_all(&sent), want);
+}
+
+#[test]
+fn many_in_flight_batch_into_full_datagrams() {
+    let mut n = Net::new();
+    let count = 5000u64;
+    for i in 0..count {
+        n.fe.submit(n.t0, format!("request number {i}").into_bytes());
+    }
+    assert_eq!(n.fe.in_flight(), count as usize);
+    let mut grams = Vec::new();
+    while let Some(t) = n.fe.poll_transmit() {
+        assert_eq!(t.to, Destination::Sequencer);
+        grams.push(t.datagram);
+    }
+    // ~40 bytes per entry: dozens per datagram, each datagram nearly full.
+    assert!(grams.len() < 200, "{} datagrams", grams.len());
+    let mut seen = HashSet::new();
+    for (i, g) in grams.iter().enumerate() {
+        assert!(g.len() <= 1400);
+        if i + 1 < grams.len() {
+            assert!(g.len() > 1300, "datagram {i} only {} bytes", g.len());
+        }
+        let Some((_, Message::Submit { floor, entries })) = n.sniffer.receive(n.t0, g) else {
+            panic!("not a whole Submit");
+        };
+        assert_eq!(floor, 1);
+        for e in entries {
+            assert!(seen.insert(e.id.number));
+        }
+    }
+    assert_eq!(seen.len(), count as usize);
+
+    // Ordered and answered in big batches, in a scrambled order.
+    let mut numbers: Vec<u64> = (1..=count).collect();
+    numbers.sort_by_key(|n| n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let seq_of = |n: u64| 1000 + n;
+    for chunk in numbers.chunks(100) {
+        let pairs: Vec<_> = chunk.iter().map(|&n| (n, seq_of(n))).collect();
+        n.ordered(n.at(1), &pairs);
+    }
+    assert_eq!(n.fe.floor(), count + 1);
+    for rm in 1..=4u8 {
+        for chunk in numbers.chunks(300) {
+            let msg = Message::Reply(
+                chunk
+                    .iter()
+                    .map(|&k| ReplyEntry {
+                        seq: seq_of(k),
+                        id: id(k),
+                        replica: rm,
+                        reply: format!("reply {k}").into_bytes(),
+                    })
+                    .collect(),
+            );
+            let from = link(NodeId::ReplicaManager(rm));
+            n.deliver(n.at(2 + u64::from(rm)), &from, &msg);
+        }
+    }
+    let events = n.events();
+    assert_eq!(events.len(), count as usize);
+    let mut answered = HashSet::new();
+    for e in events {
+        let FrontEndEvent::Answered { id, seq, reply } = e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(seq, seq_of(id.number));
+        assert_eq!(reply, format!("reply {}", id.number).into_bytes());
+        assert!(answered.insert(id.number));
+    }
+    // All four agreed: nothing to report, nothing left.
+    assert!(n.sent().is_empty());
+    n.assert_forgotten();
+    assert_eq!(n.fe.stats().answered, count);
+}
+
+#[test]
+fn linger_window_adapts_to_slow_replies_and_is_clamped() {
+    let mut n = Net::new();
+    assert_eq!(n.fe.linger_window(), ms(2000), "nothing seen yet: the cap");
+    n.fe.submit(n.t0, b"1".to_vec());
+    n.reply(n.at(300), 1, 1, 1, b"A");
+    n.reply(n.at(300), 2, 1, 1, b"A");
+    assert_eq!(n.fe.linger_window(), ms(600));
+    // Linger ends 600 ms after the answer...
+    assert_eq!(n.fe.requests[&1].wake, Some((n.at(900), Timer::LingerEnd)));
+    // ...and a slow reply within it widens the window for later requests.
+    n.reply(n.at(800), 3, 1, 1, b"A");
+    assert_eq!(n.fe.linger_window(), ms(1600));
+    n.fe.submit(n.at(1000), b"2".to_vec());
+    n.reply(n.at(2200), 1, 2, 2, b"A");
+    assert_eq!(
+        n.fe.linger_window(),
+        ms(2000),
+        "2 x 1200 ms, clamped to the cap"
+    );
+    // A thousand fast replies push the slow ones out of the window: down to the floor.
+    let start = 3000;
+    for k in 0..250u64 {
+        let t = n.at(start + k);
+        let rid = n.fe.submit(t, b"fast".to_vec());
+        for rm in 1..=4 {
+            n.reply(t + ms(1), rm, rid.number, 10 + k, b"ok");
+        }
+    }
+    assert_eq!(n.fe.linger_window(), ms(20), "2 ms raised to the floor");
+}
+
+#[test]
+fn memory_stays_bounded_over_many_requests() {
+    let mut n = Net::new();
+    let mut t = 0;
+    let mut seq = 0;
+    for round in 0..40u64 {
+        let mut ids = Vec::new();
+        for _ in 0..500 {
+            ids.push(n.fe.submit(n.at(t), b"r".to_vec()));
+        }
+        n.sent();
+        t += 1;
+        for (i, rid) in ids.iter().enumerate() {
+            seq += 1;
+            // One in ten never gets an answer; the rest get three replies (one straggler).
+            if i.is_multiple_of(10) {
+                n.ordered(n.at(t), &[(rid.number, seq)]);
+                continue;
+            }
+            for rm in 1..=3 {
+                n.reply(n.at(t), rm, rid.number, seq, b"ok");
+            }
+        }
+        t += 10;
+        n.run_until(n.at(t));
+        assert!(n.fe.requests.len() <= 1500 + (round as usize + 1) * 50);
+        n.events();
+    }
+    n.run_until(n.at(t + 10_000));
+    let _ = n.events();
+    n.assert_forgotten();
+    let s = n.fe.stats();
+    assert_eq!((s.answered, s.unavailable), (18_000, 2000));
+    assert_eq!(s.missing, 18_000);
+    assert!(n.fe.latencies.retained() <= LATENCY_SAMPLES);
+    assert!(n.fe.out.is_empty() && n.fe.submit_queue.is_empty() && n.fe.faults_queue.is_empty());
+    assert!(n.fe.reask_queue.iter().all(Vec::is_empty));
+    assert!(n.fe.events.is_empty());
+}
+
+#[test]
+fn garbage_is_counted_and_harmless() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"req".to_vec());
+    n.sent();
+    let now = n.at(1);
+    n.fe.handle_datagram(now, addr(), b"");
+    n.fe.handle_datagram(
+        now,
+        addr(),
+        b"GET / HTTP/1.1\r\nHost: tessera.example\r\n\r\n",
+    );
+    let mut forged = n.rms[0]
+        .encode(&Message::Reply(vec![ReplyEntry {
+            seq: 1,
+            id: id(1),
+            replica: 1,
+            reply: b"A".to_vec(),
+        }]))
+        .unwrap()
+        .remove(0);
+    *forged.last_mut().unwrap() ^= 1;
+    n.fe.handle_datagram(now, addr(), &forged);
+    let wrong_key = Link::new(LinkConfig {
+        cluster: ClusterId::from_name("test"),
+        key: Key::derive("other"),
+        me: NodeId::ReplicaManager(2),
+        max_datagram: 1400,
+        max_message: 1 << 20,
+        reassembly_timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let d = wrong_key
+        .encode(&Message::Reask(vec![1]))
+        .unwrap()
+        .remove(0);
+    n.fe.handle_datagram(now, addr(), &d);
+    // Well-formed messages that make no sense for a front end.
+    let seq_link = &n.sequencer;
+    let data = seq_link
+        .encode(&Message::Heartbeat { high: 9, low: 1 })
+        .unwrap()
+        .remove(0);
+    n.fe.handle_datagram(now, addr(), &data);
+    assert_eq!(n.fe.wire_stats().dropped(), 4);
+    assert_eq!(n.fe.wire_stats().messages, 1);
+    assert!(n.events().is_empty());
+    assert!(n.sent().is_empty());
+    assert_eq!(n.fe.in_flight(), 1);
+}
+
+#[test]
+fn a_request_too_large_to_send_is_unavailable_at_once() {
+    let mut n = Net::with(Timeouts::default(), link_with(NodeId::FrontEnd(1), 10_000));
+    n.fe.submit(n.t0, vec![7; 20_000]);
+    n.fe.submit(n.t0, b"small".to_vec());
+    let sent = n.sent();
+    assert_eq!(sent.len(), 1);
+    match &sent[0].1 {
+        Message::Submit { entries, .. } => assert_eq!(entries[0].id, id(2)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    assert_eq!(n.fe.in_flight(), 1);
+    assert_eq!(n.fe.floor(), 2);
+}
+
+#[test]
+fn a_large_request_is_fragmented_alone() {
+    let mut n = Net::new();
+    n.fe.submit(n.t0, b"small".to_vec());
+    n.fe.submit(n.t0, vec![1; 5000]);
+    n.fe.submit(n.t0, b"small too".to_vec());
+    let sent = n.sent();
+    let sizes: Vec<_> = sent
+        .iter()
+        .map(|(_, m)| match m {
+            Message::Submit { entries, .. } => entries.len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, vec![1, 1, 1]);
+}
+
+#[test]
+fn zero_timeouts_do_not_spin() {
+    let timeouts = Timeouts {
+        submit_retransmit: Duration::ZERO,
+        reask: Duration::ZERO,
+        request_timeout: Duration::ZERO,
+        linger_floor: ms(50),
+        linger_cap: ms(10),
+        ..Timeouts::default()
+    };
+    let mut n = Net::with(timeouts, link(NodeId::FrontEnd(1)));
+    n.fe.submit(n.t0, b"a".to_vec());
+    n.fe.handle_timeout(n.t0);
+    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    assert_eq!(n.fe.linger_window(), ms(10));
+    let timeouts = Timeouts {
+        submit_retransmit: Duration::ZERO,
+        reask: Duration::ZERO,
+        request_timeout: Duration::MAX,
+        linger_cap: Duration::MAX,
+        ..Timeouts::default()
+    };
+    let mut n = Net::with(timeouts, link(NodeId::FrontEnd(1)));
+    n.fe.submit(n.t0, b"a".to_vec());
+    n.run_until(n.at(100));
+    assert_eq!(n.fe.stats().submit_retransmits, 6);
+    n.ordered(n.at(100), &[(1, 1)]);
+    n.run_until(n.at(200));
+    n.reply(n.at(200), 1, 1, 1, b"x");
+    n.reply(n.at(200), 2, 1, 1, b"x");
+    assert_eq!(n.events().len(), 1);
+}
+
+#[test]
+fn size_estimates_match_the_encoding() {
+    let reply_to_size = postcard::experimental::serialized_size(&addr()).unwrap();
+    for (floor, lens) in [
+        (1u64, vec![0usize]),
+        (127, vec![1, 127, 128]),
+        (u64::MAX, vec![16_383, 16_384, 3]),
+        (300, (0..200).collect()),
+    ] {
+        let entries: Vec<_> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Submission {
+                id: RequestId {
+                    front_end: u64::MAX - i as u64,
+                    number: 1 << (i % 64),
+                },
+                reply_to: if i.is_multiple_of(2) {
+                    addr()
+                } else {
+                    "[::1]:9".parse().unwrap()
+                },
+                request: vec![0; len],
+            })
+            .collect();
+        let estimate = 1
+            + varint_len(floor)
+            + varint_len(entries.len() as u64)
+            + entries
+                .iter()
+                .map(|s| {
+                    let rt = postcard::experimental::serialized_size(&s.reply_to).unwrap();
+                    varint_len(s.id.front_end)
+                        + varint_len(s.id.number)
+                        + rt
+                        + varint_len(s.request.len() as u64)
+                        + s.request.len()
+                })
+                .sum::<usize>();
+        let actual = postcard::to_stdvec(&Message::Submit { floor, entries })
+            .unwrap()
+            .len();
+        assert_eq!(estimate, actual);
+    }
+    assert!(reply_to_size > 0);
+    let seqs = vec![0, 1, 127, 128, 1 << 20, u64::MAX];
+    let estimate =
+        1 + varint_len(seqs.len() as u64) + seqs.iter().map(|&s| varint_len(s)).sum::<usize>();
+    assert_eq!(
+        estimate,
+        postcard::to_stdvec(&Message::Reask(seqs.clone()))
+            .unwrap()
+            .len()
+    );
+    let reports: Vec<_> = seqs
+        .iter()
+        .map(|&seq| {
+            fault(
+                seq,
+                4,
+                if seq.is_multiple_of(2) {
+                    FaultKind::Wrong
+                } else {
+                    FaultKind::Missing
+                },
+            )
+        })
+        .collect();
+    let estimate = 1
+        + varint_len(reports.len() as u64)
+        + reports.iter().map(|r| varint_len(r.seq) + 2).sum::<usize>();
+    assert_eq!(
+        estimate,
+        postcard::to_stdvec(&Message::Faults(reports))
+            .unwrap()
+            .len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A small fake cluster over a lossy network: the real front end against a toy sequencer and
+// toy replica managers (replica 3 Byzantine on some requests, replica 4 crashed).
+
+/// Deterministic xorshift, so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+fn canonical_reply(request: &[u8]) -> Vec<u8> {
+    let mut r = b"ok:".to_vec();
+    r.extend(request.iter().rev());
+    r
+}
+
+#[test]
+fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
+    let mut rng = Rng(0x5eed);
+    let mut n = Net::new();
+    let mut seq_link = link(NodeId::Sequencer);
+    let mut rm_links: Vec<Link> = (1..=4).map(|r| link(NodeId::ReplicaManager(r))).collect();
+    // Toy sequencer: id -> seq.
+    let mut assigned: HashMap<RequestId, u64> = HashMap::new();
+    let mut next_seq = 1;
+    // Toy replica managers' reply caches: seq -> (id, request).
+    let mut executed: BTreeMap<u64, (RequestId, Vec<u8>)> = BTreeMap::new();
+    // In flight to the front end: (deliver at, datagram).
+    let mut to_fe: Vec<(Instant, Vec<u8>)> = Vec::new();
+    let reply_for = |replica: u8, seq: u64, request: &[u8]| {
+        let mut r = canonical_reply(request);
+        if replica == 3 && seq.is_multiple_of(5) {
+            r.push(0xff);
+        }
+        r
+    };
+
+    let total = 300u64;
+    let mut submitted = 0;
+    let mut answers: HashMap<RequestId, Vec<u8>> = HashMap::new();
+    let mut expected: HashMap<RequestId, Vec<u8>> = HashMap::new();
+    let mut faults: HashSet<FaultReport> = HashSet::new();
+    let mut now = n.t0;
+    let end = n.t0 + Duration::from_secs(20);
+    while now < end {
+        // A few new requests per millisecond for the first 100 ms.
+        while submitted < total && submitted < 3 * (now - n.t0).as_millis() as u64 + 3 {
+            let body = format!("req-{submitted}").into_bytes();
+            let rid = n.fe.submit(now, body.clone());
+            expected.insert(rid, canonical_reply(&body));
+            submitted += 1;
+        }
+        // Datagrams due at the front end.
+        let (due, later): (Vec<_>, Vec<_>) = to_fe.into_iter().partition(|(t, _)| *t <= now);
+        to_fe = later;
+        for (_, d) in due {
+            if rng.chance(10) {
+                continue; // lost on the way back
+            }
+            n.fe.handle_datagram(now, addr(), &d);
+        }
+        n.fe.handle_timeout(now);
+        // What the front end sends, through a network that loses 20%.
+        while let Some(t) = n.fe.poll_transmit() {
+            if rng.chance(20) {
+                continue;
+            }
+            match t.to {
+                Destination::Sequencer => {
+                    let Some((_, Message::Submit { floor, entries })) =
+                        seq_link.receive(now, &t.datagram)
+                    else {
+                        panic!("sequencer got something else");
+                    };
+                    let mut ordered = Vec::new();
+                    for e in entries {
+                        if e.id.number < floor {
+                            continue;
+                        }
+                        let seq = *assigned.entry(e.id).or_insert_with(|| {
+                            next_seq += 1;
+                            executed.insert(next_seq - 1, (e.id, e.request.clone()));
+                            // Replica managers 1..3 execute and reply, with different delays.
+                            for r in 1..=3u8 {
+                                let s = next_seq - 1;
+                                let msg = Message::Reply(vec![ReplyEntry {
+                                    seq: s,
+                                    id: e.id,
+                                    replica: r,
+                                    reply: reply_for(r, s, &e.request),
+                                }]);
+                                for d in rm_links[usize::from(r - 1)].encode(&msg).unwrap() {
+                                    to_fe.push((now + ms(2 * u64::from(r)), d));
+                                }
+                            }
+                            next_seq - 1
+                        });
+                        ordered.push((e.id, seq));
+                    }
+                    for d in seq_link.encode(&Message::Ordered(ordered)).unwrap() {
+                        to_fe.push((now + ms(1), d));
+                    }
+                }
+                Destination::ReplicaManager(r) => {
+                    let rm = &mut rm_links[usize::from(r - 1)];
+                    match rm.receive(now, &t.datagram) {
+                        Some((_, Message::Reask(seqs))) => {
+                            if r == 4 {
+                                continue; // crashed
+                            }
+                            let entries = seqs
+                                .iter()
+                                .filter_map(|s| executed.get(s).map(|(rid, req)| (*s, *rid, req)))
+                                .map(|(s, rid, req)| ReplyEntry {
+                                    seq: s,
+                                    id: rid,
+                                    replica: r,
+                                    reply: reply_for(r, s, req),
+                                })
+                                .collect();
+                            for d in rm.encode(&Message::Reply(entries)).unwrap() {
+                                to_fe.push((now + ms(1), d));
+                            }
+                        }
+                        Some((_, Message::Faults(f))) => faults.extend(f),
+                        None => {}
+                        other => panic!("replica manager got {other:?}"),
+                    }
+                }
+                other => panic!("unexpected destination {other:?}"),
+            }
+        }
+        while let Some(e) = n.fe.poll_event() {
+            match e {
+                FrontEndEvent::Answered { id, reply, .. } => {
+                    assert!(answers.insert(id, reply).is_none(), "answered twice");
+                }
+                FrontEndEvent::Unavailable { id } => panic!("{id:?} unavailable"),
+            }
+        }
+        now += ms(1);
+    }
+    assert_eq!(answers.len(), total as usize);
+    assert_eq!(answers, expected);
+    n.assert_forgotten();
+    // Replica 3's wrong replies and replica 4's silence were noticed (fault reports are best
+    // effort over a lossy network, so most but not necessarily all of them arrive).
+    // A replica whose reply is lost after the answer is reported missing, never wrong.
+    let wrong = faults.iter().filter(|f| f.kind == FaultKind::Wrong).count();
+    let missing_4 = faults
+        .iter()
+        .filter(|f| f.kind == FaultKind::Missing && f.replica == 4)
+        .count();
+    assert!(faults
+        .iter()
+        .all(|f| f.kind == FaultKind::Missing || (f.replica == 3 && f.seq.is_multiple_of(5))));
+    let s = n.fe.stats();
+    assert!(wrong > 40 && s.wrong <= total / 5, "{wrong} {}", s.wrong);
+    assert!(missing_4 > 290, "{missing_4}");
+    assert_eq!(s.missing + s.wrong, s.faults_reported);
+    assert!(n.fe.stats().submit_retransmits > 0);
+    assert!(n.fe.stats().reasks > 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Arbitrary input never panics, and each id ends at most once.
+
+#[derive(Debug, Clone)]
+enum Input {
+    Submit(Vec<u8>),
+    Garbage(Vec<u8>),
+    Ordered(Vec<(u64, u64)>),
+    Reply {
+        rm: u8,
+        replica: u8,
+        number: u64,
+        seq: u64,
+        reply: u8,
+    },
+    Advance(u64),
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Input::Submit),
+        proptest::collection::vec(any::<u8>(), 0..80).prop_map(Input::Garbage),
+        proptest::collection::vec((0..12u64, 0..6u64), 0..4).prop_map(Input::Ordered),
+        (0..6u8, 0..6u8, 0..12u64, 0..6u64, 0..3u8).prop_map(
+            |(rm, replica, number, seq, reply)| {
+                Input::Reply {
+                    rm,
+                    replica,
+                    number,
+                    seq,
+                    reply,
+                }
+            }
+        ),
+        (0..3000u64).prop_map(Input::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn arbitrary_inputs_never_panic(inputs in proptest::collection::vec(input(), 0..120)) {
+        let mut n = Net::new();
+        let mut now = n.t0;
+        let mut ended = HashSet::new();
+        let mut submitted = 0u64;
+        for i in inputs {
+            match i {
+                Input::Submit(body) => {
+                    n.fe.submit(now, body);
+                    submitted += 1;
+                }
+                Input::Garbage(bytes) => n.fe.handle_datagram(now, addr(), &bytes),
+                Input::Ordered(pairs) => n.ordered(now, &pairs),
+                Input::Reply { rm, replica, number, seq, reply } => {
+                    n.reply_as(now, rm, replica, number, seq, &[reply]);
+                }
+                Input::Advance(d) => {
+                    now += ms(d);
+                    n.fe.handle_timeout(now);
+                }
+            }
+            n.sent();
+            while let Some(e) = n.fe.poll_event() {
+                let id = match e {
+                    FrontEndEvent::Answered { id, .. } | FrontEndEvent::Unavailable { id } => id,
+                };
+                prop_assert!(ended.insert(id), "{:?} ended twice", id);
+            }
+            prop_assert_eq!(n.fe.in_flight() as u64 + ended.len() as u64, submitted);
+            if let Some(t) = n.fe.poll_timeout() {
+                prop_assert!(t >= n.t0);
+            }
+        }
+        n.run_until(now + Duration::from_secs(60));
+        let _ = n.events();
+        n.assert_forgotten();
+    }
+}

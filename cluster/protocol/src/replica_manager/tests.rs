@@ -1,0 +1,860 @@
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::wire::{ClusterId, FaultKind, Key, LinkConfig};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn link(me: NodeId, max_datagram: usize) -> Link {
+    Link::new(LinkConfig {
+        cluster: ClusterId::from_name("test"),
+        key: Key::derive("secret"),
+        me,
+        max_datagram,
+        max_message: 1 << 20,
+        reassembly_timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+const FE: u16 = 7001;
+const FE2: u16 = 7002;
+const TOOL: u16 = 7009;
+const SEQ: u16 = 7000;
+
+fn entry(seq: u64, reply_to: SocketAddr) -> Sequenced {
+    Sequenced {
+        seq,
+        id: RequestId {
+            front_end: 42,
+            number: seq.wrapping_add(1000),
+        },
+        reply_to,
+        timestamp_ms: 1_700_000_000_000u64.wrapping_add(seq),
+        request: seq.to_le_bytes().to_vec(),
+    }
+}
+
+/// A replica manager plus links acting as the sequencer, a front end and a tool, and one
+/// decoding what the replica manager sends.
+struct Harness {
+    rm: ReplicaManager,
+    seq: Link,
+    fe: Link,
+    tool: Link,
+    sink: Link,
+    t0: Instant,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(RmConfig::new(2), 0, 1400)
+    }
+
+    fn with(cfg: RmConfig, applied: u64, max_datagram: usize) -> Self {
+        let t0 = Instant::now();
+        let mut h = Harness {
+            rm: ReplicaManager::new(
+                link(NodeId::ReplicaManager(cfg.id), max_datagram),
+                cfg,
+                applied,
+                t0,
+            ),
+            seq: link(NodeId::Sequencer, 1400),
+            fe: link(NodeId::FrontEnd(1), 1400),
+            tool: link(NodeId::Tool(3), 1400),
+            sink: link(NodeId::Tool(99), 1 << 16),
+            t0,
+        };
+        // The hello ack.
+        assert_eq!(
+            h.sent(),
+            vec![(
+                Destination::Sequencer,
+                Message::Ack {
+                    received: applied,
+                    applied
+                }
+            )]
+        );
+        h
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.t0 + MS * ms as u32
+    }
+
+    fn seq_says(&mut self, ms: u64, msg: &Message) {
+        let now = self.at(ms);
+        for g in self.seq.encode(msg).unwrap() {
+            self.rm.handle_datagram(now, addr(SEQ), &g);
+        }
+    }
+
+    fn data(&mut self, ms: u64, seqs: &[u64]) {
+        let entries = seqs.iter().map(|&s| entry(s, addr(FE))).collect();
+        self.seq_says(ms, &Message::Data(entries));
+    }
+
+    fn fe_says(&mut self, ms: u64, msg: &Message) {
+        let now = self.at(ms);
+        for g in self.fe.encode(msg).unwrap() {
+            self.rm.handle_datagram(now, addr(FE), &g);
+        }
+    }
+
+    fn deliver_all(&mut self) -> Vec<u64> {
+        std::iter::from_fn(|| self.rm.poll_deliver())
+            .map(|e| e.seq)
+            .collect()
+    }
+
+    /// Drains and decodes every datagram sent (reassembling fragments).
+    fn sent(&mut self) -> Vec<(Destination, Message)> {
+        let mut out = Vec::new();
+        while let Some(t) = self.rm.poll_transmit() {
+            if let Some((from, msg)) = self.sink.receive(self.t0, &t.datagram) {
+                assert_eq!(from, NodeId::ReplicaManager(self.rm.cfg.id));
+                out.push((t.to, msg));
+            }
+        }
+        out
+    }
+
+    fn sent_datagrams(&mut self) -> Vec<Transmit> {
+        std::iter::from_fn(|| self.rm.poll_transmit()).collect()
+    }
+
+    fn nacks(&mut self) -> Vec<Vec<(u64, u64)>> {
+        self.sent()
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Nack(r) => {
+                    assert_eq!(to, Destination::Sequencer);
+                    Some(r)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn acks(&mut self) -> Vec<(u64, u64)> {
+        self.sent()
+            .into_iter()
+            .filter_map(|(to, m)| match m {
+                Message::Ack { received, applied } => {
+                    assert_eq!(to, Destination::Sequencer);
+                    Some((received, applied))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(&mut self) -> Vec<RmEvent> {
+        std::iter::from_fn(|| self.rm.poll_event()).collect()
+    }
+}
+
+/// A deterministic shuffle (xorshift), so failures replay.
+fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+#[test]
+fn delivers_in_order_exactly_once_despite_shuffling_and_duplicates() {
+    let mut h = Harness::new();
+    let n = 500u64;
+    let mut seqs: Vec<u64> = (1..=n).chain((1..=n).step_by(3)).collect();
+    shuffle(&mut seqs, 0x9e37_79b9_7f4a_7c15);
+    let mut got = Vec::new();
+    for (i, chunk) in seqs.chunks(7).enumerate() {
+        h.data(i as u64, chunk);
+        got.extend(h.deliver_all());
+        h.rm.queue.check_invariants();
+    }
+    // The whole batch again: all duplicates now.
+    h.data(1000, &[1, 2, n]);
+    got.extend(h.deliver_all());
+    assert_eq!(got, (1..=n).collect::<Vec<_>>());
+    assert_eq!((h.rm.delivered(), h.rm.received(), h.rm.held()), (n, n, 0));
+    assert_eq!(h.rm.counters().duplicates, n.div_ceil(3) + 3);
+}
+
+#[test]
+fn delivered_entries_carry_the_request() {
+    let mut h = Harness::new();
+    h.data(0, &[1]);
+    assert_eq!(h.rm.poll_deliver(), Some(entry(1, addr(FE))));
+    assert_eq!(h.rm.poll_deliver(), None);
+}
+
+#[test]
+fn resumes_after_applied() {
+    let mut h = Harness::with(RmConfig::new(1), 10, 1400);
+    h.data(0, &[9, 10, 11, 12]);
+    assert_eq!(h.deliver_all(), vec![11, 12]);
+    assert_eq!(h.rm.counters().duplicates, 2);
+    assert!(h.nacks().is_empty());
+}
+
+#[test]
+fn gap_is_nacked_at_once_then_once_per_interval() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2, 5, 8, 9]);
+    assert_eq!(h.deliver_all(), vec![1, 2]);
+    assert_eq!(h.nacks(), vec![vec![(3, 4), (6, 7)]]);
+    assert_eq!(
+        h.rm.poll_timeout(),
+        Some(h.at(5)),
+        "ack of the new received, first"
+    );
+
+    // Nothing more before the nack interval (20 ms), even with more traffic.
+    h.rm.handle_timeout(h.at(5));
+    h.data(6, &[8]);
+    h.rm.handle_timeout(h.at(19));
+    assert!(h.nacks().is_empty());
+
+    // A new gap beyond the old ones is asked for at once, alone.
+    h.data(10, &[12]);
+    assert_eq!(h.nacks(), vec![vec![(10, 11)]]);
+
+    // After the interval, the first ones again (the newer ones are not due yet).
+    h.rm.handle_timeout(h.at(20));
+    assert_eq!(h.nacks(), vec![vec![(3, 4), (6, 7)]]);
+    h.rm.handle_timeout(h.at(29));
+    assert!(h.nacks().is_empty());
+    h.rm.handle_timeout(h.at(30));
+    assert_eq!(h.nacks(), vec![vec![(10, 11)]]);
+
+    // Partly filled: only what is still missing, at the next interval.
+    h.data(31, &[3, 4, 6]);
+    assert_eq!(h.deliver_all(), vec![3, 4, 5, 6]);
+    assert!(h.nacks().is_empty());
+    // (A keep-alive ack went out at 29, so this change is acked 5 ms after it.)
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(34)), "ack due");
+    h.rm.handle_timeout(h.at(34));
+    assert_eq!(h.acks(), vec![(6, 0)]);
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(40)), "re-nack due");
+    h.rm.handle_timeout(h.at(40));
+    assert_eq!(h.nacks(), vec![vec![(7, 7)]]);
+
+    // All filled: no more nacks and no nack timer.
+    h.data(41, &[7, 10, 11]);
+    assert_eq!(h.deliver_all(), (7..=12).collect::<Vec<_>>());
+    h.rm.handle_timeout(h.at(100));
+    assert!(h.nacks().is_empty());
+    assert_eq!(h.rm.nacks.len(), 0);
+    assert_eq!(h.rm.counters().nacks_sent, 5);
+}
+
+#[test]
+fn nack_is_bounded() {
+    let mut h = Harness::new();
+    let odd: Vec<u64> = (1..=200).map(|i| 2 * i + 1).collect();
+    h.data(0, &odd);
+    let nacks = h.nacks();
+    assert_eq!(nacks.len(), 1);
+    let expect: Vec<(u64, u64)> = std::iter::once((1, 2))
+        .chain((1..MAX_NACK_RANGES as u64).map(|i| (2 * i + 2, 2 * i + 2)))
+        .collect();
+    assert_eq!(nacks[0], expect);
+    // The rest when the first ones are due again.
+    h.rm.handle_timeout(h.at(20));
+    let nacks = h.nacks();
+    assert_eq!(nacks.len(), 1);
+    assert_eq!(nacks[0].first(), Some(&(1, 2)));
+}
+
+#[test]
+fn heartbeat_reveals_a_lost_tail() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2, 3]);
+    assert_eq!(h.deliver_all(), vec![1, 2, 3]);
+    assert!(h.nacks().is_empty());
+    h.seq_says(1, &Message::Heartbeat { high: 3, low: 1 });
+    assert!(h.nacks().is_empty());
+    h.seq_says(2, &Message::Heartbeat { high: 5, low: 1 });
+    assert_eq!(h.nacks(), vec![vec![(4, 5)]]);
+    // The same heartbeat again does not re-nack early; a higher one nacks only the new part.
+    h.seq_says(3, &Message::Heartbeat { high: 5, low: 1 });
+    assert!(h.nacks().is_empty());
+    h.seq_says(4, &Message::Heartbeat { high: 6, low: 1 });
+    assert_eq!(h.nacks(), vec![vec![(6, 6)]]);
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn behind_retention_is_reported_once_per_low() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2]);
+    h.seq_says(1, &Message::Heartbeat { high: 100, low: 3 });
+    assert!(h.events().is_empty(), "low = received + 1 is fine");
+    h.seq_says(2, &Message::Heartbeat { high: 100, low: 50 });
+    assert_eq!(h.events(), vec![RmEvent::BehindRetention { low: 50 }]);
+    h.seq_says(3, &Message::Heartbeat { high: 100, low: 50 });
+    assert!(h.events().is_empty());
+    h.seq_says(4, &Message::Heartbeat { high: 100, low: 60 });
+    assert_eq!(h.events(), vec![RmEvent::BehindRetention { low: 60 }]);
+    // Only what is still retained is nacked.
+    let nacks = h.nacks();
+    assert_eq!(
+        nacks.first(),
+        Some(&vec![(3, 100)]),
+        "before the low was known"
+    );
+    assert_eq!(nacks.get(1), None, "later ranges are still recent");
+    h.rm.handle_timeout(h.at(30));
+    assert_eq!(h.nacks(), vec![vec![(60, 100)]]);
+}
+
+#[test]
+fn holdback_is_bounded_and_refetched() {
+    let cfg = RmConfig {
+        holdback_max: 10,
+        ..RmConfig::new(3)
+    };
+    let mut h = Harness::with(cfg, 0, 1400);
+    h.data(0, &(2..=20).collect::<Vec<_>>());
+    assert_eq!(h.rm.held(), 9);
+    assert_eq!(h.rm.counters().beyond_holdback, 10);
+    assert_eq!(
+        h.nacks(),
+        vec![vec![(1, 1)]],
+        "nothing beyond the window is asked for"
+    );
+    h.seq_says(1, &Message::Heartbeat { high: 20, low: 1 });
+    assert!(h.nacks().is_empty(), "window unchanged");
+    h.data(2, &[1]);
+    assert_eq!(h.deliver_all(), (1..=10).collect::<Vec<_>>());
+    // The window moved: the rest is asked for at once.
+    h.rm.handle_timeout(h.at(3));
+    assert_eq!(h.nacks(), vec![vec![(11, 20)]]);
+    h.data(4, &(11..=20).collect::<Vec<_>>());
+    assert_eq!(h.deliver_all(), (11..=20).collect::<Vec<_>>());
+}
+
+#[test]
+fn holdback_never_exceeds_its_bound_without_delivery() {
+    let cfg = RmConfig {
+        holdback_max: 5,
+        ..RmConfig::new(3)
+    };
+    let mut h = Harness::with(cfg, 0, 1400);
+    h.data(0, &(1..=50).collect::<Vec<_>>());
+    assert_eq!(h.rm.held(), 5);
+    assert_eq!(h.rm.received(), 5);
+    assert_eq!(h.deliver_all(), (1..=5).collect::<Vec<_>>());
+}
+
+#[test]
+fn ack_when_changed_every_ack_interval_and_as_keep_alive() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.rm.poll_timeout(),
+        Some(h.at(20)),
+        "keep-alive after the hello"
+    );
+    h.rm.handle_timeout(h.at(1));
+    assert!(h.sent().is_empty());
+
+    h.data(1, &[1, 2, 3]);
+    assert!(
+        h.sent().is_empty(),
+        "the hello was less than an ack interval ago"
+    );
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(5)));
+    h.rm.handle_timeout(h.at(5));
+    assert_eq!(h.acks(), vec![(3, 0)]);
+
+    assert_eq!(h.deliver_all(), vec![1, 2, 3]);
+    for s in 1..=3 {
+        h.rm.handle_reply(h.at(6), s, vec![s as u8]);
+    }
+    h.sent();
+    h.rm.handle_durable(3);
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(10)));
+    h.rm.handle_timeout(h.at(10));
+    assert_eq!(h.acks(), vec![(3, 3)]);
+
+    // Unchanged: keep-alive one heartbeat later.
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(30)));
+    h.rm.handle_timeout(h.at(29));
+    assert!(h.acks().is_empty());
+    h.rm.handle_timeout(h.at(30));
+    assert_eq!(h.acks(), vec![(3, 3)]);
+
+    // Long idle, then a change: acked at once (no ack was sent within the ack interval).
+    h.data(100, &[4]);
+    assert_eq!(h.acks(), vec![(4, 3)]);
+    // Durable never goes back nor past what was delivered.
+    h.rm.handle_durable(2);
+    h.rm.handle_durable(99);
+    assert_eq!(h.rm.applied(), 3);
+    assert_eq!(h.rm.counters().acks_sent, 5);
+}
+
+#[test]
+fn replies_go_to_reply_to_batched_per_address() {
+    let mut h = Harness::new();
+    let entries: Vec<Sequenced> = (1..=5)
+        .map(|s| entry(s, if s % 2 == 0 { addr(FE2) } else { addr(FE) }))
+        .collect();
+    h.seq_says(0, &Message::Data(entries.clone()));
+    h.sent();
+    assert_eq!(h.deliver_all(), vec![1, 2, 3, 4, 5]);
+    for s in 1..=5 {
+        h.rm.handle_reply(h.at(1), s, format!("reply {s}").into_bytes());
+    }
+    let sent = h.sent();
+    let reply = |s: u64| ReplyEntry {
+        seq: s,
+        id: entries[s as usize - 1].id,
+        replica: 2,
+        reply: format!("reply {s}").into_bytes(),
+    };
+    assert_eq!(
+        sent,
+        vec![
+            (
+                Destination::Addr(addr(FE)),
+                Message::Reply(vec![reply(1), reply(3), reply(5)])
+            ),
+            (
+                Destination::Addr(addr(FE2)),
+                Message::Reply(vec![reply(2), reply(4)])
+            ),
+        ]
+    );
+    assert_eq!(h.rm.status().last_seq, 5);
+
+    // Each poll cycle flushes: a reply after a poll goes out on its own.
+    h.data(2, &[6]);
+    assert_eq!(h.deliver_all(), vec![6]);
+    h.rm.handle_reply(h.at(3), 6, vec![6]);
+    let replies: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|(_, m)| matches!(m, Message::Reply(_)))
+        .collect();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(h.rm.counters().reply_messages, 3);
+}
+
+#[test]
+fn reply_batches_fit_in_a_datagram() {
+    let mut h = Harness::with(RmConfig::new(4), 0, 600);
+    let n = 40u64;
+    h.data(0, &(1..=n).collect::<Vec<_>>());
+    h.sent();
+    assert_eq!(h.deliver_all().len(), n as usize);
+    for s in 1..=n {
+        h.rm.handle_reply(h.at(1), s, vec![s as u8; 100]);
+    }
+    // One oversized reply still goes out (fragmented), on its own.
+    h.data(2, &[n + 1]);
+    h.deliver_all();
+    h.rm.handle_reply(h.at(2), n + 1, vec![7; 3000]);
+    let grams = h.sent_datagrams();
+    assert!(grams.iter().all(|g| g.datagram.len() <= 600));
+    let mut seqs = Vec::new();
+    let mut messages = 0;
+    for g in &grams {
+        if let Some((_, Message::Reply(entries))) = h.sink.receive(h.t0, &g.datagram) {
+            messages += 1;
+            seqs.extend(entries.iter().map(|e| e.seq));
+        }
+    }
+    assert_eq!(seqs, (1..=n + 1).collect::<Vec<_>>());
+    // 100-byte replies, ~110 bytes encoded: five per 600-byte datagram.
+    assert_eq!(messages, n.div_ceil(5) as usize + 1);
+    // Each batch but the oversized one went out as a single datagram, packed full.
+    assert!(grams.len() > messages);
+}
+
+#[test]
+fn reask_is_served_from_the_cache_without_redelivery() {
+    let cfg = RmConfig {
+        reply_cache: 3,
+        ..RmConfig::new(2)
+    };
+    let mut h = Harness::with(cfg, 0, 1400);
+    h.data(0, &[1, 2, 3, 4]);
+    assert_eq!(h.deliver_all().len(), 4);
+    for s in 1..=4 {
+        h.rm.handle_reply(h.at(1), s, vec![s as u8]);
+    }
+    h.sent();
+    // 1 fell out of the cache; 9 was never executed.
+    h.fe_says(2, &Message::Reask(vec![4, 1, 2, 9]));
+    assert_eq!(h.rm.poll_deliver(), None);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let (to, msg) = &sent[0];
+    assert_eq!(*to, Destination::Addr(addr(FE)));
+    let Message::Reply(entries) = msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| (e.seq, e.reply.clone()))
+            .collect::<Vec<_>>(),
+        vec![(4, vec![4]), (2, vec![2])]
+    );
+    assert!(entries
+        .iter()
+        .all(|e| e.replica == 2 && e.id.number == e.seq + 1000));
+    assert_eq!(h.rm.counters().reasked, 2);
+    // Delivered but not replied yet: nothing to resend.
+    h.data(3, &[5]);
+    h.deliver_all();
+    h.sent();
+    h.fe_says(4, &Message::Reask(vec![5]));
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn faults_become_deduplicated_events() {
+    let mut h = Harness::new();
+    let r = |seq, replica, kind| FaultReport { seq, replica, kind };
+    h.fe_says(
+        0,
+        &Message::Faults(vec![
+            r(5, 2, FaultKind::Wrong),
+            r(5, 2, FaultKind::Wrong),
+            r(5, 3, FaultKind::Missing),
+            r(5, 0, FaultKind::Missing),
+            r(5, 5, FaultKind::Missing),
+            r(0, 1, FaultKind::Wrong),
+        ]),
+    );
+    assert_eq!(
+        h.events(),
+        vec![
+            RmEvent::Fault(r(5, 2, FaultKind::Wrong)),
+            RmEvent::Fault(r(5, 3, FaultKind::Missing))
+        ]
+    );
+    h.fe_says(
+        1,
+        &Message::Faults(vec![r(5, 2, FaultKind::Wrong), r(5, 2, FaultKind::Missing)]),
+    );
+    assert_eq!(
+        h.events(),
+        vec![RmEvent::Fault(r(5, 2, FaultKind::Missing))]
+    );
+    assert_eq!(h.rm.counters().dropped_faults, 5);
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn fault_dedup_window_is_bounded() {
+    let mut d = FaultDedup {
+        seen: HashSet::new(),
+        order: VecDeque::new(),
+    };
+    let r = |seq| FaultReport {
+        seq,
+        replica: 1,
+        kind: FaultKind::Wrong,
+    };
+    for s in 1..=FAULT_DEDUP_WINDOW as u64 + 10 {
+        assert!(d.insert(r(s)));
+    }
+    assert_eq!(d.seen.len(), FAULT_DEDUP_WINDOW);
+    assert!(!d.insert(r(FAULT_DEDUP_WINDOW as u64)));
+    assert!(d.insert(r(1)), "forgotten");
+}
+
+#[test]
+fn status_query_is_answered() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2]);
+    h.deliver_all();
+    h.rm.handle_reply(h.at(0), 1, vec![1]);
+    h.sent();
+    let info = ReplicaInfo {
+        implementation: "sqlite".into(),
+        pid: 4321,
+        state: ReplicaState::Up,
+        replacements: 1,
+        consecutive_faults: 2,
+        digest: Some([7; 32]),
+        executed: 2,
+    };
+    h.rm.set_replica_info(info);
+    let q = h.tool.encode(&Message::StatusQuery { nonce: 77 }).unwrap();
+    h.rm.handle_datagram(h.at(1), addr(TOOL), &q[0]);
+    let status = RmStatus {
+        id: 2,
+        implementation: "sqlite".into(),
+        pid: 4321,
+        state: ReplicaState::Up,
+        last_seq: 1,
+        consecutive_faults: 2,
+        replacements: 1,
+        digest: Some([7; 32]),
+        executed: 2,
+        dropped_datagrams: 0,
+    };
+    assert_eq!(
+        h.sent(),
+        vec![(
+            Destination::Addr(addr(TOOL)),
+            Message::RmStatus {
+                nonce: 77,
+                status: status.clone()
+            }
+        )]
+    );
+    assert_eq!(h.rm.status(), status);
+}
+
+#[test]
+fn reset_to_skips_ahead() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2, 4, 5, 7, 8, 9, 10, 12]);
+    assert_eq!(h.deliver_all(), vec![1, 2]);
+    for s in 1..=2 {
+        h.rm.handle_reply(h.at(0), s, vec![s as u8]);
+    }
+    h.rm.handle_durable(2);
+    h.sent();
+    h.rm.reset_to(h.at(1), 8);
+    h.rm.queue.check_invariants();
+    assert_eq!((h.rm.delivered(), h.rm.received()), (8, 10));
+    assert_eq!(h.rm.status().last_seq, 8);
+    assert_eq!(h.deliver_all(), vec![9, 10]);
+    h.data(2, &[6, 8, 11]);
+    assert_eq!(h.deliver_all(), vec![11, 12]);
+    assert_eq!(h.rm.counters().duplicates, 2);
+    // Later replies are matched (the old replica's replies for 3..=8 never come).
+    for s in 9..=12 {
+        h.rm.handle_reply(h.at(3), s, vec![s as u8]);
+    }
+    assert_eq!(h.rm.counters().unmatched_replies, 0);
+    assert_eq!(h.rm.status().last_seq, 12);
+    h.rm.handle_durable(12);
+    h.rm.handle_timeout(h.at(30));
+    assert_eq!(h.acks(), vec![(12, 12)]);
+}
+
+#[test]
+fn reset_to_can_rewind() {
+    let mut h = Harness::new();
+    h.data(0, &(1..=10).collect::<Vec<_>>());
+    h.deliver_all();
+    for s in 1..=10 {
+        h.rm.handle_reply(h.at(0), s, vec![s as u8]);
+    }
+    h.rm.handle_durable(10);
+    h.seq_says(0, &Message::Heartbeat { high: 10, low: 1 });
+    h.sent();
+    h.rm.reset_to(h.at(1), 4);
+    assert_eq!(h.nacks(), vec![vec![(5, 10)]]);
+    assert_eq!(h.rm.applied(), 4);
+    // Replies above 4 are no longer cached (they will be recomputed).
+    h.fe_says(2, &Message::Reask(vec![4, 5]));
+    let sent = h.sent();
+    assert!(matches!(&sent[..], [(_, Message::Reply(e))] if e.len() == 1 && e[0].seq == 4));
+    h.data(3, &(5..=10).collect::<Vec<_>>());
+    assert_eq!(h.deliver_all(), (5..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn unmatched_replies_are_ignored() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2, 3]);
+    h.deliver_all();
+    h.sent();
+    h.rm.handle_reply(h.at(1), 7, vec![1]);
+    h.rm.handle_reply(h.at(1), 0, vec![1]);
+    assert_eq!(h.rm.counters().unmatched_replies, 2);
+    assert!(h.sent().is_empty());
+    // Skipping 1 gives up on it; 2 still answered, then 1 is unmatched.
+    h.rm.handle_reply(h.at(1), 2, vec![2]);
+    h.rm.handle_reply(h.at(1), 1, vec![1]);
+    assert_eq!(h.rm.counters().unmatched_replies, 3);
+    h.rm.handle_reply(h.at(1), 3, vec![3]);
+    let sent = h.sent();
+    assert!(matches!(&sent[..], [(_, Message::Reply(e))] if e.iter().map(|e| e.seq).eq([2, 3])));
+}
+
+#[test]
+fn garbage_and_nonsense_are_counted_and_ignored() {
+    let mut h = Harness::new();
+    let now = h.at(1);
+    let good = h
+        .seq
+        .encode(&Message::Data(vec![entry(1, addr(FE))]))
+        .unwrap()
+        .remove(0);
+    let mut bad_mac = good.clone();
+    if let Some(b) = bad_mac.last_mut() {
+        *b ^= 1;
+    }
+    let other = Link::new(LinkConfig {
+        cluster: ClusterId::from_name("test"),
+        key: Key::derive("other secret"),
+        me: NodeId::Sequencer,
+        max_datagram: 1400,
+        max_message: 1 << 20,
+        reassembly_timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+    .encode(&Message::Data(vec![entry(1, addr(FE))]))
+    .unwrap()
+    .remove(0);
+    for g in [
+        &good[..3],
+        &bad_mac[..],
+        &other[..],
+        b"hello world, this is not a datagram at all",
+        &[],
+    ] {
+        h.rm.handle_datagram(now, addr(SEQ), g);
+    }
+    assert_eq!(h.rm.stats().dropped(), 5);
+
+    // Authentic but senseless: Data from a front end, an Ack to an RM, Faults from the
+    // sequencer, Reask from another RM.
+    h.fe_says(1, &Message::Data(vec![entry(1, addr(FE))]));
+    h.fe_says(
+        1,
+        &Message::Ack {
+            received: 5,
+            applied: 5,
+        },
+    );
+    h.seq_says(
+        1,
+        &Message::Faults(vec![FaultReport {
+            seq: 1,
+            replica: 1,
+            kind: FaultKind::Wrong,
+        }]),
+    );
+    let rm = link(NodeId::ReplicaManager(1), 1400)
+        .encode(&Message::Reask(vec![1]))
+        .unwrap();
+    h.rm.handle_datagram(now, addr(FE), &rm[0]);
+    assert_eq!(h.rm.counters().ignored, 4);
+    // Impossible seqs in Data.
+    h.seq_says(
+        1,
+        &Message::Data(vec![entry(0, addr(FE)), entry(u64::MAX, addr(FE))]),
+    );
+    assert_eq!(h.rm.counters().invalid_entries, 2);
+
+    assert_eq!(h.rm.poll_deliver(), None);
+    assert!(h.events().is_empty());
+    assert!(h.sent().is_empty());
+    assert_eq!(h.rm.received(), 0);
+    // The good one still works.
+    h.rm.handle_datagram(now, addr(SEQ), &good);
+    assert_eq!(h.deliver_all(), vec![1]);
+}
+
+#[test]
+fn extreme_heartbeats_do_not_panic() {
+    let mut h = Harness::new();
+    h.seq_says(
+        0,
+        &Message::Heartbeat {
+            high: u64::MAX,
+            low: u64::MAX,
+        },
+    );
+    h.seq_says(
+        1,
+        &Message::Heartbeat {
+            high: u64::MAX,
+            low: 0,
+        },
+    );
+    h.rm.handle_timeout(h.at(50));
+    let nacks = h.nacks();
+    assert!(nacks
+        .iter()
+        .flatten()
+        .all(|&(a, b)| a >= 1 && a <= b && b <= DEFAULT_HOLDBACK_MAX as u64));
+    h.rm.reset_to(h.at(60), u64::MAX);
+    h.rm.handle_durable(u64::MAX);
+    h.rm.handle_timeout(h.at(100));
+    h.sent();
+}
+
+#[test]
+fn entry_size_matches_postcard() {
+    for (seq, fe, num, len) in [
+        (1, 0, 0, 0),
+        (127, 128, 1 << 20, 200),
+        (u64::MAX, u64::MAX, 300, 20_000),
+    ] {
+        let e = ReplyEntry {
+            seq,
+            id: RequestId {
+                front_end: fe,
+                number: num,
+            },
+            replica: 4,
+            reply: vec![1; len],
+        };
+        assert_eq!(entry_size(&e), postcard::to_stdvec(&e).unwrap().len());
+        let body = postcard::to_stdvec(&Message::Reply(vec![e.clone(), e.clone()]))
+            .unwrap()
+            .len();
+        assert!(body <= REPLY_OVERHEAD + 2 * entry_size(&e));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any arrival order, with any duplicates, in any packing into messages, delivers
+    /// exactly 1..=n in order; interleaved delivery polls and heartbeats change nothing.
+    #[test]
+    fn any_permutation_with_duplicates_delivers_exactly_once_in_order(
+        n in 1u64..300,
+        seed in any::<u64>(),
+        dups in proptest::collection::vec(any::<prop::sample::Index>(), 0..200),
+        chunk in 1usize..20,
+        poll_every in 1usize..10,
+    ) {
+        let mut h = Harness::new();
+        let mut seqs: Vec<u64> = (1..=n).collect();
+        seqs.extend(dups.iter().map(|i| i.index(n as usize) as u64 + 1));
+        shuffle(&mut seqs, seed | 1);
+        let mut got = Vec::new();
+        for (i, c) in seqs.chunks(chunk).enumerate() {
+            h.data(i as u64, c);
+            if i % poll_every == 0 {
+                got.extend(h.deliver_all());
+            }
+            if i % 5 == 0 {
+                h.seq_says(i as u64, &Message::Heartbeat { high: n, low: 1 });
+            }
+            h.rm.queue.check_invariants();
+            prop_assert!(h.rm.delivered() <= h.rm.received());
+            h.sent();
+        }
+        got.extend(h.deliver_all());
+        prop_assert_eq!(got, (1..=n).collect::<Vec<_>>());
+        prop_assert_eq!(h.rm.counters().duplicates, dups.len() as u64);
+        prop_assert_eq!(h.rm.received(), n);
+    }
+}
