@@ -1,0 +1,342 @@
+//! Real-process test clusters: a sequencer and four replica managers started as separate
+//! `tesserad` processes on loopback, each cluster with its own ports, multicast group and
+//! data directory so that tests running in parallel never see each other. Every process is
+//! killed and reaped when the `TestCluster` is dropped, also when a test fails.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use tessera_node::config::Config;
+use tessera_node::status::{self, ClusterStatus};
+use tessera_node::FrontEndClient;
+
+/// The `tesserad` binary built by `cargo build` (tests/run builds it before testing).
+pub fn tesserad() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_tesserad") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test> → target/<profile>/tesserad
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("tesserad");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --bins` first (tests/run does)",
+        bin.display()
+    );
+    bin
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Sequencer,
+    Rm(u8),
+}
+
+impl Role {
+    fn args(self) -> Vec<String> {
+        match self {
+            Role::Sequencer => vec!["sequencer".into()],
+            Role::Rm(id) => vec!["rm".into(), "--id".into(), id.to_string()],
+        }
+    }
+    fn index(self) -> usize {
+        match self {
+            Role::Sequencer => 0,
+            Role::Rm(id) => usize::from(id),
+        }
+    }
+}
+
+/// What differs between test clusters.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub multicast: bool,
+    /// Loss injection on every link (`[faults]`), applied by every node including the
+    /// in-process front end.
+    pub drop: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub seed: u64,
+    pub request_timeout_ms: u64,
+    pub max_datagram_bytes: usize,
+    pub extra_toml: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            multicast: true,
+            drop: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            seed: 1,
+            request_timeout_ms: 10_000,
+            max_datagram_bytes: 8192,
+            extra_toml: String::new(),
+        }
+    }
+}
+
+static CLUSTERS: AtomicU32 = AtomicU32::new(0);
+
+fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    s.local_addr().expect("local addr").port()
+}
+
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub cfg: Config,
+    procs: Vec<Option<Child>>,
+}
+
+impl TestCluster {
+    pub fn start(opts: Options) -> TestCluster {
+        let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports: Vec<u16> = (0..6).map(|_| free_udp_port()).collect();
+        // A group per cluster: derived from the pid and a counter, inside 239.255.0.0/16.
+        let group = format!("239.255.{}.{}:{}", (pid % 250) + 1, (n % 250) + 1, ports[5]);
+        let mode = if opts.multicast {
+            "multicast"
+        } else {
+            "unicast"
+        };
+        let text = format!(
+            r#"
+[cluster]
+name = "test-{pid}-{n}"
+secret = "test-secret-{pid}-{n}"
+data_dir = "{data}"
+max_datagram_bytes = {dgram}
+
+[network]
+mode = "{mode}"
+group = "{group}"
+interface = "127.0.0.1"
+ttl = 0
+
+[sequencer]
+address = "127.0.0.1:{p0}"
+
+[[replica_manager]]
+id = 1
+implementation = "memory"
+address = "127.0.0.1:{p1}"
+
+[[replica_manager]]
+id = 2
+implementation = "sqlite"
+address = "127.0.0.1:{p2}"
+
+[[replica_manager]]
+id = 3
+implementation = "eventlog"
+address = "127.0.0.1:{p3}"
+
+[[replica_manager]]
+id = 4
+implementation = "kv"
+address = "127.0.0.1:{p4}"
+
+[front_end]
+address = "127.0.0.1:0"
+
+[timeouts]
+request_timeout_ms = {timeout}
+
+[faults]
+drop = {drop}
+duplicate = {dup}
+reorder = {reorder}
+max_delay_ms = 5
+seed = {seed}
+{extra}
+"#,
+            data = dir.path().join("data").display(),
+            dgram = opts.max_datagram_bytes,
+            p0 = ports[0],
+            p1 = ports[1],
+            p2 = ports[2],
+            p3 = ports[3],
+            p4 = ports[4],
+            timeout = opts.request_timeout_ms,
+            drop = opts.drop,
+            dup = opts.duplicate,
+            reorder = opts.reorder,
+            seed = opts.seed,
+            extra = opts.extra_toml,
+        );
+        let config_path = dir.path().join("cluster.toml");
+        std::fs::write(&config_path, &text).expect("write config");
+        let cfg = Config::load(Some(&config_path)).expect("test config is valid");
+        let mut cluster = TestCluster {
+            dir,
+            config_path,
+            cfg,
+            procs: (0..5).map(|_| None).collect(),
+        };
+        for role in [
+            Role::Sequencer,
+            Role::Rm(1),
+            Role::Rm(2),
+            Role::Rm(3),
+            Role::Rm(4),
+        ] {
+            cluster.spawn(role);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, role: Role) {
+        let child = Command::new(tesserad())
+            .args(role.args())
+            .arg("--config")
+            .arg(&self.config_path)
+            .env(
+                "TESSERA_LOG",
+                std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn tesserad");
+        self.procs[role.index()] = Some(child);
+    }
+
+    pub fn pid(&self, role: Role) -> Option<u32> {
+        self.procs[role.index()].as_ref().map(Child::id)
+    }
+
+    fn signal(&self, role: Role, sig: &str) {
+        let pid = self.pid(role).expect("role is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{sig} {pid}");
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self, role: Role) {
+        self.signal(role, "KILL");
+        if let Some(mut c) = self.procs[role.index()].take() {
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self, role: Role) {
+        assert!(
+            self.procs[role.index()].is_none(),
+            "{role:?} is still running"
+        );
+        self.spawn(role);
+    }
+
+    /// SIGSTOP: the process stays alive but silent.
+    pub fn pause(&self, role: Role) {
+        self.signal(role, "STOP");
+    }
+
+    pub fn resume(&self, role: Role) {
+        self.signal(role, "CONT");
+    }
+
+    pub fn front_end(&self) -> FrontEndClient {
+        FrontEndClient::start(&self.cfg).expect("front end starts")
+    }
+
+    pub async fn status(&self) -> ClusterStatus {
+        status::query(&self.cfg, Duration::from_millis(500))
+            .await
+            .expect("status query")
+    }
+
+    /// Polls status until `done` holds or `within` passes; returns the last status seen.
+    pub async fn wait_status(
+        &self,
+        within: Duration,
+        done: impl Fn(&ClusterStatus) -> bool,
+    ) -> Result<ClusterStatus, ClusterStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.status().await;
+            if done(&s) {
+                return Ok(s);
+            }
+            if Instant::now() >= deadline {
+                return Err(s);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every replica reports `last_seq == seq` and all digests are equal.
+    pub async fn wait_converged(&self, seq: u64, within: Duration) -> ClusterStatus {
+        match self
+            .wait_status(within, |s| {
+                let first = s.replicas[0].digest.clone();
+                first.is_some()
+                    && s.replicas
+                        .iter()
+                        .all(|r| r.last_seq == Some(seq) && r.digest == first)
+            })
+            .await
+        {
+            Ok(s) => s,
+            Err(s) => panic!("replicas did not converge on seq {seq} within {within:?}: {s:#?}"),
+        }
+    }
+
+    pub fn sequencer_addr(&self) -> SocketAddr {
+        self.cfg.sequencer.address
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for c in self.procs.iter_mut().flatten() {
+            // A paused process must be continued or SIGKILL still works; SIGKILL always does.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `within` passes.
+pub async fn eventually(within: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+impl TestCluster {
+    /// Datagrams each node dropped as undecodable or unauthenticated, by node name.
+    pub async fn wire_drops(&self) -> Vec<(String, u64)> {
+        let s = self.status().await;
+        let mut out = vec![(
+            "sequencer".to_string(),
+            s.sequencer_dropped.expect("sequencer answered"),
+        )];
+        for r in &s.replicas {
+            out.push((
+                format!("rm{}", r.id),
+                r.dropped.expect("replica manager answered"),
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,143 @@
+//! A deterministic, contention-heavy mix of requests, and the check that a cluster's answers
+//! are exactly what one in-process replica gives when it applies the same requests in the
+//! order the sequencer chose.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tessera_node::FrontEndClient;
+use tessera_types::{Replica, Reply, Request};
+
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub seq: u64,
+    pub request: Request,
+    pub reply: Reply,
+}
+
+fn mix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `n` requests over a small ID space, so that their outcomes depend on their order.
+pub fn workload(n: usize, seed: u64) -> Vec<Request> {
+    let mut s = seed;
+    let cities = ["MTL", "TOR", "VAN"];
+    let types = ["ArtGallery", "Concerts", "Theatre"];
+    let slots = ["M", "A", "E"];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = mix(&mut s);
+        let city = cities[(r % 3) as usize];
+        let ty = types[((r >> 4) % 3) as usize].to_string();
+        let event = format!(
+            "{city}{}{:02}1226",
+            slots[((r >> 8) % 3) as usize],
+            7 + (r >> 12) % 6
+        );
+        let participant = format!("{}P{:04}", cities[((r >> 20) % 3) as usize], (r >> 24) % 12);
+        let admin = format!("{city}A0001");
+        out.push(match (r >> 32) % 10 {
+            0 | 1 => Request::AddReservationSlot {
+                admin_id: admin,
+                event_type: ty,
+                event_id: event,
+                capacity: 1 + ((r >> 40) % 3) as i32,
+            },
+            2..=5 => Request::ReserveTicket {
+                participant_id: participant,
+                event_type: ty,
+                event_id: event,
+            },
+            6 => Request::CancelTicket {
+                participant_id: participant,
+                event_type: ty,
+                event_id: event,
+            },
+            7 => Request::ExchangeTicket {
+                participant_id: participant,
+                event_type: ty.clone(),
+                event_id: event,
+                new_event_type: ty,
+                new_event_id: format!("{city}E{:02}1226", 7 + (r >> 44) % 6),
+            },
+            8 => Request::GetEventSchedule {
+                participant_id: participant,
+            },
+            _ => {
+                if (r >> 50) % 4 == 0 {
+                    Request::RemoveReservationSlot {
+                        admin_id: admin,
+                        event_type: ty,
+                        event_id: event,
+                    }
+                } else {
+                    Request::ListReservationSlotAvailable {
+                        admin_id: admin,
+                        event_type: ty,
+                    }
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Submits every request through `fe` from `concurrency` tasks; panics on any error.
+pub async fn run_workload(
+    fe: &FrontEndClient,
+    requests: Vec<Request>,
+    concurrency: usize,
+) -> Vec<Answered> {
+    let queue = Arc::new(Mutex::new(requests.into_iter().collect::<VecDeque<_>>()));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let fe = fe.clone();
+        let queue = Arc::clone(&queue);
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let Some(request) = queue.lock().unwrap().pop_front() else {
+                    return done;
+                };
+                match fe.submit(&request).await {
+                    Ok(a) => done.push(Answered {
+                        seq: a.seq,
+                        request,
+                        reply: a.reply,
+                    }),
+                    Err(e) => panic!("request {request:?} failed: {e}"),
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("submitter task"));
+    }
+    all.sort_by_key(|a| a.seq);
+    all
+}
+
+/// Replays the answers' requests in sequence order through one in-process replica and
+/// checks that every reply the cluster gave is the one that replica gives. The answers must
+/// be every request the cluster ordered: sequence numbers exactly 1..=n.
+pub fn check_against_single_replica(answers: &[Answered]) {
+    let mut sorted: Vec<&Answered> = answers.iter().collect();
+    sorted.sort_by_key(|a| a.seq);
+    let mut replica = replica_memory::MemoryReplica::new();
+    for (a, want) in sorted.into_iter().zip(1u64..) {
+        assert_eq!(
+            a.seq, want,
+            "answers must cover 1..=n without gaps or repeats"
+        );
+        let expected = replica.apply(a.seq, &a.request).unwrap();
+        assert_eq!(a.reply, expected, "seq {} request {:?}", a.seq, a.request);
+    }
+}
