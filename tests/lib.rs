@@ -9,7 +9,8 @@
 //!   that a failing differential case can be pasted into a scenario file as it is.
 //!
 //! Nothing here knows the domain rules: the expected results live in the scenario tables,
-//! written from `docs/domain.md` alone.
+//! written from `docs/domain.md` alone. (The one exception is test-only: `model.rs`, a plain
+//! model of the spec used by this crate's unit tests to catch slips in the tables.)
 
 use std::fmt;
 
@@ -29,14 +30,16 @@ pub enum Storage {
     /// Persistent implementations open their files in a fresh temporary directory with
     /// [`Durability::Deferred`]: the configuration the conformance suite checks.
     OnDisk,
-    /// The in-memory constructor where an implementation has one (`sqlite`, `eventlog`), the
-    /// temporary directory otherwise (`kv`): for suites that open thousands of replicas.
+    /// The in-memory constructor where an implementation has one (`sqlite`, `eventlog`), a
+    /// temporary directory otherwise (`kv`), on `/dev/shm` if there is one: for suites that
+    /// open thousands of replicas.
     Fast,
 }
 
 /// One replica implementation under test.
 pub struct Implementation {
-    pub name: &'static str,
+    /// The implementation's name, or any label a suite gives it (e.g. `kv<-memory`).
+    pub name: String,
     pub replica: Box<dyn Replica>,
     /// Keeps the replica's files alive. Declared after `replica`, so it is dropped (and the
     /// directory deleted) only after the replica has closed them.
@@ -45,13 +48,25 @@ pub struct Implementation {
 
 impl Implementation {
     /// Wraps any replica, e.g. a fake or a model, for the table runner.
-    pub fn custom(name: &'static str, replica: Box<dyn Replica>) -> Self {
+    pub fn custom(name: impl Into<String>, replica: Box<dyn Replica>) -> Self {
         Implementation {
-            name,
+            name: name.into(),
             replica,
             _dir: None,
         }
     }
+
+    /// The replica and what keeps its files alive, e.g. to wrap the replica in
+    /// [`tessera_types::Faulty`]. Keep both together, the replica dropped first.
+    pub fn into_parts(self) -> (Box<dyn Replica>, KeepAlive) {
+        (self.replica, KeepAlive { _dir: self._dir })
+    }
+}
+
+/// Keeps an implementation's files alive once its replica has been taken out with
+/// [`Implementation::into_parts`]; drop it only after the replica.
+pub struct KeepAlive {
+    _dir: Option<TempDir>,
 }
 
 impl fmt::Debug for Implementation {
@@ -63,31 +78,37 @@ impl fmt::Debug for Implementation {
     }
 }
 
-fn temp_dir(name: &str) -> Result<TempDir, String> {
-    tempfile::Builder::new()
-        .prefix(&format!("tessera-{name}-"))
-        .tempdir()
-        .map_err(|e| format!("{name}: cannot create a temporary directory: {e}"))
-}
-
-#[cfg(tessera_no_replicas)]
-pub fn open(name: &str, _storage: Storage) -> Result<Implementation, String> {
-    Err(format!("{name}: TEMPORARY no replicas"))
+/// A fresh temporary directory. For [`Storage::Fast`] it is on a RAM file system when the
+/// machine has one (`/dev/shm`), where creating and syncing files costs next to nothing.
+fn temp_dir(name: &str, storage: Storage) -> Result<TempDir, String> {
+    let prefix = format!("tessera-{name}-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if storage == Storage::Fast && shm.is_dir() {
+        builder.tempdir_in(shm).or_else(|_| builder.tempdir())
+    } else {
+        builder.tempdir()
+    };
+    dir.map_err(|e| format!("{name}: cannot create a temporary directory: {e}"))
 }
 
 /// Opens a fresh, empty instance of the implementation called `name` (one of [`NAMES`]).
-#[cfg(not(tessera_no_replicas))]
 pub fn open(name: &str, storage: Storage) -> Result<Implementation, String> {
     let fail = |e: ReplicaError| format!("{name}: cannot open: {e}");
-    let (name, replica, dir): (&'static str, Box<dyn Replica>, Option<TempDir>) = match name {
-        "memory" => ("memory", Box::new(replica_memory::MemoryReplica::new()), None),
+    let (label, replica, dir): (&str, Box<dyn Replica>, Option<TempDir>) = match name {
+        "memory" => (
+            "memory",
+            Box::new(replica_memory::MemoryReplica::new()),
+            None,
+        ),
         "sqlite" if storage == Storage::Fast => (
             "sqlite",
             Box::new(replica_sqlite::SqliteReplica::in_memory().map_err(fail)?),
             None,
         ),
         "sqlite" => {
-            let dir = temp_dir(name)?;
+            let dir = temp_dir(name, storage)?;
             let r = replica_sqlite::SqliteReplica::open(dir.path(), Durability::Deferred)
                 .map_err(fail)?;
             ("sqlite", Box::new(r), Some(dir))
@@ -98,20 +119,20 @@ pub fn open(name: &str, storage: Storage) -> Result<Implementation, String> {
             None,
         ),
         "eventlog" => {
-            let dir = temp_dir(name)?;
+            let dir = temp_dir(name, storage)?;
             let r = replica_eventlog::EventLogReplica::open(dir.path(), Durability::Deferred)
                 .map_err(fail)?;
             ("eventlog", Box::new(r), Some(dir))
         }
         "kv" => {
-            let dir = temp_dir(name)?;
+            let dir = temp_dir(name, storage)?;
             let r = replica_kv::KvReplica::open(dir.path(), Durability::Deferred).map_err(fail)?;
             ("kv", Box::new(r), Some(dir))
         }
         other => return Err(format!("no implementation called {other:?}")),
     };
     Ok(Implementation {
-        name,
+        name: label.to_string(),
         replica,
         _dir: dir,
     })
@@ -140,7 +161,7 @@ pub fn implementations() -> Vec<Implementation> {
 /// What one member of a [`Cluster`] made of a request.
 #[derive(Debug)]
 pub struct Outcome {
-    pub name: &'static str,
+    pub name: String,
     /// The canonical encoding of the reply ([`Reply::encode`]).
     pub reply: Result<Vec<u8>, ReplicaError>,
 }
@@ -198,17 +219,17 @@ impl Cluster {
         self.members
             .iter_mut()
             .map(|m| Outcome {
-                name: m.name,
+                name: m.name.clone(),
                 reply: m.replica.apply(seq, request).map(|r| r.encode()),
             })
             .collect()
     }
 
     /// Every member's state digest.
-    pub fn digests(&self) -> Vec<(&'static str, Result<Digest, ReplicaError>)> {
+    pub fn digests(&self) -> Vec<(String, Result<Digest, ReplicaError>)> {
         self.members
             .iter()
-            .map(|m| (m.name, m.replica.digest()))
+            .map(|m| (m.name.clone(), m.replica.digest()))
             .collect()
     }
 
@@ -219,7 +240,10 @@ impl Cluster {
             Some((_, Ok(d))) => *d,
             Some((_, Err(_))) | None => return Err(describe_digests(&digests)),
         };
-        if digests.iter().all(|(_, d)| matches!(d, Ok(x) if *x == first)) {
+        if digests
+            .iter()
+            .all(|(_, d)| matches!(d, Ok(x) if *x == first))
+        {
             Ok(first)
         } else {
             Err(describe_digests(&digests))
@@ -228,7 +252,7 @@ impl Cluster {
 }
 
 /// `memory=1a2b3c4d5e6f7a8b sqlite=...`, or the error in place of a digest.
-pub fn describe_digests(digests: &[(&'static str, Result<Digest, ReplicaError>)]) -> String {
+pub fn describe_digests(digests: &[(String, Result<Digest, ReplicaError>)]) -> String {
     digests
         .iter()
         .map(|(name, d)| match d {
@@ -382,10 +406,7 @@ mod tests {
             }])),
             "OK MTLE101226/Theatre"
         );
-        assert_eq!(
-            render_reply_exact(&Reply::slots(vec![])),
-            "OK [Slots body]"
-        );
+        assert_eq!(render_reply_exact(&Reply::slots(vec![])), "OK [Slots body]");
         let r = Request::AddReservationSlot {
             admin_id: String::new(),
             event_type: "Art Gallery".into(),

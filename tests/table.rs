@@ -32,7 +32,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use tessera_types::{
-    Booking, Code, EventId, EventType, Reply, Request, SlotAvailability, UserId,
+    Booking, Code, Digest, EventId, EventType, ReplicaError, Reply, Request, SlotAvailability,
+    UserId,
 };
 
 use crate::{describe_digests, render_reply, render_reply_exact, Cluster, Implementation};
@@ -152,7 +153,10 @@ pub enum SlotExpectation {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
-    Request { request: Request, expected: Reply },
+    Request {
+        request: Request,
+        expected: Reply,
+    },
     Slot {
         event_type: EventType,
         event_id: EventId,
@@ -207,7 +211,10 @@ fn tokenize(line: &str) -> Result<Vec<String>, String> {
                         Some(c) => tok.push(c),
                     }
                 }
-                if chars.peek().is_some_and(|c| !c.is_whitespace() && *c != '#') {
+                if chars
+                    .peek()
+                    .is_some_and(|c| !c.is_whitespace() && *c != '#')
+                {
                     return Err("a quoted argument must be followed by a space".into());
                 }
                 tokens.push(tok);
@@ -391,6 +398,15 @@ fn parse_step(tokens: &[String]) -> Result<StepKind, String> {
     })
 }
 
+/// Parses one request written in the table syntax without an expectation, e.g.
+/// `reserve MTLP0001 Concerts MTLE101226`.
+pub fn parse_request_line(line: &str) -> Result<Request, String> {
+    let tokens = tokenize(line)?;
+    let (keyword, args) = tokens.split_first().ok_or("empty request")?;
+    let op = Op::parse(keyword).ok_or_else(|| format!("unknown operation {keyword:?}"))?;
+    parse_request(op, args)
+}
+
 /// Parses a scenario. Errors are `name:line: message`, all of them.
 pub fn parse(name: &str, text: &str) -> Result<Script, Vec<String>> {
     let mut steps = Vec::new();
@@ -498,14 +514,14 @@ pub struct Failure {
     /// `file:line`.
     pub location: String,
     /// `None` when the failure is about the implementations together (digests).
-    pub implementation: Option<&'static str>,
+    pub implementation: Option<String>,
     pub step: String,
     pub message: String,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let who = self.implementation.unwrap_or("all");
+        let who = self.implementation.as_deref().unwrap_or("all");
         write!(
             f,
             "{}: [{who}] {}\n    {}",
@@ -543,27 +559,29 @@ fn partition(cluster: &Cluster) -> Option<String> {
 }
 
 /// Runs `script` against `members` (fresh replicas) and returns every failure: each reply
-/// that differs from the table, each `slot` check that fails, and each step after which the
-/// digests stop agreeing (reported again only when the grouping changes).
+/// that differs from the table, each `slot` check that fails, each step after which the
+/// digests stop agreeing (reported again only when the grouping changes), and the first step
+/// at which a member's `digest()` differs from the digest of its own `export()`.
 pub fn run(script: &Script, members: Vec<Implementation>) -> Vec<Failure> {
     let mut cluster = Cluster::new(members);
-    let mut failures = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
     // First line at which each implementation went wrong, to flag follow-on failures.
-    let mut first_wrong: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut first_wrong: BTreeMap<String, usize> = BTreeMap::new();
     let mut last_partition: Option<String> = None;
+    let mut digest_mismatch_reported: BTreeSet<String> = BTreeSet::new();
     for step in &script.steps {
         let location = format!("{}:{}", script.name, step.line);
-        let mut fail = |implementation: Option<&'static str>, message: String| {
+        let mut fail = |implementation: Option<&str>, message: String| {
             let mut message = message;
             if let Some(line) = implementation.and_then(|n| first_wrong.get(n)) {
                 message.push_str(&format!("\n(after its earlier failure at line {line})"));
             }
             if let Some(n) = implementation {
-                first_wrong.entry(n).or_insert(step.line);
+                first_wrong.entry(n.to_string()).or_insert(step.line);
             }
             failures.push(Failure {
                 location: location.clone(),
-                implementation,
+                implementation: implementation.map(str::to_string),
                 step: step.text.clone(),
                 message,
             });
@@ -583,10 +601,10 @@ pub fn run(script: &Script, members: Vec<Implementation>) -> Vec<Failure> {
                                 Ok(got) => (render_reply(expected), render_reply(got)),
                                 Err(err) => (render_reply(expected), err.clone()),
                             };
-                            fail(Some(outcome.name), format!("expected: {e}\n     got: {g}"));
+                            fail(Some(&outcome.name), format!("expected: {e}\n     got: {g}"));
                         }
                         Err(err) => fail(
-                            Some(outcome.name),
+                            Some(&outcome.name),
                             format!(
                                 "expected: {}\n     got: replica error: {err}",
                                 render_reply(expected)
@@ -614,13 +632,13 @@ pub fn run(script: &Script, members: Vec<Implementation>) -> Vec<Failure> {
                             },
                         },
                         Err(e) => {
-                            fail(Some(m.name), format!("export failed: {e}"));
+                            fail(Some(&m.name), format!("export failed: {e}"));
                             continue;
                         }
                     };
                     if got != *expected {
                         fail(
-                            Some(m.name),
+                            Some(&m.name),
                             format!(
                                 "expected: {}\n     got: {}",
                                 show_slot(expected),
@@ -630,6 +648,30 @@ pub fn run(script: &Script, members: Vec<Implementation>) -> Vec<Failure> {
                     }
                 }
             }
+        }
+        for m in cluster.members() {
+            if digest_mismatch_reported.contains(&m.name) {
+                continue;
+            }
+            let (quick, full) = (m.replica.digest(), m.replica.export().map(|s| s.digest()));
+            if let (Ok(quick), Ok(full)) = (&quick, &full) {
+                if quick == full {
+                    continue;
+                }
+            }
+            digest_mismatch_reported.insert(m.name.clone());
+            let show = |d: &Result<Digest, ReplicaError>| match d {
+                Ok(d) => d.to_hex()[..16].to_string(),
+                Err(e) => format!("<error: {e}>"),
+            };
+            fail(
+                Some(&m.name),
+                format!(
+                    "digest() = {} but export().digest() = {} (reported once)",
+                    show(&quick),
+                    show(&full)
+                ),
+            );
         }
         let now = partition(&cluster);
         if now.is_some() && now != last_partition {
@@ -659,7 +701,7 @@ fn show_slot(s: &SlotExpectation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_types::{Digest, ReplicaError, Snapshot};
+    use tessera_types::Snapshot;
 
     /// Answers every request with a fixed reply and never changes state.
     struct Fake {
@@ -681,19 +723,27 @@ mod tests {
         fn applied_seq(&self) -> u64 {
             self.seq
         }
+        /// Its state differs by the code it answers, so fakes disagreeing on replies also
+        /// disagree on digests.
         fn export(&self) -> Result<Snapshot, ReplicaError> {
-            Ok(Snapshot::default())
+            if self.reply.code == Code::Created {
+                Ok(Snapshot::default())
+            } else {
+                Ok(Snapshot::new(vec![tessera_types::SlotRecord {
+                    event_type: EventType::Concerts,
+                    event_id: EventId::parse("MTLE101226").unwrap(),
+                    capacity: 1,
+                    holders: vec![],
+                }])?)
+            }
         }
         fn import(&mut self, seq: u64, _: &Snapshot) -> Result<(), ReplicaError> {
             self.seq = seq;
             Ok(())
         }
-        fn digest(&self) -> Result<Digest, ReplicaError> {
-            Ok(Digest([u8::from(self.reply.code == Code::Created); 32]))
-        }
     }
 
-    fn fake(name: &'static str, reply: Reply) -> Implementation {
+    fn fake(name: &str, reply: Reply) -> Implementation {
         Implementation::custom(name, Box::new(Fake { seq: 0, reply }))
     }
 
@@ -703,7 +753,10 @@ mod tests {
             tokenize(r#"add "" "Art Gallery" X -1 -> CREATED # why"#).unwrap(),
             ["add", "", "Art Gallery", "X", "-1", "->", "CREATED"]
         );
-        assert_eq!(tokenize("  # only a comment").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            tokenize("  # only a comment").unwrap(),
+            Vec::<String>::new()
+        );
         assert!(tokenize(r#"add "x"#).is_err());
         assert!(tokenize(r#"add a"b"#).is_err());
     }
@@ -771,7 +824,11 @@ add MTLA0001 Concerts MTLE101226 99999999999 -> CREATED
             .iter()
             .map(|e| e.split(':').nth(1).unwrap())
             .collect();
-        assert_eq!(lines, ["1", "2", "3", "4", "5", "6", "7", "8"], "{errors:#?}");
+        assert_eq!(
+            lines,
+            ["1", "2", "3", "4", "5", "6", "7", "8"],
+            "{errors:#?}"
+        );
     }
 
     #[test]
@@ -800,7 +857,7 @@ add MTLA0001 Concerts MTLE101226 99999999999 -> CREATED
         let shown: Vec<String> = failures.iter().map(ToString::to_string).collect();
         assert_eq!(failures.len(), 3, "{shown:#?}");
         assert_eq!(failures[0].location, "t.txt:2");
-        assert_eq!(failures[0].implementation, Some("b"));
+        assert_eq!(failures[0].implementation.as_deref(), Some("b"));
         assert!(shown[0].contains("expected: CREATED\n         got: UPDATED"));
         assert_eq!(failures[1].implementation, None, "digests differ");
         assert!(shown[1].contains("{a} vs {b}"), "{}", shown[1]);

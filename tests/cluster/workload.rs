@@ -71,7 +71,7 @@ pub fn workload(n: usize, seed: u64) -> Vec<Request> {
                 participant_id: participant,
             },
             _ => {
-                if (r >> 50) % 4 == 0 {
+                if (r >> 50).is_multiple_of(4) {
                     Request::RemoveReservationSlot {
                         admin_id: admin,
                         event_type: ty,
