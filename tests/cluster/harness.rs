@@ -65,6 +65,10 @@ pub struct Options {
     pub seed: u64,
     pub request_timeout_ms: u64,
     pub max_datagram_bytes: usize,
+    /// Start replica managers with `--chaos` (fault injection).
+    pub chaos: bool,
+    /// `sequencer.retain_max` and `retain_min`, when not the defaults.
+    pub sequencer_retain: Option<(usize, usize)>,
     pub extra_toml: String,
 }
 
@@ -78,6 +82,8 @@ impl Default for Options {
             seed: 1,
             request_timeout_ms: 10_000,
             max_datagram_bytes: 8192,
+            chaos: false,
+            sequencer_retain: None,
             extra_toml: String::new(),
         }
     }
@@ -94,6 +100,7 @@ pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub cfg: Config,
+    chaos: bool,
     procs: Vec<Option<Child>>,
 }
 
@@ -126,6 +133,7 @@ ttl = 0
 
 [sequencer]
 address = "127.0.0.1:{p0}"
+{retain}
 
 [[replica_manager]]
 id = 1
@@ -174,6 +182,10 @@ seed = {seed}
             reorder = opts.reorder,
             seed = opts.seed,
             extra = opts.extra_toml,
+            retain = opts
+                .sequencer_retain
+                .map(|(max, min)| format!("retain_max = {max}\nretain_min = {min}"))
+                .unwrap_or_default(),
         );
         let config_path = dir.path().join("cluster.toml");
         std::fs::write(&config_path, &text).expect("write config");
@@ -182,6 +194,7 @@ seed = {seed}
             dir,
             config_path,
             cfg,
+            chaos: opts.chaos,
             procs: (0..5).map(|_| None).collect(),
         };
         for role in [
@@ -197,8 +210,12 @@ seed = {seed}
     }
 
     fn spawn(&mut self, role: Role) {
+        let mut args = role.args();
+        if self.chaos && matches!(role, Role::Rm(_)) {
+            args.push("--chaos".into());
+        }
         let child = Command::new(tesserad())
-            .args(role.args())
+            .args(args)
             .arg("--config")
             .arg(&self.config_path)
             .env(
@@ -216,13 +233,7 @@ seed = {seed}
     }
 
     fn signal(&self, role: Role, sig: &str) {
-        let pid = self.pid(role).expect("role is running");
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -{sig} {pid}");
+        signal_pid(self.pid(role).expect("role is running"), sig);
     }
 
     /// `kill -9` and reap.
@@ -338,5 +349,58 @@ impl TestCluster {
             ));
         }
         out
+    }
+}
+
+/// `kill -SIG pid`, for processes the cluster started itself (replica children).
+pub fn signal_pid(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(ok.success(), "kill -{sig} {pid}");
+}
+
+/// Whether `pid` is still a live (not zombie) process.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+impl TestCluster {
+    /// The pid of replica `id`'s process, from status.
+    pub async fn replica_pid(&self, id: u8) -> u32 {
+        let s = self.status().await;
+        s.replicas[usize::from(id) - 1]
+            .pid
+            .expect("replica manager answered with a pid")
+    }
+
+    /// Waits until replica `id` reports at least `n` replacements.
+    pub async fn wait_replacements(&self, id: u8, n: u32, within: Duration) -> ClusterStatus {
+        let i = usize::from(id) - 1;
+        match self
+            .wait_status(within, |s| {
+                s.replicas[i].replacements.is_some_and(|r| r >= n)
+            })
+            .await
+        {
+            Ok(s) => s,
+            Err(s) => panic!("replica {id} not replaced {n} time(s) within {within:?}: {s:#?}"),
+        }
+    }
+
+    pub async fn chaos(&self, replica: u8, action: tessera_protocol::wire::ChaosAction) -> String {
+        tessera_node::chaos::send(&self.cfg, replica, action, Duration::from_secs(5))
+            .await
+            .expect("chaos accepted")
     }
 }

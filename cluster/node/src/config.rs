@@ -41,7 +41,31 @@ pub struct Config {
     pub replica_manager: Vec<ReplicaManagerSection>,
     pub front_end: FrontEndSection,
     pub timeouts: TimeoutsSection,
+    pub recovery: RecoverySection,
     pub faults: FaultsSection,
+}
+
+/// Failure detection and recovery (`docs/recovery.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoverySection {
+    /// Every this many sequence numbers each replica's state is exported and its digest
+    /// compared with the others'; state transfer starts from these checkpoints.
+    pub checkpoint_interval: u64,
+    /// A replica with work outstanding this long without answering is considered hung.
+    pub hang_threshold_ms: u64,
+    /// Resend interval of votes, probes and snapshot queries between replica managers.
+    pub retry_ms: u64,
+}
+
+impl Default for RecoverySection {
+    fn default() -> Self {
+        RecoverySection {
+            checkpoint_interval: 1000,
+            hang_threshold_ms: 1500,
+            retry_ms: 200,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +108,9 @@ pub struct SequencerSection {
     pub address: SocketAddr,
     /// Entries kept for retransmission; a replica further behind catches up by state transfer.
     pub retain_max: usize,
+    /// Recent entries kept even when every replica has them, so that a replaced replica can
+    /// replay from its checkpoint; must exceed `recovery.checkpoint_interval`.
+    pub retain_min: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -186,6 +213,7 @@ impl Default for SequencerSection {
         SequencerSection {
             address: SocketAddr::from(([127, 0, 0, 1], 7400)),
             retain_max: 100_000,
+            retain_min: 10_000,
         }
     }
 }
@@ -241,6 +269,7 @@ impl Default for Config {
             replica_manager: default_replica_managers(),
             front_end: FrontEndSection::default(),
             timeouts: TimeoutsSection::default(),
+            recovery: RecoverySection::default(),
             faults: FaultsSection::default(),
         }
     }
@@ -351,6 +380,25 @@ impl Config {
             if v == 0 {
                 return Err(bad(key, "must be greater than 0".into()));
             }
+        }
+        let r = &self.recovery;
+        if r.hang_threshold_ms == 0 {
+            return Err(bad(
+                "recovery.hang_threshold_ms",
+                "must be greater than 0".into(),
+            ));
+        }
+        if r.retry_ms == 0 {
+            return Err(bad("recovery.retry_ms", "must be greater than 0".into()));
+        }
+        if r.checkpoint_interval > 0 && self.sequencer.retain_min as u64 <= r.checkpoint_interval {
+            return Err(bad(
+                "sequencer.retain_min",
+                format!(
+                    "must exceed recovery.checkpoint_interval ({}) so a replaced replica can replay from its checkpoint",
+                    r.checkpoint_interval
+                ),
+            ));
         }
         if t.linger_floor_ms > t.linger_cap_ms {
             return Err(bad(

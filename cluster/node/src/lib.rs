@@ -11,8 +11,10 @@
 //! | [`replica_host`] | the replica child process and the pipe protocol to it |
 //! | [`front_end`] | the front-end core as a library: `FrontEndClient::submit` |
 //! | [`status`] | `tesserad status`: asks every node over the wire |
+//! | [`chaos`] | fault injection messages for `--chaos` clusters |
 //! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
 
+pub mod chaos;
 pub mod clock;
 pub mod config;
 pub mod front_end;

@@ -22,7 +22,7 @@ pub struct Role {
 }
 
 /// The roles `tesserad up` runs for `cfg`.
-pub fn roles(cfg: &Config) -> Vec<Role> {
+pub fn roles(cfg: &Config, chaos: bool) -> Vec<Role> {
     let mut roles = vec![Role {
         name: "sequencer".into(),
         args: vec!["sequencer".into()],
@@ -31,7 +31,11 @@ pub fn roles(cfg: &Config) -> Vec<Role> {
     for rm in &cfg.replica_manager {
         roles.push(Role {
             name: format!("rm{} ({})", rm.id, rm.implementation.as_str()),
-            args: vec!["rm".into(), "--id".into(), rm.id.to_string()],
+            args: ["rm", "--id", &rm.id.to_string()]
+                .into_iter()
+                .chain(chaos.then_some("--chaos"))
+                .map(String::from)
+                .collect(),
             address: rm.address.to_string(),
         });
     }
@@ -64,6 +68,7 @@ const STABLE: Duration = Duration::from_secs(10);
 pub async fn run(
     cfg: &Config,
     config_path: Option<PathBuf>,
+    chaos: bool,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the tesserad binary")?;
@@ -75,7 +80,12 @@ pub async fn run(
         cfg.cluster.name,
         cfg.cluster.data_dir.display()
     );
-    for role in roles(cfg) {
+    if chaos {
+        println!(
+            "  fault injection enabled (tesserad chaos byzantine|crash|hang|heal --replica N)"
+        );
+    }
+    for role in roles(cfg, chaos) {
         let child = spawn(&exe, config_path.as_ref(), &role)
             .with_context(|| format!("starting {}", role.name))?;
         println!(

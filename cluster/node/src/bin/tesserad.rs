@@ -25,7 +25,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole cluster on this machine (sequencer and four replica managers), restarting any role that exits.
-    Up,
+    Up {
+        /// Enable fault injection (`tesserad chaos`); refused otherwise.
+        #[arg(long)]
+        chaos: bool,
+    },
     /// Run only the sequencer.
     Sequencer,
     /// Run only replica manager N (it starts its own replica process).
@@ -33,6 +37,18 @@ enum Command {
         /// Replica manager id, 1..=4.
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
         id: u8,
+        /// Enable fault injection for this replica.
+        #[arg(long)]
+        chaos: bool,
+    },
+    /// Inject a fault into a replica of a cluster started with --chaos.
+    Chaos {
+        /// byzantine (wrong replies), crash (abrupt exit), hang (SIGSTOP) or heal.
+        #[arg(value_parser = tessera_node::chaos::parse_action)]
+        action: tessera_protocol::wire::ChaosAction,
+        /// Replica 1..=4.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+        replica: u8,
     },
     /// Show every node's state.
     Status {
@@ -101,17 +117,24 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Up => {
+            Command::Up { chaos } => {
                 init_logging("up");
-                supervisor::run(&cfg, cli.config.clone(), shutdown_signal()).await
+                supervisor::run(&cfg, cli.config.clone(), chaos, shutdown_signal()).await
             }
             Command::Sequencer => {
                 init_logging("sequencer");
                 sequencer::run(cfg, shutdown_signal()).await
             }
-            Command::Rm { id } => {
+            Command::Rm { id, chaos } => {
                 init_logging("rm");
-                replica_manager::run(cfg, id, shutdown_signal()).await
+                replica_manager::run(cfg, id, chaos, shutdown_signal()).await
+            }
+            Command::Chaos { action, replica } => {
+                let answer =
+                    tessera_node::chaos::send(&cfg, replica, action, Duration::from_secs(3))
+                        .await?;
+                println!("{answer}");
+                Ok(())
             }
             Command::Status { json, wait_ms } => {
                 let s = status::query(&cfg, Duration::from_millis(wait_ms)).await?;

@@ -20,6 +20,16 @@ pub enum HostRequest {
     SetByzantine(Option<(u64, bool)>),
 }
 
+impl HostRequest {
+    /// The canonical empty state, installed when state transfer starts from seq 0.
+    pub fn import_empty() -> HostRequest {
+        HostRequest::Import {
+            seq: 0,
+            snapshot: tessera_types::Snapshot::default().encode(),
+        }
+    }
+}
+
 /// Replica → manager; one per request, in order, after an initial `Ready`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostResponse {

@@ -43,6 +43,10 @@ impl ReplicaProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            // Its own process group: a terminal's Ctrl-C must not kill the replica before its
+            // manager has shut down cleanly. The manager alone controls it (EOF on stdin ends
+            // it; replacement kills it).
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()?;
         let pid = child.id().unwrap_or(0);

@@ -6,33 +6,40 @@
 //! at once, and replies come back in order. Durability is group commit: whenever the replica
 //! has applied more than it has synced and no sync is outstanding, one `Sync` covers
 //! everything applied so far, and only then does the manager's ack claim it applied.
+//! At each checkpoint seq an `Export` follows that seq's `Apply` in the same pipe, so the
+//! snapshot is exactly the state after it.
+//!
+//! Replacement (`docs/recovery.md`): when a majority of managers votes against our replica,
+//! or its process exits, the process is killed, its data directory wiped, a fresh one of the
+//! same implementation started, and the protocol machine runs a state transfer; the snapshot
+//! it finds is imported and delivery resumes after it.
 
-use std::collections::VecDeque;
+mod replica;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tessera_protocol::replica_manager::{ReplicaInfo, ReplicaManager, RmConfig, RmEvent};
-use tessera_protocol::wire::{Link, NodeId, ReplicaState};
-use tokio::sync::{mpsc, watch};
+use tessera_protocol::wire::{ChaosAction, Link, NodeId, ReplicaState};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::link_config;
-use crate::replica_host::{HostRequest, HostResponse, ReplicaProcess, ReplicaSpec};
+use crate::replica_host::{HostRequest, HostResponse, ReplicaSpec};
 use crate::transport::Transport;
+use replica::{Pending, Replica};
 
-/// Digests are computed only when the replica is idle, and at most this often: on the
-/// persistent replicas a digest walks the whole state.
+/// Digests for status are computed only when the replica is idle, and at most this often:
+/// on the persistent replicas a digest walks the whole state.
 const DIGEST_EVERY: Duration = Duration::from_millis(200);
 
-/// What the manager is waiting for from its child, in order.
-enum Pending {
-    Apply(u64),
-    Sync,
-    Digest,
-}
-
 /// Runs replica manager `id` until `shutdown` turns true.
-pub async fn run(cfg: Config, id: u8, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    id: u8,
+    chaos: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let Some(me) = cfg.replica_manager(id).cloned() else {
         bail!("no [[replica_manager]] with id {id} in the configuration");
     };
@@ -41,24 +48,7 @@ pub async fn run(cfg: Config, id: u8, mut shutdown: watch::Receiver<bool>) -> an
         implementation: me.implementation,
         dir: cfg.rm_dir(id).join("replica"),
     };
-    std::fs::create_dir_all(&spec.dir)
-        .with_context(|| format!("creating {}", spec.dir.display()))?;
-    let (mut child, mut reader) =
-        ReplicaProcess::spawn(&spec).context("starting the replica process")?;
-    let applied = match reader.next().await? {
-        Some(HostResponse::Ready { applied }) => applied,
-        other => bail!("replica did not start: {other:?}"),
-    };
-    let (resp_tx, mut resp_rx) = mpsc::unbounded_channel();
-    // EOF or a broken frame both end the channel: the main loop treats that as the
-    // replica having died.
-    tokio::spawn(async move {
-        while let Ok(Some(r)) = reader.next().await {
-            if resp_tx.send(r).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut replica, applied) = Replica::start(&spec, false).await?;
 
     let transport = Transport::bind(&cfg, me.address, true, u64::from(id))
         .with_context(|| format!("binding replica manager {id} to {}", me.address))?;
@@ -66,54 +56,66 @@ pub async fn run(cfg: Config, id: u8, mut shutdown: watch::Receiver<bool>) -> an
     let rcfg = RmConfig {
         id,
         timeouts: cfg.protocol_timeouts(),
+        checkpoint_interval: cfg.recovery.checkpoint_interval,
+        hang_threshold: Duration::from_millis(cfg.recovery.hang_threshold_ms),
+        retry: Duration::from_millis(cfg.recovery.retry_ms),
+        chaos,
         ..RmConfig::default()
     };
     let mut rm = ReplicaManager::new(link, rcfg, applied, Instant::now());
     let mut info = ReplicaInfo {
         implementation: me.implementation.as_str().to_owned(),
-        pid: child.pid(),
+        pid: replica.pid(),
         state: ReplicaState::Up,
         replacements: 0,
-        consecutive_faults: 0,
         digest: None,
         executed: 0,
     };
     rm.set_replica_info(info.clone());
-    tracing::info!(id, implementation = me.implementation.as_str(), pid = child.pid(), address = %me.address, applied, "replica manager up");
+    tracing::info!(id, implementation = me.implementation.as_str(), pid = replica.pid(), address = %me.address, applied, chaos, "replica manager up");
 
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    let mut synced = applied;
     let mut last_applied = applied;
+    let mut synced = applied;
     let mut digest_seq = u64::MAX;
     let mut next_digest = Instant::now();
     let mut buf = vec![0u8; 65_536];
     loop {
+        // Hand the replica everything the protocol released, then whatever bookkeeping is due.
         let mut wrote = false;
         while let Some(entry) = rm.poll_deliver() {
-            child
-                .send(&HostRequest::Apply {
-                    seq: entry.seq,
-                    request: entry.request,
-                })
+            let seq = entry.seq;
+            replica
+                .send(
+                    HostRequest::Apply {
+                        seq,
+                        request: entry.request,
+                    },
+                    Pending::Apply(seq),
+                )
                 .await?;
-            pending.push_back(Pending::Apply(entry.seq));
+            if rm.checkpoint_due(seq) {
+                replica
+                    .send(HostRequest::Export, Pending::Checkpoint(seq))
+                    .await?;
+            }
             wrote = true;
         }
-        let sync_outstanding = pending.iter().any(|p| matches!(p, Pending::Sync));
-        if last_applied > synced && !sync_outstanding {
-            child.send(&HostRequest::Sync).await?;
-            pending.push_back(Pending::Sync);
+        if last_applied > synced
+            && !replica.has_pending(|p| matches!(p, Pending::Sync))
+            && !rm.is_recovering()
+        {
+            replica.send(HostRequest::Sync, Pending::Sync).await?;
             wrote = true;
         }
         let now = Instant::now();
-        if pending.is_empty() && digest_seq != last_applied && now >= next_digest {
-            child.send(&HostRequest::Digest).await?;
-            pending.push_back(Pending::Digest);
+        if replica.idle() && !rm.is_recovering() && digest_seq != last_applied && now >= next_digest
+        {
+            replica.send(HostRequest::Digest, Pending::Digest).await?;
             next_digest = now + DIGEST_EVERY;
             wrote = true;
         }
         if wrote {
-            child.flush().await?;
+            replica.flush().await?;
         }
         while let Some(t) = rm.poll_transmit() {
             transport.send(&t).await;
@@ -122,59 +124,156 @@ pub async fn run(cfg: Config, id: u8, mut shutdown: watch::Receiver<bool>) -> an
             match ev {
                 RmEvent::Fault(report) => tracing::debug!(?report, "fault reported"),
                 RmEvent::BehindRetention { low } => {
-                    tracing::error!(
-                        low,
-                        delivered = rm.delivered(),
-                        "behind the sequencer's retention window; state transfer needed"
-                    )
+                    if !rm.is_recovering() {
+                        tracing::warn!(
+                            low,
+                            delivered = rm.delivered(),
+                            "behind the sequencer's retention window: state transfer"
+                        );
+                        rm.begin_recovery(Instant::now(), false);
+                    }
                 }
+                RmEvent::Replace(reason) => {
+                    tracing::warn!(
+                        ?reason,
+                        "a majority of replica managers voted to replace the replica"
+                    );
+                    replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                    (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
+                }
+                RmEvent::Install(install) => {
+                    tracing::info!(
+                        seq = install.seq,
+                        bytes = install.snapshot.as_ref().map_or(0, Vec::len),
+                        "installing a vouched-for snapshot"
+                    );
+                    let request = match install.snapshot {
+                        Some(snapshot) => HostRequest::Import {
+                            seq: install.seq,
+                            snapshot,
+                        },
+                        None => HostRequest::import_empty(),
+                    };
+                    replica.send(request, Pending::Import).await?;
+                    replica.flush().await?;
+                }
+                RmEvent::Chaos(action) => chaos_action(action, &mut replica, id).await?,
             }
         }
-        let deadline = match (
-            rm.poll_timeout(),
-            (digest_seq != last_applied).then_some(next_digest),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let digest_due = (digest_seq != last_applied).then_some(next_digest);
+        let deadline = [rm.poll_timeout(), digest_due].into_iter().flatten().min();
         tokio::select! {
             r = transport.recv(&mut buf) => match r {
                 Ok((n, from)) => rm.handle_datagram(Instant::now(), from, &buf[..n]),
                 Err(e) => tracing::warn!(error = %e, "receive failed"),
             },
-            resp = resp_rx.recv() => {
-                let Some(resp) = resp else {
-                    let status = child.try_exited();
-                    bail!("replica process {} exited ({status:?})", child.pid());
+            resp = replica.next() => {
+                let Some((expected, resp)) = resp else {
+                    tracing::error!(pid = replica.pid(), status = ?replica.exit_status(), "replica process exited: replacing it");
+                    replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                    (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
+                    continue;
                 };
-                let expected = pending.pop_front();
+                let now = Instant::now();
                 match (expected, resp) {
-                    (Some(Pending::Apply(want)), HostResponse::Applied { seq, reply }) if seq == want => {
+                    (Pending::Apply(want), HostResponse::Applied { seq, reply }) if seq == want => {
                         last_applied = seq;
                         info.executed += 1;
                         // Status promises the digest *at last_seq*: withdraw a stale one.
                         if info.digest.take().is_some() {
                             rm.set_replica_info(info.clone());
                         }
-                        rm.handle_reply(Instant::now(), seq, reply);
+                        rm.handle_reply(now, seq, reply);
                     }
-                    (Some(Pending::Sync), HostResponse::Synced { applied }) => {
+                    (Pending::Sync, HostResponse::Synced { applied }) => {
                         synced = applied;
                         rm.handle_durable(applied);
                     }
-                    (Some(Pending::Digest), HostResponse::Digest { applied, digest }) => {
+                    (Pending::Checkpoint(want), HostResponse::Exported { applied, snapshot }) if applied == want => {
+                        let digest = rm.handle_checkpoint(now, applied, snapshot);
+                        tracing::debug!(seq = applied, digest = %hex(&digest), "checkpoint");
+                    }
+                    (Pending::Digest, HostResponse::Digest { applied, digest }) => {
                         digest_seq = applied;
                         info.digest = (applied == last_applied).then_some(digest);
                         rm.set_replica_info(info.clone());
                     }
-                    (_, HostResponse::Failed(why)) => bail!("replica failed: {why}"),
-                    (_, other) => bail!("replica answered out of order: {other:?}"),
+                    (Pending::Import, HostResponse::Imported { applied }) => {
+                        tracing::info!(seq = applied, "snapshot installed; replaying what follows it");
+                        (last_applied, synced, digest_seq) = (applied, applied, u64::MAX);
+                        info.state = ReplicaState::Up;
+                        rm.set_replica_info(info.clone());
+                        rm.finish_recovery(now, applied);
+                    }
+                    (Pending::Chaos, HostResponse::ByzantineSet) => {}
+                    (_, HostResponse::Failed(why)) => {
+                        tracing::error!(%why, "replica failed: replacing it");
+                        replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                        (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
+                    }
+                    (expected, other) => bail!("replica answered {other:?} where {expected:?} was due"),
                 }
             },
             _ = crate::sleep_until(deadline) => rm.handle_timeout(Instant::now()),
             _ = shutdown.changed() => break,
         }
     }
-    child.kill().await;
+    replica.kill().await;
     Ok(())
+}
+
+/// Kills the replica, starts a fresh one of the same implementation on an empty directory,
+/// and starts the state transfer that brings it up to date.
+async fn replace(
+    spec: &ReplicaSpec,
+    old: &mut Replica,
+    rm: &mut ReplicaManager,
+    info: &mut ReplicaInfo,
+) -> anyhow::Result<Replica> {
+    old.kill().await;
+    let (fresh, _) = Replica::start(spec, true).await?;
+    info.replacements += 1;
+    info.pid = fresh.pid();
+    info.executed = 0;
+    info.digest = None;
+    info.state = ReplicaState::Recovering;
+    rm.set_replica_info(info.clone());
+    rm.begin_recovery(Instant::now(), true);
+    tracing::warn!(
+        pid = fresh.pid(),
+        replacements = info.replacements,
+        generation = rm.generation(),
+        "replica replaced; state transfer started"
+    );
+    Ok(fresh)
+}
+
+async fn chaos_action(action: ChaosAction, replica: &mut Replica, id: u8) -> anyhow::Result<()> {
+    tracing::warn!(action = action.as_str(), "fault injection");
+    match action {
+        ChaosAction::Byzantine => {
+            let seed = 0x7e55_e7a0 ^ u64::from(id);
+            replica
+                .send(
+                    HostRequest::SetByzantine(Some((seed, false))),
+                    Pending::Chaos,
+                )
+                .await?;
+            replica.flush().await?;
+        }
+        ChaosAction::Crash => replica.signal(nix::sys::signal::Signal::SIGKILL),
+        ChaosAction::Hang => replica.signal(nix::sys::signal::Signal::SIGSTOP),
+        ChaosAction::Heal => {
+            replica.signal(nix::sys::signal::Signal::SIGCONT);
+            replica
+                .send(HostRequest::SetByzantine(None), Pending::Chaos)
+                .await?;
+            replica.flush().await?;
+        }
+    }
+    Ok(())
+}
+
+fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }

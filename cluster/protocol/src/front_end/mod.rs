@@ -147,6 +147,10 @@ pub struct FrontEnd {
     /// Seqs to re-ask, per replica manager.
     reask_queue: [Vec<u64>; SLOTS],
     faults_queue: Vec<FaultReport>,
+    /// Replicas this front end reported `Wrong` and has not seen answer correctly since: their
+    /// next correct answer is reported `Correct`, ending the run of consecutive wrong answers
+    /// the managers count.
+    suspected: [bool; REPLICAS as usize],
     out: VecDeque<Transmit>,
     events: VecDeque<FrontEndEvent>,
     stats: FrontEndStats,
@@ -176,6 +180,7 @@ impl FrontEnd {
             submit_queue: Vec::new(),
             reask_queue: Default::default(),
             faults_queue: Vec::new(),
+            suspected: [false; REPLICAS as usize],
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
@@ -474,9 +479,20 @@ impl FrontEnd {
             return;
         };
         for (replica, verdict) in (1..=REPLICAS).zip(agrees) {
+            let suspected = &mut self.suspected[usize::from(replica - 1)];
             let kind = match verdict {
+                Some(true) if *suspected => {
+                    *suspected = false;
+                    self.faults_queue.push(FaultReport {
+                        seq,
+                        replica,
+                        kind: FaultKind::Correct,
+                    });
+                    continue;
+                }
                 Some(true) => continue,
                 Some(false) => {
+                    *suspected = true;
                     self.stats.wrong += 1;
                     FaultKind::Wrong
                 }

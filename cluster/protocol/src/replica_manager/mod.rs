@@ -13,23 +13,29 @@
 //! Costs per message are logarithmic in the hold-back queue and reply cache sizes: the queue
 //! indexes its out-of-order runs so that gaps are found without walking entries.
 
+pub mod guard;
 mod holdback;
 mod nack;
 #[cfg(test)]
 mod tests;
+pub mod transfer;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tessera_types::Digest;
 
 use crate::wire::{
-    FaultReport, Link, Message, NodeId, ReplicaState, ReplyEntry, RequestId, RmStatus, Sequenced,
-    WireStats, HEADER_LEN, MAC_LEN,
+    ChaosAction, FaultReport, Link, Message, NodeId, ReplicaState, ReplyEntry, RequestId, RmStatus,
+    Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, Timeouts, Transmit, REPLICAS};
 
+use guard::{Guard, GuardConfig};
 use holdback::{HoldBack, Offer, MAX_SEQ};
 use nack::RecentNacks;
+use transfer::{Install, StateTransfer};
 
 /// Default bound of the hold-back queue, in entries.
 pub const DEFAULT_HOLDBACK_MAX: usize = 200_000;
@@ -56,6 +62,14 @@ pub struct RmConfig {
     pub holdback_max: usize,
     /// Replies kept (by seq) to answer `Reask` without re-executing.
     pub reply_cache: usize,
+    /// Every this many seqs the replica's state is exported, digested and compared; 0: never.
+    pub checkpoint_interval: u64,
+    /// A replica with work outstanding this long without answering is hung.
+    pub hang_threshold: Duration,
+    /// Resend interval of votes, probes and snapshot queries.
+    pub retry: Duration,
+    /// Honour authenticated `Chaos` messages (fault injection for tests and demos).
+    pub chaos: bool,
 }
 
 impl RmConfig {
@@ -75,6 +89,10 @@ impl Default for RmConfig {
             timeouts: Timeouts::default(),
             holdback_max: DEFAULT_HOLDBACK_MAX,
             reply_cache: DEFAULT_REPLY_CACHE,
+            checkpoint_interval: 1000,
+            hang_threshold: Duration::from_millis(1500),
+            retry: Duration::from_millis(200),
+            chaos: false,
         }
     }
 }
@@ -86,7 +104,6 @@ pub struct ReplicaInfo {
     pub pid: u32,
     pub state: ReplicaState,
     pub replacements: u32,
-    pub consecutive_faults: u32,
     pub digest: Option<[u8; 32]>,
     pub executed: u64,
 }
@@ -99,7 +116,6 @@ impl Default for ReplicaInfo {
             pid: 0,
             state: ReplicaState::Down,
             replacements: 0,
-            consecutive_faults: 0,
             digest: None,
             executed: 0,
         }
@@ -116,7 +132,18 @@ pub enum RmEvent {
     /// hold everything up to [`ReplicaManager::received`] only): state transfer is needed.
     /// Reported once per distinct `low`.
     BehindRetention { low: u64 },
+    /// A majority of managers decided our replica must be replaced (kill it, start a fresh
+    /// one, then [`ReplicaManager::begin_recovery`]).
+    Replace(VoteReason),
+    /// State transfer found a vouched-for snapshot: import it into the replica, then call
+    /// [`ReplicaManager::finish_recovery`] with its seq.
+    Install(Install),
+    /// An authenticated operator asked for fault injection (only with `chaos` enabled).
+    Chaos(ChaosAction),
 }
+
+/// Snapshots kept to serve state transfers.
+const SNAPSHOTS_KEPT: usize = 2;
 
 /// Counters beyond the link's [`WireStats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -232,6 +259,19 @@ pub struct ReplicaManager {
     faults: FaultDedup,
     info: ReplicaInfo,
     counters: RmCounters,
+
+    guard: Guard,
+    /// `Some` while a state transfer is running; delivery is paused meanwhile.
+    transfer: Option<StateTransfer>,
+    recovering: bool,
+    /// Our latest checkpoint snapshots: (seq, digest, canonical bytes).
+    snapshots: VecDeque<(u64, [u8; 32], Vec<u8>)>,
+    /// When the replica last made progress (answered, or was handed work while idle).
+    last_progress: Instant,
+    /// The latest `now` seen, for calls that are not given one.
+    now: Instant,
+    next_nonce: u64,
+    chaos_seen: VecDeque<u64>,
 }
 
 impl ReplicaManager {
@@ -266,6 +306,18 @@ impl ReplicaManager {
             },
             info: ReplicaInfo::default(),
             counters: RmCounters::default(),
+            guard: Guard::new(GuardConfig {
+                me: cfg.id,
+                hang_threshold: cfg.hang_threshold,
+                retry: cfg.retry,
+            }),
+            transfer: None,
+            recovering: false,
+            snapshots: VecDeque::new(),
+            last_progress: now,
+            now,
+            next_nonce: 1,
+            chaos_seen: VecDeque::new(),
             cfg,
         };
         rm.send_ack(now);
@@ -273,16 +325,23 @@ impl ReplicaManager {
     }
 
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.now = now;
         let Some((sender, msg)) = self.link.receive(now, datagram) else {
             return;
         };
         match (sender, msg) {
+            (NodeId::ReplicaManager(peer), msg) if peer != self.cfg.id => {
+                self.on_peer(now, from, peer, msg)
+            }
+            (NodeId::Tool(_), Message::Chaos { nonce, action }) => {
+                self.on_chaos(from, nonce, action)
+            }
             (NodeId::Sequencer, Message::Data(entries)) => self.on_data(entries),
             (NodeId::Sequencer, Message::Heartbeat { high, low }) => self.on_heartbeat(high, low),
             (NodeId::FrontEnd(_) | NodeId::Tool(_), Message::Reask(seqs)) => {
                 self.on_reask(from, &seqs)
             }
-            (NodeId::FrontEnd(_), Message::Faults(reports)) => self.on_faults(&reports),
+            (NodeId::FrontEnd(_), Message::Faults(reports)) => self.on_faults(now, &reports),
             (_, Message::StatusQuery { nonce }) => {
                 let status = self.status();
                 self.send(
@@ -297,7 +356,13 @@ impl ReplicaManager {
 
     /// Next request to hand to the replica, strictly in order, each seq exactly once.
     pub fn poll_deliver(&mut self) -> Option<Sequenced> {
+        if self.recovering {
+            return None;
+        }
         let entry = self.queue.pop_next()?;
+        if self.awaiting.is_empty() {
+            self.last_progress = self.now;
+        }
         self.awaiting.push_back(Awaiting {
             seq: entry.seq,
             id: entry.id,
@@ -311,6 +376,8 @@ impl ReplicaManager {
     /// same address until the next `poll_transmit`) and caches it. A seq that is not awaiting
     /// a reply is ignored (counted); earlier seqs still awaiting are given up on.
     pub fn handle_reply(&mut self, now: Instant, seq: u64, reply: Vec<u8>) {
+        self.now = now;
+        self.last_progress = now;
         // Sorted by seq: delivery order, also across `reset_to`.
         let Ok(i) = self.awaiting.binary_search_by_key(&seq, |a| a.seq) else {
             self.counters.unmatched_replies += 1;
@@ -364,7 +431,14 @@ impl ReplicaManager {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         self.link.handle_timeout(now);
+        let stall = self.stalled(now);
+        self.guard.handle_timeout(now, stall);
+        let floor = self.seq_low;
+        if let Some(t) = &mut self.transfer {
+            t.handle_timeout(now, floor);
+        }
         self.drive(now);
     }
 
@@ -385,6 +459,10 @@ impl ReplicaManager {
         if let Some(t) = self.link.poll_timeout() {
             next = next.min(t);
         }
+        let recovery = self.transfer.as_ref().and_then(StateTransfer::poll_timeout);
+        for t in [self.guard.poll_timeout(), recovery].into_iter().flatten() {
+            next = next.min(t);
+        }
         Some(next)
     }
 
@@ -403,9 +481,13 @@ impl ReplicaManager {
             id: self.cfg.id,
             implementation: i.implementation.clone(),
             pid: i.pid,
-            state: i.state,
+            state: if self.recovering {
+                ReplicaState::Recovering
+            } else {
+                i.state
+            },
             last_seq: self.last_replied,
-            consecutive_faults: i.consecutive_faults,
+            consecutive_faults: self.guard.consecutive_faults(self.cfg.id),
             replacements: i.replacements,
             digest: i.digest,
             executed: i.executed,
@@ -474,13 +556,118 @@ impl ReplicaManager {
         }
     }
 
-    fn on_faults(&mut self, reports: &[FaultReport]) {
+    fn on_faults(&mut self, now: Instant, reports: &[FaultReport]) {
         for &r in reports {
             if r.seq == 0 || r.replica == 0 || r.replica > REPLICAS || !self.faults.insert(r) {
                 self.counters.dropped_faults += 1;
                 continue;
             }
+            let stall = self.stalled(now);
+            self.guard.on_report(now, r, stall);
             self.events.push_back(RmEvent::Fault(r));
+        }
+    }
+
+    /// Messages between replica managers: detection, agreement and state transfer.
+    fn on_peer(&mut self, now: Instant, from: SocketAddr, peer: u8, msg: Message) {
+        match msg {
+            Message::Checkpoint {
+                seq,
+                generation,
+                digest,
+            } => self.guard.on_checkpoint(now, peer, seq, generation, digest),
+            Message::Vote {
+                replica,
+                generation,
+                reason,
+            } => self.guard.on_vote(peer, replica, generation, reason),
+            Message::Probe { nonce } => {
+                let reply = Message::ProbeReply {
+                    nonce,
+                    generation: self.guard.generation(self.cfg.id),
+                    stalled_ms: self.stalled(now).as_millis() as u64,
+                };
+                self.send(Destination::ReplicaManager(peer), &reply);
+            }
+            Message::ProbeReply {
+                nonce,
+                generation,
+                stalled_ms,
+            } => self
+                .guard
+                .on_probe_reply(now, peer, nonce, generation, stalled_ms),
+            Message::Replaced {
+                replica,
+                generation,
+                from_seq,
+            } if replica == peer => self.guard.on_replaced(replica, generation, from_seq),
+            // A recovering replica has nothing trustworthy to offer.
+            Message::SnapshotQuery { nonce, fetch } if !self.recovering => {
+                let checkpoints = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
+                let snapshot = fetch.and_then(|want| {
+                    self.snapshots
+                        .iter()
+                        .find(|(s, _, _)| *s == want)
+                        .map(|(s, _, b)| (*s, b.clone()))
+                });
+                self.send(
+                    Destination::Addr(from),
+                    &Message::SnapshotOffer {
+                        nonce,
+                        checkpoints,
+                        snapshot,
+                    },
+                );
+            }
+            Message::SnapshotOffer {
+                nonce,
+                checkpoints,
+                snapshot,
+            } => {
+                let floor = self.seq_low;
+                if let Some(t) = &mut self.transfer {
+                    t.on_offer(now, peer, nonce, checkpoints, snapshot, floor);
+                }
+            }
+            _ => self.counters.ignored += 1,
+        }
+    }
+
+    fn on_chaos(&mut self, from: SocketAddr, nonce: u64, action: ChaosAction) {
+        let (accepted, detail) = if !self.cfg.chaos {
+            (
+                false,
+                "fault injection is disabled: start the cluster with --chaos".to_owned(),
+            )
+        } else if self.chaos_seen.contains(&nonce) {
+            (true, "already applied".to_owned())
+        } else {
+            self.chaos_seen.push_back(nonce);
+            if self.chaos_seen.len() > 64 {
+                self.chaos_seen.pop_front();
+            }
+            self.events.push_back(RmEvent::Chaos(action));
+            (
+                true,
+                format!("replica {}: {}", self.cfg.id, action.as_str()),
+            )
+        };
+        self.send(
+            Destination::Addr(from),
+            &Message::ChaosReply {
+                nonce,
+                accepted,
+                detail,
+            },
+        );
+    }
+
+    /// How long our replica has had work outstanding without answering.
+    fn stalled(&self, now: Instant) -> Duration {
+        if self.awaiting.is_empty() || self.recovering {
+            Duration::ZERO
+        } else {
+            now.saturating_duration_since(self.last_progress)
         }
     }
 
@@ -509,6 +696,87 @@ impl ReplicaManager {
         if now >= self.ack_due() {
             self.send_ack(now);
         }
+        while let Some(reason) = self.guard.poll_decision() {
+            self.events.push_back(RmEvent::Replace(reason));
+        }
+        while let Some((to, msg)) = self.guard.poll_out() {
+            self.send(to, &msg);
+        }
+        if let Some(t) = &mut self.transfer {
+            let mut out = Vec::new();
+            while let Some(o) = t.poll_out() {
+                out.push(o);
+            }
+            let done = t.take_done();
+            for (to, msg) in out {
+                self.send(to, &msg);
+            }
+            if let Some(install) = done {
+                self.events.push_back(RmEvent::Install(install));
+            }
+        }
+    }
+
+    // ---- checkpoints and recovery ----
+
+    /// Whether the replica's state after `seq` should be exported as a checkpoint.
+    pub fn checkpoint_due(&self, seq: u64) -> bool {
+        self.cfg.checkpoint_interval > 0
+            && seq > 0
+            && seq.is_multiple_of(self.cfg.checkpoint_interval)
+    }
+
+    /// The replica's canonical snapshot after `seq` (a checkpoint): kept to serve state
+    /// transfers, and its digest compared with every other replica's.
+    pub fn handle_checkpoint(&mut self, now: Instant, seq: u64, snapshot: Vec<u8>) -> [u8; 32] {
+        self.now = now;
+        let digest = Digest::of_state(&snapshot).0;
+        self.snapshots.push_back((seq, digest, snapshot));
+        while self.snapshots.len() > SNAPSHOTS_KEPT {
+            self.snapshots.pop_front();
+        }
+        self.guard.my_checkpoint(now, seq, digest);
+        self.drive(now);
+        digest
+    }
+
+    /// Stops delivery and starts a state transfer. `replaced`: the replica process was just
+    /// replaced by a fresh one (a new generation; every manager is told). Replies the old
+    /// process still owed will never come.
+    pub fn begin_recovery(&mut self, now: Instant, replaced: bool) {
+        self.now = now;
+        self.recovering = true;
+        self.awaiting.clear();
+        if replaced {
+            self.guard.replaced_mine(self.queue.delivered());
+            // A fresh replica's snapshots come from its new state only.
+            self.snapshots.clear();
+        }
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        self.transfer = Some(StateTransfer::start(
+            self.cfg.id,
+            nonce,
+            self.cfg.retry,
+            now,
+        ));
+        self.drive(now);
+    }
+
+    /// The replica installed the state after `seq`: deliver from `seq + 1` on.
+    pub fn finish_recovery(&mut self, now: Instant, seq: u64) {
+        self.recovering = false;
+        self.transfer = None;
+        self.last_progress = now;
+        self.reset_to(now, seq);
+    }
+
+    pub fn is_recovering(&self) -> bool {
+        self.recovering
+    }
+
+    pub fn generation(&self) -> u32 {
+        self.guard.generation(self.cfg.id)
     }
 
     fn maybe_nack(&mut self, now: Instant) {

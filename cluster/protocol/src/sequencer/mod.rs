@@ -57,6 +57,10 @@ pub struct SequencerConfig {
     /// assignments whose ids are remembered for de-duplication (and kept in the log, see
     /// [`Sequencer::poll_truncate`]).
     pub retain_max: usize,
+    /// Most recent durable entries kept even when every live RM has them: a replaced replica
+    /// installs a checkpoint snapshot and replays what follows it from here, so this must
+    /// exceed the checkpoint interval with room to spare.
+    pub retain_min: usize,
 }
 
 impl Default for SequencerConfig {
@@ -64,6 +68,7 @@ impl Default for SequencerConfig {
         SequencerConfig {
             timeouts: Timeouts::default(),
             retain_max: 100_000,
+            retain_min: 10_000,
         }
     }
 }
@@ -504,7 +509,8 @@ impl Sequencer {
 
     // ---- retention ----
 
-    /// Drops retained entries every live RM has received, and any beyond `retain_max`.
+    /// Drops retained entries every live RM has received, except the last `retain_min`, and any
+    /// beyond `retain_max`.
     /// Never drops a pending (not yet durable, so not yet sent) entry; never moves back.
     fn advance_low(&mut self, now: Instant) {
         let mut target = self.durable.saturating_add(1);
@@ -523,6 +529,11 @@ impl Sequencer {
         if !any_live {
             target = self.base;
         }
+        let floor = self
+            .durable
+            .saturating_add(1)
+            .saturating_sub(self.cfg.retain_min as u64);
+        target = target.min(floor.max(self.base));
         let cap = self
             .durable
             .saturating_add(1)

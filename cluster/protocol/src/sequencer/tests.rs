@@ -81,9 +81,11 @@ impl H {
         max_datagram: usize,
     ) -> Self {
         let now = Instant::now();
+        // Most tests check that acknowledged entries are freed; `retain_min` has its own test.
         let cfg = SequencerConfig {
             timeouts: Timeouts::default(),
             retain_max,
+            retain_min: 0,
         };
         let mut s = Sequencer::new(
             link(NodeId::Sequencer, max_datagram),
@@ -1099,4 +1101,23 @@ proptest! {
         prop_assert_eq!(persisted, expected);
         prop_assert_eq!(h.s.base + h.s.retained.len() as u64, h.s.next_seq);
     }
+}
+
+#[test]
+fn the_last_retain_min_entries_stay_for_replay_after_a_checkpoint() {
+    let mut h = with_entries(100, 30);
+    h.s.cfg.retain_min = 5;
+    h.ack_all(30, 30);
+    assert_eq!(
+        h.s.status().lowest_retained,
+        26,
+        "everyone has all 30, yet 26..=30 stay"
+    );
+    assert_eq!(h.s.retained.len(), 5);
+    // A replaced replica rewound to checkpoint 25 gets the rest by NACK.
+    h.rm_says(2, Message::Nack(vec![(26, 30)]));
+    assert_eq!(
+        data_seqs(&h.out(), Destination::ReplicaManager(2)),
+        vec![26, 27, 28, 29, 30]
+    );
 }

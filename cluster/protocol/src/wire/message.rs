@@ -86,6 +86,44 @@ pub enum FaultKind {
     Wrong,
     /// Did not answer within the front end's adaptive window.
     Missing,
+    /// Answered like the majority after this front end had reported it `Wrong`: ends a run of
+    /// consecutive wrong answers. (Sent only then, so correct replicas cost no reports.)
+    Correct,
+}
+
+/// Why a replica manager votes to replace a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VoteReason {
+    /// Three consecutive wrong answers.
+    Wrong,
+    /// Its checkpoint digest differs from the majority's.
+    Digest,
+    /// It stopped answering (probed: work outstanding beyond the hang threshold).
+    Hung,
+}
+
+/// Fault injection, for demos and tests; honoured only by a cluster started with `--chaos`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChaosAction {
+    /// Wrong but well-formed replies from now on.
+    Byzantine,
+    /// Abrupt exit of the replica process.
+    Crash,
+    /// The replica process stops (SIGSTOP) without exiting.
+    Hang,
+    /// Back to correct replies; a hung replica continues.
+    Heal,
+}
+
+impl ChaosAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChaosAction::Byzantine => "byzantine",
+            ChaosAction::Crash => "crash",
+            ChaosAction::Hang => "hang",
+            ChaosAction::Heal => "heal",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -182,6 +220,61 @@ pub enum Message {
         nonce: u64,
         status: RmStatus,
     },
+    /// Replica manager → all replica managers: my replica's state digest after `seq`.
+    Checkpoint {
+        seq: u64,
+        generation: u32,
+        digest: [u8; 32],
+    },
+    /// Replica manager → all replica managers: replica `replica` in its `generation` should
+    /// be replaced. Its owner replaces it once a majority of managers voted so.
+    Vote {
+        replica: u8,
+        generation: u32,
+        reason: VoteReason,
+    },
+    /// Replica manager → the owner of a replica reported missing: is it answering?
+    Probe {
+        nonce: u64,
+    },
+    /// Owner → prober: how long its replica has had work outstanding without answering
+    /// (0: nothing outstanding, or it is answering).
+    ProbeReply {
+        nonce: u64,
+        generation: u32,
+        stalled_ms: u64,
+    },
+    /// Owner → all replica managers: its replica was replaced and is now `generation`;
+    /// fault reports about seqs up to `from_seq` concern the old incarnation.
+    Replaced {
+        replica: u8,
+        generation: u32,
+        from_seq: u64,
+    },
+    /// Recovering replica manager → peers: which checkpoints can you serve, and (`fetch`)
+    /// send me the snapshot after that seq.
+    SnapshotQuery {
+        nonce: u64,
+        fetch: Option<u64>,
+    },
+    /// Peer → recovering replica manager.
+    SnapshotOffer {
+        nonce: u64,
+        /// (seq, digest) of the checkpoint snapshots this manager holds.
+        checkpoints: Vec<(u64, [u8; 32])>,
+        /// The canonical snapshot bytes after `seq`, when fetched.
+        snapshot: Option<(u64, Vec<u8>)>,
+    },
+    /// Tool → replica manager.
+    Chaos {
+        nonce: u64,
+        action: ChaosAction,
+    },
+    ChaosReply {
+        nonce: u64,
+        accepted: bool,
+        detail: String,
+    },
 }
 
 impl Message {
@@ -200,6 +293,15 @@ impl Message {
             Message::StatusQuery { .. } => 10,
             Message::SequencerStatus { .. } => 11,
             Message::RmStatus { .. } => 12,
+            Message::Checkpoint { .. } => 13,
+            Message::Vote { .. } => 14,
+            Message::Probe { .. } => 15,
+            Message::ProbeReply { .. } => 16,
+            Message::Replaced { .. } => 17,
+            Message::SnapshotQuery { .. } => 18,
+            Message::SnapshotOffer { .. } => 19,
+            Message::Chaos { .. } => 20,
+            Message::ChaosReply { .. } => 21,
         }
     }
 
@@ -217,6 +319,15 @@ impl Message {
             10 => "status-query",
             11 => "sequencer-status",
             12 => "rm-status",
+            13 => "checkpoint",
+            14 => "vote",
+            15 => "probe",
+            16 => "probe-reply",
+            17 => "replaced",
+            18 => "snapshot-query",
+            19 => "snapshot-offer",
+            20 => "chaos",
+            21 => "chaos-reply",
             _ => "unknown",
         }
     }

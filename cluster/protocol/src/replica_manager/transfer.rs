@@ -1,0 +1,288 @@
+//! State transfer: brings a fresh replica (or one too far behind to replay) to the current
+//! state from a checkpoint snapshot, never by trusting its own old state.
+//!
+//! 1. Ask every peer which checkpoint snapshots it holds (`SnapshotQuery`).
+//! 2. Choose the highest checkpoint seq S for which at least two peers report the same
+//!    digest, and after which the sequencer still retains every request (so S + 1 can be
+//!    replayed). Before any checkpoint exists, the empty state at 0 is that checkpoint.
+//! 3. Fetch S's bytes from one of those peers and accept them only if their digest is the
+//!    agreed one; otherwise try another peer.
+//!
+//! The manager then installs the snapshot and replays from S + 1 (buffered meanwhile).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tessera_types::Digest;
+
+use crate::wire::Message;
+use crate::{Destination, REPLICAS};
+
+/// What to install: `None` is the empty state at seq 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    pub seq: u64,
+    pub snapshot: Option<Vec<u8>>,
+}
+
+pub struct StateTransfer {
+    me: u8,
+    nonce: u64,
+    retry: Duration,
+    offers: BTreeMap<u8, Vec<(u64, [u8; 32])>>,
+    /// (seq, digest, peer asked, when).
+    fetch: Option<(u64, [u8; 32], u8, Instant)>,
+    /// Peers whose bytes failed verification: not asked again.
+    distrusted: Vec<u8>,
+    next_query: Instant,
+    done: Option<Install>,
+    out: VecDeque<(Destination, Message)>,
+}
+
+impl StateTransfer {
+    pub fn start(me: u8, nonce: u64, retry: Duration, now: Instant) -> Self {
+        let mut t = StateTransfer {
+            me,
+            nonce,
+            retry,
+            offers: BTreeMap::new(),
+            fetch: None,
+            distrusted: Vec::new(),
+            next_query: now,
+            done: None,
+            out: VecDeque::new(),
+        };
+        t.query(now);
+        t
+    }
+
+    fn peers(&self) -> impl Iterator<Item = u8> + '_ {
+        (1..=REPLICAS).filter(move |p| *p != self.me && !self.distrusted.contains(p))
+    }
+
+    fn query(&mut self, now: Instant) {
+        let nonce = self.nonce;
+        let peers: Vec<u8> = self.peers().collect();
+        for p in peers {
+            self.out.push_back((
+                Destination::ReplicaManager(p),
+                Message::SnapshotQuery { nonce, fetch: None },
+            ));
+        }
+        self.next_query = now + self.retry;
+    }
+
+    /// A peer's offer. `replay_floor` is the lowest seq the sequencer still retains (0 if not
+    /// known yet).
+    pub fn on_offer(
+        &mut self,
+        now: Instant,
+        from: u8,
+        nonce: u64,
+        checkpoints: Vec<(u64, [u8; 32])>,
+        snapshot: Option<(u64, Vec<u8>)>,
+        replay_floor: u64,
+    ) {
+        if nonce != self.nonce
+            || self.done.is_some()
+            || from == self.me
+            || self.distrusted.contains(&from)
+        {
+            return;
+        }
+        self.offers.insert(from, checkpoints);
+        if let (Some((seq, digest, peer, _)), Some((got_seq, bytes))) = (self.fetch, snapshot) {
+            if peer == from && got_seq == seq {
+                if Digest::of_state(&bytes).0 == digest {
+                    self.done = Some(Install {
+                        seq,
+                        snapshot: Some(bytes),
+                    });
+                } else {
+                    self.distrusted.push(from);
+                    self.offers.remove(&from);
+                    self.fetch = None;
+                }
+                return;
+            }
+        }
+        if self.fetch.is_none() {
+            self.choose(now, replay_floor);
+        }
+    }
+
+    fn choose(&mut self, now: Instant, replay_floor: u64) {
+        let mut support: BTreeMap<(u64, [u8; 32]), Vec<u8>> = BTreeMap::new();
+        for (peer, cps) in &self.offers {
+            for cp in cps {
+                support.entry(*cp).or_default().push(*peer);
+            }
+        }
+        let replayable = |seq: u64| replay_floor == 0 || seq + 1 >= replay_floor;
+        let best = support
+            .iter()
+            .rev()
+            .find(|((seq, _), peers)| peers.len() >= 2 && replayable(*seq))
+            .map(|((seq, digest), peers)| (*seq, *digest, peers[0]));
+        match best {
+            Some((seq, digest, peer)) => {
+                self.fetch = Some((seq, digest, peer, now));
+                self.out.push_back((
+                    Destination::ReplicaManager(peer),
+                    Message::SnapshotQuery {
+                        nonce: self.nonce,
+                        fetch: Some(seq),
+                    },
+                ));
+            }
+            // Nothing vouched for yet, but everything since the start can still be replayed:
+            // the empty state is the checkpoint every replica agrees on.
+            None if replay_floor <= 1 && self.offers.len() >= 2 => {
+                self.done = Some(Install {
+                    seq: 0,
+                    snapshot: None,
+                });
+            }
+            None => {}
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, replay_floor: u64) {
+        if self.done.is_some() {
+            return;
+        }
+        if let Some((_, _, peer, at)) = self.fetch {
+            if now.saturating_duration_since(at) >= self.retry * 5 {
+                // That peer is gone or slow: forget its offer and choose again.
+                self.offers.remove(&peer);
+                self.fetch = None;
+                self.choose(now, replay_floor);
+            }
+        }
+        if self.fetch.is_none() && now >= self.next_query {
+            self.query(now);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.done.is_some() {
+            return None;
+        }
+        Some(match self.fetch {
+            Some((_, _, _, at)) => at + self.retry * 5,
+            None => self.next_query,
+        })
+    }
+
+    pub fn poll_out(&mut self) -> Option<(Destination, Message)> {
+        self.out.pop_front()
+    }
+
+    pub fn take_done(&mut self) -> Option<Install> {
+        self.done.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(n: u8) -> (Vec<u8>, [u8; 32]) {
+        let bytes = vec![n; 10];
+        let d = Digest::of_state(&bytes).0;
+        (bytes, d)
+    }
+
+    fn fetches(t: &mut StateTransfer) -> Vec<(Destination, Option<u64>)> {
+        std::iter::from_fn(|| t.poll_out())
+            .filter_map(|(to, m)| match m {
+                Message::SnapshotQuery { fetch, .. } => Some((to, fetch)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn installs_the_highest_replayable_checkpoint_two_peers_vouch_for() {
+        let now = Instant::now();
+        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        assert_eq!(fetches(&mut t).len(), 3, "asks every peer");
+        let (b100, d100) = snap(1);
+        let (_, d200) = snap(2);
+        let (_, bad) = snap(3);
+        t.on_offer(now, 2, 7, vec![(100, d100), (200, d200)], None, 50);
+        assert!(fetches(&mut t).is_empty(), "one peer alone is not enough");
+        t.on_offer(now, 3, 7, vec![(100, d100), (200, bad)], None, 50);
+        assert_eq!(
+            fetches(&mut t),
+            vec![(Destination::ReplicaManager(2), Some(100))]
+        );
+        // Bytes that do not match the agreed digest are refused, and that peer is dropped.
+        t.on_offer(now, 2, 7, vec![], Some((100, vec![9; 10])), 50);
+        assert!(t.take_done().is_none());
+        t.on_offer(now, 4, 7, vec![(100, d100)], None, 50);
+        assert_eq!(
+            fetches(&mut t),
+            vec![(Destination::ReplicaManager(3), Some(100))]
+        );
+        t.on_offer(now, 3, 7, vec![(100, d100)], Some((100, b100.clone())), 50);
+        assert_eq!(
+            t.take_done(),
+            Some(Install {
+                seq: 100,
+                snapshot: Some(b100)
+            })
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_the_sequencer_can_no_longer_replay_from_is_not_chosen() {
+        let now = Instant::now();
+        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        fetches(&mut t);
+        let (_, d) = snap(1);
+        t.on_offer(now, 2, 7, vec![(100, d)], None, 500);
+        t.on_offer(now, 3, 7, vec![(100, d)], None, 500);
+        assert!(fetches(&mut t).is_empty());
+        assert!(t.take_done().is_none());
+        // It asks again later, when newer checkpoints may exist.
+        t.handle_timeout(now + Duration::from_millis(100), 500);
+        assert_eq!(fetches(&mut t).len(), 3);
+    }
+
+    #[test]
+    fn before_any_checkpoint_the_empty_state_is_the_start() {
+        let now = Instant::now();
+        let mut t = StateTransfer::start(4, 1, Duration::from_millis(100), now);
+        t.on_offer(now, 1, 1, vec![], None, 1);
+        assert!(t.take_done().is_none());
+        t.on_offer(now, 2, 1, vec![], None, 1);
+        assert_eq!(
+            t.take_done(),
+            Some(Install {
+                seq: 0,
+                snapshot: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_silent_peer_is_replaced_by_another() {
+        let now = Instant::now();
+        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        fetches(&mut t);
+        let (_, d) = snap(1);
+        for p in 2..=4 {
+            t.on_offer(now, p, 7, vec![(10, d)], None, 0);
+        }
+        assert_eq!(
+            fetches(&mut t),
+            vec![(Destination::ReplicaManager(2), Some(10))]
+        );
+        t.handle_timeout(now + Duration::from_millis(500), 0);
+        assert_eq!(
+            fetches(&mut t),
+            vec![(Destination::ReplicaManager(3), Some(10))]
+        );
+    }
+}
