@@ -361,3 +361,32 @@ async fn a_replica_far_behind_the_retention_window_recovers_by_state_transfer() 
         "caught up by state transfer, not replaced"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tesserad_up_restarts_a_killed_replica_manager_which_rejoins() {
+    let cluster = TestCluster::start(Options {
+        supervised: true,
+        ..opts(false)
+    });
+    let fe = cluster.front_end();
+    let mut answers = run_workload(&fe, workload(100, 81), 8).await;
+    cluster.wait_converged(100, Duration::from_secs(20)).await;
+    let rm = cluster
+        .supervised_pid(Role::Rm(3))
+        .expect("rm 3 runs under the supervisor");
+    signal_pid(rm, "KILL");
+    answers.extend(run_workload(&fe, workload(200, 82), 8).await);
+    let restarted = harness::eventually(Duration::from_secs(15), || {
+        cluster.supervised_pid(Role::Rm(3)).is_some_and(|p| p != rm)
+    })
+    .await;
+    assert!(
+        restarted,
+        "the supervisor restarts the killed replica manager"
+    );
+    answers.extend(run_workload(&fe, workload(50, 83), 8).await);
+    check_against_single_replica(&answers);
+    cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+}

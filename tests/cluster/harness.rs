@@ -65,6 +65,8 @@ pub struct Options {
     pub seed: u64,
     pub request_timeout_ms: u64,
     pub max_datagram_bytes: usize,
+    /// Run every role under one `tesserad up` instead of as separate processes.
+    pub supervised: bool,
     /// Start replica managers with `--chaos` (fault injection).
     pub chaos: bool,
     /// `sequencer.retain_max` and `retain_min`, when not the defaults.
@@ -82,6 +84,7 @@ impl Default for Options {
             seed: 1,
             request_timeout_ms: 10_000,
             max_datagram_bytes: 8192,
+            supervised: false,
             chaos: false,
             sequencer_retain: None,
             extra_toml: String::new(),
@@ -102,6 +105,8 @@ pub struct TestCluster {
     pub cfg: Config,
     chaos: bool,
     procs: Vec<Option<Child>>,
+    /// `Some` when the roles run under one `tesserad up` supervisor instead.
+    supervisor: Option<Child>,
 }
 
 impl TestCluster {
@@ -196,17 +201,54 @@ seed = {seed}
             cfg,
             chaos: opts.chaos,
             procs: (0..5).map(|_| None).collect(),
+            supervisor: None,
         };
-        for role in [
-            Role::Sequencer,
-            Role::Rm(1),
-            Role::Rm(2),
-            Role::Rm(3),
-            Role::Rm(4),
-        ] {
-            cluster.spawn(role);
+        if opts.supervised {
+            let mut cmd = Command::new(tesserad());
+            cmd.arg("up").arg("--config").arg(&cluster.config_path);
+            if opts.chaos {
+                cmd.arg("--chaos");
+            }
+            let child = cmd
+                .env(
+                    "TESSERA_LOG",
+                    std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn tesserad up");
+            cluster.supervisor = Some(child);
+        } else {
+            for role in [
+                Role::Sequencer,
+                Role::Rm(1),
+                Role::Rm(2),
+                Role::Rm(3),
+                Role::Rm(4),
+            ] {
+                cluster.spawn(role);
+            }
         }
         cluster
+    }
+
+    /// Pid of a role started by the `tesserad up` supervisor, found by its command line.
+    pub fn supervised_pid(&self, role: Role) -> Option<u32> {
+        let mut want: Vec<String> = role.args();
+        want.push("--config".into());
+        want.push(self.config_path.display().to_string());
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .skip(1)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (args == want && alive(pid)).then_some(pid)
+        })
     }
 
     fn spawn(&mut self, role: Role) {
@@ -314,6 +356,16 @@ seed = {seed}
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        if let Some(mut sup) = self.supervisor.take() {
+            // A clean stop takes its roles with it; SIGKILL only if it does not come.
+            signal_pid(sup.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(sup.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = sup.kill();
+            let _ = sup.wait();
+        }
         for c in self.procs.iter_mut().flatten() {
             // A paused process must be continued or SIGKILL still works; SIGKILL always does.
             let _ = c.kill();

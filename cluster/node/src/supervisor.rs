@@ -53,11 +53,24 @@ struct Running {
 
 fn spawn(exe: &PathBuf, config: Option<&PathBuf>, role: &Role) -> std::io::Result<Child> {
     let mut cmd = Command::new(exe);
-    cmd.args(&role.args);
+    cmd.args(&role.args).env(SUPERVISED_ENV, "1");
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
     cmd.stdin(Stdio::null()).kill_on_drop(true).spawn()
+}
+
+/// Set for roles started by `tesserad up`: they ask the kernel to stop them if the
+/// supervisor dies, so a killed supervisor leaves no orphaned cluster behind.
+pub const SUPERVISED_ENV: &str = "TESSERA_SUPERVISED";
+
+/// Called by a role at start: if supervised, die with the supervisor (Linux).
+pub fn follow_supervisor() {
+    if std::env::var_os(SUPERVISED_ENV).is_some() {
+        if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM) {
+            tracing::warn!(error = %e, "cannot tie this role's life to the supervisor");
+        }
+    }
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);

@@ -123,10 +123,12 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Sequencer => {
                 init_logging("sequencer");
+                supervisor::follow_supervisor();
                 sequencer::run(cfg, shutdown_signal()).await
             }
             Command::Rm { id, chaos } => {
                 init_logging("rm");
+                supervisor::follow_supervisor();
                 replica_manager::run(cfg, id, chaos, shutdown_signal()).await
             }
             Command::Chaos { action, replica } => {
