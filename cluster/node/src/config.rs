@@ -474,6 +474,14 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_configs_are_valid() {
+        let three = include_str!("../../../deploy/three-hosts.toml");
+        let c = Config::parse(three, "deploy/three-hosts.toml").unwrap();
+        assert_eq!(c.network.ttl, 1);
+        assert_eq!(c.cluster.max_datagram_bytes, 1400);
+    }
+
+    #[test]
     fn empty_file_means_all_defaults() {
         let c = Config::parse("", "t").unwrap();
         assert_eq!(c.replica_manager[3].implementation, Implementation::Kv);
