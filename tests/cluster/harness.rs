@@ -94,9 +94,24 @@ impl Default for Options {
 
 static CLUSTERS: AtomicU32 = AtomicU32::new(0);
 
+static PORTS: AtomicU32 = AtomicU32::new(0);
+
+/// A free UDP port below the kernel's ephemeral range (32768 and up), so that no socket
+/// bound to port 0 (a front end, a status query, another test's client) can be handed it
+/// between our check and the node's bind. The start is spread by pid so that test processes
+/// running side by side walk different stretches.
 fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    s.local_addr().expect("local addr").port()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = PORTS.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port in {LOW}..{}", LOW + SPAN);
 }
 
 pub struct TestCluster {
