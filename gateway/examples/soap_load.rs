@@ -1,0 +1,169 @@
+//! Closed-loop SOAP load: N keep-alive clients, each sending its next call as soon as the last
+//! is answered, for a fixed time; prints calls/s and latency percentiles.
+//!
+//! With no URL it starts an in-process gateway over the local backend, which measures HTTP +
+//! SOAP with a trivial backend: the gateway's own ceiling. Given a URL (loopback only) it
+//! drives that gateway, e.g. one in front of a real cluster.
+//!
+//! `cargo run --release -p tessera-gateway --example soap_load -- [--clients 64] [--seconds 10] [http://127.0.0.1:8080/ws/reservation]`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tessera_gateway::server::LocalBackend;
+use tessera_gateway::{router, serve, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ENVELOPE: &str = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+    xmlns:t=\"urn:tessera:reservation:v1\"><s:Body>{CALL}</s:Body></s:Envelope>";
+
+fn call(body: &str) -> String {
+    ENVELOPE.replace("{CALL}", body)
+}
+
+#[tokio::main]
+async fn main() {
+    let mut clients = 64usize;
+    let mut seconds = 10u64;
+    let mut url = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--clients" => clients = args.next().unwrap().parse().unwrap(),
+            "--seconds" => seconds = args.next().unwrap().parse().unwrap(),
+            other => url = Some(other.to_owned()),
+        }
+    }
+    let (addr, path) = match url {
+        Some(url) => {
+            let rest = url.strip_prefix("http://").expect("http:// URL");
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let addr: SocketAddr = host.parse().expect("IP:port");
+            assert!(
+                addr.ip().is_loopback(),
+                "load is only sent to loopback addresses"
+            );
+            (addr, format!("/{path}"))
+        }
+        None => {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(serve(
+                listener,
+                router(LocalBackend::new(), Config::default()),
+            ));
+            (addr, "/ws/reservation".to_owned())
+        }
+    };
+
+    // One slot per client with room for it, so every client's reserve/cancel pair succeeds.
+    let setup = call(
+        "<t:addReservationSlot><t:adminID>MTLA0001</t:adminID><t:eventType>Concerts</t:eventType>\
+         <t:eventID>MTLE101226</t:eventID><t:capacity>100000</t:capacity></t:addReservationSlot>",
+    );
+    let mut conn = Conn::open(addr, &path).await;
+    conn.call(&setup).await;
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let path = path.clone();
+        tasks.push(tokio::spawn(async move {
+            let participant = format!("MTLP{:04}", i % 10_000);
+            let reserve = call(&format!(
+                "<t:reserveTicket><t:participantID>{participant}</t:participantID>\
+                 <t:eventType>Concerts</t:eventType><t:eventID>MTLE101226</t:eventID>\
+                 </t:reserveTicket>"
+            ));
+            let cancel = reserve.replace("reserveTicket", "cancelTicket");
+            let mut conn = Conn::open(addr, &path).await;
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let body = if n.is_multiple_of(2) {
+                    &reserve
+                } else {
+                    &cancel
+                };
+                let started = Instant::now();
+                conn.call(body).await;
+                latencies.push(started.elapsed());
+                n += 1;
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "{clients} clients, {:.1} s: {} calls, {:.0} calls/s, latency p50 {:?} p99 {:?} max {:?}",
+        elapsed,
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        latencies.last().unwrap()
+    );
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: TcpStream,
+    path: String,
+    buffer: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr, path: &str) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            path: path.to_owned(),
+            buffer: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Sends one call and reads its whole response; panics on anything but 200.
+    async fn call(&mut self, envelope: &str) {
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: load\r\nContent-Type: text/xml; charset=utf-8\r\n\
+             Content-Length: {}\r\n\r\n{envelope}",
+            self.path,
+            envelope.len()
+        );
+        self.stream.write_all(request.as_bytes()).await.unwrap();
+        self.buffer.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed");
+            self.buffer.extend_from_slice(&chunk[..n]);
+            let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = std::str::from_utf8(&self.buffer[..end]).unwrap();
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("content-length");
+            if self.buffer.len() >= end + 4 + length {
+                return;
+            }
+        }
+    }
+}

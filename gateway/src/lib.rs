@@ -1,0 +1,20 @@
+//! Tessera's SOAP gateway: the one door through which users reach the cluster.
+//!
+//! The path of a call, and the module that handles each step:
+//!
+//! 1. [`server`]: HTTP. Method, path and content type, overload shedding, body size and
+//!    deadline, request ids and logs. Nothing XML happens here.
+//! 2. [`soap`]: IO-free SOAP. One streaming, namespace-checking pass over the envelope
+//!    ([`soap::parse_call`]) gives a validated [`tessera_types::Request`] or a fault; the
+//!    writers turn a [`tessera_types::Reply`] or a fault into response bytes.
+//! 3. [`server::Backend`]: whatever orders and executes the request (the cluster's front end in
+//!    production; [`server::LocalBackend`] in tests, behind the `local-backend` feature).
+//!
+//! [`wsdl`] renders the published contract (`wsdl/` at the repository root) for `GET ?wsdl`.
+
+pub mod server;
+pub mod soap;
+pub mod wsdl;
+
+pub use server::{router, serve, Answer, Backend, BackendError, Config};
+pub use soap::{Limits, SoapVersion};

@@ -1,0 +1,170 @@
+//! `POST /ws/reservation`: one SOAP call from bytes to bytes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tokio::time::timeout_at;
+use tracing::{field, info, info_span, warn, Instrument, Span};
+
+use super::backend::{Backend, BackendError};
+use super::request_id;
+use super::Gateway;
+use crate::soap::{self, Fault, FaultClass, Operation, SoapVersion};
+
+pub(crate) async fn call<B: Backend>(
+    State(gateway): State<Arc<Gateway<B>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let span = info_span!(
+        "soap",
+        request_id = request_id::for_log(&headers),
+        version = field::Empty,
+        op = field::Empty,
+        seq = field::Empty,
+    );
+    handle(gateway, headers, body).instrument(span).await
+}
+
+async fn handle<B: Backend>(gateway: Arc<Gateway<B>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + gateway.config.request_timeout);
+
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let version = match content_type.map(SoapVersion::from_content_type) {
+        Some(Ok(version)) => version,
+        // Neither version can be assumed, so the answer is plain HTTP.
+        Some(Err(_)) | None => {
+            info!(status = 415, "unsupported content type");
+            return unsupported_media_type();
+        }
+    };
+    Span::current().record("version", version_name(version));
+
+    // Shed load before doing any work for the call, body reading included.
+    let Ok(_permit) = gateway.in_flight.clone().try_acquire_owned() else {
+        return fault(version, &Fault::Overloaded, started);
+    };
+
+    let limit = gateway.config.limits.max_body_bytes;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return fault(version, &Fault::TooLarge, started);
+    }
+    let bytes = match timeout_at(deadline, read_body(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(fault_)) => return fault(version, &fault_, started),
+        Err(_) => return fault(version, &Fault::RequestTimeout, started),
+    };
+
+    let call = match soap::parse_call(&bytes, version, &gateway.config.limits) {
+        Ok(call) => call,
+        Err(rejected) => return fault(rejected.version, &rejected.fault, started),
+    };
+    let operation = Operation::of(&call.request);
+    Span::current().record("op", operation.name());
+
+    let answer = match timeout_at(deadline, gateway.backend.submit(call.request)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(BackendError::Unavailable(why))) => {
+            warn!(error = %why, "backend unavailable");
+            return fault(call.version, &Fault::Unavailable, started);
+        }
+        Ok(Err(BackendError::Overloaded)) => {
+            return fault(call.version, &Fault::Overloaded, started)
+        }
+        Err(_) => return fault(call.version, &Fault::Timeout, started),
+    };
+    Span::current().record("seq", answer.seq);
+
+    let mut out = Vec::new();
+    soap::write_response(call.version, operation, &answer.reply, answer.seq, &mut out);
+    info!(
+        status = 200,
+        code = answer.reply.code.as_str(),
+        micros = elapsed_micros(started),
+        "call answered"
+    );
+    soap_response(StatusCode::OK, call.version, out)
+}
+
+/// Reads the whole body, at most `limit` bytes of it.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Fault> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Fault::TooLarge),
+        // The connection broke or the chunked framing was wrong; the client will hardly read
+        // this answer, but it is the sender's fault.
+        Err(_) => Err(Fault::Malformed("the request body could not be read")),
+    }
+}
+
+fn fault(version: SoapVersion, fault: &Fault, started: Instant) -> Response {
+    let status = fault.http_status(version);
+    let subcode = fault.subcode().unwrap_or(match fault.class() {
+        FaultClass::VersionMismatch => "VersionMismatch",
+        FaultClass::MustUnderstand => "MustUnderstand",
+        FaultClass::Sender => "Sender",
+        FaultClass::Receiver => "Receiver",
+    });
+    let micros = elapsed_micros(started);
+    if fault.class() == FaultClass::Receiver {
+        warn!(status, fault = subcode, micros, "call faulted");
+    } else {
+        info!(status, fault = subcode, micros, "call faulted");
+    }
+    let mut out = Vec::new();
+    soap::write_fault(version, fault, &mut out);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = soap_response(status, version, out);
+    if matches!(fault, Fault::Overloaded) {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn soap_response(status: StatusCode, version: SoapVersion, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(version.content_type()),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn unsupported_media_type() -> Response {
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        [(
+            ACCEPT,
+            HeaderValue::from_static("text/xml, application/soap+xml"),
+        )],
+        "send SOAP 1.1 as text/xml or SOAP 1.2 as application/soap+xml, in UTF-8\n",
+    )
+        .into_response()
+}
+
+fn version_name(version: SoapVersion) -> &'static str {
+    match version {
+        SoapVersion::Soap11 => "1.1",
+        SoapVersion::Soap12 => "1.2",
+    }
+}
+
+fn elapsed_micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,427 @@
+//! The one streaming pass over a request envelope.
+//!
+//! quick-xml's serde deserializer matches elements by local name and ignores namespaces, and it
+//! accepts markup a SOAP endpoint must not (DTDs, processing instructions, several roots). So
+//! before anything is deserialized, this pass walks every event once with the namespace-resolving
+//! reader and checks, against the fixed shape of a call:
+//!
+//! - well-formedness, no DTD (which rules out entity expansion: billion laughs, external
+//!   entities), no processing instruction, a UTF-8 XML 1.0 declaration if any;
+//! - nesting depth and attributes per element ([`Limits`]), before an element is looked at;
+//! - every element's namespace, whatever prefix (or prefixes) the sender bound to it;
+//! - `Envelope` in the namespace of the announced SOAP version, an optional `Header` first, then
+//!   exactly one `Body`, nothing after it (WS-I BP 1.1 R1011);
+//! - header blocks: namespace-qualified, and none addressed to this node with mustUnderstand;
+//! - exactly one Body child, an operation of the service namespace, whose children are exactly
+//!   that operation's arguments, in order, each holding text only.
+//!
+//! It returns a copy of the reader taken just after `<Body>`, from which the payload is
+//! deserialized with every namespace binding of the envelope still in scope.
+
+use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
+use quick_xml::name::{QName, ResolveResult};
+use quick_xml::NsReader;
+
+use super::fault::{Fault, NotUnderstood};
+use super::limits::Limits;
+use super::operation::Operation;
+use super::version::SoapVersion;
+use super::{Rejected, SERVICE_NS};
+
+/// What the pass found in a well-formed call envelope.
+pub(crate) struct Scanned<'a> {
+    /// The version of the envelope, which the Content-Type announced too.
+    pub version: SoapVersion,
+    pub operation: Operation,
+    /// The reader as it stood just after the Body start tag.
+    pub body: NsReader<&'a [u8]>,
+}
+
+/// Where the pass is in the shape of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Before the root element.
+    Prolog,
+    /// Directly inside Envelope, before Body.
+    Envelope { header_seen: bool },
+    /// Directly inside Header.
+    Header,
+    /// Inside a header block that opened at this depth.
+    HeaderBlock { depth: usize },
+    /// Directly inside Body, before the operation element.
+    Body,
+    /// Directly inside the operation element; `next` indexes the argument expected next.
+    Arguments { operation: Operation, next: usize },
+    /// Inside argument number `index`.
+    Argument { operation: Operation, index: usize },
+    /// Directly inside Body, after the operation element.
+    AfterOperation,
+    /// Directly inside Envelope, after Body.
+    AfterBody,
+    /// After the root element.
+    Epilog,
+}
+
+/// The namespace of an element, as far as the pass cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    None,
+    Envelope(SoapVersion),
+    Service,
+    Other,
+}
+
+const NOT_WELL_FORMED: &str = "the request is not well-formed XML";
+const SOAP11_NEXT_ACTOR: &str = "http://schemas.xmlsoap.org/soap/actor/next";
+const SOAP12_NEXT_ROLE: &str = "http://www.w3.org/2003/05/soap-envelope/role/next";
+const SOAP12_ULTIMATE_RECEIVER: &str =
+    "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver";
+
+/// Walks the whole envelope once; see the module documentation for what is checked.
+pub(crate) fn scan<'a>(
+    text: &'a str,
+    transport: SoapVersion,
+    limits: &Limits,
+) -> Result<Scanned<'a>, Rejected> {
+    let mut pass = Pass {
+        reader: NsReader::from_str(text),
+        limits,
+        version: transport,
+        place: Place::Prolog,
+        depth: 0,
+        operation: None,
+        body: None,
+    };
+    let config = pass.reader.config_mut();
+    // Keep text exactly as sent (identifiers are not whitespace-collapsed types) and catch
+    // `--` inside comments, which is not well-formed.
+    config.trim_text(false);
+    config.check_comments = true;
+    config.check_end_names = true;
+    config.expand_empty_elements = false;
+
+    let mut first = true;
+    loop {
+        let event = pass.reader.read_event();
+        let event = match event {
+            Ok(event) => event,
+            Err(_) => return Err(pass.reject(Fault::Malformed(NOT_WELL_FORMED))),
+        };
+        let outcome = match event {
+            Event::Start(e) => pass.element(&e, false),
+            Event::Empty(e) => pass.element(&e, true),
+            Event::End(_) => pass.end(),
+            Event::Text(t) => pass.text(is_xml_whitespace(&t)),
+            Event::CData(_) => pass.text(false),
+            Event::GeneralRef(r) => pass.reference(&r),
+            Event::Comment(_) => Ok(()),
+            Event::Decl(d) if first => declaration(&d),
+            Event::Decl(_) => Err(Fault::Malformed("the XML declaration must come first")),
+            Event::PI(_) => Err(Fault::Malformed("processing instructions are not accepted")),
+            Event::DocType(_) => Err(Fault::Malformed(
+                "document type declarations are not accepted",
+            )),
+            Event::Eof => break,
+        };
+        outcome.map_err(|fault| pass.reject(fault))?;
+        first = false;
+    }
+    match (pass.place, pass.operation, pass.body) {
+        (Place::Epilog, Some(operation), Some(body)) => Ok(Scanned {
+            version: pass.version,
+            operation,
+            body,
+        }),
+        _ => Err(Rejected {
+            version: pass.version,
+            fault: Fault::Malformed("the document ends before the Envelope is closed"),
+        }),
+    }
+}
+
+struct Pass<'a, 'l> {
+    reader: NsReader<&'a [u8]>,
+    limits: &'l Limits,
+    /// The version to answer in: the announced one until the root element says otherwise.
+    version: SoapVersion,
+    place: Place,
+    /// Number of elements open, the current one included.
+    depth: usize,
+    operation: Option<Operation>,
+    body: Option<NsReader<&'a [u8]>>,
+}
+
+impl Pass<'_, '_> {
+    fn reject(&self, fault: Fault) -> Rejected {
+        Rejected {
+            version: self.version,
+            fault,
+        }
+    }
+
+    fn namespace(&self, name: QName) -> Result<Ns, Fault> {
+        match self.reader.resolver().resolve_element(name).0 {
+            ResolveResult::Unbound => Ok(Ns::None),
+            ResolveResult::Bound(ns) => {
+                let ns = ns.as_ref();
+                Ok(if ns == SERVICE_NS {
+                    Ns::Service
+                } else if let Some(version) = SoapVersion::from_envelope_ns(ns.as_bytes()) {
+                    Ns::Envelope(version)
+                } else {
+                    Ns::Other
+                })
+            }
+            ResolveResult::Unknown(_) => Err(Fault::Malformed(
+                "an element uses an undeclared namespace prefix",
+            )),
+        }
+    }
+
+    /// A start tag (or an empty-element tag, which opens and closes at once).
+    fn element(&mut self, e: &BytesStart, empty: bool) -> Result<(), Fault> {
+        let depth = self.depth + 1;
+        if depth > self.limits.max_depth {
+            return Err(Fault::LimitExceeded("elements are nested too deeply"));
+        }
+        let mut attributes = 0;
+        for attribute in e.attributes().with_checks(true) {
+            if attribute.is_err() {
+                return Err(Fault::Malformed(NOT_WELL_FORMED));
+            }
+            attributes += 1;
+            if attributes > self.limits.max_attributes {
+                return Err(Fault::LimitExceeded("too many attributes on one element"));
+            }
+        }
+        let ns = self.namespace(e.name())?;
+        let local = e.local_name();
+        let local = local.as_ref();
+        let envelope = Ns::Envelope(self.version);
+
+        let next = match self.place {
+            Place::Prolog => {
+                let Ns::Envelope(version) = ns else {
+                    return Err(Fault::VersionMismatch);
+                };
+                if local != "Envelope" {
+                    return Err(Fault::VersionMismatch);
+                }
+                // From here on, answer in the version the client's SOAP stack speaks.
+                let announced = self.version;
+                self.version = version;
+                if version != announced {
+                    return Err(Fault::VersionMismatch);
+                }
+                Place::Envelope { header_seen: false }
+            }
+            Place::Envelope { header_seen } => match local {
+                _ if ns != envelope => {
+                    return Err(Fault::Malformed(
+                        "the Envelope may hold only a Header and a Body",
+                    ))
+                }
+                "Header" if !header_seen => Place::Header,
+                "Body" => {
+                    // The payload is deserialized from here, with the envelope's bindings.
+                    self.body = Some(self.reader.clone());
+                    Place::Body
+                }
+                _ => {
+                    return Err(Fault::Malformed(
+                        "the Envelope may hold only a Header and a Body",
+                    ))
+                }
+            },
+            Place::Header => {
+                if ns == Ns::None {
+                    return Err(Fault::Malformed(
+                        "header blocks must be namespace-qualified",
+                    ));
+                }
+                self.check_must_understand(e)?;
+                Place::HeaderBlock { depth }
+            }
+            Place::HeaderBlock { .. } => self.place,
+            Place::Body => {
+                let operation = (ns == Ns::Service)
+                    .then(|| Operation::from_element(local.as_bytes()))
+                    .flatten()
+                    .ok_or(Fault::UnknownOperation)?;
+                self.operation = Some(operation);
+                Place::Arguments { operation, next: 0 }
+            }
+            Place::Arguments { operation, next } => {
+                let Some(&expected) = operation.arguments().get(next) else {
+                    return Err(Fault::InvalidArgument {
+                        field: operation.name(),
+                        reason: "unexpected element after the last argument".into(),
+                    });
+                };
+                if local != expected {
+                    return Err(Fault::InvalidArgument {
+                        field: expected,
+                        reason: format!("expected element {expected} here").into(),
+                    });
+                }
+                if ns != Ns::Service {
+                    return Err(Fault::InvalidArgument {
+                        field: expected,
+                        reason: "the element must be in namespace urn:tessera:reservation:v1"
+                            .into(),
+                    });
+                }
+                Place::Argument {
+                    operation,
+                    index: next,
+                }
+            }
+            Place::Argument { operation, index } => {
+                return Err(Fault::InvalidArgument {
+                    field: operation.arguments().get(index).copied().unwrap_or(""),
+                    reason: "must hold text only, not elements".into(),
+                })
+            }
+            Place::AfterOperation => {
+                return Err(Fault::Malformed("the Body must hold exactly one element"))
+            }
+            Place::AfterBody => {
+                return Err(Fault::Malformed("nothing may follow the Body"));
+            }
+            Place::Epilog => {
+                return Err(Fault::Malformed("nothing may follow the Envelope"));
+            }
+        };
+
+        self.place = next;
+        self.depth = depth;
+        if empty {
+            // Opened and closed at once: run the closing transition right away.
+            self.end()?;
+        }
+        Ok(())
+    }
+
+    /// An end tag (the reader has checked that it matches its start tag).
+    fn end(&mut self) -> Result<(), Fault> {
+        let depth = self.depth;
+        self.depth = depth.saturating_sub(1);
+        self.place = match self.place {
+            Place::Envelope { .. } => {
+                return Err(Fault::Malformed("the Envelope has no Body"));
+            }
+            Place::Header => Place::Envelope { header_seen: true },
+            Place::HeaderBlock { depth: opened } if opened == depth => Place::Header,
+            Place::HeaderBlock { .. } => self.place,
+            Place::Body => return Err(Fault::Malformed("the Body is empty")),
+            Place::Arguments { operation, next } => {
+                if let Some(&missing) = operation.arguments().get(next) {
+                    return Err(Fault::InvalidArgument {
+                        field: missing,
+                        reason: "missing".into(),
+                    });
+                }
+                Place::AfterOperation
+            }
+            Place::Argument { operation, index } => Place::Arguments {
+                operation,
+                next: index + 1,
+            },
+            Place::AfterOperation => Place::AfterBody,
+            Place::AfterBody => Place::Epilog,
+            // The reader rejects unmatched end tags before we see them.
+            Place::Prolog | Place::Epilog => return Err(Fault::Malformed(NOT_WELL_FORMED)),
+        };
+        Ok(())
+    }
+
+    /// Character data: content of arguments and header blocks, whitespace elsewhere.
+    fn text(&self, whitespace: bool) -> Result<(), Fault> {
+        match self.place {
+            Place::Argument { .. } | Place::HeaderBlock { .. } => Ok(()),
+            _ if whitespace => Ok(()),
+            _ => Err(Fault::Malformed("text where only elements may appear")),
+        }
+    }
+
+    /// `&name;` or `&#n;` in text. Without a DTD only the five predefined entities exist.
+    fn reference(&self, r: &BytesRef) -> Result<(), Fault> {
+        let known = match r.resolve_char_ref() {
+            Ok(Some(_)) => true,
+            Ok(None) => matches!(&**r, "lt" | "gt" | "amp" | "apos" | "quot"),
+            Err(_) => false,
+        };
+        if !known {
+            return Err(Fault::Malformed("undefined entity or character reference"));
+        }
+        self.text(false)
+    }
+
+    /// Faults a header block that is addressed to this node and must be understood: this
+    /// service understands no header blocks. SOAP 1.1 addresses a block with `actor`, SOAP 1.2
+    /// with `role`; a block without one is addressed to the ultimate receiver, which we are.
+    fn check_must_understand(&self, e: &BytesStart) -> Result<(), Fault> {
+        let mut must_understand = false;
+        let mut addressed_to_us = true;
+        for attribute in e.attributes().flatten() {
+            let (ns, local) = self.reader.resolver().resolve_attribute(attribute.key);
+            let ResolveResult::Bound(ns) = ns else {
+                continue;
+            };
+            if ns.as_ref() != self.version.envelope_ns() {
+                continue;
+            }
+            let value = attribute
+                .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                .map_err(|_| Fault::Malformed(NOT_WELL_FORMED))?;
+            let value = value.trim_matches(is_xml_whitespace_char);
+            match (self.version, local.as_ref()) {
+                (_, "mustUnderstand") => {
+                    must_understand = match value {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(Fault::Malformed("mustUnderstand must be a boolean")),
+                    }
+                }
+                (SoapVersion::Soap11, "actor") => addressed_to_us = value == SOAP11_NEXT_ACTOR,
+                (SoapVersion::Soap12, "role") => {
+                    addressed_to_us = value == SOAP12_NEXT_ROLE || value == SOAP12_ULTIMATE_RECEIVER
+                }
+                _ => {}
+            }
+        }
+        if !(must_understand && addressed_to_us) {
+            return Ok(());
+        }
+        let (ns, local) = self.reader.resolver().resolve_element(e.name());
+        let namespace = match ns {
+            ResolveResult::Bound(ns) => ns.as_ref().to_owned(),
+            _ => String::new(),
+        };
+        Err(Fault::MustUnderstand(NotUnderstood {
+            namespace,
+            local_name: local.as_ref().to_owned(),
+        }))
+    }
+}
+
+/// The XML declaration, if any: XML 1.0 in UTF-8 is all a SOAP request may be (BP 1.1 R4003).
+fn declaration(d: &BytesDecl) -> Result<(), Fault> {
+    if !d.version().is_ok_and(|v| v == "1.0") {
+        return Err(Fault::Malformed("only XML 1.0 is accepted"));
+    }
+    match d.encoding() {
+        None => Ok(()),
+        Some(Ok(encoding)) if encoding.eq_ignore_ascii_case("utf-8") => Ok(()),
+        Some(_) => Err(Fault::Malformed("only the UTF-8 encoding is accepted")),
+    }
+}
+
+fn is_xml_whitespace_char(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn is_xml_whitespace(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}

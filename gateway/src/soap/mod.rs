@@ -1,0 +1,89 @@
+//! SOAP without IO: request bytes in, a validated [`Request`] or a [`Fault`] out; a reply or a
+//! fault in, response bytes out.
+//!
+//! Reading is two steps over one parser state. [`envelope`] makes a single streaming pass with
+//! quick-xml's namespace-resolving reader and checks everything serde would not: every element's
+//! namespace, the envelope structure, the headers, the argument elements and their order, the
+//! limits, and the absence of DTDs and processing instructions. It keeps a copy of the reader
+//! as it stood at the start of the Body, and [`payload`] hands that copy to quick-xml's serde
+//! deserializer, which therefore sees the operation element with its namespace bindings in
+//! scope, already known to be well-formed and in the right shape. [`arguments`] then checks
+//! every value with the shared parsers of `tessera_types`.
+//!
+//! Writing never builds a tree: [`response`] and [`fault`] append escaped text to a `Vec<u8>`
+//! in a fixed order, so equal replies give byte-identical envelopes.
+
+mod arguments;
+mod envelope;
+mod fault;
+mod limits;
+mod messages;
+mod operation;
+mod payload;
+mod response;
+#[cfg(test)]
+mod tests;
+mod version;
+mod xml;
+
+pub use fault::{Fault, FaultClass, NotUnderstood};
+pub use limits::Limits;
+pub use messages::message;
+pub use operation::Operation;
+pub use response::write_response;
+pub use version::{ContentTypeError, SoapVersion};
+
+/// Namespace of the service's elements (`wsdl/reservation.xsd`).
+pub const SERVICE_NS: &str = "urn:tessera:reservation:v1";
+
+use tessera_types::Request;
+
+/// A request that passed every check and may be sent to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The SOAP version to answer in.
+    pub version: SoapVersion,
+    pub request: Request,
+}
+
+/// A request turned away before reaching the cluster, with the version to answer in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub version: SoapVersion,
+    pub fault: Fault,
+}
+
+/// Reads one SOAP request. `transport` is the version its Content-Type announced
+/// ([`SoapVersion::from_content_type`]); the envelope must agree with it.
+pub fn parse_call(body: &[u8], transport: SoapVersion, limits: &Limits) -> Result<Call, Rejected> {
+    let reject = |version, fault| Rejected { version, fault };
+    if body.len() > limits.max_body_bytes {
+        return Err(reject(transport, Fault::TooLarge));
+    }
+    // quick-xml reads bytes; checking UTF-8 once up front (fast, vectorised) means no later
+    // step can meet an invalid sequence halfway through a value.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(reject(
+            transport,
+            Fault::Malformed("the request is not UTF-8"),
+        ));
+    };
+    let scanned = envelope::scan(text, transport, limits)?;
+    let version = scanned.version;
+    let raw = payload::deserialize(scanned.operation, scanned.body)
+        .map_err(|fault| reject(version, fault))?;
+    let request = arguments::validate(raw).map_err(|fault| reject(version, fault))?;
+    Ok(Call { version, request })
+}
+
+/// `value` escaped for a double-quoted XML attribute.
+pub(crate) fn xml_attribute(value: &str) -> String {
+    let mut out = Vec::with_capacity(value.len());
+    xml::push_attribute(&mut out, value);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the fault envelope for `fault` in `version`.
+pub fn write_fault(version: SoapVersion, fault: &Fault, out: &mut Vec<u8>) {
+    fault::write(version, fault, out)
+}

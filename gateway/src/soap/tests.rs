@@ -1,0 +1,503 @@
+//! The reading side, IO-free: what is accepted, what is refused and with which fault.
+
+use tessera_types::Request;
+
+use super::*;
+
+const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+fn parse(version: SoapVersion, body: &str) -> Result<Call, Rejected> {
+    parse_call(body.as_bytes(), version, &Limits::default())
+}
+
+fn fault_of(version: SoapVersion, body: &str) -> Fault {
+    match parse(version, body) {
+        Ok(call) => panic!("accepted: {call:?}"),
+        Err(rejected) => rejected.fault,
+    }
+}
+
+fn env11(inner: &str) -> String {
+    format!(
+        "<soap:Envelope xmlns:soap=\"{S11}\" xmlns:t=\"urn:tessera:reservation:v1\">\
+         <soap:Body>{inner}</soap:Body></soap:Envelope>"
+    )
+}
+
+fn reserve() -> Request {
+    Request::ReserveTicket {
+        participant_id: "MTLP0001".into(),
+        event_type: "Concerts".into(),
+        event_id: "MTLE101226".into(),
+    }
+}
+
+const RESERVE: &str = "<t:reserveTicket><t:participantID>MTLP0001</t:participantID>\
+     <t:eventType>Concerts</t:eventType><t:eventID>MTLE101226</t:eventID></t:reserveTicket>";
+
+#[test]
+fn prefixed_soap11() {
+    let call = parse(SoapVersion::Soap11, &env11(RESERVE)).unwrap();
+    assert_eq!(call.version, SoapVersion::Soap11);
+    assert_eq!(call.request, reserve());
+}
+
+#[test]
+fn zeep_style_soap12_with_default_namespace_and_declaration() {
+    let body = format!(
+        "<?xml version='1.0' encoding='utf-8'?>\n<soap-env:Envelope xmlns:soap-env=\"{S12}\">\
+         <soap-env:Body><ns0:reserveTicket xmlns:ns0=\"urn:tessera:reservation:v1\">\
+         <ns0:participantID>MTLP0001</ns0:participantID><ns0:eventType>Concerts</ns0:eventType>\
+         <ns0:eventID>MTLE101226</ns0:eventID></ns0:reserveTicket></soap-env:Body>\
+         </soap-env:Envelope>"
+    );
+    let call = parse(SoapVersion::Soap12, &body).unwrap();
+    assert_eq!(call.version, SoapVersion::Soap12);
+    assert_eq!(call.request, reserve());
+}
+
+#[test]
+fn suds_style_two_prefixes_and_empty_header() {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SOAP-ENV:Envelope xmlns:ns0=\"{S11}\" \
+         xmlns:ns1=\"urn:tessera:reservation:v1\" xmlns:SOAP-ENV=\"{S11}\">\
+         <SOAP-ENV:Header/><ns0:Body><ns1:getEventSchedule><ns1:participantID>MTLP0001\
+         </ns1:participantID></ns1:getEventSchedule></ns0:Body></SOAP-ENV:Envelope>"
+    );
+    let call = parse(SoapVersion::Soap11, &body).unwrap();
+    assert_eq!(
+        call.request,
+        Request::GetEventSchedule {
+            participant_id: "MTLP0001".into()
+        }
+    );
+}
+
+#[test]
+fn curl_style_comments_whitespace_default_namespace() {
+    let body = format!(
+        "  <!-- hand written -->\n<Envelope xmlns=\"{S11}\">\n  <Header>\n  </Header>\n\
+         <!-- the call --><Body>\n    <reserveTicket xmlns=\"urn:tessera:reservation:v1\">\n\
+         <participantID>MTLP0001</participantID> <!-- who -->\n\
+         <eventType><![CDATA[Concerts]]></eventType>\n\
+         <eventID>MTL&#69;101226</eventID>\n    </reserveTicket>\n  </Body>\n</Envelope>\n\n"
+    );
+    let call = parse(SoapVersion::Soap11, &body).unwrap();
+    assert_eq!(call.request, reserve());
+}
+
+#[test]
+fn utf8_bom_is_accepted() {
+    let body = format!("\u{feff}{}", env11(RESERVE));
+    assert_eq!(
+        parse(SoapVersion::Soap11, &body).unwrap().request,
+        reserve()
+    );
+}
+
+#[test]
+fn every_operation_and_capacity_forms() {
+    let add = env11(
+        "<t:addReservationSlot><t:adminID>MTLA0001</t:adminID><t:eventType>Theatre</t:eventType>\
+         <t:eventID>MTLM290228</t:eventID><t:capacity> +0042 </t:capacity></t:addReservationSlot>",
+    );
+    assert_eq!(
+        parse(SoapVersion::Soap11, &add).unwrap().request,
+        Request::AddReservationSlot {
+            admin_id: "MTLA0001".into(),
+            event_type: "Theatre".into(),
+            event_id: "MTLM290228".into(),
+            capacity: 42,
+        }
+    );
+    let exchange = env11(
+        "<t:exchangeTicket><t:participantID>TORP1234</t:participantID>\
+         <t:eventType>ArtGallery</t:eventType><t:eventID>VANA010126</t:eventID>\
+         <t:newEventType>Concerts</t:newEventType><t:newEventID>VANE010126</t:newEventID>\
+         </t:exchangeTicket>",
+    );
+    assert_eq!(
+        parse(SoapVersion::Soap11, &exchange).unwrap().request,
+        Request::ExchangeTicket {
+            participant_id: "TORP1234".into(),
+            event_type: "ArtGallery".into(),
+            event_id: "VANA010126".into(),
+            new_event_type: "Concerts".into(),
+            new_event_id: "VANE010126".into(),
+        }
+    );
+    let list = env11(
+        "<t:listReservationSlotAvailable><t:adminID>VANA0001</t:adminID>\
+         <t:eventType>Concerts</t:eventType></t:listReservationSlotAvailable>",
+    );
+    assert!(parse(SoapVersion::Soap11, &list).is_ok());
+    for op in ["removeReservationSlot", "cancelTicket"] {
+        let who = if op == "cancelTicket" {
+            "participantID"
+        } else {
+            "adminID"
+        };
+        let body = env11(&format!(
+            "<t:{op}><t:{who}>MTLA0001</t:{who}><t:eventType>Concerts</t:eventType>\
+             <t:eventID>MTLE101226</t:eventID></t:{op}>"
+        ));
+        assert!(parse(SoapVersion::Soap11, &body).is_ok(), "{op}");
+    }
+}
+
+#[test]
+fn invalid_arguments_name_their_field_and_never_quote_input() {
+    for (inner, field) in [
+        (RESERVE.replace("MTLP0001", "<b>&amp;"), "participantID"),
+        (RESERVE.replace("MTLP0001", "MTLP00012"), "participantID"),
+        (RESERVE.replace("MTLP0001", "MTLP0001\n"), "participantID"),
+        (RESERVE.replace("Concerts", "concerts"), "eventType"),
+        (RESERVE.replace("MTLE101226", "MTLE290227"), "eventID"),
+        (RESERVE.replace("MTLE101226", ""), "eventID"),
+    ] {
+        let fault = fault_of(SoapVersion::Soap11, &env11(&inner));
+        let Fault::InvalidArgument { field: f, .. } = &fault else {
+            panic!("{fault:?}");
+        };
+        assert_eq!(*f, field);
+        for echoed in ["<b>", "MTLP00012", "concerts", "290227"] {
+            assert!(!fault.reason().contains(echoed), "{fault:?}");
+        }
+    }
+}
+
+#[test]
+fn argument_shape_errors() {
+    let fault = |inner: &str| fault_of(SoapVersion::Soap11, &env11(inner));
+    let field = |f: Fault| match f {
+        Fault::InvalidArgument { field, .. } => field,
+        other => panic!("{other:?}"),
+    };
+    // Out of order.
+    assert_eq!(
+        field(fault(
+            "<t:reserveTicket><t:eventType>Concerts</t:eventType>\
+             <t:participantID>MTLP0001</t:participantID><t:eventID>MTLE101226</t:eventID>\
+             </t:reserveTicket>"
+        )),
+        "participantID"
+    );
+    // Missing, as an empty wrapper and as a short one.
+    assert_eq!(field(fault("<t:getEventSchedule/>")), "participantID");
+    assert_eq!(
+        field(fault(
+            "<t:reserveTicket><t:participantID>MTLP0001</t:participantID></t:reserveTicket>"
+        )),
+        "eventType"
+    );
+    // Unqualified, as Perl's SOAP::Lite sends them.
+    assert_eq!(
+        field(fault(
+            "<t:getEventSchedule><participantID>MTLP0001</participantID></t:getEventSchedule>"
+        )),
+        "participantID"
+    );
+    // Extra element, nested element.
+    assert_eq!(
+        field(fault(
+            "<t:getEventSchedule><t:participantID>MTLP0001</t:participantID><t:x/>\
+             </t:getEventSchedule>"
+        )),
+        "getEventSchedule"
+    );
+    assert_eq!(
+        field(fault(
+            "<t:getEventSchedule><t:participantID><t:x/></t:participantID></t:getEventSchedule>"
+        )),
+        "participantID"
+    );
+    // Capacity must be an xs:int.
+    assert_eq!(
+        field(fault(
+            "<t:addReservationSlot><t:adminID>MTLA0001</t:adminID><t:eventType>Theatre\
+             </t:eventType></t:addReservationSlot>"
+        )),
+        "eventID"
+    );
+    assert_eq!(
+        field(fault(
+            "<t:addReservationSlot><t:adminID>MTLA0001</t:adminID><t:eventType>Theatre\
+             </t:eventType><t:eventID>MTLM290228</t:eventID><t:capacity>4294967297</t:capacity>\
+             </t:addReservationSlot>"
+        )),
+        "capacity"
+    );
+}
+
+#[test]
+fn operation_dispatch_is_by_qualified_name() {
+    assert_eq!(
+        fault_of(SoapVersion::Soap11, &env11("<t:bookTicket/>")),
+        Fault::UnknownOperation
+    );
+    // Right local name, wrong namespace.
+    assert_eq!(
+        fault_of(
+            SoapVersion::Soap11,
+            &env11(&RESERVE.replace("<t:reserveTicket>", "<t:reserveTicket xmlns:t=\"urn:x\">"))
+        ),
+        Fault::UnknownOperation
+    );
+    // Unqualified.
+    assert_eq!(
+        fault_of(SoapVersion::Soap11, &env11("<reserveTicket/>")),
+        Fault::UnknownOperation
+    );
+}
+
+#[test]
+fn envelope_structure() {
+    use Fault::*;
+    let m = |body: &str| fault_of(SoapVersion::Soap11, body);
+    assert!(matches!(
+        m(&env11(&format!("{RESERVE}{RESERVE}"))),
+        Malformed(_)
+    ));
+    assert!(matches!(m(&env11("")), Malformed(_)));
+    assert!(matches!(
+        m(&format!(
+            "<s:Envelope xmlns:s=\"{S11}\"><s:Body/></s:Envelope>"
+        )),
+        Malformed(_)
+    ));
+    assert!(matches!(
+        m(&format!("<s:Envelope xmlns:s=\"{S11}\"/>")),
+        Malformed(_)
+    ));
+    assert!(matches!(
+        m(&format!(
+            "<s:Envelope xmlns:s=\"{S11}\"><s:Header/><s:Header/><s:Body/></s:Envelope>"
+        )),
+        Malformed(_)
+    ));
+    // Body then Header, text in the envelope, something after the Body or the Envelope.
+    let with = |inside: &str| {
+        format!(
+            "<s:Envelope xmlns:s=\"{S11}\" xmlns:t=\"urn:tessera:reservation:v1\">{inside}\
+             </s:Envelope>"
+        )
+    };
+    let body = format!("<s:Body>{RESERVE}</s:Body>");
+    assert!(parse(SoapVersion::Soap11, &with(&body)).is_ok());
+    for bad in [
+        format!("{body}<s:Header/>"),
+        format!("text{body}"),
+        format!("{body}<x:y xmlns:x=\"urn:x\"/>"),
+        format!("<s:Foo/>{body}"),
+    ] {
+        assert!(matches!(m(&with(&bad)), Malformed(_)), "{bad}");
+    }
+    assert!(matches!(m(&format!("{}<x/>", with(&body))), Malformed(_)));
+    assert!(matches!(m(&format!("{} x", with(&body))), Malformed(_)));
+}
+
+#[test]
+fn version_checks() {
+    let s12 = env11(RESERVE).replace(S11, S12);
+    // 1.2 envelope announced as 1.1: answered in the envelope's version.
+    let rejected = parse(SoapVersion::Soap11, &s12).unwrap_err();
+    assert_eq!(
+        (rejected.version, rejected.fault),
+        (SoapVersion::Soap12, Fault::VersionMismatch)
+    );
+    let rejected = parse(SoapVersion::Soap12, &env11(RESERVE)).unwrap_err();
+    assert_eq!(
+        (rejected.version, rejected.fault),
+        (SoapVersion::Soap11, Fault::VersionMismatch)
+    );
+    // Not a SOAP envelope at all: answered in the announced version.
+    for body in [
+        env11(RESERVE).replace(S11, "http://example.com/envelope"),
+        "<Envelope/>".to_owned(),
+        format!("<s:Envelop xmlns:s=\"{S11}\"/>"),
+    ] {
+        let rejected = parse(SoapVersion::Soap12, &body).unwrap_err();
+        assert_eq!(
+            (rejected.version, rejected.fault),
+            (SoapVersion::Soap12, Fault::VersionMismatch),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn must_understand() {
+    let with_header = |version: SoapVersion, header: &str| {
+        let ns = version.envelope_ns();
+        format!(
+            "<s:Envelope xmlns:s=\"{ns}\" xmlns:t=\"urn:tessera:reservation:v1\">\
+             <s:Header>{header}</s:Header><s:Body>{RESERVE}</s:Body></s:Envelope>"
+        )
+    };
+    let security = |attrs: &str| {
+        format!(
+            "<w:Security xmlns:w=\"urn:wsse\" {attrs}><w:UsernameToken><w:Username>u\
+             </w:Username></w:UsernameToken></w:Security>"
+        )
+    };
+    use SoapVersion::*;
+    // Ignorable headers (zeep's WS-Security sets no mustUnderstand) pass.
+    for (version, attrs) in [
+        (Soap11, ""),
+        (Soap11, "s:mustUnderstand=\"0\""),
+        (Soap11, "s:mustUnderstand=\"1\" s:actor=\"urn:someone-else\""),
+        (Soap12, "s:mustUnderstand=\"false\""),
+        (
+            Soap12,
+            "s:mustUnderstand=\"true\" s:role=\"http://www.w3.org/2003/05/soap-envelope/role/none\"",
+        ),
+        // An attribute named mustUnderstand but not in the envelope namespace.
+        (Soap12, "mustUnderstand=\"true\""),
+    ] {
+        let body = with_header(version, &security(attrs));
+        assert!(parse(version, &body).is_ok(), "{attrs}");
+    }
+    for (version, attrs) in [
+        (Soap11, "s:mustUnderstand=\"1\""),
+        (
+            Soap11,
+            "s:mustUnderstand=\"1\" s:actor=\"http://schemas.xmlsoap.org/soap/actor/next\"",
+        ),
+        (Soap12, "s:mustUnderstand=\"true\""),
+        (Soap12, "s:mustUnderstand=\" 1 \""),
+        (
+            Soap12,
+            "s:mustUnderstand=\"true\" \
+             s:role=\"http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver\"",
+        ),
+    ] {
+        let fault = fault_of(version, &with_header(version, &security(attrs)));
+        assert_eq!(
+            fault,
+            Fault::MustUnderstand(NotUnderstood {
+                namespace: "urn:wsse".into(),
+                local_name: "Security".into()
+            }),
+            "{attrs}"
+        );
+    }
+    assert!(matches!(
+        fault_of(Soap11, &with_header(Soap11, "<Unqualified/>")),
+        Fault::Malformed(_)
+    ));
+}
+
+#[test]
+fn forbidden_markup_and_broken_xml() {
+    let ok = env11(RESERVE);
+    for bad in [
+        format!("<!DOCTYPE x [<!ENTITY a \"b\">]>{ok}"),
+        format!("<?xml-stylesheet href=\"x\"?>{ok}"),
+        format!("{ok}<?pi?>"),
+        ok.replace("MTLP0001", "&ent;"),
+        ok.replace("MTLP0001", "&#0;"),
+        ok[..ok.len() - 5].to_owned(),
+        ok.replace("</t:eventID>", "</t:eventId>"),
+        ok.replace("<soap:Body>", "<soap:Body><!-- a -- b -->"),
+        ok.replace("xmlns:t=", "xmlns:u="),
+        format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{ok}"),
+        format!("<?xml version=\"1.1\"?>{ok}"),
+        format!(" <?xml version=\"1.0\"?>{ok}"),
+        "\u{1}\u{2}garbage".to_owned(),
+        String::new(),
+    ] {
+        assert!(
+            matches!(fault_of(SoapVersion::Soap11, &bad), Fault::Malformed(_)),
+            "{bad}"
+        );
+    }
+    let not_utf8 = b"<a>\xff</a>";
+    assert!(matches!(
+        parse_call(not_utf8, SoapVersion::Soap11, &Limits::default()),
+        Err(Rejected {
+            fault: Fault::Malformed(_),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn limits() {
+    let limits = Limits {
+        max_body_bytes: 2000,
+        max_depth: 8,
+        max_attributes: 4,
+    };
+    let check = |body: &str| parse_call(body.as_bytes(), SoapVersion::Soap11, &limits);
+    assert!(check(&env11(RESERVE)).is_ok());
+    let big = env11(&format!("<!--{}-->{RESERVE}", "x".repeat(2000)));
+    assert_eq!(check(&big).unwrap_err().fault, Fault::TooLarge);
+    let deep = format!(
+        "<s:Envelope xmlns:s=\"{S11}\"><s:Header><h:a xmlns:h=\"urn:h\">{}{}</h:a></s:Header>\
+         <s:Body/></s:Envelope>",
+        "<h:a>".repeat(10),
+        "</h:a>".repeat(10)
+    );
+    assert!(matches!(
+        check(&deep).unwrap_err().fault,
+        Fault::LimitExceeded(_)
+    ));
+    let attrs = env11(&RESERVE.replace(
+        "<t:reserveTicket>",
+        "<t:reserveTicket a=\"1\" b=\"2\" c=\"3\" d=\"4\" e=\"5\">",
+    ));
+    assert!(matches!(
+        check(&attrs).unwrap_err().fault,
+        Fault::LimitExceeded(_)
+    ));
+    let duplicate =
+        env11(&RESERVE.replace("<t:reserveTicket>", "<t:reserveTicket a=\"1\" a=\"2\">"));
+    assert!(matches!(
+        check(&duplicate).unwrap_err().fault,
+        Fault::Malformed(_)
+    ));
+}
+
+#[test]
+fn xsi_nil_and_attributes_on_arguments() {
+    let body = env11(&RESERVE.replace(
+        "<t:participantID>MTLP0001</t:participantID>",
+        "<t:participantID xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xsi:nil=\"true\"/>",
+    ));
+    assert!(matches!(
+        fault_of(SoapVersion::Soap11, &body),
+        Fault::InvalidArgument {
+            field: "participantID",
+            ..
+        }
+    ));
+    let typed = env11(&RESERVE.replace(
+        "<t:participantID>",
+        "<t:participantID xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xsi:type=\"xs:string\">",
+    ));
+    assert_eq!(
+        parse(SoapVersion::Soap11, &typed).unwrap().request,
+        reserve()
+    );
+}
+
+/// Character data is what XML says it is: comments inside a value vanish, CDATA sections and
+/// references join the text around them.
+#[test]
+fn split_character_data() {
+    for value in [
+        "MTLP<!-- x -->0001",
+        "MTLP<![CDATA[00]]>01",
+        "MTLP&#x30;001",
+    ] {
+        let body = env11(&RESERVE.replace("MTLP0001", value));
+        assert_eq!(
+            parse(SoapVersion::Soap11, &body).unwrap().request,
+            reserve(),
+            "{value}"
+        );
+    }
+}
