@@ -107,7 +107,10 @@ fn free_udp_port() -> u16 {
     for _ in 0..SPAN {
         let n = PORTS.fetch_add(1, Ordering::Relaxed);
         let port = (LOW + (start + n) % SPAN) as u16;
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        // Free for UDP (nodes) and TCP (the gateway) alike.
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
@@ -129,7 +132,7 @@ impl TestCluster {
         let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<u16> = (0..6).map(|_| free_udp_port()).collect();
+        let ports: Vec<u16> = (0..7).map(|_| free_udp_port()).collect();
         // A group per cluster: derived from the pid and a counter, inside 239.255.0.0/16.
         let group = format!("239.255.{}.{}:{}", (pid % 250) + 1, (n % 250) + 1, ports[5]);
         let mode = if opts.multicast {
@@ -178,6 +181,10 @@ address = "127.0.0.1:{p4}"
 [front_end]
 address = "127.0.0.1:0"
 
+[gateway]
+listen = "127.0.0.1:{gw}"
+public_url = "http://127.0.0.1:{gw}/ws/reservation"
+
 [timeouts]
 request_timeout_ms = {timeout}
 
@@ -196,6 +203,7 @@ seed = {seed}
             p2 = ports[2],
             p3 = ports[3],
             p4 = ports[4],
+            gw = ports[6],
             timeout = opts.request_timeout_ms,
             drop = opts.drop,
             dup = opts.duplicate,
@@ -470,4 +478,36 @@ impl TestCluster {
             .await
             .expect("chaos accepted")
     }
+}
+
+impl TestCluster {
+    /// The SOAP endpoint of the gateway role (started by `tesserad up`).
+    pub fn endpoint(&self) -> String {
+        self.cfg.gateway.public_url.clone()
+    }
+
+    /// Waits until the gateway answers `/health`.
+    pub async fn wait_gateway(&self, within: Duration) {
+        let addr = self.cfg.gateway.listen;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway at {addr} did not come up within {within:?}");
+    }
+}
+
+/// The Python that `tests/run` set up with zeep and lxml.
+pub fn python() -> String {
+    std::env::var("TESSERA_PYTHON").unwrap_or_else(|_| {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    })
 }

@@ -40,6 +40,7 @@ pub struct Config {
     pub sequencer: SequencerSection,
     pub replica_manager: Vec<ReplicaManagerSection>,
     pub front_end: FrontEndSection,
+    pub gateway: GatewaySection,
     pub timeouts: TimeoutsSection,
     pub recovery: RecoverySection,
     pub faults: FaultsSection,
@@ -149,6 +150,34 @@ pub struct FrontEndSection {
     pub address: SocketAddr,
     /// Front end id within the cluster (1..=16777215), part of its wire identity.
     pub id: u32,
+}
+
+/// The SOAP endpoint (`tesserad gateway`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// The endpoint URL clients call, written into the served WSDL (differs from `listen`
+    /// behind a proxy).
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    /// Deadline for one SOAP call, from accepting it to the cluster's answer.
+    pub request_timeout_ms: u64,
+    /// Calls processed at once; more get a clean 503 "overloaded" fault.
+    pub max_in_flight: usize,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080/ws/reservation".into(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            max_in_flight: 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +297,7 @@ impl Default for Config {
             sequencer: SequencerSection::default(),
             replica_manager: default_replica_managers(),
             front_end: FrontEndSection::default(),
+            gateway: GatewaySection::default(),
             timeouts: TimeoutsSection::default(),
             recovery: RecoverySection::default(),
             faults: FaultsSection::default(),
@@ -380,6 +410,27 @@ impl Config {
             if v == 0 {
                 return Err(bad(key, "must be greater than 0".into()));
             }
+        }
+        let g = &self.gateway;
+        if !(g.public_url.starts_with("http://") || g.public_url.starts_with("https://")) {
+            return Err(bad(
+                "gateway.public_url",
+                "must be an http:// or https:// URL".into(),
+            ));
+        }
+        if g.max_body_bytes < 1024 {
+            return Err(bad(
+                "gateway.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if g.request_timeout_ms == 0 || g.max_in_flight == 0 {
+            let key = if g.max_in_flight == 0 {
+                "gateway.max_in_flight"
+            } else {
+                "gateway.request_timeout_ms"
+            };
+            return Err(bad(key, "must be greater than 0".into()));
         }
         let r = &self.recovery;
         if r.hang_threshold_ms == 0 {

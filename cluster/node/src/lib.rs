@@ -10,6 +10,7 @@
 //! | [`replica_manager`] | the replica manager node |
 //! | [`replica_host`] | the replica child process and the pipe protocol to it |
 //! | [`front_end`] | the front-end core as a library: `FrontEndClient::submit` |
+//! | [`gateway`] | `tesserad gateway`: the SOAP endpoint in front of the front end |
 //! | [`status`] | `tesserad status`: asks every node over the wire |
 //! | [`chaos`] | fault injection messages for `--chaos` clusters |
 //! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
@@ -18,6 +19,7 @@ pub mod chaos;
 pub mod clock;
 pub mod config;
 pub mod front_end;
+pub mod gateway;
 pub mod replica_host;
 pub mod replica_manager;
 pub mod sequencer;

@@ -28,6 +28,11 @@ pub fn roles(cfg: &Config, chaos: bool) -> Vec<Role> {
         args: vec!["sequencer".into()],
         address: cfg.sequencer.address.to_string(),
     }];
+    roles.push(Role {
+        name: "gateway".into(),
+        args: vec!["gateway".into()],
+        address: format!("{} (SOAP {})", cfg.gateway.listen, cfg.gateway.public_url),
+    });
     for rm in &cfg.replica_manager {
         roles.push(Role {
             name: format!("rm{} ({})", rm.id, rm.implementation.as_str()),

@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole cluster on this machine (sequencer and four replica managers), restarting any role that exits.
+    /// Run the whole service on this machine (sequencer, four replica managers, SOAP gateway), restarting any role that exits.
     Up {
         /// Enable fault injection (`tesserad chaos`); refused otherwise.
         #[arg(long)]
@@ -32,6 +32,8 @@ enum Command {
     },
     /// Run only the sequencer.
     Sequencer,
+    /// Run only the SOAP gateway (with its front end).
+    Gateway,
     /// Run only replica manager N (it starts its own replica process).
     Rm {
         /// Replica manager id, 1..=4.
@@ -125,6 +127,11 @@ fn main() -> anyhow::Result<()> {
                 init_logging("sequencer");
                 supervisor::follow_supervisor();
                 sequencer::run(cfg, shutdown_signal()).await
+            }
+            Command::Gateway => {
+                init_logging("gateway");
+                supervisor::follow_supervisor();
+                tessera_node::gateway::run(cfg, shutdown_signal()).await
             }
             Command::Rm { id, chaos } => {
                 init_logging("rm");

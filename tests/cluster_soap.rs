@@ -1,0 +1,88 @@
+//! The SOAP service end to end: a real `tesserad up` (sequencer, four replica managers and the
+//! gateway as separate processes), driven by an independent SOAP stack (Python zeep, from the
+//! WSDL the gateway serves) over both ports, and by the README's curl example, verbatim.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "cluster/harness.rs"]
+mod harness;
+
+use std::process::Command;
+use std::time::Duration;
+
+use harness::{Options, TestCluster};
+
+fn supervised() -> TestCluster {
+    TestCluster::start(Options {
+        supervised: true,
+        ..Options::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeep_drives_every_operation_over_both_ports_with_typed_results_and_faults() {
+    let cluster = supervised();
+    cluster.wait_gateway(Duration::from_secs(20)).await;
+    let wsdl = format!("{}?wsdl", cluster.endpoint());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/zeep_scenario.py");
+    for (port, city) in [
+        ("ReservationSoapPort", "MTL"),
+        ("ReservationSoap12Port", "TOR"),
+    ] {
+        let out = tokio::task::spawn_blocking({
+            let wsdl = wsdl.clone();
+            move || {
+                Command::new(harness::python())
+                    .args([script, &wsdl, port, city])
+                    .output()
+                    .expect("run python (tests/run sets up .venv with zeep)")
+            }
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains(&format!("PASS {port}")),
+            "zeep scenario on {port} failed:\n{stdout}\n{stderr}"
+        );
+    }
+}
+
+/// The text of the fenced block that follows `<!-- readme-test: NAME -->` in the README.
+fn readme_block(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let marker = format!("<!-- readme-test: {name} -->");
+    let after = &readme[readme
+        .find(&marker)
+        .unwrap_or_else(|| panic!("README has no {marker}"))
+        + marker.len()..];
+    let body = &after[after.find("```").unwrap()..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_curl_example_works_exactly_as_documented() {
+    let cluster = supervised();
+    cluster.wait_gateway(Duration::from_secs(20)).await;
+    let listen = cluster.cfg.gateway.listen.to_string();
+    let command = readme_block("curl").replace("127.0.0.1:8080", &listen);
+    let expected = readme_block("curl-response");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .expect("run bash")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected.trim());
+}
