@@ -36,6 +36,9 @@ pub struct StateTransfer {
     distrusted: Vec<u8>,
     next_query: Instant,
     done: Option<Install>,
+    /// The outcome was decided (and perhaps already taken): nothing more is asked or offered,
+    /// so one transfer installs exactly one snapshot.
+    finished: bool,
     out: VecDeque<(Destination, Message)>,
 }
 
@@ -50,6 +53,7 @@ impl StateTransfer {
             distrusted: Vec::new(),
             next_query: now,
             done: None,
+            finished: false,
             out: VecDeque::new(),
         };
         t.query(now);
@@ -84,7 +88,7 @@ impl StateTransfer {
         replay_floor: u64,
     ) {
         if nonce != self.nonce
-            || self.done.is_some()
+            || self.finished
             || from == self.me
             || self.distrusted.contains(&from)
         {
@@ -94,7 +98,7 @@ impl StateTransfer {
         if let (Some((seq, digest, peer, _)), Some((got_seq, bytes))) = (self.fetch, snapshot) {
             if peer == from && got_seq == seq {
                 if Digest::of_state(&bytes).0 == digest {
-                    self.done = Some(Install {
+                    self.finish(Install {
                         seq,
                         snapshot: Some(bytes),
                     });
@@ -138,7 +142,7 @@ impl StateTransfer {
             // Nothing vouched for yet, but everything since the start can still be replayed:
             // the empty state is the checkpoint every replica agrees on.
             None if replay_floor <= 1 && self.offers.len() >= 2 => {
-                self.done = Some(Install {
+                self.finish(Install {
                     seq: 0,
                     snapshot: None,
                 });
@@ -147,8 +151,14 @@ impl StateTransfer {
         }
     }
 
+    fn finish(&mut self, install: Install) {
+        self.finished = true;
+        self.fetch = None;
+        self.done = Some(install);
+    }
+
     pub fn handle_timeout(&mut self, now: Instant, replay_floor: u64) {
-        if self.done.is_some() {
+        if self.finished {
             return;
         }
         if let Some((_, _, peer, at)) = self.fetch {
@@ -165,7 +175,7 @@ impl StateTransfer {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.done.is_some() {
+        if self.finished {
             return None;
         }
         Some(match self.fetch {
@@ -264,6 +274,22 @@ mod tests {
                 snapshot: None
             })
         );
+    }
+
+    #[test]
+    fn one_transfer_installs_exactly_once() {
+        let now = Instant::now();
+        let mut t = StateTransfer::start(4, 1, Duration::from_millis(100), now);
+        t.on_offer(now, 1, 1, vec![], None, 1);
+        t.on_offer(now, 2, 1, vec![], None, 1);
+        assert!(t.take_done().is_some());
+        fetches(&mut t);
+        // Later offers and timers change nothing: no second install, no new queries.
+        t.on_offer(now, 3, 1, vec![], None, 1);
+        t.handle_timeout(now + Duration::from_secs(5), 1);
+        assert!(t.take_done().is_none());
+        assert!(fetches(&mut t).is_empty());
+        assert!(t.poll_timeout().is_none());
     }
 
     #[test]
