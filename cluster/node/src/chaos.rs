@@ -25,7 +25,8 @@ pub async fn send(
             cfg.replica_manager.len()
         );
     }
-    let transport = Transport::bind(cfg, ([127, 0, 0, 1], 0).into(), false, 0xc4a05)?;
+    // Any local address: the nodes may be on other hosts.
+    let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, 0xc4a05)?;
     let mut link = Link::new(link_config(
         cfg,
         NodeId::Tool(std::process::id() & 0x00ff_ffff),

@@ -59,7 +59,8 @@ fn row(rm: &RmStatus) -> ReplicaRow {
 
 /// Queries every node, retrying for up to `wait` in total.
 pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus> {
-    let transport = Transport::bind(cfg, ([127, 0, 0, 1], 0).into(), false, 0x5747)?;
+    // Any local address: the nodes may be on other hosts.
+    let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, 0x5747)?;
     let me = NodeId::Tool(std::process::id() & 0x00ff_ffff);
     let mut link = Link::new(link_config(cfg, me))?;
     let nonce = crate::clock::unix_ms();

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# A small LAN on one machine: three network namespaces ("hosts" A, B, C) joined by a bridge
+# that lives in a fourth namespace, with real IP multicast between them. Runs a Tessera
+# cluster across it (A: sequencer + gateway, B: replica managers 1-2, C: replica managers 3-4)
+# from per-host copies of one cluster file, like deploy/three-hosts.toml.
+#
+#   deploy/netns-lan.sh smoke [TESSERAD]   build the LAN, start the cluster, make SOAP calls
+#                                          from host A, check all four replicas agree, tear down
+#
+# Needs root (ip netns). Everything it creates (namespaces, veths, processes, files) is removed
+# on exit, also on failure. The addresses (10.77.0.0/24) exist only inside these namespaces.
+set -euo pipefail
+
+cmd=${1:-}
+[[ $cmd == smoke ]] || { echo "usage: $0 smoke [path/to/tesserad]" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+tesserad=${2:-}
+if [[ -z $tesserad ]]; then
+    for t in "$root/target/debug/tesserad" "$root/target/release/tesserad"; do
+        [[ -x $t ]] && tesserad=$t && break
+    done
+fi
+[[ -x ${tesserad:-} ]] || { echo "netns-lan: no tesserad binary (cargo build --bins first)" >&2; exit 2; }
+
+tag="tl$(( $$ % 100000 ))"
+br="$tag-br"
+hosts=(a b c)
+declare -A addr=([a]=10.77.0.1 [b]=10.77.0.2 [c]=10.77.0.3)
+work=$(mktemp -d)
+
+cleanup() {
+    for ns in "${hosts[@]/#/$tag-}" "$br"; do
+        if ip netns list | grep -qw "$ns"; then
+            ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+            ip netns del "$ns" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "netns-lan: building the LAN ($tag)"
+ip netns add "$br"
+ip netns exec "$br" ip link add br0 type bridge mcast_snooping 0
+ip netns exec "$br" ip link set br0 up
+for h in "${hosts[@]}"; do
+    ns="$tag-$h"
+    ip netns add "$ns"
+    ip link add "$tag$h" netns "$ns" type veth peer name "$tag${h}p" netns "$br"
+    ip netns exec "$br" ip link set "$tag${h}p" master br0 up
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" ip link set "$tag$h" name eth0
+    ip netns exec "$ns" ip addr add "${addr[$h]}/24" dev eth0
+    ip netns exec "$ns" ip link set eth0 up multicast on
+    ip netns exec "$ns" ip route add 224.0.0.0/4 dev eth0
+done
+
+# One cluster file, specialised per host only by the multicast interface (as in production).
+for h in "${hosts[@]}"; do
+    sed -e "s|^interface = .*|interface = \"${addr[$h]}\"|" \
+        -e "s|^data_dir = .*|data_dir = \"$work/data-$h\"|" \
+        -e "s|^secret = .*|secret = \"netns-smoke-$tag\"|" \
+        -e "s|10\.0\.0\.|10.77.0.|g" \
+        "$root/deploy/three-hosts.toml" > "$work/$h.toml"
+    cat >> "$work/$h.toml" <<TOML
+
+[gateway]
+listen = "10.77.0.1:8080"
+public_url = "http://10.77.0.1:8080/ws/reservation"
+TOML
+done
+
+run() { # host, log name, args...
+    local h=$1 log=$2; shift 2
+    ip netns exec "$tag-$h" env TESSERA_LOG=warn "$tesserad" "$@" --config "$work/$h.toml" >"$work/$log.log" 2>&1 &
+    disown
+}
+echo "netns-lan: starting the cluster"
+run a sequencer sequencer
+run a gateway gateway
+run b rm1 rm --id 1
+run b rm2 rm --id 2
+run c rm3 rm --id 3
+run c rm4 rm --id 4
+
+soap() { # body
+    ip netns exec "$tag-a" curl -s --max-time 10 http://10.77.0.1:8080/ws/reservation -H 'Content-Type: text/xml' --data-binary @- <<XML
+<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:r="urn:tessera:reservation:v1"><e:Body>$1</e:Body></e:Envelope>
+XML
+}
+
+ok=0
+for _ in $(seq 1 100); do
+    if ip netns exec "$tag-a" curl -s --max-time 1 -o /dev/null http://10.77.0.1:8080/health; then ok=1; break; fi
+    sleep 0.2
+done
+[[ $ok == 1 ]] || { echo "netns-lan: FAIL gateway did not come up"; tail -n 20 "$work"/*.log; exit 1; }
+
+add=$(soap '<r:addReservationSlot><r:adminID>MTLA0001</r:adminID><r:eventType>Concerts</r:eventType><r:eventID>MTLE101226</r:eventID><r:capacity>2</r:capacity></r:addReservationSlot>')
+grep -q '<code>CREATED</code>' <<<"$add" || { echo "netns-lan: FAIL add: $add"; tail -n 20 "$work"/*.log; exit 1; }
+res=$(soap '<r:reserveTicket><r:participantID>TORP0001</r:participantID><r:eventType>Concerts</r:eventType><r:eventID>MTLE101226</r:eventID></r:reserveTicket>')
+grep -q '<code>RESERVED</code>' <<<"$res" || { echo "netns-lan: FAIL reserve: $res"; exit 1; }
+echo "netns-lan: SOAP calls answered across the LAN"
+
+for _ in $(seq 1 30); do
+    status=$(ip netns exec "$tag-a" "$tesserad" status --json --wait-ms 500 --config "$work/a.toml" 2>/dev/null || true)
+    if python3 - "$status" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1] or "{}")
+r = s.get("replicas", [])
+ok = len(r) == 4 and all(x["state"] == "up" and x["last_seq"] == 2 and x["digest"] for x in r)
+sys.exit(0 if ok and len({x["digest"] for x in r}) == 1 else 1)
+PY
+    then
+        echo "netns-lan: PASS all four replicas on hosts B and C agree at seq 2 (multicast across namespaces)"
+        exit 0
+    fi
+    sleep 0.2
+done
+echo "netns-lan: FAIL replicas did not converge: $status"
+tail -n 20 "$work"/*.log
+exit 1
