@@ -16,7 +16,7 @@ mod latency;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::mem;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -150,7 +150,17 @@ pub struct FrontEnd {
     /// Replicas this front end reported `Wrong` and has not seen answer correctly since: their
     /// next correct answer is reported `Correct`, ending the run of consecutive wrong answers
     /// the managers count.
+    /// Replicas this front end reported `Wrong` and has not seen answer correctly since (in
+    /// seq order): their next correct answer is reported `Correct`, ending the run of
+    /// consecutive wrong answers the managers count.
     suspected: [bool; REPLICAS as usize],
+    /// Seqs of requests not finished yet. Verdicts are released in seq order, so those of a
+    /// finished request wait for every earlier seq: requests finish out of order, and a
+    /// correct answer at seq 11 must reach the managers between the wrong ones at 10 and 13.
+    open_seqs: BTreeSet<u64>,
+    /// Verdicts of finished requests (agreed with the answer, differed, silent) awaiting
+    /// release, by seq.
+    held_verdicts: BTreeMap<u64, [Option<bool>; REPLICAS as usize]>,
     out: VecDeque<Transmit>,
     events: VecDeque<FrontEndEvent>,
     stats: FrontEndStats,
@@ -181,6 +191,8 @@ impl FrontEnd {
             reask_queue: Default::default(),
             faults_queue: Vec::new(),
             suspected: [false; REPLICAS as usize],
+            open_seqs: BTreeSet::new(),
+            held_verdicts: BTreeMap::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
@@ -344,7 +356,10 @@ impl FrontEnd {
             Some(_) => {
                 // Learned from a reply that disagrees with the sequencer, which is the
                 // authority on seqs: believe it, and drop the votes cast for the other seq.
-                req.seq = Some(seq);
+                if let Some(old) = req.seq.replace(seq) {
+                    self.open_seqs.remove(&old);
+                }
+                self.open_seqs.insert(seq);
                 if let Stage::Collecting { replies } = &mut req.stage {
                     *replies = Default::default();
                 }
@@ -358,6 +373,7 @@ impl FrontEnd {
             return;
         };
         req.seq = Some(seq);
+        self.open_seqs.insert(seq);
         req.request = Vec::new();
         self.unordered.remove(&number);
         if let Some((at, timer)) = req.wake.take() {
@@ -475,9 +491,28 @@ impl FrontEnd {
         if let Some((at, timer)) = req.wake {
             self.timers.remove(&(at, number, timer));
         }
-        let (Some(seq), Stage::Lingering { agrees, .. }) = (req.seq, req.stage) else {
-            return;
-        };
+        if let Some(seq) = req.seq {
+            self.open_seqs.remove(&seq);
+            if let Stage::Lingering { agrees, .. } = req.stage {
+                self.held_verdicts.insert(seq, agrees);
+            }
+        }
+        self.release_verdicts();
+    }
+
+    /// Reports the held verdicts whose every earlier seq is finished, in seq order.
+    fn release_verdicts(&mut self) {
+        let floor = self.open_seqs.first().copied().unwrap_or(u64::MAX);
+        while let Some(entry) = self.held_verdicts.first_entry() {
+            if *entry.key() >= floor {
+                break;
+            }
+            let (seq, agrees) = entry.remove_entry();
+            self.report_verdicts(seq, agrees);
+        }
+    }
+
+    fn report_verdicts(&mut self, seq: u64, agrees: [Option<bool>; REPLICAS as usize]) {
         for (replica, verdict) in (1..=REPLICAS).zip(agrees) {
             let suspected = &mut self.suspected[usize::from(replica - 1)];
             let kind = match verdict {
@@ -541,6 +576,10 @@ impl FrontEnd {
             self.timers.remove(&(at, number, timer));
         }
         self.unordered.remove(&number);
+        if let Some(seq) = req.seq {
+            self.open_seqs.remove(&seq);
+            self.release_verdicts();
+        }
         self.collecting = self.collecting.saturating_sub(1);
         self.stats.unavailable += 1;
         self.events.push_back(FrontEndEvent::Unavailable {

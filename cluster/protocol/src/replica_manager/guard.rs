@@ -30,6 +30,8 @@ pub const MAJORITY: usize = 3;
 const CHECKPOINTS_KEPT: usize = 16;
 /// A vote is resent this many times at most (it is idempotent; the owner may be restarting).
 const VOTE_RESENDS: u32 = 25;
+/// Verdicts remembered per replica: enough to see a run of `WRONG_LIMIT` through reordering.
+const VERDICTS_KEPT: usize = 64;
 /// A suspicion is rechecked at most this many times after the report that raised it.
 const RECHECKS: u32 = 5;
 
@@ -45,9 +47,14 @@ pub struct GuardConfig {
 #[derive(Debug, Default, Clone)]
 struct Tracked {
     generation: u32,
+    /// Recent verdicts by seq (true: wrong, false: correct). Reports may arrive out of seq
+    /// order (datagrams overtake each other), so the run of consecutive wrong answers is
+    /// counted over this map in seq order, not in arrival order.
+    verdicts: BTreeMap<u64, bool>,
     streak: u32,
-    /// Highest seq whose verdict was counted: verdicts are counted in seq order.
-    last_counted: u64,
+    /// The run reached the limit: vote at this time if it still stands (stragglers that land
+    /// meanwhile, such as a correct answer inside the run, can still break it).
+    settle: Option<Instant>,
     /// Reports about seqs up to here concern an earlier incarnation.
     ignore_upto: u64,
     /// Managers that voted against this replica's current generation.
@@ -110,17 +117,18 @@ impl Guard {
         }
         match r.kind {
             FaultKind::Wrong | FaultKind::Correct => {
-                if r.seq <= t.last_counted {
-                    return;
+                t.verdicts.insert(r.seq, r.kind == FaultKind::Wrong);
+                while t.verdicts.len() > VERDICTS_KEPT {
+                    t.verdicts.pop_first();
                 }
-                t.last_counted = r.seq;
-                if r.kind == FaultKind::Correct {
-                    t.streak = 0;
-                    return;
-                }
-                t.streak += 1;
-                if t.streak >= WRONG_LIMIT {
-                    self.vote(now, r.replica, VoteReason::Wrong);
+                t.streak = t
+                    .verdicts
+                    .values()
+                    .rev()
+                    .take_while(|wrong| **wrong)
+                    .count() as u32;
+                if t.streak >= WRONG_LIMIT && t.settle.is_none() && t.my_vote.is_none() {
+                    t.settle = Some(now + self.cfg.retry);
                 }
             }
             FaultKind::Missing => {
@@ -214,7 +222,6 @@ impl Guard {
         *t = Tracked {
             generation,
             ignore_upto: from_seq,
-            last_counted: from_seq,
             ..Tracked::default()
         };
         for digests in self.checkpoints.values_mut() {
@@ -324,6 +331,12 @@ impl Guard {
     pub fn handle_timeout(&mut self, now: Instant, my_stall: Duration) {
         for replica in 1..=REPLICAS {
             let i = usize::from(replica - 1);
+            if self.tracked[i].settle.is_some_and(|at| now >= at) {
+                self.tracked[i].settle = None;
+                if self.tracked[i].streak >= WRONG_LIMIT {
+                    self.vote(now, replica, VoteReason::Wrong);
+                }
+            }
             if let Some((at, n)) = self.tracked[i].recheck {
                 if now >= at {
                     self.tracked[i].recheck = None;
@@ -371,7 +384,11 @@ impl Guard {
                     .and_then(|(_, at, sent)| (sent < VOTE_RESENDS).then_some(at + self.cfg.retry));
                 let probe = t.probe.map(|(_, at)| at + self.cfg.retry * 4);
                 let recheck = t.recheck.map(|(at, _)| at);
-                vote.into_iter().chain(probe).chain(recheck).min()
+                vote.into_iter()
+                    .chain(probe)
+                    .chain(recheck)
+                    .chain(t.settle)
+                    .min()
             })
             .min()
     }
@@ -431,7 +448,25 @@ mod tests {
         g.on_report(now, report(9, 3, FaultKind::Wrong), Duration::ZERO);
         assert!(votes(&mut g).is_empty());
         g.on_report(now, report(15, 3, FaultKind::Wrong), Duration::ZERO);
+        assert_eq!(g.consecutive_faults(3), 3);
+        assert!(votes(&mut g).is_empty(), "the vote waits for stragglers");
+        g.handle_timeout(g.poll_timeout().unwrap(), Duration::ZERO);
         assert_eq!(votes(&mut g), vec![(3, VoteReason::Wrong)]);
+    }
+
+    #[test]
+    fn a_correct_answer_that_arrives_late_still_breaks_the_run() {
+        let now = Instant::now();
+        let mut g = guard(1);
+        // Seq order: 10 wrong, 11 correct, 13 wrong, 20 wrong; the report for 11 arrives last.
+        for seq in [10, 13, 20] {
+            g.on_report(now, report(seq, 2, FaultKind::Wrong), Duration::ZERO);
+        }
+        assert_eq!(g.consecutive_faults(2), 3);
+        g.on_report(now, report(11, 2, FaultKind::Correct), Duration::ZERO);
+        assert_eq!(g.consecutive_faults(2), 2);
+        g.handle_timeout(now + Duration::from_secs(1), Duration::ZERO);
+        assert!(votes(&mut g).is_empty());
     }
 
     #[test]
@@ -578,6 +613,7 @@ mod tests {
         for seq in 1..=3 {
             g.on_report(now, report(seq, 2, FaultKind::Wrong), Duration::ZERO);
         }
+        g.handle_timeout(g.poll_timeout().unwrap(), Duration::ZERO);
         assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
         let t = g.poll_timeout().unwrap();
         g.handle_timeout(t, Duration::ZERO);

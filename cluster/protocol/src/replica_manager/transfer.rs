@@ -25,6 +25,9 @@ pub struct Install {
     pub snapshot: Option<Vec<u8>>,
 }
 
+/// A peer asked for a snapshot this many retry intervals without delivering it is passed over.
+const FETCH_TRIES: u32 = 5;
+
 pub struct StateTransfer {
     me: u8,
     nonce: u64,
@@ -35,6 +38,8 @@ pub struct StateTransfer {
     /// Peers whose bytes failed verification: not asked again.
     distrusted: Vec<u8>,
     next_query: Instant,
+    /// When the snapshot being fetched is asked for again.
+    next_fetch: Instant,
     done: Option<Install>,
     /// The outcome was decided (and perhaps already taken): nothing more is asked or offered,
     /// so one transfer installs exactly one snapshot.
@@ -52,6 +57,7 @@ impl StateTransfer {
             fetch: None,
             distrusted: Vec::new(),
             next_query: now,
+            next_fetch: now,
             done: None,
             finished: false,
             out: VecDeque::new(),
@@ -131,6 +137,7 @@ impl StateTransfer {
         match best {
             Some((seq, digest, peer)) => {
                 self.fetch = Some((seq, digest, peer, now));
+                self.next_fetch = now + self.retry;
                 self.out.push_back((
                     Destination::ReplicaManager(peer),
                     Message::SnapshotQuery {
@@ -161,12 +168,24 @@ impl StateTransfer {
         if self.finished {
             return;
         }
-        if let Some((_, _, peer, at)) = self.fetch {
-            if now.saturating_duration_since(at) >= self.retry * 5 {
+        if let Some((seq, _, peer, asked)) = self.fetch {
+            let waited = now.saturating_duration_since(asked);
+            if waited >= self.retry * FETCH_TRIES {
                 // That peer is gone or slow: forget its offer and choose again.
                 self.offers.remove(&peer);
                 self.fetch = None;
                 self.choose(now, replay_floor);
+            } else if now >= self.next_fetch {
+                // Ask again: the peer resends identical fragments, which fill the holes a
+                // lossy network left in the previous copy.
+                self.next_fetch = now + self.retry;
+                self.out.push_back((
+                    Destination::ReplicaManager(peer),
+                    Message::SnapshotQuery {
+                        nonce: self.nonce,
+                        fetch: Some(seq),
+                    },
+                ));
             }
         }
         if self.fetch.is_none() && now >= self.next_query {
@@ -179,7 +198,7 @@ impl StateTransfer {
             return None;
         }
         Some(match self.fetch {
-            Some((_, _, _, at)) => at + self.retry * 5,
+            Some((_, _, _, asked)) => (asked + self.retry * FETCH_TRIES).min(self.next_fetch),
             None => self.next_query,
         })
     }
@@ -305,6 +324,15 @@ mod tests {
             fetches(&mut t),
             vec![(Destination::ReplicaManager(2), Some(10))]
         );
+        // Asked again every retry interval (a lossy network may have eaten fragments)...
+        for i in 1..5 {
+            t.handle_timeout(now + Duration::from_millis(100 * i), 0);
+            assert_eq!(
+                fetches(&mut t),
+                vec![(Destination::ReplicaManager(2), Some(10))]
+            );
+        }
+        // ...then passed over for another peer.
         t.handle_timeout(now + Duration::from_millis(500), 0);
         assert_eq!(
             fetches(&mut t),

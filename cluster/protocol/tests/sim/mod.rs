@@ -1,0 +1,1523 @@
+//! A seeded, deterministic simulation of a whole Tessera cluster driving the real protocol
+//! state machines: one sequencer, four replica managers with in-process `MemoryReplica`s, and
+//! a few front ends with many closed-loop submitters, connected by a simulated lossy network.
+//!
+//! Everything that happens is an [`Event`] in one queue ordered by (virtual time, insertion
+//! counter): datagram arrivals, timer expiries, fsync completions, replica apply completions,
+//! submissions and fault injections. Time is a `u64` nanosecond clock added to one base
+//! `Instant`; nothing sleeps and no decision reads the real clock. All randomness comes from
+//! SplitMix64 streams derived from the seed, and no `HashMap` is iterated, so a seed replays
+//! exactly (the determinism test checks this with a hash of every delivered datagram).
+//!
+//! Each node is driven the way its tokio shell in `tessera-node` drives it: after every
+//! `handle_*` call the shell's `poll_*` sequence runs (see `drive_sequencer`, `drive_rm`,
+//! `drive_fe`), and the node's single timer is re-armed from `poll_timeout`.
+
+mod rng;
+mod workload;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use replica_memory::MemoryReplica;
+use tessera_protocol::front_end::{FrontEnd, FrontEndConfig, FrontEndEvent};
+use tessera_protocol::replica_manager::{ReplicaManager, RmConfig, RmEvent};
+use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
+use tessera_protocol::wire::{
+    ClusterId, FaultKind, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
+};
+use tessera_protocol::{Destination, Timeouts, Transmit, REPLICAS};
+use tessera_types::{Replica, Reply, Request, Snapshot};
+
+pub use rng::{mix, Rng};
+use workload::Workload;
+
+const RMS: usize = REPLICAS as usize;
+const US: u64 = 1_000;
+const MS: u64 = 1_000_000;
+/// Wall clock the sequencer stamps entries with at virtual time zero (any fixed value works).
+const WALL_EPOCH_MS: u64 = 1_767_225_600_000;
+/// Consecutive events at one virtual instant beyond which a node is considered to be spinning
+/// (a timer that keeps being due without anything changing).
+const SPIN_LIMIT: u64 = 200_000;
+
+// ---------------------------------------------------------------------------------------------
+// Scenario: what to simulate.
+// ---------------------------------------------------------------------------------------------
+
+/// Per-datagram network behaviour (each copy of a fan-out is decided separately).
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub drop: f64,
+    pub dup: f64,
+    /// One-way latency, uniform in this range; the spread is what reorders datagrams.
+    pub latency_us: (u64, u64),
+}
+
+/// Faults triggered by progress (`after` answered requests) rather than at a fixed time, so that
+/// they hit the middle of the run whatever its speed.
+#[derive(Debug, Clone)]
+pub enum FaultSpec {
+    /// Replica manager `rm` (1..=4) drops everything it would send or receive for `for_ms`.
+    /// Its replica keeps applying what it already has. Keep it below `liveness`: longer, and
+    /// the sequencer stops retaining for it and state transfer (not simulated) is needed.
+    Silent { rm: u8, after: usize, for_ms: u64 },
+    /// Datagrams to and from replica manager `rm` are lost with probability `drop`.
+    LossBurst {
+        rm: u8,
+        after: usize,
+        for_ms: u64,
+        drop: f64,
+    },
+    /// The sequencer process dies (the fsync in flight leaves a random prefix of its batch in
+    /// the log) and restarts `down_ms` later from what the log holds, with a fresh link.
+    SequencerCrash { after: usize, down_ms: u64 },
+    /// Replica `rm` returns a wrong (well-formed) reply for about `percent`% of the seqs, chosen
+    /// by hashing (seed, seq); its state stays correct.
+    Byzantine { rm: u8, percent: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub requests: usize,
+    pub submitters: usize,
+    pub front_ends: usize,
+    pub net: NetConfig,
+    /// Submitter pause between an answer and its next request.
+    pub think_us: (u64, u64),
+    /// Sequencer log append + fsync.
+    pub fsync_us: (u64, u64),
+    /// Replica apply time per request (requests are applied one at a time, in order).
+    pub service_us: (u64, u64),
+    pub max_datagram: usize,
+    pub retain_max: usize,
+    /// Replica managers export, digest and compare a checkpoint every this many seqs.
+    pub checkpoint_interval: u64,
+    pub timeouts: Timeouts,
+    pub faults: Vec<FaultSpec>,
+    /// Virtual time by which everything must have been answered and applied.
+    pub deadline: Duration,
+}
+
+impl Scenario {
+    /// The lossy baseline: 20% loss, 5% duplication, 0.1..3 ms latency (heavy reordering), 500
+    /// requests from 32 concurrent submitters spread over `front_ends` front ends.
+    pub fn lossy(front_ends: usize) -> Self {
+        Scenario {
+            requests: 500,
+            submitters: 32,
+            front_ends,
+            net: NetConfig {
+                drop: 0.20,
+                dup: 0.05,
+                latency_us: (100, 3_000),
+            },
+            think_us: (0, 2_000),
+            fsync_us: (200, 1_500),
+            service_us: (20, 300),
+            max_datagram: 1400,
+            retain_max: SequencerConfig::default().retain_max,
+            checkpoint_interval: RmConfig::default().checkpoint_interval,
+            timeouts: Timeouts::default(),
+            faults: Vec::new(),
+            deadline: Duration::from_secs(120),
+        }
+    }
+
+    /// A random scenario: any mix of the supported faults, sizes and network settings.
+    pub fn random(seed: u64) -> Self {
+        let mut r = Rng::new(mix(seed ^ 0x5ce7_a410));
+        let requests = r.range(50, 600) as usize;
+        let mut sc = Scenario::lossy(r.range(1, 3) as usize);
+        sc.requests = requests;
+        // At 30% loss plus a sequencer outage, ten lost retransmissions of one submission in
+        // a row happen about once in a thousand seeds, and the front end then rightly gives up
+        // after `request_timeout`. A longer timeout keeps extreme loss from looking like a bug.
+        sc.timeouts.request_timeout = Duration::from_secs(30);
+        sc.submitters = r.range(1, 48) as usize;
+        sc.net.drop = r.range(0, 30) as f64 / 100.0;
+        sc.net.dup = r.range(0, 10) as f64 / 100.0;
+        sc.net.latency_us = (r.range(20, 500), r.range(500, 6_000));
+        sc.think_us = (0, r.range(0, 5_000));
+        // Small datagrams make long replies (slot lists, schedules) go out in fragments.
+        sc.max_datagram = *r.pick(&[1400, 1400, 256]);
+        // Frequent checkpoints: digests compared among the managers mid-run.
+        sc.checkpoint_interval = *r.pick(&[1000, 100, 37]);
+        let after = |r: &mut Rng| r.range(1, requests as u64 * 3 / 4) as usize;
+        for _ in 0..r.range(0, 2) {
+            sc.faults.push(FaultSpec::SequencerCrash {
+                after: after(&mut r),
+                down_ms: r.range(1, 400),
+            });
+        }
+        for _ in 0..r.range(0, 2) {
+            sc.faults.push(FaultSpec::LossBurst {
+                rm: r.range(1, 4) as u8,
+                after: after(&mut r),
+                for_ms: r.range(10, 500),
+                drop: r.range(50, 95) as f64 / 100.0,
+            });
+        }
+        let silent = r.range(0, 4) as u8;
+        if silent > 0 {
+            sc.faults.push(FaultSpec::Silent {
+                rm: silent,
+                after: after(&mut r),
+                for_ms: r.range(10, 1_000),
+            });
+        }
+        if r.chance(0.5) {
+            sc.faults.push(FaultSpec::Byzantine {
+                rm: r.range(1, 4) as u8,
+                percent: r.range(1, 30),
+            });
+        }
+        sc
+    }
+
+    fn byzantine(&self) -> Option<(usize, u64)> {
+        self.faults.iter().find_map(|f| match *f {
+            FaultSpec::Byzantine { rm, percent } => Some((usize::from(rm - 1), percent)),
+            _ => None,
+        })
+    }
+
+    /// Without random loss and without crashes every reply reaches its front end, so the fault
+    /// reports are fully predictable: exactly the corrupted seqs are `Wrong`, and `Missing`
+    /// appears for the silent replica manager only.
+    fn exact_fault_reports(&self) -> bool {
+        self.net.drop == 0.0
+            && self
+                .faults
+                .iter()
+                .all(|f| matches!(f, FaultSpec::Silent { .. } | FaultSpec::Byzantine { .. }))
+    }
+}
+
+/// Whether the Byzantine replica corrupts its reply for `seq`: a pure function of the seed, so
+/// the expected `Wrong` reports can be computed after the run.
+fn corrupts(seed: u64, percent: u64, seq: u64) -> bool {
+    mix(seed ^ 0xb72a_471e ^ mix(seq)) % 100 < percent
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulated cluster.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Node {
+    Sequencer,
+    /// Replica manager index 0..4 (its id is index + 1).
+    Rm(usize),
+    Fe(usize),
+}
+
+impl Node {
+    /// A fake address per node, as the transport would have from the configuration.
+    fn addr(self) -> SocketAddr {
+        match self {
+            Node::Sequencer => SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 7000)),
+            Node::Rm(i) => {
+                SocketAddr::from((Ipv4Addr::new(10, 0, 0, 11 + i as u8), 7001 + i as u16))
+            }
+            Node::Fe(j) => {
+                SocketAddr::from((Ipv4Addr::new(10, 0, 1, 1 + j as u8), 7100 + j as u16))
+            }
+        }
+    }
+}
+
+enum Event {
+    Datagram {
+        to: Node,
+        from: Node,
+        bytes: Vec<u8>,
+    },
+    /// A node's timer armed for `at`; stale if the node re-armed since.
+    Timer {
+        node: Node,
+        at: u64,
+    },
+    /// The sequencer's fsync of its outstanding batch completed (`epoch`: which incarnation).
+    Persisted {
+        epoch: u64,
+        upto: u64,
+    },
+    /// Replica `rm` finished applying the head of its pipeline (`generation`: unless it was
+    /// replaced meanwhile).
+    Applied {
+        rm: usize,
+        generation: u64,
+    },
+    /// Submitter wants to issue its next request.
+    Submit {
+        submitter: usize,
+    },
+    FaultStart(usize),
+    SequencerRestart,
+}
+
+struct SequencerNode {
+    /// `None` while crashed.
+    machine: Option<Sequencer>,
+    epoch: u64,
+    /// The durable log: what a restart recovers.
+    log: Vec<Sequenced>,
+    /// The batch handed out by `poll_persist` whose fsync is running.
+    fsync: Option<Vec<Sequenced>>,
+    armed: Option<u64>,
+}
+
+struct RmNode {
+    machine: ReplicaManager,
+    replica: MemoryReplica,
+    /// Bumped when the replica is replaced (the old process's work in progress is void).
+    generation: u64,
+    /// This replica returns wrong replies (the Byzantine fault; a replacement is healthy).
+    byzantine: bool,
+    /// Delivered, not yet applied: the replica child's stdin, in effect.
+    pipeline: VecDeque<Sequenced>,
+    applying: bool,
+    armed: Option<u64>,
+    /// The id applied at each seq, and when its reply was first produced.
+    applied: BTreeMap<u64, (RequestId, u64)>,
+    /// Seqs this replica sent a corrupted reply for.
+    corrupted: BTreeSet<u64>,
+}
+
+struct FeNode {
+    machine: FrontEnd,
+    armed: Option<u64>,
+}
+
+struct Issued {
+    id: RequestId,
+    fe: usize,
+    bytes: Vec<u8>,
+}
+
+struct Answer {
+    seq: u64,
+    reply: Vec<u8>,
+    at: u64,
+}
+
+/// A period during which a replica manager's datagrams are lost with probability `drop`
+/// (1.0: silent).
+struct Window {
+    rm: usize,
+    from: u64,
+    until: u64,
+    drop: f64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NetStats {
+    pub sent: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub delivered: u64,
+    pub events: u64,
+}
+
+/// What one run produced, for the assertions and for the failure message.
+pub struct Report {
+    pub seed: u64,
+    pub trace: [u8; 32],
+    pub violations: Vec<String>,
+    pub summary: String,
+}
+
+pub struct Sim {
+    seed: u64,
+    sc: Scenario,
+    /// Network fates and latencies, think and service times.
+    rng: Rng,
+    workload: Workload,
+    base: Instant,
+    now: u64,
+    counter: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    addrs: BTreeMap<SocketAddr, Node>,
+    sequencer: SequencerNode,
+    rms: Vec<RmNode>,
+    fes: Vec<FeNode>,
+    /// Decodes what front ends send, to record their fault reports before the network can
+    /// lose them.
+    sniffer: Link,
+
+    issued: Vec<Issued>,
+    by_id: BTreeMap<RequestId, usize>,
+    /// Which front end each submitter uses.
+    submitter_fe: Vec<usize>,
+    /// Request id → submitter waiting for it.
+    waiting: BTreeMap<RequestId, usize>,
+    answers: BTreeMap<RequestId, Answer>,
+    unavailable: Vec<RequestId>,
+
+    windows: Vec<Window>,
+    /// (answered count, fault index), ascending.
+    triggers: VecDeque<(usize, usize)>,
+    byzantine: Option<(usize, u64)>,
+    /// Fault reports the front ends sent: (replica, seq).
+    wrong: BTreeSet<(u8, u64)>,
+    missing: BTreeSet<(u8, u64)>,
+    /// Notable events (crashes, replacements, state transfers) for the run summary.
+    notes: Vec<String>,
+    /// Replicas the managers voted out: (rm index, reason, virtual time).
+    replaced: Vec<(usize, String, u64)>,
+
+    violations: Vec<String>,
+    trace: blake3::Hasher,
+    stats: NetStats,
+    same_instant: u64,
+}
+
+impl Sim {
+    pub fn new(seed: u64, sc: Scenario) -> Self {
+        let mut root = Rng::new(seed);
+        let rng = root.fork();
+        let workload = Workload::new(root.fork());
+        let base = Instant::now();
+        let link = |me| link(&sc, me);
+        let sequencer = SequencerNode {
+            machine: Some(Sequencer::new(
+                link(NodeId::Sequencer),
+                sequencer_config(&sc),
+                Vec::new(),
+                1,
+                base,
+            )),
+            epoch: 0,
+            log: Vec::new(),
+            fsync: None,
+            armed: None,
+        };
+        let rms = (0..RMS)
+            .map(|i| {
+                let id = i as u8 + 1;
+                let cfg = RmConfig {
+                    id,
+                    timeouts: sc.timeouts,
+                    checkpoint_interval: sc.checkpoint_interval,
+                    ..RmConfig::default()
+                };
+                RmNode {
+                    machine: ReplicaManager::new(link(NodeId::ReplicaManager(id)), cfg, 0, base),
+                    replica: MemoryReplica::new(),
+                    generation: 0,
+                    byzantine: sc.byzantine().is_some_and(|(b, _)| b == i),
+                    pipeline: VecDeque::new(),
+                    applying: false,
+                    armed: None,
+                    applied: BTreeMap::new(),
+                    corrupted: BTreeSet::new(),
+                }
+            })
+            .collect();
+        let fes = (0..sc.front_ends)
+            .map(|j| FeNode {
+                machine: FrontEnd::new(
+                    link(NodeId::FrontEnd(j as u32 + 1)),
+                    FrontEndConfig {
+                        timeouts: sc.timeouts,
+                        // Unique per front end; varies with the seed like a clock would.
+                        incarnation: (mix(seed) << 8) | j as u64,
+                        reply_to: Node::Fe(j).addr(),
+                    },
+                ),
+                armed: None,
+            })
+            .collect();
+        let mut addrs = BTreeMap::new();
+        addrs.insert(Node::Sequencer.addr(), Node::Sequencer);
+        for i in 0..RMS {
+            addrs.insert(Node::Rm(i).addr(), Node::Rm(i));
+        }
+        for j in 0..sc.front_ends {
+            addrs.insert(Node::Fe(j).addr(), Node::Fe(j));
+        }
+        let mut triggers: Vec<(usize, usize)> = sc
+            .faults
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| match *f {
+                FaultSpec::Silent { after, .. }
+                | FaultSpec::LossBurst { after, .. }
+                | FaultSpec::SequencerCrash { after, .. } => Some((after, i)),
+                FaultSpec::Byzantine { .. } => None,
+            })
+            .collect();
+        triggers.sort_unstable();
+        let mut sim = Sim {
+            seed,
+            rng,
+            workload,
+            base,
+            now: 0,
+            counter: 0,
+            queue: BTreeMap::new(),
+            addrs,
+            sequencer,
+            rms,
+            fes,
+            sniffer: link(NodeId::Tool(0xfff)),
+            issued: Vec::new(),
+            by_id: BTreeMap::new(),
+            submitter_fe: (0..sc.submitters).map(|s| s % sc.front_ends).collect(),
+            waiting: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            unavailable: Vec::new(),
+            windows: Vec::new(),
+            triggers: triggers.into(),
+            byzantine: sc.byzantine(),
+            wrong: BTreeSet::new(),
+            missing: BTreeSet::new(),
+            notes: Vec::new(),
+            replaced: Vec::new(),
+            violations: Vec::new(),
+            trace: blake3::Hasher::new(),
+            stats: NetStats::default(),
+            same_instant: 0,
+            sc,
+        };
+        // Start-up: every node gets its first drive (the RMs' hello acks go out), and the
+        // submitters start staggered over the first think interval.
+        sim.drive_sequencer();
+        for i in 0..RMS {
+            sim.drive_rm(i);
+        }
+        for j in 0..sim.fes.len() {
+            sim.drive_fe(j);
+        }
+        for s in 0..sim.sc.submitters {
+            let delay = sim.rng.range(0, sim.sc.think_us.1) * US;
+            sim.schedule(delay, Event::Submit { submitter: s });
+        }
+        sim
+    }
+
+    fn instant(&self, t: u64) -> Instant {
+        self.base + Duration::from_nanos(t)
+    }
+
+    fn virtual_ns(&self, i: Instant) -> u64 {
+        u64::try_from(i.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn schedule(&mut self, at: u64, ev: Event) {
+        self.counter += 1;
+        self.queue.insert((at.max(self.now), self.counter), ev);
+    }
+
+    fn violation(&mut self, msg: String) {
+        self.violations.push(msg);
+    }
+
+    fn note(&mut self, msg: String) {
+        let ms = self.now as f64 / MS as f64;
+        self.notes.push(format!("{ms:.3} ms: {msg}"));
+    }
+
+    /// Runs until every request is answered and applied everywhere, plus enough time for the
+    /// front ends' linger windows to end (so that their fault reports are in), or until the
+    /// virtual deadline.
+    pub fn run(&mut self) {
+        let deadline = u64::try_from(self.sc.deadline.as_nanos()).unwrap_or(u64::MAX);
+        let settle =
+            u64::try_from((self.sc.timeouts.linger_cap * 2).as_nanos()).unwrap_or(0) + 500 * MS;
+        let mut settle_until = None;
+        while self.step() {
+            if settle_until.is_none() && self.complete() {
+                settle_until = Some(self.now + settle);
+            }
+            if settle_until.is_some_and(|t| self.now >= t) {
+                break;
+            }
+            if self.now > deadline {
+                let msg = format!(
+                    "virtual deadline of {:?} passed before completion",
+                    self.sc.deadline
+                );
+                self.violation(msg);
+                break;
+            }
+            if self.same_instant > SPIN_LIMIT {
+                let msg = format!(
+                    "livelock: {SPIN_LIMIT} events at virtual time {} ns",
+                    self.now
+                );
+                self.violation(msg);
+                break;
+            }
+        }
+    }
+
+    fn complete(&self) -> bool {
+        let n = self.sc.requests;
+        self.answers.len() + self.unavailable.len() >= n
+            && self
+                .rms
+                .iter()
+                .all(|rm| rm.replica.applied_seq() >= n as u64)
+    }
+
+    /// Processes the next event; false when the queue is empty.
+    pub fn step(&mut self) -> bool {
+        let Some(((at, _), ev)) = self.queue.pop_first() else {
+            return false;
+        };
+        if at == self.now {
+            self.same_instant += 1;
+        } else {
+            self.same_instant = 0;
+        }
+        self.now = at;
+        self.stats.events += 1;
+        match ev {
+            Event::Datagram { to, from, bytes } => self.on_datagram(to, from, bytes),
+            Event::Timer { node, at } => self.on_timer(node, at),
+            Event::Persisted { epoch, upto } => self.on_persisted(epoch, upto),
+            Event::Applied { rm, generation } => self.on_applied(rm, generation),
+            Event::Submit { submitter } => self.on_submit(submitter),
+            Event::FaultStart(i) => self.start_fault(i),
+            Event::SequencerRestart => self.restart_sequencer(),
+        }
+        true
+    }
+
+    // ---- event handlers ----
+
+    fn on_datagram(&mut self, to: Node, from: Node, bytes: Vec<u8>) {
+        // A silent node hears nothing either, also what was already in flight.
+        if self.loss_rate(to) >= 1.0 {
+            self.stats.dropped += 1;
+            return;
+        }
+        let now = self.instant(self.now);
+        let from_addr = from.addr();
+        match to {
+            Node::Sequencer => {
+                let wall = WALL_EPOCH_MS + self.now / MS;
+                let Some(seq) = self.sequencer.machine.as_mut() else {
+                    // Crashed: the datagram hits a closed port.
+                    self.stats.dropped += 1;
+                    return;
+                };
+                seq.set_wall_clock_ms(wall);
+                seq.handle_datagram(now, from_addr, &bytes);
+            }
+            Node::Rm(i) => self.rms[i].machine.handle_datagram(now, from_addr, &bytes),
+            Node::Fe(j) => self.fes[j].machine.handle_datagram(now, from_addr, &bytes),
+        }
+        self.stats.delivered += 1;
+        // The trace: every delivered datagram with its time and endpoints.
+        self.trace.update(&self.now.to_le_bytes());
+        self.trace.update(from_addr.to_string().as_bytes());
+        self.trace.update(to.addr().to_string().as_bytes());
+        self.trace.update(&(bytes.len() as u64).to_le_bytes());
+        self.trace.update(&bytes);
+        self.drive(to);
+    }
+
+    fn on_timer(&mut self, node: Node, at: u64) {
+        let now = self.instant(self.now);
+        match node {
+            Node::Sequencer => {
+                if self.sequencer.armed != Some(at) {
+                    return;
+                }
+                self.sequencer.armed = None;
+                let Some(seq) = self.sequencer.machine.as_mut() else {
+                    return;
+                };
+                seq.handle_timeout(now);
+            }
+            Node::Rm(i) => {
+                if self.rms[i].armed != Some(at) {
+                    return;
+                }
+                self.rms[i].armed = None;
+                self.rms[i].machine.handle_timeout(now);
+            }
+            Node::Fe(j) => {
+                if self.fes[j].armed != Some(at) {
+                    return;
+                }
+                self.fes[j].armed = None;
+                self.fes[j].machine.handle_timeout(now);
+            }
+        }
+        self.drive(node);
+    }
+
+    fn on_persisted(&mut self, epoch: u64, upto: u64) {
+        if epoch != self.sequencer.epoch {
+            // The fsync of a crashed incarnation; the crash already decided what it left.
+            return;
+        }
+        let Some(batch) = self.sequencer.fsync.take() else {
+            return;
+        };
+        self.sequencer.log.extend(batch);
+        let now = self.instant(self.now);
+        if let Some(seq) = self.sequencer.machine.as_mut() {
+            seq.handle_persisted(now, upto);
+        }
+        self.drive_sequencer();
+    }
+
+    fn on_applied(&mut self, i: usize, generation: u64) {
+        let now = self.instant(self.now);
+        let t = self.now;
+        let seed = self.seed;
+        let percent = self.byzantine.map_or(0, |(_, p)| p);
+        let rm = &mut self.rms[i];
+        if generation != rm.generation {
+            // Work of a replica that was replaced meanwhile.
+            return;
+        }
+        rm.applying = false;
+        let Some(entry) = rm.pipeline.pop_front() else {
+            return;
+        };
+        let reply = match Request::decode(&entry.request) {
+            Ok(request) => rm.replica.apply(entry.seq, &request),
+            Err(e) => {
+                let msg = format!("rm {}: seq {} does not decode: {e}", i + 1, entry.seq);
+                self.violation(msg);
+                return;
+            }
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                // The replica refuses anything but applied_seq + 1: a delivery-order bug.
+                let msg = format!("rm {}: replica refused seq {}: {e}", i + 1, entry.seq);
+                self.violation(msg);
+                return;
+            }
+        };
+        let bytes = if rm.byzantine && corrupts(seed, percent, entry.seq) {
+            rm.corrupted.insert(entry.seq);
+            tessera_types::fault::corrupt_reply(&reply, seed, entry.seq).encode()
+        } else {
+            reply.encode()
+        };
+        let first = *rm.applied.entry(entry.seq).or_insert((entry.id, t));
+        let checkpoint = rm
+            .machine
+            .checkpoint_due(entry.seq)
+            .then(|| rm.replica.export().map(|s| s.encode()));
+        rm.machine.handle_reply(now, entry.seq, bytes);
+        // The in-memory replica is durable as soon as it applied (no separate sync).
+        rm.machine.handle_durable(entry.seq);
+        match checkpoint {
+            Some(Ok(snapshot)) => {
+                rm.machine.handle_checkpoint(now, entry.seq, snapshot);
+            }
+            Some(Err(e)) => {
+                let msg = format!("rm {}: export at seq {} failed: {e}", i + 1, entry.seq);
+                self.violation(msg);
+            }
+            None => {}
+        }
+        if first.0 != entry.id {
+            let msg = format!(
+                "rm {}: seq {} applied as {:?}, after a replacement as {:?}",
+                i + 1,
+                entry.seq,
+                first.0,
+                entry.id
+            );
+            self.violation(msg);
+        }
+        self.drive_rm(i);
+    }
+
+    fn on_submit(&mut self, submitter: usize) {
+        if self.issued.len() >= self.sc.requests {
+            return;
+        }
+        let fe = self.submitter_fe[submitter];
+        let bytes = self.workload.next_request().encode();
+        let now = self.instant(self.now);
+        let id = self.fes[fe].machine.submit(now, bytes.clone());
+        self.by_id.insert(id, self.issued.len());
+        self.issued.push(Issued { id, fe, bytes });
+        self.waiting.insert(id, submitter);
+        self.drive_fe(fe);
+    }
+
+    fn start_fault(&mut self, i: usize) {
+        match self.sc.faults[i] {
+            FaultSpec::Silent { rm, for_ms, .. } => self.windows.push(Window {
+                rm: usize::from(rm - 1),
+                from: self.now,
+                until: self.now + for_ms * MS,
+                drop: 1.0,
+            }),
+            FaultSpec::LossBurst {
+                rm, for_ms, drop, ..
+            } => self.windows.push(Window {
+                rm: usize::from(rm - 1),
+                from: self.now,
+                until: self.now + for_ms * MS,
+                drop,
+            }),
+            FaultSpec::SequencerCrash { down_ms, .. } => {
+                if self.sequencer.machine.is_some() {
+                    self.crash_sequencer();
+                    self.schedule(self.now + down_ms * MS, Event::SequencerRestart);
+                }
+            }
+            FaultSpec::Byzantine { .. } => {}
+        }
+    }
+
+    fn crash_sequencer(&mut self) {
+        let Some(seq) = self.sequencer.machine.take() else {
+            return;
+        };
+        self.sequencer.epoch += 1;
+        self.sequencer.armed = None;
+        let durable = self.sequencer.log.last().map_or(0, |e| e.seq);
+        // The fsync in flight may have reached the disk partly: any prefix of the batch.
+        let mut kept = 0;
+        if let Some(batch) = self.sequencer.fsync.take() {
+            kept = self.rng.range(0, batch.len() as u64) as usize;
+            self.sequencer.log.extend(batch.into_iter().take(kept));
+        }
+        let lost = seq.next_seq() - 1 - durable - kept as u64;
+        self.note(format!(
+            "sequencer crash: log up to {durable}, {kept} of the fsync in flight kept, {lost} assignments lost"
+        ));
+    }
+
+    fn restart_sequencer(&mut self) {
+        let now = self.instant(self.now);
+        let seq = Sequencer::new(
+            link(&self.sc, NodeId::Sequencer),
+            sequencer_config(&self.sc),
+            self.sequencer.log.clone(),
+            1,
+            now,
+        );
+        self.note(format!("sequencer restarted at seq {}", seq.next_seq()));
+        self.sequencer.machine = Some(seq);
+        self.drive_sequencer();
+    }
+
+    // ---- driving the machines as their shells do ----
+
+    fn drive(&mut self, node: Node) {
+        match node {
+            Node::Sequencer => self.drive_sequencer(),
+            Node::Rm(i) => self.drive_rm(i),
+            Node::Fe(j) => self.drive_fe(j),
+        }
+    }
+
+    /// `tessera-node`'s sequencer loop: hand out the next batch to the log writer, apply
+    /// truncation, send, re-arm the timer.
+    fn drive_sequencer(&mut self) {
+        let Some(seq) = self.sequencer.machine.as_mut() else {
+            return;
+        };
+        // At most one batch is outstanding: `poll_persist` says None until it is persisted.
+        let persist = seq.poll_persist();
+        let truncate = seq.poll_truncate();
+        let out: Vec<Transmit> = std::iter::from_fn(|| seq.poll_transmit()).collect();
+        let next = seq.poll_timeout();
+        if let Some(upto) = persist.as_ref().and_then(|b| b.last()).map(|e| e.seq) {
+            if self.sequencer.fsync.is_some() {
+                self.violation(
+                    "sequencer handed out a second batch before the first was persisted".into(),
+                );
+            }
+            self.sequencer.fsync = persist;
+            let at = self.now + self.rng.range(self.sc.fsync_us.0, self.sc.fsync_us.1) * US;
+            let epoch = self.sequencer.epoch;
+            self.schedule(at, Event::Persisted { epoch, upto });
+        }
+        if let Some(upto) = truncate {
+            self.sequencer.log.retain(|e| e.seq > upto);
+        }
+        for t in out {
+            self.send(Node::Sequencer, t);
+        }
+        self.arm(Node::Sequencer, next);
+    }
+
+    /// `tessera-node`'s replica manager loop: write delivered requests to the replica, send,
+    /// handle events (replacing the replica or installing a snapshot when told to), re-arm
+    /// the timer.
+    fn drive_rm(&mut self, i: usize) {
+        loop {
+            let rm = &mut self.rms[i];
+            while let Some(entry) = rm.machine.poll_deliver() {
+                rm.pipeline.push_back(entry);
+            }
+            let start_apply = !rm.applying && !rm.pipeline.is_empty();
+            rm.applying |= start_apply;
+            let generation = rm.generation;
+            let out: Vec<Transmit> = std::iter::from_fn(|| rm.machine.poll_transmit()).collect();
+            let events: Vec<RmEvent> = std::iter::from_fn(|| rm.machine.poll_event()).collect();
+            let next = rm.machine.poll_timeout();
+            if start_apply {
+                let at = self.now + self.rng.range(self.sc.service_us.0, self.sc.service_us.1) * US;
+                self.schedule(at, Event::Applied { rm: i, generation });
+            }
+            for t in out {
+                self.send(Node::Rm(i), t);
+            }
+            let mut acted = false;
+            for ev in events {
+                acted |= self.on_rm_event(i, ev);
+            }
+            if !acted {
+                self.arm(Node::Rm(i), next);
+                return;
+            }
+            // The manager's state changed (recovery began or ended): drive it again.
+        }
+    }
+
+    /// True when the event made the shell call into the manager.
+    fn on_rm_event(&mut self, i: usize, ev: RmEvent) -> bool {
+        let now = self.instant(self.now);
+        match ev {
+            RmEvent::Fault(_) | RmEvent::Chaos(_) => false,
+            RmEvent::BehindRetention { low } => {
+                let msg = format!(
+                    "rm {} fell behind the sequencer's retention (low {low}, received {})",
+                    i + 1,
+                    self.rms[i].machine.received()
+                );
+                self.violation(msg);
+                false
+            }
+            RmEvent::Replace(reason) => {
+                // Kill the replica and start a fresh (healthy) one; the manager recovers its
+                // state by transfer from the peers.
+                self.replaced.push((i, format!("{reason:?}"), self.now));
+                self.note(format!("replica {} replaced ({reason:?})", i + 1));
+                let rm = &mut self.rms[i];
+                rm.generation += 1;
+                rm.replica = MemoryReplica::new();
+                rm.byzantine = false;
+                rm.pipeline.clear();
+                rm.applying = false;
+                rm.machine.begin_recovery(now, true);
+                true
+            }
+            RmEvent::Install(install) => {
+                let rm = &mut self.rms[i];
+                let mut fresh = MemoryReplica::new();
+                let installed = match &install.snapshot {
+                    None if install.seq == 0 => Ok(()),
+                    None => Err(format!("no snapshot for seq {}", install.seq)),
+                    Some(bytes) => {
+                        Snapshot::decode(bytes)
+                            .map_err(|e| e.to_string())
+                            .and_then(|snap| {
+                                fresh.import(install.seq, &snap).map_err(|e| e.to_string())
+                            })
+                    }
+                };
+                match installed {
+                    Ok(()) => {
+                        rm.replica = fresh;
+                        rm.machine.finish_recovery(now, install.seq);
+                        let msg = format!(
+                            "replica {} installed the state at seq {}",
+                            i + 1,
+                            install.seq
+                        );
+                        self.note(msg);
+                        true
+                    }
+                    Err(e) => {
+                        let msg = format!("rm {}: cannot install state transfer: {e}", i + 1);
+                        self.violation(msg);
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// `tessera-node`'s front-end loop: transmit first, then hand outcomes to the callers,
+    /// re-arm the timer.
+    fn drive_fe(&mut self, j: usize) {
+        let fe = &mut self.fes[j].machine;
+        let out: Vec<Transmit> = std::iter::from_fn(|| fe.poll_transmit()).collect();
+        let events: Vec<FrontEndEvent> = std::iter::from_fn(|| fe.poll_event()).collect();
+        let next = fe.poll_timeout();
+        for t in out {
+            self.send(Node::Fe(j), t);
+        }
+        for ev in events {
+            self.on_fe_event(j, ev);
+        }
+        self.arm(Node::Fe(j), next);
+    }
+
+    fn on_fe_event(&mut self, j: usize, ev: FrontEndEvent) {
+        let id = match ev {
+            FrontEndEvent::Answered { id, seq, reply } => {
+                if self.answers.contains_key(&id) {
+                    self.violation(format!("fe {}: {id:?} answered twice", j + 1));
+                    return;
+                }
+                let at = self.now;
+                self.answers.insert(id, Answer { seq, reply, at });
+                id
+            }
+            FrontEndEvent::Unavailable { id } => {
+                self.violation(format!(
+                    "fe {}: {id:?} unavailable at {:.3} ms",
+                    j + 1,
+                    self.now as f64 / MS as f64
+                ));
+                self.unavailable.push(id);
+                id
+            }
+        };
+        match self.waiting.remove(&id) {
+            Some(submitter) => {
+                let think = self.rng.range(self.sc.think_us.0, self.sc.think_us.1) * US;
+                self.schedule(self.now + think, Event::Submit { submitter });
+            }
+            None => self.violation(format!("fe {}: outcome for unknown {id:?}", j + 1)),
+        }
+        let answered = self.answers.len();
+        while self
+            .triggers
+            .front()
+            .is_some_and(|&(after, _)| answered >= after)
+        {
+            if let Some((_, i)) = self.triggers.pop_front() {
+                self.schedule(self.now, Event::FaultStart(i));
+            }
+        }
+    }
+
+    /// One timer per node, like the shells' `sleep_until(poll_timeout())`.
+    fn arm(&mut self, node: Node, next: Option<Instant>) {
+        let at = next.map(|i| self.virtual_ns(i).max(self.now));
+        let armed = match node {
+            Node::Sequencer => &mut self.sequencer.armed,
+            Node::Rm(i) => &mut self.rms[i].armed,
+            Node::Fe(j) => &mut self.fes[j].armed,
+        };
+        if *armed == at {
+            return;
+        }
+        *armed = at;
+        if let Some(at) = at {
+            self.schedule(at, Event::Timer { node, at });
+        }
+    }
+
+    // ---- the network ----
+
+    /// Loss probability a replica manager's fault windows add right now.
+    fn loss_rate(&self, node: Node) -> f64 {
+        let Node::Rm(i) = node else {
+            return 0.0;
+        };
+        self.windows
+            .iter()
+            .filter(|w| w.rm == i && w.from <= self.now && self.now < w.until)
+            .map(|w| w.drop)
+            .fold(0.0, f64::max)
+    }
+
+    /// Resolves the destination like the transport (fan-out: one copy per replica manager),
+    /// then decides each copy's fate: lost, or delivered once or twice after a random delay.
+    fn send(&mut self, from: Node, t: Transmit) {
+        if let Node::Fe(_) = from {
+            self.sniff_faults(&t.datagram);
+        }
+        let targets: Vec<Node> = match t.to {
+            Destination::Addr(a) => self.addrs.get(&a).copied().into_iter().collect(),
+            Destination::Sequencer => vec![Node::Sequencer],
+            Destination::ReplicaManager(id) => (1..=REPLICAS)
+                .contains(&id)
+                .then_some(Node::Rm(usize::from(id) - 1))
+                .into_iter()
+                .collect(),
+            Destination::AllReplicaManagers => (0..RMS).map(Node::Rm).collect(),
+        };
+        if targets.is_empty() {
+            self.violation(format!(
+                "{from:?} sent to an unknown destination {:?}",
+                t.to
+            ));
+        }
+        for to in targets {
+            self.stats.sent += 1;
+            let loss = self
+                .sc
+                .net
+                .drop
+                .max(self.loss_rate(from))
+                .max(self.loss_rate(to));
+            if self.rng.chance(loss) {
+                self.stats.dropped += 1;
+                continue;
+            }
+            let copies = if self.rng.chance(self.sc.net.dup) {
+                self.stats.duplicated += 1;
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let (lo, hi) = self.sc.net.latency_us;
+                let at = self.now + self.rng.range(lo, hi) * US;
+                let bytes = t.datagram.clone();
+                self.schedule(at, Event::Datagram { to, from, bytes });
+            }
+        }
+    }
+
+    /// Records the `Faults` a front end sends (as it sends them: the network may lose them,
+    /// and each goes to all four replica managers).
+    fn sniff_faults(&mut self, datagram: &[u8]) {
+        // Byte 13 is the header's kind (after magic 4, version 1, cluster 8): skip decoding
+        // everything that is not a fault report.
+        if datagram.get(13) != Some(&Message::Faults(Vec::new()).kind()) {
+            return;
+        }
+        let now = self.instant(self.now);
+        if let Some((_, Message::Faults(reports))) = self.sniffer.receive(now, datagram) {
+            for r in reports {
+                match r.kind {
+                    FaultKind::Wrong => self.wrong.insert((r.replica, r.seq)),
+                    FaultKind::Missing => self.missing.insert((r.replica, r.seq)),
+                    // "Answered right again": resets the managers' count of wrong answers.
+                    FaultKind::Correct => false,
+                };
+            }
+        }
+    }
+
+    // ---- the verdict ----
+
+    /// Checks the run's outcome against a single replica applying the requests in seq order,
+    /// and the fault reports against the injected faults.
+    fn check(&mut self) {
+        let n = self.sc.requests as u64;
+        let mut v = Vec::new();
+
+        if self.issued.len() < self.sc.requests {
+            v.push(format!(
+                "only {} of {} requests were issued (submitters stuck waiting)",
+                self.issued.len(),
+                self.sc.requests
+            ));
+        }
+        let unanswered: Vec<String> = self
+            .issued
+            .iter()
+            .filter(|r| !self.answers.contains_key(&r.id))
+            .map(|r| format!("{:?} via fe {}", r.id, r.fe + 1))
+            .collect();
+        if !unanswered.is_empty() {
+            v.push(format!(
+                "{} requests unanswered, e.g. {:?}",
+                unanswered.len(),
+                &unanswered[..unanswered.len().min(5)]
+            ));
+        }
+
+        // Answered seqs: unique and exactly 1..=N.
+        let mut by_seq: BTreeMap<u64, RequestId> = BTreeMap::new();
+        for (id, a) in &self.answers {
+            if let Some(other) = by_seq.insert(a.seq, *id) {
+                v.push(format!(
+                    "seq {} answered for both {other:?} and {id:?}",
+                    a.seq
+                ));
+            }
+        }
+        let contiguous = by_seq.keys().copied().eq(1..=n);
+        if !contiguous {
+            let missing: Vec<u64> = (1..=n)
+                .filter(|s| !by_seq.contains_key(s))
+                .take(10)
+                .collect();
+            let extra: Vec<u64> = by_seq
+                .keys()
+                .copied()
+                .filter(|&s| s == 0 || s > n)
+                .take(10)
+                .collect();
+            v.push(format!(
+                "answered seqs are not exactly 1..={n}: missing {missing:?}, beyond {extra:?}"
+            ));
+        }
+
+        // The reference: one replica applying the answered requests in seq order.
+        let mut reference = MemoryReplica::new();
+        if contiguous {
+            let mut wrong_answers = 0;
+            for (&seq, id) in &by_seq {
+                let issued = &self.issued[self.by_id[id]];
+                let expected = Request::decode(&issued.bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| reference.apply(seq, &r).map_err(|e| e.to_string()))
+                    .map(|r: Reply| r.encode());
+                let answer = &self.answers[id];
+                if expected.as_ref() != Ok(&answer.reply) {
+                    wrong_answers += 1;
+                    if wrong_answers <= 5 {
+                        v.push(format!(
+                            "seq {seq} ({id:?}): answered {:?}, the reference replica says {:?}",
+                            Reply::decode(&answer.reply),
+                            expected.map(|b| Reply::decode(&b))
+                        ));
+                    }
+                }
+            }
+            if wrong_answers > 5 {
+                v.push(format!("... {wrong_answers} wrong answers in all"));
+            }
+        }
+        let reference_digest = reference.digest().ok();
+
+        for (i, rm) in self.rms.iter().enumerate() {
+            let r = i + 1;
+            let applied = rm.replica.applied_seq();
+            if applied != n {
+                v.push(format!(
+                    "replica {r}: applied_seq {applied}, expected {n} (rm delivered {}, received {}, held {})",
+                    rm.machine.delivered(),
+                    rm.machine.received(),
+                    rm.machine.held()
+                ));
+            }
+            if contiguous {
+                let first_diff = rm
+                    .applied
+                    .iter()
+                    .find(|(seq, (id, _))| by_seq.get(seq) != Some(id));
+                if let Some((seq, (id, _))) = first_diff {
+                    v.push(format!(
+                        "replica {r} applied {id:?} at seq {seq}, but that seq was answered for {:?}",
+                        by_seq.get(seq)
+                    ));
+                }
+            }
+            if contiguous && rm.replica.digest().ok() != reference_digest {
+                v.push(format!(
+                    "replica {r}: state digest differs from the reference"
+                ));
+            }
+        }
+
+        // Only the Byzantine replica may be voted out.
+        for (i, reason, at) in &self.replaced {
+            if self.byzantine.is_none_or(|(b, _)| b != *i) {
+                v.push(format!(
+                    "honest replica {} was replaced ({reason}) at {:.3} ms",
+                    i + 1,
+                    *at as f64 / MS as f64
+                ));
+            }
+        }
+
+        // Wrong: never for a correct reply; with nothing lost, for exactly the corrupted ones.
+        let expected_wrong: BTreeSet<(u8, u64)> = self
+            .rms
+            .iter()
+            .enumerate()
+            .flat_map(|(i, rm)| rm.corrupted.iter().map(move |&s| (i as u8 + 1, s)))
+            .collect();
+        let unfounded: Vec<_> = self.wrong.difference(&expected_wrong).take(10).collect();
+        if !unfounded.is_empty() {
+            v.push(format!(
+                "Wrong reported for (replica, seq) that answered correctly: {unfounded:?}"
+            ));
+        }
+        if self.sc.exact_fault_reports() {
+            let unreported: Vec<_> = expected_wrong.difference(&self.wrong).take(10).collect();
+            if !unreported.is_empty() {
+                v.push(format!(
+                    "corrupted replies never reported Wrong: {unreported:?} ({} of {})",
+                    expected_wrong.difference(&self.wrong).count(),
+                    expected_wrong.len()
+                ));
+            }
+            self.check_missing(&mut v);
+            // With one front end every verdict is seen in full, so a replacement for wrong
+            // answers needs three corrupted answers in a row, in seq order. A missing answer
+            // neither counts nor breaks the run (only a correct answer resets the count).
+            if self.sc.front_ends == 1 {
+                for (i, reason, _) in &self.replaced {
+                    let corrupted = &self.rms[*i].corrupted;
+                    let r = *i as u8 + 1;
+                    let last = corrupted.last().copied().unwrap_or(0);
+                    let mut streak = 0;
+                    let run = (1..=last).any(|seq| {
+                        if corrupted.contains(&seq) {
+                            streak += 1;
+                        } else if !self.missing.contains(&(r, seq)) {
+                            streak = 0;
+                        }
+                        streak >= 3
+                    });
+                    if reason == "Wrong" && !run {
+                        v.push(format!(
+                            "replica {} replaced for three consecutive wrong answers it never gave",
+                            i + 1
+                        ));
+                    }
+                }
+            }
+        }
+        self.violations.extend(v);
+    }
+
+    /// Without loss, `Missing` names only a silent replica manager (or a replaced replica, which
+    /// answers nothing until its state transfer is done), and always names the silent one for
+    /// a seq whose reply it could only have produced while silent, when the answer's linger
+    /// window (at most `linger_cap`) certainly ended before the silence did.
+    fn check_missing(&self, v: &mut Vec<String>) {
+        let silent: BTreeSet<u8> = self
+            .windows
+            .iter()
+            .filter(|w| w.drop >= 1.0)
+            .map(|w| w.rm as u8 + 1)
+            .chain(self.replaced.iter().map(|(i, _, _)| *i as u8 + 1))
+            .collect();
+        let unfounded: Vec<_> = self
+            .missing
+            .iter()
+            .filter(|(r, _)| !silent.contains(r))
+            .take(10)
+            .collect();
+        if !unfounded.is_empty() {
+            v.push(format!(
+                "Missing reported for replicas that were never silent: {unfounded:?}"
+            ));
+        }
+        let cap = u64::try_from(self.sc.timeouts.linger_cap.as_nanos()).unwrap_or(u64::MAX);
+        let slack = 2 * self.sc.net.latency_us.1 * US;
+        for w in self.windows.iter().filter(|w| w.drop >= 1.0) {
+            let r = w.rm as u8 + 1;
+            let expected: Vec<u64> = self
+                .answers
+                .values()
+                .filter(|a| {
+                    let replied = self.rms[w.rm].applied.get(&a.seq);
+                    // Strictly after: events at the very instant the silence began may have
+                    // run before it did.
+                    replied.is_some_and(|&(_, t)| t > w.from)
+                        && a.at.saturating_add(cap + slack) < w.until
+                })
+                .map(|a| a.seq)
+                .collect();
+            // Only a silence longer than the longest linger window must produce a Missing.
+            if expected.is_empty() && w.until - w.from > cap + 2 * slack {
+                v.push(format!(
+                    "silent window of rm {r} overlapped no answer: the scenario does not exercise Missing"
+                ));
+            }
+            let unreported: Vec<u64> = expected
+                .iter()
+                .copied()
+                .filter(|&s| !self.missing.contains(&(r, s)))
+                .collect();
+            if !unreported.is_empty() {
+                v.push(format!(
+                    "rm {r} was silent but not reported Missing for {} of {} seqs, e.g. {:?}",
+                    unreported.len(),
+                    expected.len(),
+                    &unreported[..unreported.len().min(10)]
+                ));
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        let mut s = String::new();
+        let fe_stats = self.fes.iter().map(|f| f.machine.stats());
+        let (mut resubmits, mut reasks) = (0, 0);
+        for st in fe_stats {
+            resubmits += st.submit_retransmits;
+            reasks += st.reasks;
+        }
+        let nacks: u64 = self
+            .rms
+            .iter()
+            .map(|r| r.machine.counters().nacks_sent)
+            .sum();
+        let _ = write!(
+            s,
+            "virtual {:.1} ms, {} events; datagrams sent {}, dropped {}, duplicated {}, delivered {}; \
+             answered {}/{}; resubmits {resubmits}, reasks {reasks}, nacks {nacks}; \
+             Wrong {} Missing {}; replicas applied {:?}",
+            self.now as f64 / MS as f64,
+            self.stats.events,
+            self.stats.sent,
+            self.stats.dropped,
+            self.stats.duplicated,
+            self.stats.delivered,
+            self.answers.len(),
+            self.sc.requests,
+            self.wrong.len(),
+            self.missing.len(),
+            self.rms.iter().map(|r| r.replica.applied_seq()).collect::<Vec<_>>(),
+        );
+        let corrupted: usize = self.rms.iter().map(|r| r.corrupted.len()).sum();
+        if corrupted > 0 {
+            let _ = write!(s, "; {corrupted} corrupted replies sent");
+        }
+        for note in &self.notes {
+            let _ = write!(s, "\n  {note}");
+        }
+        s
+    }
+
+    fn finish(mut self) -> Report {
+        self.check();
+        Report {
+            seed: self.seed,
+            trace: *self.trace.finalize().as_bytes(),
+            summary: self.summary(),
+            violations: self.violations,
+        }
+    }
+}
+
+fn link(sc: &Scenario, me: NodeId) -> Link {
+    Link::new(LinkConfig {
+        cluster: ClusterId::from_name("sim"),
+        key: Key::derive("sim secret"),
+        me,
+        max_datagram: sc.max_datagram,
+        max_message: 4 << 20,
+        reassembly_timeout: Duration::from_secs(5),
+    })
+    .expect("valid link config")
+}
+
+fn sequencer_config(sc: &Scenario) -> SequencerConfig {
+    SequencerConfig {
+        timeouts: sc.timeouts,
+        retain_max: sc.retain_max,
+        ..SequencerConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running seeds.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one seed; a panic inside the protocol code becomes a violation, so the seed is reported.
+pub fn simulate(seed: u64, sc: Scenario) -> Report {
+    match catch_unwind(AssertUnwindSafe(|| {
+        let mut sim = Sim::new(seed, sc);
+        sim.run();
+        sim.finish()
+    })) {
+        Ok(report) => report,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic".into());
+            Report {
+                seed,
+                trace: [0; 32],
+                violations: vec![format!("panicked: {msg}")],
+                summary: String::new(),
+            }
+        }
+    }
+}
+
+/// The seeds a test runs: `TESSERA_SIM_SEED=n` replays exactly one, `TESSERA_SIM_SEEDS=c` runs
+/// seeds 1..=c, otherwise the test's default count (small, for CI).
+pub fn seeds(default_count: u64) -> Vec<u64> {
+    let var = |name| {
+        std::env::var(name).ok().map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{name}={v}: not a number"))
+        })
+    };
+    if let Some(seed) = var("TESSERA_SIM_SEED") {
+        return vec![seed];
+    }
+    (1..=var("TESSERA_SIM_SEEDS").unwrap_or(default_count)).collect()
+}
+
+/// Runs every seed (on all cores: runs are independent), then fails listing every failing seed
+/// with the command that replays it.
+pub fn run_seeds(test: &str, seeds: &[u64], scenario: impl Fn(u64) -> Scenario + Sync) {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(seeds.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut reports: Vec<(Report, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&seed) = seeds.get(k) else {
+                            break;
+                        };
+                        let sc = scenario(seed);
+                        let desc = format!("{sc:?}");
+                        out.push((simulate(seed, sc), desc));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread"))
+            .collect()
+    });
+    reports.sort_by_key(|(r, _)| r.seed);
+    let mut failures = String::new();
+    let mut failed = Vec::new();
+    for (r, desc) in &reports {
+        // Shown with `--nocapture`: what each seed exercised (and when replaying one seed, the
+        // whole scenario).
+        println!("{test} seed {}: {}", r.seed, r.summary);
+        if reports.len() == 1 {
+            println!("  scenario: {desc}");
+        }
+        if r.violations.is_empty() {
+            continue;
+        }
+        failed.push(r.seed);
+        let _ = writeln!(
+            failures,
+            "\n=== {test}: seed {seed} FAILED (replay: TESSERA_SIM_SEED={seed} cargo test -p tessera-protocol --test simulation {test})",
+            seed = r.seed
+        );
+        for v in r.violations.iter().take(20) {
+            let _ = writeln!(failures, "  - [seed {}] {v}", r.seed);
+        }
+        let _ = writeln!(failures, "  run: {}\n  scenario: {desc}", r.summary);
+    }
+    assert!(
+        failed.is_empty(),
+        "{test}: {} of {} seeds failed: {failed:?}{failures}",
+        failed.len(),
+        reports.len()
+    );
+}
