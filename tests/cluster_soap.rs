@@ -86,3 +86,42 @@ async fn the_readme_curl_example_works_exactly_as_documented() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected.trim());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_cli_commands_work_as_documented() {
+    let cluster = supervised();
+    cluster.wait_gateway(Duration::from_secs(20)).await;
+    let listen = cluster.cfg.gateway.listen.to_string();
+    // The curl example creates the slot the CLI lines book.
+    let curl = readme_block("curl").replace("127.0.0.1:8080", &listen);
+    let tessera = harness::tesserad().with_file_name("tessera");
+    let cli = readme_block("cli").replace(
+        "cargo run --release --bin tessera --",
+        &tessera.display().to_string(),
+    );
+    let url = cluster.endpoint();
+    let config = cluster.config_path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -e\n{curl} >/dev/null\n{cli}"))
+            .env("TESSERA_URL", url)
+            .env("TESSERA_CONFIG", config)
+            .output()
+            .expect("run bash")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("RESERVED"), "{stdout}");
+    assert!(stdout.contains("MTLE241226"), "{stdout}");
+    assert!(
+        stdout.contains("sqlite") && stdout.contains("up"),
+        "{stdout}"
+    );
+}

@@ -349,7 +349,7 @@ pub struct Exchange {
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
     /// How long to wait for the nodes to answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1500)]
@@ -378,14 +378,14 @@ pub struct ChaosArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
     pub replica: u8,
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
     /// How long to wait for a replacement or for the replicas to converge, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
