@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::link_config;
-use crate::transport::Transport;
+use crate::transport::{Transport, DRAIN_MAX};
 
 /// The agreed reply and the sequence number at which it took effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +183,18 @@ async fn drive(
                 None => open = false,
             },
             r = transport.recv(&mut buf) => match r {
-                Ok((n, from)) => fe.handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => {
+                    let now = Instant::now();
+                    fe.handle_datagram(now, from, &buf[..n]);
+                    // Each request brings up to four replies: take the whole burst before
+                    // answering callers and sending, rather than one pass per datagram.
+                    for _ in 1..DRAIN_MAX {
+                        match transport.try_recv(&mut buf) {
+                            Ok(Some((n, from))) => fe.handle_datagram(now, from, &buf[..n]),
+                            _ => break,
+                        }
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "front end receive failed"),
             },
             _ = crate::sleep_until(deadline) => fe.handle_timeout(Instant::now()),

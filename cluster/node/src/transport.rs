@@ -208,6 +208,30 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// The next datagram that is already queued on the unicast socket or the group, without
+    /// waiting: `Ok(None)` when both are empty. The node loops call it after each awaited
+    /// [`recv`](Self::recv) to take a whole burst in one wakeup (bounded by
+    /// [`DRAIN_MAX`]), so the state machine is polled, and replies are batched, once per
+    /// burst instead of once per datagram.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        let sockets = std::iter::once(&*self.socket).chain(self.group_rx.as_ref());
+        for socket in sockets {
+            match socket.try_recv_from(buf) {
+                Ok(x) => return Ok(Some(x)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Most datagrams a node takes per wakeup (the first awaited, the rest from
+/// [`Transport::try_recv`]) before it polls its state machine and sends; bounds the time
+/// between two polls under a flood.
+pub const DRAIN_MAX: usize = 64;
+
 /// A socket bound to the group address itself (not 0.0.0.0), so that it receives only this
 /// group's traffic even when another cluster on the host uses the same port.
 fn join(group: SocketAddrV4, interface: Ipv4Addr) -> io::Result<std::net::UdpSocket> {

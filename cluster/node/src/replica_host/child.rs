@@ -94,8 +94,14 @@ fn handle(replica: &mut Faulty<Box<dyn Replica>>, req: HostRequest) -> HostRespo
     result.unwrap_or_else(HostResponse::Failed)
 }
 
+/// Responses written before they are flushed even though more requests are buffered: a
+/// replica slower than its input would otherwise hold its replies back until the 1 MiB
+/// buffer fills (late replies are reported `Missing` by the front ends).
+const FLUSH_EVERY: usize = 32;
+
 /// Serves frames until stdin closes. Responses are flushed whenever no further request is
-/// already buffered, so a burst of requests costs one write to the pipe, not one each.
+/// already buffered (or [`FLUSH_EVERY`] are waiting), so a burst of requests costs one write
+/// to the pipe, not one each.
 pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
     let replica = open(implementation, dir)?;
     let mut replica = Faulty::new(replica);
@@ -108,14 +114,17 @@ pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
         },
     )?;
     output.flush()?;
+    let mut unflushed = 0;
     while let Some(frame) = read_frame(&mut input)? {
         let response = match postcard::from_bytes::<HostRequest>(&frame) {
             Ok(req) => handle(&mut replica, req),
             Err(e) => HostResponse::Failed(format!("undecodable frame: {e}")),
         };
         write_frame(&mut output, &response)?;
-        if input.buffer().is_empty() {
+        unflushed += 1;
+        if input.buffer().is_empty() || unflushed >= FLUSH_EVERY {
             output.flush()?;
+            unflushed = 0;
         }
     }
     output.flush()?;

@@ -26,8 +26,19 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::link_config;
 use crate::replica_host::{HostRequest, HostResponse, ReplicaSpec};
-use crate::transport::Transport;
+use crate::transport::{Transport, DRAIN_MAX};
 use replica::{Pending, Replica};
+
+/// Requests written to the replica and not yet answered, at most. Beyond it, released
+/// entries wait in the protocol's hold-back queue (bounded, and re-fetched by NACK beyond its
+/// bound) rather than in the pipe: writes to the child then never fill the pipe and stall
+/// this loop behind a slow replica, so the manager keeps receiving, acking and answering
+/// probes and status queries. 256 small requests also fit the 64 KiB pipe buffer.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Most replica answers handled per wakeup before the replies go out: they all leave in one
+/// `Reply` datagram per front end instead of one datagram per answer.
+const ANSWERS_PER_WAKEUP: usize = MAX_IN_FLIGHT;
 
 /// Digests for status are computed only when the replica is idle, and at most this often:
 /// on the persistent replicas a digest walks the whole state.
@@ -82,7 +93,10 @@ pub async fn run(
     loop {
         // Hand the replica everything the protocol released, then whatever bookkeeping is due.
         let mut wrote = false;
-        while let Some(entry) = rm.poll_deliver() {
+        while replica.outstanding() < MAX_IN_FLIGHT {
+            let Some(entry) = rm.poll_deliver() else {
+                break;
+            };
             let seq = entry.seq;
             replica
                 .send(
@@ -160,58 +174,83 @@ pub async fn run(
                 RmEvent::Chaos(action) => chaos_action(action, &mut replica, id).await?,
             }
         }
-        let digest_due = (digest_seq != last_applied).then_some(next_digest);
+        // The digest timer only while a digest can be asked for: with the replica busy it is
+        // due but cannot be served, and waiting on a deadline in the past made this loop spin
+        // on a whole core for as long as a slow replica stayed busy. The replica's next
+        // answer wakes the loop anyway.
+        let digest_due = (replica.idle() && !rm.is_recovering() && digest_seq != last_applied)
+            .then_some(next_digest);
         let deadline = [rm.poll_timeout(), digest_due].into_iter().flatten().min();
         tokio::select! {
             r = transport.recv(&mut buf) => match r {
-                Ok((n, from)) => rm.handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => {
+                    let now = Instant::now();
+                    rm.handle_datagram(now, from, &buf[..n]);
+                    // The rest of the burst too, before delivering and sending.
+                    for _ in 1..DRAIN_MAX {
+                        match transport.try_recv(&mut buf) {
+                            Ok(Some((n, from))) => rm.handle_datagram(now, from, &buf[..n]),
+                            _ => break,
+                        }
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "receive failed"),
             },
-            resp = replica.next() => {
-                let Some((expected, resp)) = resp else {
-                    tracing::error!(pid = replica.pid(), status = ?replica.exit_status(), "replica process exited: replacing it");
-                    replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
-                    (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
-                    continue;
-                };
-                let now = Instant::now();
-                match (expected, resp) {
-                    (Pending::Apply(want), HostResponse::Applied { seq, reply }) if seq == want => {
-                        last_applied = seq;
-                        info.executed += 1;
-                        // Status promises the digest *at last_seq*: withdraw a stale one.
-                        if info.digest.take().is_some() {
-                            rm.set_replica_info(info.clone());
-                        }
-                        rm.handle_reply(now, seq, reply);
-                    }
-                    (Pending::Sync, HostResponse::Synced { applied }) => {
-                        synced = applied;
-                        rm.handle_durable(applied);
-                    }
-                    (Pending::Checkpoint(want), HostResponse::Exported { applied, snapshot }) if applied == want => {
-                        let digest = rm.handle_checkpoint(now, applied, snapshot);
-                        tracing::debug!(seq = applied, digest = %hex(&digest), "checkpoint");
-                    }
-                    (Pending::Digest, HostResponse::Digest { applied, digest }) => {
-                        digest_seq = applied;
-                        info.digest = (applied == last_applied).then_some(digest);
-                        rm.set_replica_info(info.clone());
-                    }
-                    (Pending::Import, HostResponse::Imported { applied }) => {
-                        tracing::info!(seq = applied, "snapshot installed; replaying what follows it");
-                        (last_applied, synced, digest_seq) = (applied, applied, u64::MAX);
-                        info.state = ReplicaState::Up;
-                        rm.set_replica_info(info.clone());
-                        rm.finish_recovery(now, applied);
-                    }
-                    (Pending::Chaos, HostResponse::ByzantineSet) => {}
-                    (_, HostResponse::Failed(why)) => {
-                        tracing::error!(%why, "replica failed: replacing it");
+            first = replica.next() => {
+                // This answer and whatever else the replica has answered meanwhile: their
+                // replies then share one `Reply` datagram per front end.
+                let mut answer = Some(first);
+                let mut handled = 0;
+                while let Some(resp) = answer.take() {
+                    let Some((expected, resp)) = resp else {
+                        tracing::error!(pid = replica.pid(), status = ?replica.exit_status(), "replica process exited: replacing it");
                         replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
                         (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
+                        break;
+                    };
+                    let now = Instant::now();
+                    match (expected, resp) {
+                        (Pending::Apply(want), HostResponse::Applied { seq, reply }) if seq == want => {
+                            last_applied = seq;
+                            info.executed += 1;
+                            // Status promises the digest *at last_seq*: withdraw a stale one.
+                            if info.digest.take().is_some() {
+                                rm.set_replica_info(info.clone());
+                            }
+                            rm.handle_reply(now, seq, reply);
+                        }
+                        (Pending::Sync, HostResponse::Synced { applied }) => {
+                            synced = applied;
+                            rm.handle_durable(applied);
+                        }
+                        (Pending::Checkpoint(want), HostResponse::Exported { applied, snapshot }) if applied == want => {
+                            let digest = rm.handle_checkpoint(now, applied, snapshot);
+                            tracing::debug!(seq = applied, digest = %hex(&digest), "checkpoint");
+                        }
+                        (Pending::Digest, HostResponse::Digest { applied, digest }) => {
+                            digest_seq = applied;
+                            info.digest = (applied == last_applied).then_some(digest);
+                            rm.set_replica_info(info.clone());
+                        }
+                        (Pending::Import, HostResponse::Imported { applied }) => {
+                            tracing::info!(seq = applied, "snapshot installed; replaying what follows it");
+                            (last_applied, synced, digest_seq) = (applied, applied, u64::MAX);
+                            info.state = ReplicaState::Up;
+                            rm.set_replica_info(info.clone());
+                            rm.finish_recovery(now, applied);
+                        }
+                        (Pending::Chaos, HostResponse::ByzantineSet) => {}
+                        (_, HostResponse::Failed(why)) => {
+                            tracing::error!(%why, "replica failed: replacing it");
+                            replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                            (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
+                        }
+                        (expected, other) => bail!("replica answered {other:?} where {expected:?} was due"),
                     }
-                    (expected, other) => bail!("replica answered {other:?} where {expected:?} was due"),
+                    handled += 1;
+                    if handled < ANSWERS_PER_WAKEUP {
+                        answer = replica.try_next();
+                    }
                 }
             },
             _ = crate::sleep_until(deadline) => rm.handle_timeout(Instant::now()),

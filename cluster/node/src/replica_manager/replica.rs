@@ -99,11 +99,26 @@ impl Replica {
         self.pending.is_empty()
     }
 
+    /// Requests written and not yet answered.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The next answer with what it answers; `None` when the replica has died.
     pub async fn next(&mut self) -> Option<(Pending, HostResponse)> {
         let resp = self.responses.recv().await?;
         // An answer nobody asked for means the replica is broken: treated as dead.
         self.pending.pop_front().map(|p| (p, resp))
+    }
+
+    /// Like [`next`](Self::next) for an answer that has already arrived, without waiting:
+    /// `None` when there is none yet, `Some(None)` when the replica has died.
+    pub fn try_next(&mut self) -> Option<Option<(Pending, HostResponse)>> {
+        match self.responses.try_recv() {
+            Ok(resp) => Some(self.pending.pop_front().map(|p| (p, resp))),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+        }
     }
 
     pub fn signal(&self, sig: Signal) {

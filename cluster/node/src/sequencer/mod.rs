@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::link_config;
-use crate::transport::Transport;
+use crate::transport::{Transport, DRAIN_MAX};
 use log::SequencerLog;
 
 enum LogJob {
@@ -61,8 +61,17 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Re
         tokio::select! {
             r = transport.recv(&mut buf) => match r {
                 Ok((n, from)) => {
+                    let now = Instant::now();
                     seq.set_wall_clock_ms(crate::clock::unix_ms());
-                    seq.handle_datagram(Instant::now(), from, &buf[..n]);
+                    seq.handle_datagram(now, from, &buf[..n]);
+                    // Take the rest of the burst before persisting and sending: one larger
+                    // log batch and one pass over the transmits instead of one per datagram.
+                    for _ in 1..DRAIN_MAX {
+                        match transport.try_recv(&mut buf) {
+                            Ok(Some((n, from))) => seq.handle_datagram(now, from, &buf[..n]),
+                            _ => break,
+                        }
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "receive failed"),
             },
