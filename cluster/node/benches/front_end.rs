@@ -11,10 +11,18 @@
 //!   keyed BLAKE3 MAC, postcard bodies, `Submit`/`Reply` messages, batched the same way), but
 //!   with no sequencer, no durability, no replication and no voting.
 //!
+//! Then, when N = 64 is run, issue 5's end-to-end figure against the same cluster:
+//!
+//! - **SOAP**: a `tesserad gateway` process (its own front end) in front of the cluster,
+//!   driven by 64 keep-alive HTTP/1.1 clients (hyper) sending the same request mix as SOAP 1.1
+//!   envelopes; only HTTP 200 with a `<result>` counts as answered (faults and other failures
+//!   are errors). Reported next to the replicated (front-end-core) phase at 64, with the ratio
+//!   SOAP/front-end-core against issue 5's target (≥ 0.75: the SOAP layer costs at most 25%).
+//!
 //! Each phase runs a warm-up and then a fixed measuring window, and reports requests/s and
 //! p50/p99 latency; then the ratios replicated/unreplicated and whether the issue's targets
 //! hold at 64 submitters (replicated throughput ≥ 0.5 × unreplicated, replicated p99 < 10 ms).
-//! Results also go to `target/bench-front-end.json`.
+//! Results also go to `target/bench-front-end.json` (the SOAP phase under `soap`).
 //!
 //! Environment: `TESSERA_BENCH_SECS` (measuring window per phase, default 5),
 //! `TESSERA_BENCH_WARMUP_SECS` (default 1), `TESSERA_BENCH_N` (default `1,16,64`),
@@ -28,12 +36,14 @@ use std::fmt::Write as _;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 use tessera_node::config::Config;
 use tessera_node::{link_config, FrontEndClient};
@@ -56,6 +66,10 @@ const PARTICIPANTS_PER_CITY: usize = 100;
 const CITIES: [&str; 3] = ["MTL", "TOR", "VAN"];
 const TYPES: [&str; 3] = ["ArtGallery", "Concerts", "Theatre"];
 const TIMES: [&str; 3] = ["M", "A", "E"];
+/// Keep-alive HTTP clients of the SOAP phase (run when N = 64 is among `TESSERA_BENCH_N`).
+const SOAP_CLIENTS: usize = 64;
+/// SOAP calls/s must be at least this share of front-end-core calls/s at 64 (issue 5).
+const SOAP_RATIO_MIN: f64 = 0.75;
 /// Dates 01..=DAYS December 2026.
 const DAYS: usize = 10;
 
@@ -128,9 +142,11 @@ fn free_udp_port(next: &mut u32) -> anyhow::Result<u16> {
 /// The cluster's processes; dropping it terminates and reaps every one of them.
 struct Cluster {
     cfg: Config,
+    /// The configuration file's text (the gateway's file extends it).
+    config_text: String,
     procs: Vec<(String, Child)>,
     // Declared last: removed only after the processes using it are gone.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -200,8 +216,9 @@ address = "127.0.0.1:0"
         let cfg = Config::load(Some(&config_path))?;
         let mut cluster = Cluster {
             cfg,
+            config_text: text,
             procs: Vec::new(),
-            _dir: dir,
+            dir,
         };
         let roles: [(&str, Vec<&str>); 5] = [
             ("sequencer", vec!["sequencer"]),
@@ -225,6 +242,38 @@ address = "127.0.0.1:0"
             cluster.procs.push((name.to_owned(), child));
         }
         Ok(cluster)
+    }
+
+    /// Starts a `tesserad gateway` process in front of this cluster: the cluster's own
+    /// configuration plus front end id 3 (the benchmark's front end is 1, the baseline's 2)
+    /// and a `[gateway]` section listening on a free loopback TCP port. Reaped on drop with
+    /// the rest. Returns the address it listens on.
+    fn start_gateway(&mut self) -> anyhow::Result<SocketAddr> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let listen = SocketAddr::from(([127, 0, 0, 1], port));
+        // `config_text` ends inside `[front_end]`.
+        let text = format!(
+            "{}id = 3\n\n[gateway]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}{SOAP_PATH}\"\n",
+            self.config_text
+        );
+        let path = self.dir.path().join("gateway.toml");
+        std::fs::write(&path, text).context("writing the gateway config")?;
+        Config::load(Some(&path))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_tesserad"))
+            .arg("gateway")
+            .arg("--config")
+            .arg(&path)
+            .env(
+                "TESSERA_LOG",
+                std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting tesserad (gateway)")?;
+        self.procs.push(("gateway".to_owned(), child));
+        Ok(listen)
     }
 
     /// (role, pid) of every process of the cluster, replica children included.
@@ -506,12 +555,222 @@ async fn send_async(socket: &tokio::net::UdpSocket, link: &Link, to: SocketAddr,
 }
 
 // ---------------------------------------------------------------------------------------
+// The SOAP phase: keep-alive HTTP/1.1 clients against a `tesserad gateway` process
+
+/// The gateway's SOAP endpoint.
+const SOAP_PATH: &str = "/ws/reservation";
+
+type SoapSender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// SOAP 1.1 over keep-alive HTTP/1.1 connections. Connections are pooled: a call takes an
+/// idle one (or opens one) and puts it back once the response is read, so `n` submitters
+/// settle on `n` connections, each carrying one call at a time.
+#[derive(Clone)]
+struct SoapClient {
+    addr: SocketAddr,
+    idle: Arc<Mutex<Vec<SoapSender>>>,
+    /// Answers that were SOAP faults (any status), and connections opened.
+    faults: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+}
+
+impl SoapClient {
+    fn new(addr: SocketAddr) -> SoapClient {
+        assert!(addr.ip().is_loopback(), "SOAP load stays on loopback");
+        SoapClient {
+            addr,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            faults: Arc::new(AtomicU64::new(0)),
+            connections: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    async fn connect(&self) -> Result<SoapSender, String> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connecting to the gateway: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("HTTP handshake: {e}"))?;
+        // Ends when the gateway closes the connection or the sender is dropped.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        Ok(sender)
+    }
+
+    /// One call; `Ok` only for HTTP 200 with a `<result>` carrying a known code.
+    async fn submit(&self, request: &Request) -> Result<Reply, String> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut sender = match pooled {
+            Some(s) => s,
+            None => self.connect().await?,
+        };
+        if sender.ready().await.is_err() {
+            sender = self.connect().await?;
+        }
+        let http = hyper::Request::post(SOAP_PATH)
+            .header(hyper::header::HOST, self.addr.to_string())
+            .header(hyper::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header("SOAPAction", "\"\"")
+            .body(Full::new(Bytes::from(envelope(request))))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(http)
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the response: {e}"))?
+            .to_bytes();
+        // Keep-alive: the connection serves this submitter's next call.
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(sender);
+        }
+        let text = std::str::from_utf8(&body).map_err(|_| "response is not UTF-8".to_string())?;
+        if text.contains("Fault>") {
+            self.faults.fetch_add(1, Ordering::Relaxed);
+            return Err(format!(
+                "HTTP {status}, fault: {}",
+                element(text, "faultstring").unwrap_or("?")
+            ));
+        }
+        if status != hyper::StatusCode::OK {
+            return Err(format!("HTTP {status}"));
+        }
+        let result = text
+            .find("<result>")
+            .map(|i| &text[i..])
+            .ok_or_else(|| "HTTP 200 without a <result>".to_string())?;
+        let code =
+            element(result, "code").ok_or_else(|| "<result> without a <code>".to_string())?;
+        let code = Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == code)
+            .ok_or_else(|| format!("unknown code {code:?}"))?;
+        Ok(Reply::code(code))
+    }
+}
+
+/// The text of the first `<name>...</name>` in `xml` (unprefixed, as the gateway writes).
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{name}>"))?;
+    Some(&xml[start..start + len])
+}
+
+/// `request` as a SOAP 1.1 envelope, shaped like the golden requests in
+/// `gateway/tests/golden/soap11/` (the workload's ids and types need no XML escaping).
+fn envelope(request: &Request) -> String {
+    let fields: Vec<(&str, String)> = match request {
+        Request::AddReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
+            capacity,
+        } => vec![
+            ("adminID", admin_id.clone()),
+            ("eventType", event_type.clone()),
+            ("eventID", event_id.clone()),
+            ("capacity", capacity.to_string()),
+        ],
+        Request::RemoveReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
+        } => vec![
+            ("adminID", admin_id.clone()),
+            ("eventType", event_type.clone()),
+            ("eventID", event_id.clone()),
+        ],
+        Request::ListReservationSlotAvailable {
+            admin_id,
+            event_type,
+        } => vec![
+            ("adminID", admin_id.clone()),
+            ("eventType", event_type.clone()),
+        ],
+        Request::ReserveTicket {
+            participant_id,
+            event_type,
+            event_id,
+        }
+        | Request::CancelTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => vec![
+            ("participantID", participant_id.clone()),
+            ("eventType", event_type.clone()),
+            ("eventID", event_id.clone()),
+        ],
+        Request::GetEventSchedule { participant_id } => {
+            vec![("participantID", participant_id.clone())]
+        }
+        Request::ExchangeTicket {
+            participant_id,
+            event_type,
+            event_id,
+            new_event_type,
+            new_event_id,
+        } => vec![
+            ("participantID", participant_id.clone()),
+            ("eventType", event_type.clone()),
+            ("eventID", event_id.clone()),
+            ("newEventType", new_event_type.clone()),
+            ("newEventID", new_event_id.clone()),
+        ],
+    };
+    let op = request.operation();
+    let mut s = String::with_capacity(512);
+    s.push_str(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope \
+         xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         xmlns:t=\"urn:tessera:reservation:v1\">\n  <soap:Body>\n",
+    );
+    let _ = writeln!(s, "    <t:{op}>");
+    for (name, value) in fields {
+        let _ = writeln!(s, "      <t:{name}>{value}</t:{name}>");
+    }
+    let _ = writeln!(s, "    </t:{op}>");
+    s.push_str("  </soap:Body>\n</soap:Envelope>\n");
+    s
+}
+
+/// Waits until the gateway answers a SOAP call, for at most `within`.
+async fn wait_soap_ready(client: &SoapClient, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let probe = Request::GetEventSchedule {
+        participant_id: "MTLP0001".into(),
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("the gateway did not answer within {within:?}");
+        }
+        match tokio::time::timeout(left.min(Duration::from_secs(3)), client.submit(&probe)).await {
+            Ok(Ok(_)) => return Ok(()),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The workload
 
 #[derive(Clone)]
 enum Target {
     Replicated(FrontEndClient),
     Unreplicated(BaselineClient),
+    Soap(SoapClient),
 }
 
 impl Target {
@@ -524,6 +783,7 @@ impl Target {
                     .map(|a| a.reply)
                     .map_err(|e| e.to_string()),
                 Target::Unreplicated(b) => b.submit(request).await,
+                Target::Soap(c) => c.submit(request).await,
             }
         };
         match tokio::time::timeout(SUBMIT_CAP, fut).await {
@@ -959,6 +1219,32 @@ struct Targets {
     p99_ok: bool,
 }
 
+/// The SOAP phase at 64 clients, next to the front-end-core phase at 64 of the same run.
+#[derive(Serialize)]
+struct SoapPhase {
+    concurrency: usize,
+    gateway: &'static str,
+    soap: Measured,
+    /// Of `soap.errors`: answers that were SOAP faults (the rest: transport errors, timeouts,
+    /// non-200 without a fault, 200 without a result).
+    faults: u64,
+    connections_opened: u64,
+    front_end_core_requests_per_sec: f64,
+    front_end_core_p50_ms: f64,
+    front_end_core_p99_ms: f64,
+    front_end_core_errors: u64,
+    front_end_core_backlog_at_end: Option<u64>,
+    front_end_core_slowest_per_sec: Option<f64>,
+    /// SOAP calls/s ÷ front-end-core calls/s at 64 (the target's figure).
+    ratio: f64,
+    /// Informational: the same ratio of the rates the slowest replica executed at (what each
+    /// phase sustains with all four replicas keeping up; answered rates can exceed it while a
+    /// slow replica builds a backlog).
+    sustained_ratio: Option<f64>,
+    ratio_min: f64,
+    ok: bool,
+}
+
 #[derive(Serialize)]
 struct Report {
     benchmark: &'static str,
@@ -971,6 +1257,7 @@ struct Report {
     mix: &'static str,
     rows: Vec<Row>,
     targets: Option<Targets>,
+    soap: Option<SoapPhase>,
     replicated_front_end_stats: serde_json::Value,
 }
 
@@ -1027,30 +1314,81 @@ fn table(rows: &[Row]) -> String {
     s
 }
 
-fn cpu_lines(rows: &[Row]) -> String {
+fn cpu_lines(rows: &[Row], soap: Option<&SoapPhase>) -> String {
     let mut s = String::new();
+    let mut phases: Vec<(&str, &Measured)> = Vec::new();
     for r in rows {
-        for (name, m) in [
-            ("replicated", &r.replicated),
-            ("unreplicated", &r.unreplicated),
-        ] {
-            let parts: Vec<String> = m
-                .cpu_us_per_request
-                .iter()
-                .map(|(p, us)| format!("{p} {us:.1}"))
-                .collect();
-            let total: f64 = m.cpu_us_per_request.iter().map(|(_, us)| us).sum();
-            let _ = writeln!(
-                s,
-                "  N={:<3} {:<13} total {:>6.1} µs/req: {} (other load on the machine: {} cores)",
-                r.concurrency,
-                name,
-                total,
-                parts.join(", "),
-                m.other_load_cores.map_or("?".into(), |c| format!("{c:.2}"))
-            );
-        }
+        phases.push(("replicated", &r.replicated));
+        phases.push(("unreplicated", &r.unreplicated));
     }
+    if let Some(p) = soap {
+        phases.push(("SOAP", &p.soap));
+    }
+    for (name, m) in phases {
+        let parts: Vec<String> = m
+            .cpu_us_per_request
+            .iter()
+            .map(|(p, us)| format!("{p} {us:.1}"))
+            .collect();
+        let total: f64 = m.cpu_us_per_request.iter().map(|(_, us)| us).sum();
+        let _ = writeln!(
+            s,
+            "  N={:<3} {:<13} total {:>6.1} µs/req: {} (other load on the machine: {} cores)",
+            m.concurrency,
+            name,
+            total,
+            parts.join(", "),
+            m.other_load_cores.map_or("?".into(), |c| format!("{c:.2}"))
+        );
+    }
+    s
+}
+
+fn soap_table(p: &SoapPhase) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nSOAP vs front-end core at {} concurrent clients (same run, same cluster):",
+        p.concurrency
+    );
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>10} {:>9} {:>9} {:>7} {:>7} {:>8} {:>10}",
+        "path", "calls/s", "p50 ms", "p99 ms", "errors", "faults", "behind", "slowest/s"
+    );
+    let opt = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>10.0} {:>9.3} {:>9.3} {:>7} {:>7} {:>8} {:>10}",
+        "front-end core (FrontEndClient)",
+        p.front_end_core_requests_per_sec,
+        p.front_end_core_p50_ms,
+        p.front_end_core_p99_ms,
+        p.front_end_core_errors,
+        "-",
+        opt(p.front_end_core_backlog_at_end.map(|b| b as f64)),
+        opt(p.front_end_core_slowest_per_sec)
+    );
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>10.0} {:>9.3} {:>9.3} {:>7} {:>7} {:>8} {:>10}",
+        "SOAP 1.1 keep-alive via gateway",
+        p.soap.requests_per_sec,
+        p.soap.p50_ms,
+        p.soap.p99_ms,
+        p.soap.errors,
+        p.faults,
+        opt(p.soap.backlog_at_end.map(|b| b as f64)),
+        opt(p.soap.slowest_replica_per_sec)
+    );
+    let _ = writeln!(
+        s,
+        "  ratio SOAP / front-end core: {:.2} (≥ {:.2}: {}); sustained (slowest/s) ratio: {}",
+        p.ratio,
+        p.ratio_min,
+        if p.ok { "PASS" } else { "FAIL" },
+        p.sustained_ratio.map_or("-".into(), |r| format!("{r:.2}"))
+    );
     s
 }
 
@@ -1082,7 +1420,7 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         "front_end bench: N = {:?}, {:.1} s warm-up + {:.1} s measured per phase, {} cores",
         settings.concurrency, settings.warmup, settings.secs, cores
     );
-    let cluster = Cluster::start()?;
+    let mut cluster = Cluster::start()?;
     let fe = FrontEndClient::start(&cluster.cfg)?;
     wait_ready(&fe, Duration::from_secs(30)).await?;
     let pids = cluster.pids();
@@ -1139,11 +1477,59 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         });
     }
 
+    // SOAP at 64 keep-alive clients through a gateway process in front of the same cluster,
+    // continuing the same workload (state and holdings) as the front-end-core phases.
+    let soap = match rows.iter().find(|r| r.concurrency == SOAP_CLIENTS) {
+        Some(core) => {
+            let addr = cluster.start_gateway()?;
+            let client = SoapClient::new(addr);
+            wait_soap_ready(&client, Duration::from_secs(30)).await?;
+            let soap_target = Target::Soap(client.clone());
+            let mut m = measure(&soap_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;
+            m.catch_up_secs = catch_up(&cluster.cfg, CATCH_UP_MAX).await;
+            let faults = client.faults.load(Ordering::Relaxed);
+            println!(
+                "  N={SOAP_CLIENTS:<3} SOAP         {:>8.0} calls/s  p50 {:.3} ms  p99 {:.3} ms  ({} errors, {} of them faults, {} connections)",
+                m.requests_per_sec,
+                m.p50_ms,
+                m.p99_ms,
+                m.errors,
+                faults,
+                client.connections.load(Ordering::Relaxed)
+            );
+            let ratio = m.requests_per_sec / core.replicated.requests_per_sec;
+            let phase = SoapPhase {
+                concurrency: SOAP_CLIENTS,
+                gateway: "separate `tesserad gateway` process (own front end, id 3) with the cluster's config, on a loopback TCP port; SOAP 1.1 over keep-alive HTTP/1.1 (hyper client), one connection per client",
+                faults,
+                connections_opened: client.connections.load(Ordering::Relaxed),
+                front_end_core_requests_per_sec: core.replicated.requests_per_sec,
+                front_end_core_p50_ms: core.replicated.p50_ms,
+                front_end_core_p99_ms: core.replicated.p99_ms,
+                front_end_core_errors: core.replicated.errors,
+                front_end_core_backlog_at_end: core.replicated.backlog_at_end,
+                front_end_core_slowest_per_sec: core.replicated.slowest_replica_per_sec,
+                ratio,
+                sustained_ratio: m
+                    .slowest_replica_per_sec
+                    .zip(core.replicated.slowest_replica_per_sec)
+                    .map(|(s, c)| s / c),
+                ratio_min: SOAP_RATIO_MIN,
+                ok: ratio >= SOAP_RATIO_MIN,
+                soap: m,
+            };
+            drop(soap_target);
+            drop(client);
+            Some(phase)
+        }
+        None => None,
+    };
+
     let stats = fe.stats();
     println!();
     print!("{}", table(&rows));
     println!("\nCPU per answered request (measuring window):");
-    print!("{}", cpu_lines(&rows));
+    print!("{}", cpu_lines(&rows, soap.as_ref()));
     println!(
         "\nfront end: submitted {}, answered {}, unavailable {}, submit retransmits {}, reasks {}, missing reported {}, wrong reported {}",
         stats.submitted,
@@ -1175,6 +1561,10 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         ),
         None => println!("\ntargets: not evaluated (N = 64 was not run)"),
     }
+    match &soap {
+        Some(p) => print!("{}", soap_table(p)),
+        None => println!("SOAP phase: not run (N = {SOAP_CLIENTS} was not run)"),
+    }
 
     let report = Report {
         benchmark: "front_end",
@@ -1187,6 +1577,7 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         mix: "reserve 40%, cancel 25%, exchange 15% (cancel/exchange of a held slot when there is one), getEventSchedule 10%, listReservationSlotAvailable 10%",
         rows,
         targets,
+        soap,
         replicated_front_end_stats: serde_json::to_value(&stats)?,
     };
     let path = target_dir().join("bench-front-end.json");
