@@ -2,23 +2,37 @@
 //!
 //! The state lives in redb tables whose composite byte keys sort in exactly the orders the
 //! queries need (see `keys.rs`), so every check and every reply list is a point lookup or one
-//! range scan. Each request runs in one redb write transaction that also records its sequence
-//! number, so state and `applied_seq` are committed, or lost, together.
+//! range scan. Every redb commit also records the sequence number of the last request it
+//! contains, so state and `applied_seq` are committed, or lost, together.
 //!
 //! # Durability and crashes
 //!
 //! redb commits are atomic, and on reopen after a crash redb rolls back to the last commit that
 //! was made durable (its commit slots are checksummed; a torn commit is discarded).
 //!
-//! - [`Durability::Sync`]: every commit uses redb's immediate durability (fsync before
-//!   `commit` returns), so after a crash the replica resumes exactly at its last `apply`.
-//! - [`Durability::Deferred`]: commits are non-durable (`redb::Durability::None`: visible in
-//!   this process, not fsynced) and [`Replica::sync`] makes a durable commit, which persists
-//!   every earlier non-durable one. After a crash, redb reopens at the last durable commit: an
-//!   older but consistent (state, applied_seq) pair, never a partial one. A clean drop also
-//!   persists pending commits (redb promotes them when the database closes). Until a durable
-//!   commit, redb cannot reuse pages freed by non-durable ones, so hosts should sync
-//!   periodically.
+//! - [`Durability::Sync`]: each request runs in its own write transaction, committed with
+//!   redb's immediate durability (fsync before `commit` returns), so after a crash the replica
+//!   resumes exactly at its last `apply`.
+//! - [`Durability::Deferred`] (group commit): a redb write transaction costs far more than the
+//!   work of a typical request, so the replica keeps one write transaction open across
+//!   requests and [`Replica::sync`] commits it durably; the next request opens a new one.
+//!   After a crash, redb reopens at the last sync: an older but consistent (state,
+//!   applied_seq) pair, never a partial one. Dropping the replica commits the open
+//!   transaction durably, so a clean shutdown loses nothing. `export` and `digest` read
+//!   through the open transaction, so they see every applied request.
+//!
+//! # Atomicity of a request inside the open transaction
+//!
+//! redb cannot roll back part of a write transaction (its savepoints can only be taken before
+//! the transaction's first write), so each request is atomic by construction instead: every
+//! operation does all its checks, which only read, before its first write (see `ops.rs`), so a
+//! request that fails a check writes nothing. A storage error, however, may strike between
+//! two writes of one request. On any storage error in this mode the replica aborts the whole open transaction, which also
+//! discards the earlier requests applied since the last sync; `applied_seq` falls back to the
+//! last synced sequence number (what the database now holds), and the replica is *failed*:
+//! every later `apply`, `sync`, `export`, `import` and `digest` returns
+//! [`ReplicaError::Storage`], so the host replaces it (and never counts the lost requests as
+//! durable). Reopening the directory yields a working replica at the last sync.
 
 mod calendar;
 mod keys;
@@ -39,10 +53,18 @@ const DB_FILE: &str = "replica.redb";
 
 /// A replica whose state is a redb database.
 pub struct KvReplica {
+    /// [`Durability::Deferred`] only: the write transaction holding every request applied
+    /// since the last sync, if any. Declared before `db` so that it is dropped first.
+    pending: Option<WriteTransaction>,
     db: Database,
     durability: Durability,
-    /// Cached copy of the stored sequence number, which only changes in our own commits.
+    /// Cached copy of the stored sequence number, which only changes in our own transactions.
     applied: u64,
+    /// Sequence number of the last commit (in `Sync` mode always equal to `applied`).
+    committed: u64,
+    /// Set by any storage error in `Deferred` mode, which aborts the open transaction; see the
+    /// crate documentation.
+    failed: Option<String>,
 }
 
 fn storage(e: impl Display) -> ReplicaError {
@@ -63,9 +85,8 @@ impl KvReplica {
         let db = Database::builder()
             .create_with_backend(InMemoryBackend::new())
             .map_err(storage)?;
-        // Without a disk durability means nothing, but redb's durable commits still cost more
-        // than twice as much as non-durable ones; `sync` remains useful to let redb reclaim
-        // pages freed since the last durable commit.
+        // Without a disk durability means nothing, but deferred mode batches the requests
+        // between syncs into one transaction, which is much cheaper than one per request.
         Self::with_database(db, Durability::Deferred)
     }
 
@@ -77,38 +98,110 @@ impl KvReplica {
         let applied = store::init(&txn).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(KvReplica {
+            pending: None,
             db,
             durability,
             applied,
+            committed: applied,
+            failed: None,
         })
     }
 
-    /// A write transaction committing with the configured durability.
+    /// A write transaction committing durably: per request in `Sync` mode, per sync in
+    /// `Deferred` mode.
     fn begin(&self) -> Result<WriteTransaction, ReplicaError> {
         let mut txn = self.db.begin_write().map_err(storage)?;
-        let level = match self.durability {
-            Durability::Sync => redb::Durability::Immediate,
-            Durability::Deferred => redb::Durability::None,
-        };
-        txn.set_durability(level).map_err(storage)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(storage)?;
         Ok(txn)
+    }
+
+    fn check_failed(&self) -> Result<(), ReplicaError> {
+        match &self.failed {
+            Some(e) => Err(ReplicaError::Storage(format!(
+                "replica failed earlier: {e}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `Deferred` mode: runs `work` in the open transaction, opening one if needed. An error
+    /// aborts the transaction and fails the replica (see the crate documentation).
+    fn in_pending<T>(
+        &mut self,
+        work: impl FnOnce(&WriteTransaction) -> Result<T, ReplicaError>,
+    ) -> Result<T, ReplicaError> {
+        self.check_failed()?;
+        let result = match self.pending.take() {
+            Some(txn) => Ok(txn),
+            None => self.begin(),
+        }
+        .and_then(|txn| {
+            let out = work(&txn)?;
+            self.pending = Some(txn);
+            Ok(out)
+        });
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Records a storage error after which the open transaction (already dropped, hence
+    /// aborted) is lost.
+    fn fail(&mut self, e: ReplicaError) -> ReplicaError {
+        self.pending = None;
+        self.applied = self.committed;
+        self.failed = Some(e.to_string());
+        e
+    }
+
+    /// Commits the open transaction, if any, durably.
+    fn commit_pending(&mut self) -> Result<(), ReplicaError> {
+        self.check_failed()?;
+        if let Some(txn) = self.pending.take() {
+            // The sequence number is only read back after a reopen, so it is recorded once,
+            // in the commit, rather than by every request.
+            let commit = store::set_applied_seq(&txn, self.applied)
+                .map_err(storage)
+                .and_then(|()| txn.commit().map_err(storage));
+            if let Err(e) = commit {
+                return Err(self.fail(e));
+            }
+            self.committed = self.applied;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KvReplica {
+    /// A clean shutdown keeps every applied request.
+    fn drop(&mut self) {
+        // Nothing to report an error to: the requests are lost as in a crash.
+        let _ = self.commit_pending();
     }
 }
 
 impl Replica for KvReplica {
     fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+        self.check_failed()?;
         let expected = self.applied.wrapping_add(1);
         if seq != expected {
             return Err(ReplicaError::Sequence { expected, got: seq });
         }
-        let txn = self.begin()?;
-        let reply = {
-            let mut tables = store::Tables::open(&txn).map_err(storage)?;
-            ops::apply(&mut tables, request).map_err(storage)?
+        let run = |txn: &WriteTransaction| {
+            let mut tables = store::Tables::open(txn).map_err(storage)?;
+            ops::apply(&mut tables, request).map_err(storage)
         };
-        // An error before this point drops `txn`, which aborts it: nothing applied.
-        store::set_applied_seq(&txn, seq).map_err(storage)?;
-        txn.commit().map_err(storage)?;
+        let reply = match self.durability {
+            Durability::Sync => {
+                let txn = self.begin()?;
+                // An error before the commit drops `txn`, which aborts it: nothing applied.
+                let reply = run(&txn)?;
+                store::set_applied_seq(&txn, seq).map_err(storage)?;
+                txn.commit().map_err(storage)?;
+                self.committed = seq;
+                reply
+            }
+            Durability::Deferred => self.in_pending(run)?,
+        };
         self.applied = seq;
         Ok(reply)
     }
@@ -118,34 +211,44 @@ impl Replica for KvReplica {
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let records = store::read_all(&txn).map_err(storage)?;
+        self.check_failed()?;
+        let records = match &self.pending {
+            Some(txn) => store::read_all_pending(txn).map_err(storage)?,
+            None => {
+                let txn = self.db.begin_read().map_err(storage)?;
+                store::read_all(&txn).map_err(storage)?
+            }
+        };
         Ok(Snapshot::new(records)?)
     }
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
-        let txn = self.begin()?;
-        store::clear(&txn).map_err(storage)?;
-        {
-            let mut tables = store::Tables::open(&txn).map_err(storage)?;
-            for record in snapshot.slots() {
-                tables.insert_record(record).map_err(storage)?;
+        self.check_failed()?;
+        let run = |txn: &WriteTransaction| {
+            store::clear(txn).map_err(storage)?;
+            {
+                let mut tables = store::Tables::open(txn).map_err(storage)?;
+                for record in snapshot.slots() {
+                    tables.insert_record(record).map_err(storage)?;
+                }
             }
+            Ok(())
+        };
+        match self.durability {
+            Durability::Sync => {
+                let txn = self.begin()?;
+                run(&txn)?;
+                store::set_applied_seq(&txn, seq).map_err(storage)?;
+                txn.commit().map_err(storage)?;
+                self.committed = seq;
+            }
+            Durability::Deferred => self.in_pending(run)?,
         }
-        store::set_applied_seq(&txn, seq).map_err(storage)?;
-        txn.commit().map_err(storage)?;
         self.applied = seq;
         Ok(())
     }
 
     fn sync(&mut self) -> Result<(), ReplicaError> {
-        if self.durability == Durability::Sync {
-            return Ok(());
-        }
-        // An empty durable commit persists every non-durable commit before it.
-        let mut txn = self.db.begin_write().map_err(storage)?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(storage)?;
-        txn.commit().map_err(storage)
+        self.commit_pending()
     }
 }

@@ -70,10 +70,20 @@ pub(crate) fn clear(txn: &WriteTransaction) -> Result<(), TableError> {
     Ok(())
 }
 
-/// Reads the whole state as slot records, slots in key order and holders ascending.
+/// Reads the whole committed state as slot records, slots in key order and holders ascending.
 pub(crate) fn read_all(txn: &ReadTransaction) -> Result<Vec<SlotRecord>, TableError> {
-    let slots = txn.open_table(SLOTS)?;
-    let holders = txn.open_table(HOLDERS)?;
+    read_tables(&txn.open_table(SLOTS)?, &txn.open_table(HOLDERS)?)
+}
+
+/// Like [`read_all`], but through an open write transaction, uncommitted writes included.
+pub(crate) fn read_all_pending(txn: &WriteTransaction) -> Result<Vec<SlotRecord>, TableError> {
+    read_tables(&txn.open_table(SLOTS)?, &txn.open_table(HOLDERS)?)
+}
+
+fn read_tables(
+    slots: &impl ReadableTable<&'static SlotKey, (u32, u32)>,
+    holders: &impl ReadableTable<&'static HolderKey, ()>,
+) -> Result<Vec<SlotRecord>, TableError> {
     let mut out = Vec::new();
     for row in slots.range::<&SlotKey>(..)? {
         let (key, fill) = row?;

@@ -1248,6 +1248,8 @@ const CRASH_DIR: &str = "REPLICA_KV_CRASH_DIR";
 const CRASH_MODE: &str = "REPLICA_KV_CRASH_MODE";
 const CRASH_TOTAL: usize = 120;
 const CRASH_SYNC_AT: u64 = 70;
+/// In mode "group" the child syncs after every this many requests, like a group-committing host.
+const CRASH_GROUP: u64 = 16;
 
 #[test]
 #[ignore = "child process of the crash_* tests"]
@@ -1263,10 +1265,16 @@ fn crash_child() {
     let mut r = KvReplica::open(Path::new(&dir), durability).unwrap();
     for (req, seq) in random_workload(777, CRASH_TOTAL).iter().zip(1..) {
         r.apply(seq, req).unwrap();
-        if seq == CRASH_SYNC_AT {
+        let sync = match mode.as_str() {
+            "group" => seq % CRASH_GROUP == 0,
+            _ => seq == CRASH_SYNC_AT,
+        };
+        if sync {
             r.sync().unwrap();
         }
     }
+    // Reads through the open transaction must not commit it.
+    r.export().unwrap();
     // No destructors, no close: as if the process had been killed.
     std::process::abort();
 }
@@ -1303,9 +1311,193 @@ fn crash_with_sync_durability_loses_nothing() {
 #[test]
 fn crash_with_deferred_durability_keeps_a_consistent_prefix() {
     let (_dir, mut r) = crash_and_reopen("deferred", Durability::Deferred);
-    // Everything up to the sync survived; later commits may or may not have.
-    assert!(r.applied_seq() >= CRASH_SYNC_AT, "{}", r.applied_seq());
+    // Everything up to the sync survived; the requests after it were never committed.
+    assert_eq!(r.applied_seq(), CRASH_SYNC_AT);
     assert_consistent(&r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
+}
+
+#[test]
+fn crash_with_group_commit_resumes_at_the_last_sync() {
+    let (_dir, mut r) = crash_and_reopen("group", Durability::Deferred);
+    let last_sync = CRASH_TOTAL as u64 / CRASH_GROUP * CRASH_GROUP;
+    assert_eq!(r.applied_seq(), last_sync);
+    assert_consistent(&r);
+    let seq = r.applied_seq() + 1;
+    assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
+    r.sync().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deferred mode: one open write transaction between syncs.
+
+#[test]
+fn deferred_mode_reads_see_unsynced_requests_and_failed_checks_change_nothing() {
+    let work = random_workload(4242, 400);
+    let (expected, state) = replay(&work);
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = KvReplica::open(dir.path(), Durability::Deferred).unwrap();
+    let mut failures = 0;
+    for ((req, seq), want) in work.iter().zip(1..).zip(&expected) {
+        let before = r.export().unwrap();
+        let reply = r.apply(seq, req).unwrap();
+        assert_eq!(&reply.encode(), want, "request {seq}");
+        assert_eq!(r.applied_seq(), seq);
+        if !reply.success() {
+            failures += 1;
+            assert_eq!(
+                r.export().unwrap(),
+                before,
+                "request {seq} failed but wrote"
+            );
+        }
+        if seq % 7 == 0 {
+            r.sync().unwrap();
+            assert_eq!(r.applied_seq(), seq);
+        }
+    }
+    assert!(failures > 50, "{failures}");
+    assert_eq!(r.export().unwrap(), state);
+    assert_eq!(r.digest().unwrap(), state.digest());
+    // 400 is not a multiple of 7: the last requests are only committed by the drop.
+    drop(r);
+    let r = KvReplica::open(dir.path(), Durability::Deferred).unwrap();
+    assert_eq!(r.applied_seq(), 400);
+    assert_eq!(r.export().unwrap(), state);
+}
+
+#[test]
+fn deferred_import_joins_the_open_transaction() {
+    let (_, snap) = replay(&sample_workload());
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut r = KvReplica::open(dir.path(), Durability::Deferred).unwrap();
+        r.apply(1, &add("MTLA0001", AG, "MTLM010126", 1)).unwrap();
+        r.import(42, &snap).unwrap();
+        assert_eq!(r.applied_seq(), 42);
+        assert_eq!(r.export().unwrap(), snap);
+        let reply = r.apply(43, &schedule("MTLP0001")).unwrap();
+        assert_eq!(reply.code, Code::Ok);
+    }
+    let r = KvReplica::open(dir.path(), Durability::Deferred).unwrap();
+    assert_eq!(r.applied_seq(), 43);
+    assert_eq!(r.export().unwrap(), snap);
+}
+
+/// An in-memory backend whose writes and syncs fail once `fail` is set.
+#[derive(Debug)]
+struct FlakyBackend {
+    inner: redb::backends::InMemoryBackend,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyBackend {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::other("injected failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for FlakyBackend {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+}
+
+#[test]
+fn deferred_storage_failure_fails_the_replica_at_its_last_sync() {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = FlakyBackend {
+        inner: redb::backends::InMemoryBackend::new(),
+        fail: fail.clone(),
+    };
+    let db = redb::Database::builder()
+        .create_with_backend(backend)
+        .unwrap();
+    let mut r = KvReplica::with_database(db, Durability::Deferred).unwrap();
+    let work = random_workload(99, 30);
+    for (req, seq) in work[..20].iter().zip(1..) {
+        r.apply(seq, req).unwrap();
+    }
+    r.sync().unwrap();
+    for (req, seq) in work[20..].iter().zip(21..) {
+        r.apply(seq, req).unwrap();
+    }
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The commit fails: requests 21 to 30 are lost, and never reported durable.
+    assert!(matches!(r.sync(), Err(ReplicaError::Storage(_))));
+    assert_eq!(r.applied_seq(), 20);
+    // The replica stays failed, even once the storage works again.
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(
+        r.apply(21, &work[20]),
+        Err(ReplicaError::Storage(_))
+    ));
+    assert!(matches!(r.sync(), Err(ReplicaError::Storage(_))));
+    assert!(matches!(r.export(), Err(ReplicaError::Storage(_))));
+    assert!(matches!(r.digest(), Err(ReplicaError::Storage(_))));
+    let (_, snap) = replay(&work[..20]);
+    assert!(matches!(r.import(20, &snap), Err(ReplicaError::Storage(_))));
+    assert_eq!(r.applied_seq(), 20);
+}
+
+#[test]
+fn deferred_error_inside_a_request_aborts_back_to_the_last_sync() {
+    let work = random_workload(7, 20);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut r = KvReplica::open(dir.path(), Durability::Deferred).unwrap();
+        for (req, seq) in work[..10].iter().zip(1..) {
+            r.apply(seq, req).unwrap();
+        }
+        r.sync().unwrap();
+        for (req, seq) in work[10..].iter().zip(11..) {
+            r.apply(seq, req).unwrap();
+        }
+        // What `apply` does when redb fails between two writes of a request: the request has
+        // written something, then the error aborts the open transaction.
+        let err = r
+            .in_pending(|txn| {
+                crate::store::set_applied_seq(txn, 999).map_err(crate::storage)?;
+                Err::<(), _>(crate::storage("injected failure"))
+            })
+            .unwrap_err();
+        assert!(matches!(err, ReplicaError::Storage(_)));
+        assert_eq!(r.applied_seq(), 10);
+        assert!(matches!(
+            r.apply(11, &work[10]),
+            Err(ReplicaError::Storage(_))
+        ));
+        assert!(matches!(r.sync(), Err(ReplicaError::Storage(_))));
+        assert!(matches!(r.export(), Err(ReplicaError::Storage(_))));
+    }
+    // The drop of a failed replica commits nothing; the reopened one is at the last sync.
+    let r = KvReplica::open(dir.path(), Durability::Deferred).unwrap();
+    assert_eq!(r.applied_seq(), 10);
+    assert_eq!(r.export().unwrap(), replay(&work[..10]).1);
+}
+
+#[test]
+fn replica_is_send() {
+    fn send<T: Send + 'static>() {}
+    send::<KvReplica>();
 }
