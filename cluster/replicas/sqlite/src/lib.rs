@@ -7,8 +7,21 @@
 //! - `ops`: the seven operations, each a handful of cached statements.
 //! - `state`: export and import of the canonical snapshot.
 //!
-//! Every request is one transaction that also advances `applied_seq`, so after a crash the
-//! database holds exactly the state after its recorded sequence number.
+//! Every request also advances `applied_seq` atomically with its effects, so after a crash
+//! the database holds exactly the state after its recorded sequence number:
+//!
+//! - `Durability::Sync` (and in memory): every request is one transaction, durable on return.
+//! - `Durability::Deferred`: one write transaction stays open across requests and each request
+//!   is a savepoint inside it (released on success, rolled back to on error, so a failed
+//!   request leaves earlier, still unsynced, requests intact). `sync` commits the
+//!   transaction and checkpoints; export, digest and import run inside the open transaction
+//!   and so see (or replace) the applied state; dropping the replica commits. A crash before
+//!   `sync` loses the open transaction, and reopening finds the last synced `applied_seq`
+//!   with its state.
+//! - If SQLite rolls back the whole open transaction on an error (it may, e.g. on I/O
+//!   errors or a full disk), or a savepoint cannot be rolled back to, the unsynced requests
+//!   are gone and the replica can no longer match its `applied_seq`: it is then *poisoned*
+//!   and every later call fails with `ReplicaError::Storage`, so the manager replaces it.
 
 mod command;
 mod error;
@@ -34,10 +47,17 @@ pub const DATABASE_FILE: &str = "replica.sqlite3";
 #[derive(Debug)]
 pub struct SqliteReplica {
     conn: Connection,
-    /// Mirror of `meta.applied_seq`, updated only after the commit that wrote it.
+    /// Mirror of `meta.applied_seq`, updated only after the commit (or, when deferred, the
+    /// savepoint release) that wrote it.
     applied_seq: u64,
     /// Only a file has a log to checkpoint on `sync`.
     on_disk: bool,
+    /// Requests share one write transaction, committed by `sync`.
+    deferred: bool,
+    /// The shared write transaction of deferred mode is open.
+    in_batch: bool,
+    /// Unsynced requests were lost (see the crate documentation); set for good.
+    poisoned: bool,
 }
 
 impl SqliteReplica {
@@ -56,6 +76,9 @@ impl SqliteReplica {
             conn,
             applied_seq,
             on_disk: false,
+            deferred: false,
+            in_batch: false,
+            poisoned: false,
         })
     }
 
@@ -69,6 +92,9 @@ impl SqliteReplica {
             conn,
             applied_seq,
             on_disk: true,
+            deferred: durability == Durability::Deferred,
+            in_batch: false,
+            poisoned: false,
         })
     }
 
@@ -79,6 +105,10 @@ impl SqliteReplica {
         seq: u64,
         work: impl FnOnce(&Connection) -> error::Result<T>,
     ) -> error::Result<T> {
+        self.check_usable()?;
+        if self.deferred {
+            return self.transact_in_batch(seq, work);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -87,6 +117,101 @@ impl SqliteReplica {
         tx.commit()?;
         self.applied_seq = seq;
         Ok(out)
+    }
+
+    /// Deferred mode: `work` and the new `applied_seq` form one savepoint inside the shared
+    /// write transaction, opened here if need be.
+    fn transact_in_batch<T>(
+        &mut self,
+        seq: u64,
+        work: impl FnOnce(&Connection) -> error::Result<T>,
+    ) -> error::Result<T> {
+        if !self.in_batch {
+            self.run("BEGIN IMMEDIATE")?;
+            self.in_batch = true;
+        }
+        if let Err(e) = self.run("SAVEPOINT request") {
+            if self.conn.is_autocommit() {
+                self.poison();
+            }
+            return Err(e);
+        }
+        let outcome = work(&self.conn).and_then(|out| {
+            schema::write_applied_seq(&self.conn, seq)?;
+            Ok(out)
+        });
+        match outcome {
+            Ok(out) => match self.run("RELEASE request") {
+                Ok(()) => {
+                    self.applied_seq = seq;
+                    Ok(out)
+                }
+                Err(e) => Err(self.undo_request(e)),
+            },
+            Err(e) => Err(self.undo_request(e)),
+        }
+    }
+
+    /// Undoes the current request's savepoint after `cause`, keeping earlier requests of the
+    /// batch; poisons the replica if that is no longer possible. Returns `cause`.
+    fn undo_request(&mut self, cause: StorageError) -> StorageError {
+        // SQLite may already have rolled back the whole transaction (autocommit again);
+        // otherwise the savepoint must be undone and then dropped.
+        let kept = !self.conn.is_autocommit()
+            && self.run("ROLLBACK TO request").is_ok()
+            && self.run("RELEASE request").is_ok();
+        if !kept {
+            self.poison();
+        }
+        cause
+    }
+
+    /// Gives up on the unsynced requests: rolls back whatever is still open, so nothing of
+    /// an unknown state can ever be committed, and refuses all further work.
+    fn poison(&mut self) {
+        self.poisoned = true;
+        if !self.conn.is_autocommit() {
+            // Best effort: if even this fails, the connection is closed uncommitted on drop.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.in_batch = false;
+    }
+
+    fn check_usable(&self) -> error::Result<()> {
+        if self.poisoned {
+            return Err(StorageError::new(
+                "unsynced requests were lost to an earlier storage failure; replace this replica",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs one statement without results through the statement cache.
+    fn run(&self, sql: &str) -> error::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
+    /// Commits the shared write transaction of deferred mode, if open.
+    fn commit_batch(&mut self) -> error::Result<()> {
+        if self.in_batch {
+            if let Err(e) = self.run("COMMIT") {
+                self.poison();
+                return Err(e);
+            }
+            self.in_batch = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteReplica {
+    /// A clean shutdown keeps every applied request: the open batch is committed (durable
+    /// against process death at once; closing the connection also checkpoints the log).
+    fn drop(&mut self) {
+        if !self.poisoned {
+            let _ = self.commit_batch();
+        }
     }
 }
 
@@ -125,6 +250,8 @@ impl Replica for SqliteReplica {
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
+        // Inside the open batch, if any: the connection sees its own uncommitted writes.
+        self.check_usable()?;
         Ok(state::export(&self.conn)?)
     }
 
@@ -133,6 +260,8 @@ impl Replica for SqliteReplica {
     }
 
     fn sync(&mut self) -> Result<(), ReplicaError> {
+        self.check_usable()?;
+        self.commit_batch()?;
         if self.on_disk {
             schema::checkpoint(&self.conn)?;
         }

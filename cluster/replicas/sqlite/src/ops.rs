@@ -168,6 +168,21 @@ fn list_available(conn: &Connection, admin: UserId, event_type: EventType) -> Re
     Ok(Reply::slots(slots))
 }
 
+/// The query behind [`candidate`]; named so a test can check it stays prepared.
+pub(crate) const CANDIDATE_SQL: &str = "SELECT
+               EXISTS (SELECT 1 FROM reservation AS r
+                       WHERE r.participant = ?1 AND r.kind = s.kind AND r.event_id = s.event_id),
+               s.booked >= s.capacity,
+               EXISTS (SELECT 1 FROM holding AS h
+                       WHERE h.participant = ?1 AND h.day = s.day AND h.part = s.part
+                         AND NOT (h.kind IS ?4 AND h.event_id IS ?5)),
+               s.city <> substr(?1, 1, 3)
+                 AND (SELECT count(*) FROM holding AS h
+                      WHERE h.participant = ?1 AND h.city <> substr(?1, 1, 3) AND h.week = s.week
+                        AND NOT (h.kind IS ?4 AND h.event_id IS ?5)) >= ?6
+             FROM slot AS s
+             WHERE s.kind = ?2 AND s.event_id = ?3";
+
 /// What `reserve` and `exchange` need to know about the slot a participant wants.
 struct Candidate {
     already_held: bool,
@@ -192,21 +207,7 @@ fn candidate(
     let skip_kind = releasing.map(|old| old.kind());
     let skip_id = releasing.as_ref().map(SlotKey::id);
     let row = conn
-        .prepare_cached(
-            "SELECT
-               EXISTS (SELECT 1 FROM reservation AS r
-                       WHERE r.participant = ?1 AND r.kind = s.kind AND r.event_id = s.event_id),
-               s.booked >= s.capacity,
-               EXISTS (SELECT 1 FROM holding AS h
-                       WHERE h.participant = ?1 AND h.day = s.day AND h.part = s.part
-                         AND NOT (h.kind IS ?4 AND h.event_id IS ?5)),
-               s.city <> substr(?1, 1, 3)
-                 AND (SELECT count(*) FROM holding AS h
-                      WHERE h.participant = ?1 AND h.city <> substr(?1, 1, 3) AND h.week = s.week
-                        AND NOT (h.kind IS ?4 AND h.event_id IS ?5)) >= ?6
-             FROM slot AS s
-             WHERE s.kind = ?2 AND s.event_id = ?3",
-        )?
+        .prepare_cached(CANDIDATE_SQL)?
         .query_row(
             (
                 participant.as_str(),

@@ -6,6 +6,7 @@
 //! re-parsing identifiers: an event's date, its time of day and its Monday-to-Sunday week are
 //! generated columns computed by SQLite's own date functions.
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension};
 use tessera_types::{Durability, EventType};
 
@@ -133,6 +134,12 @@ pub(crate) fn configure_file(conn: &Connection, durability: Durability) -> Resul
 /// Settings for every connection, file-backed or in memory.
 pub(crate) fn configure_common(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Query planner stability: plans never depend on bound values. Without it SQLite marks
+    // some parameters (e.g. `?` compared by `=`/`IS` in a term no index consumes, for the
+    // planner's truth-probability guess) as "re-prepare when rebound", and because the
+    // statement cache clears bindings whenever a statement goes back (`sqlite3_clear_bindings`
+    // expires any statement with such a mark), `ops::candidate` was re-parsed on every run.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // More than the number of distinct statements, so none is ever re-prepared.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())

@@ -1,6 +1,7 @@
 //! Behavioural tests through the public `Replica` interface, one module per area of
 //! `docs/domain.md`. The helpers keep each test to the requests and replies that matter.
 
+mod durability;
 mod exchange;
 mod removal;
 mod reservations;
