@@ -62,12 +62,6 @@ for h in "${hosts[@]}"; do
         -e "s|^secret = .*|secret = \"netns-smoke-$tag\"|" \
         -e "s|10\.0\.0\.|10.77.0.|g" \
         "$root/deploy/three-hosts.toml" > "$work/$h.toml"
-    cat >> "$work/$h.toml" <<TOML
-
-[gateway]
-listen = "10.77.0.1:8080"
-public_url = "http://10.77.0.1:8080/ws/reservation"
-TOML
 done
 
 run() { # host, log name, args...

@@ -166,6 +166,9 @@ pub struct GatewaySection {
     pub request_timeout_ms: u64,
     /// Calls processed at once; more get a clean 503 "overloaded" fault.
     pub max_in_flight: usize,
+    /// Runtime threads of `tesserad gateway`: 1 (a single event loop, best when the gateway
+    /// shares a small machine with the cluster) or more on a host of its own.
+    pub threads: usize,
 }
 
 impl Default for GatewaySection {
@@ -176,6 +179,7 @@ impl Default for GatewaySection {
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 10_000,
             max_in_flight: 1024,
+            threads: 1,
         }
     }
 }
@@ -423,6 +427,9 @@ impl Config {
                 "gateway.max_body_bytes",
                 "must be at least 1024".into(),
             ));
+        }
+        if g.threads == 0 || g.threads > 256 {
+            return Err(bad("gateway.threads", "must be 1..=256".into()));
         }
         if g.request_timeout_ms == 0 || g.max_in_flight == 0 {
             let key = if g.max_in_flight == 0 {
