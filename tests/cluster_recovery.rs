@@ -400,3 +400,39 @@ async fn tesserad_up_restarts_a_killed_replica_manager_which_rejoins() {
         .wait_converged(answers.len() as u64, Duration::from_secs(30))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_replies_look_right_but_whose_state_is_wrong_is_caught_by_its_digest() {
+    let cluster = TestCluster::start(opts(true));
+    let fe = cluster.front_end();
+    let mut answers = run_workload(&fe, workload(40, 91), 8).await;
+    cluster.wait_converged(40, Duration::from_secs(20)).await;
+
+    // Replica 3 now damages its state after every request (slot capacities drift) while its
+    // replies stay right. Only reads follow, whose replies the damage cannot change: no
+    // front end ever sees a wrong answer, so only the checkpoint digests can give it away.
+    cluster.chaos(3, ChaosAction::CorruptState).await;
+    let reads: Vec<Request> = (0..80)
+        .map(|i| Request::GetEventSchedule {
+            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12),
+        })
+        .collect();
+    answers.extend(run_workload(&fe, reads, 4).await);
+    let s = cluster
+        .wait_replacements(3, 1, Duration::from_secs(15))
+        .await;
+    assert_eq!(
+        fe.stats().wrong,
+        0,
+        "no reply was wrong: the digest alone decided"
+    );
+    assert!(s
+        .replicas
+        .iter()
+        .enumerate()
+        .all(|(i, r)| i == 2 || r.replacements == Some(0)));
+    check_against_single_replica(&answers);
+    cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+}

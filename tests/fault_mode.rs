@@ -59,6 +59,7 @@ fn byzantine(seed: u64, corrupt_state: bool) -> Option<FaultConfig> {
     Some(FaultConfig {
         seed,
         corrupt_state,
+        corrupt_replies: true,
     })
 }
 

@@ -367,6 +367,8 @@ pub enum ChaosKind {
     Hang,
     /// Undo byzantine and hang.
     Heal,
+    /// Keep replies right but damage the state (caught by checkpoint digests).
+    CorruptState,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -20,6 +20,7 @@ pub fn action(kind: ChaosKind) -> ChaosAction {
         ChaosKind::Crash => ChaosAction::Crash,
         ChaosKind::Hang => ChaosAction::Hang,
         ChaosKind::Heal => ChaosAction::Heal,
+        ChaosKind::CorruptState => ChaosAction::CorruptState,
     }
 }
 

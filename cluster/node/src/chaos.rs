@@ -76,8 +76,9 @@ pub fn parse_action(s: &str) -> Result<ChaosAction, String> {
         "crash" => Ok(ChaosAction::Crash),
         "hang" => Ok(ChaosAction::Hang),
         "heal" => Ok(ChaosAction::Heal),
+        "corrupt-state" => Ok(ChaosAction::CorruptState),
         _ => Err(format!(
-            "unknown action {s:?} (expected byzantine, crash, hang or heal)"
+            "unknown action {s:?} (expected byzantine, crash, hang, heal or corrupt-state)"
         )),
     }
 }

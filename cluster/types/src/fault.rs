@@ -13,6 +13,9 @@ pub struct FaultConfig {
     pub seed: u64,
     /// Also damage the state after each request, so the replica's digest drifts too.
     pub corrupt_state: bool,
+    /// Return wrong replies. Off with `corrupt_state` on gives a replica whose replies look
+    /// right while its state is wrong: only checkpoint digests can tell.
+    pub corrupt_replies: bool,
 }
 
 /// A replica with a switchable Byzantine mode. When the mode is off it is transparent.
@@ -119,7 +122,11 @@ impl<R: Replica> Replica for Faulty<R> {
         if cfg.corrupt_state {
             self.corrupt_state(cfg, seq)?;
         }
-        Ok(corrupt_reply(&reply, cfg.seed, seq))
+        Ok(if cfg.corrupt_replies {
+            corrupt_reply(&reply, cfg.seed, seq)
+        } else {
+            reply
+        })
     }
 
     fn applied_seq(&self) -> u64 {

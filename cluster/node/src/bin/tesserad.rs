@@ -45,7 +45,8 @@ enum Command {
     },
     /// Inject a fault into a replica of a cluster started with --chaos.
     Chaos {
-        /// byzantine (wrong replies), crash (abrupt exit), hang (SIGSTOP) or heal.
+        /// byzantine (wrong replies), crash (abrupt exit), hang (SIGSTOP), heal, or corrupt-state
+        /// (right replies over a damaged state: caught by checkpoint digests).
         #[arg(value_parser = tessera_node::chaos::parse_action)]
         action: tessera_protocol::wire::ChaosAction,
         /// Replica 1..=4.

@@ -83,10 +83,13 @@ fn handle(replica: &mut Faulty<Box<dyn Replica>>, req: HostRequest) -> HostRespo
                 }
             }
             HostRequest::SetByzantine(mode) => {
-                replica.set_mode(mode.map(|(seed, corrupt_state)| FaultConfig {
-                    seed,
-                    corrupt_state,
-                }));
+                replica.set_mode(
+                    mode.map(|(seed, corrupt_state, corrupt_replies)| FaultConfig {
+                        seed,
+                        corrupt_state,
+                        corrupt_replies,
+                    }),
+                );
                 HostResponse::ByzantineSet
             }
         })

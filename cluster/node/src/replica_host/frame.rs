@@ -16,8 +16,8 @@ pub enum HostRequest {
     Export,
     /// Replace the whole state with this snapshot, taken after `seq`.
     Import { seq: u64, snapshot: Vec<u8> },
-    /// Byzantine mode on (`Some(seed, corrupt_state)`) or off.
-    SetByzantine(Option<(u64, bool)>),
+    /// Byzantine mode on (`Some(seed, corrupt_state, corrupt_replies)`) or off.
+    SetByzantine(Option<(u64, bool, bool)>),
 }
 
 impl HostRequest {

@@ -290,13 +290,16 @@ async fn replace(
 async fn chaos_action(action: ChaosAction, replica: &mut Replica, id: u8) -> anyhow::Result<()> {
     tracing::warn!(action = action.as_str(), "fault injection");
     match action {
-        ChaosAction::Byzantine => {
+        ChaosAction::Byzantine | ChaosAction::CorruptState => {
             let seed = 0x7e55_e7a0 ^ u64::from(id);
+            // Byzantine: wrong replies. CorruptState: right-looking replies over a damaged
+            // state, which only the checkpoint digests reveal.
+            let mode = match action {
+                ChaosAction::Byzantine => (seed, false, true),
+                _ => (seed, true, false),
+            };
             replica
-                .send(
-                    HostRequest::SetByzantine(Some((seed, false))),
-                    Pending::Chaos,
-                )
+                .send(HostRequest::SetByzantine(Some(mode)), Pending::Chaos)
                 .await?;
             replica.flush().await?;
         }

@@ -113,6 +113,9 @@ pub enum ChaosAction {
     Hang,
     /// Back to correct replies; a hung replica continues.
     Heal,
+    /// Replies stay right, but the state is damaged after every request: only checkpoint
+    /// digests can tell.
+    CorruptState,
 }
 
 impl ChaosAction {
@@ -122,6 +125,7 @@ impl ChaosAction {
             ChaosAction::Crash => "crash",
             ChaosAction::Hang => "hang",
             ChaosAction::Heal => "heal",
+            ChaosAction::CorruptState => "corrupt-state",
         }
     }
 }
