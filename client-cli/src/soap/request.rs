@@ -7,69 +7,6 @@ use tessera_types::Request;
 
 use super::{Version, SERVICE_NS};
 
-/// The argument elements of `request`, in schema order.
-fn arguments(request: &Request) -> Vec<(&'static str, String)> {
-    match request {
-        Request::AddReservationSlot {
-            admin_id,
-            event_type,
-            event_id,
-            capacity,
-        } => vec![
-            ("adminID", admin_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-            ("capacity", capacity.to_string()),
-        ],
-        Request::RemoveReservationSlot {
-            admin_id,
-            event_type,
-            event_id,
-        } => vec![
-            ("adminID", admin_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-        ],
-        Request::ListReservationSlotAvailable {
-            admin_id,
-            event_type,
-        } => vec![
-            ("adminID", admin_id.clone()),
-            ("eventType", event_type.clone()),
-        ],
-        Request::ReserveTicket {
-            participant_id,
-            event_type,
-            event_id,
-        }
-        | Request::CancelTicket {
-            participant_id,
-            event_type,
-            event_id,
-        } => vec![
-            ("participantID", participant_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-        ],
-        Request::GetEventSchedule { participant_id } => {
-            vec![("participantID", participant_id.clone())]
-        }
-        Request::ExchangeTicket {
-            participant_id,
-            event_type,
-            event_id,
-            new_event_type,
-            new_event_id,
-        } => vec![
-            ("participantID", participant_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-            ("newEventType", new_event_type.clone()),
-            ("newEventID", new_event_id.clone()),
-        ],
-    }
-}
-
 /// The request envelope for `request` in `version`, indented for `--raw` readers.
 pub fn envelope(version: Version, request: &Request) -> String {
     let mut writer = Writer::new_with_indent(Vec::with_capacity(512), b' ', 2);
@@ -97,7 +34,7 @@ fn write(writer: &mut Writer<Vec<u8>>, version: Version, request: &Request) -> s
     ))?;
     writer.write_event(Event::Start(BytesStart::new(body.as_str())))?;
     writer.write_event(Event::Start(BytesStart::new(operation.as_str())))?;
-    for (name, value) in arguments(request) {
+    for (name, value) in request.arguments() {
         writer
             .create_element(format!("t:{name}"))
             .write_text_content(BytesText::new(&value))?;

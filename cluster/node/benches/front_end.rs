@@ -670,65 +670,7 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 /// `request` as a SOAP 1.1 envelope, shaped like the golden requests in
 /// `gateway/tests/golden/soap11/` (the workload's ids and types need no XML escaping).
 fn envelope(request: &Request) -> String {
-    let fields: Vec<(&str, String)> = match request {
-        Request::AddReservationSlot {
-            admin_id,
-            event_type,
-            event_id,
-            capacity,
-        } => vec![
-            ("adminID", admin_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-            ("capacity", capacity.to_string()),
-        ],
-        Request::RemoveReservationSlot {
-            admin_id,
-            event_type,
-            event_id,
-        } => vec![
-            ("adminID", admin_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-        ],
-        Request::ListReservationSlotAvailable {
-            admin_id,
-            event_type,
-        } => vec![
-            ("adminID", admin_id.clone()),
-            ("eventType", event_type.clone()),
-        ],
-        Request::ReserveTicket {
-            participant_id,
-            event_type,
-            event_id,
-        }
-        | Request::CancelTicket {
-            participant_id,
-            event_type,
-            event_id,
-        } => vec![
-            ("participantID", participant_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-        ],
-        Request::GetEventSchedule { participant_id } => {
-            vec![("participantID", participant_id.clone())]
-        }
-        Request::ExchangeTicket {
-            participant_id,
-            event_type,
-            event_id,
-            new_event_type,
-            new_event_id,
-        } => vec![
-            ("participantID", participant_id.clone()),
-            ("eventType", event_type.clone()),
-            ("eventID", event_id.clone()),
-            ("newEventType", new_event_type.clone()),
-            ("newEventID", new_event_id.clone()),
-        ],
-    };
+    let fields = request.arguments();
     let op = request.operation();
     let mut s = String::with_capacity(512);
     s.push_str(

@@ -61,6 +61,70 @@ impl Request {
         }
     }
 
+    /// The arguments by their names in `docs/domain.md` (which are the WSDL's element names),
+    /// in their order there, as text.
+    pub fn arguments(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Request::AddReservationSlot {
+                admin_id,
+                event_type,
+                event_id,
+                capacity,
+            } => vec![
+                ("adminID", admin_id.clone()),
+                ("eventType", event_type.clone()),
+                ("eventID", event_id.clone()),
+                ("capacity", capacity.to_string()),
+            ],
+            Request::RemoveReservationSlot {
+                admin_id,
+                event_type,
+                event_id,
+            } => vec![
+                ("adminID", admin_id.clone()),
+                ("eventType", event_type.clone()),
+                ("eventID", event_id.clone()),
+            ],
+            Request::ListReservationSlotAvailable {
+                admin_id,
+                event_type,
+            } => vec![
+                ("adminID", admin_id.clone()),
+                ("eventType", event_type.clone()),
+            ],
+            Request::ReserveTicket {
+                participant_id,
+                event_type,
+                event_id,
+            }
+            | Request::CancelTicket {
+                participant_id,
+                event_type,
+                event_id,
+            } => vec![
+                ("participantID", participant_id.clone()),
+                ("eventType", event_type.clone()),
+                ("eventID", event_id.clone()),
+            ],
+            Request::GetEventSchedule { participant_id } => {
+                vec![("participantID", participant_id.clone())]
+            }
+            Request::ExchangeTicket {
+                participant_id,
+                event_type,
+                event_id,
+                new_event_type,
+                new_event_id,
+            } => vec![
+                ("participantID", participant_id.clone()),
+                ("eventType", event_type.clone()),
+                ("eventID", event_id.clone()),
+                ("newEventType", new_event_type.clone()),
+                ("newEventID", new_event_id.clone()),
+            ],
+        }
+    }
+
     /// True for the two operations that never change state.
     pub fn is_read_only(&self) -> bool {
         matches!(
@@ -75,5 +139,39 @@ impl Request {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         crate::decode("request", bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_named_and_ordered_as_in_the_domain_spec() {
+        let r = Request::ExchangeTicket {
+            participant_id: "MTLP0001".into(),
+            event_type: "Concerts".into(),
+            event_id: "MTLE101226".into(),
+            new_event_type: "Theatre".into(),
+            new_event_id: "TORM111226".into(),
+        };
+        let names: Vec<_> = r.arguments().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "participantID",
+                "eventType",
+                "eventID",
+                "newEventType",
+                "newEventID"
+            ]
+        );
+        let add = Request::AddReservationSlot {
+            admin_id: "MTLA0001".into(),
+            event_type: "Concerts".into(),
+            event_id: "MTLE101226".into(),
+            capacity: -3,
+        };
+        assert_eq!(add.arguments()[3], ("capacity", "-3".to_string()));
     }
 }
