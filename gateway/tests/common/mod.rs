@@ -1,7 +1,7 @@
 //! Helpers shared by the gateway's integration tests: an in-process app over a
 //! [`LocalBackend`], calls through the router without sockets, a real server on a loopback
 //! port with a raw HTTP/1.1 client for what a router call cannot show, and schema validation
-//! with xmllint.
+//! (libxml2 through lxml, `tests/tools/xmlcheck.py`).
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
