@@ -217,7 +217,7 @@ impl Sample {
     fn schema_rejects(mut self) -> (BTreeSet<usize>, BTreeSet<usize>) {
         self.doc.push_str("</v:values>\n");
         let schema = manifest_dir().join("tests/schema/identifiers.xsd");
-        let errors = xmllint_errors(&schema, self.doc.as_bytes());
+        let errors = schema_errors(&schema, self.doc.as_bytes());
         let mut lines = BTreeSet::new();
         for line in errors.lines() {
             if let Some(rest) = line.strip_prefix("-:") {

@@ -130,7 +130,7 @@ pub fn validate(version: SoapVersion, xml: &[u8]) {
         SoapVersion::Soap11 => "soap11.xsd",
         SoapVersion::Soap12 => "soap12.xsd",
     });
-    xmllint(&schema, xml);
+    assert_valid(&schema, xml);
 }
 
 /// The XML checker: `tests/tools/xmlcheck.py` (lxml) under the Python that `tests/run` sets up
@@ -173,7 +173,7 @@ pub fn check_xml(schema: Option<&Path>, xml: &[u8]) -> (bool, String) {
 }
 
 /// Validates `xml` against `schema`; fails the test if it does not validate.
-pub fn xmllint(schema: &Path, xml: &[u8]) -> String {
+pub fn assert_valid(schema: &Path, xml: &[u8]) -> String {
     let (ok, stderr) = check_xml(Some(schema), xml);
     assert!(
         ok,
@@ -185,7 +185,7 @@ pub fn xmllint(schema: &Path, xml: &[u8]) -> String {
 }
 
 /// The checker's error lines for `xml` against `schema` (empty when valid).
-pub fn xmllint_errors(schema: &Path, xml: &[u8]) -> String {
+pub fn schema_errors(schema: &Path, xml: &[u8]) -> String {
     check_xml(Some(schema), xml).1
 }
 
