@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tessera_types::{Durability, FaultConfig, Faulty, Replica, ReplicaError, Request, Snapshot};
 
-use super::frame::{HostRequest, HostResponse, MAX_FRAME};
+use super::frame::{self, HostRequest, HostResponse};
 use crate::config::Implementation;
 
 fn open(implementation: Implementation, dir: &Path) -> Result<Box<dyn Replica>, ReplicaError> {
@@ -20,29 +20,19 @@ fn open(implementation: Implementation, dir: &Path) -> Result<Box<dyn Replica>, 
 }
 
 fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
+    let mut header = [0u8; 4];
+    match r.read_exact(&mut header) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
-    }
-    let mut buf = vec![0; len];
-    r.read_exact(&mut buf)?;
-    Ok(Some(buf))
+    let mut body = vec![0; frame::body_len(header)?];
+    r.read_exact(&mut body)?;
+    Ok(Some(body))
 }
 
 fn write_frame(w: &mut impl Write, resp: &HostResponse) -> io::Result<()> {
-    let bytes = postcard::to_stdvec(resp).map_err(io::Error::other)?;
-    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(&bytes)
+    w.write_all(&frame::encode(resp)?)
 }
 
 fn handle(replica: &mut Faulty<Box<dyn Replica>>, req: HostRequest) -> HostResponse {
@@ -118,8 +108,8 @@ pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
     )?;
     output.flush()?;
     let mut unflushed = 0;
-    while let Some(frame) = read_frame(&mut input)? {
-        let response = match postcard::from_bytes::<HostRequest>(&frame) {
+    while let Some(body) = read_frame(&mut input)? {
+        let response = match frame::decode::<HostRequest>(&body) {
             Ok(req) => handle(&mut replica, req),
             Err(e) => HostResponse::Failed(format!("undecodable frame: {e}")),
         };

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::frame::{HostRequest, HostResponse, MAX_FRAME};
+use super::frame::{self, HostRequest, HostResponse};
 use crate::config::Implementation;
 
 /// What to start: `exe replica --impl NAME --dir DIR`.
@@ -76,10 +76,7 @@ impl ReplicaProcess {
 
     /// Queues one request; call [`flush`](Self::flush) after a batch.
     pub async fn send(&mut self, req: &HostRequest) -> io::Result<()> {
-        let bytes = postcard::to_stdvec(req).map_err(io::Error::other)?;
-        let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
-        self.stdin.write_all(&len.to_le_bytes()).await?;
-        self.stdin.write_all(&bytes).await
+        self.stdin.write_all(&frame::encode(req)?).await
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
@@ -100,23 +97,14 @@ impl ReplicaProcess {
 impl ResponseReader {
     /// The next response; `None` at EOF (the child exited).
     pub async fn next(&mut self) -> io::Result<Option<HostResponse>> {
-        let mut len = [0u8; 4];
-        match self.stdout.read_exact(&mut len).await {
+        let mut header = [0u8; 4];
+        match self.stdout.read_exact(&mut header).await {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
-        let len = u32::from_le_bytes(len) as usize;
-        if len > MAX_FRAME {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "replica frame too large",
-            ));
-        }
-        let mut buf = vec![0; len];
-        self.stdout.read_exact(&mut buf).await?;
-        postcard::from_bytes(&buf)
-            .map(Some)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        let mut body = vec![0; frame::body_len(header)?];
+        self.stdout.read_exact(&mut body).await?;
+        frame::decode(&body).map(Some)
     }
 }
