@@ -137,14 +137,7 @@ impl StateTransfer {
         match best {
             Some((seq, digest, peer)) => {
                 self.fetch = Some((seq, digest, peer, now));
-                self.next_fetch = now + self.retry;
-                self.out.push_back((
-                    Destination::ReplicaManager(peer),
-                    Message::SnapshotQuery {
-                        nonce: self.nonce,
-                        fetch: Some(seq),
-                    },
-                ));
+                self.ask_for(now, seq, peer);
             }
             // Nothing vouched for yet, but everything since the start can still be replayed:
             // the empty state is the checkpoint every replica agrees on.
@@ -156,6 +149,18 @@ impl StateTransfer {
             }
             None => {}
         }
+    }
+
+    /// Asks `peer` for the snapshot after `seq`, and when to ask again.
+    fn ask_for(&mut self, now: Instant, seq: u64, peer: u8) {
+        self.next_fetch = now + self.retry;
+        self.out.push_back((
+            Destination::ReplicaManager(peer),
+            Message::SnapshotQuery {
+                nonce: self.nonce,
+                fetch: Some(seq),
+            },
+        ));
     }
 
     fn finish(&mut self, install: Install) {
@@ -178,14 +183,7 @@ impl StateTransfer {
             } else if now >= self.next_fetch {
                 // Ask again: the peer resends identical fragments, which fill the holes a
                 // lossy network left in the previous copy.
-                self.next_fetch = now + self.retry;
-                self.out.push_back((
-                    Destination::ReplicaManager(peer),
-                    Message::SnapshotQuery {
-                        nonce: self.nonce,
-                        fetch: Some(seq),
-                    },
-                ));
+                self.ask_for(now, seq, peer);
             }
         }
         if self.fetch.is_none() && now >= self.next_query {
