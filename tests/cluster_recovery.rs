@@ -279,13 +279,7 @@ async fn every_acknowledged_reservation_survives_kill_9_of_every_process() {
         let s = cluster.status().await;
         s.replicas.iter().filter_map(|r| r.pid).collect()
     };
-    for role in [
-        Role::Sequencer,
-        Role::Rm(1),
-        Role::Rm(2),
-        Role::Rm(3),
-        Role::Rm(4),
-    ] {
+    for role in Role::ALL {
         cluster.kill9(role);
     }
     for pid in &replicas {
@@ -317,13 +311,7 @@ async fn every_acknowledged_reservation_survives_kill_9_of_every_process() {
     }
     assert!(acknowledged.len() >= 300, "{}", acknowledged.len());
 
-    for role in [
-        Role::Sequencer,
-        Role::Rm(1),
-        Role::Rm(2),
-        Role::Rm(3),
-        Role::Rm(4),
-    ] {
+    for role in Role::ALL {
         cluster.restart(role);
     }
     let fe = cluster.front_end();

@@ -39,6 +39,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role of a cluster, in start order.
+    pub const ALL: [Role; 5] = [
+        Role::Sequencer,
+        Role::Rm(1),
+        Role::Rm(2),
+        Role::Rm(3),
+        Role::Rm(4),
+    ];
+
     fn args(self) -> Vec<String> {
         match self {
             Role::Sequencer => vec!["sequencer".into()],
@@ -243,13 +252,7 @@ seed = {seed}
                 .expect("spawn tesserad up");
             cluster.supervisor = Some(child);
         } else {
-            for role in [
-                Role::Sequencer,
-                Role::Rm(1),
-                Role::Rm(2),
-                Role::Rm(3),
-                Role::Rm(4),
-            ] {
+            for role in Role::ALL {
                 cluster.spawn(role);
             }
         }
