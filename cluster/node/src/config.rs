@@ -198,6 +198,8 @@ pub struct TimeoutsSection {
     pub linger_cap_ms: u64,
     pub liveness_ms: u64,
     pub reassembly_ms: u64,
+    /// Least time between two group commits of a replica (`docs/recovery.md`, "Durability").
+    pub sync_ms: u64,
 }
 
 /// Loss injection in the transport, for tests only: every datagram sent is dropped,
@@ -276,6 +278,7 @@ impl Default for TimeoutsSection {
             linger_cap_ms: ms(t.linger_cap),
             liveness_ms: ms(t.liveness),
             reassembly_ms: 5000,
+            sync_ms: 10,
         }
     }
 }
@@ -410,6 +413,7 @@ impl Config {
             ("timeouts.linger_cap_ms", t.linger_cap_ms),
             ("timeouts.liveness_ms", t.liveness_ms),
             ("timeouts.reassembly_ms", t.reassembly_ms),
+            ("timeouts.sync_ms", t.sync_ms),
         ] {
             if v == 0 {
                 return Err(bad(key, "must be greater than 0".into()));

@@ -4,8 +4,9 @@
 //!
 //! Delivery is pipelined: every request the hold-back queue releases is written to the child
 //! at once, and replies come back in order. Durability is group commit: whenever the replica
-//! has applied more than it has synced and no sync is outstanding, one `Sync` covers
-//! everything applied so far, and only then does the manager's ack claim it applied.
+//! has applied more than it has synced, no sync is outstanding and `timeouts.sync_ms` has
+//! passed since the last one, one `Sync` covers everything applied so far, and only then does
+//! the manager's ack claim it applied.
 //! At each checkpoint seq an `Export` follows that seq's `Apply` in the same pipe, so the
 //! snapshot is exactly the state after it.
 //!
@@ -89,6 +90,8 @@ pub async fn run(
     let mut synced = applied;
     let mut digest_seq = u64::MAX;
     let mut next_digest = Instant::now();
+    let sync_every = Duration::from_millis(cfg.timeouts.sync_ms);
+    let mut next_sync = Instant::now();
     let mut buf = vec![0u8; 65_536];
     loop {
         // Hand the replica everything the protocol released, then whatever bookkeeping is due.
@@ -114,14 +117,12 @@ pub async fn run(
             }
             wrote = true;
         }
-        if last_applied > synced
-            && !replica.has_pending(|p| matches!(p, Pending::Sync))
-            && !rm.is_recovering()
-        {
+        let now = Instant::now();
+        if sync_wanted(&replica, &rm, last_applied, synced) && now >= next_sync {
             replica.send(HostRequest::Sync, Pending::Sync).await?;
+            next_sync = now + sync_every;
             wrote = true;
         }
-        let now = Instant::now();
         if replica.idle() && !rm.is_recovering() && digest_seq != last_applied && now >= next_digest
         {
             replica.send(HostRequest::Digest, Pending::Digest).await?;
@@ -180,7 +181,11 @@ pub async fn run(
         // answer wakes the loop anyway.
         let digest_due = (replica.idle() && !rm.is_recovering() && digest_seq != last_applied)
             .then_some(next_digest);
-        let deadline = [rm.poll_timeout(), digest_due].into_iter().flatten().min();
+        let sync_due = sync_wanted(&replica, &rm, last_applied, synced).then_some(next_sync);
+        let deadline = [rm.poll_timeout(), digest_due, sync_due]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             r = transport.recv(&mut buf) => match r {
                 Ok((n, from)) => {
@@ -259,6 +264,15 @@ pub async fn run(
     }
     replica.kill().await;
     Ok(())
+}
+
+/// Whether the replica has applied work that no sync covers yet, and could be asked to sync.
+/// (When is `timeouts.sync_ms`'s business: syncing at every chance made the persistent
+/// replicas commit every few requests under moderate load.)
+fn sync_wanted(replica: &Replica, rm: &ReplicaManager, last_applied: u64, synced: u64) -> bool {
+    last_applied > synced
+        && !replica.has_pending(|p| matches!(p, Pending::Sync))
+        && !rm.is_recovering()
 }
 
 /// Kills the replica, starts a fresh one of the same implementation on an empty directory,
