@@ -42,6 +42,17 @@ const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How many recent reply latencies the linger window is computed from.
 const LATENCY_SAMPLES: usize = 1000;
+/// Every `Wrong` and `Correct` report goes out this many times in all, the last at least
+/// `(FAULT_COPIES - 2) × timeouts.retransmit` after the first (copies ride one resend timer,
+/// whose next expiry may come sooner than a full interval). Managers count runs of wrong
+/// answers from these reports and ignore repeats; with one copy, a lost `Faults` datagram hid
+/// a run from a manager, or (a lost `Correct`) showed it one that never happened. Five copies
+/// at 20% loss: a manager misses a given report about once in 3,000. `Missing` goes once:
+/// it only makes a manager probe the replica's owner, which the next one does as well.
+const FAULT_COPIES: u8 = 5;
+/// Reports kept for their later copies, at most; the oldest go first. A steadily wrong
+/// replica makes every request report it, so this bounds the resend traffic under load.
+const FAULT_RESENDS_MAX: usize = 4096;
 const SLOTS: usize = REPLICAS as usize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,10 +157,14 @@ pub struct FrontEnd {
     submit_queue: Vec<u64>,
     /// Seqs to re-ask, per replica manager.
     reask_queue: [Vec<u64>; SLOTS],
+    /// Fault reports to send at the next flush for the first time.
     faults_queue: Vec<FaultReport>,
-    /// Replicas this front end reported `Wrong` and has not seen answer correctly since: their
-    /// next correct answer is reported `Correct`, ending the run of consecutive wrong answers
-    /// the managers count.
+    /// Reports sent before, due again at the next flush (not counted as new copies).
+    faults_repeat: Vec<FaultReport>,
+    /// `Wrong` and `Correct` reports sent, with the copies each still has to go; sent again
+    /// when `faults_resend_at` passes.
+    faults_resend: VecDeque<(FaultReport, u8)>,
+    faults_resend_at: Option<Instant>,
     /// Replicas this front end reported `Wrong` and has not seen answer correctly since (in
     /// seq order): their next correct answer is reported `Correct`, ending the run of
     /// consecutive wrong answers the managers count.
@@ -172,6 +187,7 @@ impl FrontEnd {
         let interval = |d: Duration| d.clamp(MIN_INTERVAL, MAX_INTERVAL);
         timeouts.submit_retransmit = interval(timeouts.submit_retransmit);
         timeouts.reask = interval(timeouts.reask);
+        timeouts.retransmit = interval(timeouts.retransmit);
         timeouts.request_timeout = timeouts.request_timeout.min(MAX_INTERVAL);
         timeouts.linger_floor = timeouts.linger_floor.min(MAX_INTERVAL);
         timeouts.linger_cap = timeouts.linger_cap.min(MAX_INTERVAL);
@@ -190,6 +206,9 @@ impl FrontEnd {
             submit_queue: Vec::new(),
             reask_queue: Default::default(),
             faults_queue: Vec::new(),
+            faults_repeat: Vec::new(),
+            faults_resend: VecDeque::new(),
+            faults_resend_at: None,
             suspected: [false; REPLICAS as usize],
             open_seqs: BTreeSet::new(),
             held_verdicts: BTreeMap::new(),
@@ -256,6 +275,7 @@ impl FrontEnd {
             // Nothing else is addressed to a front end.
             _ => {}
         }
+        self.arm_fault_resend(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -281,6 +301,24 @@ impl FrontEnd {
                 }
             }
         }
+        if self.faults_resend_at.is_some_and(|at| at <= now) {
+            self.faults_resend_at = None;
+            for (report, left) in &mut self.faults_resend {
+                self.faults_repeat.push(*report);
+                *left = left.saturating_sub(1);
+            }
+            self.faults_resend.retain(|&(_, left)| left > 0);
+        }
+        self.arm_fault_resend(now);
+    }
+
+    /// Reports made or resent since the timer last fired get their next copies one
+    /// retransmission interval from now.
+    fn arm_fault_resend(&mut self, now: Instant) {
+        let waiting = !self.faults_queue.is_empty() || !self.faults_resend.is_empty();
+        if waiting && self.faults_resend_at.is_none() {
+            self.faults_resend_at = Some(later(now, self.timeouts.retransmit));
+        }
     }
 
     /// The next datagram to send. Submissions, re-asks and fault reports queued since the
@@ -293,7 +331,13 @@ impl FrontEnd {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mine = self.timers.first().map(|&(at, _, _)| at);
+        let mine = [
+            self.timers.first().map(|&(at, _, _)| at),
+            self.faults_resend_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match (mine, self.link.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -734,10 +778,22 @@ impl FrontEnd {
     }
 
     fn flush_faults(&mut self) {
-        if self.faults_queue.is_empty() {
+        if self.faults_queue.is_empty() && self.faults_repeat.is_empty() {
             return;
         }
-        let reports = mem::take(&mut self.faults_queue);
+        let fresh = mem::take(&mut self.faults_queue);
+        self.faults_resend.extend(
+            fresh
+                .iter()
+                .filter(|r| r.kind != FaultKind::Missing)
+                .map(|&r| (r, FAULT_COPIES.saturating_sub(1)))
+                .filter(|&(_, left)| left > 0),
+        );
+        while self.faults_resend.len() > FAULT_RESENDS_MAX {
+            self.faults_resend.pop_front();
+        }
+        let mut reports = mem::take(&mut self.faults_repeat);
+        reports.extend(fresh);
         // seq, replica (one byte), kind (one-byte variant index).
         let batches = pack(reports, 1, self.body_budget(), |r| varint_len(r.seq) + 2);
         for batch in batches {

@@ -142,6 +142,8 @@ impl Net {
     }
 }
 
+/// The reports of the first `Faults` round in `sent`. Every round is one identical message
+/// to each of the four managers; later rounds (the copies) are only checked for that shape.
 fn faults_to_all(sent: &[(Destination, Message)]) -> Vec<FaultReport> {
     let faults: Vec<_> = sent
         .iter()
@@ -154,17 +156,37 @@ fn faults_to_all(sent: &[(Destination, Message)]) -> Vec<FaultReport> {
         return Vec::new();
     }
     assert_eq!(
-        faults.len(),
-        4,
-        "one Faults message to each replica manager: {faults:?}"
+        faults.len() % 4,
+        0,
+        "one Faults message to each replica manager per round: {faults:?}"
     );
-    let dests: Vec<_> = faults.iter().map(|(to, _)| *to).collect();
-    assert_eq!(
-        dests,
-        (1..=4).map(Destination::ReplicaManager).collect::<Vec<_>>()
-    );
-    assert!(faults.iter().all(|(_, f)| *f == faults[0].1));
+    for round in faults.chunks(4) {
+        let dests: Vec<_> = round.iter().map(|(to, _)| *to).collect();
+        assert_eq!(
+            dests,
+            (1..=4).map(Destination::ReplicaManager).collect::<Vec<_>>()
+        );
+        assert!(round.iter().all(|(_, f)| *f == round[0].1));
+    }
     faults[0].1.clone()
+}
+
+/// How often each report went to manager 1, and when first and last.
+fn copies_to_rm1(
+    sent: &[(Instant, Destination, Message)],
+) -> BTreeMap<(u64, u8), (usize, Instant, Instant)> {
+    let mut copies = BTreeMap::new();
+    for (at, to, m) in sent {
+        let (Destination::ReplicaManager(1), Message::Faults(reports)) = (to, m) else {
+            continue;
+        };
+        for r in reports {
+            let e = copies.entry((r.seq, r.replica)).or_insert((0, *at, *at));
+            e.0 += 1;
+            e.2 = *at;
+        }
+    }
+    copies
 }
 
 fn fault(seq: u64, replica: u8, kind: FaultKind) -> FaultReport {
@@ -267,6 +289,51 @@ fn silent_replica_is_reported_missing() {
     let sent = n.run_until(n.at(1000));
     let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
     assert_eq!(faults_to_all(&sent), vec![fault(3, 4, FaultKind::Missing)]);
+    n.assert_forgotten();
+}
+
+/// One lost `Faults` datagram must not hide a wrong answer (or the correct one that ends a
+/// run) from a manager: `Wrong` and `Correct` go out `FAULT_COPIES` times, spread over
+/// retransmission intervals, `Missing` once; then the front end falls quiet (no timer left,
+/// nothing more sent).
+#[test]
+fn fault_reports_are_sent_in_copies_then_stop() {
+    let mut n = Net::new();
+    let retransmit = Timeouts::default().retransmit;
+    for i in 1..=2u64 {
+        n.fe.submit(n.t0, vec![i as u8]);
+    }
+    n.sent();
+    // Request 1: replica 3 answers wrong, replica 4 never. Request 2 finishes much later, so
+    // its reports ride a timer armed for request 1's.
+    for (rm, reply) in [(1, b"ok"), (2, b"ok"), (3, b"no")] {
+        n.reply(n.at(10), rm, 1, 101, reply);
+    }
+    let mut sent = n.run_until(n.at(10 + retransmit.as_millis() as u64 / 2));
+    for (rm, reply) in [(1, b"ok"), (2, b"ok"), (3, b"ok"), (4, b"ok")] {
+        n.reply(n.at(30), rm, 2, 102, reply);
+    }
+    sent.extend(n.sent().into_iter().map(|(d, m)| (n.at(30), d, m)));
+    sent.extend(n.run_until(n.at(10_000)));
+    let copies = copies_to_rm1(&sent);
+    let keys: Vec<_> = copies.keys().copied().collect();
+    assert_eq!(keys, vec![(101, 3), (101, 4), (102, 3)]);
+    for (key, (count, first, last)) in &copies {
+        if *key == (101, 4) {
+            assert_eq!(*count, 1, "Missing goes once");
+            continue;
+        }
+        assert_eq!(*count, usize::from(FAULT_COPIES), "{key:?}");
+        let spread = retransmit * u32::from(FAULT_COPIES - 2);
+        assert!(*last >= *first + spread, "{key:?}: {first:?}..{last:?}");
+    }
+    let plain: Vec<_> = sent.iter().map(|(_, d, m)| (*d, m.clone())).collect();
+    faults_to_all(&plain);
+    assert_eq!(
+        n.fe.poll_timeout(),
+        None,
+        "no timer left once the copies are out"
+    );
     n.assert_forgotten();
 }
 

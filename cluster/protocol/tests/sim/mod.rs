@@ -78,6 +78,9 @@ pub enum FaultSpec {
     /// Replica `rm` returns a wrong (well-formed) reply for about `percent`% of the seqs, chosen
     /// by hashing (seed, seq); its state stays correct.
     Byzantine { rm: u8, percent: u64 },
+    /// Replica `rm` returns wrong replies for exactly seqs `first`, `first + 1` and
+    /// `first + 2`, right ones otherwise: the shortest run that must get it replaced.
+    WrongRun { rm: u8, first: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +184,15 @@ impl Scenario {
     fn byzantine(&self) -> Option<(usize, u64)> {
         self.faults.iter().find_map(|f| match *f {
             FaultSpec::Byzantine { rm, percent } => Some((usize::from(rm - 1), percent)),
+            FaultSpec::WrongRun { rm, .. } => Some((usize::from(rm - 1), 0)),
+            _ => None,
+        })
+    }
+
+    /// The first seq of the `WrongRun`, if there is one.
+    fn wrong_run(&self) -> Option<u64> {
+        self.faults.iter().find_map(|f| match *f {
+            FaultSpec::WrongRun { first, .. } => Some(first),
             _ => None,
         })
     }
@@ -190,10 +202,14 @@ impl Scenario {
     /// appears for the silent replica manager only.
     fn exact_fault_reports(&self) -> bool {
         self.net.drop == 0.0
-            && self
-                .faults
-                .iter()
-                .all(|f| matches!(f, FaultSpec::Silent { .. } | FaultSpec::Byzantine { .. }))
+            && self.faults.iter().all(|f| {
+                matches!(
+                    f,
+                    FaultSpec::Silent { .. }
+                        | FaultSpec::Byzantine { .. }
+                        | FaultSpec::WrongRun { .. }
+                )
+            })
     }
 }
 
@@ -362,6 +378,7 @@ pub struct Sim {
     /// (answered count, fault index), ascending.
     triggers: VecDeque<(usize, usize)>,
     byzantine: Option<(usize, u64)>,
+    wrong_run: Option<u64>,
     /// Fault reports the front ends sent: (replica, seq).
     wrong: BTreeSet<(u8, u64)>,
     missing: BTreeSet<(u8, u64)>,
@@ -448,7 +465,7 @@ impl Sim {
                 FaultSpec::Silent { after, .. }
                 | FaultSpec::LossBurst { after, .. }
                 | FaultSpec::SequencerCrash { after, .. } => Some((after, i)),
-                FaultSpec::Byzantine { .. } => None,
+                FaultSpec::Byzantine { .. } | FaultSpec::WrongRun { .. } => None,
             })
             .collect();
         triggers.sort_unstable();
@@ -474,6 +491,7 @@ impl Sim {
             windows: Vec::new(),
             triggers: triggers.into(),
             byzantine: sc.byzantine(),
+            wrong_run: sc.wrong_run(),
             wrong: BTreeSet::new(),
             missing: BTreeSet::new(),
             notes: Vec::new(),
@@ -675,6 +693,7 @@ impl Sim {
         let t = self.now;
         let seed = self.seed;
         let percent = self.byzantine.map_or(0, |(_, p)| p);
+        let run = self.wrong_run.map(|first| first..first + 3);
         let rm = &mut self.rms[i];
         if generation != rm.generation {
             // Work of a replica that was replaced meanwhile.
@@ -701,7 +720,9 @@ impl Sim {
                 return;
             }
         };
-        let bytes = if rm.byzantine && corrupts(seed, percent, entry.seq) {
+        let corrupt = corrupts(seed, percent, entry.seq)
+            || run.as_ref().is_some_and(|run| run.contains(&entry.seq));
+        let bytes = if rm.byzantine && corrupt {
             rm.corrupted.insert(entry.seq);
             tessera_types::fault::corrupt_reply(&reply, seed, entry.seq).encode()
         } else {
@@ -774,7 +795,7 @@ impl Sim {
                     self.schedule(self.now + down_ms * MS, Event::SequencerRestart);
                 }
             }
-            FaultSpec::Byzantine { .. } => {}
+            FaultSpec::Byzantine { .. } | FaultSpec::WrongRun { .. } => {}
         }
     }
 
@@ -1228,6 +1249,21 @@ impl Sim {
                     "honest replica {} was replaced ({reason}) at {:.3} ms",
                     i + 1,
                     *at as f64 / MS as f64
+                ));
+            }
+        }
+
+        // A run of three wrong answers that the front end saw is caught, whatever the network
+        // lost afterwards. (One it did not see, a wrong reply lost and reported `Missing`,
+        // is not a run of three for anyone.)
+        if let (Some((b, _)), Some(first)) = (self.byzantine, self.wrong_run) {
+            let r = b as u8 + 1;
+            let seen = (first..first + 3).all(|seq| self.wrong.contains(&(r, seq)));
+            if seen && !self.replaced.iter().any(|(i, _, _)| *i == b) {
+                v.push(format!(
+                    "replica {} answered wrong for seqs {first}..={} and was never replaced",
+                    b + 1,
+                    first + 2
                 ));
             }
         }
