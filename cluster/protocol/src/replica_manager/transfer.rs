@@ -100,6 +100,14 @@ impl StateTransfer {
         {
             return;
         }
+        let still_held = |seq: u64| checkpoints.iter().any(|(s, _)| *s == seq);
+        if let Some((seq, _, peer, _)) = self.fetch {
+            if peer == from && snapshot.is_none() && !still_held(seq) {
+                // It no longer keeps that checkpoint (it keeps only its latest two): choose
+                // again now from what it holds, instead of waiting for the fetch to time out.
+                self.fetch = None;
+            }
+        }
         self.offers.insert(from, checkpoints);
         if let (Some((seq, digest, peer, _)), Some((got_seq, bytes))) = (self.fetch, snapshot) {
             if peer == from && got_seq == seq {
@@ -307,6 +315,41 @@ mod tests {
         assert!(t.take_done().is_none());
         assert!(fetches(&mut t).is_empty());
         assert!(t.poll_timeout().is_none());
+    }
+
+    /// Found by the simulation (small checkpoint intervals under load): the chosen peer had
+    /// rotated the checkpoint out before the fetch reached it, and the transfer sat out the
+    /// whole fetch timeout before choosing again.
+    #[test]
+    fn a_peer_that_no_longer_holds_the_checkpoint_is_passed_over_at_once() {
+        let now = Instant::now();
+        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        fetches(&mut t);
+        let (_, d10) = snap(1);
+        let (b20, d20) = snap(2);
+        t.on_offer(now, 2, 7, vec![(10, d10)], None, 0);
+        t.on_offer(now, 3, 7, vec![(10, d10)], None, 0);
+        assert_eq!(
+            fetches(&mut t),
+            vec![(Destination::ReplicaManager(2), Some(10))]
+        );
+        // Peer 3 moved on to 20, then peer 2 answers the fetch: it has moved on too, and
+        // 20 is vouched for by both, so 20 is fetched at once.
+        t.on_offer(now, 3, 7, vec![(20, d20)], None, 0);
+        assert!(fetches(&mut t).is_empty(), "still waiting for peer 2");
+        t.on_offer(now, 2, 7, vec![(20, d20)], None, 0);
+        assert_eq!(
+            fetches(&mut t),
+            vec![(Destination::ReplicaManager(2), Some(20))]
+        );
+        t.on_offer(now, 2, 7, vec![(20, d20)], Some((20, b20.clone())), 0);
+        assert_eq!(
+            t.take_done(),
+            Some(Install {
+                seq: 20,
+                snapshot: Some(b20)
+            })
+        );
     }
 
     #[test]
