@@ -201,8 +201,10 @@ pub enum Command {
                       (over the cluster's authenticated UDP protocol, not through the gateway) \
                       and print it as a table.\n\n\
                       With --json, prints the same object as `tesserad status --json`: keys \
-                      next_seq and replicas[id, implementation, pid, state, last_seq, \
-                      consecutive_faults, replacements, digest]; null for a node that did not \
+                      next_seq and replicas[id, implementation, pid, state (up, lying, \
+                      voted-out, recovering, down), last_seq, consecutive_faults, replacements \
+                      (the replica's generation), last_wrong_unix_ms (when its manager last \
+                      heard of a wrong answer from it), digest]; null for a node that did not \
                       answer.\n\nExit status 2 if no node answered.",
         after_long_help = "Examples:\n  \
             tessera status\n  \

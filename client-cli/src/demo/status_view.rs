@@ -75,6 +75,7 @@ mod tests {
             last_seq: Some(seq),
             consecutive_faults: Some(0),
             replacements: Some(0),
+            last_wrong_unix_ms: None,
             digest: Some(digest.into()),
             executed: None,
             dropped: None,

@@ -20,7 +20,10 @@ pub struct ReplicaRow {
     pub state: String,
     pub last_seq: Option<u64>,
     pub consecutive_faults: Option<u32>,
+    /// The replica's generation: how many times it was replaced since the cluster was created.
     pub replacements: Option<u32>,
+    /// When its manager last heard of a wrong answer from the current generation (Unix ms).
+    pub last_wrong_unix_ms: Option<u64>,
     pub digest: Option<String>,
     /// Not part of the JSON contract: for tests and the table only.
     #[serde(skip)]
@@ -42,7 +45,7 @@ fn hex(d: &[u8; 32]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn row(rm: &RmStatus) -> ReplicaRow {
+fn row(rm: &RmStatus, now_unix_ms: u64) -> ReplicaRow {
     ReplicaRow {
         id: rm.id,
         implementation: rm.implementation.clone(),
@@ -50,7 +53,10 @@ fn row(rm: &RmStatus) -> ReplicaRow {
         state: rm.state.as_str().to_owned(),
         last_seq: Some(rm.last_seq),
         consecutive_faults: Some(rm.consecutive_faults),
-        replacements: Some(rm.replacements),
+        replacements: Some(rm.generation),
+        last_wrong_unix_ms: rm
+            .last_wrong_ms_ago
+            .map(|ago| now_unix_ms.saturating_sub(ago)),
         digest: rm.digest.as_ref().map(hex),
         executed: Some(rm.executed),
         dropped: Some(rm.dropped_datagrams),
@@ -59,6 +65,51 @@ fn row(rm: &RmStatus) -> ReplicaRow {
 
 /// Queries every node, retrying for up to `wait` in total.
 pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus> {
+    let (sequencer, rms) = ask(cfg, None, wait).await?;
+    let replicas = cfg
+        .replica_manager
+        .iter()
+        .zip(&rms)
+        .map(|(section, got)| match got {
+            Some(s) => row(s, crate::clock::unix_ms()),
+            None => ReplicaRow {
+                id: section.id,
+                implementation: section.implementation.as_str().to_owned(),
+                pid: None,
+                state: "down".into(),
+                last_seq: None,
+                consecutive_faults: None,
+                replacements: None,
+                last_wrong_unix_ms: None,
+                digest: None,
+                executed: None,
+                dropped: None,
+            },
+        })
+        .collect();
+    Ok(ClusterStatus {
+        next_seq: sequencer.as_ref().map(|s| s.next_seq),
+        replicas,
+        sequencer_dropped: sequencer.map(|s| s.dropped_datagrams),
+    })
+}
+
+/// Queries replica manager `id` alone; `None` if it did not answer within `wait`.
+pub async fn query_rm(cfg: &Config, id: u8, wait: Duration) -> anyhow::Result<Option<RmStatus>> {
+    let (_, mut rms) = ask(cfg, Some(id), wait).await?;
+    Ok(rms
+        .get_mut(usize::from(id).wrapping_sub(1))
+        .and_then(Option::take))
+}
+
+/// Sends `StatusQuery` to the sequencer and every replica manager (or to replica manager
+/// `only`), resending every 200 ms to those that have not answered, until all answered or
+/// `wait` has passed.
+async fn ask(
+    cfg: &Config,
+    only: Option<u8>,
+    wait: Duration,
+) -> anyhow::Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>)> {
     // Any local address: the nodes may be on other hosts.
     let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, 0x5747)?;
     let me = NodeId::Tool(std::process::id() & 0x00ff_ffff);
@@ -67,32 +118,40 @@ pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus
     let query = link.encode(&Message::StatusQuery { nonce })?;
     let mut sequencer: Option<SequencerStatus> = None;
     let mut rms: Vec<Option<RmStatus>> = vec![None; cfg.replica_manager.len()];
-    let deadline = Instant::now() + wait;
-    let mut buf = vec![0u8; 65_536];
-    while Instant::now() < deadline && (sequencer.is_none() || rms.iter().any(Option::is_none)) {
+    let wanted = |i: usize| only.is_none_or(|id| usize::from(id) == i + 1);
+    let missing = |sequencer: &Option<SequencerStatus>, rms: &[Option<RmStatus>]| {
         let mut targets = Vec::new();
-        if sequencer.is_none() {
+        if only.is_none() && sequencer.is_none() {
             targets.push(Destination::Sequencer);
         }
         for (i, r) in rms.iter().enumerate() {
-            if r.is_none() {
+            if r.is_none() && wanted(i) {
                 targets.push(Destination::ReplicaManager(i as u8 + 1));
             }
         }
-        for to in targets {
+        targets
+    };
+    let deadline = Instant::now() + wait;
+    let mut buf = vec![0u8; 65_536];
+    let mut targets = missing(&sequencer, &rms);
+    while Instant::now() < deadline && !targets.is_empty() {
+        for to in &targets {
             for d in &query {
                 transport
                     .send(&Transmit {
-                        to,
+                        to: *to,
                         datagram: d.clone(),
                     })
                     .await;
             }
         }
         let round = (Instant::now() + Duration::from_millis(200)).min(deadline);
-        while let Ok(Ok((n, _))) =
-            tokio::time::timeout_at(round.into(), transport.recv(&mut buf)).await
-        {
+        while !targets.is_empty() {
+            let Ok(Ok((n, _))) =
+                tokio::time::timeout_at(round.into(), transport.recv(&mut buf)).await
+            else {
+                break;
+            };
             match link.receive(Instant::now(), &buf[..n]) {
                 Some((_, Message::SequencerStatus { nonce: n, status })) if n == nonce => {
                     sequencer = Some(status)
@@ -106,33 +165,10 @@ pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus
                 }
                 _ => {}
             }
+            targets = missing(&sequencer, &rms);
         }
     }
-    let replicas = cfg
-        .replica_manager
-        .iter()
-        .zip(&rms)
-        .map(|(section, got)| match got {
-            Some(s) => row(s),
-            None => ReplicaRow {
-                id: section.id,
-                implementation: section.implementation.as_str().to_owned(),
-                pid: None,
-                state: "down".into(),
-                last_seq: None,
-                consecutive_faults: None,
-                replacements: None,
-                digest: None,
-                executed: None,
-                dropped: None,
-            },
-        })
-        .collect();
-    Ok(ClusterStatus {
-        next_seq: sequencer.as_ref().map(|s| s.next_seq),
-        replicas,
-        sequencer_dropped: sequencer.map(|s| s.dropped_datagrams),
-    })
+    Ok((sequencer, rms))
 }
 
 /// The human-readable table.

@@ -61,7 +61,7 @@ enum Command {
     },
     /// Show every node's state.
     Status {
-        /// Print JSON (keys: next_seq, replicas[id, implementation, pid, state, last_seq, consecutive_faults, replacements, digest]).
+        /// Print JSON (keys: next_seq, replicas[id, implementation, pid, state (up, lying, voted-out, recovering, down), last_seq, consecutive_faults, replacements (the generation), last_wrong_unix_ms, digest]).
         #[arg(long)]
         json: bool,
         /// How long to wait for nodes to answer, in milliseconds.

@@ -14,12 +14,19 @@
 //! or its process exits, the process is killed, its data directory wiped, a fresh one of the
 //! same implementation started, and the protocol machine runs a state transfer; the snapshot
 //! it finds is imported and delivery resumes after it.
+//!
+//! The replica's incarnation and whether a state transfer is under way are persisted
+//! (`record`) whenever they change, and the new incarnation before the old replica's storage
+//! is wiped: a manager killed at any point restarts agreeing with its peers, and never
+//! trusts a half-replaced replica.
 
+mod record;
 mod replica;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use tessera_protocol::replica_manager::guard::GuardEvent;
 use tessera_protocol::replica_manager::{ReplicaInfo, ReplicaManager, RmConfig, RmEvent};
 use tessera_protocol::wire::{ChaosAction, Link, NodeId, ReplicaState};
 use tokio::sync::watch;
@@ -28,6 +35,7 @@ use crate::config::Config;
 use crate::link_config;
 use crate::replica_host::{HostRequest, HostResponse, ReplicaSpec};
 use crate::transport::{Transport, DRAIN_MAX};
+use record::Record;
 use replica::{Pending, Replica};
 
 /// Requests written to the replica and not yet answered, at most. Beyond it, released
@@ -60,7 +68,10 @@ pub async fn run(
         implementation: me.implementation,
         dir: cfg.rm_dir(id).join("replica"),
     };
-    let (mut replica, applied) = Replica::start(&spec, false).await?;
+    let record_path = record::path(&cfg.rm_dir(id));
+    let mut persisted = record::load(&record_path)?;
+    // A replica whose state transfer was cut short is not trusted: wiped and transferred again.
+    let (mut replica, applied) = Replica::start(&spec, persisted.recovering).await?;
 
     let transport = Transport::bind(&cfg, me.address, true, u64::from(id))
         .with_context(|| format!("binding replica manager {id} to {}", me.address))?;
@@ -74,17 +85,25 @@ pub async fn run(
         chaos,
         ..RmConfig::default()
     };
-    let mut rm = ReplicaManager::new(link, rcfg, applied, Instant::now());
+    let mut rm = ReplicaManager::new(link, rcfg, applied, persisted.incarnation(), Instant::now());
     let mut info = ReplicaInfo {
         implementation: me.implementation.as_str().to_owned(),
         pid: replica.pid(),
         state: ReplicaState::Up,
-        replacements: 0,
         digest: None,
         executed: 0,
     };
+    if persisted.recovering {
+        tracing::warn!(
+            replica = id,
+            generation = persisted.generation,
+            "a state transfer was cut short by a restart: the replica starts empty and transfers again"
+        );
+        info.state = ReplicaState::Recovering;
+        rm.begin_recovery(Instant::now(), false);
+    }
     rm.set_replica_info(info.clone());
-    tracing::info!(id, implementation = me.implementation.as_str(), pid = replica.pid(), address = %me.address, applied, chaos, "replica manager up");
+    tracing::info!(replica = id, generation = persisted.generation, implementation = me.implementation.as_str(), pid = replica.pid(), address = %me.address, applied, chaos, "replica manager up");
 
     let mut last_applied = applied;
     let mut synced = applied;
@@ -132,35 +151,72 @@ pub async fn run(
         if wrote {
             replica.flush().await?;
         }
+        persist(&record_path, &mut persisted, &rm)?;
         while let Some(t) = rm.poll_transmit() {
             transport.send(&t).await;
         }
         while let Some(ev) = rm.poll_event() {
             match ev {
                 RmEvent::Fault(report) => tracing::debug!(?report, "fault reported"),
+                RmEvent::Guard(GuardEvent::Voted {
+                    replica: r,
+                    generation,
+                    reason,
+                }) => tracing::warn!(
+                    replica = r,
+                    generation,
+                    ?reason,
+                    "voted to replace replica {r} (generation {generation})"
+                ),
+                RmEvent::Guard(GuardEvent::Learnt {
+                    replica: r,
+                    incarnation,
+                }) => tracing::info!(
+                    replica = r,
+                    generation = incarnation.generation,
+                    from_seq = incarnation.from_seq,
+                    "replica {r} is at generation {}",
+                    incarnation.generation
+                ),
                 RmEvent::BehindRetention { low } => {
                     if !rm.is_recovering() {
                         tracing::warn!(
+                            replica = id,
+                            generation = rm.generation(),
                             low,
                             delivered = rm.delivered(),
-                            "behind the sequencer's retention window: state transfer"
+                            "replica {id} is behind the sequencer's retention window: state transfer"
                         );
                         rm.begin_recovery(Instant::now(), false);
+                        persist(&record_path, &mut persisted, &rm)?;
                     }
                 }
                 RmEvent::Replace(reason) => {
                     tracing::warn!(
+                        replica = id,
+                        generation = rm.generation(),
                         ?reason,
-                        "a majority of replica managers voted to replace the replica"
+                        "a majority of replica managers voted to replace replica {id} (generation {})",
+                        rm.generation()
                     );
-                    replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                    replica = replace(
+                        &spec,
+                        &mut replica,
+                        &mut rm,
+                        &mut info,
+                        &record_path,
+                        &mut persisted,
+                    )
+                    .await?;
                     (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
                 }
                 RmEvent::Install(install) => {
                     tracing::info!(
+                        replica = id,
+                        generation = rm.generation(),
                         seq = install.seq,
                         bytes = install.snapshot.as_ref().map_or(0, Vec::len),
-                        "installing a vouched-for snapshot"
+                        "installing a vouched-for snapshot into replica {id}"
                     );
                     let request = match install.snapshot {
                         Some(snapshot) => HostRequest::Import {
@@ -208,8 +264,10 @@ pub async fn run(
                 let mut handled = 0;
                 while let Some(resp) = answer.take() {
                     let Some((expected, resp)) = resp else {
-                        tracing::error!(pid = replica.pid(), status = ?replica.exit_status(), "replica process exited: replacing it");
-                        replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                        tracing::error!(replica = id, generation = rm.generation(), pid = replica.pid(), status = ?replica.exit_status(), "replica {id} exited: replacing it");
+                        replica =
+                            replace(&spec, &mut replica, &mut rm, &mut info, &record_path, &mut persisted)
+                                .await?;
                         (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
                         break;
                     };
@@ -230,7 +288,7 @@ pub async fn run(
                         }
                         (Pending::Checkpoint(want), HostResponse::Exported { applied, snapshot }) if applied == want => {
                             let digest = rm.handle_checkpoint(now, applied, snapshot);
-                            tracing::debug!(seq = applied, digest = %hex(&digest), "checkpoint");
+                            tracing::debug!(replica = id, generation = rm.generation(), seq = applied, digest = %hex(&digest), "checkpoint");
                         }
                         (Pending::Digest, HostResponse::Digest { applied, digest }) => {
                             digest_seq = applied;
@@ -238,7 +296,7 @@ pub async fn run(
                             rm.set_replica_info(info.clone());
                         }
                         (Pending::Import, HostResponse::Imported { applied }) => {
-                            tracing::info!(seq = applied, "snapshot installed; replaying what follows it");
+                            tracing::info!(replica = id, generation = rm.generation(), seq = applied, "snapshot installed into replica {id}; replaying what follows it");
                             (last_applied, synced, digest_seq) = (applied, applied, u64::MAX);
                             info.state = ReplicaState::Up;
                             rm.set_replica_info(info.clone());
@@ -246,8 +304,10 @@ pub async fn run(
                         }
                         (Pending::Chaos, HostResponse::ByzantineSet) => {}
                         (_, HostResponse::Failed(why)) => {
-                            tracing::error!(%why, "replica failed: replacing it");
-                            replica = replace(&spec, &mut replica, &mut rm, &mut info).await?;
+                            tracing::error!(replica = id, generation = rm.generation(), %why, "replica {id} failed: replacing it");
+                            replica =
+                                replace(&spec, &mut replica, &mut rm, &mut info, &record_path, &mut persisted)
+                                    .await?;
                             (last_applied, synced, digest_seq) = (0, 0, u64::MAX);
                         }
                         (expected, other) => bail!("replica answered {other:?} where {expected:?} was due"),
@@ -275,34 +335,61 @@ fn sync_wanted(replica: &Replica, rm: &ReplicaManager, last_applied: u64, synced
         && !rm.is_recovering()
 }
 
+/// Persists the replica's incarnation and recovery state if they changed since the last
+/// call: before anything this iteration sends, so peers never hear of an incarnation that a
+/// crash could take back.
+fn persist(
+    path: &std::path::Path,
+    persisted: &mut Record,
+    rm: &ReplicaManager,
+) -> anyhow::Result<()> {
+    let now = Record::new(rm.incarnation(), rm.is_recovering());
+    if now != *persisted {
+        record::store(path, &now)?;
+        *persisted = now;
+    }
+    Ok(())
+}
+
 /// Kills the replica, starts a fresh one of the same implementation on an empty directory,
-/// and starts the state transfer that brings it up to date.
+/// and starts the state transfer that brings it up to date. The new incarnation is persisted,
+/// marked recovering, before the old storage is wiped.
 async fn replace(
     spec: &ReplicaSpec,
     old: &mut Replica,
     rm: &mut ReplicaManager,
     info: &mut ReplicaInfo,
+    record_path: &std::path::Path,
+    persisted: &mut Record,
 ) -> anyhow::Result<Replica> {
     old.kill().await;
+    rm.begin_recovery(Instant::now(), true);
+    persist(record_path, persisted, rm)?;
     let (fresh, _) = Replica::start(spec, true).await?;
-    info.replacements += 1;
     info.pid = fresh.pid();
     info.executed = 0;
     info.digest = None;
     info.state = ReplicaState::Recovering;
     rm.set_replica_info(info.clone());
-    rm.begin_recovery(Instant::now(), true);
+    let (id, incarnation) = (rm.id(), rm.incarnation());
     tracing::warn!(
+        replica = id,
+        generation = incarnation.generation,
+        from_seq = incarnation.from_seq,
         pid = fresh.pid(),
-        replacements = info.replacements,
-        generation = rm.generation(),
-        "replica replaced; state transfer started"
+        "replica {id} replaced by generation {}; state transfer started",
+        incarnation.generation
     );
     Ok(fresh)
 }
 
 async fn chaos_action(action: ChaosAction, replica: &mut Replica, id: u8) -> anyhow::Result<()> {
-    tracing::warn!(action = action.as_str(), "fault injection");
+    tracing::warn!(
+        replica = id,
+        action = action.as_str(),
+        "fault injection into replica {id}: {}",
+        action.as_str()
+    );
     match action {
         ChaosAction::Byzantine | ChaosAction::CorruptState => {
             let seed = 0x7e55_e7a0 ^ u64::from(id);

@@ -15,11 +15,28 @@
 //! Votes go to every manager; the owner of a replica replaces it once `MAJORITY` managers
 //! (itself included) voted against its current generation. A replacement bumps the
 //! generation, which voids older votes and reports.
+//!
+//! **Restarts.** A manager may be killed at any point of this and restart with nothing in
+//! memory. What it must not lose is its own replica's [`Incarnation`], which its shell
+//! persists (the owner is the only one that ever bumps it). Everything else is learnt again:
+//! - every message an owner sends about its replica (`Replaced`, `Checkpoint`, `ProbeReply`,
+//!   `Welcome`) carries its incarnation, and every manager adopts the highest it hears of, so
+//!   views only move forward and a missed `Replaced` is repaired by the next such message;
+//! - a starting manager sends `Hello` until every peer answered with a `Welcome`: their own
+//!   incarnations, and where they think its replica is (so even an owner whose persisted
+//!   state was lost cannot stay behind its peers);
+//! - a vote stands until the replica's generation moves on: it is resent (often at first,
+//!   then every few seconds) and at once to an owner that says `Hello`, so an owner that
+//!   restarted mid-vote still collects its majority; an owner that gets a vote against an
+//!   older generation answers the voter with its current incarnation.
+//!
+//! Verdicts, probes and settle timers are not worth keeping: while a replica keeps lying or
+//! hanging, front ends keep reporting it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::wire::{FaultKind, FaultReport, Message, VoteReason};
+use crate::wire::{FaultKind, FaultReport, Incarnation, Message, VoteReason};
 use crate::{Destination, REPLICAS};
 
 /// Consecutive wrong answers that make a replica faulty.
@@ -28,8 +45,14 @@ pub const WRONG_LIMIT: u32 = 3;
 pub const MAJORITY: usize = 3;
 /// Checkpoints whose digests are remembered.
 const CHECKPOINTS_KEPT: usize = 16;
-/// A vote is resent this many times at most (it is idempotent; the owner may be restarting).
-const VOTE_RESENDS: u32 = 25;
+/// A vote is resent every retry interval this many times, then every `VOTE_SLOW_RESEND`
+/// retry intervals until the replica's generation moves on (the owner may be down for a
+/// while; when it comes back its `Hello` brings the vote at once).
+const VOTE_FAST_RESENDS: u32 = 25;
+const VOTE_SLOW_RESEND: u32 = 25;
+/// A `Hello` is resent to peers that have not answered this many times at most (a peer that
+/// is down says `Hello` itself when it starts, and is answered then).
+const HELLO_RESENDS: u32 = 25;
 /// Verdicts remembered per replica: enough to see a run of `WRONG_LIMIT` through reordering.
 const VERDICTS_KEPT: usize = 64;
 /// A suspicion is rechecked at most this many times after the report that raised it.
@@ -44,9 +67,18 @@ pub struct GuardConfig {
     pub retry: Duration,
 }
 
+/// This manager's own vote against a replica's current generation.
+#[derive(Debug, Clone, Copy)]
+struct MyVote {
+    reason: VoteReason,
+    /// When it is sent again.
+    next: Instant,
+    sent: u32,
+}
+
 #[derive(Debug, Default, Clone)]
 struct Tracked {
-    generation: u32,
+    incarnation: Incarnation,
     /// Recent verdicts by seq (true: wrong, false: correct). Reports may arrive out of seq
     /// order (datagrams overtake each other), so the run of consecutive wrong answers is
     /// counted over this map in seq order, not in arrival order.
@@ -55,18 +87,38 @@ struct Tracked {
     /// The run reached the limit: vote at this time if it still stands (stragglers that land
     /// meanwhile, such as a correct answer inside the run, can still break it).
     settle: Option<Instant>,
-    /// Reports about seqs up to here concern an earlier incarnation.
-    ignore_upto: u64,
+    /// When a wrong answer of the current generation was last reported.
+    last_wrong: Option<Instant>,
     /// Managers that voted against this replica's current generation.
     votes: BTreeSet<u8>,
-    /// This manager's own vote against the current generation, and its resend schedule.
-    my_vote: Option<(VoteReason, Instant, u32)>,
-    /// Outstanding probe of this replica's owner: (nonce, sent at).
-    probe: Option<(u64, Instant)>,
+    my_vote: Option<MyVote>,
+    /// Outstanding probe of this replica's owner.
+    probe: Option<Probe>,
     /// Work was outstanding but not yet for the hang threshold: look again then. Without
     /// this a replica that hangs just as traffic stops would never be judged.
     recheck: Option<(Instant, u32)>,
     decided: bool,
+}
+
+/// A probe waiting for the owner's answer. Unanswered after `PROBE_EXPIRY` retry intervals
+/// (lost, or the owner is down) it is sent again, up to `RECHECKS` times in all.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    nonce: u64,
+    sent: Instant,
+    /// Probes and rechecks since the report that raised the suspicion.
+    rechecks: u32,
+}
+
+/// Retry intervals after which an unanswered probe is given up and sent again.
+const PROBE_EXPIRY: u32 = 2;
+
+/// A `Hello` waiting for answers.
+#[derive(Debug, Clone)]
+struct Greeting {
+    unanswered: BTreeSet<u8>,
+    next: Instant,
+    sent: u32,
 }
 
 /// The guard of one replica manager.
@@ -75,9 +127,27 @@ pub struct Guard {
     tracked: [Tracked; REPLICAS as usize],
     /// seq → the digest each replica reported for it.
     checkpoints: BTreeMap<u64, [Option<[u8; 32]>; REPLICAS as usize]>,
+    greeting: Option<Greeting>,
     out: VecDeque<(Destination, Message)>,
     decisions: VecDeque<VoteReason>,
+    events: VecDeque<GuardEvent>,
     next_nonce: u64,
+}
+
+/// What the guard did, for the manager's log (every line names the replica and generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardEvent {
+    /// This manager voted to replace `replica` in `generation`.
+    Voted {
+        replica: u8,
+        generation: u32,
+        reason: VoteReason,
+    },
+    /// This manager learnt that `replica` is at a newer incarnation than it knew of.
+    Learnt {
+        replica: u8,
+        incarnation: Incarnation,
+    },
 }
 
 fn index(replica: u8) -> Option<usize> {
@@ -86,20 +156,41 @@ fn index(replica: u8) -> Option<usize> {
         .then(|| usize::from(replica - 1))
 }
 
+fn peers(me: u8) -> impl Iterator<Item = u8> {
+    (1..=REPLICAS).filter(move |p| *p != me)
+}
+
 impl Guard {
-    pub fn new(cfg: GuardConfig) -> Self {
-        Guard {
+    /// `mine`: our own replica's incarnation, as persisted. Says `Hello` to every peer.
+    pub fn new(cfg: GuardConfig, mine: Incarnation, now: Instant) -> Self {
+        let mut tracked: [Tracked; REPLICAS as usize] = Default::default();
+        if let Some(i) = index(cfg.me) {
+            tracked[i].incarnation = mine;
+        }
+        let mut g = Guard {
             cfg,
-            tracked: Default::default(),
+            tracked,
             checkpoints: BTreeMap::new(),
+            greeting: Some(Greeting {
+                unanswered: peers(cfg.me).collect(),
+                next: now,
+                sent: 0,
+            }),
             out: VecDeque::new(),
             decisions: VecDeque::new(),
+            events: VecDeque::new(),
             next_nonce: 1,
-        }
+        };
+        g.greet(now);
+        g
+    }
+
+    pub fn incarnation(&self, replica: u8) -> Incarnation {
+        index(replica).map_or_else(Incarnation::default, |i| self.tracked[i].incarnation)
     }
 
     pub fn generation(&self, replica: u8) -> u32 {
-        index(replica).map_or(0, |i| self.tracked[i].generation)
+        self.incarnation(replica).generation
     }
 
     /// This manager's count of consecutive wrong answers of `replica`, up to its latest
@@ -108,17 +199,32 @@ impl Guard {
         index(replica).map_or(0, |i| self.tracked[i].streak)
     }
 
+    /// When a wrong answer of `replica`'s current generation was last reported to us.
+    pub fn last_wrong(&self, replica: u8) -> Option<Instant> {
+        index(replica).and_then(|i| self.tracked[i].last_wrong)
+    }
+
+    /// Managers (this one included) that voted against `replica`'s current generation, as far
+    /// as this manager knows (complete only for its own replica, which all votes are sent to).
+    pub fn votes_against(&self, replica: u8) -> usize {
+        index(replica).map_or(0, |i| self.tracked[i].votes.len())
+    }
+
     /// A front end's verdict. `my_stall` is how long this manager's own replica has had work
     /// outstanding without answering (for a `Missing` report about it).
     pub fn on_report(&mut self, now: Instant, r: FaultReport, my_stall: Duration) {
         let Some(i) = index(r.replica) else { return };
         let t = &mut self.tracked[i];
-        if r.seq <= t.ignore_upto {
+        if r.seq <= t.incarnation.from_seq {
             return;
         }
         match r.kind {
             FaultKind::Wrong | FaultKind::Correct => {
-                t.verdicts.insert(r.seq, r.kind == FaultKind::Wrong);
+                let wrong = r.kind == FaultKind::Wrong;
+                if wrong {
+                    t.last_wrong = Some(now);
+                }
+                t.verdicts.insert(r.seq, wrong);
                 while t.verdicts.len() > VERDICTS_KEPT {
                     t.verdicts.pop_first();
                 }
@@ -137,10 +243,7 @@ impl Guard {
                     t.settle = Some(now + self.cfg.retry);
                 }
             }
-            FaultKind::Missing => {
-                t.recheck = None;
-                self.check(now, r.replica, my_stall, 0);
-            }
+            FaultKind::Missing => self.check(now, r.replica, my_stall, 0),
         }
     }
 
@@ -152,21 +255,23 @@ impl Guard {
             return;
         }
         let t = &mut self.tracked[i];
-        let due = t
-            .probe
-            .is_none_or(|(_, at)| now.saturating_duration_since(at) >= self.cfg.retry);
-        if due {
-            let nonce = self.next_nonce;
-            self.next_nonce += 1;
-            t.probe = Some((nonce, now));
-            // If the owner never answers (it is down), look again later, a bounded number of times.
-            t.recheck =
-                (rechecks < RECHECKS).then(|| (now + self.cfg.hang_threshold * 2, rechecks + 1));
-            self.out.push_back((
-                Destination::ReplicaManager(replica),
-                Message::Probe { nonce },
-            ));
+        // One probe in flight at a time: a burst of reports sends one.
+        if t.probe
+            .is_some_and(|p| now.saturating_duration_since(p.sent) < self.cfg.retry)
+        {
+            return;
         }
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        t.probe = Some(Probe {
+            nonce,
+            sent: now,
+            rechecks,
+        });
+        self.out.push_back((
+            Destination::ReplicaManager(replica),
+            Message::Probe { nonce },
+        ));
     }
 
     /// A stall beyond the threshold draws a vote; a shorter one with work outstanding is
@@ -190,25 +295,39 @@ impl Guard {
         now: Instant,
         from: u8,
         nonce: u64,
-        generation: u32,
+        incarnation: Incarnation,
         stalled_ms: u64,
     ) {
+        self.learn(from, incarnation);
         let Some(i) = index(from) else { return };
         let t = &mut self.tracked[i];
-        if t.probe.map(|(n, _)| n) != Some(nonce) || generation != t.generation {
+        let Some(probe) = t.probe.filter(|p| p.nonce == nonce) else {
+            return;
+        };
+        if incarnation != t.incarnation {
             return;
         }
         t.probe = None;
-        let rechecks = t.recheck.map_or(0, |(_, n)| n);
-        self.judge(now, from, Duration::from_millis(stalled_ms), rechecks);
+        self.judge(now, from, Duration::from_millis(stalled_ms), probe.rechecks);
     }
 
     pub fn on_vote(&mut self, voter: u8, replica: u8, generation: u32, reason: VoteReason) {
         let (Some(_), Some(i)) = (index(voter), index(replica)) else {
             return;
         };
+        if replica == self.cfg.me {
+            let mine = self.tracked[i].incarnation;
+            if generation < mine.generation {
+                // The voter missed our replacement: tell it, so that it judges the new one.
+                self.out.push_back((
+                    Destination::ReplicaManager(voter),
+                    Message::Replaced { incarnation: mine },
+                ));
+                return;
+            }
+        }
         let t = &mut self.tracked[i];
-        if generation != t.generation {
+        if generation != t.incarnation.generation {
             return;
         }
         t.votes.insert(voter);
@@ -218,34 +337,95 @@ impl Guard {
         }
     }
 
-    /// `replica` was replaced (by its owner; possibly us) and is now `generation`.
-    pub fn on_replaced(&mut self, replica: u8, generation: u32, from_seq: u64) {
-        let Some(i) = index(replica) else { return };
+    /// Adopts `incarnation` for `replica` if it is newer than what we know: everything we
+    /// held against the old generation is void, except verdicts about seqs the new one
+    /// answered.
+    pub fn learn(&mut self, replica: u8, incarnation: Incarnation) -> bool {
+        let Some(i) = index(replica) else {
+            return false;
+        };
         let t = &mut self.tracked[i];
-        if generation <= t.generation {
-            return;
+        if incarnation.generation <= t.incarnation.generation {
+            return false;
         }
+        let mut verdicts = std::mem::take(&mut t.verdicts);
+        let verdicts = verdicts.split_off(&(incarnation.from_seq + 1));
+        let streak = verdicts.values().rev().take_while(|w| **w).count() as u32;
         *t = Tracked {
-            generation,
-            ignore_upto: from_seq,
+            incarnation,
+            verdicts,
+            streak,
             ..Tracked::default()
         };
         for digests in self.checkpoints.values_mut() {
             digests[i] = None;
         }
+        self.events.push_back(GuardEvent::Learnt {
+            replica,
+            incarnation,
+        });
+        true
     }
 
-    /// Our own replica was replaced: tell every manager.
-    pub fn replaced_mine(&mut self, from_seq: u64) -> u32 {
+    /// Our own replica was replaced by a fresh process that answers from `from_seq + 1`:
+    /// tell every manager. Returns the new incarnation (which the shell persists).
+    pub fn replaced_mine(&mut self, from_seq: u64) -> Incarnation {
         let me = self.cfg.me;
-        let generation = self.generation(me) + 1;
-        self.on_replaced(me, generation, from_seq);
-        self.broadcast(Message::Replaced {
-            replica: me,
-            generation,
+        let incarnation = Incarnation {
+            generation: self.generation(me).saturating_add(1),
             from_seq,
-        });
-        generation
+        };
+        self.learn(me, incarnation);
+        self.broadcast(Message::Replaced { incarnation });
+        incarnation
+    }
+
+    /// A peer (re)started: adopt what it says of its replica, tell it where ours is and where
+    /// we think its is, and bring it our vote against its replica if we hold one.
+    pub fn on_hello(&mut self, now: Instant, peer: u8, incarnation: Incarnation) {
+        self.learn(peer, incarnation);
+        let Some(i) = index(peer) else { return };
+        let me = self.cfg.me;
+        self.out.push_back((
+            Destination::ReplicaManager(peer),
+            Message::Welcome {
+                mine: self.incarnation(me),
+                yours: self.tracked[i].incarnation,
+            },
+        ));
+        if let Some(v) = &mut self.tracked[i].my_vote {
+            v.next = now;
+            v.sent = 0;
+        }
+    }
+
+    pub fn on_welcome(&mut self, peer: u8, mine: Incarnation, yours: Incarnation) {
+        self.learn(peer, mine);
+        self.learn(self.cfg.me, yours);
+        if let Some(g) = &mut self.greeting {
+            g.unanswered.remove(&peer);
+            if g.unanswered.is_empty() {
+                self.greeting = None;
+            }
+        }
+    }
+
+    fn greet(&mut self, now: Instant) {
+        let Some(g) = &mut self.greeting else { return };
+        if g.sent >= HELLO_RESENDS {
+            self.greeting = None;
+            return;
+        }
+        g.sent += 1;
+        g.next = now + self.cfg.retry;
+        let incarnation = self.tracked[usize::from(self.cfg.me - 1)].incarnation;
+        let to: Vec<u8> = g.unanswered.iter().copied().collect();
+        for peer in to {
+            self.out.push_back((
+                Destination::ReplicaManager(peer),
+                Message::Hello { incarnation },
+            ));
+        }
     }
 
     /// A checkpoint digest, ours or a peer's. Compares it with the others for that seq.
@@ -254,11 +434,12 @@ impl Guard {
         now: Instant,
         replica: u8,
         seq: u64,
-        generation: u32,
+        incarnation: Incarnation,
         digest: [u8; 32],
     ) {
+        self.learn(replica, incarnation);
         let Some(i) = index(replica) else { return };
-        if generation != self.tracked[i].generation {
+        if incarnation.generation != self.tracked[i].incarnation.generation {
             return;
         }
         let digests = self.checkpoints.entry(seq).or_default();
@@ -288,13 +469,13 @@ impl Guard {
     /// Our own checkpoint: record it and tell every manager.
     pub fn my_checkpoint(&mut self, now: Instant, seq: u64, digest: [u8; 32]) {
         let me = self.cfg.me;
-        let generation = self.generation(me);
+        let incarnation = self.incarnation(me);
         self.broadcast(Message::Checkpoint {
             seq,
-            generation,
+            incarnation,
             digest,
         });
-        self.on_checkpoint(now, me, seq, generation, digest);
+        self.on_checkpoint(now, me, seq, incarnation, digest);
     }
 
     /// Checkpoints (seq, digest) that at least two replicas agree on, highest first.
@@ -316,18 +497,33 @@ impl Guard {
         if self.tracked[i].my_vote.is_some() {
             return;
         }
-        self.tracked[i].my_vote = Some((reason, now, 0));
-        let generation = self.tracked[i].generation;
+        self.tracked[i].my_vote = Some(MyVote {
+            reason,
+            next: now + self.cfg.retry,
+            sent: 1,
+        });
+        let generation = self.tracked[i].incarnation.generation;
+        self.events.push_back(GuardEvent::Voted {
+            replica,
+            generation,
+            reason,
+        });
+        self.send_vote(replica, generation, reason);
+        self.on_vote(self.cfg.me, replica, generation, reason);
+    }
+
+    /// A vote goes to every peer: the owner counts it, and the others learn that a
+    /// replacement is coming.
+    fn send_vote(&mut self, replica: u8, generation: u32, reason: VoteReason) {
         self.broadcast(Message::Vote {
             replica,
             generation,
             reason,
         });
-        self.on_vote(self.cfg.me, replica, generation, reason);
     }
 
     fn broadcast(&mut self, msg: Message) {
-        for peer in (1..=REPLICAS).filter(|p| *p != self.cfg.me) {
+        for peer in peers(self.cfg.me) {
             self.out
                 .push_back((Destination::ReplicaManager(peer), msg.clone()));
         }
@@ -335,6 +531,9 @@ impl Guard {
 
     /// `my_stall`: how long our own replica has had work outstanding without answering.
     pub fn handle_timeout(&mut self, now: Instant, my_stall: Duration) {
+        if self.greeting.as_ref().is_some_and(|g| now >= g.next) {
+            self.greet(now);
+        }
         for replica in 1..=REPLICAS {
             let i = usize::from(replica - 1);
             if self.tracked[i].settle.is_some_and(|at| now >= at) {
@@ -350,45 +549,53 @@ impl Guard {
                 }
             }
         }
+        let retry = self.cfg.retry;
         for replica in 1..=REPLICAS {
             let i = usize::from(replica - 1);
-            let retry = self.cfg.retry;
             let t = &mut self.tracked[i];
-            if t.probe
-                .is_some_and(|(_, at)| now.saturating_duration_since(at) >= retry * 4)
+            if let Some(p) = t
+                .probe
+                .filter(|p| now.saturating_duration_since(p.sent) >= retry * PROBE_EXPIRY)
             {
-                // The owner did not answer: it is down, and its supervisor restarts it.
+                // Unanswered: the probe or its answer was lost, or the owner is down (and its
+                // supervisor restarts it). Ask again, a bounded number of times.
                 t.probe = None;
+                if p.rechecks < RECHECKS {
+                    self.check(now, replica, my_stall, p.rechecks + 1);
+                }
             }
+            let t = &mut self.tracked[i];
+            let generation = t.incarnation.generation;
             let resend = match &mut t.my_vote {
-                Some((reason, at, sent))
-                    if *sent < VOTE_RESENDS && now.saturating_duration_since(*at) >= retry =>
-                {
-                    *at = now;
-                    *sent += 1;
-                    Some(*reason)
+                // Our own replica: the vote is counted locally, nothing to resend.
+                Some(_) if replica == self.cfg.me => None,
+                Some(v) if now >= v.next => {
+                    v.sent = v.sent.saturating_add(1);
+                    let gap = if v.sent < VOTE_FAST_RESENDS {
+                        retry
+                    } else {
+                        retry * VOTE_SLOW_RESEND
+                    };
+                    v.next = now + gap;
+                    Some(v.reason)
                 }
                 _ => None,
             };
             if let Some(reason) = resend {
-                let generation = t.generation;
-                self.broadcast(Message::Vote {
-                    replica,
-                    generation,
-                    reason,
-                });
+                self.send_vote(replica, generation, reason);
             }
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let me = self.cfg.me;
+        let greeting = self.greeting.as_ref().map(|g| g.next);
         self.tracked
             .iter()
-            .filter_map(|t| {
-                let vote = t
-                    .my_vote
-                    .and_then(|(_, at, sent)| (sent < VOTE_RESENDS).then_some(at + self.cfg.retry));
-                let probe = t.probe.map(|(_, at)| at + self.cfg.retry * 4);
+            .zip(1..=REPLICAS)
+            .filter_map(|(t, replica)| {
+                let vote = t.my_vote.filter(|_| replica != me).map(|v| v.next);
+                let probe = t.probe.map(|p| p.sent + self.cfg.retry * PROBE_EXPIRY);
                 let recheck = t.recheck.map(|(at, _)| at);
                 vote.into_iter()
                     .chain(probe)
@@ -396,6 +603,7 @@ impl Guard {
                     .chain(t.settle)
                     .min()
             })
+            .chain(greeting)
             .min()
     }
 
@@ -406,6 +614,10 @@ impl Guard {
     /// A majority decided our own replica must be replaced, for this reason.
     pub fn poll_decision(&mut self) -> Option<VoteReason> {
         self.decisions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<GuardEvent> {
+        self.events.pop_front()
     }
 }
 
@@ -424,11 +636,28 @@ mod tests {
     use super::*;
 
     fn guard(me: u8) -> Guard {
-        Guard::new(GuardConfig {
-            me,
-            hang_threshold: Duration::from_millis(1000),
-            retry: Duration::from_millis(100),
-        })
+        let mut g = Guard::new(
+            GuardConfig {
+                me,
+                hang_threshold: Duration::from_millis(1000),
+                retry: Duration::from_millis(100),
+            },
+            Incarnation::default(),
+            Instant::now(),
+        );
+        // Every peer welcomes it: no more greetings in the way.
+        for peer in peers(me) {
+            g.on_welcome(peer, Incarnation::default(), Incarnation::default());
+        }
+        while g.poll_out().is_some() {}
+        g
+    }
+
+    fn inc(generation: u32, from_seq: u64) -> Incarnation {
+        Incarnation {
+            generation,
+            from_seq,
+        }
     }
 
     fn report(seq: u64, replica: u8, kind: FaultKind) -> FaultReport {
@@ -541,7 +770,7 @@ mod tests {
         g.on_vote(2, 2, 0, VoteReason::Wrong);
         assert_eq!(g.poll_decision(), None, "decided once");
         // After the replacement, old votes are void and counting starts over.
-        assert_eq!(g.replaced_mine(50), 1);
+        assert_eq!(g.replaced_mine(50), inc(1, 50));
         g.on_vote(1, 2, 0, VoteReason::Wrong);
         g.on_vote(3, 2, 1, VoteReason::Wrong);
         g.on_vote(4, 2, 1, VoteReason::Wrong);
@@ -552,7 +781,7 @@ mod tests {
     fn reports_about_the_old_incarnation_are_ignored() {
         let now = Instant::now();
         let mut g = guard(1);
-        g.on_replaced(3, 1, 100);
+        g.learn(3, inc(1, 100));
         for seq in 98..=100 {
             g.on_report(now, report(seq, 3, FaultKind::Wrong), Duration::ZERO);
         }
@@ -574,7 +803,7 @@ mod tests {
         g.on_report(now, report(6, 4, FaultKind::Missing), Duration::ZERO);
         assert!(g.poll_out().is_none());
         // One lost reply: the owner says its replica is answering.
-        g.on_probe_reply(now, 4, nonce, 0, 0);
+        g.on_probe_reply(now, 4, nonce, inc(0, 0), 0);
         assert!(votes(&mut g).is_empty());
         // A hung replica.
         let later = now + Duration::from_millis(200);
@@ -582,12 +811,12 @@ mod tests {
         let Some((_, Message::Probe { nonce })) = g.poll_out() else {
             panic!()
         };
-        g.on_probe_reply(later, 4, nonce + 1, 0, 5_000);
+        g.on_probe_reply(later, 4, nonce + 1, inc(0, 0), 5_000);
         assert!(
             votes(&mut g).is_empty(),
             "a reply to another probe is ignored"
         );
-        g.on_probe_reply(later, 4, nonce, 0, 5_000);
+        g.on_probe_reply(later, 4, nonce, inc(0, 0), 5_000);
         assert_eq!(votes(&mut g), vec![(4, VoteReason::Hung)]);
     }
 
@@ -600,7 +829,7 @@ mod tests {
             panic!()
         };
         // Work outstanding for 400 ms of the 1000 ms threshold; then traffic stops.
-        g.on_probe_reply(now, 3, nonce, 0, 400);
+        g.on_probe_reply(now, 3, nonce, inc(0, 0), 400);
         assert!(votes(&mut g).is_empty());
         let at = g.poll_timeout().unwrap();
         assert!(
@@ -611,7 +840,7 @@ mod tests {
         let Some((_, Message::Probe { nonce })) = g.poll_out() else {
             panic!("probed again")
         };
-        g.on_probe_reply(at, 3, nonce, 0, 1_100);
+        g.on_probe_reply(at, 3, nonce, inc(0, 0), 1_100);
         assert_eq!(votes(&mut g), vec![(3, VoteReason::Hung)]);
         // Our own replica: judged from its stall, rechecked likewise.
         let mut g = guard(2);
@@ -623,6 +852,48 @@ mod tests {
         let at = g.poll_timeout().unwrap();
         g.handle_timeout(at, Duration::from_millis(1_050));
         assert_eq!(votes(&mut g), vec![(2, VoteReason::Hung)]);
+    }
+
+    /// Found by the simulation (`manager_restarts_while_a_hung_replica_is_replaced`): a
+    /// `Missing` report that arrived while a probe was in flight cancelled the pending
+    /// recheck, and when that probe's answer was lost and the load ended, the hung replica
+    /// was never judged again.
+    #[test]
+    fn a_lost_probe_is_sent_again_and_reports_never_cancel_a_recheck() {
+        let now = Instant::now();
+        let ms = |n| now + Duration::from_millis(n);
+        let mut g = guard(1);
+        let probe = |g: &mut Guard| match g.poll_out() {
+            Some((_, Message::Probe { nonce })) => nonce,
+            other => panic!("expected a probe, got {other:?}"),
+        };
+        g.on_report(now, report(5, 2, FaultKind::Missing), Duration::ZERO);
+        let n = probe(&mut g);
+        // Stalled 900 of 1000 ms: look again in ~150 ms.
+        g.on_probe_reply(ms(10), 2, n, inc(0, 0), 900);
+        // Another report sends another probe, whose answer is lost.
+        g.on_report(ms(20), report(6, 2, FaultKind::Missing), Duration::ZERO);
+        let _lost = probe(&mut g);
+        g.on_report(ms(30), report(7, 2, FaultKind::Missing), Duration::ZERO);
+        assert!(g.poll_out().is_none(), "one probe in flight");
+        // The recheck still fires, with no report after it.
+        let at = g.poll_timeout().unwrap();
+        assert!(at <= ms(220), "{:?}", at - now);
+        g.handle_timeout(at, Duration::ZERO);
+        let n = probe(&mut g);
+        g.on_probe_reply(at, 2, n, inc(0, 0), 1_100);
+        assert_eq!(votes(&mut g), vec![(2, VoteReason::Hung)]);
+
+        // A probe whose answer never comes is sent again, a bounded number of times.
+        let mut g = guard(1);
+        g.on_report(now, report(5, 3, FaultKind::Missing), Duration::ZERO);
+        let mut probes = 1;
+        probe(&mut g);
+        while let Some(at) = g.poll_timeout() {
+            g.handle_timeout(at, Duration::ZERO);
+            probes += std::iter::from_fn(|| g.poll_out()).count();
+        }
+        assert_eq!(probes, 1 + RECHECKS as usize);
     }
 
     #[test]
@@ -648,16 +919,16 @@ mod tests {
         let now = Instant::now();
         let mut g = guard(1);
         g.my_checkpoint(now, 100, [1; 32]);
-        g.on_checkpoint(now, 3, 100, 0, [9; 32]);
+        g.on_checkpoint(now, 3, 100, inc(0, 0), [9; 32]);
         assert!(votes(&mut g).is_empty(), "1 against 1: no majority yet");
-        g.on_checkpoint(now, 2, 100, 0, [1; 32]);
+        g.on_checkpoint(now, 2, 100, inc(0, 0), [1; 32]);
         assert_eq!(votes(&mut g), vec![(3, VoteReason::Digest)]);
-        g.on_checkpoint(now, 4, 100, 0, [1; 32]);
+        g.on_checkpoint(now, 4, 100, inc(0, 0), [1; 32]);
         assert_eq!(g.agreed_checkpoints(), vec![(100, [1; 32])]);
     }
 
     #[test]
-    fn votes_are_resent_until_given_up() {
+    fn a_vote_stands_until_the_replica_is_replaced() {
         let now = Instant::now();
         let mut g = guard(1);
         for seq in 1..=3 {
@@ -665,15 +936,121 @@ mod tests {
         }
         g.handle_timeout(g.poll_timeout().unwrap(), Duration::ZERO);
         assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
-        let t = g.poll_timeout().unwrap();
-        g.handle_timeout(t, Duration::ZERO);
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
-        let mut at = t;
-        for _ in 0..VOTE_RESENDS {
-            at += Duration::from_millis(100);
+        let mut at = g.poll_timeout().unwrap();
+        assert_eq!(at - now, Duration::from_millis(200), "resent every retry");
+        let mut sent = 1;
+        while at < now + Duration::from_secs(60) {
             g.handle_timeout(at, Duration::ZERO);
+            sent += votes(&mut g).len();
+            at = g.poll_timeout().unwrap();
         }
-        g.poll_out();
-        assert!(g.poll_timeout().is_none());
+        // Often at first, then every 25 retries: 25 in the first 2.5 s, ~23 in the rest.
+        assert!((45..=50).contains(&sent), "{sent} votes in a minute");
+        // The owner comes back: our vote goes to it at once.
+        g.on_hello(at, 2, inc(0, 0));
+        let welcome = g.poll_out();
+        assert!(
+            matches!(
+                welcome,
+                Some((Destination::ReplicaManager(2), Message::Welcome { .. }))
+            ),
+            "{welcome:?}"
+        );
+        g.handle_timeout(at, Duration::ZERO);
+        assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
+        // Replaced: the vote is void and no longer sent.
+        assert!(g.learn(2, inc(1, 3)));
+        assert_eq!(g.poll_timeout(), None);
+        assert_eq!(g.consecutive_faults(2), 0);
+    }
+
+    /// The bug of issue 10: a restarted owner started its replica at generation 0 while its
+    /// peers knew a later one, and ignored their votes forever.
+    #[test]
+    fn a_restarted_owner_and_its_peers_agree_on_its_generation() {
+        let now = Instant::now();
+        // Owner 3 persisted generation 2; peer 1 lost track of it (it restarted too).
+        let mut owner = Guard::new(
+            GuardConfig {
+                me: 3,
+                hang_threshold: Duration::from_millis(1000),
+                retry: Duration::from_millis(100),
+            },
+            inc(2, 500),
+            now,
+        );
+        let mut peer = guard(1);
+        assert_eq!(peer.generation(3), 0);
+        let hellos: Vec<_> = std::iter::from_fn(|| owner.poll_out()).collect();
+        assert_eq!(hellos.len(), 3, "hello to every peer: {hellos:?}");
+        peer.on_hello(now, 3, inc(2, 500));
+        assert_eq!(peer.incarnation(3), inc(2, 500));
+        let Some((_, Message::Welcome { mine, yours })) = peer.poll_out() else {
+            panic!("welcome")
+        };
+        owner.on_welcome(1, mine, yours);
+        // Peer 1 sees three wrong answers of the new process and votes against generation 2,
+        // which the owner counts.
+        for seq in 501..=503 {
+            peer.on_report(now, report(seq, 3, FaultKind::Wrong), Duration::ZERO);
+        }
+        peer.handle_timeout(peer.poll_timeout().unwrap(), Duration::ZERO);
+        let votes: Vec<_> = std::iter::from_fn(|| peer.poll_out())
+            .filter_map(|(to, m)| match m {
+                Message::Vote {
+                    replica,
+                    generation,
+                    reason,
+                } if to == Destination::ReplicaManager(3) => Some((replica, generation, reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(votes, vec![(3, 2, VoteReason::Wrong)]);
+        owner.on_vote(1, 3, 2, VoteReason::Wrong);
+        owner.on_vote(2, 3, 2, VoteReason::Wrong);
+        owner.on_vote(4, 3, 2, VoteReason::Wrong);
+        assert_eq!(owner.poll_decision(), Some(VoteReason::Wrong));
+    }
+
+    #[test]
+    fn a_vote_against_an_old_generation_is_answered_with_the_current_one() {
+        let now = Instant::now();
+        let mut owner = guard(2);
+        owner.replaced_mine(40);
+        while owner.poll_out().is_some() {}
+        owner.on_vote(4, 2, 0, VoteReason::Wrong);
+        assert_eq!(owner.poll_decision(), None);
+        assert_eq!(
+            owner.poll_out(),
+            Some((
+                Destination::ReplicaManager(4),
+                Message::Replaced {
+                    incarnation: inc(1, 40)
+                }
+            ))
+        );
+        // The stale voter adopts it; verdicts about the new process are kept.
+        let mut voter = guard(4);
+        for seq in [39, 41, 42] {
+            voter.on_report(now, report(seq, 2, FaultKind::Wrong), Duration::ZERO);
+        }
+        voter.learn(2, inc(1, 40));
+        assert_eq!(voter.consecutive_faults(2), 2);
+        // Newer views never move back.
+        assert!(!voter.learn(2, inc(0, 0)));
+        assert_eq!(voter.generation(2), 1);
+    }
+
+    #[test]
+    fn an_owner_whose_record_was_lost_adopts_its_peers_view() {
+        let mut owner = guard(2);
+        owner.on_vote(1, 2, 4, VoteReason::Digest);
+        assert_eq!(owner.generation(2), 0, "a vote is not a record");
+        owner.on_welcome(1, inc(0, 0), inc(4, 900));
+        assert_eq!(owner.incarnation(2), inc(4, 900));
+        owner.on_vote(1, 2, 4, VoteReason::Digest);
+        owner.on_vote(3, 2, 4, VoteReason::Digest);
+        owner.on_vote(4, 2, 4, VoteReason::Digest);
+        assert_eq!(owner.poll_decision(), Some(VoteReason::Digest));
     }
 }

@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use tessera_types::Digest;
 
 use crate::wire::{
-    ChaosAction, FaultReport, Link, Message, NodeId, ReplicaState, ReplyEntry, RequestId, RmStatus,
-    Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
+    ChaosAction, FaultReport, Incarnation, Link, Message, NodeId, ReplicaState, ReplyEntry,
+    RequestId, RmStatus, Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, Timeouts, Transmit, REPLICAS};
 
-use guard::{Guard, GuardConfig};
+use guard::{Guard, GuardConfig, GuardEvent, WRONG_LIMIT};
 use holdback::{HoldBack, Offer, MAX_SEQ};
 use nack::RecentNacks;
 use transfer::{Install, StateTransfer};
@@ -103,7 +103,6 @@ pub struct ReplicaInfo {
     pub implementation: String,
     pub pid: u32,
     pub state: ReplicaState,
-    pub replacements: u32,
     pub digest: Option<[u8; 32]>,
     pub executed: u64,
 }
@@ -115,7 +114,6 @@ impl Default for ReplicaInfo {
             implementation: String::new(),
             pid: 0,
             state: ReplicaState::Down,
-            replacements: 0,
             digest: None,
             executed: 0,
         }
@@ -140,6 +138,8 @@ pub enum RmEvent {
     Install(Install),
     /// An authenticated operator asked for fault injection (only with `chaos` enabled).
     Chaos(ChaosAction),
+    /// This manager voted, or learnt of a replica's newer incarnation (for the log).
+    Guard(GuardEvent),
 }
 
 /// Snapshots kept to serve state transfers.
@@ -276,9 +276,10 @@ pub struct ReplicaManager {
 
 impl ReplicaManager {
     /// `applied`: the replica's last applied seq at start (0 for a fresh cluster); delivery
-    /// resumes at `applied + 1`. The first `Ack` is queued at once, so the sequencer learns
-    /// where this replica stands.
-    pub fn new(link: Link, cfg: RmConfig, applied: u64, now: Instant) -> Self {
+    /// resumes at `applied + 1`. `mine`: the replica's incarnation as persisted by the shell
+    /// (the default for a fresh cluster). The first `Ack` is queued at once, so the sequencer
+    /// learns where this replica stands, and a `Hello` to every peer.
+    pub fn new(link: Link, cfg: RmConfig, applied: u64, mine: Incarnation, now: Instant) -> Self {
         let body_capacity = link.max_datagram().saturating_sub(HEADER_LEN + MAC_LEN);
         let applied = applied.min(MAX_SEQ);
         let mut rm = ReplicaManager {
@@ -306,11 +307,15 @@ impl ReplicaManager {
             },
             info: ReplicaInfo::default(),
             counters: RmCounters::default(),
-            guard: Guard::new(GuardConfig {
-                me: cfg.id,
-                hang_threshold: cfg.hang_threshold,
-                retry: cfg.retry,
-            }),
+            guard: Guard::new(
+                GuardConfig {
+                    me: cfg.id,
+                    hang_threshold: cfg.hang_threshold,
+                    retry: cfg.retry,
+                },
+                mine,
+                now,
+            ),
             transfer: None,
             recovering: false,
             snapshots: VecDeque::new(),
@@ -321,6 +326,7 @@ impl ReplicaManager {
             cfg,
         };
         rm.send_ack(now);
+        rm.drive(now);
         rm
     }
 
@@ -477,18 +483,31 @@ impl ReplicaManager {
     /// `last_seq` is the last seq whose reply came back.
     pub fn status(&self) -> RmStatus {
         let i = &self.info;
+        let me = self.cfg.id;
+        let faults = self.guard.consecutive_faults(me);
+        let state = if self.recovering {
+            ReplicaState::Recovering
+        } else if i.state != ReplicaState::Up {
+            i.state
+        } else if self.guard.votes_against(me) > 0 {
+            ReplicaState::VotedOut
+        } else if faults >= WRONG_LIMIT {
+            ReplicaState::Lying
+        } else {
+            ReplicaState::Up
+        };
         RmStatus {
-            id: self.cfg.id,
+            id: me,
             implementation: i.implementation.clone(),
             pid: i.pid,
-            state: if self.recovering {
-                ReplicaState::Recovering
-            } else {
-                i.state
-            },
+            state,
             last_seq: self.last_replied,
-            consecutive_faults: self.guard.consecutive_faults(self.cfg.id),
-            replacements: i.replacements,
+            consecutive_faults: faults,
+            generation: self.guard.generation(me),
+            last_wrong_ms_ago: self.guard.last_wrong(me).map(|at| {
+                u64::try_from(self.now.saturating_duration_since(at).as_millis())
+                    .unwrap_or(u64::MAX)
+            }),
             digest: i.digest,
             executed: i.executed,
             dropped_datagrams: self.link.stats().dropped(),
@@ -573,9 +592,11 @@ impl ReplicaManager {
         match msg {
             Message::Checkpoint {
                 seq,
-                generation,
+                incarnation,
                 digest,
-            } => self.guard.on_checkpoint(now, peer, seq, generation, digest),
+            } => self
+                .guard
+                .on_checkpoint(now, peer, seq, incarnation, digest),
             Message::Vote {
                 replica,
                 generation,
@@ -584,23 +605,23 @@ impl ReplicaManager {
             Message::Probe { nonce } => {
                 let reply = Message::ProbeReply {
                     nonce,
-                    generation: self.guard.generation(self.cfg.id),
+                    incarnation: self.guard.incarnation(self.cfg.id),
                     stalled_ms: self.stalled(now).as_millis() as u64,
                 };
                 self.send(Destination::ReplicaManager(peer), &reply);
             }
             Message::ProbeReply {
                 nonce,
-                generation,
+                incarnation,
                 stalled_ms,
             } => self
                 .guard
-                .on_probe_reply(now, peer, nonce, generation, stalled_ms),
-            Message::Replaced {
-                replica,
-                generation,
-                from_seq,
-            } if replica == peer => self.guard.on_replaced(replica, generation, from_seq),
+                .on_probe_reply(now, peer, nonce, incarnation, stalled_ms),
+            Message::Replaced { incarnation } => {
+                self.guard.learn(peer, incarnation);
+            }
+            Message::Hello { incarnation } => self.guard.on_hello(now, peer, incarnation),
+            Message::Welcome { mine, yours } => self.guard.on_welcome(peer, mine, yours),
             // A recovering replica has nothing trustworthy to offer.
             Message::SnapshotQuery { nonce, fetch } if !self.recovering => {
                 let checkpoints = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
@@ -702,6 +723,9 @@ impl ReplicaManager {
         while let Some((to, msg)) = self.guard.poll_out() {
             self.send(to, &msg);
         }
+        while let Some(ev) = self.guard.poll_event() {
+            self.events.push_back(RmEvent::Guard(ev));
+        }
         if let Some(t) = &mut self.transfer {
             let mut out = Vec::new();
             while let Some(o) = t.poll_out() {
@@ -775,8 +799,19 @@ impl ReplicaManager {
         self.recovering
     }
 
+    /// This manager's (and its replica's) number.
+    pub fn id(&self) -> u8 {
+        self.cfg.id
+    }
+
     pub fn generation(&self) -> u32 {
         self.guard.generation(self.cfg.id)
+    }
+
+    /// Our replica's incarnation: what the shell persists (with [`Self::is_recovering`]) so
+    /// that a restarted manager agrees with its peers.
+    pub fn incarnation(&self) -> Incarnation {
+        self.guard.incarnation(self.cfg.id)
     }
 
     fn maybe_nack(&mut self, now: Instant) {

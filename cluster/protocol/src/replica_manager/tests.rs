@@ -63,8 +63,9 @@ impl Harness {
         let mut h = Harness {
             rm: ReplicaManager::new(
                 link(NodeId::ReplicaManager(cfg.id), max_datagram),
-                cfg,
+                cfg.clone(),
                 applied,
+                Incarnation::default(),
                 t0,
             ),
             seq: link(NodeId::Sequencer, 1400),
@@ -73,9 +74,13 @@ impl Harness {
             sink: link(NodeId::Tool(99), 1 << 16),
             t0,
         };
-        // The hello ack.
+        // The hello ack to the sequencer, and a hello to every peer, which they answer.
+        let (hellos, rest): (Vec<_>, Vec<_>) = h
+            .sent()
+            .into_iter()
+            .partition(|(_, m)| matches!(m, Message::Hello { .. }));
         assert_eq!(
-            h.sent(),
+            rest,
             vec![(
                 Destination::Sequencer,
                 Message::Ack {
@@ -84,6 +89,20 @@ impl Harness {
                 }
             )]
         );
+        assert_eq!(hellos.len(), 3, "{hellos:?}");
+        for peer in (1..=4).filter(|p| *p != cfg.id) {
+            let welcome = Message::Welcome {
+                mine: Incarnation::default(),
+                yours: Incarnation::default(),
+            };
+            for g in link(NodeId::ReplicaManager(peer), 1400)
+                .encode(&welcome)
+                .unwrap()
+            {
+                h.rm.handle_datagram(t0, addr(SEQ), &g);
+            }
+        }
+        assert_eq!(h.sent(), vec![]);
         h
     }
 
@@ -598,7 +617,6 @@ fn status_query_is_answered() {
         implementation: "sqlite".into(),
         pid: 4321,
         state: ReplicaState::Up,
-        replacements: 1,
         digest: Some([7; 32]),
         executed: 2,
     };
@@ -612,7 +630,8 @@ fn status_query_is_answered() {
         state: ReplicaState::Up,
         last_seq: 1,
         consecutive_faults: 0,
-        replacements: 1,
+        generation: 0,
+        last_wrong_ms_ago: None,
         digest: Some([7; 32]),
         executed: 2,
         dropped_datagrams: 0,

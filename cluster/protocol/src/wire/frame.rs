@@ -3,7 +3,7 @@
 use super::message::NodeId;
 
 pub const MAGIC: [u8; 4] = *b"TSRA";
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const MAC_LEN: usize = 16;
 /// magic 4 + version 1 + cluster 8 + kind 1 + sender 4 + flag 1.
 pub const HEADER_LEN: usize = 19;

@@ -102,6 +102,19 @@ pub enum VoteReason {
     Hung,
 }
 
+/// Which process of a replica answers: its generation (bumped by every replacement) and the
+/// first seq after which the current process answered (fault reports about seqs up to
+/// `from_seq` concern an earlier one). Only the replica's owner ever bumps it; every other
+/// manager adopts the highest it hears of, so views only move forward and a manager that
+/// restarted or missed an announcement catches up from the next message that carries it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Incarnation {
+    pub generation: u32,
+    pub from_seq: u64,
+}
+
 /// Fault injection, for demos and tests; honoured only by a cluster started with `--chaos`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChaosAction {
@@ -140,6 +153,11 @@ pub struct FaultReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ReplicaState {
     Up,
+    /// Answering, but its latest consecutive wrong answers reach the replacement threshold.
+    Lying,
+    /// At least one manager voted to replace its current generation.
+    VotedOut,
+    /// Being brought up to date by state transfer (after a replacement, or too far behind).
     Recovering,
     Down,
 }
@@ -148,6 +166,8 @@ impl ReplicaState {
     pub fn as_str(self) -> &'static str {
         match self {
             ReplicaState::Up => "up",
+            ReplicaState::Lying => "lying",
+            ReplicaState::VotedOut => "voted-out",
             ReplicaState::Recovering => "recovering",
             ReplicaState::Down => "down",
         }
@@ -163,7 +183,11 @@ pub struct RmStatus {
     pub state: ReplicaState,
     pub last_seq: u64,
     pub consecutive_faults: u32,
-    pub replacements: u32,
+    /// The replica's generation: how many times it was replaced since the cluster was created
+    /// (persisted by its manager, so a manager restart does not reset it).
+    pub generation: u32,
+    /// How long ago this manager last heard of a wrong answer from the current generation.
+    pub last_wrong_ms_ago: Option<u64>,
     /// State digest at `last_seq`, if known.
     pub digest: Option<[u8; 32]>,
     /// Requests executed by the current replica process since it started.
@@ -227,7 +251,7 @@ pub enum Message {
     /// Replica manager → all replica managers: my replica's state digest after `seq`.
     Checkpoint {
         seq: u64,
-        generation: u32,
+        incarnation: Incarnation,
         digest: [u8; 32],
     },
     /// Replica manager → all replica managers: replica `replica` in its `generation` should
@@ -245,15 +269,25 @@ pub enum Message {
     /// (0: nothing outstanding, or it is answering).
     ProbeReply {
         nonce: u64,
-        generation: u32,
+        incarnation: Incarnation,
         stalled_ms: u64,
     },
-    /// Owner → all replica managers: its replica was replaced and is now `generation`;
-    /// fault reports about seqs up to `from_seq` concern the old incarnation.
+    /// Owner → all replica managers: its replica was replaced (or, sent to one manager, is
+    /// still) at `incarnation`.
     Replaced {
-        replica: u8,
-        generation: u32,
-        from_seq: u64,
+        incarnation: Incarnation,
+    },
+    /// A replica manager that just started → its peers: my replica is at `incarnation`; tell
+    /// me where yours are and where you think mine is, and resend your votes against mine.
+    /// Resent until every peer answered: a restarted manager trusts no memory but its own
+    /// persisted incarnation.
+    Hello {
+        incarnation: Incarnation,
+    },
+    /// Peer → a manager that sent `Hello`.
+    Welcome {
+        mine: Incarnation,
+        yours: Incarnation,
     },
     /// Recovering replica manager → peers: which checkpoints can you serve, and (`fetch`)
     /// send me the snapshot after that seq.
@@ -306,6 +340,8 @@ impl Message {
             Message::SnapshotOffer { .. } => 19,
             Message::Chaos { .. } => 20,
             Message::ChaosReply { .. } => 21,
+            Message::Hello { .. } => 22,
+            Message::Welcome { .. } => 23,
         }
     }
 
@@ -332,6 +368,8 @@ impl Message {
             19 => "snapshot-offer",
             20 => "chaos",
             21 => "chaos-reply",
+            22 => "hello",
+            23 => "welcome",
             _ => "unknown",
         }
     }

@@ -20,8 +20,8 @@ mod reassembly;
 pub use frame::{ClusterId, Frame, FrameBody, Key, Reject, HEADER_LEN, MAC_LEN, MAGIC, VERSION};
 pub use link::{Link, LinkConfig, WireStats};
 pub use message::{
-    ChaosAction, FaultKind, FaultReport, Message, NodeId, ReplicaState, ReplyEntry, RequestId,
-    RmStatus, Sequenced, SequencerStatus, Submission, VoteReason,
+    ChaosAction, FaultKind, FaultReport, Incarnation, Message, NodeId, ReplicaState, ReplyEntry,
+    RequestId, RmStatus, Sequenced, SequencerStatus, Submission, VoteReason,
 };
 pub use reassembly::Reassembler;
 
