@@ -27,7 +27,7 @@ use tessera_protocol::front_end::{FrontEnd, FrontEndConfig, FrontEndEvent};
 use tessera_protocol::replica_manager::{ReplicaManager, RmConfig, RmEvent};
 use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
 use tessera_protocol::wire::{
-    ClusterId, FaultKind, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
+    ClusterId, FaultKind, Incarnation, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
 use tessera_protocol::{Destination, Timeouts, Transmit, REPLICAS};
 use tessera_types::{Replica, Reply, Request, Snapshot};
@@ -81,6 +81,54 @@ pub enum FaultSpec {
     /// Replica `rm` returns wrong replies for exactly seqs `first`, `first + 1` and
     /// `first + 2`, right ones otherwise: the shortest run that must get it replaced.
     WrongRun { rm: u8, first: u64 },
+    /// Replica `rm` answers wrong on every call from `after` answered requests on, until its
+    /// process goes (replaced, or its manager killed): `tesserad chaos byzantine`.
+    Liar { rm: u8, after: usize },
+    /// Replica `rm` stops applying from `after` answered requests on (`SIGSTOP`), until its
+    /// process goes.
+    Hang { rm: u8, after: usize },
+    /// Replica manager `rm` is killed (with its replica process) when `at` happens, and its
+    /// supervisor restarts it `down_ms` later from what it persisted: its incarnation record,
+    /// and its replica's storage if `durable` (the persistent replicas; the in-memory one
+    /// starts empty).
+    ManagerCrash {
+        rm: u8,
+        at: CrashPoint,
+        down_ms: u64,
+        durable: bool,
+    },
+}
+
+/// When a `ManagerCrash` strikes: after some progress, or at a point of the replacement of
+/// replica `of` (whose owner may be the victim, or one of its voters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Once this many requests were answered.
+    Answered(usize),
+    /// When the first vote against `of` is sent.
+    FirstVote { of: u8 },
+    /// When `of`'s owner has its majority, before it replaces the replica.
+    Decided { of: u8 },
+    /// Right after `of`'s owner replaced it and persisted its new incarnation, before the
+    /// `Replaced` announcement leaves.
+    Replaced { of: u8 },
+    /// When a snapshot offer for `of`'s state transfer is sent.
+    Transferring { of: u8 },
+    /// Right after `of`'s replacement installed its state.
+    Installed { of: u8 },
+}
+
+impl CrashPoint {
+    /// Every point of a replacement of `of`, in order.
+    pub fn of_replacement(of: u8) -> [CrashPoint; 5] {
+        [
+            CrashPoint::FirstVote { of },
+            CrashPoint::Decided { of },
+            CrashPoint::Replaced { of },
+            CrashPoint::Transferring { of },
+            CrashPoint::Installed { of },
+        ]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,13 +220,135 @@ impl Scenario {
                 for_ms: r.range(10, 1_000),
             });
         }
-        if r.chance(0.5) {
+        let byzantine = r.chance(0.5).then(|| r.range(1, 4) as u8);
+        if let Some(rm) = byzantine {
             sc.faults.push(FaultSpec::Byzantine {
-                rm: r.range(1, 4) as u8,
+                rm,
                 percent: r.range(1, 30),
             });
         }
+        // A replica manager killed and restarted (not with a silent one: that would be two
+        // crashed replicas at once), after some progress or during the Byzantine replica's
+        // replacement.
+        if silent == 0 && r.chance(0.4) {
+            let at = match byzantine {
+                Some(of) if r.chance(0.5) => *r.pick(&CrashPoint::of_replacement(of)),
+                _ => CrashPoint::Answered(after(&mut r)),
+            };
+            sc.faults.push(FaultSpec::ManagerCrash {
+                rm: r.range(1, 4) as u8,
+                at,
+                down_ms: r.range(5, 500),
+                durable: r.chance(0.5),
+            });
+        }
         sc
+    }
+
+    /// Issue 10: a replica that lies on every call is replaced, its manager is killed at one
+    /// point of that replacement (`seed` picks the point, whether the victim is the owner or
+    /// a voter, and whether the replica's storage survives), then the owner is killed again
+    /// after the replacement and its replica lies once more: with a restarted owner and a
+    /// generation above 0, the second lie must be caught as fast as the first.
+    pub fn restarts(seed: u64) -> Self {
+        let mut r = Rng::new(mix(seed ^ 0x7e57_a7ed));
+        let mut sc = Scenario::lossy(1 + r.range(0, 1) as usize);
+        sc.requests = 900;
+        sc.submitters = 8;
+        sc.think_us = (0, 20_000);
+        sc.net.drop = r.range(0, 10) as f64 / 100.0;
+        sc.checkpoint_interval = *r.pick(&[37, 100, 1000]);
+        let liar = r.range(1, 4) as u8;
+        let points = CrashPoint::of_replacement(liar);
+        let point = points[(seed % points.len() as u64) as usize];
+        let victim = if (seed / points.len() as u64).is_multiple_of(2) {
+            liar
+        } else {
+            1 + (liar + r.range(0, 2) as u8) % 4
+        };
+        let durable = (seed / (2 * points.len() as u64)).is_multiple_of(2);
+        sc.faults = vec![
+            FaultSpec::Liar {
+                rm: liar,
+                after: r.range(80, 150) as usize,
+            },
+            FaultSpec::ManagerCrash {
+                rm: victim,
+                at: point,
+                down_ms: r.range(10, 300),
+                durable,
+            },
+            FaultSpec::ManagerCrash {
+                rm: liar,
+                at: CrashPoint::Answered(r.range(420, 480) as usize),
+                down_ms: r.range(10, 200),
+                durable: !durable,
+            },
+            FaultSpec::Liar {
+                rm: liar,
+                after: r.range(700, 750) as usize,
+            },
+        ];
+        sc
+    }
+
+    /// A replica hangs; its manager, or another one, is killed at one point of its
+    /// replacement.
+    pub fn hang_restarts(seed: u64) -> Self {
+        let mut r = Rng::new(mix(seed ^ 0x4a96_0001));
+        let mut sc = Scenario::lossy(1);
+        sc.requests = 900;
+        sc.submitters = 8;
+        sc.think_us = (0, 20_000);
+        sc.net.drop = r.range(0, 10) as f64 / 100.0;
+        sc.checkpoint_interval = *r.pick(&[37, 100, 1000]);
+        let hung = r.range(1, 4) as u8;
+        let points = CrashPoint::of_replacement(hung);
+        let point = points[(seed % points.len() as u64) as usize];
+        let victim = if (seed / points.len() as u64).is_multiple_of(2) {
+            hung
+        } else {
+            1 + (hung + r.range(0, 2) as u8) % 4
+        };
+        sc.faults = vec![
+            FaultSpec::Hang {
+                rm: hung,
+                after: r.range(100, 300) as usize,
+            },
+            FaultSpec::ManagerCrash {
+                rm: victim,
+                at: point,
+                down_ms: r.range(10, 300),
+                durable: r.chance(0.5),
+            },
+        ];
+        sc
+    }
+
+    /// A lie must end within this of its first wrong answer, a hang within
+    /// `hang_threshold` plus this of its start (`docs/recovery.md`, "Bounded repair").
+    pub const REPAIR_BOUND: Duration = Duration::from_secs(2);
+
+    /// Replica managers may be killed: a replica may then legitimately fall behind the
+    /// sequencer's retention and catch up by state transfer.
+    fn manager_crashes(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f, FaultSpec::ManagerCrash { .. }))
+    }
+
+    /// Replicas whose replacement is legitimate.
+    fn faulty(&self) -> BTreeSet<usize> {
+        self.faults
+            .iter()
+            .filter_map(|f| match *f {
+                FaultSpec::Byzantine { rm, .. }
+                | FaultSpec::WrongRun { rm, .. }
+                | FaultSpec::Liar { rm, .. }
+                | FaultSpec::Hang { rm, .. } => Some(usize::from(rm - 1)),
+                _ => None,
+            })
+            .collect()
     }
 
     fn byzantine(&self) -> Option<(usize, u64)> {
@@ -262,11 +432,11 @@ enum Event {
         epoch: u64,
         upto: u64,
     },
-    /// Replica `rm` finished applying the head of its pipeline (`generation`: unless it was
-    /// replaced meanwhile).
+    /// Replica `rm` finished applying the head of its pipeline (unless its process, counted
+    /// by `process`, was replaced or killed meanwhile).
     Applied {
         rm: usize,
-        generation: u64,
+        process: u64,
     },
     /// Submitter wants to issue its next request.
     Submit {
@@ -274,6 +444,10 @@ enum Event {
     },
     FaultStart(usize),
     SequencerRestart,
+    /// Replica manager `rm` restarts from what it persisted.
+    ManagerRestart {
+        rm: usize,
+    },
 }
 
 struct SequencerNode {
@@ -290,18 +464,27 @@ struct SequencerNode {
 struct RmNode {
     machine: ReplicaManager,
     replica: MemoryReplica,
-    /// Bumped when the replica is replaced (the old process's work in progress is void).
-    generation: u64,
+    /// Bumped whenever the replica process is replaced or dies (its work in progress is void).
+    process: u64,
     /// This replica returns wrong replies (the Byzantine fault; a replacement is healthy).
     byzantine: bool,
+    /// This replica answers wrong on every call (`FaultSpec::Liar`), until its process goes.
+    lying: bool,
+    /// This replica stopped applying (`FaultSpec::Hang`), until its process goes.
+    hung: bool,
+    /// The manager process is dead (`FaultSpec::ManagerCrash`): it hears and does nothing.
+    down: bool,
+    /// What the manager's shell persisted: its replica's incarnation, and whether a state
+    /// transfer was under way.
+    record: (Incarnation, bool),
     /// Delivered, not yet applied: the replica child's stdin, in effect.
     pipeline: VecDeque<Sequenced>,
     applying: bool,
     armed: Option<u64>,
     /// The id applied at each seq, and when its reply was first produced.
     applied: BTreeMap<u64, (RequestId, u64)>,
-    /// Seqs this replica sent a corrupted reply for.
-    corrupted: BTreeSet<u64>,
+    /// Seqs this replica sent a corrupted reply for, and when (the first time).
+    corrupted: BTreeMap<u64, u64>,
 }
 
 struct FeNode {
@@ -328,6 +511,65 @@ struct Window {
     from: u64,
     until: u64,
     drop: f64,
+}
+
+/// A replica lying on every call or hung, from `start` (its first wrong answer, or the
+/// hang) until `end` (replaced, or its process killed).
+struct Episode {
+    rm: usize,
+    kind: &'static str,
+    opened: u64,
+    start: Option<u64>,
+    end: Option<u64>,
+}
+
+impl Episode {
+    const LIE: &'static str = "lying";
+    const HANG: &'static str = "hung";
+}
+
+#[derive(Default)]
+struct Episodes {
+    all: Vec<Episode>,
+}
+
+impl Episodes {
+    fn open(&mut self, rm: usize, kind: &'static str, opened: u64, start: Option<u64>) {
+        self.all.push(Episode {
+            rm,
+            kind,
+            opened,
+            start,
+            end: None,
+        });
+    }
+
+    fn first_wrong(&mut self, rm: usize, at: u64) {
+        for e in &mut self.all {
+            if e.rm == rm
+                && e.kind == Episode::LIE
+                && e.opened <= at
+                && e.end.is_none_or(|end| at < end)
+            {
+                e.start = Some(e.start.map_or(at, |s| s.min(at)));
+            }
+        }
+    }
+
+    fn ended(&mut self, rm: usize, at: u64) {
+        for e in &mut self.all {
+            if e.rm == rm && e.end.is_none() {
+                e.end = Some(at);
+            }
+        }
+    }
+
+    /// Every lie that has begun and every hang has ended.
+    fn all_ended(&self) -> bool {
+        self.all
+            .iter()
+            .all(|e| e.end.is_some() || e.start.is_none())
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -386,6 +628,10 @@ pub struct Sim {
     notes: Vec<String>,
     /// Replicas the managers voted out: (rm index, reason, virtual time).
     replaced: Vec<(usize, String, u64)>,
+    /// Lies and hangs, and when each ended, for the bounded-repair check.
+    episodes: Episodes,
+    /// `ManagerCrash` faults that have struck.
+    fired: BTreeSet<usize>,
 
     violations: Vec<String>,
     trace: blake3::Hasher,
@@ -416,22 +662,27 @@ impl Sim {
         let rms = (0..RMS)
             .map(|i| {
                 let id = i as u8 + 1;
-                let cfg = RmConfig {
-                    id,
-                    timeouts: sc.timeouts,
-                    checkpoint_interval: sc.checkpoint_interval,
-                    ..RmConfig::default()
-                };
+                let cfg = rm_config(&sc, id);
                 RmNode {
-                    machine: ReplicaManager::new(link(NodeId::ReplicaManager(id)), cfg, 0, base),
+                    machine: ReplicaManager::new(
+                        link(NodeId::ReplicaManager(id)),
+                        cfg,
+                        0,
+                        Incarnation::default(),
+                        base,
+                    ),
                     replica: MemoryReplica::new(),
-                    generation: 0,
+                    process: 0,
                     byzantine: sc.byzantine().is_some_and(|(b, _)| b == i),
+                    lying: false,
+                    hung: false,
+                    down: false,
+                    record: (Incarnation::default(), false),
                     pipeline: VecDeque::new(),
                     applying: false,
                     armed: None,
                     applied: BTreeMap::new(),
-                    corrupted: BTreeSet::new(),
+                    corrupted: BTreeMap::new(),
                 }
             })
             .collect();
@@ -464,8 +715,16 @@ impl Sim {
             .filter_map(|(i, f)| match *f {
                 FaultSpec::Silent { after, .. }
                 | FaultSpec::LossBurst { after, .. }
-                | FaultSpec::SequencerCrash { after, .. } => Some((after, i)),
-                FaultSpec::Byzantine { .. } | FaultSpec::WrongRun { .. } => None,
+                | FaultSpec::SequencerCrash { after, .. }
+                | FaultSpec::Liar { after, .. }
+                | FaultSpec::Hang { after, .. }
+                | FaultSpec::ManagerCrash {
+                    at: CrashPoint::Answered(after),
+                    ..
+                } => Some((after, i)),
+                FaultSpec::Byzantine { .. }
+                | FaultSpec::WrongRun { .. }
+                | FaultSpec::ManagerCrash { .. } => None,
             })
             .collect();
         triggers.sort_unstable();
@@ -496,6 +755,8 @@ impl Sim {
             missing: BTreeSet::new(),
             notes: Vec::new(),
             replaced: Vec::new(),
+            episodes: Episodes::default(),
+            fired: BTreeSet::new(),
             violations: Vec::new(),
             trace: blake3::Hasher::new(),
             stats: NetStats::default(),
@@ -580,7 +841,8 @@ impl Sim {
             && self
                 .rms
                 .iter()
-                .all(|rm| rm.replica.applied_seq() >= n as u64)
+                .all(|rm| !rm.down && rm.replica.applied_seq() >= n as u64)
+            && self.episodes.all_ended()
     }
 
     /// Processes the next event; false when the queue is empty.
@@ -599,10 +861,11 @@ impl Sim {
             Event::Datagram { to, from, bytes } => self.on_datagram(to, from, bytes),
             Event::Timer { node, at } => self.on_timer(node, at),
             Event::Persisted { epoch, upto } => self.on_persisted(epoch, upto),
-            Event::Applied { rm, generation } => self.on_applied(rm, generation),
+            Event::Applied { rm, process } => self.on_applied(rm, process),
             Event::Submit { submitter } => self.on_submit(submitter),
             Event::FaultStart(i) => self.start_fault(i),
             Event::SequencerRestart => self.restart_sequencer(),
+            Event::ManagerRestart { rm } => self.restart_manager(rm),
         }
         true
     }
@@ -627,6 +890,10 @@ impl Sim {
                 };
                 seq.set_wall_clock_ms(wall);
                 seq.handle_datagram(now, from_addr, &bytes);
+            }
+            Node::Rm(i) if self.rms[i].down => {
+                self.stats.dropped += 1;
+                return;
             }
             Node::Rm(i) => self.rms[i].machine.handle_datagram(now, from_addr, &bytes),
             Node::Fe(j) => self.fes[j].machine.handle_datagram(now, from_addr, &bytes),
@@ -688,15 +955,15 @@ impl Sim {
         self.drive_sequencer();
     }
 
-    fn on_applied(&mut self, i: usize, generation: u64) {
+    fn on_applied(&mut self, i: usize, process: u64) {
         let now = self.instant(self.now);
         let t = self.now;
         let seed = self.seed;
         let percent = self.byzantine.map_or(0, |(_, p)| p);
         let run = self.wrong_run.map(|first| first..first + 3);
         let rm = &mut self.rms[i];
-        if generation != rm.generation {
-            // Work of a replica that was replaced meanwhile.
+        if process != rm.process {
+            // Work of a replica process that was replaced or killed meanwhile.
             return;
         }
         rm.applying = false;
@@ -722,12 +989,14 @@ impl Sim {
         };
         let corrupt = corrupts(seed, percent, entry.seq)
             || run.as_ref().is_some_and(|run| run.contains(&entry.seq));
-        let bytes = if rm.byzantine && corrupt {
-            rm.corrupted.insert(entry.seq);
+        let lie = rm.lying || (rm.byzantine && corrupt);
+        let bytes = if lie {
+            rm.corrupted.entry(entry.seq).or_insert(t);
             tessera_types::fault::corrupt_reply(&reply, seed, entry.seq).encode()
         } else {
             reply.encode()
         };
+
         let first = *rm.applied.entry(entry.seq).or_insert((entry.id, t));
         let checkpoint = rm
             .machine
@@ -795,8 +1064,122 @@ impl Sim {
                     self.schedule(self.now + down_ms * MS, Event::SequencerRestart);
                 }
             }
+            FaultSpec::Liar { rm, .. } => {
+                let i = usize::from(rm - 1);
+                if !self.rms[i].down {
+                    self.rms[i].lying = true;
+                    self.episodes.open(i, Episode::LIE, self.now, None);
+                    self.note(format!("replica {rm} starts lying"));
+                }
+            }
+            FaultSpec::Hang { rm, .. } => {
+                let i = usize::from(rm - 1);
+                if !self.rms[i].down {
+                    self.rms[i].hung = true;
+                    self.episodes
+                        .open(i, Episode::HANG, self.now, Some(self.now));
+                    self.note(format!("replica {rm} hangs"));
+                }
+            }
+            FaultSpec::ManagerCrash { rm, .. } => self.crash_manager(i, usize::from(rm - 1)),
             FaultSpec::Byzantine { .. } | FaultSpec::WrongRun { .. } => {}
         }
+    }
+
+    /// Fires every pending `ManagerCrash` that waits for `point`; true if `observer` itself
+    /// went down (its caller must stop driving it).
+    fn crash_point(&mut self, observer: usize, point: CrashPoint) -> bool {
+        let due: Vec<usize> = self
+            .sc
+            .faults
+            .iter()
+            .enumerate()
+            .filter(|(k, f)| {
+                matches!(f, FaultSpec::ManagerCrash { at, .. } if *at == point)
+                    && !self.fired.contains(k)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for k in due {
+            self.fired.insert(k);
+            if let FaultSpec::ManagerCrash { rm, .. } = self.sc.faults[k] {
+                self.note(format!("{point:?}: manager {rm} killed"));
+                self.crash_manager(k, usize::from(rm - 1));
+            }
+        }
+        self.rms[observer].down
+    }
+
+    /// `kill -9` of replica manager `i` and its replica process (fault `k`).
+    fn crash_manager(&mut self, k: usize, i: usize) {
+        let FaultSpec::ManagerCrash {
+            down_ms, durable, ..
+        } = self.sc.faults[k]
+        else {
+            return;
+        };
+        self.fired.insert(k);
+        let now = self.now;
+        let rm = &mut self.rms[i];
+        if rm.down {
+            return;
+        }
+        rm.down = true;
+        rm.armed = None;
+        rm.process += 1;
+        rm.pipeline.clear();
+        rm.applying = false;
+        rm.lying = false;
+        rm.hung = false;
+        if !durable {
+            rm.replica = MemoryReplica::new();
+        }
+        self.episodes.ended(i, now);
+        self.note(format!(
+            "manager {} killed ({}), restarts in {down_ms} ms",
+            i + 1,
+            if durable {
+                "durable replica"
+            } else {
+                "in-memory replica"
+            }
+        ));
+        self.schedule(now + down_ms * MS, Event::ManagerRestart { rm: i });
+    }
+
+    /// The supervisor starts manager `i` again: from its persisted incarnation, with its
+    /// replica's storage, which it does not trust if a state transfer was cut short.
+    fn restart_manager(&mut self, i: usize) {
+        let now = self.instant(self.now);
+        let cfg = rm_config(&self.sc, i as u8 + 1);
+        let rm = &mut self.rms[i];
+        let (incarnation, recovering) = rm.record;
+        if recovering {
+            rm.replica = MemoryReplica::new();
+        }
+        let applied = rm.replica.applied_seq();
+        rm.machine = ReplicaManager::new(
+            link(&self.sc, NodeId::ReplicaManager(i as u8 + 1)),
+            cfg,
+            applied,
+            incarnation,
+            now,
+        );
+        if recovering {
+            rm.machine.begin_recovery(now, false);
+        }
+        rm.down = false;
+        self.note(format!(
+            "manager {} restarted at generation {} (applied {applied}{})",
+            i + 1,
+            incarnation.generation,
+            if recovering {
+                ", transfer cut short"
+            } else {
+                ""
+            }
+        ));
+        self.drive_rm(i);
     }
 
     fn crash_sequencer(&mut self) {
@@ -879,18 +1262,24 @@ impl Sim {
     fn drive_rm(&mut self, i: usize) {
         loop {
             let rm = &mut self.rms[i];
+            if rm.down {
+                return;
+            }
             while let Some(entry) = rm.machine.poll_deliver() {
                 rm.pipeline.push_back(entry);
             }
-            let start_apply = !rm.applying && !rm.pipeline.is_empty();
+            // A stopped replica takes work into its pipe but never answers.
+            let start_apply = !rm.applying && !rm.hung && !rm.pipeline.is_empty();
             rm.applying |= start_apply;
-            let generation = rm.generation;
+            let process = rm.process;
+            // The shell persists the incarnation before anything it implies is sent.
+            rm.record = (rm.machine.incarnation(), rm.machine.is_recovering());
             let out: Vec<Transmit> = std::iter::from_fn(|| rm.machine.poll_transmit()).collect();
             let events: Vec<RmEvent> = std::iter::from_fn(|| rm.machine.poll_event()).collect();
             let next = rm.machine.poll_timeout();
             if start_apply {
                 let at = self.now + self.rng.range(self.sc.service_us.0, self.sc.service_us.1) * US;
-                self.schedule(at, Event::Applied { rm: i, generation });
+                self.schedule(at, Event::Applied { rm: i, process });
             }
             for t in out {
                 self.send(Node::Rm(i), t);
@@ -898,6 +1287,9 @@ impl Sim {
             let mut acted = false;
             for ev in events {
                 acted |= self.on_rm_event(i, ev);
+                if self.rms[i].down {
+                    return;
+                }
             }
             if !acted {
                 self.arm(Node::Rm(i), next);
@@ -911,6 +1303,10 @@ impl Sim {
     fn on_rm_event(&mut self, i: usize, ev: RmEvent) -> bool {
         let now = self.instant(self.now);
         match ev {
+            RmEvent::Guard(ev) => {
+                self.note(format!("rm {}: {ev:?}", i + 1));
+                false
+            }
             RmEvent::Fault(_) | RmEvent::Chaos(_) => false,
             RmEvent::BehindRetention { low } => {
                 let msg = format!(
@@ -918,21 +1314,44 @@ impl Sim {
                     i + 1,
                     self.rms[i].machine.received()
                 );
+                if self.sc.manager_crashes() {
+                    // A restarted manager whose replica lost its state: the shell catches it up
+                    // by state transfer.
+                    self.note(msg);
+                    if self.rms[i].machine.is_recovering() {
+                        return false;
+                    }
+                    self.rms[i].machine.begin_recovery(now, false);
+                    return true;
+                }
                 self.violation(msg);
                 false
             }
             RmEvent::Replace(reason) => {
+                if self.crash_point(i, CrashPoint::Decided { of: i as u8 + 1 }) {
+                    return false;
+                }
                 // Kill the replica and start a fresh (healthy) one; the manager recovers its
-                // state by transfer from the peers.
+                // state by transfer from the peers. As the shell does, the new incarnation is
+                // persisted (marked recovering) before the old storage is wiped.
                 self.replaced.push((i, format!("{reason:?}"), self.now));
-                self.note(format!("replica {} replaced ({reason:?})", i + 1));
+                self.episodes.ended(i, self.now);
                 let rm = &mut self.rms[i];
-                rm.generation += 1;
+                rm.machine.begin_recovery(now, true);
+                rm.record = (rm.machine.incarnation(), true);
+                let generation = rm.record.0.generation;
+                rm.process += 1;
                 rm.replica = MemoryReplica::new();
                 rm.byzantine = false;
+                rm.lying = false;
+                rm.hung = false;
                 rm.pipeline.clear();
                 rm.applying = false;
-                rm.machine.begin_recovery(now, true);
+                self.note(format!(
+                    "replica {} replaced ({reason:?}) by generation {generation}",
+                    i + 1
+                ));
+                self.crash_point(i, CrashPoint::Replaced { of: i as u8 + 1 });
                 true
             }
             RmEvent::Install(install) => {
@@ -959,6 +1378,7 @@ impl Sim {
                             install.seq
                         );
                         self.note(msg);
+                        self.crash_point(i, CrashPoint::Installed { of: i as u8 + 1 });
                         true
                     }
                     Err(e) => {
@@ -1064,6 +1484,9 @@ impl Sim {
         if let Node::Fe(_) = from {
             self.sniff_faults(&t.datagram);
         }
+        if let Node::Rm(i) = from {
+            self.sniff_recovery(i, &t);
+        }
         let targets: Vec<Node> = match t.to {
             Destination::Addr(a) => self.addrs.get(&a).copied().into_iter().collect(),
             Destination::Sequencer => vec![Node::Sequencer],
@@ -1118,12 +1541,57 @@ impl Sim {
         let now = self.instant(self.now);
         if let Some((_, Message::Faults(reports))) = self.sniffer.receive(now, datagram) {
             for r in reports {
+                if r.kind == FaultKind::Wrong {
+                    // A lie's clock starts at the first wrong answer a front end judged (one
+                    // sent for a request already done with goes unseen, and nobody can act
+                    // on it), from the moment the replica produced it.
+                    let i = usize::from(r.replica.clamp(1, REPLICAS) - 1);
+                    if let Some(&at) = self.rms[i].corrupted.get(&r.seq) {
+                        self.episodes.first_wrong(i, at);
+                    }
+                }
                 match r.kind {
                     FaultKind::Wrong => self.wrong.insert((r.replica, r.seq)),
                     FaultKind::Missing => self.missing.insert((r.replica, r.seq)),
                     // "Answered right again": resets the managers' count of wrong answers.
                     FaultKind::Correct => false,
                 };
+            }
+        }
+    }
+
+    /// Crash points that show on the wire: a vote, a snapshot offer on its way to the
+    /// recovering owner.
+    fn sniff_recovery(&mut self, i: usize, t: &Transmit) {
+        let kind = t.datagram.get(13).copied();
+        let vote = Message::Vote {
+            replica: 0,
+            generation: 0,
+            reason: tessera_protocol::wire::VoteReason::Wrong,
+        }
+        .kind();
+        let offer = Message::SnapshotOffer {
+            nonce: 0,
+            checkpoints: Vec::new(),
+            snapshot: None,
+        }
+        .kind();
+        if kind == Some(vote) {
+            let now = self.instant(self.now);
+            if let Some((_, Message::Vote { replica, .. })) = self.sniffer.receive(now, &t.datagram)
+            {
+                self.crash_point(i, CrashPoint::FirstVote { of: replica });
+            }
+        } else if kind == Some(offer) {
+            if let Destination::Addr(a) = t.to {
+                if let Some(Node::Rm(owner)) = self.addrs.get(&a).copied() {
+                    self.crash_point(
+                        i,
+                        CrashPoint::Transferring {
+                            of: owner as u8 + 1,
+                        },
+                    );
+                }
             }
         }
     }
@@ -1242,9 +1710,41 @@ impl Sim {
             }
         }
 
-        // Only the Byzantine replica may be voted out.
+        // Bounded repair: a lie ends (its replica replaced, or its process gone) within
+        // `REPAIR_BOUND` of its first wrong answer, a hang within the hang threshold plus
+        // that of its start.
+        let hang_threshold = RmConfig::default().hang_threshold;
+        for e in &self.episodes.all {
+            let Some(start) = e.start else { continue };
+            let bound = Scenario::REPAIR_BOUND
+                + if e.kind == Episode::HANG {
+                    hang_threshold
+                } else {
+                    Duration::ZERO
+                };
+            let bound_ns = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+            match e.end {
+                Some(end) if end - start <= bound_ns => {}
+                Some(end) => v.push(format!(
+                    "replica {} {} from {:.3} ms ended only after {:.3} ms (bound {bound:?})",
+                    e.rm + 1,
+                    e.kind,
+                    start as f64 / MS as f64,
+                    (end - start) as f64 / MS as f64
+                )),
+                None => v.push(format!(
+                    "replica {} {} from {:.3} ms never ended",
+                    e.rm + 1,
+                    e.kind,
+                    start as f64 / MS as f64
+                )),
+            }
+        }
+
+        // Only faulty replicas may be voted out.
+        let faulty = self.sc.faulty();
         for (i, reason, at) in &self.replaced {
-            if self.byzantine.is_none_or(|(b, _)| b != *i) {
+            if !faulty.contains(i) {
                 v.push(format!(
                     "honest replica {} was replaced ({reason}) at {:.3} ms",
                     i + 1,
@@ -1273,7 +1773,7 @@ impl Sim {
             .rms
             .iter()
             .enumerate()
-            .flat_map(|(i, rm)| rm.corrupted.iter().map(move |&s| (i as u8 + 1, s)))
+            .flat_map(|(i, rm)| rm.corrupted.keys().map(move |&s| (i as u8 + 1, s)))
             .collect();
         let unfounded: Vec<_> = self.wrong.difference(&expected_wrong).take(10).collect();
         if !unfounded.is_empty() {
@@ -1298,10 +1798,10 @@ impl Sim {
                 for (i, reason, _) in &self.replaced {
                     let corrupted = &self.rms[*i].corrupted;
                     let r = *i as u8 + 1;
-                    let last = corrupted.last().copied().unwrap_or(0);
+                    let last = corrupted.last_key_value().map_or(0, |(s, _)| *s);
                     let mut streak = 0;
                     let run = (1..=last).any(|seq| {
-                        if corrupted.contains(&seq) {
+                        if corrupted.contains_key(&seq) {
                             streak += 1;
                         } else if !self.missing.contains(&(r, seq)) {
                             streak = 0;
@@ -1442,6 +1942,15 @@ fn link(sc: &Scenario, me: NodeId) -> Link {
         reassembly_timeout: Duration::from_secs(5),
     })
     .expect("valid link config")
+}
+
+fn rm_config(sc: &Scenario, id: u8) -> RmConfig {
+    RmConfig {
+        id,
+        timeouts: sc.timeouts,
+        checkpoint_interval: sc.checkpoint_interval,
+        ..RmConfig::default()
+    }
 }
 
 fn sequencer_config(sc: &Scenario) -> SequencerConfig {
