@@ -10,15 +10,15 @@
 //!
 //! Nothing here knows the domain rules: the expected results live in the scenario tables,
 //! written from `docs/domain.md` alone. (The one exception is test-only: `model.rs`, a plain
-//! model of the spec used by this crate's unit tests to catch slips in the tables.)
+//! model of the spec that catches slips in the tables, and that the chaos soak replays a
+//! cluster's history through.)
 
 use std::fmt;
 
 use tempfile::TempDir;
 use tessera_types::{Digest, Durability, Replica, ReplicaError, Reply, ReplyBody, Request};
 
-#[cfg(test)]
-mod model;
+pub mod model;
 pub mod table;
 
 /// The four implementations, in the order the suites report them.

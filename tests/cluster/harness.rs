@@ -262,6 +262,9 @@ seed = {seed}
     /// Pid of a role started by the `tesserad up` supervisor, found by its command line.
     pub fn supervised_pid(&self, role: Role) -> Option<u32> {
         let mut want: Vec<String> = role.args();
+        if self.chaos && matches!(role, Role::Rm(_)) {
+            want.push("--chaos".into());
+        }
         want.push("--config".into());
         want.push(self.config_path.display().to_string());
         std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
@@ -375,6 +378,15 @@ seed = {seed}
         }
     }
 
+    /// Waits until every replica is up at the sequencer's last seq, on one digest: for when
+    /// the last seq is not known in advance (requests in flight at a crash).
+    pub async fn wait_converged_at_high(&self, within: Duration) -> ClusterStatus {
+        match self.wait_status(within, whole).await {
+            Ok(s) => s,
+            Err(s) => panic!("replicas did not converge within {within:?}: {s:#?}"),
+        }
+    }
+
     pub fn sequencer_addr(&self) -> SocketAddr {
         self.cfg.sequencer.address
     }
@@ -398,6 +410,17 @@ impl Drop for TestCluster {
             let _ = c.wait();
         }
     }
+}
+
+/// Every replica up at the sequencer's last seq, on one digest.
+pub fn whole(s: &ClusterStatus) -> bool {
+    let first = s.replicas[0].digest.clone();
+    s.next_seq.is_some_and(|next| {
+        first.is_some()
+            && s.replicas
+                .iter()
+                .all(|r| r.state == "up" && r.last_seq == Some(next - 1) && r.digest == first)
+    })
 }
 
 /// Polls `cond` every 20 ms until it holds or `within` passes.

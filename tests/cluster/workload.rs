@@ -17,7 +17,8 @@ pub struct Answered {
     pub reply: Reply,
 }
 
-fn mix(state: &mut u64) -> u64 {
+/// SplitMix64: one step of a seeded stream.
+pub fn mix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -27,13 +28,28 @@ fn mix(state: &mut u64) -> u64 {
 
 /// `n` requests over a small ID space, so that their outcomes depend on their order.
 pub fn workload(n: usize, seed: u64) -> Vec<Request> {
-    let mut s = seed;
-    let cities = ["MTL", "TOR", "VAN"];
-    let types = ["ArtGallery", "Concerts", "Theatre"];
-    let slots = ["M", "A", "E"];
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let r = mix(&mut s);
+    Requests::new(seed).take(n).collect()
+}
+
+/// An endless, seeded stream of the same contention-heavy mix as [`workload`].
+pub struct Requests {
+    state: u64,
+}
+
+impl Requests {
+    pub fn new(seed: u64) -> Self {
+        Requests { state: seed }
+    }
+}
+
+impl Iterator for Requests {
+    type Item = Request;
+
+    fn next(&mut self) -> Option<Request> {
+        let cities = ["MTL", "TOR", "VAN"];
+        let types = ["ArtGallery", "Concerts", "Theatre"];
+        let slots = ["M", "A", "E"];
+        let r = mix(&mut self.state);
         let city = cities[(r % 3) as usize];
         let ty = types[((r >> 4) % 3) as usize].to_string();
         let event = format!(
@@ -43,7 +59,7 @@ pub fn workload(n: usize, seed: u64) -> Vec<Request> {
         );
         let participant = format!("{}P{:04}", cities[((r >> 20) % 3) as usize], (r >> 24) % 12);
         let admin = format!("{city}A0001");
-        out.push(match (r >> 32) % 10 {
+        Some(match (r >> 32) % 10 {
             0 | 1 => Request::AddReservationSlot {
                 admin_id: admin,
                 event_type: ty,
@@ -84,9 +100,8 @@ pub fn workload(n: usize, seed: u64) -> Vec<Request> {
                     }
                 }
             }
-        });
+        })
     }
-    out
 }
 
 /// Submits every request through `fe` from `concurrency` tasks; panics on any error.
