@@ -328,7 +328,9 @@ async fn every_acknowledged_reservation_survives_kill_9_of_every_process() {
     }
     assert!(found >= acknowledged.len());
     // Every ordered request was applied once by every replica, whatever was in flight.
-    cluster.wait_converged_at_high(Duration::from_secs(30)).await;
+    cluster
+        .wait_converged_at_high(Duration::from_secs(30))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

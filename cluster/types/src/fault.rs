@@ -1,6 +1,12 @@
 //! Byzantine fault mode, for tests and demos: a wrapper that makes any replica return wrong but
 //! well-formed replies and, if configured, corrupt its own state. The corruption is a pure
 //! function of the seed and the sequence number, so a faulty run replays exactly.
+//!
+//! State corruption damages the real state once (at the first request after the mode is set)
+//! and shows one more damage in every export and digest, so the replica's checkpoints always
+//! give it away while it costs no more per request than a correct replica. (Damaging the real
+//! state after every request meant exporting and re-importing the whole state each time: the
+//! SQLite replica then ran some 50 times slower, which is a different fault.)
 
 use crate::ids::{EventId, EventType, UserId, MAX_CAPACITY};
 use crate::replica::{Replica, ReplicaError};
@@ -11,7 +17,7 @@ use crate::snapshot::{Digest, SlotRecord, Snapshot};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FaultConfig {
     pub seed: u64,
-    /// Also damage the state after each request, so the replica's digest drifts too.
+    /// Also damage the state, so the replica's digest drifts too.
     pub corrupt_state: bool,
     /// Return wrong replies. Off with `corrupt_state` on gives a replica whose replies look
     /// right while its state is wrong: only checkpoint digests can tell.
@@ -22,16 +28,23 @@ pub struct FaultConfig {
 pub struct Faulty<R> {
     inner: R,
     mode: Option<FaultConfig>,
+    /// The real state was damaged since the mode was last set.
+    damaged: bool,
 }
 
 impl<R: Replica> Faulty<R> {
     pub fn new(inner: R) -> Self {
-        Faulty { inner, mode: None }
+        Faulty {
+            inner,
+            mode: None,
+            damaged: false,
+        }
     }
 
     /// `Some` turns Byzantine mode on; `None` heals (the state is not repaired).
     pub fn set_mode(&mut self, mode: Option<FaultConfig>) {
         self.mode = mode;
+        self.damaged = false;
     }
 
     pub fn mode(&self) -> Option<FaultConfig> {
@@ -46,7 +59,8 @@ impl<R: Replica> Faulty<R> {
         self.inner
     }
 
-    fn corrupt_state(&mut self, cfg: FaultConfig, seq: u64) -> Result<(), ReplicaError> {
+    /// The state `self.inner` would export, with the damage of (`cfg`, `seq`).
+    fn damaged_export(&self, cfg: FaultConfig, seq: u64) -> Result<Snapshot, ReplicaError> {
         let mut slots = self.inner.export()?.into_slots();
         let r = mix(cfg.seed ^ 0x5eed_57a7e, seq);
         if slots.is_empty() {
@@ -71,8 +85,12 @@ impl<R: Replica> Faulty<R> {
                 slot.capacity -= 1;
             }
         }
-        let snapshot = Snapshot::new(slots)?;
-        self.inner.import(seq, &snapshot)
+        Ok(Snapshot::new(slots)?)
+    }
+
+    /// The damage an inspector sees, if the mode corrupts state.
+    fn state_mode(&self) -> Option<FaultConfig> {
+        self.mode.filter(|m| m.corrupt_state)
     }
 }
 
@@ -119,8 +137,10 @@ impl<R: Replica> Replica for Faulty<R> {
         let Some(cfg) = self.mode else {
             return Ok(reply);
         };
-        if cfg.corrupt_state {
-            self.corrupt_state(cfg, seq)?;
+        if cfg.corrupt_state && !self.damaged {
+            let snapshot = self.damaged_export(cfg, seq)?;
+            self.inner.import(seq, &snapshot)?;
+            self.damaged = true;
         }
         Ok(if cfg.corrupt_replies {
             corrupt_reply(&reply, cfg.seed, seq)
@@ -134,7 +154,10 @@ impl<R: Replica> Replica for Faulty<R> {
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
-        self.inner.export()
+        match self.state_mode() {
+            Some(cfg) => self.damaged_export(cfg, self.inner.applied_seq()),
+            None => self.inner.export(),
+        }
     }
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
@@ -142,7 +165,10 @@ impl<R: Replica> Replica for Faulty<R> {
     }
 
     fn digest(&self) -> Result<Digest, ReplicaError> {
-        self.inner.digest()
+        match self.state_mode() {
+            Some(_) => Ok(self.export()?.digest()),
+            None => self.inner.digest(),
+        }
     }
 
     fn sync(&mut self) -> Result<(), ReplicaError> {

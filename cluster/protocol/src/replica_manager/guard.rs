@@ -43,8 +43,10 @@ use crate::{Destination, REPLICAS};
 pub const WRONG_LIMIT: u32 = 3;
 /// Managers that must agree before a replica is replaced: a majority of four.
 pub const MAJORITY: usize = 3;
-/// Checkpoints whose digests are remembered.
-const CHECKPOINTS_KEPT: usize = 16;
+/// Checkpoints whose digests are remembered: a replica that lags far behind the others
+/// reports its digest for a checkpoint long after theirs, and it must still be compared
+/// (256 checkpoints: 256,000 seqs at the default interval, in about 36 KiB).
+const CHECKPOINTS_KEPT: usize = 256;
 /// A vote is resent every retry interval this many times, then every `VOTE_SLOW_RESEND`
 /// retry intervals until the replica's generation moves on (the owner may be down for a
 /// while; when it comes back its `Hello` brings the vote at once).
@@ -925,6 +927,23 @@ mod tests {
         assert_eq!(votes(&mut g), vec![(3, VoteReason::Digest)]);
         g.on_checkpoint(now, 4, 100, inc(0, 0), [1; 32]);
         assert_eq!(g.agreed_checkpoints(), vec![(100, [1; 32])]);
+    }
+
+    /// Found by the chaos soak: a replica with a damaged state that also ran slowly reported
+    /// its checkpoint digests long after the others had forgotten theirs for those seqs, and
+    /// was never caught.
+    #[test]
+    fn a_lagging_replica_is_compared_with_checkpoints_long_past() {
+        let now = Instant::now();
+        let mut g = guard(1);
+        for k in 1..=200 {
+            let seq = k * 1000;
+            g.my_checkpoint(now, seq, [1; 32]);
+            g.on_checkpoint(now, 2, seq, inc(0, 0), [1; 32]);
+            g.on_checkpoint(now, 3, seq, inc(0, 0), [1; 32]);
+        }
+        g.on_checkpoint(now, 4, 1000, inc(0, 0), [9; 32]);
+        assert_eq!(votes(&mut g), vec![(4, VoteReason::Digest)]);
     }
 
     #[test]
