@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::wire::{
-    FaultKind, FaultReport, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats,
-    HEADER_LEN, MAC_LEN,
+    batch, FaultKind, FaultReport, Link, Message, NodeId, ReplyEntry, RequestId, Submission,
+    WireStats, HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, Timeouts, Transmit, REPLICAS};
 
@@ -142,8 +142,6 @@ pub struct FrontEnd {
     timeouts: Timeouts,
     incarnation: u64,
     reply_to: SocketAddr,
-    /// postcard size of `reply_to`.
-    reply_to_size: usize,
     next_number: u64,
     /// Submitted requests not yet answered or unavailable, and answered ones still lingering.
     requests: HashMap<u64, Pending>,
@@ -196,7 +194,6 @@ impl FrontEnd {
             timeouts,
             incarnation: cfg.incarnation,
             reply_to: cfg.reply_to,
-            reply_to_size: postcard::experimental::serialized_size(&cfg.reply_to).unwrap_or(32),
             next_number: 1,
             requests: HashMap::new(),
             unordered: BTreeSet::new(),
@@ -716,15 +713,11 @@ impl FrontEnd {
                 })
             })
             .collect();
-        let fixed = 1 + varint_len(floor);
-        let reply_to_size = self.reply_to_size;
-        let batches = pack(entries, fixed, self.body_budget(), |s| {
-            varint_len(s.id.front_end)
-                + varint_len(s.id.number)
-                + reply_to_size
-                + varint_len(s.request.len() as u64)
-                + s.request.len()
-        });
+        let empty = Message::Submit {
+            floor,
+            entries: Vec::new(),
+        };
+        let batches = batch::pack(entries, self.body_budget(), &empty);
         for entries in batches {
             self.send_submit(floor, entries);
         }
@@ -765,7 +758,7 @@ impl FrontEnd {
             let mut seqs = mem::take(queue);
             seqs.sort_unstable();
             seqs.dedup();
-            for batch in pack(seqs, 1, budget, |&seq| varint_len(seq)) {
+            for batch in batch::pack(seqs, budget, &Message::Reask(Vec::new())) {
                 if let Ok(datagrams) = self.link.encode(&Message::Reask(batch)) {
                     self.out
                         .extend(datagrams.into_iter().map(|datagram| Transmit {
@@ -794,8 +787,7 @@ impl FrontEnd {
         }
         let mut reports = mem::take(&mut self.faults_repeat);
         reports.extend(fresh);
-        // seq, replica (one byte), kind (one-byte variant index).
-        let batches = pack(reports, 1, self.body_budget(), |r| varint_len(r.seq) + 2);
+        let batches = batch::pack(reports, self.body_budget(), &Message::Faults(Vec::new()));
         for batch in batches {
             let Ok(datagrams) = self.link.encode(&Message::Faults(batch)) else {
                 continue;
@@ -816,32 +808,4 @@ fn later(now: Instant, after: Duration) -> Instant {
 
 fn backoff(rto: Duration, base: Duration) -> Duration {
     rto.saturating_mul(2).min(BACKOFF_CAP.max(base))
-}
-
-/// Bytes of a postcard varint.
-fn varint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
-}
-
-/// Splits `items` into as few consecutive batches as keep each message body (`fixed` bytes,
-/// the length prefix, and the items) within `budget`. An item too large on its own gets a
-/// batch of its own (and is fragmented by the link).
-fn pack<T>(items: Vec<T>, fixed: usize, budget: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
-    let mut batches = Vec::new();
-    let mut batch = Vec::new();
-    let mut used = 0;
-    for item in items {
-        let s = size(&item);
-        if !batch.is_empty() && fixed + varint_len(batch.len() as u64 + 1) + used + s > budget {
-            batches.push(mem::take(&mut batch));
-            used = 0;
-        }
-        used += s;
-        batch.push(item);
-    }
-    if !batch.is_empty() {
-        batches.push(batch);
-    }
-    batches
 }

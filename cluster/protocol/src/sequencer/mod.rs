@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::wire::batch::{self, Batch};
 use crate::wire::{
     Link, Message, NodeId, RequestId, Sequenced, SequencerStatus, Submission, WireStats,
     HEADER_LEN, MAC_LEN,
@@ -194,7 +195,7 @@ impl Sequencer {
             s.wall_ms = s.wall_ms.max(entry.timestamp_ms);
             s.dedup.insert(now, entry.id, entry.seq);
             s.next_seq = entry.seq + 1;
-            let size = encoded_size(&entry);
+            let size = batch::encoded_size(&entry);
             s.retained.push_back(Slot { entry, size });
         }
         s.durable = s.next_seq - 1;
@@ -444,9 +445,10 @@ impl Sequencer {
                 timestamp_ms: self.wall_ms,
                 request: sub.request,
             };
-            let size = encoded_size(&entry);
+            let size = batch::encoded_size(&entry);
             // A Data message of this entry alone must be within the message limit.
-            if 1 + varint_len(1) + size > self.link.max_message() {
+            let alone = batch::list_size(batch::encoded_size(&Message::Data(Vec::new())), 1, size);
+            if alone > self.link.max_message() {
                 self.refused += 1;
                 continue;
             }
@@ -592,102 +594,31 @@ impl Sequencer {
             return budget;
         };
         let mut left = budget;
-        let mut packer = Packer::new(self.payload, Message::Data);
+        let mut data = Batch::new(self.payload, &Message::Data(Vec::new()));
+        let mut full = Vec::new();
         for slot in self.retained.range(first..=last) {
             if left == 0 {
                 break;
             }
             left = left.saturating_sub(slot.size);
-            packer.push(
-                &self.link,
-                &mut self.transmits,
-                dest,
-                slot.entry.clone(),
-                slot.size,
-            );
+            full.extend(data.push_sized(slot.entry.clone(), slot.size));
         }
-        packer.finish(&self.link, &mut self.transmits, dest);
+        full.extend(data.take());
+        for entries in full {
+            self.send(dest, &Message::Data(entries));
+        }
         left
     }
 
     fn send_ordered(&mut self, dest: Destination, pairs: Vec<(RequestId, u64)>) {
-        let mut packer = Packer::new(self.payload, Message::Ordered);
-        for pair in pairs {
-            let size = postcard::experimental::serialized_size(&pair).unwrap_or(30);
-            packer.push(&self.link, &mut self.transmits, dest, pair, size);
+        for pairs in batch::pack(pairs, self.payload, &Message::Ordered(Vec::new())) {
+            self.send(dest, &Message::Ordered(pairs));
         }
-        packer.finish(&self.link, &mut self.transmits, dest);
-    }
-}
-
-/// Packs items into messages that each fit one datagram (an item too big for one goes alone
-/// and is fragmented by the link). Message layout: variant (1 byte) + varint count + items.
-struct Packer<T> {
-    payload: usize,
-    make: fn(Vec<T>) -> Message,
-    batch: Vec<T>,
-    used: usize,
-}
-
-impl<T> Packer<T> {
-    fn new(payload: usize, make: fn(Vec<T>) -> Message) -> Self {
-        Packer {
-            payload,
-            make,
-            batch: Vec::new(),
-            used: 0,
-        }
-    }
-
-    fn push(
-        &mut self,
-        link: &Link,
-        out: &mut VecDeque<Transmit>,
-        to: Destination,
-        item: T,
-        size: usize,
-    ) {
-        let count = self.batch.len() + 1;
-        if !self.batch.is_empty() && 1 + varint_len(count) + self.used + size > self.payload {
-            self.flush(link, out, to);
-        }
-        self.batch.push(item);
-        self.used += size;
-    }
-
-    fn flush(&mut self, link: &Link, out: &mut VecDeque<Transmit>, to: Destination) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let msg = (self.make)(std::mem::take(&mut self.batch));
-        self.used = 0;
-        if let Ok(grams) = link.encode(&msg) {
-            out.extend(grams.into_iter().map(|datagram| Transmit { to, datagram }));
-        }
-    }
-
-    fn finish(mut self, link: &Link, out: &mut VecDeque<Transmit>, to: Destination) {
-        self.flush(link, out, to);
     }
 }
 
 fn rm_index(id: u8) -> Option<usize> {
     (1..=REPLICAS).contains(&id).then(|| usize::from(id - 1))
-}
-
-fn encoded_size(entry: &Sequenced) -> usize {
-    // Serializing into a size counter cannot fail for this type; the fallback only keeps
-    // the code panic-free.
-    postcard::experimental::serialized_size(entry).unwrap_or(usize::MAX / 4)
-}
-
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
 }
 
 const MIN_INTERVAL: Duration = Duration::from_millis(1);

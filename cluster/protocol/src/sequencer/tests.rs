@@ -341,7 +341,7 @@ fn data_is_packed_into_full_unfragmented_datagrams() {
         if k + 1 < data.len() {
             let last = es.last().unwrap().seq;
             let next = entry(last + 1, last + 1, 1_000);
-            assert!(t.datagram.len() + encoded_size(&next) + 1 > MAX_DATAGRAM);
+            assert!(t.datagram.len() + crate::wire::batch::encoded_size(&next) + 1 > MAX_DATAGRAM);
         }
         seqs.extend(es.iter().map(|e| e.seq));
     }

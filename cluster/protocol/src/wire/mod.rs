@@ -12,6 +12,7 @@
 //! previous attempt instead of starting over, which is what lets a long reply through a
 //! lossy network.
 
+pub mod batch;
 mod frame;
 mod link;
 mod message;
