@@ -3,13 +3,14 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use tessera_types::{Durability, FaultConfig, Faulty, Replica, ReplicaError, Request, Snapshot};
+use tessera_protocol::replica_manager::{execute, FromReplica, ToReplica};
+use tessera_types::{Durability, Faulty, Replica, ReplicaError};
 
-use super::frame::{self, HostRequest, HostResponse};
+use super::frame;
 use crate::config::Implementation;
 
 fn open(implementation: Implementation, dir: &Path) -> Result<Box<dyn Replica>, ReplicaError> {
-    // Group commit is driven by the manager (HostRequest::Sync), so the replicas defer.
+    // Group commit is driven by the manager (ToReplica::Sync), so the replicas defer.
     let d = Durability::Deferred;
     Ok(match implementation {
         Implementation::Memory => Box::new(replica_memory::MemoryReplica::new()),
@@ -31,60 +32,8 @@ fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(body))
 }
 
-fn write_frame(w: &mut impl Write, resp: &HostResponse) -> io::Result<()> {
+fn write_frame(w: &mut impl Write, resp: &FromReplica) -> io::Result<()> {
     w.write_all(&frame::encode(resp)?)
-}
-
-fn handle(replica: &mut Faulty<Box<dyn Replica>>, req: HostRequest) -> HostResponse {
-    let result = (|| -> Result<HostResponse, String> {
-        Ok(match req {
-            HostRequest::Apply { seq, request } => {
-                // Bytes that do not decode still occupy their place in the total order, and
-                // every correct replica must answer them identically without changing
-                // state: an empty user ID is INVALID_ARGUMENT under every implementation.
-                let request = Request::decode(&request).unwrap_or(Request::GetEventSchedule {
-                    participant_id: String::new(),
-                });
-                let reply = replica.apply(seq, &request).map_err(|e| e.to_string())?;
-                HostResponse::Applied {
-                    seq,
-                    reply: reply.encode(),
-                }
-            }
-            HostRequest::Sync => {
-                replica.sync().map_err(|e| e.to_string())?;
-                HostResponse::Synced {
-                    applied: replica.applied_seq(),
-                }
-            }
-            HostRequest::Digest => HostResponse::Digest {
-                applied: replica.applied_seq(),
-                digest: replica.digest().map_err(|e| e.to_string())?.0,
-            },
-            HostRequest::Export => HostResponse::Exported {
-                applied: replica.applied_seq(),
-                snapshot: replica.export().map_err(|e| e.to_string())?.encode(),
-            },
-            HostRequest::Import { seq, snapshot } => {
-                let snapshot = Snapshot::decode(&snapshot).map_err(|e| e.to_string())?;
-                replica.import(seq, &snapshot).map_err(|e| e.to_string())?;
-                HostResponse::Imported {
-                    applied: replica.applied_seq(),
-                }
-            }
-            HostRequest::SetByzantine(mode) => {
-                replica.set_mode(
-                    mode.map(|(seed, corrupt_state, corrupt_replies)| FaultConfig {
-                        seed,
-                        corrupt_state,
-                        corrupt_replies,
-                    }),
-                );
-                HostResponse::ByzantineSet
-            }
-        })
-    })();
-    result.unwrap_or_else(HostResponse::Failed)
 }
 
 /// Responses written before they are flushed even though more requests are buffered: a
@@ -102,16 +51,16 @@ pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
     let mut output = BufWriter::with_capacity(1 << 20, io::stdout().lock());
     write_frame(
         &mut output,
-        &HostResponse::Ready {
+        &FromReplica::Ready {
             applied: replica.applied_seq(),
         },
     )?;
     output.flush()?;
     let mut unflushed = 0;
     while let Some(body) = read_frame(&mut input)? {
-        let response = match frame::decode::<HostRequest>(&body) {
-            Ok(req) => handle(&mut replica, req),
-            Err(e) => HostResponse::Failed(format!("undecodable frame: {e}")),
+        let response = match frame::decode::<ToReplica>(&body) {
+            Ok(req) => execute(&mut replica, req),
+            Err(e) => FromReplica::Failed(format!("undecodable frame: {e}")),
         };
         write_frame(&mut output, &response)?;
         unflushed += 1;

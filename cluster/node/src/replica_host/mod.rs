@@ -8,5 +8,5 @@ mod frame;
 mod process;
 
 pub use child::run as run_child;
-pub use frame::{HostRequest, HostResponse, MAX_FRAME};
+pub use frame::MAX_FRAME;
 pub use process::{ReplicaProcess, ReplicaSpec, ResponseReader};

@@ -7,7 +7,9 @@ use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::frame::{self, HostRequest, HostResponse};
+use tessera_protocol::replica_manager::{FromReplica, ToReplica};
+
+use super::frame;
 use crate::config::Implementation;
 
 /// What to start: `exe replica --impl NAME --dir DIR`.
@@ -75,7 +77,7 @@ impl ReplicaProcess {
     }
 
     /// Queues one request; call [`flush`](Self::flush) after a batch.
-    pub async fn send(&mut self, req: &HostRequest) -> io::Result<()> {
+    pub async fn send(&mut self, req: &ToReplica) -> io::Result<()> {
         self.stdin.write_all(&frame::encode(req)?).await
     }
 
@@ -96,7 +98,7 @@ impl ReplicaProcess {
 
 impl ResponseReader {
     /// The next response; `None` at EOF (the child exited).
-    pub async fn next(&mut self) -> io::Result<Option<HostResponse>> {
+    pub async fn next(&mut self) -> io::Result<Option<FromReplica>> {
         let mut header = [0u8; 4];
         match self.stdout.read_exact(&mut header).await {
             Ok(_) => {}

@@ -1,9 +1,6 @@
-//! What a replica manager must not forget across `kill -9` or power loss: its replica's
-//! incarnation (the generation its peers vote against, and the seq its current process
-//! answers from), and whether a state transfer was under way. Everything else a manager knows
-//! it learns again from its peers (`docs/recovery.md`, "Restarts").
-//!
-//! One small TOML file beside the replica's directory (`data/rmN/incarnation.toml`), replaced
+//! Where the replica manager's `Record` lives (what it must not forget across `kill -9` or
+//! power loss: `tessera_protocol::replica_manager::Record`, `docs/recovery.md`, "Restarts"):
+//! one small TOML file beside the replica's directory (`data/rmN/incarnation.toml`), replaced
 //! atomically: written to a temporary file, fsynced, renamed over the old one, and the
 //! directory fsynced, so a crash leaves either the old record or the new one.
 
@@ -11,35 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
-use tessera_protocol::wire::Incarnation;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Record {
-    pub generation: u32,
-    pub from_seq: u64,
-    /// A state transfer into the replica had begun and not finished: its storage may hold a
-    /// wiped or half-installed state, so a restart wipes it and transfers again.
-    pub recovering: bool,
-}
-
-impl Record {
-    pub fn new(incarnation: Incarnation, recovering: bool) -> Self {
-        Record {
-            generation: incarnation.generation,
-            from_seq: incarnation.from_seq,
-            recovering,
-        }
-    }
-
-    pub fn incarnation(&self) -> Incarnation {
-        Incarnation {
-            generation: self.generation,
-            from_seq: self.from_seq,
-        }
-    }
-}
+pub use tessera_protocol::replica_manager::Record;
 
 pub fn path(rm_dir: &Path) -> PathBuf {
     rm_dir.join("incarnation.toml")

@@ -1,40 +1,55 @@
 //! The replica manager: turns the sequencer's `Data` into an exactly-once, in-order stream of
-//! requests for one replica, and the replica's replies into `Reply` datagrams for the front
-//! ends. See "Replica manager" in `docs/protocol.md`.
+//! requests for one replica process, the replica's replies into `Reply` datagrams for the front
+//! ends, and failures into replacements. See "Replica manager" in `docs/protocol.md` and
+//! `docs/recovery.md`.
 //!
-//! IO-free, in the style of quinn-proto's `Connection`: the shell feeds datagrams
-//! ([`ReplicaManager::handle_datagram`]), the replica's replies
-//! ([`ReplicaManager::handle_reply`], [`ReplicaManager::handle_durable`]) and timer expiries
-//! ([`ReplicaManager::handle_timeout`]), each with the current time, and drains
-//! [`ReplicaManager::poll_deliver`], [`ReplicaManager::poll_transmit`] and
-//! [`ReplicaManager::poll_event`] after every call, re-arming its timer from
-//! [`ReplicaManager::poll_timeout`].
+//! IO-free, in the style of quinn-proto's `Connection`, and the whole of the manager's logic:
+//! the shell (`tessera-node`, or the simulation) only feeds in what happened, each with the
+//! current time, and carries out what comes out.
+//!
+//! | in | out |
+//! |---|---|
+//! | [`handle_datagram`](ReplicaManager::handle_datagram) | [`poll_transmit`](ReplicaManager::poll_transmit): datagrams |
+//! | [`handle_replica_started`](ReplicaManager::handle_replica_started), [`handle_replica`](ReplicaManager::handle_replica), [`handle_replica_exited`](ReplicaManager::handle_replica_exited) | [`poll_command`](ReplicaManager::poll_command): persist a record, start a replica, write to it, signal it |
+//! | [`handle_timeout`](ReplicaManager::handle_timeout) at [`poll_timeout`](ReplicaManager::poll_timeout) | [`poll_event`](ReplicaManager::poll_event): what to log |
+//!
+//! The shell drains commands before transmits: a `Persist` then always reaches the disk before
+//! any datagram that depends on it leaves, and before a `StartReplica { fresh: true }` wipes
+//! the old replica's storage.
 //!
 //! Costs per message are logarithmic in the hold-back queue and reply cache sizes: the queue
 //! indexes its out-of-order runs so that gaps are found without walking entries.
 
 pub mod guard;
 mod holdback;
+pub mod host;
 mod nack;
+mod pipeline;
+mod replies;
 #[cfg(test)]
 mod tests;
 pub mod transfer;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tessera_types::Digest;
 
 use crate::wire::{
     ChaosAction, FaultReport, Incarnation, Link, Message, NodeId, ReplicaState, ReplyEntry,
-    RequestId, RmStatus, Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
+    RmStatus, Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, Timeouts, Transmit, REPLICAS};
 
 use guard::{Guard, GuardConfig, GuardEvent, WRONG_LIMIT};
 use holdback::{HoldBack, Offer, MAX_SEQ};
+pub use host::{execute, FaultMode, FromReplica, ToReplica};
 use nack::RecentNacks;
+pub use pipeline::MAX_IN_FLIGHT;
+use pipeline::{Owed, Pipeline, DIGEST_EVERY};
+use replies::Replies;
 use transfer::{Install, StateTransfer};
 
 /// Default bound of the hold-back queue, in entries.
@@ -52,10 +67,15 @@ pub const FAULT_DEDUP_WINDOW: usize = 65_536;
 /// recently and be skipped).
 const NACK_SCAN: usize = 4 * MAX_NACK_RANGES;
 
+/// Snapshots kept to serve state transfers.
+const SNAPSHOTS_KEPT: usize = 2;
+
 #[derive(Debug, Clone)]
 pub struct RmConfig {
     /// This replica manager's (and its replica's) number, 1..=4.
     pub id: u8,
+    /// The replica's implementation, for status.
+    pub implementation: String,
     pub timeouts: Timeouts,
     /// Most entries held back waiting for a lower seq; entries further ahead than this beyond
     /// the last delivered seq are dropped and fetched again by NACK later.
@@ -68,6 +88,8 @@ pub struct RmConfig {
     pub hang_threshold: Duration,
     /// Resend interval of votes, probes and snapshot queries.
     pub retry: Duration,
+    /// Least time between two syncs of the replica (group commit).
+    pub sync_interval: Duration,
     /// Honour authenticated `Chaos` messages (fault injection for tests and demos).
     pub chaos: bool,
 }
@@ -86,64 +108,100 @@ impl Default for RmConfig {
     fn default() -> Self {
         RmConfig {
             id: 1,
+            implementation: String::new(),
             timeouts: Timeouts::default(),
             holdback_max: DEFAULT_HOLDBACK_MAX,
             reply_cache: DEFAULT_REPLY_CACHE,
             checkpoint_interval: 1000,
             hang_threshold: Duration::from_millis(1500),
             retry: Duration::from_millis(200),
+            sync_interval: Duration::from_millis(10),
             chaos: false,
         }
     }
 }
 
-/// What the shell knows about the replica process, for status answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicaInfo {
-    pub implementation: String,
-    pub pid: u32,
-    pub state: ReplicaState,
-    pub digest: Option<[u8; 32]>,
-    pub executed: u64,
+/// What a manager must not forget across `kill -9` (`docs/recovery.md`, "Restarts"): its
+/// replica's incarnation, and whether a state transfer into it was under way (its storage is
+/// then not trusted: wiped, and transferred again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub generation: u32,
+    pub from_seq: u64,
+    pub recovering: bool,
 }
 
-impl Default for ReplicaInfo {
-    /// Nothing known yet: no process, state `Down`.
-    fn default() -> Self {
-        ReplicaInfo {
-            implementation: String::new(),
-            pid: 0,
-            state: ReplicaState::Down,
-            digest: None,
-            executed: 0,
+impl Record {
+    pub fn incarnation(&self) -> Incarnation {
+        Incarnation {
+            generation: self.generation,
+            from_seq: self.from_seq,
         }
     }
 }
 
+/// What the shell does for the manager, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Store this record durably before carrying out anything that follows.
+    Persist(Record),
+    /// Kill the replica process, if one runs, and start a new one of our implementation, on
+    /// emptied storage if `fresh`; then report [`ReplicaManager::handle_replica_started`].
+    StartReplica { fresh: bool },
+    /// Write this to the replica; it answers in order ([`ReplicaManager::handle_replica`]).
+    ToReplica(ToReplica),
+    /// Signal the replica process (fault injection).
+    Signal(ReplicaSignal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaSignal {
+    /// `SIGKILL`: it dies, and its exit is reported like any other.
+    Kill,
+    /// `SIGSTOP`: it hangs.
+    Stop,
+    /// `SIGCONT`.
+    Continue,
+}
+
+/// Why a replica is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplaceReason {
+    /// A majority of managers voted against it.
+    Voted(VoteReason),
+    /// Its process exited.
+    Exited,
+    /// It could not carry out a request, or answered what was not asked.
+    Failed(String),
+}
+
+/// What happened, for the shell's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RmEvent {
     /// A front end reports that a replica (any replica, not only ours) answered `seq` wrongly
     /// or not at all. Each distinct (seq, replica, kind) is reported once (within a window of
     /// [`FAULT_DEDUP_WINDOW`] reports).
     Fault(FaultReport),
-    /// The sequencer no longer retains seqs we are missing (its lowest retained is `low`, we
-    /// hold everything up to [`ReplicaManager::received`] only): state transfer is needed.
-    /// Reported once per distinct `low`.
-    BehindRetention { low: u64 },
-    /// A majority of managers decided our replica must be replaced (kill it, start a fresh
-    /// one, then [`ReplicaManager::begin_recovery`]).
-    Replace(VoteReason),
-    /// State transfer found a vouched-for snapshot: import it into the replica, then call
-    /// [`ReplicaManager::finish_recovery`] with its seq.
-    Install(Install),
+    /// This manager voted, or learnt of a replica's newer incarnation.
+    Guard(GuardEvent),
+    /// The sequencer no longer retains seqs we are missing (its lowest retained is `low`):
+    /// state transfer. Reported once per distinct `low`.
+    BehindRetention { low: u64, delivered: u64 },
+    /// Our replica is being replaced by `incarnation`; a state transfer follows.
+    Replacing {
+        reason: ReplaceReason,
+        incarnation: Incarnation,
+    },
+    /// A state transfer after a restart that cut the previous one short.
+    ResumedTransfer,
+    /// A vouched-for snapshot (`bytes` long) is being installed at `seq`.
+    Installing { seq: u64, bytes: usize },
+    /// The replica installed the state at `seq` and replays what follows.
+    Installed { seq: u64 },
     /// An authenticated operator asked for fault injection (only with `chaos` enabled).
     Chaos(ChaosAction),
-    /// This manager voted, or learnt of a replica's newer incarnation (for the log).
-    Guard(GuardEvent),
 }
-
-/// Snapshots kept to serve state transfers.
-const SNAPSHOTS_KEPT: usize = 2;
 
 /// Counters beyond the link's [`WireStats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,10 +214,10 @@ pub struct RmCounters {
     pub invalid_entries: u64,
     /// Authenticated messages that make no sense for a replica manager (wrong kind or sender).
     pub ignored: u64,
-    /// `handle_reply` calls for a seq not awaiting a reply.
-    pub unmatched_replies: u64,
     /// Fault reports dropped as repeats, or for seq 0 or an impossible replica number.
     pub dropped_faults: u64,
+    /// Answers of a replica process that was being replaced.
+    pub stale_answers: u64,
     /// Messages that could not be encoded (a reply larger than the link's maximum).
     pub encode_errors: u64,
     pub acks_sent: u64,
@@ -168,40 +226,6 @@ pub struct RmCounters {
     pub reply_messages: u64,
     /// Replies resent from the cache for `Reask`.
     pub reasked: u64,
-}
-
-/// A delivered request whose reply has not come back yet.
-struct Awaiting {
-    seq: u64,
-    id: RequestId,
-    reply_to: SocketAddr,
-}
-
-/// Replies for one front end address, being batched into one datagram.
-struct Batch {
-    to: SocketAddr,
-    entries: Vec<ReplyEntry>,
-    /// Encoded body size of `Message::Reply(entries)` (a slight overestimate).
-    size: usize,
-}
-
-/// Body bytes of `Message::Reply` beyond its entries: variant index (1) and entry count
-/// (at most 3 bytes for any count that fits in one datagram).
-const REPLY_OVERHEAD: usize = 4;
-
-fn varint_len(v: u64) -> usize {
-    let bits = 64 - v.leading_zeros() as usize;
-    bits.div_ceil(7).max(1)
-}
-
-/// Postcard-encoded size of one `ReplyEntry`.
-fn entry_size(e: &ReplyEntry) -> usize {
-    varint_len(e.seq)
-        + varint_len(e.id.front_end)
-        + varint_len(e.id.number)
-        + 1
-        + varint_len(e.reply.len() as u64)
-        + e.reply.len()
 }
 
 /// Bounded memory of fault reports already passed on.
@@ -230,18 +254,14 @@ pub struct ReplicaManager {
     link: Link,
     cfg: RmConfig,
     queue: HoldBack,
-    /// Everything up to here is applied durably by the replica.
+    /// Everything up to here is applied durably by the replica (what acks claim).
     applied: u64,
-    /// The last seq whose reply came back (or the snapshot seq after `reset_to`).
+    /// The last seq whose reply came back (or the snapshot seq after an install).
     last_replied: u64,
-    awaiting: VecDeque<Awaiting>,
-    /// The last `reply_cache` replies, by seq.
-    cache: BTreeMap<u64, ReplyEntry>,
-    batches: Vec<Batch>,
-    batch_index: HashMap<SocketAddr, usize>,
-    /// Largest postcard body that still goes out as one datagram.
-    body_capacity: usize,
+    replica: Pipeline,
+    replies: Replies,
     transmits: VecDeque<Transmit>,
+    commands: VecDeque<Command>,
     events: VecDeque<RmEvent>,
 
     /// From the sequencer's heartbeats: highest assigned, lowest retained.
@@ -255,19 +275,19 @@ pub struct ReplicaManager {
 
     ack_sent_at: Instant,
     ack_sent: (u64, u64),
+    /// No ack before the first replica said where it stands.
+    acking: bool,
 
     faults: FaultDedup,
-    info: ReplicaInfo,
     counters: RmCounters,
 
     guard: Guard,
     /// `Some` while a state transfer is running; delivery is paused meanwhile.
     transfer: Option<StateTransfer>,
-    recovering: bool,
+    /// The last record handed out to be persisted.
+    persisted: Record,
     /// Our latest checkpoint snapshots: (seq, digest, canonical bytes).
     snapshots: VecDeque<(u64, [u8; 32], Vec<u8>)>,
-    /// When the replica last made progress (answered, or was handed work while idle).
-    last_progress: Instant,
     /// The latest `now` seen, for calls that are not given one.
     now: Instant,
     next_nonce: u64,
@@ -275,37 +295,35 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
-    /// `applied`: the replica's last applied seq at start (0 for a fresh cluster); delivery
-    /// resumes at `applied + 1`. `mine`: the replica's incarnation as persisted by the shell
-    /// (the default for a fresh cluster). The first `Ack` is queued at once, so the sequencer
-    /// learns where this replica stands, and a `Hello` to every peer.
-    pub fn new(link: Link, cfg: RmConfig, applied: u64, mine: Incarnation, now: Instant) -> Self {
-        let body_capacity = link.max_datagram().saturating_sub(HEADER_LEN + MAC_LEN);
-        let applied = applied.min(MAX_SEQ);
+    /// A manager starting from its persisted `record` (the default for a fresh cluster). It
+    /// asks at once for its replica to be started (on emptied storage if a state transfer was
+    /// cut short) and greets its peers; delivery and acks begin once the replica is ready.
+    pub fn new(link: Link, cfg: RmConfig, record: Record, now: Instant) -> Self {
+        let budget = link.max_datagram().saturating_sub(HEADER_LEN + MAC_LEN);
         let mut rm = ReplicaManager {
-            queue: HoldBack::new(applied, cfg.holdback_max),
+            queue: HoldBack::new(0, cfg.holdback_max),
             nacks: RecentNacks::new(cfg.timeouts.nack),
+            replies: Replies::new(cfg.reply_cache, budget),
             link,
-            applied,
-            last_replied: applied,
-            awaiting: VecDeque::new(),
-            cache: BTreeMap::new(),
-            batches: Vec::new(),
-            batch_index: HashMap::new(),
-            body_capacity,
+            applied: 0,
+            last_replied: 0,
+            replica: Pipeline::new(now),
             transmits: VecDeque::new(),
+            commands: VecDeque::from([Command::StartReplica {
+                fresh: record.recovering,
+            }]),
             events: VecDeque::new(),
             seq_high: 0,
             seq_low: 0,
             behind_reported: None,
-            nack_horizon: applied,
+            nack_horizon: 0,
             ack_sent_at: now,
-            ack_sent: (applied, applied),
+            ack_sent: (0, 0),
+            acking: false,
             faults: FaultDedup {
                 seen: HashSet::new(),
                 order: VecDeque::new(),
             },
-            info: ReplicaInfo::default(),
             counters: RmCounters::default(),
             guard: Guard::new(
                 GuardConfig {
@@ -313,22 +331,26 @@ impl ReplicaManager {
                     hang_threshold: cfg.hang_threshold,
                     retry: cfg.retry,
                 },
-                mine,
+                record.incarnation(),
                 now,
             ),
             transfer: None,
-            recovering: false,
+            persisted: record,
             snapshots: VecDeque::new(),
-            last_progress: now,
             now,
             next_nonce: 1,
             chaos_seen: VecDeque::new(),
             cfg,
         };
-        rm.send_ack(now);
+        if record.recovering {
+            rm.events.push_back(RmEvent::ResumedTransfer);
+            rm.start_transfer(now);
+        }
         rm.drive(now);
         rm
     }
+
+    // ---- inputs ----
 
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.now = now;
@@ -360,79 +382,98 @@ impl ReplicaManager {
         self.drive(now);
     }
 
-    /// Next request to hand to the replica, strictly in order, each seq exactly once.
-    pub fn poll_deliver(&mut self) -> Option<Sequenced> {
-        if self.recovering {
-            return None;
-        }
-        let entry = self.queue.pop_next()?;
-        if self.awaiting.is_empty() {
-            self.last_progress = self.now;
-        }
-        self.awaiting.push_back(Awaiting {
-            seq: entry.seq,
-            id: entry.id,
-            reply_to: entry.reply_to,
-        });
-        Some(entry)
-    }
-
-    /// The replica's canonical reply bytes for a delivered seq (replies come back in delivery
-    /// order). Queues a `Reply` to the entry's `reply_to` (batched with other replies to the
-    /// same address until the next `poll_transmit`) and caches it. A seq that is not awaiting
-    /// a reply is ignored (counted); earlier seqs still awaiting are given up on.
-    pub fn handle_reply(&mut self, now: Instant, seq: u64, reply: Vec<u8>) {
+    /// The replica process the last `StartReplica` asked for runs (`pid`) and has applied
+    /// everything up to `applied`.
+    pub fn handle_replica_started(&mut self, now: Instant, pid: u32, applied: u64) {
         self.now = now;
-        self.last_progress = now;
-        // Sorted by seq: delivery order, also across `reset_to`.
-        let Ok(i) = self.awaiting.binary_search_by_key(&seq, |a| a.seq) else {
-            self.counters.unmatched_replies += 1;
-            return;
-        };
-        self.awaiting.drain(..i);
-        let Some(a) = self.awaiting.pop_front() else {
-            return;
-        };
-        let to = a.reply_to;
-        let entry = ReplyEntry {
-            seq,
-            id: a.id,
-            replica: self.cfg.id,
-            reply,
-        };
-        self.last_replied = seq;
-        if self.cfg.reply_cache > 0 {
-            self.cache.insert(seq, entry.clone());
-            while self.cache.len() > self.cfg.reply_cache {
-                self.cache.pop_first();
-            }
+        let applied = applied.min(MAX_SEQ);
+        self.replica.started(now, pid, applied);
+        self.replica.next_sync = now + self.cfg.sync_interval;
+        if !self.acking {
+            // The first start: delivery resumes after what the replica has, and the
+            // sequencer learns where we stand.
+            self.acking = true;
+            self.queue = HoldBack::new(applied, self.cfg.holdback_max);
+            self.applied = applied;
+            self.last_replied = applied;
+            self.nack_horizon = applied;
+            self.send_ack(now);
         }
-        self.queue_reply(to, entry);
         self.drive(now);
     }
 
-    /// Everything up to `upto` is applied durably by the replica (reported in `Ack.applied`).
-    /// Never moves backwards, and never beyond what was delivered.
-    pub fn handle_durable(&mut self, upto: u64) {
-        let upto = upto.min(self.queue.delivered());
-        self.applied = self.applied.max(upto);
+    /// The replica's next answer (they come in the order requests were written). Answers
+    /// after a replacement began, from the process being replaced, are ignored.
+    pub fn handle_replica(&mut self, now: Instant, answer: FromReplica) {
+        self.now = now;
+        if self.replica.ready.is_none() {
+            self.counters.stale_answers += 1;
+            return;
+        }
+        if let FromReplica::Failed(why) = answer {
+            self.replace(now, ReplaceReason::Failed(why));
+            self.drive(now);
+            return;
+        }
+        let Some(owed) = self.replica.owed.pop_front() else {
+            self.replace(
+                now,
+                ReplaceReason::Failed(format!("answered {answer:?} where nothing was owed")),
+            );
+            self.drive(now);
+            return;
+        };
+        match (owed, answer) {
+            (Owed::Applied { seq, id, reply_to }, FromReplica::Applied { seq: got, reply })
+                if got == seq =>
+            {
+                self.replica.last_progress = now;
+                self.replica.last_applied = seq;
+                self.replica.executed += 1;
+                // Status promises the digest *at* last_seq.
+                self.replica.digest = None;
+                self.last_replied = seq;
+                let entry = ReplyEntry {
+                    seq,
+                    id,
+                    replica: self.cfg.id,
+                    reply,
+                };
+                if let Some(full) = self.replies.send(reply_to, entry) {
+                    self.send_replies(reply_to, full);
+                }
+            }
+            (Owed::Synced, FromReplica::Synced { applied }) => {
+                self.replica.synced = applied;
+                // Never beyond what was delivered, never backwards.
+                self.applied = self.applied.max(applied.min(self.queue.delivered()));
+            }
+            (Owed::Checkpoint(seq), FromReplica::Exported { applied, snapshot })
+                if applied == seq =>
+            {
+                self.checkpoint(now, seq, snapshot);
+            }
+            (Owed::Digest, FromReplica::Digest { applied, digest }) => {
+                self.replica.digest = (applied == self.replica.last_applied).then_some(digest);
+            }
+            (Owed::Imported, FromReplica::Imported { applied }) => {
+                self.finish_recovery(now, applied);
+            }
+            (Owed::FaultSet, FromReplica::FaultSet) => {}
+            (owed, answer) => self.replace(
+                now,
+                ReplaceReason::Failed(format!("answered {answer:?} where {owed:?} was due")),
+            ),
+        }
+        self.drive(now);
     }
 
-    /// Skips (or rewinds) to a snapshot installed at `seq` by state transfer: drops held
-    /// entries ≤ `seq`, delivers from `seq + 1` on, forgets cached replies and awaited replies
-    /// above `seq`, and takes `seq` as the last replied seq.
-    pub fn reset_to(&mut self, now: Instant, seq: u64) {
-        let seq = seq.min(MAX_SEQ);
-        self.queue.reset_to(seq);
-        while self.awaiting.back().is_some_and(|a| a.seq > seq) {
-            self.awaiting.pop_back();
+    /// The replica process exited (EOF on its pipe).
+    pub fn handle_replica_exited(&mut self, now: Instant) {
+        self.now = now;
+        if self.replica.ready.is_some() {
+            self.replace(now, ReplaceReason::Exited);
         }
-        self.cache.split_off(&(seq + 1));
-        self.last_replied = seq;
-        self.applied = self.applied.min(seq);
-        self.nacks.clear();
-        self.nack_horizon = seq;
-        self.behind_reported = None;
         self.drive(now);
     }
 
@@ -448,47 +489,53 @@ impl ReplicaManager {
         self.drive(now);
     }
 
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if !self.batches.is_empty() {
-            self.flush_replies();
-        }
-        self.transmits.pop_front()
+    // ---- outputs ----
+
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
     }
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.ack_due();
-        if self.has_gap() {
-            if let Some(t) = self.nacks.next_expiry() {
-                next = next.min(t);
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.replies.has_pending() {
+            for (to, entries) in self.replies.flush() {
+                self.send_replies(to, entries);
             }
         }
-        if let Some(t) = self.link.poll_timeout() {
-            next = next.min(t);
-        }
-        let recovery = self.transfer.as_ref().and_then(StateTransfer::poll_timeout);
-        for t in [self.guard.poll_timeout(), recovery].into_iter().flatten() {
-            next = next.min(t);
-        }
-        Some(next)
+        self.transmits.pop_front()
     }
 
     pub fn poll_event(&mut self) -> Option<RmEvent> {
         self.events.pop_front()
     }
 
-    pub fn set_replica_info(&mut self, info: ReplicaInfo) {
-        self.info = info;
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.acking.then(|| self.ack_due());
+        let mut at = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if self.has_gap() {
+            at(self.nacks.next_expiry());
+        }
+        at(self.link.poll_timeout());
+        at(self.guard.poll_timeout());
+        at(self.transfer.as_ref().and_then(StateTransfer::poll_timeout));
+        at(self.sync_wanted().then_some(self.replica.next_sync));
+        at(self.digest_wanted().then_some(self.replica.next_digest));
+        next
     }
 
-    /// `last_seq` is the last seq whose reply came back.
+    // ---- queries ----
+
+    /// Our view for `tesserad status`; `last_seq` is the last seq whose reply came back.
     pub fn status(&self) -> RmStatus {
-        let i = &self.info;
         let me = self.cfg.id;
         let faults = self.guard.consecutive_faults(me);
-        let state = if self.recovering {
+        let state = if self.transfer.is_some() {
             ReplicaState::Recovering
-        } else if i.state != ReplicaState::Up {
-            i.state
+        } else if self.replica.ready.is_none() {
+            ReplicaState::Down
         } else if self.guard.votes_against(me) > 0 {
             ReplicaState::VotedOut
         } else if faults >= WRONG_LIMIT {
@@ -498,8 +545,8 @@ impl ReplicaManager {
         };
         RmStatus {
             id: me,
-            implementation: i.implementation.clone(),
-            pid: i.pid,
+            implementation: self.cfg.implementation.clone(),
+            pid: self.replica.ready.unwrap_or(0),
             state,
             last_seq: self.last_replied,
             consecutive_faults: faults,
@@ -508,8 +555,8 @@ impl ReplicaManager {
                 u64::try_from(self.now.saturating_duration_since(at).as_millis())
                     .unwrap_or(u64::MAX)
             }),
-            digest: i.digest,
-            executed: i.executed,
+            digest: self.replica.digest,
+            executed: self.replica.executed,
             dropped_datagrams: self.link.stats().dropped(),
         }
     }
@@ -522,7 +569,12 @@ impl ReplicaManager {
         &self.counters
     }
 
-    /// The last seq handed out by `poll_deliver`.
+    /// This manager's (and its replica's) number.
+    pub fn id(&self) -> u8 {
+        self.cfg.id
+    }
+
+    /// The last seq handed to the replica.
     pub fn delivered(&self) -> u64 {
         self.queue.delivered()
     }
@@ -532,7 +584,7 @@ impl ReplicaManager {
         self.queue.received()
     }
 
-    /// Everything up to here is applied durably (as last reported by `handle_durable`).
+    /// Everything up to here is applied durably.
     pub fn applied(&self) -> u64 {
         self.applied
     }
@@ -542,7 +594,173 @@ impl ReplicaManager {
         self.queue.len()
     }
 
-    // ---- incoming ----
+    pub fn is_recovering(&self) -> bool {
+        self.transfer.is_some()
+    }
+
+    pub fn generation(&self) -> u32 {
+        self.guard.generation(self.cfg.id)
+    }
+
+    /// Our replica's incarnation.
+    pub fn incarnation(&self) -> Incarnation {
+        self.guard.incarnation(self.cfg.id)
+    }
+
+    // ---- the replica ----
+
+    /// Writes everything the hold-back queue releases (up to [`MAX_IN_FLIGHT`] outstanding),
+    /// a checkpoint export after each checkpoint seq, and a sync or a status digest when due.
+    fn feed_replica(&mut self, now: Instant) {
+        if self.transfer.is_some() {
+            return;
+        }
+        while self.replica.room() {
+            let Some(entry) = self.queue.pop_next() else {
+                break;
+            };
+            if !self.replica.owes_a_reply() {
+                self.replica.last_progress = now;
+            }
+            let seq = entry.seq;
+            self.replica.owed.push_back(Owed::Applied {
+                seq,
+                id: entry.id,
+                reply_to: entry.reply_to,
+            });
+            self.commands
+                .push_back(Command::ToReplica(ToReplica::Apply {
+                    seq,
+                    request: entry.request,
+                }));
+            if self.checkpoint_due(seq) {
+                self.ask_replica(ToReplica::Export, Owed::Checkpoint(seq));
+            }
+        }
+        if self.sync_wanted() && now >= self.replica.next_sync {
+            self.replica.next_sync = now + self.cfg.sync_interval;
+            self.ask_replica(ToReplica::Sync, Owed::Synced);
+        }
+        if self.digest_wanted() && now >= self.replica.next_digest {
+            self.replica.next_digest = now + DIGEST_EVERY;
+            self.replica.digest_seq = Some(self.replica.last_applied);
+            self.ask_replica(ToReplica::Digest, Owed::Digest);
+        }
+    }
+
+    fn ask_replica(&mut self, request: ToReplica, owed: Owed) {
+        self.replica.owed.push_back(owed);
+        self.commands.push_back(Command::ToReplica(request));
+    }
+
+    fn sync_wanted(&self) -> bool {
+        self.transfer.is_none() && self.replica.sync_wanted()
+    }
+
+    fn digest_wanted(&self) -> bool {
+        self.transfer.is_none() && self.replica.digest_wanted()
+    }
+
+    /// Whether the replica's state after `seq` is exported as a checkpoint.
+    fn checkpoint_due(&self, seq: u64) -> bool {
+        self.cfg.checkpoint_interval > 0
+            && seq > 0
+            && seq.is_multiple_of(self.cfg.checkpoint_interval)
+    }
+
+    /// The replica's canonical snapshot after `seq`: kept to serve state transfers, and its
+    /// digest compared with every other replica's.
+    fn checkpoint(&mut self, now: Instant, seq: u64, snapshot: Vec<u8>) {
+        let digest = Digest::of_state(&snapshot).0;
+        self.snapshots.push_back((seq, digest, snapshot));
+        while self.snapshots.len() > SNAPSHOTS_KEPT {
+            self.snapshots.pop_front();
+        }
+        self.guard.my_checkpoint(now, seq, digest);
+    }
+
+    /// How long our replica has had work outstanding without answering.
+    fn stalled(&self, now: Instant) -> Duration {
+        if self.transfer.is_some() || !self.replica.owes_a_reply() {
+            Duration::ZERO
+        } else {
+            now.saturating_duration_since(self.replica.last_progress)
+        }
+    }
+
+    // ---- replacement and state transfer ----
+
+    /// Kills our replica and starts a fresh one of the next generation, which a state
+    /// transfer then brings up to date. The new incarnation is persisted, marked recovering,
+    /// before the old storage is wiped.
+    fn replace(&mut self, now: Instant, reason: ReplaceReason) {
+        self.replica.stopped(now);
+        let incarnation = self.guard.replaced_mine(self.queue.delivered());
+        // A fresh replica's snapshots come from its new state only.
+        self.snapshots.clear();
+        self.events.push_back(RmEvent::Replacing {
+            reason,
+            incarnation,
+        });
+        self.start_transfer(now);
+        self.persist();
+        self.commands
+            .push_back(Command::StartReplica { fresh: true });
+    }
+
+    fn start_transfer(&mut self, now: Instant) {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        self.transfer = Some(StateTransfer::start(
+            self.cfg.id,
+            nonce,
+            self.cfg.retry,
+            now,
+        ));
+    }
+
+    /// The replica installed the state after `seq`: deliver from `seq + 1` on.
+    fn finish_recovery(&mut self, now: Instant, seq: u64) {
+        self.transfer = None;
+        self.replica.last_progress = now;
+        self.replica.last_applied = seq;
+        self.replica.synced = seq;
+        self.replica.digest_seq = None;
+        self.events.push_back(RmEvent::Installed { seq });
+        self.reset_to(now, seq);
+    }
+
+    /// Skips (or rewinds) to a snapshot installed at `seq`: drops held entries ≤ `seq`,
+    /// delivers from `seq + 1` on, forgets cached replies above `seq`, and takes `seq` as the
+    /// last replied seq.
+    fn reset_to(&mut self, now: Instant, seq: u64) {
+        let seq = seq.min(MAX_SEQ);
+        self.queue.reset_to(seq);
+        self.replies.forget_after(seq);
+        self.last_replied = seq;
+        self.applied = self.applied.min(seq);
+        self.nacks.clear();
+        self.nack_horizon = seq;
+        self.behind_reported = None;
+        self.drive(now);
+    }
+
+    /// Hands the shell a new record to persist when the incarnation or the recovery state
+    /// changed.
+    fn persist(&mut self) {
+        let inc = self.incarnation();
+        let record = Record {
+            generation: inc.generation,
+            from_seq: inc.from_seq,
+            recovering: self.transfer.is_some(),
+        };
+        if record != self.persisted {
+            self.persisted = record;
+            self.commands.push_back(Command::Persist(record));
+        }
+    }
+
+    // ---- messages ----
 
     fn on_data(&mut self, entries: Vec<Sequenced>) {
         for e in entries {
@@ -559,18 +777,25 @@ impl ReplicaManager {
         self.seq_high = self.seq_high.max(high.min(MAX_SEQ));
         self.seq_low = low;
         let next = self.queue.received() + 1;
-        if low > next && self.behind_reported != Some(low) {
+        if self.acking && low > next && self.behind_reported != Some(low) {
             self.behind_reported = Some(low);
-            self.events.push_back(RmEvent::BehindRetention { low });
+            self.events.push_back(RmEvent::BehindRetention {
+                low,
+                delivered: self.queue.delivered(),
+            });
+            if self.transfer.is_none() {
+                self.start_transfer(self.now);
+            }
         }
     }
 
     fn on_reask(&mut self, from: SocketAddr, seqs: &[u64]) {
         for seq in seqs.iter().take(MAX_REASK) {
-            if let Some(entry) = self.cache.get(seq) {
-                let entry = entry.clone();
+            if let Some(entry) = self.replies.cached(*seq).cloned() {
                 self.counters.reasked += 1;
-                self.queue_reply(from, entry);
+                if let Some(full) = self.replies.resend(from, entry) {
+                    self.send_replies(from, full);
+                }
             }
         }
     }
@@ -605,7 +830,7 @@ impl ReplicaManager {
             Message::Probe { nonce } => {
                 let reply = Message::ProbeReply {
                     nonce,
-                    incarnation: self.guard.incarnation(self.cfg.id),
+                    incarnation: self.incarnation(),
                     stalled_ms: self.stalled(now).as_millis() as u64,
                 };
                 self.send(Destination::ReplicaManager(peer), &reply);
@@ -623,7 +848,7 @@ impl ReplicaManager {
             Message::Hello { incarnation } => self.guard.on_hello(now, peer, incarnation),
             Message::Welcome { mine, yours } => self.guard.on_welcome(peer, mine, yours),
             // A recovering replica has nothing trustworthy to offer.
-            Message::SnapshotQuery { nonce, fetch } if !self.recovering => {
+            Message::SnapshotQuery { nonce, fetch } if self.transfer.is_none() => {
                 let checkpoints = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
                 let snapshot = fetch.and_then(|want| {
                     self.snapshots
@@ -667,7 +892,7 @@ impl ReplicaManager {
             if self.chaos_seen.len() > 64 {
                 self.chaos_seen.pop_front();
             }
-            self.events.push_back(RmEvent::Chaos(action));
+            self.inject(action);
             (
                 true,
                 format!("replica {}: {}", self.cfg.id, action.as_str()),
@@ -683,12 +908,38 @@ impl ReplicaManager {
         );
     }
 
-    /// How long our replica has had work outstanding without answering.
-    fn stalled(&self, now: Instant) -> Duration {
-        if self.awaiting.is_empty() || self.recovering {
-            Duration::ZERO
-        } else {
-            now.saturating_duration_since(self.last_progress)
+    fn inject(&mut self, action: ChaosAction) {
+        self.events.push_back(RmEvent::Chaos(action));
+        let seed = 0x7e55_e7a0 ^ u64::from(self.cfg.id);
+        let mode = |corrupt_state, corrupt_replies| FaultMode {
+            seed,
+            corrupt_state,
+            corrupt_replies,
+        };
+        match action {
+            // Wrong replies.
+            ChaosAction::Byzantine => self.set_fault(Some(mode(false, true))),
+            // Right-looking replies over a damaged state, which only the checkpoint digests
+            // reveal.
+            ChaosAction::CorruptState => self.set_fault(Some(mode(true, false))),
+            ChaosAction::Crash => self.signal(ReplicaSignal::Kill),
+            ChaosAction::Hang => self.signal(ReplicaSignal::Stop),
+            ChaosAction::Heal => {
+                self.signal(ReplicaSignal::Continue);
+                self.set_fault(None);
+            }
+        }
+    }
+
+    fn set_fault(&mut self, mode: Option<FaultMode>) {
+        if self.replica.ready.is_some() {
+            self.ask_replica(ToReplica::SetFault(mode), Owed::FaultSet);
+        }
+    }
+
+    fn signal(&mut self, signal: ReplicaSignal) {
+        if self.replica.ready.is_some() {
+            self.commands.push_back(Command::Signal(signal));
         }
     }
 
@@ -708,17 +959,36 @@ impl ReplicaManager {
     }
 
     fn has_gap(&self) -> bool {
-        self.nack_horizon() > self.queue.received()
+        self.acking && self.nack_horizon() > self.queue.received()
     }
 
-    /// Sends whatever the timers and the current state call for.
+    /// Everything the current state calls for: work for the replica, acks and NACKs, the
+    /// guard's votes and decisions, the state transfer's queries, and a record to persist.
     fn drive(&mut self, now: Instant) {
-        self.maybe_nack(now);
-        if now >= self.ack_due() {
-            self.send_ack(now);
-        }
         while let Some(reason) = self.guard.poll_decision() {
-            self.events.push_back(RmEvent::Replace(reason));
+            self.replace(now, ReplaceReason::Voted(reason));
+        }
+        let ready = self.replica.ready.is_some();
+        if let Some(t) = &mut self.transfer {
+            let mut out = Vec::new();
+            while let Some(o) = t.poll_out() {
+                out.push(o);
+            }
+            // A replacement may still be starting: the snapshot waits for it.
+            let done = if ready { t.take_done() } else { None };
+            for (to, msg) in out {
+                self.send(to, &msg);
+            }
+            if let Some(install) = done {
+                self.install(install);
+            }
+        }
+        self.feed_replica(now);
+        if self.acking {
+            self.maybe_nack(now);
+            if now >= self.ack_due() {
+                self.send_ack(now);
+            }
         }
         while let Some((to, msg)) = self.guard.poll_out() {
             self.send(to, &msg);
@@ -726,92 +996,28 @@ impl ReplicaManager {
         while let Some(ev) = self.guard.poll_event() {
             self.events.push_back(RmEvent::Guard(ev));
         }
-        if let Some(t) = &mut self.transfer {
-            let mut out = Vec::new();
-            while let Some(o) = t.poll_out() {
-                out.push(o);
-            }
-            let done = t.take_done();
-            for (to, msg) in out {
-                self.send(to, &msg);
-            }
-            if let Some(install) = done {
-                self.events.push_back(RmEvent::Install(install));
-            }
-        }
+        self.persist();
     }
 
-    // ---- checkpoints and recovery ----
-
-    /// Whether the replica's state after `seq` should be exported as a checkpoint.
-    pub fn checkpoint_due(&self, seq: u64) -> bool {
-        self.cfg.checkpoint_interval > 0
-            && seq > 0
-            && seq.is_multiple_of(self.cfg.checkpoint_interval)
-    }
-
-    /// The replica's canonical snapshot after `seq` (a checkpoint): kept to serve state
-    /// transfers, and its digest compared with every other replica's.
-    pub fn handle_checkpoint(&mut self, now: Instant, seq: u64, snapshot: Vec<u8>) -> [u8; 32] {
-        self.now = now;
-        let digest = Digest::of_state(&snapshot).0;
-        self.snapshots.push_back((seq, digest, snapshot));
-        while self.snapshots.len() > SNAPSHOTS_KEPT {
-            self.snapshots.pop_front();
-        }
-        self.guard.my_checkpoint(now, seq, digest);
-        self.drive(now);
-        digest
-    }
-
-    /// Stops delivery and starts a state transfer. `replaced`: the replica process was just
-    /// replaced by a fresh one (a new generation; every manager is told). Replies the old
-    /// process still owed will never come.
-    pub fn begin_recovery(&mut self, now: Instant, replaced: bool) {
-        self.now = now;
-        self.recovering = true;
-        self.awaiting.clear();
-        if replaced {
-            self.guard.replaced_mine(self.queue.delivered());
-            // A fresh replica's snapshots come from its new state only.
-            self.snapshots.clear();
-        }
-        let nonce = self.next_nonce;
-        self.next_nonce += 1;
-        self.transfer = Some(StateTransfer::start(
-            self.cfg.id,
-            nonce,
-            self.cfg.retry,
-            now,
-        ));
-        self.drive(now);
-    }
-
-    /// The replica installed the state after `seq`: deliver from `seq + 1` on.
-    pub fn finish_recovery(&mut self, now: Instant, seq: u64) {
-        self.recovering = false;
-        self.transfer = None;
-        self.last_progress = now;
-        self.reset_to(now, seq);
-    }
-
-    pub fn is_recovering(&self) -> bool {
-        self.recovering
-    }
-
-    /// This manager's (and its replica's) number.
-    pub fn id(&self) -> u8 {
-        self.cfg.id
-    }
-
-    pub fn generation(&self) -> u32 {
-        self.guard.generation(self.cfg.id)
-    }
-
-    /// Our replica's incarnation: what the shell persists (with [`Self::is_recovering`]) so
-    /// that a restarted manager agrees with its peers.
-    pub fn incarnation(&self) -> Incarnation {
-        self.guard.incarnation(self.cfg.id)
+    /// State transfer found a vouched-for snapshot: the replica imports it, after whatever
+    /// it was already asked to do.
+    fn install(&mut self, install: Install) {
+        let request = match install.snapshot {
+            Some(snapshot) => ToReplica::Import {
+                seq: install.seq,
+                snapshot,
+            },
+            None => ToReplica::import_empty(),
+        };
+        let bytes = match &request {
+            ToReplica::Import { snapshot, .. } => snapshot.len(),
+            _ => 0,
+        };
+        self.events.push_back(RmEvent::Installing {
+            seq: install.seq,
+            bytes,
+        });
+        self.ask_replica(request, Owed::Imported);
     }
 
     fn maybe_nack(&mut self, now: Instant) {
@@ -862,47 +1068,6 @@ impl ReplicaManager {
                 .extend(grams.into_iter().map(|datagram| Transmit { to, datagram })),
             Err(_) => self.counters.encode_errors += 1,
         }
-    }
-
-    fn queue_reply(&mut self, to: SocketAddr, entry: ReplyEntry) {
-        let size = entry_size(&entry);
-        let i = match self.batch_index.get(&to) {
-            Some(&i) => i,
-            None => {
-                self.batches.push(Batch {
-                    to,
-                    entries: Vec::new(),
-                    size: REPLY_OVERHEAD,
-                });
-                self.batch_index.insert(to, self.batches.len() - 1);
-                self.batches.len() - 1
-            }
-        };
-        let Some(batch) = self.batches.get_mut(i) else {
-            return;
-        };
-        if !batch.entries.is_empty() && batch.size + size > self.body_capacity {
-            // Full: this one goes out now, the new entry starts the next datagram.
-            let entries = std::mem::take(&mut batch.entries);
-            batch.size = REPLY_OVERHEAD;
-            self.send_replies(to, entries);
-        }
-        if let Some(batch) = self.batches.get_mut(i) {
-            batch.size += size;
-            batch.entries.push(entry);
-        }
-    }
-
-    fn flush_replies(&mut self) {
-        self.batch_index.clear();
-        let mut batches = std::mem::take(&mut self.batches);
-        for batch in batches.drain(..) {
-            if !batch.entries.is_empty() {
-                self.send_replies(batch.to, batch.entries);
-            }
-        }
-        // Keep the allocation for the next cycle.
-        self.batches = batches;
     }
 
     fn send_replies(&mut self, to: SocketAddr, entries: Vec<ReplyEntry>) {

@@ -1,10 +1,11 @@
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::wire::{ClusterId, FaultKind, Key, LinkConfig};
+use crate::wire::{ClusterId, FaultKind, Key, LinkConfig, RequestId};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -42,8 +43,9 @@ fn entry(seq: u64, reply_to: SocketAddr) -> Sequenced {
     }
 }
 
-/// A replica manager plus links acting as the sequencer, a front end and a tool, and one
-/// decoding what the replica manager sends.
+/// A replica manager plus links acting as the sequencer, a front end and a tool, one
+/// decoding what the replica manager sends, and a fake replica process that answers in order:
+/// everything but `Apply` at once, `Apply` when the test says (or at once, `deliver_all`).
 struct Harness {
     rm: ReplicaManager,
     seq: Link,
@@ -51,28 +53,45 @@ struct Harness {
     tool: Link,
     sink: Link,
     t0: Instant,
+    /// Written to the replica, not answered yet, in order.
+    written: VecDeque<ToReplica>,
+    /// Applies written but not yet handed to the test.
+    fresh_applies: Vec<u64>,
+    /// The fake replica's applied seq.
+    replica_applied: u64,
+    /// Records the manager asked to persist.
+    persisted: Vec<Record>,
 }
 
 impl Harness {
     fn new() -> Self {
-        Self::with(RmConfig::new(2), 0, 1400)
+        Self::with(cfg(2), 0, 1400)
     }
 
     fn with(cfg: RmConfig, applied: u64, max_datagram: usize) -> Self {
         let t0 = Instant::now();
+        let mut rm = ReplicaManager::new(
+            link(NodeId::ReplicaManager(cfg.id), max_datagram),
+            cfg.clone(),
+            Record::default(),
+            t0,
+        );
+        assert_eq!(
+            rm.poll_command(),
+            Some(Command::StartReplica { fresh: false })
+        );
+        rm.handle_replica_started(t0, 4321, applied);
         let mut h = Harness {
-            rm: ReplicaManager::new(
-                link(NodeId::ReplicaManager(cfg.id), max_datagram),
-                cfg.clone(),
-                applied,
-                Incarnation::default(),
-                t0,
-            ),
+            rm,
             seq: link(NodeId::Sequencer, 1400),
             fe: link(NodeId::FrontEnd(1), 1400),
             tool: link(NodeId::Tool(3), 1400),
             sink: link(NodeId::Tool(99), 1 << 16),
             t0,
+            written: VecDeque::new(),
+            fresh_applies: Vec::new(),
+            replica_applied: applied,
+            persisted: Vec::new(),
         };
         // The hello ack to the sequencer, and a hello to every peer, which they answer.
         let (hellos, rest): (Vec<_>, Vec<_>) = h
@@ -103,6 +122,7 @@ impl Harness {
             }
         }
         assert_eq!(h.sent(), vec![]);
+        h.pump(t0);
         h
     }
 
@@ -110,11 +130,52 @@ impl Harness {
         self.t0 + MS * ms as u32
     }
 
+    /// Takes the manager's commands and lets the fake replica answer whatever it can: all
+    /// but an `Apply` at the head of its pipe.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            while let Some(cmd) = self.rm.poll_command() {
+                match cmd {
+                    Command::ToReplica(r) => {
+                        if let ToReplica::Apply { seq, .. } = &r {
+                            self.fresh_applies.push(*seq);
+                        }
+                        self.written.push_back(r);
+                    }
+                    Command::Persist(r) => self.persisted.push(r),
+                    other => panic!("unexpected command {other:?}"),
+                }
+            }
+            let answer = match self.written.front() {
+                None | Some(ToReplica::Apply { .. }) => return,
+                Some(ToReplica::Sync) => FromReplica::Synced {
+                    applied: self.replica_applied,
+                },
+                Some(ToReplica::Digest) => FromReplica::Digest {
+                    applied: self.replica_applied,
+                    digest: [self.replica_applied as u8; 32],
+                },
+                Some(ToReplica::Export) => FromReplica::Exported {
+                    applied: self.replica_applied,
+                    snapshot: tessera_types::Snapshot::default().encode(),
+                },
+                Some(ToReplica::Import { seq, .. }) => {
+                    self.replica_applied = *seq;
+                    FromReplica::Imported { applied: *seq }
+                }
+                Some(ToReplica::SetFault(_)) => FromReplica::FaultSet,
+            };
+            self.written.pop_front();
+            self.rm.handle_replica(now, answer);
+        }
+    }
+
     fn seq_says(&mut self, ms: u64, msg: &Message) {
         let now = self.at(ms);
         for g in self.seq.encode(msg).unwrap() {
             self.rm.handle_datagram(now, addr(SEQ), &g);
         }
+        self.pump(now);
     }
 
     fn data(&mut self, ms: u64, seqs: &[u64]) {
@@ -127,12 +188,51 @@ impl Harness {
         for g in self.fe.encode(msg).unwrap() {
             self.rm.handle_datagram(now, addr(FE), &g);
         }
+        self.pump(now);
     }
 
+    fn timeout(&mut self, ms: u64) {
+        let now = self.at(ms);
+        self.rm.handle_timeout(now);
+        self.pump(now);
+    }
+
+    /// The seqs written to the replica since the last call, not answered.
+    fn deliver(&mut self) -> Vec<u64> {
+        self.pump(self.t0);
+        std::mem::take(&mut self.fresh_applies)
+    }
+
+    /// The replica answers `seq` (the head of its pipe) with `reply`.
+    fn reply(&mut self, ms: u64, seq: u64, reply: Vec<u8>) {
+        let now = self.at(ms);
+        self.pump(now);
+        assert!(
+            matches!(self.written.front(), Some(ToReplica::Apply { seq: s, .. }) if *s == seq),
+            "the replica's next answer is not for {seq}: {:?}",
+            self.written.front()
+        );
+        self.written.pop_front();
+        self.replica_applied = seq;
+        self.rm
+            .handle_replica(now, FromReplica::Applied { seq, reply });
+        self.pump(now);
+    }
+
+    /// Everything written is answered at once (reply: the seq's low byte); returns the seqs
+    /// applied, in order.
     fn deliver_all(&mut self) -> Vec<u64> {
-        std::iter::from_fn(|| self.rm.poll_deliver())
-            .map(|e| e.seq)
-            .collect()
+        let mut all = Vec::new();
+        loop {
+            let batch = self.deliver();
+            if batch.is_empty() {
+                return all;
+            }
+            for &seq in &batch {
+                self.reply(0, seq, vec![seq as u8]);
+            }
+            all.extend(batch);
+        }
     }
 
     /// Drains and decodes every datagram sent (reassembling fragments).
@@ -178,7 +278,19 @@ impl Harness {
     }
 
     fn events(&mut self) -> Vec<RmEvent> {
-        std::iter::from_fn(|| self.rm.poll_event()).collect()
+        std::iter::from_fn(|| self.rm.poll_event())
+            .filter(|e| !matches!(e, RmEvent::Guard(_)))
+            .collect()
+    }
+}
+
+/// Manager `id` as the harness runs it: no group commit unless a test asks (acks then claim
+/// nothing applied), so that the protocol's own timing is what the tests see.
+fn cfg(id: u8) -> RmConfig {
+    RmConfig {
+        implementation: "sqlite".into(),
+        sync_interval: Duration::from_secs(3600),
+        ..RmConfig::new(id)
     }
 }
 
@@ -216,13 +328,20 @@ fn delivers_in_order_exactly_once_despite_shuffling_and_duplicates() {
 fn delivered_entries_carry_the_request() {
     let mut h = Harness::new();
     h.data(0, &[1]);
-    assert_eq!(h.rm.poll_deliver(), Some(entry(1, addr(FE))));
-    assert_eq!(h.rm.poll_deliver(), None);
+    assert_eq!(h.deliver(), vec![1]);
+    assert_eq!(
+        h.written.back(),
+        Some(&ToReplica::Apply {
+            seq: 1,
+            request: entry(1, addr(FE)).request
+        })
+    );
+    assert!(h.deliver().is_empty());
 }
 
 #[test]
 fn resumes_after_applied() {
-    let mut h = Harness::with(RmConfig::new(1), 10, 1400);
+    let mut h = Harness::with(cfg(1), 10, 1400);
     h.data(0, &[9, 10, 11, 12]);
     assert_eq!(h.deliver_all(), vec![11, 12]);
     assert_eq!(h.rm.counters().duplicates, 2);
@@ -323,11 +442,24 @@ fn behind_retention_is_reported_once_per_low() {
     h.seq_says(1, &Message::Heartbeat { high: 100, low: 3 });
     assert!(h.events().is_empty(), "low = received + 1 is fine");
     h.seq_says(2, &Message::Heartbeat { high: 100, low: 50 });
-    assert_eq!(h.events(), vec![RmEvent::BehindRetention { low: 50 }]);
+    assert_eq!(
+        h.events(),
+        vec![RmEvent::BehindRetention {
+            low: 50,
+            delivered: 2
+        }]
+    );
+    assert!(h.rm.is_recovering(), "a state transfer catches it up");
     h.seq_says(3, &Message::Heartbeat { high: 100, low: 50 });
     assert!(h.events().is_empty());
     h.seq_says(4, &Message::Heartbeat { high: 100, low: 60 });
-    assert_eq!(h.events(), vec![RmEvent::BehindRetention { low: 60 }]);
+    assert_eq!(
+        h.events(),
+        vec![RmEvent::BehindRetention {
+            low: 60,
+            delivered: 2
+        }]
+    );
     // Only what is still retained is nacked.
     let nacks = h.nacks();
     assert_eq!(
@@ -344,7 +476,7 @@ fn behind_retention_is_reported_once_per_low() {
 fn holdback_is_bounded_and_refetched() {
     let cfg = RmConfig {
         holdback_max: 10,
-        ..RmConfig::new(3)
+        ..cfg(3)
     };
     let mut h = Harness::with(cfg, 0, 1400);
     h.data(0, &(2..=20).collect::<Vec<_>>());
@@ -370,24 +502,33 @@ fn holdback_is_bounded_and_refetched() {
 fn holdback_never_exceeds_its_bound_without_delivery() {
     let cfg = RmConfig {
         holdback_max: 5,
-        ..RmConfig::new(3)
+        ..cfg(3)
     };
     let mut h = Harness::with(cfg, 0, 1400);
     h.data(0, &(1..=50).collect::<Vec<_>>());
-    assert_eq!(h.rm.held(), 5);
+    // What lies beyond the window is dropped (and fetched again later), the rest goes on to
+    // the replica.
     assert_eq!(h.rm.received(), 5);
+    assert_eq!(h.rm.counters().beyond_holdback, 45);
     assert_eq!(h.deliver_all(), (1..=5).collect::<Vec<_>>());
 }
 
 #[test]
 fn ack_when_changed_every_ack_interval_and_as_keep_alive() {
-    let mut h = Harness::new();
+    let mut h = Harness::with(
+        RmConfig {
+            sync_interval: Duration::ZERO,
+            ..cfg(2)
+        },
+        0,
+        1400,
+    );
     assert_eq!(
         h.rm.poll_timeout(),
         Some(h.at(20)),
         "keep-alive after the hello"
     );
-    h.rm.handle_timeout(h.at(1));
+    h.timeout(1);
     assert!(h.sent().is_empty());
 
     h.data(1, &[1, 2, 3]);
@@ -396,34 +537,71 @@ fn ack_when_changed_every_ack_interval_and_as_keep_alive() {
         "the hello was less than an ack interval ago"
     );
     assert_eq!(h.rm.poll_timeout(), Some(h.at(5)));
-    h.rm.handle_timeout(h.at(5));
+    h.timeout(5);
     assert_eq!(h.acks(), vec![(3, 0)]);
 
-    assert_eq!(h.deliver_all(), vec![1, 2, 3]);
+    assert_eq!(h.deliver(), vec![1, 2, 3]);
     for s in 1..=3 {
-        h.rm.handle_reply(h.at(6), s, vec![s as u8]);
+        // Each answer is synced at once (no group-commit interval here).
+        h.reply(6, s, vec![s as u8]);
     }
     h.sent();
-    h.rm.handle_durable(3);
+    assert_eq!(h.rm.applied(), 3);
     assert_eq!(h.rm.poll_timeout(), Some(h.at(10)));
-    h.rm.handle_timeout(h.at(10));
+    h.timeout(10);
     assert_eq!(h.acks(), vec![(3, 3)]);
 
     // Unchanged: keep-alive one heartbeat later.
     assert_eq!(h.rm.poll_timeout(), Some(h.at(30)));
-    h.rm.handle_timeout(h.at(29));
+    h.timeout(29);
     assert!(h.acks().is_empty());
-    h.rm.handle_timeout(h.at(30));
+    h.timeout(30);
     assert_eq!(h.acks(), vec![(3, 3)]);
 
     // Long idle, then a change: acked at once (no ack was sent within the ack interval).
     h.data(100, &[4]);
     assert_eq!(h.acks(), vec![(4, 3)]);
-    // Durable never goes back nor past what was delivered.
-    h.rm.handle_durable(2);
-    h.rm.handle_durable(99);
-    assert_eq!(h.rm.applied(), 3);
     assert_eq!(h.rm.counters().acks_sent, 5);
+}
+
+/// The replica is synced at most once per `sync_interval` (group commit), and acks claim
+/// applied only what a sync covered, never beyond what was delivered.
+#[test]
+fn group_commit_syncs_at_most_every_interval() {
+    let mut h = Harness::with(
+        RmConfig {
+            sync_interval: Duration::from_millis(10),
+            ..cfg(2)
+        },
+        0,
+        1400,
+    );
+    h.data(0, &(1..=5).collect::<Vec<_>>());
+    for s in h.deliver() {
+        h.reply(1, s, vec![1]);
+    }
+    assert_eq!(h.rm.applied(), 0, "the first sync waits for the interval");
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(5)), "ack first");
+    h.timeout(5);
+    assert_eq!(h.acks(), vec![(5, 0)]);
+    assert_eq!(h.rm.poll_timeout(), Some(h.at(10)), "then the sync");
+    h.timeout(10);
+    assert_eq!(h.rm.applied(), 5);
+    h.data(11, &[6, 7]);
+    for s in h.deliver() {
+        h.reply(12, s, vec![1]);
+    }
+    h.timeout(15);
+    assert_eq!(h.rm.applied(), 5, "not twice within 10 ms");
+    h.timeout(20);
+    assert_eq!(h.rm.applied(), 7);
+    // A replica that claims more than it was given is not believed.
+    h.data(21, &[8]);
+    assert_eq!(h.deliver(), vec![8]);
+    h.reply(22, 8, vec![1]);
+    h.replica_applied = 99;
+    h.timeout(30);
+    assert_eq!(h.rm.applied(), 8);
 }
 
 #[test]
@@ -434,9 +612,9 @@ fn replies_go_to_reply_to_batched_per_address() {
         .collect();
     h.seq_says(0, &Message::Data(entries.clone()));
     h.sent();
-    assert_eq!(h.deliver_all(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(h.deliver(), vec![1, 2, 3, 4, 5]);
     for s in 1..=5 {
-        h.rm.handle_reply(h.at(1), s, format!("reply {s}").into_bytes());
+        h.reply(1, s, format!("reply {s}").into_bytes());
     }
     let sent = h.sent();
     let reply = |s: u64| ReplyEntry {
@@ -462,8 +640,8 @@ fn replies_go_to_reply_to_batched_per_address() {
 
     // Each poll cycle flushes: a reply after a poll goes out on its own.
     h.data(2, &[6]);
-    assert_eq!(h.deliver_all(), vec![6]);
-    h.rm.handle_reply(h.at(3), 6, vec![6]);
+    assert_eq!(h.deliver(), vec![6]);
+    h.reply(3, 6, vec![6]);
     let replies: Vec<_> = h
         .sent()
         .into_iter()
@@ -475,18 +653,18 @@ fn replies_go_to_reply_to_batched_per_address() {
 
 #[test]
 fn reply_batches_fit_in_a_datagram() {
-    let mut h = Harness::with(RmConfig::new(4), 0, 600);
+    let mut h = Harness::with(cfg(4), 0, 600);
     let n = 40u64;
     h.data(0, &(1..=n).collect::<Vec<_>>());
     h.sent();
-    assert_eq!(h.deliver_all().len(), n as usize);
+    assert_eq!(h.deliver().len(), n as usize);
     for s in 1..=n {
-        h.rm.handle_reply(h.at(1), s, vec![s as u8; 100]);
+        h.reply(1, s, vec![s as u8; 100]);
     }
     // One oversized reply still goes out (fragmented), on its own.
     h.data(2, &[n + 1]);
-    h.deliver_all();
-    h.rm.handle_reply(h.at(2), n + 1, vec![7; 3000]);
+    h.deliver();
+    h.reply(2, n + 1, vec![7; 3000]);
     let grams = h.sent_datagrams();
     assert!(grams.iter().all(|g| g.datagram.len() <= 600));
     let mut seqs = Vec::new();
@@ -508,18 +686,18 @@ fn reply_batches_fit_in_a_datagram() {
 fn reask_is_served_from_the_cache_without_redelivery() {
     let cfg = RmConfig {
         reply_cache: 3,
-        ..RmConfig::new(2)
+        ..cfg(2)
     };
     let mut h = Harness::with(cfg, 0, 1400);
     h.data(0, &[1, 2, 3, 4]);
-    assert_eq!(h.deliver_all().len(), 4);
+    assert_eq!(h.deliver().len(), 4);
     for s in 1..=4 {
-        h.rm.handle_reply(h.at(1), s, vec![s as u8]);
+        h.reply(1, s, vec![s as u8]);
     }
     h.sent();
     // 1 fell out of the cache; 9 was never executed.
     h.fe_says(2, &Message::Reask(vec![4, 1, 2, 9]));
-    assert_eq!(h.rm.poll_deliver(), None);
+    assert!(h.deliver().is_empty());
     let sent = h.sent();
     assert_eq!(sent.len(), 1);
     let (to, msg) = &sent[0];
@@ -540,7 +718,7 @@ fn reask_is_served_from_the_cache_without_redelivery() {
     assert_eq!(h.rm.counters().reasked, 2);
     // Delivered but not replied yet: nothing to resend.
     h.data(3, &[5]);
-    h.deliver_all();
+    h.deliver();
     h.sent();
     h.fe_says(4, &Message::Reask(vec![5]));
     assert!(h.sent().is_empty());
@@ -610,17 +788,9 @@ fn fault_dedup_window_is_bounded() {
 fn status_query_is_answered() {
     let mut h = Harness::new();
     h.data(0, &[1, 2]);
-    h.deliver_all();
-    h.rm.handle_reply(h.at(0), 1, vec![1]);
+    h.deliver();
+    h.reply(0, 1, vec![1]);
     h.sent();
-    let info = ReplicaInfo {
-        implementation: "sqlite".into(),
-        pid: 4321,
-        state: ReplicaState::Up,
-        digest: Some([7; 32]),
-        executed: 2,
-    };
-    h.rm.set_replica_info(info);
     let q = h.tool.encode(&Message::StatusQuery { nonce: 77 }).unwrap();
     h.rm.handle_datagram(h.at(1), addr(TOOL), &q[0]);
     let status = RmStatus {
@@ -632,8 +802,9 @@ fn status_query_is_answered() {
         consecutive_faults: 0,
         generation: 0,
         last_wrong_ms_ago: None,
-        digest: Some([7; 32]),
-        executed: 2,
+        // Not idle (seq 2 is outstanding): no digest at last_seq yet.
+        digest: None,
+        executed: 1,
         dropped_datagrams: 0,
     };
     assert_eq!(
@@ -647,46 +818,56 @@ fn status_query_is_answered() {
         )]
     );
     assert_eq!(h.rm.status(), status);
+    // Idle: the digest at last_seq, asked for at most every 200 ms.
+    h.reply(2, 2, vec![2]);
+    h.timeout(200);
+    assert_eq!(h.rm.status().digest, Some([2; 32]));
 }
 
 #[test]
 fn reset_to_skips_ahead() {
-    let mut h = Harness::new();
+    let mut h = Harness::with(
+        RmConfig {
+            sync_interval: Duration::ZERO,
+            ..cfg(2)
+        },
+        0,
+        1400,
+    );
     h.data(0, &[1, 2, 4, 5, 7, 8, 9, 10, 12]);
     assert_eq!(h.deliver_all(), vec![1, 2]);
-    for s in 1..=2 {
-        h.rm.handle_reply(h.at(0), s, vec![s as u8]);
-    }
-    h.rm.handle_durable(2);
     h.sent();
     h.rm.reset_to(h.at(1), 8);
+    h.replica_applied = 8;
     h.rm.queue.check_invariants();
-    assert_eq!((h.rm.delivered(), h.rm.received()), (8, 10));
     assert_eq!(h.rm.status().last_seq, 8);
-    assert_eq!(h.deliver_all(), vec![9, 10]);
+    // What follows 8 goes to the replica at once.
+    assert_eq!((h.rm.delivered(), h.rm.received()), (10, 10));
+    assert_eq!(h.deliver(), vec![9, 10]);
     h.data(2, &[6, 8, 11]);
-    assert_eq!(h.deliver_all(), vec![11, 12]);
+    assert_eq!(h.deliver(), vec![11, 12]);
     assert_eq!(h.rm.counters().duplicates, 2);
-    // Later replies are matched (the old replica's replies for 3..=8 never come).
     for s in 9..=12 {
-        h.rm.handle_reply(h.at(3), s, vec![s as u8]);
+        h.reply(3, s, vec![s as u8]);
     }
-    assert_eq!(h.rm.counters().unmatched_replies, 0);
     assert_eq!(h.rm.status().last_seq, 12);
-    h.rm.handle_durable(12);
-    h.rm.handle_timeout(h.at(30));
+    h.timeout(30);
     assert_eq!(h.acks(), vec![(12, 12)]);
 }
 
 #[test]
 fn reset_to_can_rewind() {
-    let mut h = Harness::new();
+    let mut h = Harness::with(
+        RmConfig {
+            sync_interval: Duration::ZERO,
+            ..cfg(2)
+        },
+        0,
+        1400,
+    );
     h.data(0, &(1..=10).collect::<Vec<_>>());
     h.deliver_all();
-    for s in 1..=10 {
-        h.rm.handle_reply(h.at(0), s, vec![s as u8]);
-    }
-    h.rm.handle_durable(10);
+    assert_eq!(h.rm.applied(), 10);
     h.seq_says(0, &Message::Heartbeat { high: 10, low: 1 });
     h.sent();
     h.rm.reset_to(h.at(1), 4);
@@ -696,27 +877,61 @@ fn reset_to_can_rewind() {
     h.fe_says(2, &Message::Reask(vec![4, 5]));
     let sent = h.sent();
     assert!(matches!(&sent[..], [(_, Message::Reply(e))] if e.len() == 1 && e[0].seq == 4));
+    h.replica_applied = 4;
     h.data(3, &(5..=10).collect::<Vec<_>>());
     assert_eq!(h.deliver_all(), (5..=10).collect::<Vec<_>>());
 }
 
+/// The replica's answers come in the order of what was written: anything else means it is
+/// broken, and it is replaced; whatever the old process still says is ignored.
 #[test]
-fn unmatched_replies_are_ignored() {
+fn an_answer_out_of_order_replaces_the_replica() {
     let mut h = Harness::new();
     h.data(0, &[1, 2, 3]);
-    h.deliver_all();
+    h.deliver();
     h.sent();
-    h.rm.handle_reply(h.at(1), 7, vec![1]);
-    h.rm.handle_reply(h.at(1), 0, vec![1]);
-    assert_eq!(h.rm.counters().unmatched_replies, 2);
-    assert!(h.sent().is_empty());
-    // Skipping 1 gives up on it; 2 still answered, then 1 is unmatched.
-    h.rm.handle_reply(h.at(1), 2, vec![2]);
-    h.rm.handle_reply(h.at(1), 1, vec![1]);
-    assert_eq!(h.rm.counters().unmatched_replies, 3);
-    h.rm.handle_reply(h.at(1), 3, vec![3]);
-    let sent = h.sent();
-    assert!(matches!(&sent[..], [(_, Message::Reply(e))] if e.iter().map(|e| e.seq).eq([2, 3])));
+    let now = h.at(1);
+    h.rm.handle_replica(
+        now,
+        FromReplica::Applied {
+            seq: 2,
+            reply: vec![2],
+        },
+    );
+    assert_eq!(
+        std::iter::from_fn(|| h.rm.poll_command()).collect::<Vec<_>>(),
+        vec![
+            Command::Persist(Record {
+                generation: 1,
+                from_seq: 3,
+                recovering: true
+            }),
+            Command::StartReplica { fresh: true },
+        ]
+    );
+    assert!(matches!(
+        &h.events()[..],
+        [RmEvent::Replacing {
+            reason: ReplaceReason::Failed(_),
+            incarnation: Incarnation {
+                generation: 1,
+                from_seq: 3
+            }
+        }]
+    ));
+    h.rm.handle_replica(
+        now,
+        FromReplica::Applied {
+            seq: 3,
+            reply: vec![3],
+        },
+    );
+    assert_eq!(h.rm.counters().stale_answers, 1);
+    assert_eq!(h.rm.status().state, ReplicaState::Recovering);
+    assert!(
+        !h.sent().iter().any(|(_, m)| matches!(m, Message::Reply(_))),
+        "no reply from a replica being replaced"
+    );
 }
 
 #[test]
@@ -785,7 +1000,7 @@ fn garbage_and_nonsense_are_counted_and_ignored() {
     );
     assert_eq!(h.rm.counters().invalid_entries, 2);
 
-    assert_eq!(h.rm.poll_deliver(), None);
+    assert!(h.deliver().is_empty());
     assert!(h.events().is_empty());
     assert!(h.sent().is_empty());
     assert_eq!(h.rm.received(), 0);
@@ -818,33 +1033,8 @@ fn extreme_heartbeats_do_not_panic() {
         .flatten()
         .all(|&(a, b)| a >= 1 && a <= b && b <= DEFAULT_HOLDBACK_MAX as u64));
     h.rm.reset_to(h.at(60), u64::MAX);
-    h.rm.handle_durable(u64::MAX);
-    h.rm.handle_timeout(h.at(100));
+    h.timeout(100);
     h.sent();
-}
-
-#[test]
-fn entry_size_matches_postcard() {
-    for (seq, fe, num, len) in [
-        (1, 0, 0, 0),
-        (127, 128, 1 << 20, 200),
-        (u64::MAX, u64::MAX, 300, 20_000),
-    ] {
-        let e = ReplyEntry {
-            seq,
-            id: RequestId {
-                front_end: fe,
-                number: num,
-            },
-            replica: 4,
-            reply: vec![1; len],
-        };
-        assert_eq!(entry_size(&e), postcard::to_stdvec(&e).unwrap().len());
-        let body = postcard::to_stdvec(&Message::Reply(vec![e.clone(), e.clone()]))
-            .unwrap()
-            .len();
-        assert!(body <= REPLY_OVERHEAD + 2 * entry_size(&e));
-    }
 }
 
 proptest! {
@@ -882,4 +1072,182 @@ proptest! {
         prop_assert_eq!(h.rm.counters().duplicates, dups.len() as u64);
         prop_assert_eq!(h.rm.received(), n);
     }
+}
+
+#[test]
+fn at_most_max_in_flight_requests_are_written_to_the_replica() {
+    let mut h = Harness::new();
+    let n = MAX_IN_FLIGHT as u64 + 44;
+    h.data(0, &(1..=n).collect::<Vec<_>>());
+    let first = h.deliver();
+    assert_eq!(first.len(), MAX_IN_FLIGHT);
+    assert_eq!(h.rm.held(), 44, "the rest waits in the hold-back queue");
+    h.reply(1, 1, vec![1]);
+    assert_eq!(h.deliver(), vec![MAX_IN_FLIGHT as u64 + 1]);
+}
+
+#[test]
+fn a_checkpoint_is_exported_right_after_its_seq_and_its_digest_broadcast() {
+    let mut h = Harness::with(
+        RmConfig {
+            checkpoint_interval: 3,
+            ..cfg(2)
+        },
+        0,
+        1400,
+    );
+    h.data(0, &[1, 2, 3, 4]);
+    h.deliver();
+    let order: Vec<_> = h
+        .written
+        .iter()
+        .map(|r| match r {
+            ToReplica::Apply { seq, .. } => format!("apply {seq}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["apply 1", "apply 2", "apply 3", "Export", "apply 4"]
+    );
+    for s in 1..=3 {
+        h.reply(1, s, vec![1]);
+    }
+    let digest = Digest::of_state(&tessera_types::Snapshot::default().encode()).0;
+    let checkpoints: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::Checkpoint { seq, digest: d, .. } => Some((to, seq, d)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        checkpoints,
+        [1, 3, 4].map(|p| (Destination::ReplicaManager(p), 3, digest))
+    );
+}
+
+/// Three votes against our replica: the new incarnation is persisted (marked recovering)
+/// before the shell is asked to start a fresh replica on wiped storage, and both before the
+/// `Replaced` announcement leaves; once a snapshot is installed, the record says so.
+#[test]
+fn a_replacement_persists_its_incarnation_before_it_wipes_and_announces() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2]);
+    h.deliver_all();
+    h.sent();
+    for voter in [1, 3, 4] {
+        let vote = Message::Vote {
+            replica: 2,
+            generation: 0,
+            reason: VoteReason::Wrong,
+        };
+        for g in link(NodeId::ReplicaManager(voter), 1400)
+            .encode(&vote)
+            .unwrap()
+        {
+            h.rm.handle_datagram(h.at(1), addr(SEQ), &g);
+        }
+    }
+    let commands: Vec<_> = std::iter::from_fn(|| h.rm.poll_command()).collect();
+    let persisted = Record {
+        generation: 1,
+        from_seq: 2,
+        recovering: true,
+    };
+    assert_eq!(
+        commands,
+        vec![
+            Command::Persist(persisted),
+            Command::StartReplica { fresh: true },
+        ]
+    );
+    let sent = h.sent();
+    assert!(sent.iter().any(|(_, m)| *m
+        == Message::Replaced {
+            incarnation: persisted.incarnation()
+        }));
+    assert_eq!(h.rm.status().state, ReplicaState::Recovering);
+    // The fresh replica starts; two peers offer the empty state at 0 (seq 1 is retained):
+    // it is installed, and delivery resumes from 1.
+    h.rm.handle_replica_started(h.at(2), 5555, 0);
+    h.replica_applied = 0;
+    let nonce = sent
+        .iter()
+        .find_map(|(_, m)| match m {
+            Message::SnapshotQuery { nonce, .. } => Some(*nonce),
+            _ => None,
+        })
+        .expect("the state transfer asks its peers");
+    for peer in [1, 3] {
+        let offer = Message::SnapshotOffer {
+            nonce,
+            checkpoints: Vec::new(),
+            snapshot: None,
+        };
+        for g in link(NodeId::ReplicaManager(peer), 1400)
+            .encode(&offer)
+            .unwrap()
+        {
+            h.rm.handle_datagram(h.at(3), addr(SEQ), &g);
+        }
+    }
+    h.pump(h.at(3));
+    assert!(!h.rm.is_recovering());
+    assert_eq!(
+        h.persisted.last(),
+        Some(&Record {
+            recovering: false,
+            ..persisted
+        })
+    );
+    assert_eq!(h.rm.status().pid, 5555);
+    assert_eq!(h.rm.status().generation, 1);
+}
+
+#[test]
+fn a_restart_after_a_cut_short_transfer_wipes_and_transfers_again() {
+    let t0 = Instant::now();
+    let record = Record {
+        generation: 4,
+        from_seq: 900,
+        recovering: true,
+    };
+    let mut rm = ReplicaManager::new(link(NodeId::ReplicaManager(3), 1400), cfg(3), record, t0);
+    assert_eq!(
+        rm.poll_command(),
+        Some(Command::StartReplica { fresh: true })
+    );
+    assert!(rm.is_recovering());
+    assert_eq!(rm.poll_event(), Some(RmEvent::ResumedTransfer));
+    rm.handle_replica_started(t0, 1, 0);
+    assert_eq!(rm.status().state, ReplicaState::Recovering);
+    assert_eq!(rm.generation(), 4);
+}
+
+#[test]
+fn a_replica_that_exits_is_replaced_without_a_vote() {
+    let mut h = Harness::new();
+    h.data(0, &[1]);
+    h.deliver_all();
+    h.rm.handle_replica_exited(h.at(1));
+    assert_eq!(
+        std::iter::from_fn(|| h.rm.poll_command()).collect::<Vec<_>>(),
+        vec![
+            Command::Persist(Record {
+                generation: 1,
+                from_seq: 1,
+                recovering: true
+            }),
+            Command::StartReplica { fresh: true },
+        ]
+    );
+    assert!(matches!(
+        &h.events()[..],
+        [RmEvent::Replacing {
+            reason: ReplaceReason::Exited,
+            ..
+        }]
+    ));
 }

@@ -24,13 +24,16 @@ use std::time::{Duration, Instant};
 
 use replica_memory::MemoryReplica;
 use tessera_protocol::front_end::{FrontEnd, FrontEndConfig, FrontEndEvent};
-use tessera_protocol::replica_manager::{ReplicaManager, RmConfig, RmEvent};
+use tessera_protocol::replica_manager::{
+    execute, Command, FromReplica, Record, ReplicaManager, ReplicaSignal, RmConfig, RmEvent,
+    ToReplica,
+};
 use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
 use tessera_protocol::wire::{
-    ClusterId, FaultKind, Incarnation, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
+    ClusterId, FaultKind, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
 use tessera_protocol::{Destination, Timeouts, Transmit, REPLICAS};
-use tessera_types::{Replica, Reply, Request, Snapshot};
+use tessera_types::{Faulty, Replica, Reply, Request};
 
 pub use rng::{mix, Rng};
 use workload::Workload;
@@ -432,9 +435,14 @@ enum Event {
         epoch: u64,
         upto: u64,
     },
-    /// Replica `rm` finished applying the head of its pipeline (unless its process, counted
-    /// by `process`, was replaced or killed meanwhile).
-    Applied {
+    /// Replica `rm` finished the request at the head of its pipe (unless its process,
+    /// counted by `process`, was replaced or killed meanwhile).
+    ReplicaDone {
+        rm: usize,
+        process: u64,
+    },
+    /// Replica `rm`'s process died: its manager sees EOF.
+    ReplicaExit {
         rm: usize,
         process: u64,
     },
@@ -463,28 +471,43 @@ struct SequencerNode {
 
 struct RmNode {
     machine: ReplicaManager,
-    replica: MemoryReplica,
+    /// The running replica process (`tessera_protocol::replica_manager::execute` over an
+    /// in-memory replica), `None` while none runs.
+    replica: Option<Faulty<MemoryReplica>>,
+    /// The replica's storage: its state as of its last sync, what a restart reopens (unless a
+    /// `ManagerCrash` says it is lost, as for the in-memory implementation).
+    storage: MemoryReplica,
     /// Bumped whenever the replica process is replaced or dies (its work in progress is void).
     process: u64,
+    /// Written to the replica, not yet carried out: its stdin, in effect.
+    inbox: VecDeque<ToReplica>,
+    busy: bool,
     /// This replica returns wrong replies (the Byzantine fault; a replacement is healthy).
     byzantine: bool,
     /// This replica answers wrong on every call (`FaultSpec::Liar`), until its process goes.
     lying: bool,
-    /// This replica stopped applying (`FaultSpec::Hang`), until its process goes.
+    /// This replica stopped (`FaultSpec::Hang`), until its process goes.
     hung: bool,
     /// The manager process is dead (`FaultSpec::ManagerCrash`): it hears and does nothing.
     down: bool,
-    /// What the manager's shell persisted: its replica's incarnation, and whether a state
-    /// transfer was under way.
-    record: (Incarnation, bool),
-    /// Delivered, not yet applied: the replica child's stdin, in effect.
-    pipeline: VecDeque<Sequenced>,
-    applying: bool,
+    /// What the manager's shell persisted.
+    record: Record,
     armed: Option<u64>,
-    /// The id applied at each seq, and when its reply was first produced.
-    applied: BTreeMap<u64, (RequestId, u64)>,
+    /// The request bytes applied at each seq, and when its reply was first produced.
+    applied: BTreeMap<u64, (Vec<u8>, u64)>,
     /// Seqs this replica sent a corrupted reply for, and when (the first time).
     corrupted: BTreeMap<u64, u64>,
+}
+
+impl RmNode {
+    /// The replica's applied seq (0 while no process runs).
+    fn applied_seq(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |r| r.applied_seq())
+    }
+
+    fn digest(&self) -> Option<tessera_types::Digest> {
+        self.replica.as_ref().and_then(|r| r.digest().ok())
+    }
 }
 
 struct FeNode {
@@ -667,19 +690,19 @@ impl Sim {
                     machine: ReplicaManager::new(
                         link(NodeId::ReplicaManager(id)),
                         cfg,
-                        0,
-                        Incarnation::default(),
+                        Record::default(),
                         base,
                     ),
-                    replica: MemoryReplica::new(),
+                    replica: None,
+                    storage: MemoryReplica::new(),
                     process: 0,
+                    inbox: VecDeque::new(),
+                    busy: false,
                     byzantine: sc.byzantine().is_some_and(|(b, _)| b == i),
                     lying: false,
                     hung: false,
                     down: false,
-                    record: (Incarnation::default(), false),
-                    pipeline: VecDeque::new(),
-                    applying: false,
+                    record: Record::default(),
                     armed: None,
                     applied: BTreeMap::new(),
                     corrupted: BTreeMap::new(),
@@ -841,7 +864,7 @@ impl Sim {
             && self
                 .rms
                 .iter()
-                .all(|rm| !rm.down && rm.replica.applied_seq() >= n as u64)
+                .all(|rm| !rm.down && rm.applied_seq() >= n as u64)
             && self.episodes.all_ended()
     }
 
@@ -861,7 +884,8 @@ impl Sim {
             Event::Datagram { to, from, bytes } => self.on_datagram(to, from, bytes),
             Event::Timer { node, at } => self.on_timer(node, at),
             Event::Persisted { epoch, upto } => self.on_persisted(epoch, upto),
-            Event::Applied { rm, process } => self.on_applied(rm, process),
+            Event::ReplicaDone { rm, process } => self.on_replica_done(rm, process),
+            Event::ReplicaExit { rm, process } => self.on_replica_exit(rm, process),
             Event::Submit { submitter } => self.on_submit(submitter),
             Event::FaultStart(i) => self.start_fault(i),
             Event::SequencerRestart => self.restart_sequencer(),
@@ -955,77 +979,100 @@ impl Sim {
         self.drive_sequencer();
     }
 
-    fn on_applied(&mut self, i: usize, process: u64) {
+    /// Replica `i` carries out the request at the head of its pipe, as `tessera-node`'s replica
+    /// child does (the same `execute`), with a Byzantine twist on the reply if it lies.
+    fn on_replica_done(&mut self, i: usize, process: u64) {
         let now = self.instant(self.now);
         let t = self.now;
         let seed = self.seed;
         let percent = self.byzantine.map_or(0, |(_, p)| p);
         let run = self.wrong_run.map(|first| first..first + 3);
         let rm = &mut self.rms[i];
-        if process != rm.process {
+        if process != rm.process || rm.down {
             // Work of a replica process that was replaced or killed meanwhile.
             return;
         }
-        rm.applying = false;
-        let Some(entry) = rm.pipeline.pop_front() else {
+        rm.busy = false;
+        let (Some(replica), Some(request)) = (rm.replica.as_mut(), rm.inbox.pop_front()) else {
             return;
         };
-        let reply = match Request::decode(&entry.request) {
-            Ok(request) => rm.replica.apply(entry.seq, &request),
-            Err(e) => {
-                let msg = format!("rm {}: seq {} does not decode: {e}", i + 1, entry.seq);
-                self.violation(msg);
-                return;
-            }
+        let applying = match &request {
+            ToReplica::Apply { seq, request } => Some((*seq, request.clone())),
+            _ => None,
         };
-        let reply = match reply {
-            Ok(r) => r,
-            Err(e) => {
-                // The replica refuses anything but applied_seq + 1: a delivery-order bug.
-                let msg = format!("rm {}: replica refused seq {}: {e}", i + 1, entry.seq);
-                self.violation(msg);
-                return;
-            }
-        };
-        let corrupt = corrupts(seed, percent, entry.seq)
-            || run.as_ref().is_some_and(|run| run.contains(&entry.seq));
-        let lie = rm.lying || (rm.byzantine && corrupt);
-        let bytes = if lie {
-            rm.corrupted.entry(entry.seq).or_insert(t);
-            tessera_types::fault::corrupt_reply(&reply, seed, entry.seq).encode()
-        } else {
-            reply.encode()
-        };
-
-        let first = *rm.applied.entry(entry.seq).or_insert((entry.id, t));
-        let checkpoint = rm
-            .machine
-            .checkpoint_due(entry.seq)
-            .then(|| rm.replica.export().map(|s| s.encode()));
-        rm.machine.handle_reply(now, entry.seq, bytes);
-        // The in-memory replica is durable as soon as it applied (no separate sync).
-        rm.machine.handle_durable(entry.seq);
-        match checkpoint {
-            Some(Ok(snapshot)) => {
-                rm.machine.handle_checkpoint(now, entry.seq, snapshot);
-            }
-            Some(Err(e)) => {
-                let msg = format!("rm {}: export at seq {} failed: {e}", i + 1, entry.seq);
-                self.violation(msg);
-            }
-            None => {}
+        let sync = request == ToReplica::Sync;
+        let mut answer = execute(replica, request);
+        if sync && matches!(answer, FromReplica::Synced { .. }) {
+            // What a restart of a persistent replica reopens.
+            rm.storage = replica.inner().clone();
         }
-        if first.0 != entry.id {
-            let msg = format!(
-                "rm {}: seq {} applied as {:?}, after a replacement as {:?}",
-                i + 1,
-                entry.seq,
-                first.0,
-                entry.id
-            );
+        if let (Some((seq, bytes)), FromReplica::Applied { reply, .. }) = (applying, &mut answer) {
+            let corrupt =
+                corrupts(seed, percent, seq) || run.as_ref().is_some_and(|run| run.contains(&seq));
+            if rm.lying || (rm.byzantine && corrupt) {
+                rm.corrupted.entry(seq).or_insert(t);
+                if let Ok(good) = Reply::decode(reply) {
+                    *reply = tessera_types::fault::corrupt_reply(&good, seed, seq).encode();
+                }
+            }
+            let first = &rm
+                .applied
+                .entry(seq)
+                .or_insert_with(|| (bytes.clone(), t))
+                .0;
+            if *first != bytes {
+                let msg = format!(
+                    "rm {}: seq {seq} applied as {:?}, after a replacement as {:?}",
+                    i + 1,
+                    Request::decode(first),
+                    Request::decode(&bytes)
+                );
+                self.violations.push(msg);
+            }
+        }
+        let imported = matches!(answer, FromReplica::Imported { .. });
+        if let FromReplica::Failed(why) = &answer {
+            let msg = format!("rm {}: the replica failed: {why}", i + 1);
             self.violation(msg);
         }
+        let rm = &mut self.rms[i];
+        rm.machine.handle_replica(now, answer);
+        if imported {
+            let msg = format!("replica {} installed its state", i + 1);
+            self.note(msg);
+            if self.crash_point(i, CrashPoint::Installed { of: i as u8 + 1 }) {
+                return;
+            }
+        }
         self.drive_rm(i);
+    }
+
+    /// The replica process died (EOF): its manager replaces it.
+    fn on_replica_exit(&mut self, i: usize, process: u64) {
+        let now = self.instant(self.now);
+        let rm = &mut self.rms[i];
+        if process != rm.process || rm.down {
+            return;
+        }
+        rm.machine.handle_replica_exited(now);
+        self.drive_rm(i);
+    }
+
+    /// Starts the next request of replica `i`'s pipe, if it can work.
+    fn pump_replica(&mut self, i: usize) {
+        let rm = &mut self.rms[i];
+        if rm.busy || rm.hung || rm.replica.is_none() {
+            return;
+        }
+        let Some(next) = rm.inbox.front() else { return };
+        let us = match next {
+            ToReplica::Apply { .. } => self.rng.range(self.sc.service_us.0, self.sc.service_us.1),
+            ToReplica::Import { .. } | ToReplica::Export => 300,
+            _ => 50,
+        };
+        rm.busy = true;
+        let process = rm.process;
+        self.schedule(self.now + us * US, Event::ReplicaDone { rm: i, process });
     }
 
     fn on_submit(&mut self, submitter: usize) {
@@ -1126,55 +1173,53 @@ impl Sim {
         }
         rm.down = true;
         rm.armed = None;
-        rm.process += 1;
-        rm.pipeline.clear();
-        rm.applying = false;
-        rm.lying = false;
-        rm.hung = false;
+        Self::stop_process(rm);
         if !durable {
-            rm.replica = MemoryReplica::new();
+            rm.storage = MemoryReplica::new();
         }
         self.episodes.ended(i, now);
         self.note(format!(
             "manager {} killed ({}), restarts in {down_ms} ms",
             i + 1,
             if durable {
-                "durable replica"
+                "its replica keeps what it synced"
             } else {
-                "in-memory replica"
+                "its replica's storage is lost"
             }
         ));
         self.schedule(now + down_ms * MS, Event::ManagerRestart { rm: i });
     }
 
-    /// The supervisor starts manager `i` again: from its persisted incarnation, with its
-    /// replica's storage, which it does not trust if a state transfer was cut short.
+    /// The replica process of `rm` is gone (killed, or replaced): what it was doing is void,
+    /// and a lie or a hang ends with it.
+    fn stop_process(rm: &mut RmNode) {
+        rm.process += 1;
+        rm.replica = None;
+        rm.inbox.clear();
+        rm.busy = false;
+        rm.lying = false;
+        rm.hung = false;
+    }
+
+    /// The supervisor starts manager `i` again, from its persisted record.
     fn restart_manager(&mut self, i: usize) {
         let now = self.instant(self.now);
         let cfg = rm_config(&self.sc, i as u8 + 1);
         let rm = &mut self.rms[i];
-        let (incarnation, recovering) = rm.record;
-        if recovering {
-            rm.replica = MemoryReplica::new();
-        }
-        let applied = rm.replica.applied_seq();
+        let record = rm.record;
         rm.machine = ReplicaManager::new(
             link(&self.sc, NodeId::ReplicaManager(i as u8 + 1)),
             cfg,
-            applied,
-            incarnation,
+            record,
             now,
         );
-        if recovering {
-            rm.machine.begin_recovery(now, false);
-        }
         rm.down = false;
         self.note(format!(
-            "manager {} restarted at generation {} (applied {applied}{})",
+            "manager {} restarted at generation {}{}",
             i + 1,
-            incarnation.generation,
-            if recovering {
-                ", transfer cut short"
+            record.generation,
+            if record.recovering {
+                " (transfer cut short)"
             } else {
                 ""
             }
@@ -1256,138 +1301,125 @@ impl Sim {
         self.arm(Node::Sequencer, next);
     }
 
-    /// `tessera-node`'s replica manager loop: write delivered requests to the replica, send,
-    /// handle events (replacing the replica or installing a snapshot when told to), re-arm
-    /// the timer.
+    /// `tessera-node`'s replica manager loop: carry out commands (persist, start the replica,
+    /// write to it, signal it), then transmit, then log; re-arm the timer.
     fn drive_rm(&mut self, i: usize) {
         loop {
-            let rm = &mut self.rms[i];
-            if rm.down {
+            if self.rms[i].down {
                 return;
             }
-            while let Some(entry) = rm.machine.poll_deliver() {
-                rm.pipeline.push_back(entry);
-            }
-            // A stopped replica takes work into its pipe but never answers.
-            let start_apply = !rm.applying && !rm.hung && !rm.pipeline.is_empty();
-            rm.applying |= start_apply;
-            let process = rm.process;
-            // The shell persists the incarnation before anything it implies is sent.
-            rm.record = (rm.machine.incarnation(), rm.machine.is_recovering());
-            let out: Vec<Transmit> = std::iter::from_fn(|| rm.machine.poll_transmit()).collect();
-            let events: Vec<RmEvent> = std::iter::from_fn(|| rm.machine.poll_event()).collect();
-            let next = rm.machine.poll_timeout();
-            if start_apply {
-                let at = self.now + self.rng.range(self.sc.service_us.0, self.sc.service_us.1) * US;
-                self.schedule(at, Event::Applied { rm: i, process });
-            }
-            for t in out {
-                self.send(Node::Rm(i), t);
-            }
-            let mut acted = false;
-            for ev in events {
-                acted |= self.on_rm_event(i, ev);
-                if self.rms[i].down {
-                    return;
-                }
-            }
-            if !acted {
-                self.arm(Node::Rm(i), next);
+            let Some(cmd) = self.rms[i].machine.poll_command() else {
+                break;
+            };
+            if self.on_rm_command(i, cmd) {
                 return;
             }
-            // The manager's state changed (recovery began or ended): drive it again.
+        }
+        self.pump_replica(i);
+        let rm = &mut self.rms[i];
+        let out: Vec<Transmit> = std::iter::from_fn(|| rm.machine.poll_transmit()).collect();
+        let events: Vec<RmEvent> = std::iter::from_fn(|| rm.machine.poll_event()).collect();
+        let next = rm.machine.poll_timeout();
+        for t in out {
+            self.send(Node::Rm(i), t);
+        }
+        for ev in events {
+            self.on_rm_event(i, ev);
+        }
+        if !self.rms[i].down {
+            self.arm(Node::Rm(i), next);
         }
     }
 
-    /// True when the event made the shell call into the manager.
-    fn on_rm_event(&mut self, i: usize, ev: RmEvent) -> bool {
+    /// True when the manager went down meanwhile (a crash point struck).
+    fn on_rm_command(&mut self, i: usize, cmd: Command) -> bool {
         let now = self.instant(self.now);
-        match ev {
-            RmEvent::Guard(ev) => {
-                self.note(format!("rm {}: {ev:?}", i + 1));
-                false
-            }
-            RmEvent::Fault(_) | RmEvent::Chaos(_) => false,
-            RmEvent::BehindRetention { low } => {
-                let msg = format!(
-                    "rm {} fell behind the sequencer's retention (low {low}, received {})",
-                    i + 1,
-                    self.rms[i].machine.received()
-                );
-                if self.sc.manager_crashes() {
-                    // A restarted manager whose replica lost its state: the shell catches it up
-                    // by state transfer.
-                    self.note(msg);
-                    if self.rms[i].machine.is_recovering() {
-                        return false;
-                    }
-                    self.rms[i].machine.begin_recovery(now, false);
+        let of = i as u8 + 1;
+        match cmd {
+            Command::Persist(record) => {
+                let replacing = record.generation > self.rms[i].record.generation;
+                if replacing && self.crash_point(i, CrashPoint::Decided { of }) {
                     return true;
                 }
-                self.violation(msg);
-                false
-            }
-            RmEvent::Replace(reason) => {
-                if self.crash_point(i, CrashPoint::Decided { of: i as u8 + 1 }) {
-                    return false;
+                self.rms[i].record = record;
+                if replacing && self.crash_point(i, CrashPoint::Replaced { of }) {
+                    return true;
                 }
-                // Kill the replica and start a fresh (healthy) one; the manager recovers its
-                // state by transfer from the peers. As the shell does, the new incarnation is
-                // persisted (marked recovering) before the old storage is wiped.
-                self.replaced.push((i, format!("{reason:?}"), self.now));
-                self.episodes.ended(i, self.now);
-                let rm = &mut self.rms[i];
-                rm.machine.begin_recovery(now, true);
-                rm.record = (rm.machine.incarnation(), true);
-                let generation = rm.record.0.generation;
-                rm.process += 1;
-                rm.replica = MemoryReplica::new();
-                rm.byzantine = false;
-                rm.lying = false;
-                rm.hung = false;
-                rm.pipeline.clear();
-                rm.applying = false;
-                self.note(format!(
-                    "replica {} replaced ({reason:?}) by generation {generation}",
-                    i + 1
-                ));
-                self.crash_point(i, CrashPoint::Replaced { of: i as u8 + 1 });
-                true
             }
-            RmEvent::Install(install) => {
+            Command::StartReplica { fresh } => {
                 let rm = &mut self.rms[i];
-                let mut fresh = MemoryReplica::new();
-                let installed = match &install.snapshot {
-                    None if install.seq == 0 => Ok(()),
-                    None => Err(format!("no snapshot for seq {}", install.seq)),
-                    Some(bytes) => {
-                        Snapshot::decode(bytes)
-                            .map_err(|e| e.to_string())
-                            .and_then(|snap| {
-                                fresh.import(install.seq, &snap).map_err(|e| e.to_string())
-                            })
-                    }
-                };
-                match installed {
-                    Ok(()) => {
-                        rm.replica = fresh;
-                        rm.machine.finish_recovery(now, install.seq);
-                        let msg = format!(
-                            "replica {} installed the state at seq {}",
-                            i + 1,
-                            install.seq
+                Self::stop_process(rm);
+                if fresh {
+                    // A replacement: a fresh replica on empty storage, healthy.
+                    rm.storage = MemoryReplica::new();
+                    rm.byzantine = false;
+                }
+                rm.replica = Some(Faulty::new(rm.storage.clone()));
+                let applied = rm.applied_seq();
+                let pid = rm.process as u32;
+                rm.machine.handle_replica_started(now, pid, applied);
+                if fresh {
+                    // A replacement: the old process, and whatever fault it had, is gone.
+                    self.episodes.ended(i, self.now);
+                }
+            }
+            Command::ToReplica(request) => self.rms[i].inbox.push_back(request),
+            Command::Signal(signal) => {
+                let rm = &mut self.rms[i];
+                match signal {
+                    ReplicaSignal::Kill => {
+                        let process = rm.process;
+                        Self::stop_process(rm);
+                        self.schedule(
+                            self.now,
+                            Event::ReplicaExit {
+                                rm: i,
+                                process: process + 1,
+                            },
                         );
-                        self.note(msg);
-                        self.crash_point(i, CrashPoint::Installed { of: i as u8 + 1 });
-                        true
                     }
-                    Err(e) => {
-                        let msg = format!("rm {}: cannot install state transfer: {e}", i + 1);
-                        self.violation(msg);
-                        false
-                    }
+                    ReplicaSignal::Stop => rm.hung = true,
+                    ReplicaSignal::Continue => rm.hung = false,
                 }
             }
+        }
+        false
+    }
+
+    fn on_rm_event(&mut self, i: usize, ev: RmEvent) {
+        match ev {
+            RmEvent::Guard(ev) => self.note(format!("rm {}: {ev:?}", i + 1)),
+            RmEvent::BehindRetention { low, delivered } => {
+                let msg = format!(
+                    "rm {} fell behind the sequencer's retention (low {low}, delivered {delivered})",
+                    i + 1,
+                );
+                if self.sc.manager_crashes() {
+                    // A restarted manager whose replica lost its state: it catches up by
+                    // state transfer.
+                    self.note(msg);
+                } else {
+                    self.violation(msg);
+                }
+            }
+            RmEvent::Replacing {
+                reason,
+                incarnation,
+            } => {
+                self.replaced.push((i, format!("{reason:?}"), self.now));
+                self.note(format!(
+                    "replica {} replaced ({reason:?}) by generation {}",
+                    i + 1,
+                    incarnation.generation
+                ));
+            }
+            RmEvent::ResumedTransfer => {
+                self.note(format!("rm {}: resumes a cut-short transfer", i + 1))
+            }
+            RmEvent::Fault(_)
+            | RmEvent::Installing { .. }
+            | RmEvent::Installed { .. }
+            | RmEvent::Chaos(_) => {}
         }
     }
 
@@ -1682,7 +1714,7 @@ impl Sim {
 
         for (i, rm) in self.rms.iter().enumerate() {
             let r = i + 1;
-            let applied = rm.replica.applied_seq();
+            let applied = rm.applied_seq();
             if applied != n {
                 v.push(format!(
                     "replica {r}: applied_seq {applied}, expected {n} (rm delivered {}, received {}, held {})",
@@ -1692,18 +1724,19 @@ impl Sim {
                 ));
             }
             if contiguous {
-                let first_diff = rm
-                    .applied
-                    .iter()
-                    .find(|(seq, (id, _))| by_seq.get(seq) != Some(id));
-                if let Some((seq, (id, _))) = first_diff {
+                // Compared by request bytes: the replica sees no ids.
+                let first_diff = rm.applied.iter().find(|(seq, (bytes, _))| {
+                    by_seq.get(seq).map(|id| &self.issued[self.by_id[id]].bytes) != Some(bytes)
+                });
+                if let Some((seq, (bytes, _))) = first_diff {
                     v.push(format!(
-                        "replica {r} applied {id:?} at seq {seq}, but that seq was answered for {:?}",
+                        "replica {r} applied {:?} at seq {seq}, but that seq was answered for {:?}",
+                        Request::decode(bytes),
                         by_seq.get(seq)
                     ));
                 }
             }
-            if contiguous && rm.replica.digest().ok() != reference_digest {
+            if contiguous && rm.digest() != reference_digest {
                 v.push(format!(
                     "replica {r}: state digest differs from the reference"
                 ));
@@ -1909,7 +1942,7 @@ impl Sim {
             self.sc.requests,
             self.wrong.len(),
             self.missing.len(),
-            self.rms.iter().map(|r| r.replica.applied_seq()).collect::<Vec<_>>(),
+            self.rms.iter().map(RmNode::applied_seq).collect::<Vec<_>>(),
         );
         let corrupted: usize = self.rms.iter().map(|r| r.corrupted.len()).sum();
         if corrupted > 0 {

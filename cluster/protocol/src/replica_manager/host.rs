@@ -1,0 +1,127 @@
+//! What a replica manager asks of its replica, and what the replica answers: one answer per
+//! request, in order, after a first `Ready`. `tessera-node` carries these over the pipe to a
+//! replica child process; the simulation runs [`execute`] in process. Either way the replica
+//! side is [`execute`], so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use tessera_types::{FaultConfig, Faulty, Replica, Request, Snapshot};
+
+/// Manager → replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToReplica {
+    /// Apply request `seq` (`tessera_types::Request::encode()` bytes).
+    Apply { seq: u64, request: Vec<u8> },
+    /// Make everything applied so far durable.
+    Sync,
+    /// Report the digest of the current state.
+    Digest,
+    /// Export the canonical snapshot (a checkpoint: it follows the `Apply` of its seq).
+    Export,
+    /// Replace the whole state with this snapshot, taken after `seq`.
+    Import { seq: u64, snapshot: Vec<u8> },
+    /// Byzantine mode on or off (fault injection).
+    SetFault(Option<FaultMode>),
+}
+
+impl ToReplica {
+    /// The canonical empty state, installed when state transfer starts from seq 0.
+    pub fn import_empty() -> ToReplica {
+        ToReplica::Import {
+            seq: 0,
+            snapshot: Snapshot::default().encode(),
+        }
+    }
+}
+
+/// A Byzantine mode (`tessera_types::FaultConfig` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultMode {
+    pub seed: u64,
+    /// Damage the state (only checkpoint digests can tell).
+    pub corrupt_state: bool,
+    /// Wrong but well-formed replies.
+    pub corrupt_replies: bool,
+}
+
+/// Replica → manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromReplica {
+    /// First answer of a started replica: it is open and has applied everything up to
+    /// `applied`.
+    Ready {
+        applied: u64,
+    },
+    Applied {
+        seq: u64,
+        reply: Vec<u8>,
+    },
+    Synced {
+        applied: u64,
+    },
+    Digest {
+        applied: u64,
+        digest: [u8; 32],
+    },
+    Exported {
+        applied: u64,
+        snapshot: Vec<u8>,
+    },
+    Imported {
+        applied: u64,
+    },
+    FaultSet,
+    /// The request could not be carried out; the replica is to be replaced.
+    Failed(String),
+}
+
+/// Carries out one request on `replica`. Never panics: whatever goes wrong is `Failed`, which
+/// makes the manager replace the replica.
+pub fn execute<R: Replica>(replica: &mut Faulty<R>, request: ToReplica) -> FromReplica {
+    let result = (|| -> Result<FromReplica, String> {
+        Ok(match request {
+            ToReplica::Apply { seq, request } => {
+                // Bytes that do not decode still occupy their place in the total order, and
+                // every correct replica must answer them identically without changing
+                // state: an empty user ID is INVALID_ARGUMENT under every implementation.
+                let request = Request::decode(&request).unwrap_or(Request::GetEventSchedule {
+                    participant_id: String::new(),
+                });
+                let reply = replica.apply(seq, &request).map_err(|e| e.to_string())?;
+                FromReplica::Applied {
+                    seq,
+                    reply: reply.encode(),
+                }
+            }
+            ToReplica::Sync => {
+                replica.sync().map_err(|e| e.to_string())?;
+                FromReplica::Synced {
+                    applied: replica.applied_seq(),
+                }
+            }
+            ToReplica::Digest => FromReplica::Digest {
+                applied: replica.applied_seq(),
+                digest: replica.digest().map_err(|e| e.to_string())?.0,
+            },
+            ToReplica::Export => FromReplica::Exported {
+                applied: replica.applied_seq(),
+                snapshot: replica.export().map_err(|e| e.to_string())?.encode(),
+            },
+            ToReplica::Import { seq, snapshot } => {
+                let snapshot = Snapshot::decode(&snapshot).map_err(|e| e.to_string())?;
+                replica.import(seq, &snapshot).map_err(|e| e.to_string())?;
+                FromReplica::Imported {
+                    applied: replica.applied_seq(),
+                }
+            }
+            ToReplica::SetFault(mode) => {
+                replica.set_mode(mode.map(|m| FaultConfig {
+                    seed: m.seed,
+                    corrupt_state: m.corrupt_state,
+                    corrupt_replies: m.corrupt_replies,
+                }));
+                FromReplica::FaultSet
+            }
+        })
+    })();
+    result.unwrap_or_else(FromReplica::Failed)
+}
