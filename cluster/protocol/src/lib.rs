@@ -10,6 +10,7 @@ pub mod front_end;
 pub mod replica_manager;
 pub mod sequencer;
 mod timeouts;
+pub mod verdicts;
 pub mod wire;
 
 use std::net::SocketAddr;

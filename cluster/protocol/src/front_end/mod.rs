@@ -16,16 +16,16 @@ mod latency;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::mem;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::verdicts::Reporter;
 use crate::wire::{
-    batch, FaultKind, FaultReport, Link, Message, NodeId, ReplyEntry, RequestId, Submission,
-    WireStats, HEADER_LEN, MAC_LEN,
+    batch, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats, HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, Timeouts, Transmit, REPLICAS};
 
@@ -42,17 +42,6 @@ const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How many recent reply latencies the linger window is computed from.
 const LATENCY_SAMPLES: usize = 1000;
-/// Every `Wrong` and `Correct` report goes out this many times in all, the last at least
-/// `(FAULT_COPIES - 2) × timeouts.retransmit` after the first (copies ride one resend timer,
-/// whose next expiry may come sooner than a full interval). Managers count runs of wrong
-/// answers from these reports and ignore repeats; with one copy, a lost `Faults` datagram hid
-/// a run from a manager, or (a lost `Correct`) showed it one that never happened. Five copies
-/// at 20% loss: a manager misses a given report about once in 3,000. `Missing` goes once:
-/// it only makes a manager probe the replica's owner, which the next one does as well.
-const FAULT_COPIES: u8 = 5;
-/// Reports kept for their later copies, at most; the oldest go first. A steadily wrong
-/// replica makes every request report it, so this bounds the resend traffic under load.
-const FAULT_RESENDS_MAX: usize = 4096;
 const SLOTS: usize = REPLICAS as usize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,25 +144,10 @@ pub struct FrontEnd {
     submit_queue: Vec<u64>,
     /// Seqs to re-ask, per replica manager.
     reask_queue: [Vec<u64>; SLOTS],
-    /// Fault reports to send at the next flush for the first time.
-    faults_queue: Vec<FaultReport>,
-    /// Reports sent before, due again at the next flush (not counted as new copies).
-    faults_repeat: Vec<FaultReport>,
-    /// `Wrong` and `Correct` reports sent, with the copies each still has to go; sent again
-    /// when `faults_resend_at` passes.
-    faults_resend: VecDeque<(FaultReport, u8)>,
-    faults_resend_at: Option<Instant>,
-    /// Replicas this front end reported `Wrong` and has not seen answer correctly since (in
-    /// seq order): their next correct answer is reported `Correct`, ending the run of
-    /// consecutive wrong answers the managers count.
-    suspected: [bool; REPLICAS as usize],
-    /// Seqs of requests not finished yet. Verdicts are released in seq order, so those of a
-    /// finished request wait for every earlier seq: requests finish out of order, and a
-    /// correct answer at seq 11 must reach the managers between the wrong ones at 10 and 13.
-    open_seqs: BTreeSet<u64>,
-    /// Verdicts of finished requests (agreed with the answer, differed, silent) awaiting
-    /// release, by seq.
-    held_verdicts: BTreeMap<u64, [Option<bool>; REPLICAS as usize]>,
+    /// What this front end tells the managers about each replica's answers.
+    verdicts: Reporter,
+    /// The latest time any call was given (flushes, which are given none, happen after one).
+    now: Option<Instant>,
     out: VecDeque<Transmit>,
     events: VecDeque<FrontEndEvent>,
     stats: FrontEndStats,
@@ -202,13 +176,8 @@ impl FrontEnd {
             latencies: SlidingMax::new(LATENCY_SAMPLES),
             submit_queue: Vec::new(),
             reask_queue: Default::default(),
-            faults_queue: Vec::new(),
-            faults_repeat: Vec::new(),
-            faults_resend: VecDeque::new(),
-            faults_resend_at: None,
-            suspected: [false; REPLICAS as usize],
-            open_seqs: BTreeSet::new(),
-            held_verdicts: BTreeMap::new(),
+            verdicts: Reporter::default(),
+            now: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
@@ -221,6 +190,7 @@ impl FrontEnd {
     ///
     /// [`poll_transmit`]: FrontEnd::poll_transmit
     pub fn submit(&mut self, now: Instant, request: Vec<u8>) -> RequestId {
+        self.now = Some(now);
         let number = self.next_number;
         self.next_number = number.saturating_add(1);
         let deadline = later(now, self.timeouts.request_timeout);
@@ -255,6 +225,7 @@ impl FrontEnd {
     /// One datagram received on the shell's socket. `from` is not trusted: the sender is the
     /// one the MAC authenticates.
     pub fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, datagram: &[u8]) {
+        self.now = Some(now);
         let Some((sender, msg)) = self.link.receive(now, datagram) else {
             return;
         };
@@ -272,7 +243,6 @@ impl FrontEnd {
             // Nothing else is addressed to a front end.
             _ => {}
         }
-        self.arm_fault_resend(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -298,24 +268,8 @@ impl FrontEnd {
                 }
             }
         }
-        if self.faults_resend_at.is_some_and(|at| at <= now) {
-            self.faults_resend_at = None;
-            for (report, left) in &mut self.faults_resend {
-                self.faults_repeat.push(*report);
-                *left = left.saturating_sub(1);
-            }
-            self.faults_resend.retain(|&(_, left)| left > 0);
-        }
-        self.arm_fault_resend(now);
-    }
-
-    /// Reports made or resent since the timer last fired get their next copies one
-    /// retransmission interval from now.
-    fn arm_fault_resend(&mut self, now: Instant) {
-        let waiting = !self.faults_queue.is_empty() || !self.faults_resend.is_empty();
-        if waiting && self.faults_resend_at.is_none() {
-            self.faults_resend_at = Some(later(now, self.timeouts.retransmit));
-        }
+        self.verdicts.handle_timeout(now);
+        self.now = Some(now);
     }
 
     /// The next datagram to send. Submissions, re-asks and fault reports queued since the
@@ -330,7 +284,7 @@ impl FrontEnd {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mine = [
             self.timers.first().map(|&(at, _, _)| at),
-            self.faults_resend_at,
+            self.verdicts.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -397,10 +351,11 @@ impl FrontEnd {
             Some(_) => {
                 // Learned from a reply that disagrees with the sequencer, which is the
                 // authority on seqs: believe it, and drop the votes cast for the other seq.
-                if let Some(old) = req.seq.replace(seq) {
-                    self.open_seqs.remove(&old);
+                let old = req.seq.replace(seq);
+                self.verdicts.open(seq);
+                if let Some(old) = old {
+                    self.verdicts.close(old);
                 }
-                self.open_seqs.insert(seq);
                 if let Stage::Collecting { replies } = &mut req.stage {
                     *replies = Default::default();
                 }
@@ -414,7 +369,7 @@ impl FrontEnd {
             return;
         };
         req.seq = Some(seq);
-        self.open_seqs.insert(seq);
+        self.verdicts.open(seq);
         req.request = Vec::new();
         self.unordered.remove(&number);
         if let Some((at, timer)) = req.wake.take() {
@@ -532,54 +487,19 @@ impl FrontEnd {
         if let Some((at, timer)) = req.wake {
             self.timers.remove(&(at, number, timer));
         }
-        if let Some(seq) = req.seq {
-            self.open_seqs.remove(&seq);
-            if let Stage::Lingering { agrees, .. } = req.stage {
-                self.held_verdicts.insert(seq, agrees);
-            }
+        match (req.seq, req.stage) {
+            (Some(seq), Stage::Lingering { agrees, .. }) => self.verdicts.finish(seq, agrees),
+            (Some(seq), _) => self.verdicts.close(seq),
+            (None, _) => {}
         }
-        self.release_verdicts();
+        self.count_verdicts();
     }
 
-    /// Reports the held verdicts whose every earlier seq is finished, in seq order.
-    fn release_verdicts(&mut self) {
-        let floor = self.open_seqs.first().copied().unwrap_or(u64::MAX);
-        while let Some(entry) = self.held_verdicts.first_entry() {
-            if *entry.key() >= floor {
-                break;
-            }
-            let (seq, agrees) = entry.remove_entry();
-            self.report_verdicts(seq, agrees);
-        }
-    }
-
-    fn report_verdicts(&mut self, seq: u64, agrees: [Option<bool>; REPLICAS as usize]) {
-        for (replica, verdict) in (1..=REPLICAS).zip(agrees) {
-            let suspected = &mut self.suspected[usize::from(replica - 1)];
-            let kind = match verdict {
-                Some(true) if *suspected => {
-                    *suspected = false;
-                    self.faults_queue.push(FaultReport {
-                        seq,
-                        replica,
-                        kind: FaultKind::Correct,
-                    });
-                    continue;
-                }
-                Some(true) => continue,
-                Some(false) => {
-                    *suspected = true;
-                    self.stats.wrong += 1;
-                    FaultKind::Wrong
-                }
-                None => {
-                    self.stats.missing += 1;
-                    FaultKind::Missing
-                }
-            };
-            self.stats.faults_reported += 1;
-            self.faults_queue.push(FaultReport { seq, replica, kind });
-        }
+    fn count_verdicts(&mut self) {
+        let c = self.verdicts.counts();
+        self.stats.wrong = c.wrong;
+        self.stats.missing = c.missing;
+        self.stats.faults_reported = c.reported;
     }
 
     fn wake_matches(&self, number: u64, at: Instant, timer: Timer) -> bool {
@@ -618,8 +538,8 @@ impl FrontEnd {
         }
         self.unordered.remove(&number);
         if let Some(seq) = req.seq {
-            self.open_seqs.remove(&seq);
-            self.release_verdicts();
+            self.verdicts.close(seq);
+            self.count_verdicts();
         }
         self.collecting = self.collecting.saturating_sub(1);
         self.stats.unavailable += 1;
@@ -771,22 +691,10 @@ impl FrontEnd {
     }
 
     fn flush_faults(&mut self) {
-        if self.faults_queue.is_empty() && self.faults_repeat.is_empty() {
+        let Some(now) = self.now.filter(|_| self.verdicts.has_reports()) else {
             return;
-        }
-        let fresh = mem::take(&mut self.faults_queue);
-        self.faults_resend.extend(
-            fresh
-                .iter()
-                .filter(|r| r.kind != FaultKind::Missing)
-                .map(|&r| (r, FAULT_COPIES.saturating_sub(1)))
-                .filter(|&(_, left)| left > 0),
-        );
-        while self.faults_resend.len() > FAULT_RESENDS_MAX {
-            self.faults_resend.pop_front();
-        }
-        let mut reports = mem::take(&mut self.faults_repeat);
-        reports.extend(fresh);
+        };
+        let reports = self.verdicts.take(now, self.timeouts.retransmit);
         let batches = batch::pack(reports, self.body_budget(), &Message::Faults(Vec::new()));
         for batch in batches {
             let Ok(datagrams) = self.link.encode(&Message::Faults(batch)) else {

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::*;
+use crate::verdicts::FAULT_COPIES;
 use crate::wire::{ClusterId, Key, LinkConfig};
+use crate::wire::{FaultKind, FaultReport};
 
 const INC: u64 = 77;
 
@@ -853,7 +855,7 @@ fn memory_stays_bounded_over_many_requests() {
     assert_eq!((s.answered, s.unavailable), (18_000, 2000));
     assert_eq!(s.missing, 18_000);
     assert!(n.fe.latencies.retained() <= LATENCY_SAMPLES);
-    assert!(n.fe.out.is_empty() && n.fe.submit_queue.is_empty() && n.fe.faults_queue.is_empty());
+    assert!(n.fe.out.is_empty() && n.fe.submit_queue.is_empty() && !n.fe.verdicts.has_reports());
     assert!(n.fe.reask_queue.iter().all(Vec::is_empty));
     assert!(n.fe.events.is_empty());
 }

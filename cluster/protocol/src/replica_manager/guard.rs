@@ -36,11 +36,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::verdicts::Runs;
 use crate::wire::{FaultKind, FaultReport, Incarnation, Message, VoteReason};
 use crate::{Destination, REPLICAS};
 
-/// Consecutive wrong answers that make a replica faulty.
-pub const WRONG_LIMIT: u32 = 3;
+pub use crate::verdicts::WRONG_LIMIT;
 /// Managers that must agree before a replica is replaced: a majority of four.
 pub const MAJORITY: usize = 3;
 /// Checkpoints whose digests are remembered: a replica that lags far behind the others
@@ -55,8 +55,6 @@ const VOTE_SLOW_RESEND: u32 = 25;
 /// A `Hello` is resent to peers that have not answered this many times at most (a peer that
 /// is down says `Hello` itself when it starts, and is answered then).
 const HELLO_RESENDS: u32 = 25;
-/// Verdicts remembered per replica: enough to see a run of `WRONG_LIMIT` through reordering.
-const VERDICTS_KEPT: usize = 64;
 /// A suspicion is rechecked at most this many times after the report that raised it.
 const RECHECKS: u32 = 5;
 
@@ -81,11 +79,8 @@ struct MyVote {
 #[derive(Debug, Default, Clone)]
 struct Tracked {
     incarnation: Incarnation,
-    /// Recent verdicts by seq (true: wrong, false: correct). Reports may arrive out of seq
-    /// order (datagrams overtake each other), so the run of consecutive wrong answers is
-    /// counted over this map in seq order, not in arrival order.
-    verdicts: BTreeMap<u64, bool>,
-    streak: u32,
+    /// Recent verdicts, and the runs of wrong answers among them.
+    runs: Runs,
     /// The run reached the limit: vote at this time if it still stands (stragglers that land
     /// meanwhile, such as a correct answer inside the run, can still break it).
     settle: Option<Instant>,
@@ -198,7 +193,7 @@ impl Guard {
     /// This manager's count of consecutive wrong answers of `replica`, up to its latest
     /// reported verdict.
     pub fn consecutive_faults(&self, replica: u8) -> u32 {
-        index(replica).map_or(0, |i| self.tracked[i].streak)
+        index(replica).map_or(0, |i| self.tracked[i].runs.streak())
     }
 
     /// When a wrong answer of `replica`'s current generation was last reported to us.
@@ -226,22 +221,8 @@ impl Guard {
                 if wrong {
                     t.last_wrong = Some(now);
                 }
-                t.verdicts.insert(r.seq, wrong);
-                while t.verdicts.len() > VERDICTS_KEPT {
-                    t.verdicts.pop_first();
-                }
-                t.streak = t
-                    .verdicts
-                    .values()
-                    .rev()
-                    .take_while(|wrong| **wrong)
-                    .count() as u32;
-                // Any run counts, not only the latest: the correct answer that follows a
-                // run usually arrives with it, before the settle delay is over.
-                if longest_run(&t.verdicts) >= WRONG_LIMIT
-                    && t.settle.is_none()
-                    && t.my_vote.is_none()
-                {
+                t.runs.record(r.seq, wrong);
+                if t.runs.faulty() && t.settle.is_none() && t.my_vote.is_none() {
                     t.settle = Some(now + self.cfg.retry);
                 }
             }
@@ -350,13 +331,11 @@ impl Guard {
         if incarnation.generation <= t.incarnation.generation {
             return false;
         }
-        let mut verdicts = std::mem::take(&mut t.verdicts);
-        let verdicts = verdicts.split_off(&(incarnation.from_seq + 1));
-        let streak = verdicts.values().rev().take_while(|w| **w).count() as u32;
+        let mut runs = std::mem::take(&mut t.runs);
+        runs.keep_after(incarnation.from_seq);
         *t = Tracked {
             incarnation,
-            verdicts,
-            streak,
+            runs,
             ..Tracked::default()
         };
         for digests in self.checkpoints.values_mut() {
@@ -540,7 +519,7 @@ impl Guard {
             let i = usize::from(replica - 1);
             if self.tracked[i].settle.is_some_and(|at| now >= at) {
                 self.tracked[i].settle = None;
-                if longest_run(&self.tracked[i].verdicts) >= WRONG_LIMIT {
+                if self.tracked[i].runs.faulty() {
                     self.vote(now, replica, VoteReason::Wrong);
                 }
             }
@@ -621,16 +600,6 @@ impl Guard {
     pub fn poll_event(&mut self) -> Option<GuardEvent> {
         self.events.pop_front()
     }
-}
-
-/// The longest run of wrong verdicts with no correct one between them, in seq order.
-fn longest_run(verdicts: &BTreeMap<u64, bool>) -> u32 {
-    let (mut longest, mut run) = (0, 0);
-    for &wrong in verdicts.values() {
-        run = if wrong { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    longest
 }
 
 #[cfg(test)]
