@@ -83,9 +83,13 @@ pub enum Role {
     Participant,
 }
 
-/// A user: city + role + 4 digits, e.g. `MTLA1234`, `TORP0042`.
+/// A user: city + role + 4 digits, e.g. `MTLA1234`, `TORP0042`. Ordered as its text (the
+/// city is a function of the text, kept parsed so that nothing has to parse it again).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UserId([u8; 8]);
+pub struct UserId {
+    text: [u8; 8],
+    city: City,
+}
 
 impl UserId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
@@ -93,23 +97,22 @@ impl UserId {
             expected: 8,
             got: s.len(),
         })?;
-        City::parse(&b[..3])?;
+        let city = City::parse(&b[..3])?;
         if b[3] != b'A' && b[3] != b'P' {
             return Err(IdError::Role);
         }
         if !b[4..].iter().all(u8::is_ascii_digit) {
             return Err(IdError::UserNumber);
         }
-        Ok(UserId(b))
+        Ok(UserId { text: b, city })
     }
 
     pub fn city(&self) -> City {
-        // Checked at construction.
-        City::parse(&self.0[..3]).unwrap_or(City::Mtl)
+        self.city
     }
 
     pub fn role(&self) -> Role {
-        if self.0[3] == b'A' {
+        if self.text[3] == b'A' {
             Role::Admin
         } else {
             Role::Participant
@@ -117,9 +120,17 @@ impl UserId {
     }
 
     pub fn as_str(&self) -> &str {
-        // ASCII by construction.
-        std::str::from_utf8(&self.0).unwrap_or("")
+        ascii(&self.text)
     }
+}
+
+/// The text of an identifier, which `parse` only accepts as ASCII.
+#[expect(
+    clippy::expect_used,
+    reason = "an invariant: every identifier is built by its parser, which accepts only ASCII"
+)]
+fn ascii(text: &[u8]) -> &str {
+    std::str::from_utf8(text).expect("identifiers are ASCII by construction")
 }
 
 /// Time slot of an event. Domain order is Morning < Afternoon < Evening (declaration order).
@@ -145,7 +156,10 @@ impl TimeSlot {
 /// The derived `Ord` is *string* order (so `MTLA...` < `MTLE...` < `MTLM...`); it is the
 /// canonical order of snapshots and has nothing to do with the domain's "when".
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventId([u8; 10]);
+pub struct EventId {
+    text: [u8; 10],
+    city: City,
+}
 
 fn two_digits(b: &[u8]) -> Result<u8, IdError> {
     match b {
@@ -174,7 +188,7 @@ impl EventId {
             expected: 10,
             got: s.len(),
         })?;
-        City::parse(&b[..3])?;
+        let city = City::parse(&b[..3])?;
         if !matches!(b[3], b'M' | b'A' | b'E') {
             return Err(IdError::TimeSlot);
         }
@@ -184,15 +198,15 @@ impl EventId {
         if day == 0 || day > days_in_month(year, month) {
             return Err(IdError::NoSuchDate);
         }
-        Ok(EventId(b))
+        Ok(EventId { text: b, city })
     }
 
     pub fn city(&self) -> City {
-        City::parse(&self.0[..3]).unwrap_or(City::Mtl)
+        self.city
     }
 
     pub fn slot(&self) -> TimeSlot {
-        match self.0[3] {
+        match self.text[3] {
             b'M' => TimeSlot::Morning,
             b'A' => TimeSlot::Afternoon,
             _ => TimeSlot::Evening,
@@ -201,21 +215,21 @@ impl EventId {
 
     /// Day of month, 1..=31.
     pub fn day(&self) -> u8 {
-        (self.0[4] - b'0') * 10 + (self.0[5] - b'0')
+        (self.text[4] - b'0') * 10 + (self.text[5] - b'0')
     }
 
     /// Month, 1..=12.
     pub fn month(&self) -> u8 {
-        (self.0[6] - b'0') * 10 + (self.0[7] - b'0')
+        (self.text[6] - b'0') * 10 + (self.text[7] - b'0')
     }
 
     /// Full year, 2000..=2099.
     pub fn year(&self) -> u16 {
-        2000 + u16::from((self.0[8] - b'0') * 10 + (self.0[9] - b'0'))
+        2000 + u16::from((self.text[8] - b'0') * 10 + (self.text[9] - b'0'))
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or("")
+        ascii(&self.text)
     }
 }
 

@@ -44,8 +44,11 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "an invariant: plain data (no maps, no unsized sequences, serializers that never \
+              fail) always encodes; empty bytes instead would be voted on as a reply"
+)]
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serializing plain data into a Vec cannot fail: no maps with non-string keys, no
-    // unsized sequences. Fall back to an empty buffer rather than panic if that ever changes.
-    postcard::to_stdvec(value).unwrap_or_default()
+    postcard::to_stdvec(value).expect("plain data always encodes")
 }
