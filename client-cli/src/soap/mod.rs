@@ -1,4 +1,4 @@
-//! SOAP without IO: a validated [`Request`] in, request envelope bytes out; response bytes
+//! SOAP without IO: a validated `tessera_types::Request` in, request envelope bytes out; response bytes
 //! in, a [`SoapResult`] or a [`SoapFault`] out. The wire format is the gateway's contract
 //! (`wsdl/reservation.wsdl`): document/literal wrapped, namespace `urn:tessera:reservation:v1`.
 

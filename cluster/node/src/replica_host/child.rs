@@ -42,7 +42,7 @@ fn write_frame(w: &mut impl Write, resp: &FromReplica) -> io::Result<()> {
 const FLUSH_EVERY: usize = 32;
 
 /// Serves frames until stdin closes. Responses are flushed whenever no further request is
-/// already buffered (or [`FLUSH_EVERY`] are waiting), so a burst of requests costs one write
+/// already buffered (or `FLUSH_EVERY` are waiting), so a burst of requests costs one write
 /// to the pipe, not one each.
 pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
     let replica = open(implementation, dir)?;

@@ -6,7 +6,7 @@
 //! Sequenced`, where `check` is the BLAKE3 of the payload. Reading stops at the first record
 //! that is short or fails its check (a torn write from a crash) and truncates it away.
 //!
-//! The current segment is kept zero-filled [`PREALLOC_BYTES`] ahead of its last record, so
+//! The current segment is kept zero-filled `PREALLOC_BYTES` ahead of its last record, so
 //! that the fdatasync of a batch overwrites blocks the file already has instead of growing
 //! it: on ext4 that is a data-only flush, while a growing file also waits for a journal
 //! commit shared with every other writer on the disk (the replicas' databases), which made
