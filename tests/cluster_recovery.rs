@@ -162,7 +162,7 @@ async fn a_hung_replica_is_replaced_but_one_lost_reply_is_not() {
     .unwrap()
     .encode(&Message::Faults(vec![FaultReport {
         seq: 50,
-        replica: 2,
+        replica: tessera_protocol::ReplicaId::ALL[1],
         kind: FaultKind::Missing,
     }]))
     .unwrap()

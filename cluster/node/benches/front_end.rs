@@ -53,6 +53,7 @@ use tessera_node::{link_config, FrontEndClient};
 use tessera_protocol::wire::{
     Link, Message, NodeId, ReplyEntry, RequestId, Submission, HEADER_LEN, MAC_LEN,
 };
+use tessera_protocol::ReplicaId;
 use tessera_types::{Code, Replica, Reply, Request};
 use tokio::sync::{mpsc, oneshot};
 
@@ -431,7 +432,7 @@ fn serve(socket: StdUdpSocket, mut link: Link, stop: &AtomicBool) {
             let entry = ReplyEntry {
                 seq,
                 id: sub.id,
-                replica: 1,
+                replica: ReplicaId::ALL[0],
                 reply: reply.encode(),
             };
             let size = postcard::experimental::serialized_size(&entry).unwrap_or(budget);
@@ -1490,7 +1491,10 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
             .join(" ")
     );
 
-    let server = BaselineServer::start(baseline_link(&cluster.cfg, NodeId::ReplicaManager(1))?)?;
+    let server = BaselineServer::start(baseline_link(
+        &cluster.cfg,
+        NodeId::ReplicaManager(ReplicaId::ALL[0]),
+    )?)?;
     let baseline = BaselineClient::start(
         baseline_link(&cluster.cfg, NodeId::FrontEnd(2))?,
         server.addr,

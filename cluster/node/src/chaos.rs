@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use tessera_protocol::wire::{ChaosAction, Link, Message, NodeId};
-use tessera_protocol::{Destination, Transmit};
+use tessera_protocol::{Destination, ReplicaId, Transmit};
 
 use crate::config::Config;
 use crate::link_config;
@@ -25,6 +25,9 @@ pub async fn send(
             cfg.replica_manager.len()
         );
     }
+    let Some(to) = ReplicaId::new(replica) else {
+        bail!("no replica {replica} in this cluster (expected 1..=4)");
+    };
     // Any local address: the nodes may be on other hosts.
     let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, 0xc4a05)?;
     let mut link = Link::new(link_config(
@@ -39,7 +42,7 @@ pub async fn send(
         for d in &datagrams {
             transport
                 .send(&Transmit {
-                    to: Destination::ReplicaManager(replica),
+                    to: Destination::ReplicaManager(to),
                     datagram: d.clone(),
                 })
                 .await;

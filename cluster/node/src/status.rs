@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tessera_protocol::wire::{Link, Message, NodeId, RmStatus, SequencerStatus};
-use tessera_protocol::{Destination, Transmit};
+use tessera_protocol::{Destination, ReplicaId, Transmit};
 
 use crate::config::Config;
 use crate::link_config;
@@ -47,7 +47,7 @@ fn hex(d: &[u8; 32]) -> String {
 
 fn row(rm: &RmStatus, now_unix_ms: u64) -> ReplicaRow {
     ReplicaRow {
-        id: rm.id,
+        id: rm.id.get(),
         implementation: rm.implementation.clone(),
         pid: Some(rm.pid),
         state: rm.state.as_str().to_owned(),
@@ -124,9 +124,9 @@ async fn ask(
         if only.is_none() && sequencer.is_none() {
             targets.push(Destination::Sequencer);
         }
-        for (i, r) in rms.iter().enumerate() {
-            if r.is_none() && wanted(i) {
-                targets.push(Destination::ReplicaManager(i as u8 + 1));
+        for (r, got) in ReplicaId::ALL.into_iter().zip(rms) {
+            if got.is_none() && wanted(r.index()) {
+                targets.push(Destination::ReplicaManager(r));
             }
         }
         targets
@@ -159,7 +159,7 @@ async fn ask(
                 Some((NodeId::ReplicaManager(i), Message::RmStatus { nonce: n, status }))
                     if n == nonce =>
                 {
-                    if let Some(slot) = rms.get_mut(usize::from(i).wrapping_sub(1)) {
+                    if let Some(slot) = rms.get_mut(i.index()) {
                         *slot = Some(status);
                     }
                 }

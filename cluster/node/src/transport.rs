@@ -130,9 +130,10 @@ impl Transport {
         match to {
             Destination::Addr(a) => vec![a],
             Destination::Sequencer => vec![self.peers.sequencer],
-            Destination::ReplicaManager(i) => usize::from(i)
-                .checked_sub(1)
-                .and_then(|i| self.peers.replica_managers.get(i))
+            Destination::ReplicaManager(r) => self
+                .peers
+                .replica_managers
+                .get(r.index())
                 .copied()
                 .into_iter()
                 .collect(),

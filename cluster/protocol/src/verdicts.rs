@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::wire::{FaultKind, FaultReport};
-use crate::REPLICAS;
+use crate::{ReplicaId, REPLICAS};
 
 /// Consecutive wrong answers that make a replica faulty.
 pub const WRONG_LIMIT: u32 = 3;
@@ -102,8 +102,10 @@ impl Reporter {
     }
 
     fn report(&mut self, seq: u64, verdicts: Verdicts) {
-        for ((replica, verdict), suspected) in
-            (1..=REPLICAS).zip(verdicts).zip(self.suspected.iter_mut())
+        for ((replica, verdict), suspected) in ReplicaId::ALL
+            .into_iter()
+            .zip(verdicts)
+            .zip(self.suspected.iter_mut())
         {
             let kind = match verdict {
                 Some(true) if *suspected => {
@@ -242,7 +244,7 @@ mod tests {
         let kinds: Vec<_> = r
             .take(now, retransmit)
             .into_iter()
-            .map(|f| (f.seq, f.replica, f.kind))
+            .map(|f| (f.seq, f.replica.get(), f.kind))
             .collect();
         assert_eq!(
             kinds,
@@ -263,7 +265,7 @@ mod tests {
         let kinds: Vec<_> = r
             .take(now, retransmit)
             .into_iter()
-            .map(|f| (f.seq, f.replica, f.kind))
+            .map(|f| (f.seq, f.replica.get(), f.kind))
             .collect();
         assert_eq!(kinds, vec![(12, 4, FaultKind::Correct)], "once, at 12");
         assert_eq!(

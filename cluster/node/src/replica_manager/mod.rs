@@ -18,6 +18,7 @@ use tessera_protocol::replica_manager::{
     Command, ReplicaManager, ReplicaSignal, RmConfig, RmEvent, MAX_IN_FLIGHT,
 };
 use tessera_protocol::wire::{Link, NodeId};
+use tessera_protocol::ReplicaId;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -37,7 +38,7 @@ pub async fn run(
     chaos: bool,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let Some(me) = cfg.replica_manager(id).cloned() else {
+    let (Some(me), Some(rid)) = (cfg.replica_manager(id).cloned(), ReplicaId::new(id)) else {
         bail!("no [[replica_manager]] with id {id} in the configuration");
     };
     let spec = ReplicaSpec {
@@ -49,9 +50,9 @@ pub async fn run(
     let persisted = record::load(&record_path)?;
     let transport = Transport::bind(&cfg, me.address, true, u64::from(id))
         .with_context(|| format!("binding replica manager {id} to {}", me.address))?;
-    let link = Link::new(link_config(&cfg, NodeId::ReplicaManager(id)))?;
+    let link = Link::new(link_config(&cfg, NodeId::ReplicaManager(rid)))?;
     let rcfg = RmConfig {
-        id,
+        id: rid,
         implementation: me.implementation.as_str().to_owned(),
         timeouts: cfg.protocol_timeouts(),
         checkpoint_interval: cfg.recovery.checkpoint_interval,
@@ -192,7 +193,7 @@ fn log(id: u8, rm: &ReplicaManager, ev: RmEvent) {
             generation,
             reason,
         }) => tracing::warn!(
-            replica = r,
+            replica = r.get(),
             generation,
             ?reason,
             "voted to replace replica {r} (generation {generation})"
@@ -201,7 +202,7 @@ fn log(id: u8, rm: &ReplicaManager, ev: RmEvent) {
             replica: r,
             incarnation,
         }) => tracing::info!(
-            replica = r,
+            replica = r.get(),
             generation = incarnation.generation,
             from_seq = incarnation.from_seq,
             "replica {r} is at generation {}",

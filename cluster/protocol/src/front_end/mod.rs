@@ -27,7 +27,7 @@ use crate::verdicts::Reporter;
 use crate::wire::{
     batch, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats, HEADER_LEN, MAC_LEN,
 };
-use crate::{Destination, Timeouts, Transmit, REPLICAS};
+use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
 use latency::SlidingMax;
 
@@ -42,7 +42,8 @@ const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How many recent reply latencies the linger window is computed from.
 const LATENCY_SAMPLES: usize = 1000;
-const SLOTS: usize = REPLICAS as usize;
+/// Per-replica arrays are indexed by `ReplicaId::index`.
+const PER_REPLICA: usize = REPLICAS as usize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontEndConfig {
@@ -104,11 +105,13 @@ enum Timer {
 enum Stage {
     /// Waiting for two replicas to agree. `replies[r - 1]`: replica r's reply; its first
     /// one counts.
-    Collecting { replies: [Option<Vec<u8>>; SLOTS] },
+    Collecting {
+        replies: [Option<Vec<u8>>; PER_REPLICA],
+    },
     /// Answered. `agrees[r - 1]`: whether replica r's reply equals the answer, once it replied.
     Lingering {
         answer: Vec<u8>,
-        agrees: [Option<bool>; SLOTS],
+        agrees: [Option<bool>; PER_REPLICA],
     },
 }
 
@@ -143,7 +146,7 @@ pub struct FrontEnd {
     /// Request numbers to (re)submit at the next flush.
     submit_queue: Vec<u64>,
     /// Seqs to re-ask, per replica manager.
-    reask_queue: [Vec<u64>; SLOTS],
+    reask_queue: [Vec<u64>; PER_REPLICA],
     /// What this front end tells the managers about each replica's answers.
     verdicts: Reporter,
     /// The latest time any call was given (flushes, which are given none, happen after one).
@@ -383,16 +386,13 @@ impl FrontEnd {
         }
     }
 
-    fn on_reply(&mut self, now: Instant, sender: u8, entry: ReplyEntry) {
+    fn on_reply(&mut self, now: Instant, sender: ReplicaId, entry: ReplyEntry) {
         // The MAC authenticates the sender: a replica manager speaks only for its own replica.
-        if entry.replica != sender
-            || !(1..=REPLICAS).contains(&entry.replica)
-            || entry.id.front_end != self.incarnation
-        {
+        if entry.replica != sender || entry.id.front_end != self.incarnation {
             return;
         }
         let number = entry.id.number;
-        let slot = usize::from(entry.replica - 1);
+        let slot = entry.replica.index();
         let Some(req) = self.requests.get(&number) else {
             return;
         };
@@ -436,7 +436,7 @@ impl FrontEnd {
         }
     }
 
-    /// Replica `slot + 1` sent `reply`, the same bytes as another replica before it.
+    /// The replica at index `slot` sent `reply`, the same bytes as another replica before it.
     fn answer(&mut self, now: Instant, number: u64, slot: usize, reply: Vec<u8>) {
         let window = self.linger_window();
         let id = self.id(number);
@@ -446,7 +446,7 @@ impl FrontEnd {
         let (Some(seq), Stage::Collecting { replies }) = (req.seq, &req.stage) else {
             return;
         };
-        let mut agrees = [None; SLOTS];
+        let mut agrees = [None; PER_REPLICA];
         for (verdict, r) in agrees.iter_mut().zip(replies) {
             *verdict = r.as_ref().map(|r| *r == reply);
         }
@@ -671,7 +671,7 @@ impl FrontEnd {
 
     fn flush_reasks(&mut self) {
         let budget = self.body_budget();
-        for (replica, queue) in (1..=REPLICAS).zip(self.reask_queue.iter_mut()) {
+        for (replica, queue) in ReplicaId::ALL.into_iter().zip(self.reask_queue.iter_mut()) {
             if queue.is_empty() {
                 continue;
             }
@@ -700,7 +700,7 @@ impl FrontEnd {
             let Ok(datagrams) = self.link.encode(&Message::Faults(batch)) else {
                 continue;
             };
-            for replica in 1..=REPLICAS {
+            for replica in ReplicaId::ALL {
                 self.out.extend(datagrams.iter().map(|datagram| Transmit {
                     to: Destination::ReplicaManager(replica),
                     datagram: datagram.clone(),

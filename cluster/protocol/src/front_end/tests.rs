@@ -5,6 +5,12 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::*;
+use crate::ReplicaId;
+
+/// Replica `n` (1..=4), for tests.
+fn r(n: u8) -> ReplicaId {
+    ReplicaId::new(n).expect("a replica number")
+}
 use crate::verdicts::FAULT_COPIES;
 use crate::wire::{ClusterId, Key, LinkConfig};
 use crate::wire::{FaultKind, FaultReport};
@@ -69,7 +75,8 @@ impl Net {
         Net {
             fe,
             sequencer: link(NodeId::Sequencer),
-            rms: (1..=REPLICAS)
+            rms: ReplicaId::ALL
+                .into_iter()
                 .map(|r| link(NodeId::ReplicaManager(r)))
                 .collect(),
             sniffer: link(NodeId::Tool(9)),
@@ -98,10 +105,10 @@ impl Net {
         let msg = Message::Reply(vec![ReplyEntry {
             seq,
             id: id(number),
-            replica,
+            replica: r(replica),
             reply: bytes.to_vec(),
         }]);
-        let from = link(NodeId::ReplicaManager(rm));
+        let from = link(NodeId::ReplicaManager(r(rm)));
         self.deliver(now, &from, &msg);
     }
 
@@ -166,7 +173,7 @@ fn faults_to_all(sent: &[(Destination, Message)]) -> Vec<FaultReport> {
         let dests: Vec<_> = round.iter().map(|(to, _)| *to).collect();
         assert_eq!(
             dests,
-            (1..=4).map(Destination::ReplicaManager).collect::<Vec<_>>()
+            ReplicaId::ALL.map(Destination::ReplicaManager).to_vec()
         );
         assert!(round.iter().all(|(_, f)| *f == round[0].1));
     }
@@ -179,11 +186,16 @@ fn copies_to_rm1(
 ) -> BTreeMap<(u64, u8), (usize, Instant, Instant)> {
     let mut copies = BTreeMap::new();
     for (at, to, m) in sent {
-        let (Destination::ReplicaManager(1), Message::Faults(reports)) = (to, m) else {
+        let (Destination::ReplicaManager(to), Message::Faults(reports)) = (to, m) else {
             continue;
         };
-        for r in reports {
-            let e = copies.entry((r.seq, r.replica)).or_insert((0, *at, *at));
+        if *to != r(1) {
+            continue;
+        }
+        for f in reports {
+            let e = copies
+                .entry((f.seq, f.replica.get()))
+                .or_insert((0, *at, *at));
             e.0 += 1;
             e.2 = *at;
         }
@@ -192,7 +204,11 @@ fn copies_to_rm1(
 }
 
 fn fault(seq: u64, replica: u8, kind: FaultKind) -> FaultReport {
-    FaultReport { seq, replica, kind }
+    FaultReport {
+        seq,
+        replica: r(replica),
+        kind,
+    }
 }
 
 #[test]
@@ -353,7 +369,7 @@ fn unavailable_at_the_deadline_when_no_two_agree() {
     // Only the silent replica manager is re-asked; nobody is ever blamed.
     assert!(!sent.is_empty());
     for (_, to, msg) in &sent {
-        assert_eq!(*to, Destination::ReplicaManager(4));
+        assert_eq!(*to, Destination::ReplicaManager(r(4)));
         assert_eq!(*msg, Message::Reask(vec![10]));
     }
     assert_eq!(n.fe.poll_timeout(), Some(n.at(5000)));
@@ -522,15 +538,15 @@ fn reask_goes_only_to_replica_managers_that_have_not_replied() {
         "one batched Reask per replica manager: {sent:?}"
     );
     assert_eq!(
-        got[&Destination::ReplicaManager(2)],
+        got[&Destination::ReplicaManager(r(2))],
         Message::Reask(vec![20])
     );
     assert_eq!(
-        got[&Destination::ReplicaManager(3)],
+        got[&Destination::ReplicaManager(r(3))],
         Message::Reask(vec![20, 21])
     );
     assert_eq!(
-        got[&Destination::ReplicaManager(4)],
+        got[&Destination::ReplicaManager(r(4))],
         Message::Reask(vec![20, 21])
     );
     assert_eq!(n.fe.stats().reasks, 5);
@@ -543,11 +559,11 @@ fn reask_goes_only_to_replica_managers_that_have_not_replied() {
     let got: HashMap<_, _> = sent.iter().map(|(_, to, m)| (*to, m.clone())).collect();
     assert_eq!(got.len(), 2);
     assert_eq!(
-        got[&Destination::ReplicaManager(3)],
+        got[&Destination::ReplicaManager(r(3))],
         Message::Reask(vec![21])
     );
     assert_eq!(
-        got[&Destination::ReplicaManager(4)],
+        got[&Destination::ReplicaManager(r(4))],
         Message::Reask(vec![21])
     );
 }
@@ -575,15 +591,12 @@ fn replies_must_come_from_the_replica_they_name() {
     n.reply(n.at(1), 1, 1, 10, b"A");
     // Replica manager 1 speaking for replica 2: not a second vote.
     n.reply_as(n.at(2), 1, 2, 1, 10, b"A");
-    // Out-of-range replica numbers, from a matching sender.
-    n.reply_as(n.at(3), 0, 0, 1, 10, b"A");
-    n.reply_as(n.at(3), 5, 5, 1, 10, b"A");
     // Nodes that are not replica managers.
     for node in [NodeId::Sequencer, NodeId::FrontEnd(1), NodeId::Tool(3)] {
         let msg = Message::Reply(vec![ReplyEntry {
             seq: 10,
             id: id(1),
-            replica: 2,
+            replica: r(2),
             reply: b"A".to_vec(),
         }]);
         let from = link(node);
@@ -597,17 +610,17 @@ fn replies_must_come_from_the_replica_they_name() {
                 front_end: INC + 1,
                 number: 1,
             },
-            replica: 2,
+            replica: r(2),
             reply: b"A".to_vec(),
         },
         ReplyEntry {
             seq: 11,
             id: id(99),
-            replica: 2,
+            replica: r(2),
             reply: b"A".to_vec(),
         },
     ]);
-    let rm2 = link(NodeId::ReplicaManager(2));
+    let rm2 = link(NodeId::ReplicaManager(r(2)));
     n.deliver(n.at(5), &rm2, &other);
     // Ordered from anyone but the sequencer is ignored too.
     let fake = Message::Ordered(vec![(id(1), 555)]);
@@ -636,12 +649,12 @@ fn a_replica_votes_once_and_its_first_reply_counts() {
         ReplyEntry {
             seq: 10,
             id: id(1),
-            replica: 1,
+            replica: r(1),
             reply: b"A".to_vec(),
         };
         2
     ]);
-    let rm1 = link(NodeId::ReplicaManager(1));
+    let rm1 = link(NodeId::ReplicaManager(r(1)));
     n.deliver(n.at(3), &rm1, &twice);
     assert!(n.events().is_empty(), "duplicates are not votes");
     // Replica 1 changes its mind: ignored.
@@ -762,12 +775,12 @@ fn many_in_flight_batch_into_full_datagrams() {
                     .map(|&k| ReplyEntry {
                         seq: seq_of(k),
                         id: id(k),
-                        replica: rm,
+                        replica: r(rm),
                         reply: format!("reply {k}").into_bytes(),
                     })
                     .collect(),
             );
-            let from = link(NodeId::ReplicaManager(rm));
+            let from = link(NodeId::ReplicaManager(r(rm)));
             n.deliver(n.at(2 + u64::from(rm)), &from, &msg);
         }
     }
@@ -876,7 +889,7 @@ fn garbage_is_counted_and_harmless() {
         .encode(&Message::Reply(vec![ReplyEntry {
             seq: 1,
             id: id(1),
-            replica: 1,
+            replica: r(1),
             reply: b"A".to_vec(),
         }]))
         .unwrap()
@@ -886,7 +899,7 @@ fn garbage_is_counted_and_harmless() {
     let wrong_key = Link::new(LinkConfig {
         cluster: ClusterId::from_name("test"),
         key: Key::derive("other"),
-        me: NodeId::ReplicaManager(2),
+        me: NodeId::ReplicaManager(r(2)),
         max_datagram: 1400,
         max_message: 1 << 20,
         reassembly_timeout: Duration::from_secs(5),
@@ -1008,7 +1021,10 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
     let mut rng = Rng(0x5eed);
     let mut n = Net::new();
     let mut seq_link = link(NodeId::Sequencer);
-    let mut rm_links: Vec<Link> = (1..=4).map(|r| link(NodeId::ReplicaManager(r))).collect();
+    let mut rm_links: Vec<Link> = ReplicaId::ALL
+        .into_iter()
+        .map(|r| link(NodeId::ReplicaManager(r)))
+        .collect();
     // Toy sequencer: id -> seq.
     let mut assigned: HashMap<RequestId, u64> = HashMap::new();
     let mut next_seq = 1;
@@ -1075,7 +1091,7 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                                 let msg = Message::Reply(vec![ReplyEntry {
                                     seq: s,
                                     id: e.id,
-                                    replica: r,
+                                    replica: self::r(r),
                                     reply: reply_for(r, s, &e.request),
                                 }]);
                                 for d in rm_links[usize::from(r - 1)].encode(&msg).unwrap() {
@@ -1090,8 +1106,9 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                         to_fe.push((now + ms(1), d));
                     }
                 }
-                Destination::ReplicaManager(r) => {
-                    let rm = &mut rm_links[usize::from(r - 1)];
+                Destination::ReplicaManager(to) => {
+                    let rm = &mut rm_links[to.index()];
+                    let r = to.get();
                     match rm.receive(now, &t.datagram) {
                         Some((_, Message::Reask(seqs))) => {
                             if r == 4 {
@@ -1103,7 +1120,7 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                                 .map(|(s, rid, req)| ReplyEntry {
                                     seq: s,
                                     id: rid,
-                                    replica: r,
+                                    replica: to,
                                     reply: reply_for(r, s, req),
                                 })
                                 .collect();
@@ -1138,13 +1155,13 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
     let wrong = faults.iter().filter(|f| f.kind == FaultKind::Wrong).count();
     let missing_4 = faults
         .iter()
-        .filter(|f| f.kind == FaultKind::Missing && f.replica == 4)
+        .filter(|f| f.kind == FaultKind::Missing && f.replica.get() == 4)
         .count();
     // Replica 3 is blamed exactly at its wrong seqs, and cleared (`Correct`) only elsewhere.
     assert!(faults.iter().all(|f| match f.kind {
         FaultKind::Missing => true,
-        FaultKind::Wrong => f.replica == 3 && f.seq.is_multiple_of(5),
-        FaultKind::Correct => f.replica == 3 && !f.seq.is_multiple_of(5),
+        FaultKind::Wrong => f.replica.get() == 3 && f.seq.is_multiple_of(5),
+        FaultKind::Correct => f.replica.get() == 3 && !f.seq.is_multiple_of(5),
     }));
     assert!(faults.iter().any(|f| f.kind == FaultKind::Correct));
     let s = n.fe.stats();
@@ -1178,7 +1195,7 @@ fn input() -> impl Strategy<Value = Input> {
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(Input::Submit),
         proptest::collection::vec(any::<u8>(), 0..80).prop_map(Input::Garbage),
         proptest::collection::vec((0..12u64, 0..6u64), 0..4).prop_map(Input::Ordered),
-        (0..6u8, 0..6u8, 0..12u64, 0..6u64, 0..3u8).prop_map(
+        (1..=4u8, 1..=4u8, 0..12u64, 0..6u64, 0..3u8).prop_map(
             |(rm, replica, number, seq, reply)| {
                 Input::Reply {
                     rm,

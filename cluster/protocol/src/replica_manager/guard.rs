@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::verdicts::Runs;
 use crate::wire::{FaultKind, FaultReport, Incarnation, Message, VoteReason};
-use crate::{Destination, REPLICAS};
+use crate::{Destination, ReplicaId, REPLICAS};
 
 pub use crate::verdicts::WRONG_LIMIT;
 /// Managers that must agree before a replica is replaced: a majority of four.
@@ -60,7 +60,7 @@ const RECHECKS: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardConfig {
-    pub me: u8,
+    pub me: ReplicaId,
     /// A replica with work outstanding this long without answering is hung.
     pub hang_threshold: Duration,
     /// How often an outstanding vote or probe is resent.
@@ -87,7 +87,7 @@ struct Tracked {
     /// When a wrong answer of the current generation was last reported.
     last_wrong: Option<Instant>,
     /// Managers that voted against this replica's current generation.
-    votes: BTreeSet<u8>,
+    votes: BTreeSet<ReplicaId>,
     my_vote: Option<MyVote>,
     /// Outstanding probe of this replica's owner.
     probe: Option<Probe>,
@@ -113,7 +113,7 @@ const PROBE_EXPIRY: u32 = 2;
 /// A `Hello` waiting for answers.
 #[derive(Debug, Clone)]
 struct Greeting {
-    unanswered: BTreeSet<u8>,
+    unanswered: BTreeSet<ReplicaId>,
     next: Instant,
     sent: u32,
 }
@@ -136,40 +136,28 @@ pub struct Guard {
 pub enum GuardEvent {
     /// This manager voted to replace `replica` in `generation`.
     Voted {
-        replica: u8,
+        replica: ReplicaId,
         generation: u32,
         reason: VoteReason,
     },
     /// This manager learnt that `replica` is at a newer incarnation than it knew of.
     Learnt {
-        replica: u8,
+        replica: ReplicaId,
         incarnation: Incarnation,
     },
-}
-
-fn index(replica: u8) -> Option<usize> {
-    (1..=REPLICAS)
-        .contains(&replica)
-        .then(|| usize::from(replica - 1))
-}
-
-fn peers(me: u8) -> impl Iterator<Item = u8> {
-    (1..=REPLICAS).filter(move |p| *p != me)
 }
 
 impl Guard {
     /// `mine`: our own replica's incarnation, as persisted. Says `Hello` to every peer.
     pub fn new(cfg: GuardConfig, mine: Incarnation, now: Instant) -> Self {
         let mut tracked: [Tracked; REPLICAS as usize] = Default::default();
-        if let Some(i) = index(cfg.me) {
-            tracked[i].incarnation = mine;
-        }
+        tracked[cfg.me.index()].incarnation = mine;
         let mut g = Guard {
             cfg,
             tracked,
             checkpoints: BTreeMap::new(),
             greeting: Some(Greeting {
-                unanswered: peers(cfg.me).collect(),
+                unanswered: cfg.me.others().collect(),
                 next: now,
                 sent: 0,
             }),
@@ -182,35 +170,35 @@ impl Guard {
         g
     }
 
-    pub fn incarnation(&self, replica: u8) -> Incarnation {
-        index(replica).map_or_else(Incarnation::default, |i| self.tracked[i].incarnation)
+    pub fn incarnation(&self, replica: ReplicaId) -> Incarnation {
+        self.tracked[replica.index()].incarnation
     }
 
-    pub fn generation(&self, replica: u8) -> u32 {
+    pub fn generation(&self, replica: ReplicaId) -> u32 {
         self.incarnation(replica).generation
     }
 
     /// This manager's count of consecutive wrong answers of `replica`, up to its latest
     /// reported verdict.
-    pub fn consecutive_faults(&self, replica: u8) -> u32 {
-        index(replica).map_or(0, |i| self.tracked[i].runs.streak())
+    pub fn consecutive_faults(&self, replica: ReplicaId) -> u32 {
+        self.tracked[replica.index()].runs.streak()
     }
 
     /// When a wrong answer of `replica`'s current generation was last reported to us.
-    pub fn last_wrong(&self, replica: u8) -> Option<Instant> {
-        index(replica).and_then(|i| self.tracked[i].last_wrong)
+    pub fn last_wrong(&self, replica: ReplicaId) -> Option<Instant> {
+        self.tracked[replica.index()].last_wrong
     }
 
     /// Managers (this one included) that voted against `replica`'s current generation, as far
     /// as this manager knows (complete only for its own replica, which all votes are sent to).
-    pub fn votes_against(&self, replica: u8) -> usize {
-        index(replica).map_or(0, |i| self.tracked[i].votes.len())
+    pub fn votes_against(&self, replica: ReplicaId) -> usize {
+        self.tracked[replica.index()].votes.len()
     }
 
     /// A front end's verdict. `my_stall` is how long this manager's own replica has had work
     /// outstanding without answering (for a `Missing` report about it).
     pub fn on_report(&mut self, now: Instant, r: FaultReport, my_stall: Duration) {
-        let Some(i) = index(r.replica) else { return };
+        let i = r.replica.index();
         let t = &mut self.tracked[i];
         if r.seq <= t.incarnation.from_seq {
             return;
@@ -231,8 +219,8 @@ impl Guard {
     }
 
     /// Judges a suspected replica: our own from its stall, another by probing its owner.
-    fn check(&mut self, now: Instant, replica: u8, my_stall: Duration, rechecks: u32) {
-        let Some(i) = index(replica) else { return };
+    fn check(&mut self, now: Instant, replica: ReplicaId, my_stall: Duration, rechecks: u32) {
+        let i = replica.index();
         if replica == self.cfg.me {
             self.judge(now, replica, my_stall, rechecks);
             return;
@@ -259,8 +247,8 @@ impl Guard {
 
     /// A stall beyond the threshold draws a vote; a shorter one with work outstanding is
     /// looked at again when it would reach the threshold.
-    fn judge(&mut self, now: Instant, replica: u8, stall: Duration, rechecks: u32) {
-        let Some(i) = index(replica) else { return };
+    fn judge(&mut self, now: Instant, replica: ReplicaId, stall: Duration, rechecks: u32) {
+        let i = replica.index();
         if stall >= self.cfg.hang_threshold {
             self.tracked[i].recheck = None;
             self.vote(now, replica, VoteReason::Hung);
@@ -276,13 +264,13 @@ impl Guard {
     pub fn on_probe_reply(
         &mut self,
         now: Instant,
-        from: u8,
+        from: ReplicaId,
         nonce: u64,
         incarnation: Incarnation,
         stalled_ms: u64,
     ) {
         self.learn(from, incarnation);
-        let Some(i) = index(from) else { return };
+        let i = from.index();
         let t = &mut self.tracked[i];
         let Some(probe) = t.probe.filter(|p| p.nonce == nonce) else {
             return;
@@ -294,10 +282,14 @@ impl Guard {
         self.judge(now, from, Duration::from_millis(stalled_ms), probe.rechecks);
     }
 
-    pub fn on_vote(&mut self, voter: u8, replica: u8, generation: u32, reason: VoteReason) {
-        let (Some(_), Some(i)) = (index(voter), index(replica)) else {
-            return;
-        };
+    pub fn on_vote(
+        &mut self,
+        voter: ReplicaId,
+        replica: ReplicaId,
+        generation: u32,
+        reason: VoteReason,
+    ) {
+        let i = replica.index();
         if replica == self.cfg.me {
             let mine = self.tracked[i].incarnation;
             if generation < mine.generation {
@@ -323,10 +315,8 @@ impl Guard {
     /// Adopts `incarnation` for `replica` if it is newer than what we know: everything we
     /// held against the old generation is void, except verdicts about seqs the new one
     /// answered.
-    pub fn learn(&mut self, replica: u8, incarnation: Incarnation) -> bool {
-        let Some(i) = index(replica) else {
-            return false;
-        };
+    pub fn learn(&mut self, replica: ReplicaId, incarnation: Incarnation) -> bool {
+        let i = replica.index();
         let t = &mut self.tracked[i];
         if incarnation.generation <= t.incarnation.generation {
             return false;
@@ -363,9 +353,9 @@ impl Guard {
 
     /// A peer (re)started: adopt what it says of its replica, tell it where ours is and where
     /// we think its is, and bring it our vote against its replica if we hold one.
-    pub fn on_hello(&mut self, now: Instant, peer: u8, incarnation: Incarnation) {
+    pub fn on_hello(&mut self, now: Instant, peer: ReplicaId, incarnation: Incarnation) {
         self.learn(peer, incarnation);
-        let Some(i) = index(peer) else { return };
+        let i = peer.index();
         let me = self.cfg.me;
         self.out.push_back((
             Destination::ReplicaManager(peer),
@@ -380,7 +370,7 @@ impl Guard {
         }
     }
 
-    pub fn on_welcome(&mut self, peer: u8, mine: Incarnation, yours: Incarnation) {
+    pub fn on_welcome(&mut self, peer: ReplicaId, mine: Incarnation, yours: Incarnation) {
         self.learn(peer, mine);
         self.learn(self.cfg.me, yours);
         if let Some(g) = &mut self.greeting {
@@ -399,8 +389,8 @@ impl Guard {
         }
         g.sent += 1;
         g.next = now + self.cfg.retry;
-        let incarnation = self.tracked[usize::from(self.cfg.me - 1)].incarnation;
-        let to: Vec<u8> = g.unanswered.iter().copied().collect();
+        let incarnation = self.tracked[self.cfg.me.index()].incarnation;
+        let to: Vec<ReplicaId> = g.unanswered.iter().copied().collect();
         for peer in to {
             self.out.push_back((
                 Destination::ReplicaManager(peer),
@@ -413,13 +403,13 @@ impl Guard {
     pub fn on_checkpoint(
         &mut self,
         now: Instant,
-        replica: u8,
+        replica: ReplicaId,
         seq: u64,
         incarnation: Incarnation,
         digest: [u8; 32],
     ) {
         self.learn(replica, incarnation);
-        let Some(i) = index(replica) else { return };
+        let i = replica.index();
         if incarnation.generation != self.tracked[i].incarnation.generation {
             return;
         }
@@ -442,7 +432,7 @@ impl Guard {
         };
         for (j, d) in digests.iter().enumerate() {
             if d.is_some_and(|d| d != majority) {
-                self.vote(now, j as u8 + 1, VoteReason::Digest);
+                self.vote(now, ReplicaId::ALL[j], VoteReason::Digest);
             }
         }
     }
@@ -473,8 +463,8 @@ impl Guard {
         out
     }
 
-    fn vote(&mut self, now: Instant, replica: u8, reason: VoteReason) {
-        let Some(i) = index(replica) else { return };
+    fn vote(&mut self, now: Instant, replica: ReplicaId, reason: VoteReason) {
+        let i = replica.index();
         if self.tracked[i].my_vote.is_some() {
             return;
         }
@@ -495,7 +485,7 @@ impl Guard {
 
     /// A vote goes to every peer: the owner counts it, and the others learn that a
     /// replacement is coming.
-    fn send_vote(&mut self, replica: u8, generation: u32, reason: VoteReason) {
+    fn send_vote(&mut self, replica: ReplicaId, generation: u32, reason: VoteReason) {
         self.broadcast(Message::Vote {
             replica,
             generation,
@@ -504,7 +494,7 @@ impl Guard {
     }
 
     fn broadcast(&mut self, msg: Message) {
-        for peer in peers(self.cfg.me) {
+        for peer in self.cfg.me.others() {
             self.out
                 .push_back((Destination::ReplicaManager(peer), msg.clone()));
         }
@@ -515,8 +505,8 @@ impl Guard {
         if self.greeting.as_ref().is_some_and(|g| now >= g.next) {
             self.greet(now);
         }
-        for replica in 1..=REPLICAS {
-            let i = usize::from(replica - 1);
+        for replica in ReplicaId::ALL {
+            let i = replica.index();
             if self.tracked[i].settle.is_some_and(|at| now >= at) {
                 self.tracked[i].settle = None;
                 if self.tracked[i].runs.faulty() {
@@ -531,8 +521,8 @@ impl Guard {
             }
         }
         let retry = self.cfg.retry;
-        for replica in 1..=REPLICAS {
-            let i = usize::from(replica - 1);
+        for replica in ReplicaId::ALL {
+            let i = replica.index();
             let t = &mut self.tracked[i];
             if let Some(p) = t
                 .probe
@@ -573,7 +563,7 @@ impl Guard {
         let greeting = self.greeting.as_ref().map(|g| g.next);
         self.tracked
             .iter()
-            .zip(1..=REPLICAS)
+            .zip(ReplicaId::ALL)
             .filter_map(|(t, replica)| {
                 let vote = t.my_vote.filter(|_| replica != me).map(|v| v.next);
                 let probe = t.probe.map(|p| p.sent + self.cfg.retry * PROBE_EXPIRY);
@@ -605,11 +595,17 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ReplicaId;
+
+    /// Replica `n` (1..=4), for tests.
+    fn r(n: u8) -> ReplicaId {
+        ReplicaId::new(n).expect("a replica number")
+    }
 
     fn guard(me: u8) -> Guard {
         let mut g = Guard::new(
             GuardConfig {
-                me,
+                me: r(me),
                 hang_threshold: Duration::from_millis(1000),
                 retry: Duration::from_millis(100),
             },
@@ -617,7 +613,7 @@ mod tests {
             Instant::now(),
         );
         // Every peer welcomes it: no more greetings in the way.
-        for peer in peers(me) {
+        for peer in r(me).others() {
             g.on_welcome(peer, Incarnation::default(), Incarnation::default());
         }
         while g.poll_out().is_some() {}
@@ -632,10 +628,14 @@ mod tests {
     }
 
     fn report(seq: u64, replica: u8, kind: FaultKind) -> FaultReport {
-        FaultReport { seq, replica, kind }
+        FaultReport {
+            seq,
+            replica: r(replica),
+            kind,
+        }
     }
 
-    fn votes(g: &mut Guard) -> Vec<(u8, VoteReason)> {
+    fn votes(g: &mut Guard) -> Vec<(ReplicaId, VoteReason)> {
         let mut v: Vec<_> = std::iter::from_fn(|| g.poll_out())
             .filter_map(|(_, m)| match m {
                 Message::Vote {
@@ -657,17 +657,17 @@ mod tests {
         g.on_report(now, report(12, 3, FaultKind::Correct), Duration::ZERO);
         g.on_report(now, report(13, 3, FaultKind::Wrong), Duration::ZERO);
         g.on_report(now, report(14, 3, FaultKind::Wrong), Duration::ZERO);
-        assert_eq!(g.consecutive_faults(3), 2);
+        assert_eq!(g.consecutive_faults(r(3)), 2);
         assert!(votes(&mut g).is_empty(), "two in a row is not three");
         // A duplicate report does not count twice.
         g.on_report(now, report(14, 3, FaultKind::Wrong), Duration::ZERO);
         g.handle_timeout(now + Duration::from_secs(1), Duration::ZERO);
         assert!(votes(&mut g).is_empty());
         g.on_report(now, report(15, 3, FaultKind::Wrong), Duration::ZERO);
-        assert_eq!(g.consecutive_faults(3), 3);
+        assert_eq!(g.consecutive_faults(r(3)), 3);
         assert!(votes(&mut g).is_empty(), "the vote waits for stragglers");
         g.handle_timeout(g.poll_timeout().unwrap(), Duration::ZERO);
-        assert_eq!(votes(&mut g), vec![(3, VoteReason::Wrong)]);
+        assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Wrong)]);
     }
 
     /// Found by the simulation (`a_run_of_three_is_caught_under_loss`): front ends release
@@ -682,10 +682,10 @@ mod tests {
             g.on_report(now, report(seq, 4, FaultKind::Wrong), Duration::ZERO);
         }
         g.on_report(now, report(13, 4, FaultKind::Correct), Duration::ZERO);
-        assert_eq!(g.consecutive_faults(4), 0, "it answers right again");
+        assert_eq!(g.consecutive_faults(r(4)), 0, "it answers right again");
         assert!(votes(&mut g).is_empty(), "the vote waits for stragglers");
         g.handle_timeout(g.poll_timeout().unwrap(), Duration::ZERO);
-        assert_eq!(votes(&mut g), vec![(4, VoteReason::Wrong)]);
+        assert_eq!(votes(&mut g), vec![(r(4), VoteReason::Wrong)]);
     }
 
     #[test]
@@ -701,7 +701,7 @@ mod tests {
             g.on_report(now, report(seq, 2, kind), Duration::ZERO);
         }
         g.handle_timeout(now + Duration::from_secs(1), Duration::ZERO);
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
+        assert_eq!(votes(&mut g), vec![(r(2), VoteReason::Wrong)]);
     }
 
     #[test]
@@ -712,9 +712,9 @@ mod tests {
         for seq in [10, 13, 20] {
             g.on_report(now, report(seq, 2, FaultKind::Wrong), Duration::ZERO);
         }
-        assert_eq!(g.consecutive_faults(2), 3);
+        assert_eq!(g.consecutive_faults(r(2)), 3);
         g.on_report(now, report(11, 2, FaultKind::Correct), Duration::ZERO);
-        assert_eq!(g.consecutive_faults(2), 2);
+        assert_eq!(g.consecutive_faults(r(2)), 2);
         g.handle_timeout(now + Duration::from_secs(1), Duration::ZERO);
         assert!(votes(&mut g).is_empty());
     }
@@ -722,29 +722,29 @@ mod tests {
     #[test]
     fn the_owner_replaces_only_with_a_majority_of_votes() {
         let mut g = guard(2);
-        g.on_vote(1, 2, 0, VoteReason::Wrong);
-        g.on_vote(1, 2, 0, VoteReason::Wrong);
-        g.on_vote(3, 2, 0, VoteReason::Wrong);
+        g.on_vote(r(1), r(2), 0, VoteReason::Wrong);
+        g.on_vote(r(1), r(2), 0, VoteReason::Wrong);
+        g.on_vote(r(3), r(2), 0, VoteReason::Wrong);
         assert_eq!(
             g.poll_decision(),
             None,
             "two distinct voters are not a majority"
         );
-        g.on_vote(4, 2, 1, VoteReason::Wrong);
+        g.on_vote(r(4), r(2), 1, VoteReason::Wrong);
         assert_eq!(
             g.poll_decision(),
             None,
             "a vote against another generation does not count"
         );
-        g.on_vote(4, 2, 0, VoteReason::Wrong);
+        g.on_vote(r(4), r(2), 0, VoteReason::Wrong);
         assert_eq!(g.poll_decision(), Some(VoteReason::Wrong));
-        g.on_vote(2, 2, 0, VoteReason::Wrong);
+        g.on_vote(r(2), r(2), 0, VoteReason::Wrong);
         assert_eq!(g.poll_decision(), None, "decided once");
         // After the replacement, old votes are void and counting starts over.
         assert_eq!(g.replaced_mine(50), inc(1, 50));
-        g.on_vote(1, 2, 0, VoteReason::Wrong);
-        g.on_vote(3, 2, 1, VoteReason::Wrong);
-        g.on_vote(4, 2, 1, VoteReason::Wrong);
+        g.on_vote(r(1), r(2), 0, VoteReason::Wrong);
+        g.on_vote(r(3), r(2), 1, VoteReason::Wrong);
+        g.on_vote(r(4), r(2), 1, VoteReason::Wrong);
         assert_eq!(g.poll_decision(), None);
     }
 
@@ -752,11 +752,11 @@ mod tests {
     fn reports_about_the_old_incarnation_are_ignored() {
         let now = Instant::now();
         let mut g = guard(1);
-        g.learn(3, inc(1, 100));
+        g.learn(r(3), inc(1, 100));
         for seq in 98..=100 {
             g.on_report(now, report(seq, 3, FaultKind::Wrong), Duration::ZERO);
         }
-        assert_eq!(g.consecutive_faults(3), 0);
+        assert_eq!(g.consecutive_faults(r(3)), 0);
         assert!(votes(&mut g).is_empty());
     }
 
@@ -766,7 +766,7 @@ mod tests {
         let mut g = guard(1);
         g.on_report(now, report(5, 4, FaultKind::Missing), Duration::ZERO);
         let (to, probe) = g.poll_out().unwrap();
-        assert_eq!(to, Destination::ReplicaManager(4));
+        assert_eq!(to, Destination::ReplicaManager(r(4)));
         let Message::Probe { nonce } = probe else {
             panic!("{probe:?}")
         };
@@ -774,7 +774,7 @@ mod tests {
         g.on_report(now, report(6, 4, FaultKind::Missing), Duration::ZERO);
         assert!(g.poll_out().is_none());
         // One lost reply: the owner says its replica is answering.
-        g.on_probe_reply(now, 4, nonce, inc(0, 0), 0);
+        g.on_probe_reply(now, r(4), nonce, inc(0, 0), 0);
         assert!(votes(&mut g).is_empty());
         // A hung replica.
         let later = now + Duration::from_millis(200);
@@ -782,13 +782,13 @@ mod tests {
         let Some((_, Message::Probe { nonce })) = g.poll_out() else {
             panic!()
         };
-        g.on_probe_reply(later, 4, nonce + 1, inc(0, 0), 5_000);
+        g.on_probe_reply(later, r(4), nonce + 1, inc(0, 0), 5_000);
         assert!(
             votes(&mut g).is_empty(),
             "a reply to another probe is ignored"
         );
-        g.on_probe_reply(later, 4, nonce, inc(0, 0), 5_000);
-        assert_eq!(votes(&mut g), vec![(4, VoteReason::Hung)]);
+        g.on_probe_reply(later, r(4), nonce, inc(0, 0), 5_000);
+        assert_eq!(votes(&mut g), vec![(r(4), VoteReason::Hung)]);
     }
 
     #[test]
@@ -800,7 +800,7 @@ mod tests {
             panic!()
         };
         // Work outstanding for 400 ms of the 1000 ms threshold; then traffic stops.
-        g.on_probe_reply(now, 3, nonce, inc(0, 0), 400);
+        g.on_probe_reply(now, r(3), nonce, inc(0, 0), 400);
         assert!(votes(&mut g).is_empty());
         let at = g.poll_timeout().unwrap();
         assert!(
@@ -811,8 +811,8 @@ mod tests {
         let Some((_, Message::Probe { nonce })) = g.poll_out() else {
             panic!("probed again")
         };
-        g.on_probe_reply(at, 3, nonce, inc(0, 0), 1_100);
-        assert_eq!(votes(&mut g), vec![(3, VoteReason::Hung)]);
+        g.on_probe_reply(at, r(3), nonce, inc(0, 0), 1_100);
+        assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Hung)]);
         // Our own replica: judged from its stall, rechecked likewise.
         let mut g = guard(2);
         g.on_report(
@@ -822,7 +822,7 @@ mod tests {
         );
         let at = g.poll_timeout().unwrap();
         g.handle_timeout(at, Duration::from_millis(1_050));
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Hung)]);
+        assert_eq!(votes(&mut g), vec![(r(2), VoteReason::Hung)]);
     }
 
     /// Found by the simulation (`manager_restarts_while_a_hung_replica_is_replaced`): a
@@ -841,7 +841,7 @@ mod tests {
         g.on_report(now, report(5, 2, FaultKind::Missing), Duration::ZERO);
         let n = probe(&mut g);
         // Stalled 900 of 1000 ms: look again in ~150 ms.
-        g.on_probe_reply(ms(10), 2, n, inc(0, 0), 900);
+        g.on_probe_reply(ms(10), r(2), n, inc(0, 0), 900);
         // Another report sends another probe, whose answer is lost.
         g.on_report(ms(20), report(6, 2, FaultKind::Missing), Duration::ZERO);
         let _lost = probe(&mut g);
@@ -852,8 +852,8 @@ mod tests {
         assert!(at <= ms(220), "{:?}", at - now);
         g.handle_timeout(at, Duration::ZERO);
         let n = probe(&mut g);
-        g.on_probe_reply(at, 2, n, inc(0, 0), 1_100);
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Hung)]);
+        g.on_probe_reply(at, r(2), n, inc(0, 0), 1_100);
+        assert_eq!(votes(&mut g), vec![(r(2), VoteReason::Hung)]);
 
         // A probe whose answer never comes is sent again, a bounded number of times.
         let mut g = guard(1);
@@ -882,7 +882,7 @@ mod tests {
             report(6, 2, FaultKind::Missing),
             Duration::from_secs(3),
         );
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Hung)]);
+        assert_eq!(votes(&mut g), vec![(r(2), VoteReason::Hung)]);
     }
 
     #[test]
@@ -890,11 +890,11 @@ mod tests {
         let now = Instant::now();
         let mut g = guard(1);
         g.my_checkpoint(now, 100, [1; 32]);
-        g.on_checkpoint(now, 3, 100, inc(0, 0), [9; 32]);
+        g.on_checkpoint(now, r(3), 100, inc(0, 0), [9; 32]);
         assert!(votes(&mut g).is_empty(), "1 against 1: no majority yet");
-        g.on_checkpoint(now, 2, 100, inc(0, 0), [1; 32]);
-        assert_eq!(votes(&mut g), vec![(3, VoteReason::Digest)]);
-        g.on_checkpoint(now, 4, 100, inc(0, 0), [1; 32]);
+        g.on_checkpoint(now, r(2), 100, inc(0, 0), [1; 32]);
+        assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Digest)]);
+        g.on_checkpoint(now, r(4), 100, inc(0, 0), [1; 32]);
         assert_eq!(g.agreed_checkpoints(), vec![(100, [1; 32])]);
     }
 
@@ -908,11 +908,11 @@ mod tests {
         for k in 1..=200 {
             let seq = k * 1000;
             g.my_checkpoint(now, seq, [1; 32]);
-            g.on_checkpoint(now, 2, seq, inc(0, 0), [1; 32]);
-            g.on_checkpoint(now, 3, seq, inc(0, 0), [1; 32]);
+            g.on_checkpoint(now, r(2), seq, inc(0, 0), [1; 32]);
+            g.on_checkpoint(now, r(3), seq, inc(0, 0), [1; 32]);
         }
-        g.on_checkpoint(now, 4, 1000, inc(0, 0), [9; 32]);
-        assert_eq!(votes(&mut g), vec![(4, VoteReason::Digest)]);
+        g.on_checkpoint(now, r(4), 1000, inc(0, 0), [9; 32]);
+        assert_eq!(votes(&mut g), vec![(r(4), VoteReason::Digest)]);
     }
 
     #[test]
@@ -923,7 +923,7 @@ mod tests {
             g.on_report(now, report(seq, 2, FaultKind::Wrong), Duration::ZERO);
         }
         g.handle_timeout(g.poll_timeout().unwrap(), Duration::ZERO);
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
+        assert_eq!(votes(&mut g), vec![(r(2), VoteReason::Wrong)]);
         let mut at = g.poll_timeout().unwrap();
         assert_eq!(at - now, Duration::from_millis(200), "resent every retry");
         let mut sent = 1;
@@ -935,21 +935,21 @@ mod tests {
         // Often at first, then every 25 retries: 25 in the first 2.5 s, ~23 in the rest.
         assert!((45..=50).contains(&sent), "{sent} votes in a minute");
         // The owner comes back: our vote goes to it at once.
-        g.on_hello(at, 2, inc(0, 0));
+        g.on_hello(at, r(2), inc(0, 0));
         let welcome = g.poll_out();
         assert!(
             matches!(
                 welcome,
-                Some((Destination::ReplicaManager(2), Message::Welcome { .. }))
+                Some((Destination::ReplicaManager(to), Message::Welcome { .. })) if to == r(2)
             ),
             "{welcome:?}"
         );
         g.handle_timeout(at, Duration::ZERO);
-        assert_eq!(votes(&mut g), vec![(2, VoteReason::Wrong)]);
+        assert_eq!(votes(&mut g), vec![(r(2), VoteReason::Wrong)]);
         // Replaced: the vote is void and no longer sent.
-        assert!(g.learn(2, inc(1, 3)));
+        assert!(g.learn(r(2), inc(1, 3)));
         assert_eq!(g.poll_timeout(), None);
-        assert_eq!(g.consecutive_faults(2), 0);
+        assert_eq!(g.consecutive_faults(r(2)), 0);
     }
 
     /// The bug of issue 10: a restarted owner started its replica at generation 0 while its
@@ -960,7 +960,7 @@ mod tests {
         // Owner 3 persisted generation 2; peer 1 lost track of it (it restarted too).
         let mut owner = Guard::new(
             GuardConfig {
-                me: 3,
+                me: r(3),
                 hang_threshold: Duration::from_millis(1000),
                 retry: Duration::from_millis(100),
             },
@@ -968,15 +968,15 @@ mod tests {
             now,
         );
         let mut peer = guard(1);
-        assert_eq!(peer.generation(3), 0);
+        assert_eq!(peer.generation(r(3)), 0);
         let hellos: Vec<_> = std::iter::from_fn(|| owner.poll_out()).collect();
         assert_eq!(hellos.len(), 3, "hello to every peer: {hellos:?}");
-        peer.on_hello(now, 3, inc(2, 500));
-        assert_eq!(peer.incarnation(3), inc(2, 500));
+        peer.on_hello(now, r(3), inc(2, 500));
+        assert_eq!(peer.incarnation(r(3)), inc(2, 500));
         let Some((_, Message::Welcome { mine, yours })) = peer.poll_out() else {
             panic!("welcome")
         };
-        owner.on_welcome(1, mine, yours);
+        owner.on_welcome(r(1), mine, yours);
         // Peer 1 sees three wrong answers of the new process and votes against generation 2,
         // which the owner counts.
         for seq in 501..=503 {
@@ -989,14 +989,14 @@ mod tests {
                     replica,
                     generation,
                     reason,
-                } if to == Destination::ReplicaManager(3) => Some((replica, generation, reason)),
+                } if to == Destination::ReplicaManager(r(3)) => Some((replica, generation, reason)),
                 _ => None,
             })
             .collect();
-        assert_eq!(votes, vec![(3, 2, VoteReason::Wrong)]);
-        owner.on_vote(1, 3, 2, VoteReason::Wrong);
-        owner.on_vote(2, 3, 2, VoteReason::Wrong);
-        owner.on_vote(4, 3, 2, VoteReason::Wrong);
+        assert_eq!(votes, vec![(r(3), 2, VoteReason::Wrong)]);
+        owner.on_vote(r(1), r(3), 2, VoteReason::Wrong);
+        owner.on_vote(r(2), r(3), 2, VoteReason::Wrong);
+        owner.on_vote(r(4), r(3), 2, VoteReason::Wrong);
         assert_eq!(owner.poll_decision(), Some(VoteReason::Wrong));
     }
 
@@ -1006,12 +1006,12 @@ mod tests {
         let mut owner = guard(2);
         owner.replaced_mine(40);
         while owner.poll_out().is_some() {}
-        owner.on_vote(4, 2, 0, VoteReason::Wrong);
+        owner.on_vote(r(4), r(2), 0, VoteReason::Wrong);
         assert_eq!(owner.poll_decision(), None);
         assert_eq!(
             owner.poll_out(),
             Some((
-                Destination::ReplicaManager(4),
+                Destination::ReplicaManager(r(4)),
                 Message::Replaced {
                     incarnation: inc(1, 40)
                 }
@@ -1022,23 +1022,23 @@ mod tests {
         for seq in [39, 41, 42] {
             voter.on_report(now, report(seq, 2, FaultKind::Wrong), Duration::ZERO);
         }
-        voter.learn(2, inc(1, 40));
-        assert_eq!(voter.consecutive_faults(2), 2);
+        voter.learn(r(2), inc(1, 40));
+        assert_eq!(voter.consecutive_faults(r(2)), 2);
         // Newer views never move back.
-        assert!(!voter.learn(2, inc(0, 0)));
-        assert_eq!(voter.generation(2), 1);
+        assert!(!voter.learn(r(2), inc(0, 0)));
+        assert_eq!(voter.generation(r(2)), 1);
     }
 
     #[test]
     fn an_owner_whose_record_was_lost_adopts_its_peers_view() {
         let mut owner = guard(2);
-        owner.on_vote(1, 2, 4, VoteReason::Digest);
-        assert_eq!(owner.generation(2), 0, "a vote is not a record");
-        owner.on_welcome(1, inc(0, 0), inc(4, 900));
-        assert_eq!(owner.incarnation(2), inc(4, 900));
-        owner.on_vote(1, 2, 4, VoteReason::Digest);
-        owner.on_vote(3, 2, 4, VoteReason::Digest);
-        owner.on_vote(4, 2, 4, VoteReason::Digest);
+        owner.on_vote(r(1), r(2), 4, VoteReason::Digest);
+        assert_eq!(owner.generation(r(2)), 0, "a vote is not a record");
+        owner.on_welcome(r(1), inc(0, 0), inc(4, 900));
+        assert_eq!(owner.incarnation(r(2)), inc(4, 900));
+        owner.on_vote(r(1), r(2), 4, VoteReason::Digest);
+        owner.on_vote(r(3), r(2), 4, VoteReason::Digest);
+        owner.on_vote(r(4), r(2), 4, VoteReason::Digest);
         assert_eq!(owner.poll_decision(), Some(VoteReason::Digest));
     }
 }

@@ -41,7 +41,7 @@ use crate::wire::{
     ChaosAction, FaultReport, Incarnation, Link, Message, NodeId, ReplicaState, ReplyEntry,
     RmStatus, Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
 };
-use crate::{Destination, Timeouts, Transmit, REPLICAS};
+use crate::{Destination, ReplicaId, Timeouts, Transmit};
 
 use guard::{Guard, GuardConfig, GuardEvent, WRONG_LIMIT};
 use holdback::{HoldBack, Offer, MAX_SEQ};
@@ -72,8 +72,8 @@ const SNAPSHOTS_KEPT: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct RmConfig {
-    /// This replica manager's (and its replica's) number, 1..=4.
-    pub id: u8,
+    /// This replica manager (and its replica).
+    pub id: ReplicaId,
     /// The replica's implementation, for status.
     pub implementation: String,
     pub timeouts: Timeouts,
@@ -95,7 +95,7 @@ pub struct RmConfig {
 }
 
 impl RmConfig {
-    pub fn new(id: u8) -> Self {
+    pub fn new(id: ReplicaId) -> Self {
         RmConfig {
             id,
             ..RmConfig::default()
@@ -107,7 +107,7 @@ impl Default for RmConfig {
     /// Replica manager 1 with the default timeouts and bounds; set `id`.
     fn default() -> Self {
         RmConfig {
-            id: 1,
+            id: ReplicaId::ALL[0],
             implementation: String::new(),
             timeouts: Timeouts::default(),
             holdback_max: DEFAULT_HOLDBACK_MAX,
@@ -214,7 +214,7 @@ pub struct RmCounters {
     pub invalid_entries: u64,
     /// Authenticated messages that make no sense for a replica manager (wrong kind or sender).
     pub ignored: u64,
-    /// Fault reports dropped as repeats, or for seq 0 or an impossible replica number.
+    /// Fault reports dropped as repeats, or for seq 0.
     pub dropped_faults: u64,
     /// Answers of a replica process that was being replaced.
     pub stale_answers: u64,
@@ -569,8 +569,8 @@ impl ReplicaManager {
         &self.counters
     }
 
-    /// This manager's (and its replica's) number.
-    pub fn id(&self) -> u8 {
+    /// This manager (and its replica).
+    pub fn id(&self) -> ReplicaId {
         self.cfg.id
     }
 
@@ -802,7 +802,7 @@ impl ReplicaManager {
 
     fn on_faults(&mut self, now: Instant, reports: &[FaultReport]) {
         for &r in reports {
-            if r.seq == 0 || r.replica == 0 || r.replica > REPLICAS || !self.faults.insert(r) {
+            if r.seq == 0 || !self.faults.insert(r) {
                 self.counters.dropped_faults += 1;
                 continue;
             }
@@ -813,7 +813,7 @@ impl ReplicaManager {
     }
 
     /// Messages between replica managers: detection, agreement and state transfer.
-    fn on_peer(&mut self, now: Instant, from: SocketAddr, peer: u8, msg: Message) {
+    fn on_peer(&mut self, now: Instant, from: SocketAddr, peer: ReplicaId, msg: Message) {
         match msg {
             Message::Checkpoint {
                 seq,
@@ -910,7 +910,7 @@ impl ReplicaManager {
 
     fn inject(&mut self, action: ChaosAction) {
         self.events.push_back(RmEvent::Chaos(action));
-        let seed = 0x7e55_e7a0 ^ u64::from(self.cfg.id);
+        let seed = 0x7e55_e7a0 ^ u64::from(self.cfg.id.get());
         let mode = |corrupt_state, corrupt_replies| FaultMode {
             seed,
             corrupt_state,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tessera_types::Digest;
 
 use crate::wire::Message;
-use crate::{Destination, REPLICAS};
+use crate::{Destination, ReplicaId};
 
 /// What to install: `None` is the empty state at seq 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +29,14 @@ pub struct Install {
 const FETCH_TRIES: u32 = 5;
 
 pub struct StateTransfer {
-    me: u8,
+    me: ReplicaId,
     nonce: u64,
     retry: Duration,
-    offers: BTreeMap<u8, Vec<(u64, [u8; 32])>>,
+    offers: BTreeMap<ReplicaId, Vec<(u64, [u8; 32])>>,
     /// (seq, digest, peer asked, when).
-    fetch: Option<(u64, [u8; 32], u8, Instant)>,
+    fetch: Option<(u64, [u8; 32], ReplicaId, Instant)>,
     /// Peers whose bytes failed verification: not asked again.
-    distrusted: Vec<u8>,
+    distrusted: Vec<ReplicaId>,
     next_query: Instant,
     /// When the snapshot being fetched is asked for again.
     next_fetch: Instant,
@@ -48,7 +48,7 @@ pub struct StateTransfer {
 }
 
 impl StateTransfer {
-    pub fn start(me: u8, nonce: u64, retry: Duration, now: Instant) -> Self {
+    pub fn start(me: ReplicaId, nonce: u64, retry: Duration, now: Instant) -> Self {
         let mut t = StateTransfer {
             me,
             nonce,
@@ -66,13 +66,13 @@ impl StateTransfer {
         t
     }
 
-    fn peers(&self) -> impl Iterator<Item = u8> + '_ {
-        (1..=REPLICAS).filter(move |p| *p != self.me && !self.distrusted.contains(p))
+    fn peers(&self) -> impl Iterator<Item = ReplicaId> + '_ {
+        self.me.others().filter(|p| !self.distrusted.contains(p))
     }
 
     fn query(&mut self, now: Instant) {
         let nonce = self.nonce;
-        let peers: Vec<u8> = self.peers().collect();
+        let peers: Vec<ReplicaId> = self.peers().collect();
         for p in peers {
             self.out.push_back((
                 Destination::ReplicaManager(p),
@@ -87,7 +87,7 @@ impl StateTransfer {
     pub fn on_offer(
         &mut self,
         now: Instant,
-        from: u8,
+        from: ReplicaId,
         nonce: u64,
         checkpoints: Vec<(u64, [u8; 32])>,
         snapshot: Option<(u64, Vec<u8>)>,
@@ -130,7 +130,7 @@ impl StateTransfer {
     }
 
     fn choose(&mut self, now: Instant, replay_floor: u64) {
-        let mut support: BTreeMap<(u64, [u8; 32]), Vec<u8>> = BTreeMap::new();
+        let mut support: BTreeMap<(u64, [u8; 32]), Vec<ReplicaId>> = BTreeMap::new();
         for (peer, cps) in &self.offers {
             for cp in cps {
                 support.entry(*cp).or_default().push(*peer);
@@ -160,7 +160,7 @@ impl StateTransfer {
     }
 
     /// Asks `peer` for the snapshot after `seq`, and when to ask again.
-    fn ask_for(&mut self, now: Instant, seq: u64, peer: u8) {
+    fn ask_for(&mut self, now: Instant, seq: u64, peer: ReplicaId) {
         self.next_fetch = now + self.retry;
         self.out.push_back((
             Destination::ReplicaManager(peer),
@@ -221,6 +221,12 @@ impl StateTransfer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ReplicaId;
+
+    /// Replica `n` (1..=4), for tests.
+    fn r(n: u8) -> ReplicaId {
+        ReplicaId::new(n).expect("a replica number")
+    }
 
     fn snap(n: u8) -> (Vec<u8>, [u8; 32]) {
         let bytes = vec![n; 10];
@@ -240,27 +246,34 @@ mod tests {
     #[test]
     fn installs_the_highest_replayable_checkpoint_two_peers_vouch_for() {
         let now = Instant::now();
-        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        let mut t = StateTransfer::start(r(1), 7, Duration::from_millis(100), now);
         assert_eq!(fetches(&mut t).len(), 3, "asks every peer");
         let (b100, d100) = snap(1);
         let (_, d200) = snap(2);
         let (_, bad) = snap(3);
-        t.on_offer(now, 2, 7, vec![(100, d100), (200, d200)], None, 50);
+        t.on_offer(now, r(2), 7, vec![(100, d100), (200, d200)], None, 50);
         assert!(fetches(&mut t).is_empty(), "one peer alone is not enough");
-        t.on_offer(now, 3, 7, vec![(100, d100), (200, bad)], None, 50);
+        t.on_offer(now, r(3), 7, vec![(100, d100), (200, bad)], None, 50);
         assert_eq!(
             fetches(&mut t),
-            vec![(Destination::ReplicaManager(2), Some(100))]
+            vec![(Destination::ReplicaManager(r(2)), Some(100))]
         );
         // Bytes that do not match the agreed digest are refused, and that peer is dropped.
-        t.on_offer(now, 2, 7, vec![], Some((100, vec![9; 10])), 50);
+        t.on_offer(now, r(2), 7, vec![], Some((100, vec![9; 10])), 50);
         assert!(t.take_done().is_none());
-        t.on_offer(now, 4, 7, vec![(100, d100)], None, 50);
+        t.on_offer(now, r(4), 7, vec![(100, d100)], None, 50);
         assert_eq!(
             fetches(&mut t),
-            vec![(Destination::ReplicaManager(3), Some(100))]
+            vec![(Destination::ReplicaManager(r(3)), Some(100))]
         );
-        t.on_offer(now, 3, 7, vec![(100, d100)], Some((100, b100.clone())), 50);
+        t.on_offer(
+            now,
+            r(3),
+            7,
+            vec![(100, d100)],
+            Some((100, b100.clone())),
+            50,
+        );
         assert_eq!(
             t.take_done(),
             Some(Install {
@@ -273,11 +286,11 @@ mod tests {
     #[test]
     fn a_checkpoint_the_sequencer_can_no_longer_replay_from_is_not_chosen() {
         let now = Instant::now();
-        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        let mut t = StateTransfer::start(r(1), 7, Duration::from_millis(100), now);
         fetches(&mut t);
         let (_, d) = snap(1);
-        t.on_offer(now, 2, 7, vec![(100, d)], None, 500);
-        t.on_offer(now, 3, 7, vec![(100, d)], None, 500);
+        t.on_offer(now, r(2), 7, vec![(100, d)], None, 500);
+        t.on_offer(now, r(3), 7, vec![(100, d)], None, 500);
         assert!(fetches(&mut t).is_empty());
         assert!(t.take_done().is_none());
         // It asks again later, when newer checkpoints may exist.
@@ -288,10 +301,10 @@ mod tests {
     #[test]
     fn before_any_checkpoint_the_empty_state_is_the_start() {
         let now = Instant::now();
-        let mut t = StateTransfer::start(4, 1, Duration::from_millis(100), now);
-        t.on_offer(now, 1, 1, vec![], None, 1);
+        let mut t = StateTransfer::start(r(4), 1, Duration::from_millis(100), now);
+        t.on_offer(now, r(1), 1, vec![], None, 1);
         assert!(t.take_done().is_none());
-        t.on_offer(now, 2, 1, vec![], None, 1);
+        t.on_offer(now, r(2), 1, vec![], None, 1);
         assert_eq!(
             t.take_done(),
             Some(Install {
@@ -304,13 +317,13 @@ mod tests {
     #[test]
     fn one_transfer_installs_exactly_once() {
         let now = Instant::now();
-        let mut t = StateTransfer::start(4, 1, Duration::from_millis(100), now);
-        t.on_offer(now, 1, 1, vec![], None, 1);
-        t.on_offer(now, 2, 1, vec![], None, 1);
+        let mut t = StateTransfer::start(r(4), 1, Duration::from_millis(100), now);
+        t.on_offer(now, r(1), 1, vec![], None, 1);
+        t.on_offer(now, r(2), 1, vec![], None, 1);
         assert!(t.take_done().is_some());
         fetches(&mut t);
         // Later offers and timers change nothing: no second install, no new queries.
-        t.on_offer(now, 3, 1, vec![], None, 1);
+        t.on_offer(now, r(3), 1, vec![], None, 1);
         t.handle_timeout(now + Duration::from_secs(5), 1);
         assert!(t.take_done().is_none());
         assert!(fetches(&mut t).is_empty());
@@ -323,26 +336,26 @@ mod tests {
     #[test]
     fn a_peer_that_no_longer_holds_the_checkpoint_is_passed_over_at_once() {
         let now = Instant::now();
-        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        let mut t = StateTransfer::start(r(1), 7, Duration::from_millis(100), now);
         fetches(&mut t);
         let (_, d10) = snap(1);
         let (b20, d20) = snap(2);
-        t.on_offer(now, 2, 7, vec![(10, d10)], None, 0);
-        t.on_offer(now, 3, 7, vec![(10, d10)], None, 0);
+        t.on_offer(now, r(2), 7, vec![(10, d10)], None, 0);
+        t.on_offer(now, r(3), 7, vec![(10, d10)], None, 0);
         assert_eq!(
             fetches(&mut t),
-            vec![(Destination::ReplicaManager(2), Some(10))]
+            vec![(Destination::ReplicaManager(r(2)), Some(10))]
         );
         // Peer 3 moved on to 20, then peer 2 answers the fetch: it has moved on too, and
         // 20 is vouched for by both, so 20 is fetched at once.
-        t.on_offer(now, 3, 7, vec![(20, d20)], None, 0);
+        t.on_offer(now, r(3), 7, vec![(20, d20)], None, 0);
         assert!(fetches(&mut t).is_empty(), "still waiting for peer 2");
-        t.on_offer(now, 2, 7, vec![(20, d20)], None, 0);
+        t.on_offer(now, r(2), 7, vec![(20, d20)], None, 0);
         assert_eq!(
             fetches(&mut t),
-            vec![(Destination::ReplicaManager(2), Some(20))]
+            vec![(Destination::ReplicaManager(r(2)), Some(20))]
         );
-        t.on_offer(now, 2, 7, vec![(20, d20)], Some((20, b20.clone())), 0);
+        t.on_offer(now, r(2), 7, vec![(20, d20)], Some((20, b20.clone())), 0);
         assert_eq!(
             t.take_done(),
             Some(Install {
@@ -355,29 +368,29 @@ mod tests {
     #[test]
     fn a_silent_peer_is_replaced_by_another() {
         let now = Instant::now();
-        let mut t = StateTransfer::start(1, 7, Duration::from_millis(100), now);
+        let mut t = StateTransfer::start(r(1), 7, Duration::from_millis(100), now);
         fetches(&mut t);
         let (_, d) = snap(1);
         for p in 2..=4 {
-            t.on_offer(now, p, 7, vec![(10, d)], None, 0);
+            t.on_offer(now, r(p), 7, vec![(10, d)], None, 0);
         }
         assert_eq!(
             fetches(&mut t),
-            vec![(Destination::ReplicaManager(2), Some(10))]
+            vec![(Destination::ReplicaManager(r(2)), Some(10))]
         );
         // Asked again every retry interval (a lossy network may have eaten fragments)...
         for i in 1..5 {
             t.handle_timeout(now + Duration::from_millis(100 * i), 0);
             assert_eq!(
                 fetches(&mut t),
-                vec![(Destination::ReplicaManager(2), Some(10))]
+                vec![(Destination::ReplicaManager(r(2)), Some(10))]
             );
         }
         // ...then passed over for another peer.
         t.handle_timeout(now + Duration::from_millis(500), 0);
         assert_eq!(
             fetches(&mut t),
-            vec![(Destination::ReplicaManager(3), Some(10))]
+            vec![(Destination::ReplicaManager(r(3)), Some(10))]
         );
     }
 }

@@ -35,7 +35,7 @@ use crate::wire::{
     Link, Message, NodeId, RequestId, Sequenced, SequencerStatus, Submission, WireStats,
     HEADER_LEN, MAC_LEN,
 };
-use crate::{Destination, Timeouts, Transmit, REPLICAS};
+use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
 use dedup::{Dedup, Lookup};
 
@@ -222,16 +222,10 @@ impl Sequencer {
             (NodeId::FrontEnd(_), Message::Submit { floor, entries }) => {
                 self.on_submit(now, from, floor, entries)
             }
-            (NodeId::ReplicaManager(i), Message::Ack { received, applied }) => {
-                if let Some(idx) = rm_index(i) {
-                    self.on_ack(now, idx, received, applied);
-                }
+            (NodeId::ReplicaManager(r), Message::Ack { received, applied }) => {
+                self.on_ack(now, r.index(), received, applied)
             }
-            (NodeId::ReplicaManager(i), Message::Nack(ranges)) => {
-                if let Some(idx) = rm_index(i) {
-                    self.on_nack(now, idx, i, &ranges);
-                }
-            }
+            (NodeId::ReplicaManager(r), Message::Nack(ranges)) => self.on_nack(now, r, &ranges),
             (_, Message::StatusQuery { nonce }) => {
                 let msg = Message::SequencerStatus {
                     nonce,
@@ -326,11 +320,12 @@ impl Sequencer {
             self.next_heartbeat = now + heartbeat_interval(&t);
         }
 
-        for idx in 0..self.rms.len() {
+        for r in ReplicaId::ALL {
+            let idx = r.index();
             if self.retransmit_due(idx, now) {
                 self.rms[idx].progress_at = now;
                 let from = self.rms[idx].received.saturating_add(1);
-                let to = Destination::ReplicaManager(idx as u8 + 1);
+                let to = Destination::ReplicaManager(r);
                 if from < self.base {
                     let hb = self.heartbeat();
                     self.send(to, &hb);
@@ -480,7 +475,8 @@ impl Sequencer {
         self.advance_low(now);
     }
 
-    fn on_nack(&mut self, now: Instant, idx: usize, id: u8, ranges: &[(u64, u64)]) {
+    fn on_nack(&mut self, now: Instant, id: ReplicaId, ranges: &[(u64, u64)]) {
+        let idx = id.index();
         if !self.is_live(&self.rms[idx], now) {
             self.rms[idx].progress_at = now;
         }
@@ -615,10 +611,6 @@ impl Sequencer {
             self.send(dest, &Message::Ordered(pairs));
         }
     }
-}
-
-fn rm_index(id: u8) -> Option<usize> {
-    (1..=REPLICAS).contains(&id).then(|| usize::from(id - 1))
 }
 
 const MIN_INTERVAL: Duration = Duration::from_millis(1);

@@ -114,6 +114,7 @@ mod tests {
         ClusterId, FaultKind, FaultReport, Key, Link, LinkConfig, Message, NodeId, ReplyEntry,
         RequestId, Sequenced, Submission, HEADER_LEN, MAC_LEN,
     };
+    use crate::ReplicaId;
 
     fn id(n: u64) -> RequestId {
         RequestId {
@@ -212,7 +213,7 @@ mod tests {
                 lens.iter().enumerate().map(|(i, &l)| ReplyEntry {
                     seq: big.wrapping_add(i as u64),
                     id: id(i as u64),
-                    replica: 1 + (i % 4) as u8,
+                    replica: ReplicaId::ALL[i % 4],
                     reply: vec![2; l],
                 }).collect(),
                 budget,
@@ -231,7 +232,7 @@ mod tests {
             check(
                 lens.iter().map(|&l| FaultReport {
                     seq: big >> (l % 64),
-                    replica: (l % 4) as u8 + 1,
+                    replica: ReplicaId::ALL[l % 4],
                     kind: [FaultKind::Wrong, FaultKind::Missing, FaultKind::Correct][l % 3],
                 }).collect(),
                 budget,

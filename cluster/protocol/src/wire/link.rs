@@ -205,6 +205,12 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ReplicaId;
+
+    /// Replica `n` (1..=4), for tests.
+    fn r(n: u8) -> ReplicaId {
+        ReplicaId::new(n).expect("a replica number")
+    }
     use crate::wire::{ReplyEntry, RequestId};
 
     fn link(me: NodeId, cluster: &str, secret: &str, max_datagram: usize) -> Link {
@@ -226,7 +232,7 @@ mod tests {
                 front_end: 1,
                 number: 2,
             },
-            replica: 3,
+            replica: r(3),
             reply: (0..len).map(|i| (i * 7) as u8).collect(),
         }])
     }
@@ -234,7 +240,7 @@ mod tests {
     #[test]
     fn round_trip_whole_and_fragmented() {
         let now = Instant::now();
-        let a = link(NodeId::ReplicaManager(3), "c", "k", 1200);
+        let a = link(NodeId::ReplicaManager(r(3)), "c", "k", 1200);
         let mut b = link(NodeId::FrontEnd(1), "c", "k", 1200);
         for len in [0, 10, 1100, 1200, 50_000] {
             let msg = big_reply(len);
@@ -245,14 +251,14 @@ mod tests {
             for g in grams.iter().rev() {
                 out = out.or(b.receive(now, g));
             }
-            assert_eq!(out, Some((NodeId::ReplicaManager(3), msg)));
+            assert_eq!(out, Some((NodeId::ReplicaManager(r(3)), msg)));
         }
     }
 
     #[test]
     fn retransmission_fills_holes() {
         let now = Instant::now();
-        let a = link(NodeId::ReplicaManager(1), "c", "k", 600);
+        let a = link(NodeId::ReplicaManager(r(1)), "c", "k", 600);
         let mut b = link(NodeId::FrontEnd(1), "c", "k", 600);
         let msg = big_reply(20_000);
         let grams = a.encode(&msg).unwrap();
@@ -262,14 +268,14 @@ mod tests {
         let odds = grams.iter().skip(1).step_by(2);
         assert!(evens.filter_map(|g| b.receive(now, g)).next().is_none());
         let got: Vec<_> = odds.filter_map(|g| b.receive(now, g)).collect();
-        assert_eq!(got, vec![(NodeId::ReplicaManager(1), msg)]);
+        assert_eq!(got, vec![(NodeId::ReplicaManager(r(1)), msg)]);
     }
 
     #[test]
     fn rejects_are_counted_not_decoded() {
         let now = Instant::now();
         let a = link(NodeId::Sequencer, "c", "k", 1400);
-        let mut b = link(NodeId::ReplicaManager(1), "c", "k", 1400);
+        let mut b = link(NodeId::ReplicaManager(r(1)), "c", "k", 1400);
         let good = a
             .encode(&Message::Heartbeat { high: 5, low: 1 })
             .unwrap()

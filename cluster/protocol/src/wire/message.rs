@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ReplicaId;
+
 /// Who sent a datagram. Authenticated by the MAC, so a node can trust it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeId {
     Sequencer,
-    /// Replica manager 1..=4.
-    ReplicaManager(u8),
+    ReplicaManager(ReplicaId),
     /// A front end instance (24-bit id).
     FrontEnd(u32),
     /// An operator tool such as `tesserad status` (24-bit id).
@@ -22,7 +23,7 @@ impl NodeId {
     pub(crate) fn to_wire(self) -> u32 {
         match self {
             NodeId::Sequencer => 0,
-            NodeId::ReplicaManager(i) => 0x0100_0000 | u32::from(i),
+            NodeId::ReplicaManager(r) => 0x0100_0000 | u32::from(r.get()),
             NodeId::FrontEnd(n) => 0x0200_0000 | (n & 0x00ff_ffff),
             NodeId::Tool(n) => 0x0300_0000 | (n & 0x00ff_ffff),
         }
@@ -32,7 +33,10 @@ impl NodeId {
         let low = v & 0x00ff_ffff;
         match v >> 24 {
             0 if low == 0 => Some(NodeId::Sequencer),
-            1 if low <= 0xff => Some(NodeId::ReplicaManager(low as u8)),
+            1 => u8::try_from(low)
+                .ok()
+                .and_then(ReplicaId::new)
+                .map(NodeId::ReplicaManager),
             2 => Some(NodeId::FrontEnd(low)),
             3 => Some(NodeId::Tool(low)),
             _ => None,
@@ -74,8 +78,7 @@ pub struct Sequenced {
 pub struct ReplyEntry {
     pub seq: u64,
     pub id: RequestId,
-    /// Replica (and replica manager) number 1..=4.
-    pub replica: u8,
+    pub replica: ReplicaId,
     /// `tessera_types::Reply::encode()`: the canonical bytes voted on.
     pub reply: Vec<u8>,
 }
@@ -146,7 +149,7 @@ impl ChaosAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FaultReport {
     pub seq: u64,
-    pub replica: u8,
+    pub replica: ReplicaId,
     pub kind: FaultKind,
 }
 
@@ -177,7 +180,7 @@ impl ReplicaState {
 /// A replica manager's view of itself and its replica, for `tesserad status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RmStatus {
-    pub id: u8,
+    pub id: ReplicaId,
     pub implementation: String,
     pub pid: u32,
     pub state: ReplicaState,
@@ -257,7 +260,7 @@ pub enum Message {
     /// Replica manager → all replica managers: replica `replica` in its `generation` should
     /// be replaced. Its owner replaces it once a majority of managers voted so.
     Vote {
-        replica: u8,
+        replica: ReplicaId,
         generation: u32,
         reason: VoteReason,
     },
@@ -383,14 +386,16 @@ mod tests {
     fn node_ids_round_trip() {
         for n in [
             NodeId::Sequencer,
-            NodeId::ReplicaManager(1),
-            NodeId::ReplicaManager(4),
+            NodeId::ReplicaManager(ReplicaId::ALL[0]),
+            NodeId::ReplicaManager(ReplicaId::ALL[3]),
             NodeId::FrontEnd(7),
             NodeId::Tool(0x00ff_ffff),
         ] {
             assert_eq!(NodeId::from_wire(n.to_wire()), Some(n));
         }
         assert_eq!(NodeId::from_wire(0x0400_0000), None);
+        assert_eq!(NodeId::from_wire(0x0100_0005), None, "no replica manager 5");
+        assert_eq!(NodeId::from_wire(0x0100_0000), None, "nor 0");
         assert_eq!(NodeId::from_wire(0x0000_0001), None);
     }
 }

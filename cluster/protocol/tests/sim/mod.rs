@@ -32,7 +32,7 @@ use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
 use tessera_protocol::wire::{
     ClusterId, FaultKind, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
-use tessera_protocol::{Destination, Timeouts, Transmit, REPLICAS};
+use tessera_protocol::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 use tessera_types::{Faulty, Replica, Reply, Request};
 
 pub use rng::{mix, Rng};
@@ -688,7 +688,7 @@ impl Sim {
                 let cfg = rm_config(&sc, id);
                 RmNode {
                     machine: ReplicaManager::new(
-                        link(NodeId::ReplicaManager(id)),
+                        link(NodeId::ReplicaManager(ReplicaId::ALL[i])),
                         cfg,
                         Record::default(),
                         base,
@@ -1208,7 +1208,7 @@ impl Sim {
         let rm = &mut self.rms[i];
         let record = rm.record;
         rm.machine = ReplicaManager::new(
-            link(&self.sc, NodeId::ReplicaManager(i as u8 + 1)),
+            link(&self.sc, NodeId::ReplicaManager(ReplicaId::ALL[i])),
             cfg,
             record,
             now,
@@ -1522,11 +1522,7 @@ impl Sim {
         let targets: Vec<Node> = match t.to {
             Destination::Addr(a) => self.addrs.get(&a).copied().into_iter().collect(),
             Destination::Sequencer => vec![Node::Sequencer],
-            Destination::ReplicaManager(id) => (1..=REPLICAS)
-                .contains(&id)
-                .then_some(Node::Rm(usize::from(id) - 1))
-                .into_iter()
-                .collect(),
+            Destination::ReplicaManager(id) => vec![Node::Rm(id.index())],
             Destination::AllReplicaManagers => (0..RMS).map(Node::Rm).collect(),
         };
         if targets.is_empty() {
@@ -1577,14 +1573,14 @@ impl Sim {
                     // A lie's clock starts at the first wrong answer a front end judged (one
                     // sent for a request already done with goes unseen, and nobody can act
                     // on it), from the moment the replica produced it.
-                    let i = usize::from(r.replica.clamp(1, REPLICAS) - 1);
+                    let i = r.replica.index();
                     if let Some(&at) = self.rms[i].corrupted.get(&r.seq) {
                         self.episodes.first_wrong(i, at);
                     }
                 }
                 match r.kind {
-                    FaultKind::Wrong => self.wrong.insert((r.replica, r.seq)),
-                    FaultKind::Missing => self.missing.insert((r.replica, r.seq)),
+                    FaultKind::Wrong => self.wrong.insert((r.replica.get(), r.seq)),
+                    FaultKind::Missing => self.missing.insert((r.replica.get(), r.seq)),
                     // "Answered right again": resets the managers' count of wrong answers.
                     FaultKind::Correct => false,
                 };
@@ -1597,7 +1593,7 @@ impl Sim {
     fn sniff_recovery(&mut self, i: usize, t: &Transmit) {
         let kind = t.datagram.get(13).copied();
         let vote = Message::Vote {
-            replica: 0,
+            replica: ReplicaId::ALL[0],
             generation: 0,
             reason: tessera_protocol::wire::VoteReason::Wrong,
         }
@@ -1612,7 +1608,7 @@ impl Sim {
             let now = self.instant(self.now);
             if let Some((_, Message::Vote { replica, .. })) = self.sniffer.receive(now, &t.datagram)
             {
-                self.crash_point(i, CrashPoint::FirstVote { of: replica });
+                self.crash_point(i, CrashPoint::FirstVote { of: replica.get() });
             }
         } else if kind == Some(offer) {
             if let Destination::Addr(a) = t.to {
@@ -1979,7 +1975,7 @@ fn link(sc: &Scenario, me: NodeId) -> Link {
 
 fn rm_config(sc: &Scenario, id: u8) -> RmConfig {
     RmConfig {
-        id,
+        id: ReplicaId::new(id).expect("replica managers are 1..=4"),
         timeouts: sc.timeouts,
         checkpoint_interval: sc.checkpoint_interval,
         ..RmConfig::default()
