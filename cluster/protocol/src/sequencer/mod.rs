@@ -75,7 +75,7 @@ impl Default for SequencerConfig {
 }
 
 /// One assigned entry and the size of its postcard encoding (cached for packing).
-struct Slot {
+struct Retained {
     entry: Sequenced,
     size: usize,
 }
@@ -105,7 +105,7 @@ pub struct Sequencer {
     next_seq: u64,
     /// Seq of `retained[0]`; `retained` holds exactly `base..next_seq`.
     base: u64,
-    retained: VecDeque<Slot>,
+    retained: VecDeque<Retained>,
     /// Highest durable seq. Everything above it is pending: assigned, not yet announced.
     durable: u64,
     /// First seq not yet handed out by `poll_persist`.
@@ -196,7 +196,7 @@ impl Sequencer {
             s.dedup.insert(now, entry.id, entry.seq);
             s.next_seq = entry.seq + 1;
             let size = batch::encoded_size(&entry);
-            s.retained.push_back(Slot { entry, size });
+            s.retained.push_back(Retained { entry, size });
         }
         s.durable = s.next_seq - 1;
         s.persist_next = s.next_seq;
@@ -449,7 +449,7 @@ impl Sequencer {
             }
             self.dedup.insert(now, entry.id, entry.seq);
             self.awaiting.push_back((from, entry.id, entry.seq));
-            self.retained.push_back(Slot { entry, size });
+            self.retained.push_back(Retained { entry, size });
             self.next_seq += 1;
         }
         self.dedup.prune_window(self.next_seq);
@@ -592,12 +592,12 @@ impl Sequencer {
         let mut left = budget;
         let mut data = Batch::new(self.payload, &Message::Data(Vec::new()));
         let mut full = Vec::new();
-        for slot in self.retained.range(first..=last) {
+        for kept in self.retained.range(first..=last) {
             if left == 0 {
                 break;
             }
-            left = left.saturating_sub(slot.size);
-            full.extend(data.push_sized(slot.entry.clone(), slot.size));
+            left = left.saturating_sub(kept.size);
+            full.extend(data.push_sized(kept.entry.clone(), kept.size));
         }
         full.extend(data.take());
         for entries in full {
