@@ -201,3 +201,39 @@ pub fn table(s: &ClusterStatus) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_protocol::wire::ReplicaState;
+
+    #[test]
+    fn a_row_names_the_state_and_when_the_last_wrong_answer_was_heard_of() {
+        let rm = RmStatus {
+            id: ReplicaId::ALL[2],
+            implementation: "eventlog".into(),
+            pid: 77,
+            state: ReplicaState::VotedOut,
+            last_seq: 40,
+            consecutive_faults: 4,
+            generation: 3,
+            last_wrong_ms_ago: Some(250),
+            digest: None,
+            executed: 12,
+            dropped_datagrams: 0,
+        };
+        let r = row(&rm, 1_000_000);
+        assert_eq!(r.state, "voted-out");
+        assert_eq!(r.replacements, Some(3));
+        assert_eq!(r.last_wrong_unix_ms, Some(999_750));
+        let json = serde_json::to_value(&r).expect("serializes");
+        assert_eq!(json["state"], "voted-out");
+        assert_eq!(json["last_wrong_unix_ms"], 999_750);
+        assert!(table(&ClusterStatus {
+            next_seq: Some(41),
+            replicas: vec![r],
+            sequencer_dropped: None,
+        })
+        .contains("voted-out"));
+    }
+}

@@ -1259,3 +1259,36 @@ fn a_replica_that_exits_is_replaced_without_a_vote() {
         }]
     ));
 }
+
+/// Status tells the truth: a replica whose latest answers are wrong is `lying`, one that a
+/// manager voted against is `voted-out`, and the time since its last wrong answer is shown.
+#[test]
+fn status_shows_a_lying_replica_and_one_being_voted_out() {
+    let mut h = Harness::new();
+    let wrong = |seq| FaultReport {
+        seq,
+        replica: r(2),
+        kind: FaultKind::Wrong,
+    };
+    h.fe_says(10, &Message::Faults(vec![wrong(1), wrong(2)]));
+    let s = h.rm.status();
+    assert_eq!((s.state, s.consecutive_faults), (ReplicaState::Up, 2));
+    h.fe_says(20, &Message::Faults(vec![wrong(3)]));
+    let q = h.tool.encode(&Message::StatusQuery { nonce: 1 }).unwrap();
+    h.rm.handle_datagram(h.at(70), addr(TOOL), &q[0]);
+    let s = h.rm.status();
+    assert_eq!((s.state, s.consecutive_faults), (ReplicaState::Lying, 3));
+    assert_eq!(s.last_wrong_ms_ago, Some(50));
+    let vote = Message::Vote {
+        replica: r(2),
+        generation: 0,
+        reason: VoteReason::Wrong,
+    };
+    for g in link(NodeId::ReplicaManager(r(1)), 1400)
+        .encode(&vote)
+        .unwrap()
+    {
+        h.rm.handle_datagram(h.at(80), addr(SEQ), &g);
+    }
+    assert_eq!(h.rm.status().state, ReplicaState::VotedOut);
+}
