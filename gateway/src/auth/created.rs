@@ -74,6 +74,28 @@ pub fn is_fresh(created: i64, now: i64) -> bool {
     (created - now).abs() <= FRESHNESS_SECS
 }
 
+/// `secs` since the Unix epoch as `YYYY-MM-DDThh:mm:ssZ` (for clients and tests that write
+/// tokens).
+pub fn format_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // H. Hinnant's civil-from-days, the inverse of `days_from_civil`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -139,6 +161,14 @@ mod tests {
         ] {
             assert_eq!(parse_unix_seconds(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn format_is_the_inverse_of_parse() {
+        for secs in [0, 1_767_261_600, 1_709_164_800 + 3661, 4_102_444_799] {
+            assert_eq!(parse_unix_seconds(&format_utc(secs)), Some(secs), "{secs}");
+        }
+        assert_eq!(format_utc(1_767_261_600), "2026-01-01T10:00:00Z");
     }
 
     #[test]

@@ -104,8 +104,8 @@ impl AuthFault {
                 "Authentication failed: the UsernameToken's Nonce was already used (replay)"
             }
             AuthFault::PasswordDigest => {
-                "PasswordDigest is not supported: send the UsernameToken's password as \
-                 PasswordText over TLS (Tessera stores password hashes, never passwords)"
+                "PasswordDigest is not supported: only a PasswordText UsernameToken over TLS is \
+                 (Tessera stores password hashes, never passwords)"
             }
             AuthFault::Throttled => {
                 "Authentication refused: too many failed attempts for this user name or client \
