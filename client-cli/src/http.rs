@@ -90,6 +90,12 @@ fn certificate_error(e: &reqwest::Error) -> Option<String> {
         if let Some(rustls::Error::InvalidCertificate(why)) = rustls_error {
             return Some(format!("{why:?}"));
         }
+        // hyper-util boxes the handshake error where it cannot be downcast; rustls's text is
+        // stable ("invalid peer certificate: UnknownIssuer").
+        let text = c.to_string();
+        if let Some(why) = text.strip_prefix("invalid peer certificate: ") {
+            return Some(why.to_owned());
+        }
         cause = c.source();
     }
     None
