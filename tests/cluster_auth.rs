@@ -281,6 +281,30 @@ async fn https_and_authentication_with_zeep_the_cli_and_user_file_reloads() {
         r.stderr
     );
 
+    // The shell takes the same options (the password is read once, from the environment).
+    let mut shell = Command::new(harness::tesserad().with_file_name("tessera"))
+        .args(["--url", &url, "--cacert", cacert, "--user", "alice", "--ws-security", "shell"])
+        .env("TESSERA_PASSWORD", "alice-password")
+        .env("TESSERA_HISTORY", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"schedule --participant MTLP0001\nschedule --participant MTLP0002\nexit\n")
+        .unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("OK"), "shell: {stdout}\n{stderr}");
+    assert!(stderr.contains("HTTP 403"), "shell: {stdout}\n{stderr}");
+
     // A new user takes effect when the file changes...
     let carol = |env: &[(&str, &str)]| {
         tessera(
