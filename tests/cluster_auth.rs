@@ -283,7 +283,16 @@ async fn https_and_authentication_with_zeep_the_cli_and_user_file_reloads() {
 
     // The shell takes the same options (the password is read once, from the environment).
     let mut shell = Command::new(harness::tesserad().with_file_name("tessera"))
-        .args(["--url", &url, "--cacert", cacert, "--user", "alice", "--ws-security", "shell"])
+        .args([
+            "--url",
+            &url,
+            "--cacert",
+            cacert,
+            "--user",
+            "alice",
+            "--ws-security",
+            "shell",
+        ])
         .env("TESSERA_PASSWORD", "alice-password")
         .env("TESSERA_HISTORY", "")
         .stdin(Stdio::piped())

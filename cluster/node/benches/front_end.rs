@@ -1702,8 +1702,14 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
             let secure_client = SoapClient::secure(secure_addr, &ca)?;
             wait_soap_ready(&secure_client, Duration::from_secs(30)).await?;
             let secure_target = Target::Soap(secure_client.clone());
-            let mut secure =
-                measure(&secure_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;
+            let mut secure = measure(
+                &secure_target,
+                &w_rep,
+                SOAP_CLIENTS,
+                settings,
+                Some(&cluster),
+            )
+            .await;
             secure.catch_up_secs = catch_up(&cluster.cfg, CATCH_UP_MAX).await;
             let secure_faults = secure_client.faults.load(Ordering::Relaxed);
             println!(

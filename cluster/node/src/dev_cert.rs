@@ -1,5 +1,6 @@
 //! `tesserad dev-cert --out DIR`: a throwaway certificate authority and a certificate for
-//! `localhost`, `127.0.0.1` and `::1` signed by it, for trials and tests. Not for production:
+//! `localhost`, `127.0.0.1` and `::1` (and any `--host`) signed by it, for trials and tests.
+//! Not for production:
 //! the CA's key is discarded, so nothing else can ever be signed by it, and anyone trusting
 //! `ca.pem` trusts only this one certificate.
 
@@ -18,9 +19,10 @@ const VALID_DAYS: i64 = 365;
 /// The files written, in order: CA certificate, server certificate, server key.
 pub const FILES: [&str; 3] = ["ca.pem", "cert.pem", "key.pem"];
 
-/// Writes `ca.pem`, `cert.pem` and `key.pem` (mode 0600) into `dir`, creating it. Refuses to
-/// overwrite existing files unless `force`.
-pub fn write(dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
+/// Writes `ca.pem`, `cert.pem` and `key.pem` (mode 0600) into `dir`, creating it; the
+/// certificate also names `hosts` (DNS names or IP addresses). Refuses to overwrite existing
+/// files unless `force`.
+pub fn write(dir: &Path, hosts: &[String], force: bool) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let paths: Vec<PathBuf> = FILES.iter().map(|f| dir.join(f)).collect();
     if !force {
@@ -62,6 +64,18 @@ pub fn write(dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
     server
         .subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    for host in hosts {
+        let san = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => {
+                let not_a_name = || format!("--host {host:?} is not a DNS name or an IP address");
+                rustls::pki_types::DnsName::try_from(host.as_str())
+                    .map_err(|_| anyhow::anyhow!(not_a_name()))?;
+                SanType::DnsName(host.as_str().try_into().with_context(not_a_name)?)
+            }
+        };
+        server.subject_alt_names.push(san);
+    }
     server.distinguished_name = DistinguishedName::new();
     server
         .distinguished_name
@@ -106,12 +120,18 @@ mod tests {
     fn writes_a_pair_the_gateway_accepts_and_a_private_key() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let paths = write(dir.path(), false).unwrap();
+        let paths = write(
+            dir.path(),
+            &["10.0.0.1".into(), "tickets.lan".into()],
+            false,
+        )
+        .unwrap();
         let mode = std::fs::metadata(&paths[2]).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         tessera_gateway::server::tls::load(&paths[1], &paths[2]).unwrap();
-        let again = write(dir.path(), false).unwrap_err().to_string();
+        let again = write(dir.path(), &[], false).unwrap_err().to_string();
         assert!(again.contains("--force"), "{again}");
-        write(dir.path(), true).unwrap();
+        write(dir.path(), &[], true).unwrap();
+        assert!(write(dir.path(), &["not a name!".into()], true).is_err());
     }
 }

@@ -84,6 +84,10 @@ enum Command {
         /// Directory to write the three files into (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Another name the certificate is for (DNS name or IP address; repeatable), e.g. the
+        /// gateway's LAN address.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
         /// Replace existing files.
         #[arg(long)]
         force: bool,
@@ -218,8 +222,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", tessera_node::config::LOCAL_TOML);
             return Ok(());
         }
-        Command::DevCert { out, force } => {
-            let paths = tessera_node::dev_cert::write(&out, force)?;
+        Command::DevCert { out, hosts, force } => {
+            let paths = tessera_node::dev_cert::write(&out, &hosts, force)?;
             for p in &paths {
                 println!("wrote {}", p.display());
             }
