@@ -281,6 +281,30 @@ async fn https_and_authentication_with_zeep_the_cli_and_user_file_reloads() {
         r.stderr
     );
 
+    // On a terminal, without another password source, the CLI asks without echoing.
+    let prompt = Command::new(harness::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tools/password_prompt.py"
+        ))
+        .args(["password for alice:", "alice-password"])
+        .arg(harness::tesserad().with_file_name("tessera"))
+        .args(["--url", &url, "--cacert", cacert, "--user", "alice"])
+        .args(schedule)
+        .env_remove("TESSERA_PASSWORD")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&prompt.stdout);
+    assert!(prompt.status.success(), "prompted call: {shown}");
+    assert!(
+        shown.contains("[prompted: True]") && shown.contains("OK"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("alice-password"),
+        "the password was echoed: {shown}"
+    );
+
     // The shell takes the same options (the password is read once, from the environment).
     let mut shell = Command::new(harness::tesserad().with_file_name("tessera"))
         .args([

@@ -276,7 +276,11 @@ fn the_demo_passes_on_a_real_cluster() {
         r.stdout, r.stderr
     );
     assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
-    assert!(r.stdout.contains("gateway  https://127.0.0.1:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("gateway  https://127.0.0.1:"),
+        "{}",
+        r.stdout
+    );
     for expected in [
         "→  CREATED",
         "→  ALREADY_RESERVED",

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Runs a command on a pseudo-terminal, waits for its password prompt, types the password,
+and prints what the terminal showed. Exits with the command's status. Used to check that the
+CLI prompts on a terminal and does not echo the password.
+
+Usage: password_prompt.py PROMPT PASSWORD COMMAND [ARGS...]"""
+import os
+import pty
+import select
+import sys
+import time
+
+prompt, password, argv = sys.argv[1].encode(), sys.argv[2].encode(), sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+
+shown = b""
+sent = False
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    ready, _, _ = select.select([fd], [], [], 0.1)
+    if ready:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    if not sent and prompt in shown:
+        # Only once the prompt is shown has the CLI turned echo off.
+        os.write(fd, password + b"\n")
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(shown.decode("utf-8", "replace"))
+sys.stdout.write(f"\n[prompted: {sent}]\n")
+sys.exit(os.waitstatus_to_exitcode(status))
