@@ -95,13 +95,13 @@ struct Presented<'a> {
 
 impl Authenticator {
     pub fn new(users: Users) -> Result<Self, PasswordError> {
-        let key = |_| password::random_bytes::<32>().map_err(PasswordError::Random);
+        let random_key = || password::random_bytes::<32>().map_err(PasswordError::Random);
         let dummy = password::random_bytes::<16>().map_err(PasswordError::Random)?;
         Ok(Authenticator {
             users: RwLock::new(Arc::new(users)),
             state: Mutex::new(State {
-                cache: SuccessCache::new(key(())?, SUCCESS_TTL),
-                nonces: NonceStore::new(key(())?, NONCE_TTL, MAX_NONCES),
+                cache: SuccessCache::new(random_key()?, SUCCESS_TTL),
+                nonces: NonceStore::new(random_key()?, NONCE_TTL, MAX_NONCES),
                 throttle: Throttle::default(),
             }),
             checks: Semaphore::new(CONCURRENT_CHECKS),
