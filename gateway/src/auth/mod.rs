@@ -137,7 +137,7 @@ impl Authenticator {
         authorization: Option<&[u8]>,
         security: &WsSecurity,
         peer: IpAddr,
-    ) -> Result<User, Refusal> {
+    ) -> Result<Arc<User>, Refusal> {
         let basic;
         let presented = match security {
             WsSecurity::Token(token) => {
@@ -186,7 +186,7 @@ impl Authenticator {
         self.check(presented, peer).await
     }
 
-    async fn check(&self, presented: Presented<'_>, peer: IpAddr) -> Result<User, Refusal> {
+    async fn check(&self, presented: Presented<'_>, peer: IpAddr) -> Result<Arc<User>, Refusal> {
         let users = self.users();
         let user = users.get(presented.username);
         let known = user.map(|u| u.name.as_str());
@@ -242,7 +242,11 @@ impl Authenticator {
         if !cached {
             state.cache.remember(&user.name, presented.password, now);
         }
-        state.throttle.success(&user.name, address, now);
+        // Per call only a lookup: an address is recorded when it proves the password, not on
+        // every call.
+        if !cached || !state.throttle.is_trusted(&user.name, address, now) {
+            state.throttle.success(&user.name, address, now);
+        }
         Ok(user.clone())
     }
 

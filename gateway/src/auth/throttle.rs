@@ -69,7 +69,9 @@ pub struct Locked {
 pub struct Throttle {
     addresses: HashMap<AddressKey, Score>,
     users: HashMap<String, Score>,
-    trusted: HashMap<(String, AddressKey), Instant>,
+    /// Addresses that proved a user's password, by user, until when.
+    trusted: HashMap<String, HashMap<AddressKey, Instant>>,
+    trusted_count: usize,
 }
 
 fn locked_for(score: f64) -> Option<Duration> {
@@ -110,14 +112,8 @@ impl Throttle {
             .get(&address)
             .and_then(|s| locked_for(s.now(now)));
         let by_user = user.and_then(|user| {
-            let trusted = self
-                .trusted
-                .get(&(user.to_owned(), address))
-                .is_some_and(|until| *until > now);
-            if trusted {
-                return None;
-            }
-            self.users.get(user).and_then(|s| locked_for(s.now(now)))
+            let locked = self.users.get(user).and_then(|s| locked_for(s.now(now)))?;
+            (!self.is_trusted(user, address, now)).then_some(locked)
         });
         match by_address.max(by_user) {
             Some(wait) => Err(Locked {
@@ -136,16 +132,35 @@ impl Throttle {
         }
     }
 
+    /// Whether `address` proved `user`'s password within [`TRUSTED_FOR`].
+    pub fn is_trusted(&self, user: &str, address: AddressKey, now: Instant) -> bool {
+        self.trusted
+            .get(user)
+            .and_then(|addresses| addresses.get(&address))
+            .is_some_and(|until| *until > now)
+    }
+
     /// A successful password check: this address now vouches for this user.
     pub fn success(&mut self, user: &str, address: AddressKey, now: Instant) {
-        if self.trusted.len() >= MAX_KEYS {
-            self.trusted.retain(|_, until| *until > now);
-            if self.trusted.len() >= MAX_KEYS {
+        if self.trusted_count >= MAX_KEYS {
+            for addresses in self.trusted.values_mut() {
+                addresses.retain(|_, until| *until > now);
+            }
+            self.trusted.retain(|_, addresses| !addresses.is_empty());
+            self.trusted_count = self.trusted.values().map(HashMap::len).sum();
+            if self.trusted_count >= MAX_KEYS {
                 self.trusted.clear();
+                self.trusted_count = 0;
             }
         }
-        self.trusted
-            .insert((user.to_owned(), address), now + TRUSTED_FOR);
+        let previous = self
+            .trusted
+            .entry(user.to_owned())
+            .or_default()
+            .insert(address, now + TRUSTED_FOR);
+        if previous.is_none() {
+            self.trusted_count += 1;
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use tessera_types::UserId;
 
@@ -68,10 +69,11 @@ impl User {
     }
 }
 
-/// The parsed user file, by name.
+/// The parsed user file, by name. Entries are shared, so that a call holds its principal
+/// without copying it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Users {
-    users: BTreeMap<String, User>,
+    users: BTreeMap<String, Arc<User>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,7 +134,7 @@ impl Users {
                 hash: hash.to_owned(),
                 grants,
             };
-            if users.insert(name.to_owned(), user).is_some() {
+            if users.insert(name.to_owned(), Arc::new(user)).is_some() {
                 return Err(bad(format!("{name} appears twice")));
             }
         }
@@ -152,12 +154,12 @@ impl Users {
         out
     }
 
-    pub fn get(&self, name: &str) -> Option<&User> {
+    pub fn get(&self, name: &str) -> Option<&Arc<User>> {
         self.users.get(name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &User> {
-        self.users.values()
+        self.users.values().map(|u| &**u)
     }
 
     pub fn len(&self) -> usize {
@@ -170,11 +172,13 @@ impl Users {
 
     /// Adds or replaces `user`; returns the previous entry of that name.
     pub fn insert(&mut self, user: User) -> Option<User> {
-        self.users.insert(user.name.clone(), user)
+        self.users
+            .insert(user.name.clone(), Arc::new(user))
+            .map(Arc::unwrap_or_clone)
     }
 
     pub fn remove(&mut self, name: &str) -> Option<User> {
-        self.users.remove(name)
+        self.users.remove(name).map(Arc::unwrap_or_clone)
     }
 }
 
