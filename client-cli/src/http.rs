@@ -1,5 +1,5 @@
-//! HTTP: POST one envelope to the gateway and read the whole answer, with one deadline. Every
-//! failure becomes a [`TransportError`] that names the URL and says what to try.
+//! HTTP and HTTPS: POST one envelope to the gateway and read the whole answer, with one
+//! deadline. Every failure becomes a [`TransportError`] that names the URL and says what to try.
 
 use std::fmt;
 use std::path::Path;

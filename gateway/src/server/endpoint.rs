@@ -107,7 +107,9 @@ async fn handle<B: Backend>(
         let user = match timeout_at(deadline, checked).await {
             Ok(Ok(user)) => user,
             Ok(Err(refusal)) => return unauthenticated(call.version, refusal, started),
-            Err(_) => return fault(call.version, &Fault::Timeout, started),
+            // Password checks queued past the deadline (a flood of uncached credentials): shed
+            // like any overload; the call has not taken effect.
+            Err(_) => return fault(call.version, &Fault::Overloaded, started),
         };
         if let Err(field) = auth::authorize(&user, &call.request) {
             warn!(user = %user.name, %peer, field, "forbidden");
