@@ -7,6 +7,9 @@
 #   deploy/netns-lan.sh smoke [TESSERAD]   build the LAN, start the cluster, make SOAP calls
 #                                          from host A, check all four replicas agree, tear down
 #
+# The gateway serves HTTPS with authentication, as deploy/three-hosts.toml configures it (a
+# `tesserad dev-cert` pair for 10.77.0.1 and one service account stand in for real ones).
+#
 # Needs root (ip netns). Everything it creates (namespaces, veths, processes, files) is removed
 # on exit, also on failure. The addresses (10.77.0.0/24) exist only inside these namespaces.
 set -euo pipefail
@@ -60,9 +63,14 @@ for h in "${hosts[@]}"; do
     sed -e "s|^interface = .*|interface = \"${addr[$h]}\"|" \
         -e "s|^data_dir = .*|data_dir = \"$work/data-$h\"|" \
         -e "s|^secret = .*|secret = \"netns-smoke-$tag\"|" \
+        -e "s|/etc/tessera/|$work/etc/|g" \
         -e "s|10\.0\.0\.|10.77.0.|g" \
         "$root/deploy/three-hosts.toml" > "$work/$h.toml"
 done
+# The gateway's TLS files and user file, as three-hosts.toml's comments say to make them.
+"$tesserad" dev-cert --out "$work/etc/tls" --host 10.77.0.1 >/dev/null
+echo "smoke-password" | "$tesserad" user add --users "$work/etc/users" --name smoke --ids '*' >/dev/null
+gw=(--cacert "$work/etc/tls/ca.pem")
 
 run() { # host, log name, args...
     local h=$1 log=$2; shift 2
@@ -78,14 +86,14 @@ run c rm3 rm --id 3
 run c rm4 rm --id 4
 
 soap() { # body
-    ip netns exec "$tag-a" curl -s --max-time 10 http://10.77.0.1:8080/ws/reservation -H 'Content-Type: text/xml' --data-binary @- <<XML
+    ip netns exec "$tag-a" curl -s --max-time 10 "${gw[@]}" -u smoke:smoke-password https://10.77.0.1:8443/ws/reservation -H 'Content-Type: text/xml' --data-binary @- <<XML
 <e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:r="urn:tessera:reservation:v1"><e:Body>$1</e:Body></e:Envelope>
 XML
 }
 
 ok=0
 for _ in $(seq 1 100); do
-    if ip netns exec "$tag-a" curl -s --max-time 1 -o /dev/null http://10.77.0.1:8080/health; then ok=1; break; fi
+    if ip netns exec "$tag-a" curl -s --max-time 1 -o /dev/null "${gw[@]}" https://10.77.0.1:8443/health; then ok=1; break; fi
     sleep 0.2
 done
 [[ $ok == 1 ]] || { echo "netns-lan: FAIL gateway did not come up"; tail -n 20 "$work"/*.log; exit 1; }
@@ -94,7 +102,9 @@ add=$(soap '<r:addReservationSlot><r:adminID>MTLA0001</r:adminID><r:eventType>Co
 grep -q '<code>CREATED</code>' <<<"$add" || { echo "netns-lan: FAIL add: $add"; tail -n 20 "$work"/*.log; exit 1; }
 res=$(soap '<r:reserveTicket><r:participantID>TORP0001</r:participantID><r:eventType>Concerts</r:eventType><r:eventID>MTLE101226</r:eventID></r:reserveTicket>')
 grep -q '<code>RESERVED</code>' <<<"$res" || { echo "netns-lan: FAIL reserve: $res"; exit 1; }
-echo "netns-lan: SOAP calls answered across the LAN"
+anon=$(ip netns exec "$tag-a" curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${gw[@]}" https://10.77.0.1:8443/ws/reservation -H 'Content-Type: text/xml' --data-binary '<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><r:getEventSchedule xmlns:r="urn:tessera:reservation:v1"><r:participantID>TORP0001</r:participantID></r:getEventSchedule></e:Body></e:Envelope>')
+[[ $anon == 401 ]] || { echo "netns-lan: FAIL a call without credentials got HTTP $anon, not 401"; exit 1; }
+echo "netns-lan: SOAP calls answered across the LAN over HTTPS with authentication"
 
 for _ in $(seq 1 30); do
     status=$(ip netns exec "$tag-a" "$tesserad" status --json --wait-ms 500 --config "$work/a.toml" 2>/dev/null || true)

@@ -47,7 +47,12 @@ Examples:
 
 The gateway URL comes from --url, else $TESSERA_URL, else http://127.0.0.1:8080/ws/reservation
 (the gateway that `tesserad up` starts). Start a local cluster with `tesserad up`; add --chaos
-for `tessera chaos` and `tessera demo`.";
+for `tessera chaos` and `tessera demo`.
+
+A gateway with authentication on (HTTPS, users):
+  TESSERA_PASSWORD=... tessera --url https://gw.example:8443/ws/reservation \\
+      --cacert ca.pem --user alice schedule --participant MTLP1234
+  tessera --user alice --password-file pw.txt --ws-security reserve ...";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,6 +104,27 @@ pub struct Global {
         value_parser = parse_seconds,
     )]
     pub timeout: Duration,
+    /// Authenticate as this user (the gateway's [gateway.auth]). The password comes from
+    /// --password-file, else $TESSERA_PASSWORD, else a prompt without echo on a terminal.
+    #[arg(long, global = true, env = "TESSERA_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the password for --user from the first line of FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Send the credentials as a WS-Security UsernameToken (PasswordText, Nonce, Created) in
+    /// the SOAP header instead of HTTP Basic.
+    #[arg(long, global = true)]
+    pub ws_security: bool,
+    /// Trust only this CA certificate (PEM) for an https:// gateway, e.g. the ca.pem of
+    /// `tesserad dev-cert` [default: the system's trusted CAs].
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_CACERT",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
+    pub cacert: Option<PathBuf>,
 }
 
 impl Global {

@@ -2,18 +2,43 @@
 //! answer means. Used by the operation subcommands, the shell and the demo alike.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use tessera_types::Request;
 
-use crate::http::{HttpClient, HttpReply, TransportError};
+use crate::http::{Basic, HttpClient, HttpReply, TransportError};
+use crate::soap::wsse::UsernameToken;
 use crate::soap::{self, Outcome, Version};
+
+/// Who the client says it is, and how.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    /// A WS-Security UsernameToken instead of HTTP Basic.
+    pub ws_security: bool,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"(hidden)")
+            .field("ws_security", &self.ws_security)
+            .finish()
+    }
+}
 
 /// The gateway, as one client sees it.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     http: HttpClient,
     pub version: Version,
+    /// Set when credentials go in a UsernameToken rather than HTTP Basic.
+    token_credentials: Option<Credentials>,
+    /// Whether requests carry an HTTP Basic header (shown, hidden, by `--raw`).
+    basic_shown: bool,
 }
 
 /// A call as it went over the wire: what `--raw` prints.
@@ -56,9 +81,32 @@ impl fmt::Display for CallError {
 }
 
 impl Gateway {
-    pub fn new(url: reqwest::Url, version: Version, timeout: Duration) -> Result<Self, CallError> {
-        let http = HttpClient::new(url, timeout).map_err(CallError::Transport)?;
-        Ok(Gateway { http, version })
+    pub fn new(
+        url: reqwest::Url,
+        version: Version,
+        timeout: Duration,
+        cacert: Option<&Path>,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, CallError> {
+        let (basic, token_credentials) = match credentials {
+            Some(c) if c.ws_security => (None, Some(c)),
+            Some(c) => (
+                Some(Basic {
+                    user: c.user,
+                    password: c.password,
+                }),
+                None,
+            ),
+            None => (None, None),
+        };
+        let basic_shown = basic.is_some();
+        let http = HttpClient::new(url, timeout, cacert, basic).map_err(CallError::Transport)?;
+        Ok(Gateway {
+            http,
+            version,
+            token_credentials,
+            basic_shown,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -68,14 +116,36 @@ impl Gateway {
     /// Sends `request`; never fails by itself: the exchange says what happened.
     pub async fn send(&self, request: &Request) -> Exchange {
         let operation = request.operation();
-        let envelope = soap::envelope(self.version, request);
         let headers = self.version.headers(operation);
-        let reply = self.http.post(&headers, envelope.clone()).await;
+        // What `--raw` shows never holds the password: a copy of the envelope with the
+        // token's password hidden, and the Basic header named but not shown.
+        let (envelope, shown) = match &self.token_credentials {
+            Some(c) => {
+                let token = UsernameToken::new(&c.user, &c.password);
+                let hidden = UsernameToken {
+                    password: "(hidden)".into(),
+                    ..token.clone()
+                };
+                (
+                    soap::envelope_with(self.version, request, Some(&token)),
+                    soap::envelope_with(self.version, request, Some(&hidden)),
+                )
+            }
+            None => {
+                let envelope = soap::envelope(self.version, request);
+                (envelope.clone(), envelope)
+            }
+        };
+        let reply = self.http.post(&headers, envelope).await;
+        let mut request_headers = headers;
+        if self.basic_shown {
+            request_headers.push(("Authorization", "Basic (hidden)".to_owned()));
+        }
         Exchange {
             operation,
             url: self.http.url().to_owned(),
-            request_headers: headers,
-            request: envelope,
+            request_headers,
+            request: shown,
             reply,
         }
     }

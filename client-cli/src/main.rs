@@ -5,7 +5,7 @@
 //! | [`cli`] | the clap definition, shared by the command line and the shell |
 //! | [`validate`] | input checks with the shared identifier parsers, before any network use |
 //! | [`soap`] | request envelopes and response parsing (quick-xml, namespace-aware) |
-//! | [`http`], [`client`] | one SOAP call over plain HTTP |
+//! | [`http`], [`client`] | one SOAP call over HTTP or HTTPS, with HTTP Basic or a UsernameToken |
 //! | [`output`] | text, tables and `--json`; exit statuses |
 //! | [`commands`] | running one command line |
 //! | [`cluster`] | `status` and `chaos` over the cluster's own protocol |

@@ -295,6 +295,14 @@ pub fn fault(f: &SoapFault, http_status: Option<u16>, json_mode: bool) -> Exit {
         if let Some(field) = &f.field {
             eprintln!("  field: {field}");
         }
+        match http_status {
+            Some(401) => eprintln!(
+                "  authenticate with --user NAME (or TESSERA_USER); the password comes from \
+                 --password-file FILE, TESSERA_PASSWORD or a prompt"
+            ),
+            Some(403) => eprintln!("  this user is not granted the ID in the request"),
+            _ => {}
+        }
     }
     Exit::Failed
 }
@@ -305,6 +313,9 @@ pub fn call_error(e: &CallError, json_mode: bool) -> Exit {
             CallError::Transport(TransportError::Unreachable { url, .. }) => ("unreachable", url),
             CallError::Transport(TransportError::Timeout { url, .. }) => ("timeout", url),
             CallError::Transport(TransportError::Failed { url, .. }) => ("transport", url),
+            CallError::Transport(TransportError::Untrusted { url, .. }) => {
+                ("untrusted_certificate", url)
+            }
             CallError::Protocol { url, .. } => ("protocol", url),
         };
         print_json(&json!({ "error": { "kind": kind, "url": url, "message": e.to_string() } }));
@@ -365,9 +376,9 @@ pub fn raw(x: &Exchange, json_mode: bool) {
 
 fn short(e: &TransportError) -> String {
     match e {
-        TransportError::Unreachable { detail, .. } | TransportError::Failed { detail, .. } => {
-            detail.clone()
-        }
+        TransportError::Unreachable { detail, .. }
+        | TransportError::Failed { detail, .. }
+        | TransportError::Untrusted { detail, .. } => detail.clone(),
         TransportError::Timeout { after, .. } => format!("timed out after {after:?}"),
     }
 }

@@ -90,10 +90,23 @@ fn defaults(global: &Global) -> Vec<String> {
     if let Some(url) = &global.url {
         argv.extend(["--url".to_owned(), url.clone()]);
     }
+    // Credentials options, never the password itself (read once, remembered in memory).
+    if let Some(user) = &global.user {
+        argv.extend(["--user".to_owned(), user.clone()]);
+    }
+    for (value, flag) in [
+        (&global.password_file, "--password-file"),
+        (&global.cacert, "--cacert"),
+    ] {
+        if let Some(path) = value {
+            argv.extend([flag.to_owned(), path.display().to_string()]);
+        }
+    }
     for (on, flag) in [
         (global.soap12, "--soap12"),
         (global.json, "--json"),
         (global.raw, "--raw"),
+        (global.ws_security, "--ws-security"),
     ] {
         if on {
             argv.push(flag.to_owned());

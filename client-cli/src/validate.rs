@@ -238,23 +238,17 @@ fn ticket(a: &cli::Ticket) -> Result<(String, String, String), InputError> {
     ))
 }
 
-/// The gateway URL: plain `http://` with a host (this build has no TLS).
+/// The gateway URL: `http://` or `https://` with a host.
 pub fn url(value: &str) -> Result<reqwest::Url, InputError> {
-    let expected = format!("expected an http:// URL, e.g. {}", cli::DEFAULT_URL);
+    let expected = format!(
+        "expected an http:// or https:// URL, e.g. {}",
+        cli::DEFAULT_URL
+    );
     let url = reqwest::Url::parse(value)
         .map_err(|e| error("--url", "url", value, e.to_string(), expected.clone()))?;
     match url.scheme() {
-        "http" if url.host().is_some() => Ok(url),
-        "http" => Err(error("--url", "url", value, "no host".into(), expected)),
-        "https" => Err(error(
-            "--url",
-            "url",
-            value,
-            "https is not supported by this client".into(),
-            "put a TLS-terminating proxy's plain http:// address, or the gateway's own, e.g. \
-             http://127.0.0.1:8080/ws/reservation"
-                .into(),
-        )),
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(error("--url", "url", value, "no host".into(), expected)),
         other => Err(error(
             "--url",
             "url",
@@ -320,7 +314,8 @@ mod tests {
     #[test]
     fn urls() {
         assert!(url("http://127.0.0.1:8080/ws/reservation").is_ok());
-        for bad in ["127.0.0.1:8080", "https://x/ws", "ftp://x", "not a url"] {
+        assert!(url("https://localhost:8443/ws/reservation").is_ok());
+        for bad in ["127.0.0.1:8080", "ftp://x", "not a url"] {
             assert!(url(bad).is_err(), "{bad}");
         }
     }

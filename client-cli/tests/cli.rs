@@ -464,11 +464,11 @@ fn an_unreachable_gateway_is_named_with_what_to_do() {
     assert!(r.stderr.contains(&url), "{r:#?}");
 
     let r = run(
-        "https://127.0.0.1:1/ws/reservation",
+        "ftp://127.0.0.1:1/ws",
         &["schedule", "--participant", "MTLP0001"],
     );
-    assert_exit(&r, 2, "https");
-    assert!(r.stderr.contains("https is not supported"), "{r:#?}");
+    assert_exit(&r, 2, "ftp");
+    assert!(r.stderr.contains("unsupported scheme ftp"), "{r:#?}");
 }
 
 #[test]

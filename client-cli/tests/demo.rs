@@ -46,8 +46,9 @@ fn free_port() -> u16 {
 }
 
 /// A cluster configuration on free ports, in `dir`, with small checkpoints so that recovery
-/// takes seconds.
-fn write_config(dir: &Path) -> PathBuf {
+/// takes seconds; with `secure`, the gateway serves HTTPS (a `tesserad dev-cert` pair in
+/// `dir/pki`) and requires authentication (the user file `dir/users`).
+fn write_config(dir: &Path, secure: bool) -> PathBuf {
     let pid = std::process::id();
     let p: Vec<u16> = (0..7).map(|_| free_port()).collect();
     let text = format!(
@@ -92,7 +93,7 @@ address = "127.0.0.1:0"
 
 [gateway]
 listen = "127.0.0.1:{p6}"
-public_url = "http://127.0.0.1:{p6}/ws/reservation"
+public_url = "{scheme}://127.0.0.1:{p6}/ws/reservation"
 
 [timeouts]
 request_timeout_ms = 10000
@@ -101,7 +102,7 @@ request_timeout_ms = 10000
 checkpoint_interval = 25
 hang_threshold_ms = 700
 retry_ms = 100
-"#,
+{secure}"#,
         data = dir.join("data").display(),
         g = pid % 250 + 1,
         p0 = p[0],
@@ -111,6 +112,17 @@ retry_ms = 100
         p4 = p[4],
         p5 = p[5],
         p6 = p[6],
+        scheme = if secure { "https" } else { "http" },
+        secure = if secure {
+            format!(
+                "\n[gateway.tls]\ncert = \"{pki}/cert.pem\"\nkey = \"{pki}/key.pem\"\n\n\
+                 [gateway.auth]\nmode = \"required\"\nusers = \"{users}\"\n",
+                pki = dir.join("pki").display(),
+                users = dir.join("users").display()
+            )
+        } else {
+            String::new()
+        },
     );
     let path = dir.join("cluster.toml");
     std::fs::write(&path, text).unwrap();
@@ -141,10 +153,47 @@ fn tessera_run(args: &[&str]) -> Run {
     tessera().args(args).output().unwrap().into()
 }
 
+/// A trial certificate and a service account for the secure gateway of `write_config`.
+fn make_pki_and_users(dir: &Path) {
+    let pki = dir.join("pki");
+    let out = Command::new(tesserad())
+        .args(["dev-cert", "--out", pki.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut add = Command::new(tesserad())
+        .args(["user", "add", "--name", "demo", "--ids", "*", "--users"])
+        .arg(dir.join("users"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"demo-password\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+}
+
+/// The demo against a gateway with TLS and authentication: it takes the same options as the
+/// other commands (`--cacert`, `--user`, the password from the environment, `--ws-security`).
 #[test]
 fn the_demo_passes_on_a_real_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    make_pki_and_users(dir.path());
+    let config = write_config(dir.path(), true);
+    let cacert = dir.path().join("pki/ca.pem");
+    let secure = |args: &[&str]| -> Run {
+        tessera()
+            .args(["--cacert", cacert.to_str().unwrap(), "--user", "demo"])
+            .args(args)
+            .env("TESSERA_PASSWORD", "demo-password")
+            .output()
+            .unwrap()
+            .into()
+    };
     let config_arg = config.to_str().unwrap();
     let log = std::fs::File::create(dir.path().join("tesserad.log")).unwrap();
     let _cluster = Supervisor(
@@ -213,8 +262,8 @@ fn the_demo_passes_on_a_real_cluster() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // The gateway is the one of the configuration: no --url.
-    let r = tessera_run(&["demo", "--config", config_arg, "--wait", "45"]);
+    // The gateway is the one of the configuration (https://): no --url.
+    let r = secure(&["demo", "--config", config_arg, "--wait", "45"]);
     let log = std::fs::read_to_string(dir.path().join("tesserad.log")).unwrap_or_default();
     // Shown with --nocapture: the demo as a user sees it, and the cluster's replacements.
     println!("{}", r.stdout);
@@ -227,6 +276,11 @@ fn the_demo_passes_on_a_real_cluster() {
         r.stdout, r.stderr
     );
     assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("gateway  https://127.0.0.1:"),
+        "{}",
+        r.stdout
+    );
     for expected in [
         "→  CREATED",
         "→  ALREADY_RESERVED",
@@ -269,16 +323,24 @@ fn the_demo_passes_on_a_real_cluster() {
         "tessera status --json differs from tesserad status --json"
     );
 
-    // A second run on the same cluster (over SOAP 1.2) picks fresh IDs and passes too: its
-    // set-up steps are CREATED again, not UPDATED.
-    let r = tessera_run(&["--soap12", "demo", "--config", config_arg, "--wait", "45"]);
+    // A second run on the same cluster (over SOAP 1.2, credentials in a UsernameToken) picks
+    // fresh IDs and passes too: its set-up steps are CREATED again, not UPDATED.
+    let r = secure(&[
+        "--soap12",
+        "--ws-security",
+        "demo",
+        "--config",
+        config_arg,
+        "--wait",
+        "45",
+    ]);
     assert_eq!(r.code, 0, "second run:\n{}\n{}", r.stdout, r.stderr);
 }
 
 #[test]
 fn without_a_cluster_status_chaos_and_demo_say_so() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let config = write_config(dir.path(), false);
     let config_arg = config.to_str().unwrap();
 
     let r = tessera_run(&["status", "--config", config_arg, "--wait-ms", "300"]);

@@ -10,8 +10,12 @@
 //! 3. [`server::Backend`]: whatever orders and executes the request (the cluster's front end in
 //!    production; [`server::LocalBackend`] in tests, behind the `local-backend` feature).
 //!
+//! [`auth`] decides who is calling (HTTP Basic or a WS-Security UsernameToken against the
+//! user file) and whether they may act as the ID in the body.
+//!
 //! [`wsdl`] renders the published contract (`wsdl/` at the repository root) for `GET ?wsdl`.
 
+pub mod auth;
 pub mod server;
 pub mod soap;
 pub mod wsdl;

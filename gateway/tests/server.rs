@@ -181,7 +181,7 @@ async fn an_unavailable_cluster_faults_without_details() {
 #[tokio::test]
 async fn a_slow_sender_gets_408() {
     let server = start(Config {
-        request_timeout: Duration::from_millis(200),
+        body_timeout: Duration::from_millis(200),
         ..Config::default()
     })
     .await;

@@ -80,6 +80,8 @@ pub struct Options {
     pub chaos: bool,
     /// `sequencer.retain_max` and `retain_min`, when not the defaults.
     pub sequencer_retain: Option<(usize, usize)>,
+    /// The gateway's public URL is `https://` (for a `[gateway.tls]` in `extra_toml`).
+    pub https: bool,
     pub extra_toml: String,
 }
 
@@ -96,6 +98,7 @@ impl Default for Options {
             supervised: false,
             chaos: false,
             sequencer_retain: None,
+            https: false,
             extra_toml: String::new(),
         }
     }
@@ -192,7 +195,7 @@ address = "127.0.0.1:0"
 
 [gateway]
 listen = "127.0.0.1:{gw}"
-public_url = "http://127.0.0.1:{gw}/ws/reservation"
+public_url = "{scheme}://127.0.0.1:{gw}/ws/reservation"
 
 [timeouts]
 request_timeout_ms = {timeout}
@@ -213,6 +216,7 @@ seed = {seed}
             p3 = ports[3],
             p4 = ports[4],
             gw = ports[6],
+            scheme = if opts.https { "https" } else { "http" },
             timeout = opts.request_timeout_ms,
             drop = opts.drop,
             dup = opts.duplicate,

@@ -5,8 +5,9 @@
 mod request;
 mod response;
 mod tree;
+pub mod wsse;
 
-pub use request::envelope;
+pub use request::{envelope, envelope_with};
 pub use response::{parse, Outcome, SoapFault, SoapResult};
 
 /// Namespace of the service's elements.

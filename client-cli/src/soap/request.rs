@@ -5,17 +5,73 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 use tessera_types::Request;
 
+use super::wsse::{self, UsernameToken};
 use super::{Version, SERVICE_NS};
 
 /// The request envelope for `request` in `version`, indented for `--raw` readers.
 pub fn envelope(version: Version, request: &Request) -> String {
-    let mut writer = Writer::new_with_indent(Vec::with_capacity(512), b' ', 2);
+    envelope_with(version, request, None)
+}
+
+/// The envelope with a `wsse:Security` header carrying `token`, if any.
+pub fn envelope_with(version: Version, request: &Request, token: Option<&UsernameToken>) -> String {
+    let mut writer = Writer::new_with_indent(Vec::with_capacity(1024), b' ', 2);
     // Writing into a Vec cannot fail; the helper keeps the flow free of unwraps.
-    let _ = write(&mut writer, version, request);
+    let _ = write(&mut writer, version, request, token);
     String::from_utf8(writer.into_inner()).unwrap_or_default()
 }
 
-fn write(writer: &mut Writer<Vec<u8>>, version: Version, request: &Request) -> std::io::Result<()> {
+fn write_security(
+    writer: &mut Writer<Vec<u8>>,
+    env: &str,
+    version: Version,
+    token: &UsernameToken,
+) -> std::io::Result<()> {
+    let header = format!("{env}:Header");
+    let must_understand = format!("{env}:mustUnderstand");
+    writer.write_event(Event::Start(BytesStart::new(header.as_str())))?;
+    // Marked mustUnderstand, as WCF and CXF send it: a server that cannot check it must
+    // refuse the call rather than run it unauthenticated.
+    writer.write_event(Event::Start(
+        BytesStart::new("wsse:Security").with_attributes([
+            ("xmlns:wsse", wsse::WSSE_NS),
+            ("xmlns:wsu", wsse::WSU_NS),
+            (
+                must_understand.as_str(),
+                match version {
+                    Version::Soap11 => "1",
+                    Version::Soap12 => "true",
+                },
+            ),
+        ]),
+    ))?;
+    writer.write_event(Event::Start(BytesStart::new("wsse:UsernameToken")))?;
+    writer
+        .create_element("wsse:Username")
+        .write_text_content(BytesText::new(&token.username))?;
+    writer
+        .create_element("wsse:Password")
+        .with_attribute(("Type", wsse::PASSWORD_TEXT))
+        .write_text_content(BytesText::new(&token.password))?;
+    writer
+        .create_element("wsse:Nonce")
+        .with_attribute(("EncodingType", wsse::BASE64_BINARY))
+        .write_text_content(BytesText::new(&token.nonce))?;
+    writer
+        .create_element("wsu:Created")
+        .write_text_content(BytesText::new(&token.created))?;
+    writer.write_event(Event::End(BytesEnd::new("wsse:UsernameToken")))?;
+    writer.write_event(Event::End(BytesEnd::new("wsse:Security")))?;
+    writer.write_event(Event::End(BytesEnd::new(header.as_str())))?;
+    Ok(())
+}
+
+fn write(
+    writer: &mut Writer<Vec<u8>>,
+    version: Version,
+    request: &Request,
+    token: Option<&UsernameToken>,
+) -> std::io::Result<()> {
     let env = match version {
         Version::Soap11 => "soap",
         Version::Soap12 => "env",
@@ -32,6 +88,9 @@ fn write(writer: &mut Writer<Vec<u8>>, version: Version, request: &Request) -> s
             ("xmlns:t", SERVICE_NS),
         ]),
     ))?;
+    if let Some(token) = token {
+        write_security(writer, env, version, token)?;
+    }
     writer.write_event(Event::Start(BytesStart::new(body.as_str())))?;
     writer.write_event(Event::Start(BytesStart::new(operation.as_str())))?;
     for (name, value) in request.arguments() {

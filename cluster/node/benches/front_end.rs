@@ -20,7 +20,13 @@
 //!   SOAP/front-end-core against issue 5's target (≥ 0.75: the SOAP layer costs at most 25%);
 //! - **HTTP floor**: the same 64 clients sending `GET /health` to the same gateway, so HTTP
 //!   and loopback TCP alone, without XML or cluster, next to what the target leaves the whole
-//!   SOAP layer per call.
+//!   SOAP layer per call;
+//! - **SOAP with TLS and authentication** (issue 11): a second gateway process with
+//!   `[gateway.tls]` (a `tesserad dev-cert` pair) and `[gateway.auth] mode = "required"` (a
+//!   service account made with `tesserad user add`), the same 64 clients over TLS 1.3 sending
+//!   HTTP Basic credentials on every call, next to the plain SOAP phase of the same run,
+//!   measured A B B A (plain, secure, secure, plain) so that drifting load on the machine
+//!   weighs on both (target: at least 0.70 of plain's throughput).
 //!
 //! Each phase runs a warm-up and then a fixed measuring window, and reports requests/s and
 //! p50/p99 latency; then the ratios replicated/unreplicated and whether the issue's targets
@@ -74,6 +80,12 @@ const TIMES: [&str; 3] = ["M", "A", "E"];
 const SOAP_CLIENTS: usize = 64;
 /// SOAP calls/s must be at least this share of front-end-core calls/s at 64 (issue 5).
 const SOAP_RATIO_MIN: f64 = 0.75;
+/// SOAP with TLS and authentication must keep at least this share of plain SOAP's calls/s
+/// (issue 11: they may cost at most 30%).
+const TLS_AUTH_RATIO_MIN: f64 = 0.70;
+/// The service account of the TLS + authentication phase.
+const BENCH_USER: &str = "bench";
+const BENCH_PASSWORD: &str = "bench-password-not-secret";
 /// Dates 01..=DAYS December 2026.
 const DAYS: usize = 10;
 
@@ -253,16 +265,65 @@ address = "127.0.0.1:0"
     /// and a `[gateway]` section listening on a free loopback TCP port. Reaped on drop with
     /// the rest. Returns the address it listens on.
     fn start_gateway(&mut self) -> anyhow::Result<SocketAddr> {
+        self.start_gateway_with(3, "http", "")
+    }
+
+    /// A gateway with TLS and authentication required: a `tesserad dev-cert` pair and a user
+    /// file with one service account (`*`). Returns its address and the CA's PEM.
+    fn start_secure_gateway(&mut self) -> anyhow::Result<(SocketAddr, Vec<u8>)> {
+        let pki = self.dir.path().join("pki");
+        let users = self.dir.path().join("users");
+        let status = Command::new(env!("CARGO_BIN_EXE_tesserad"))
+            .args(["dev-cert", "--out"])
+            .arg(&pki)
+            .stdout(Stdio::null())
+            .status()
+            .context("running tesserad dev-cert")?;
+        if !status.success() {
+            bail!("tesserad dev-cert failed");
+        }
+        let mut add = Command::new(env!("CARGO_BIN_EXE_tesserad"))
+            .args(["user", "add", "--name", BENCH_USER, "--ids", "*", "--users"])
+            .arg(&users)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("running tesserad user add")?;
+        if let Some(mut stdin) = add.stdin.take() {
+            use std::io::Write as _;
+            writeln!(stdin, "{BENCH_PASSWORD}").context("writing the password")?;
+        }
+        if !add.wait().context("tesserad user add")?.success() {
+            bail!("tesserad user add failed");
+        }
+        let extra = format!(
+            "\n[gateway.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[gateway.auth]\nmode = \"required\"\nusers = \"{}\"\n",
+            pki.join("cert.pem").display(),
+            pki.join("key.pem").display(),
+            users.display()
+        );
+        let addr = self.start_gateway_with(4, "https", &extra)?;
+        let ca = std::fs::read(pki.join("ca.pem")).context("reading ca.pem")?;
+        Ok((addr, ca))
+    }
+
+    /// A `tesserad gateway` with front end `id`, the URL scheme and extra TOML.
+    fn start_gateway_with(
+        &mut self,
+        id: u32,
+        scheme: &str,
+        extra: &str,
+    ) -> anyhow::Result<SocketAddr> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
         // `config_text` ends inside `[front_end]`.
         let text = format!(
-            "{}id = 3\n\n[gateway]\nlisten = \"{listen}\"\npublic_url = \"http://{listen}{SOAP_PATH}\"\n",
+            "{}id = {id}\n\n[gateway]\nlisten = \"{listen}\"\npublic_url = \"{scheme}://{listen}{SOAP_PATH}\"\n{extra}",
             self.config_text
         );
-        let path = self.dir.path().join("gateway.toml");
+        let path = self.dir.path().join(format!("gateway-{id}.toml"));
         std::fs::write(&path, text).context("writing the gateway config")?;
         Config::load(Some(&path))?;
         let child = Command::new(env!("CARGO_BIN_EXE_tesserad"))
@@ -276,7 +337,7 @@ address = "127.0.0.1:0"
             .stdin(Stdio::null())
             .spawn()
             .context("starting tesserad (gateway)")?;
-        self.procs.push(("gateway".to_owned(), child));
+        self.procs.push((format!("gateway{id}"), child));
         Ok(listen)
     }
 
@@ -567,10 +628,29 @@ const SOAP_PATH: &str = "/ws/reservation";
 /// list of all 270 slots is ~25 KiB).
 const SOAP_RESPONSE_MAX: usize = 1 << 20;
 
+/// A byte stream the client speaks HTTP over: plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// One keep-alive HTTP/1.1 connection and what has been read from it but not used yet.
 struct Connection {
-    stream: tokio::net::TcpStream,
+    stream: Box<dyn Io>,
     buf: Vec<u8>,
+}
+
+/// TLS for the client: trust only `ca_pem`, name `localhost`.
+fn tls_connector(ca_pem: &[u8]) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.context("ca.pem")?)?;
+    }
+    let provider = Arc::new(tessera_gateway::server::tls::crypto_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 /// SOAP 1.1 over keep-alive HTTP/1.1 connections. Connections are pooled: a call takes an
@@ -585,6 +665,10 @@ struct Connection {
 #[derive(Clone)]
 struct SoapClient {
     addr: SocketAddr,
+    /// TLS to the gateway, when it speaks HTTPS.
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// Extra header lines sent with every call (the Basic credentials).
+    auth_header: String,
     idle: Arc<Mutex<Vec<Connection>>>,
     /// Answers that were SOAP faults (any status), and connections opened.
     faults: Arc<AtomicU64>,
@@ -596,10 +680,24 @@ impl SoapClient {
         assert!(addr.ip().is_loopback(), "SOAP load stays on loopback");
         SoapClient {
             addr,
+            tls: None,
+            auth_header: String::new(),
             idle: Arc::new(Mutex::new(Vec::new())),
             faults: Arc::new(AtomicU64::new(0)),
             connections: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The same client over TLS with HTTP Basic credentials on every call.
+    fn secure(addr: SocketAddr, ca_pem: &[u8]) -> anyhow::Result<SoapClient> {
+        use base64::Engine as _;
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("{BENCH_USER}:{BENCH_PASSWORD}"));
+        Ok(SoapClient {
+            tls: Some(tls_connector(ca_pem)?),
+            auth_header: format!("Authorization: Basic {credentials}\r\n"),
+            ..SoapClient::new(addr)
+        })
     }
 
     async fn connect(&self) -> Result<Connection, String> {
@@ -608,6 +706,18 @@ impl SoapClient {
             .map_err(|e| format!("connecting to the gateway: {e}"))?;
         let _ = stream.set_nodelay(true);
         self.connections.fetch_add(1, Ordering::Relaxed);
+        let stream: Box<dyn Io> = match &self.tls {
+            None => Box::new(stream),
+            Some(tls) => {
+                let name = rustls_pki_types::ServerName::try_from("localhost")
+                    .map_err(|e| e.to_string())?;
+                Box::new(
+                    tls.connect(name, stream)
+                        .await
+                        .map_err(|e| format!("TLS handshake: {e}"))?,
+                )
+            }
+        };
         Ok(Connection {
             stream,
             buf: Vec::with_capacity(4096),
@@ -654,8 +764,9 @@ impl SoapClient {
         let _ = write!(
             http,
             "POST {SOAP_PATH} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/xml; charset=utf-8\r\n\
-             SOAPAction: \"\"\r\nContent-Length: {}\r\n\r\n{body}",
+             SOAPAction: \"\"\r\n{}Content-Length: {}\r\n\r\n{body}",
             self.addr,
+            self.auth_header,
             body.len()
         );
         let (status, body) = self.call(http.as_bytes()).await?;
@@ -1275,6 +1386,18 @@ struct SoapPhase {
     http_floor: Measured,
     /// CPU per call of `http_floor`, all processes, in µs.
     http_floor_us_per_call: f64,
+    /// The same load through a gateway with TLS and authentication (HTTP Basic, a service
+    /// account), same clients over TLS.
+    tls_auth: Measured,
+    tls_auth_faults: u64,
+    /// CPU per call of `tls_auth`, all processes, in µs.
+    tls_auth_us_per_call: f64,
+    /// (plain, TLS+auth) calls/s of the two rounds, measured plain, secure, secure, plain.
+    tls_auth_pairs: [(f64, f64); 2],
+    /// TLS+auth calls/s ÷ plain SOAP calls/s over both rounds (issue 11's figure).
+    tls_auth_ratio: f64,
+    tls_auth_ratio_min: f64,
+    tls_auth_ok: bool,
     /// What the whole SOAP layer may cost per call, in CPU µs, for `ratio ≥ ratio_min` on
     /// CPU-bound cores: the front-end core's CPU per request × (1 / ratio_min − 1).
     soap_layer_budget_us_per_call: f64,
@@ -1363,6 +1486,7 @@ fn cpu_lines(rows: &[Row], soap: Option<&SoapPhase>) -> String {
     }
     if let Some(p) = soap {
         phases.push(("SOAP", &p.soap));
+        phases.push(("SOAP TLS+auth", &p.tls_auth));
         phases.push(("HTTP floor", &p.http_floor));
     }
     for (name, m) in phases {
@@ -1421,6 +1545,32 @@ fn soap_table(p: &SoapPhase) -> String {
         p.faults,
         opt(p.soap.backlog_at_end.map(|b| b as f64)),
         opt(p.soap.slowest_replica_per_sec)
+    );
+    let _ = writeln!(
+        s,
+        "  {:<34} {:>10.0} {:>9.3} {:>9.3} {:>7} {:>7} {:>8} {:>10}",
+        "SOAP 1.1 TLS + Basic auth via gateway",
+        p.tls_auth.requests_per_sec,
+        p.tls_auth.p50_ms,
+        p.tls_auth.p99_ms,
+        p.tls_auth.errors,
+        p.tls_auth_faults,
+        opt(p.tls_auth.backlog_at_end.map(|b| b as f64)),
+        opt(p.tls_auth.slowest_replica_per_sec)
+    );
+    let _ = writeln!(
+        s,
+        "  ratio SOAP TLS+auth / SOAP plain: {:.2} (≥ {:.2}: {}; rounds plain → TLS+auth: {:.0} → {:.0}, \
+         then {:.0} → {:.0} calls/s); CPU per call {:.1} against {:.1} µs",
+        p.tls_auth_ratio,
+        p.tls_auth_ratio_min,
+        if p.tls_auth_ok { "PASS" } else { "FAIL" },
+        p.tls_auth_pairs[0].0,
+        p.tls_auth_pairs[0].1,
+        p.tls_auth_pairs[1].0,
+        p.tls_auth_pairs[1].1,
+        p.tls_auth_us_per_call,
+        total_cpu_us(&p.soap)
     );
     let _ = writeln!(
         s,
@@ -1559,6 +1709,47 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
                 faults,
                 client.connections.load(Ordering::Relaxed)
             );
+            // The same load through a gateway with TLS and authentication, right after.
+            let (secure_addr, ca) = cluster.start_secure_gateway()?;
+            let secure_client = SoapClient::secure(secure_addr, &ca)?;
+            wait_soap_ready(&secure_client, Duration::from_secs(30)).await?;
+            let secure_target = Target::Soap(secure_client.clone());
+            let mut secure = measure(
+                &secure_target,
+                &w_rep,
+                SOAP_CLIENTS,
+                settings,
+                Some(&cluster),
+            )
+            .await;
+            secure.catch_up_secs = catch_up(&cluster.cfg, CATCH_UP_MAX).await;
+            // And back (A B B A): plain and secure each once more, in the opposite order, so that
+            // a drift of the machine's other load over the run weighs on both alike.
+            let secure_again = measure(
+                &secure_target,
+                &w_rep,
+                SOAP_CLIENTS,
+                settings,
+                Some(&cluster),
+            )
+            .await;
+            let plain_again =
+                measure(&soap_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;
+            catch_up(&cluster.cfg, CATCH_UP_MAX).await;
+            println!(
+                "  N={SOAP_CLIENTS:<3} again: SOAP TLS+auth {:.0} calls/s, SOAP {:.0} calls/s",
+                secure_again.requests_per_sec, plain_again.requests_per_sec
+            );
+            let secure_faults = secure_client.faults.load(Ordering::Relaxed);
+            println!(
+                "  N={SOAP_CLIENTS:<3} SOAP TLS+auth {:>7.0} calls/s  p50 {:.3} ms  p99 {:.3} ms  ({} errors, {} of them faults, {} connections)",
+                secure.requests_per_sec,
+                secure.p50_ms,
+                secure.p99_ms,
+                secure.errors,
+                secure_faults,
+                secure_client.connections.load(Ordering::Relaxed)
+            );
             let floor_target = Target::HttpFloor(client.clone());
             let floor = measure(
                 &floor_target,
@@ -1573,7 +1764,19 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
                 floor.requests_per_sec, floor.p50_ms, floor.p99_ms, floor.errors
             );
             let ratio = m.requests_per_sec / core.replicated.requests_per_sec;
+            let tls_auth_ratio = (secure.requests_per_sec + secure_again.requests_per_sec)
+                / (m.requests_per_sec + plain_again.requests_per_sec);
             let phase = SoapPhase {
+                tls_auth_pairs: [
+                    (m.requests_per_sec, secure.requests_per_sec),
+                    (plain_again.requests_per_sec, secure_again.requests_per_sec),
+                ],
+                tls_auth_us_per_call: total_cpu_us(&secure),
+                tls_auth_faults: secure_faults,
+                tls_auth_ratio,
+                tls_auth_ratio_min: TLS_AUTH_RATIO_MIN,
+                tls_auth_ok: tls_auth_ratio >= TLS_AUTH_RATIO_MIN,
+                tls_auth: secure,
                 http_floor_us_per_call: total_cpu_us(&floor),
                 front_end_core_cpu_us_per_request: total_cpu_us(&core.replicated),
                 soap_layer_budget_us_per_call: total_cpu_us(&core.replicated)
@@ -1599,8 +1802,10 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
                 soap: m,
             };
             drop(soap_target);
+            drop(secure_target);
             drop(floor_target);
             drop(client);
+            drop(secure_client);
             Some(phase)
         }
         None => None,

@@ -159,7 +159,9 @@ pub struct GatewaySection {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
     /// The endpoint URL clients call, written into the served WSDL (differs from `listen`
-    /// behind a proxy).
+    /// behind a proxy). When not given: `http://LISTEN/ws/reservation`, or `https://` with
+    /// `[gateway.tls]`.
+    #[serde(default)]
     pub public_url: String,
     pub max_body_bytes: usize,
     /// Deadline for one SOAP call, from accepting it to the cluster's answer.
@@ -169,6 +171,40 @@ pub struct GatewaySection {
     /// Runtime threads of `tesserad gateway`: 1 (a single event loop, best when the gateway
     /// shares a small machine with the cluster) or more on a host of its own.
     pub threads: usize,
+    /// Deadline for receiving a call's body, before it takes an in-flight slot.
+    pub body_timeout_ms: u64,
+    /// Connections open at once from one client address.
+    pub max_connections_per_address: usize,
+    /// HTTPS on the listener (`[gateway.tls]`); plain HTTP without it.
+    pub tls: Option<TlsSection>,
+    /// Who may call (`[gateway.auth]`). Without it: off on a loopback listen address, and
+    /// `tesserad` refuses to start the gateway on any other.
+    pub auth: Option<AuthSection>,
+}
+
+/// `[gateway.tls]`: PEM files. `cert` may hold a chain, leaf first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Off,
+    Required,
+}
+
+/// `[gateway.auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    pub mode: AuthMode,
+    /// The user file (`tesserad user add|remove|list`); required with `mode = "required"`.
+    #[serde(default)]
+    pub users: Option<PathBuf>,
 }
 
 impl Default for GatewaySection {
@@ -180,6 +216,10 @@ impl Default for GatewaySection {
             request_timeout_ms: 10_000,
             max_in_flight: 1024,
             threads: 1,
+            body_timeout_ms: 5_000,
+            max_connections_per_address: 256,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -328,11 +368,19 @@ impl Config {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
             // toml's message names the offending key and shows the line.
             message: e.to_string(),
         })?;
+        if cfg.gateway.public_url.is_empty() {
+            let scheme = if cfg.gateway.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            cfg.gateway.public_url = format!("{scheme}://{}/ws/reservation", cfg.gateway.listen);
+        }
         cfg.validate(origin)?;
         Ok(cfg)
     }
@@ -426,6 +474,34 @@ impl Config {
                 "must be an http:// or https:// URL".into(),
             ));
         }
+        if g.tls.is_some() && g.public_url.starts_with("http://") {
+            return Err(bad(
+                "gateway.public_url",
+                "must be an https:// URL: with [gateway.tls] the gateway speaks HTTPS only".into(),
+            ));
+        }
+        if let Some(auth) = &g.auth {
+            if auth.mode == AuthMode::Required && auth.users.is_none() {
+                return Err(bad(
+                    "gateway.auth.users",
+                    "must name the user file when mode = \"required\" (create it with \
+                     `tesserad user add --users FILE --name NAME --ids ID[,ID...]`)"
+                        .into(),
+                ));
+            }
+        }
+        if g.body_timeout_ms == 0 {
+            return Err(bad(
+                "gateway.body_timeout_ms",
+                "must be greater than 0".into(),
+            ));
+        }
+        if g.max_connections_per_address == 0 {
+            return Err(bad(
+                "gateway.max_connections_per_address",
+                "must be greater than 0".into(),
+            ));
+        }
         if g.max_body_bytes < 1024 {
             return Err(bad(
                 "gateway.max_body_bytes",
@@ -482,6 +558,55 @@ impl Config {
             return Err(bad("faults.drop", "1.0 would drop everything".into()));
         }
         Ok(())
+    }
+
+    /// Whether the gateway may be exposed as configured: the safe defaults of
+    /// `docs/gateway.md`. Checked by `tesserad gateway` and `tesserad up` before anything
+    /// listens, not by the other roles (which share the file but expose no gateway).
+    pub fn check_gateway_exposure(&self, origin: &str) -> Result<(), ConfigError> {
+        let g = &self.gateway;
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let loopback = g.listen.ip().is_loopback();
+        match &g.auth {
+            None if !loopback => Err(bad(
+                "gateway.auth",
+                format!(
+                    "the gateway would listen on {}, which is not a loopback address, and \
+                     [gateway.auth] is not set: anyone who can reach it could act as any admin \
+                     or participant, so tesserad refuses to start it. Add users with `tesserad \
+                     user add --users /etc/tessera/users --name NAME --ids ID[,ID...]` (the \
+                     password is read from stdin) and set [gateway.auth] mode = \"required\" \
+                     and users = \"/etc/tessera/users\" (with [gateway.tls]); or, to run \
+                     without authentication on purpose, set [gateway.auth] mode = \"off\"",
+                    g.listen
+                ),
+            )),
+            Some(AuthSection {
+                mode: AuthMode::Required,
+                ..
+            }) if g.tls.is_none() && !loopback => Err(bad(
+                "gateway.tls",
+                format!(
+                    "[gateway.auth] mode = \"required\" needs TLS when the gateway listens on \
+                     {}, which is not a loopback address: every call carries a password, which \
+                     must not cross a network in clear text. Add [gateway.tls] with cert and \
+                     key (PEM; `tesserad dev-cert --out DIR` makes a trial pair), or listen on \
+                     a loopback address",
+                    g.listen
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The authentication mode in force: `[gateway.auth]`'s, or off without one (which
+    /// [`Config::check_gateway_exposure`] allows on loopback only).
+    pub fn gateway_auth_mode(&self) -> AuthMode {
+        self.gateway.auth.as_ref().map_or(AuthMode::Off, |a| a.mode)
     }
 
     pub fn cluster_id(&self) -> ClusterId {
@@ -552,6 +677,62 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::parse(text, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn gateway_exposure_defaults_are_safe() {
+        let exposure = |text: &str| {
+            Config::parse(text, "t.toml")
+                .unwrap()
+                .check_gateway_exposure("t.toml")
+                .map_err(|e| e.to_string())
+        };
+        // Loopback without [gateway.auth]: off, as for `tesserad up`.
+        let local = Config::parse("", "t").unwrap();
+        assert!(local.check_gateway_exposure("t").is_ok());
+        assert_eq!(local.gateway_auth_mode(), AuthMode::Off);
+        let open = exposure("[gateway]\nlisten = \"0.0.0.0:8080\"").unwrap_err();
+        assert!(
+            open.contains("`gateway.auth`") && open.contains("tesserad user add"),
+            "{open}"
+        );
+        assert!(
+            exposure("[gateway]\nlisten = \"0.0.0.0:8080\"\n[gateway.auth]\nmode = \"off\"")
+                .is_ok()
+        );
+        let clear = exposure(
+            "[gateway]\nlisten = \"10.0.0.1:8080\"\n[gateway.auth]\nmode = \"required\"\nusers = \"u\"",
+        )
+        .unwrap_err();
+        assert!(
+            clear.contains("`gateway.tls`") && clear.contains("clear text"),
+            "{clear}"
+        );
+        assert!(exposure(
+            "[gateway]\nlisten = \"127.0.0.1:8080\"\n[gateway.auth]\nmode = \"required\"\nusers = \"u\""
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn public_url_follows_listen_and_tls_unless_given() {
+        let c = Config::parse("[gateway]\nlisten = \"127.0.0.1:9443\"\n[gateway.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"", "t").unwrap();
+        assert_eq!(
+            c.gateway.public_url,
+            "https://127.0.0.1:9443/ws/reservation"
+        );
+        let c = Config::parse("[gateway]\nlisten = \"127.0.0.1:9080\"", "t").unwrap();
+        assert_eq!(c.gateway.public_url, "http://127.0.0.1:9080/ws/reservation");
+        let e = err(
+            "[gateway]\npublic_url = \"http://x/ws\"\n[gateway.tls]\ncert = \"c\"\nkey = \"k\"",
+        );
+        assert!(
+            e.contains("gateway.public_url") && e.contains("https"),
+            "{e}"
+        );
+        assert!(err("[gateway.auth]\nmode = \"required\"").contains("gateway.auth.users"));
+        assert!(err("[gateway.auth]\nmode = \"sometimes\"").contains("sometimes"));
+        assert!(err("[gateway.tls]\ncert = \"c\"").contains("key"));
     }
 
     #[test]

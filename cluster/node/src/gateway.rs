@@ -1,14 +1,25 @@
 //! `tesserad gateway`: the SOAP endpoint of `tessera-gateway` in front of the front-end core.
 //! The gateway validates envelopes; every valid call becomes one `FrontEndClient::submit`.
+//!
+//! Before anything listens, [`prepare`] applies the exposure rules of the configuration
+//! (authentication off only on loopback, passwords only over TLS off loopback) and loads the
+//! certificate, key and user file, so that every mistake stops `tesserad` with a message
+//! naming the key and the file. While running, the user file is reloaded on SIGHUP and when it
+//! changes; a file that does not parse leaves the previous one in force.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
+use tessera_gateway::auth::{Authenticator, Users};
+use tessera_gateway::server::tls::{self, TlsFile};
+use tessera_gateway::server::ServeOptions;
 use tessera_gateway::{Answer, Backend, BackendError, Limits};
 use tessera_types::Request;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::front_end::{FrontEndClient, FrontEndError};
 use crate::status;
 
@@ -44,8 +55,8 @@ impl Backend for ClusterBackend {
     }
 }
 
-/// The gateway's settings from the cluster configuration.
-pub fn gateway_config(cfg: &Config) -> tessera_gateway::Config {
+/// The gateway's settings from the cluster configuration, with `auth` from [`prepare`].
+pub fn gateway_config(cfg: &Config, auth: Option<Arc<Authenticator>>) -> tessera_gateway::Config {
     let g = &cfg.gateway;
     tessera_gateway::Config {
         public_url: g.public_url.clone(),
@@ -53,26 +64,155 @@ pub fn gateway_config(cfg: &Config) -> tessera_gateway::Config {
             max_body_bytes: g.max_body_bytes,
             ..Limits::default()
         },
+        body_timeout: Duration::from_millis(g.body_timeout_ms),
         request_timeout: Duration::from_millis(g.request_timeout_ms),
         max_in_flight: g.max_in_flight,
+        auth,
     }
 }
 
+/// What the gateway needs besides the configuration, loaded and checked.
+pub struct Prepared {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub auth: Option<Arc<Authenticator>>,
+    /// The user file, when authentication is required.
+    pub users_path: Option<PathBuf>,
+}
+
+/// Applies the exposure rules and loads TLS and the user file; every error names its key.
+/// `origin` names the configuration file in messages.
+pub fn prepare(cfg: &Config, origin: &str) -> anyhow::Result<Prepared> {
+    cfg.check_gateway_exposure(origin)?;
+    let tls = match &cfg.gateway.tls {
+        None => None,
+        Some(t) => Some(tls::load(&t.cert, &t.key).map_err(|e| {
+            let key = match e.file() {
+                TlsFile::Cert => "gateway.tls.cert",
+                TlsFile::Key => "gateway.tls.key",
+            };
+            anyhow!("{origin}: `{key}`: {e}")
+        })?),
+    };
+    let (auth, users_path) = match (cfg.gateway_auth_mode(), &cfg.gateway.auth) {
+        (AuthMode::Required, Some(section)) => {
+            let path = section
+                .users
+                .clone()
+                .ok_or_else(|| anyhow!("{origin}: `gateway.auth.users` is not set"))?;
+            let users =
+                read_users(&path).map_err(|e| anyhow!("{origin}: `gateway.auth.users`: {e:#}"))?;
+            let authenticator = Authenticator::new(users).context("setting up authentication")?;
+            (Some(Arc::new(authenticator)), Some(path))
+        }
+        _ => (None, None),
+    };
+    Ok(Prepared {
+        tls,
+        auth,
+        users_path,
+    })
+}
+
+/// Reads and parses a user file.
+pub fn read_users(path: &Path) -> anyhow::Result<Users> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the user file {}", path.display()))?;
+    Users::parse(&text).with_context(|| format!("{}", path.display()))
+}
+
 /// Runs the gateway and its front end until `shutdown` turns true.
-pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    origin: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let prepared = prepare(&cfg, origin)?;
     let front_end = FrontEndClient::start(&cfg)?;
     let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
         .await
         .with_context(|| format!("binding the gateway to {}", cfg.gateway.listen))?;
     let router = tessera_gateway::router(
         ClusterBackend::new(front_end.clone(), cfg.clone()),
-        gateway_config(&cfg),
+        gateway_config(&cfg, prepared.auth.clone()),
     );
-    tracing::info!(listen = %cfg.gateway.listen, public_url = %cfg.gateway.public_url, front_end = %front_end.local_addr(), "gateway up");
+    if let (Some(auth), Some(path)) = (&prepared.auth, &prepared.users_path) {
+        tokio::spawn(reload_users(auth.clone(), path.clone()));
+    }
+    tracing::info!(
+        listen = %cfg.gateway.listen,
+        public_url = %cfg.gateway.public_url,
+        tls = prepared.tls.is_some(),
+        auth = if prepared.auth.is_some() { "required" } else { "off" },
+        front_end = %front_end.local_addr(),
+        "gateway up"
+    );
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    tessera_gateway::server::serve_with_shutdown(listener, router, stop)
+    let options = ServeOptions {
+        tls: prepared.tls,
+        max_connections_per_address: cfg.gateway.max_connections_per_address,
+        ..ServeOptions::default()
+    };
+    tessera_gateway::server::serve_with(listener, router, options, stop)
         .await
         .context("serving SOAP")
+}
+
+/// How often the user file's metadata is looked at for a change.
+const USERS_POLL: Duration = Duration::from_secs(1);
+
+/// What tells a changed file apart: modification time, size and inode (editors and
+/// `tesserad user` replace the file by renaming a new one over it).
+fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// Reloads the user file on SIGHUP and when it changes, for as long as the process runs. A
+/// file that cannot be read or parsed leaves the previous one in force, and says why.
+async fn reload_users(auth: Arc<Authenticator>, path: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: the user file reloads on change only");
+            None
+        }
+    };
+    let mut seen = fingerprint(&path);
+    let mut tick = tokio::time::interval(USERS_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let why = tokio::select! {
+            _ = tick.tick() => {
+                let now = fingerprint(&path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                "changed"
+            }
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => "SIGHUP",
+        };
+        match read_users(&path) {
+            Ok(users) => {
+                let count = users.len();
+                auth.replace_users(users);
+                tracing::info!(file = %path.display(), users = count, trigger = why, "user file reloaded");
+            }
+            Err(e) => tracing::warn!(
+                file = %path.display(),
+                trigger = why,
+                error = %format!("{e:#}"),
+                "user file not reloaded: keeping the previous one in force"
+            ),
+        }
+    }
 }

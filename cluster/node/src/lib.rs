@@ -14,10 +14,13 @@
 //! | [`status`] | `tesserad status`: asks every node over the wire |
 //! | [`chaos`] | fault injection messages for `--chaos` clusters |
 //! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
+//! | [`dev_cert`] | `tesserad dev-cert`: a trial CA and localhost certificate |
+//! | [`user_admin`] | `tesserad user add\|remove\|list`: the gateway's user file |
 
 pub mod chaos;
 pub mod clock;
 pub mod config;
+pub mod dev_cert;
 pub mod front_end;
 pub mod gateway;
 pub mod replica_host;
@@ -26,6 +29,7 @@ pub mod sequencer;
 pub mod status;
 pub mod supervisor;
 pub mod transport;
+pub mod user_admin;
 
 use std::time::{Duration, Instant};
 

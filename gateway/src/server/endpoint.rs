@@ -1,11 +1,14 @@
 //! `POST /ws/reservation`: one SOAP call from bytes to bytes.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::extract::{Request, State};
+use axum::http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -13,28 +16,48 @@ use tokio::time::timeout_at;
 use tracing::{field, info, info_span, warn, Instrument, Span};
 
 use super::backend::{Backend, BackendError};
+use super::listen::ClientAddr;
 use super::request_id;
 use super::Gateway;
+use crate::auth::{self, Refusal};
 use crate::soap::{self, Fault, FaultClass, Operation, SoapVersion};
+
+/// The `WWW-Authenticate` challenge of every 401.
+pub(crate) const CHALLENGE: &str = "Basic realm=\"tessera\"";
 
 pub(crate) async fn call<B: Backend>(
     State(gateway): State<Arc<Gateway<B>>>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
     let span = info_span!(
         "soap",
-        request_id = request_id::for_log(&headers),
+        request_id = request_id::for_log(&parts.headers),
         version = field::Empty,
         op = field::Empty,
         seq = field::Empty,
     );
-    handle(gateway, headers, body).instrument(span).await
+    let peer = client_ip(&parts.extensions);
+    handle(gateway, parts.headers, peer, body)
+        .instrument(span)
+        .await
 }
 
-async fn handle<B: Backend>(gateway: Arc<Gateway<B>>, headers: HeaderMap, body: Body) -> Response {
+/// The client's address; unspecified for requests that did not come through the listener
+/// (tests calling the router directly).
+pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ClientAddr>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+async fn handle<B: Backend>(
+    gateway: Arc<Gateway<B>>,
+    headers: HeaderMap,
+    peer: IpAddr,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::from_std(started + gateway.config.request_timeout);
 
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let version = match content_type.map(SoapVersion::from_content_type) {
@@ -47,11 +70,6 @@ async fn handle<B: Backend>(gateway: Arc<Gateway<B>>, headers: HeaderMap, body: 
     };
     Span::current().record("version", version_name(version));
 
-    // Shed load before doing any work for the call, body reading included.
-    let Ok(_permit) = gateway.in_flight.clone().try_acquire_owned() else {
-        return fault(version, &Fault::Overloaded, started);
-    };
-
     let limit = gateway.config.limits.max_body_bytes;
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -60,11 +78,21 @@ async fn handle<B: Backend>(gateway: Arc<Gateway<B>>, headers: HeaderMap, body: 
     if declared.is_some_and(|n| n > limit as u64) {
         return fault(version, &Fault::TooLarge, started);
     }
-    let bytes = match timeout_at(deadline, read_body(body, limit)).await {
+    // The body is read under its own, shorter deadline and before the call takes a slot: a
+    // client trickling bodies holds connections (capped per address), never the slots every
+    // other caller needs.
+    let body_deadline = tokio::time::Instant::from_std(started + gateway.config.body_timeout);
+    let bytes = match timeout_at(body_deadline, read_body(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(fault_)) => return fault(version, &fault_, started),
         Err(_) => return fault(version, &Fault::RequestTimeout, started),
     };
+
+    // Shed load before doing any work for the call.
+    let Ok(_permit) = gateway.in_flight.clone().try_acquire_owned() else {
+        return fault(version, &Fault::Overloaded, started);
+    };
+    let deadline = tokio::time::Instant::now() + gateway.config.request_timeout;
 
     let call = match soap::parse_call(&bytes, version, &gateway.config.limits) {
         Ok(call) => call,
@@ -72,6 +100,22 @@ async fn handle<B: Backend>(gateway: Arc<Gateway<B>>, headers: HeaderMap, body: 
     };
     let operation = Operation::of(&call.request);
     Span::current().record("op", operation.name());
+
+    if let Some(authenticator) = &gateway.config.auth {
+        let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        let checked = authenticator.authenticate(authorization, &call.security, peer);
+        let user = match timeout_at(deadline, checked).await {
+            Ok(Ok(user)) => user,
+            Ok(Err(refusal)) => return unauthenticated(call.version, refusal, started),
+            // Password checks queued past the deadline (a flood of uncached credentials): shed
+            // like any overload; the call has not taken effect.
+            Err(_) => return fault(call.version, &Fault::Overloaded, started),
+        };
+        if let Err(field) = auth::authorize(&user, &call.request) {
+            warn!(user = %user.name, %peer, field, "forbidden");
+            return fault(call.version, &Fault::Forbidden { field }, started);
+        }
+    }
 
     let answer = match timeout_at(deadline, gateway.backend.submit(call.request)).await {
         Ok(Ok(answer)) => answer,
@@ -126,10 +170,29 @@ fn fault(version: SoapVersion, fault: &Fault, started: Instant) -> Response {
     soap::write_fault(version, fault, &mut out);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = soap_response(status, version, out);
-    if matches!(fault, Fault::Overloaded) {
+    match fault {
+        Fault::Overloaded => {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        Fault::Unauthenticated(_) => {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// The 401 fault for a refused caller, with `Retry-After` when it was throttled.
+fn unauthenticated(version: SoapVersion, refusal: Refusal, started: Instant) -> Response {
+    let mut response = fault(version, &Fault::Unauthenticated(refusal.fault), started);
+    if let Some(secs) = refusal.retry_after_secs {
         response
             .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }

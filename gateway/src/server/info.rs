@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
-use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::endpoint::{client_ip, CHALLENGE};
 use super::{Backend, Gateway};
+use crate::soap::WsSecurity;
 
 /// `GET /ws/reservation?wsdl` (any letter case, as `?WSDL` is also common). Any other GET is
 /// not a SOAP call: SOAP 1.2's GET binding is not offered.
@@ -53,7 +55,43 @@ pub(crate) async fn health() -> Response {
     json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
 
-pub(crate) async fn status<B: Backend>(State(gateway): State<Arc<Gateway<B>>>) -> Response {
+/// With authentication on, only principals with the `operator` grant (HTTP Basic) may read
+/// the cluster's status: it names hosts, pids and replica states.
+pub(crate) async fn status<B: Backend>(
+    State(gateway): State<Arc<Gateway<B>>>,
+    request: Request,
+) -> Response {
+    if let Some(authenticator) = &gateway.config.auth {
+        let (parts, _) = request.into_parts();
+        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        let peer = client_ip(&parts.extensions);
+        match authenticator
+            .authenticate(authorization, &WsSecurity::Absent, peer)
+            .await
+        {
+            Ok(user) if user.is_operator() => {}
+            Ok(user) => {
+                tracing::warn!(user = %user.name, %peer, "forbidden: /status needs the operator grant");
+                return json(
+                    StatusCode::FORBIDDEN,
+                    br#"{"error":"the operator grant is needed to read /status"}"#.to_vec(),
+                );
+            }
+            Err(refusal) => {
+                let body = serde_json::json!({ "error": refusal.fault.reason() });
+                let mut response = json(StatusCode::UNAUTHORIZED, body.to_string().into_bytes());
+                response
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+                if let Some(secs) = refusal.retry_after_secs {
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from(secs));
+                }
+                return response;
+            }
+        }
+    }
     let status = gateway.backend.status().await;
     match serde_json::to_vec(&status) {
         Ok(body) => json(StatusCode::OK, body),

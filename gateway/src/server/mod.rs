@@ -5,13 +5,15 @@
 //! | `POST /ws/reservation` | SOAP 1.1 (`text/xml`) or 1.2 (`application/soap+xml`) calls |
 //! | `GET /ws/reservation?wsdl` | the WSDL, schema inlined, addressed to [`Config::public_url`] |
 //! | `GET /health` | liveness of the gateway process |
-//! | `GET /status` | the backend's status as JSON |
+//! | `GET /status` | the backend's status as JSON (`operator` grant when authentication is on) |
 //!
-//! Protection, in the order a request meets it: a cap on open connections and a deadline for
-//! each request header ([`serve`]), a concurrency cap on calls that answers 503 at once when
-//! full (shedding costs nothing, queueing would only add latency until clients time out), a
-//! body size cap, one deadline for receiving the body and getting the backend's answer, and
-//! the parser's own limits.
+//! Protection, in the order a request meets it: caps on open connections, in all and per
+//! client address, and a deadline for the TLS handshake and each request header
+//! ([`serve_with`]); a body size cap and a deadline of its own for receiving the body, before
+//! the call takes a slot (so slow senders never starve others of slots); a concurrency cap on
+//! calls that answers 503 at once when full (shedding costs nothing, queueing would only add
+//! latency until clients time out); the parser's own limits; authentication and
+//! authorization ([`crate::auth`]); and one deadline for getting the backend's answer.
 
 mod backend;
 mod endpoint;
@@ -20,6 +22,7 @@ mod listen;
 #[cfg(feature = "local-backend")]
 mod local;
 mod request_id;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +34,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use backend::{Answer, Backend, BackendError};
-pub use listen::{serve, serve_with_shutdown, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+pub use listen::{
+    serve, serve_with, serve_with_shutdown, ClientAddr, ServeOptions, HEADER_READ_TIMEOUT,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS,
+};
 #[cfg(feature = "local-backend")]
 pub use local::LocalBackend;
 
+use crate::auth::Authenticator;
 use crate::soap::Limits;
 
 /// Path of the SOAP endpoint (both ports).
@@ -48,10 +55,16 @@ pub struct Config {
     pub public_url: String,
     /// Parser limits, including the body size cap.
     pub limits: Limits,
-    /// Deadline for one call, from accepting it to having the backend's answer.
+    /// Deadline for receiving a call's body, from the end of its header. Runs before the call
+    /// takes one of the `max_in_flight` slots.
+    pub body_timeout: Duration,
+    /// Deadline for one call, from having its body to having the backend's answer.
     pub request_timeout: Duration,
     /// Calls processed at once; more are answered 503 straight away.
     pub max_in_flight: usize,
+    /// `Some`: every call must authenticate and may act only as the IDs it was granted.
+    /// `None`: authentication off (anyone may act as any ID; `wsse:Security` is ignored).
+    pub auth: Option<Arc<Authenticator>>,
 }
 
 impl Default for Config {
@@ -59,8 +72,10 @@ impl Default for Config {
         Config {
             public_url: crate::wsdl::DEFAULT_PUBLIC_URL.to_owned(),
             limits: Limits::default(),
+            body_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_in_flight: 256,
+            auth: None,
         }
     }
 }

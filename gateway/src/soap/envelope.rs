@@ -11,7 +11,10 @@
 //! - every element's namespace, whatever prefix (or prefixes) the sender bound to it;
 //! - `Envelope` in the namespace of the announced SOAP version, an optional `Header` first, then
 //!   exactly one `Body`, nothing after it (WS-I BP 1.1 R1011);
-//! - header blocks: namespace-qualified, and none addressed to this node with mustUnderstand;
+//! - header blocks: namespace-qualified, and none addressed to this node with mustUnderstand
+//!   except `wsse:Security`, which this service understands (its UsernameToken is collected by
+//!   [`super::wsse`] for the authentication layer);
+//! - at most [`Limits::max_header_blocks`] header blocks;
 //! - exactly one Body child, an operation of the service namespace, whose children are exactly
 //!   that operation's arguments, in order, each holding text only.
 //!
@@ -26,6 +29,7 @@ use super::fault::{Fault, NotUnderstood};
 use super::limits::Limits;
 use super::operation::Operation;
 use super::version::SoapVersion;
+use super::wsse::{Collector, SecNs, WsSecurity, WSSE_NS};
 use super::{Rejected, SERVICE_NS};
 
 /// What the pass found in a well-formed call envelope.
@@ -35,6 +39,8 @@ pub(crate) struct Scanned<'a> {
     pub operation: Operation,
     /// The reader as it stood just after the Body start tag.
     pub body: NsReader<&'a [u8]>,
+    /// The WS-Security header's UsernameToken, if any.
+    pub security: WsSecurity,
 }
 
 /// Where the pass is in the shape of a call.
@@ -91,6 +97,8 @@ pub(crate) fn scan<'a>(
         depth: 0,
         operation: None,
         body: None,
+        header_blocks: 0,
+        security: Collector::default(),
     };
     let config = pass.reader.config_mut();
     // Keep text exactly as sent (identifiers are not whitespace-collapsed types) and catch
@@ -111,8 +119,18 @@ pub(crate) fn scan<'a>(
             Event::Start(e) => pass.element(&e, false),
             Event::Empty(e) => pass.element(&e, true),
             Event::End(_) => pass.end(),
-            Event::Text(t) => pass.text(is_xml_whitespace(&t)),
-            Event::CData(_) => pass.text(false),
+            Event::Text(t) => {
+                if pass.security.active() {
+                    pass.security.text(&t);
+                }
+                pass.text(is_xml_whitespace(&t))
+            }
+            Event::CData(c) => {
+                if pass.security.active() {
+                    pass.security.text(&c);
+                }
+                pass.text(false)
+            }
             Event::GeneralRef(r) => pass.reference(&r),
             Event::Comment(_) => Ok(()),
             Event::Decl(d) if first => declaration(&d),
@@ -131,6 +149,7 @@ pub(crate) fn scan<'a>(
             version: pass.version,
             operation,
             body,
+            security: pass.security.finish(),
         }),
         _ => Err(Rejected {
             version: pass.version,
@@ -149,6 +168,8 @@ struct Pass<'a, 'l> {
     depth: usize,
     operation: Option<Operation>,
     body: Option<NsReader<&'a [u8]>>,
+    header_blocks: usize,
+    security: Collector,
 }
 
 impl Pass<'_, '_> {
@@ -239,10 +260,35 @@ impl Pass<'_, '_> {
                         "header blocks must be namespace-qualified",
                     ));
                 }
-                self.check_must_understand(e)?;
+                self.header_blocks += 1;
+                if self.header_blocks > self.limits.max_header_blocks {
+                    return Err(Fault::LimitExceeded("too many header blocks"));
+                }
+                let (must_understand, addressed_to_us) = self.targeting(e)?;
+                if addressed_to_us && self.is_wsse_security(e) {
+                    self.security.open(depth);
+                } else if must_understand && addressed_to_us {
+                    return Err(self.not_understood(e));
+                }
                 Place::HeaderBlock { depth }
             }
-            Place::HeaderBlock { .. } => self.place,
+            Place::HeaderBlock { .. } => {
+                if self.security.active() {
+                    let ns = match self.reader.resolver().resolve_element(e.name()).0 {
+                        ResolveResult::Bound(ns) => SecNs::of(ns.as_ref()),
+                        _ => SecNs::Other,
+                    };
+                    let local = e.local_name().as_ref().to_owned();
+                    self.security.start(depth, ns, &local, |name| {
+                        let value = e.try_get_attribute(name).ok().flatten()?;
+                        value
+                            .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .ok()
+                            .map(|v| v.into_owned())
+                    });
+                }
+                self.place
+            }
             Place::Body => {
                 let operation = (ns == Ns::Service)
                     .then(|| Operation::from_element(local.as_bytes()))
@@ -311,8 +357,14 @@ impl Pass<'_, '_> {
                 return Err(Fault::Malformed("the Envelope has no Body"));
             }
             Place::Header => Place::Envelope { header_seen: true },
-            Place::HeaderBlock { depth: opened } if opened == depth => Place::Header,
-            Place::HeaderBlock { .. } => self.place,
+            Place::HeaderBlock { depth: opened } if opened == depth => {
+                self.security.end(depth);
+                Place::Header
+            }
+            Place::HeaderBlock { .. } => {
+                self.security.end(depth);
+                self.place
+            }
             Place::Body => return Err(Fault::Malformed("the Body is empty")),
             Place::Arguments { operation, next } => {
                 if let Some(&missing) = operation.arguments().get(next) {
@@ -345,22 +397,32 @@ impl Pass<'_, '_> {
     }
 
     /// `&name;` or `&#n;` in text. Without a DTD only the five predefined entities exist.
-    fn reference(&self, r: &BytesRef) -> Result<(), Fault> {
-        let known = match r.resolve_char_ref() {
-            Ok(Some(_)) => true,
-            Ok(None) => matches!(&**r, "lt" | "gt" | "amp" | "apos" | "quot"),
-            Err(_) => false,
+    fn reference(&mut self, r: &BytesRef) -> Result<(), Fault> {
+        let resolved = match r.resolve_char_ref() {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => match &**r {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "apos" => Some('\''),
+                "quot" => Some('"'),
+                _ => None,
+            },
+            Err(_) => None,
         };
-        if !known {
+        let Some(c) = resolved else {
             return Err(Fault::Malformed("undefined entity or character reference"));
+        };
+        if self.security.active() {
+            self.security.text(c.encode_utf8(&mut [0; 4]));
         }
         self.text(false)
     }
 
-    /// Faults a header block that is addressed to this node and must be understood: this
-    /// service understands no header blocks. SOAP 1.1 addresses a block with `actor`, SOAP 1.2
-    /// with `role`; a block without one is addressed to the ultimate receiver, which we are.
-    fn check_must_understand(&self, e: &BytesStart) -> Result<(), Fault> {
+    /// Whether a header block is marked mustUnderstand, and whether it is addressed to this
+    /// node. SOAP 1.1 addresses a block with `actor`, SOAP 1.2 with `role`; a block without one
+    /// is addressed to the ultimate receiver, which we are.
+    fn targeting(&self, e: &BytesStart) -> Result<(bool, bool), Fault> {
         let mut must_understand = false;
         let mut addressed_to_us = true;
         for attribute in e.attributes().flatten() {
@@ -390,18 +452,28 @@ impl Pass<'_, '_> {
                 _ => {}
             }
         }
-        if !(must_understand && addressed_to_us) {
-            return Ok(());
-        }
+        Ok((must_understand, addressed_to_us))
+    }
+
+    /// `wsse:Security`: the one header block this service understands, so it never causes a
+    /// MustUnderstand fault (authentication decides what to make of it).
+    fn is_wsse_security(&self, e: &BytesStart) -> bool {
+        let (ns, local) = self.reader.resolver().resolve_element(e.name());
+        matches!(ns, ResolveResult::Bound(ns) if ns.as_ref() == WSSE_NS)
+            && local.as_ref() == "Security"
+    }
+
+    /// The MustUnderstand fault for a header block that is not understood.
+    fn not_understood(&self, e: &BytesStart) -> Fault {
         let (ns, local) = self.reader.resolver().resolve_element(e.name());
         let namespace = match ns {
             ResolveResult::Bound(ns) => ns.as_ref().to_owned(),
             _ => String::new(),
         };
-        Err(Fault::MustUnderstand(NotUnderstood {
+        Fault::MustUnderstand(NotUnderstood {
             namespace,
             local_name: local.as_ref().to_owned(),
-        }))
+        })
     }
 }
 

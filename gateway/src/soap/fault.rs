@@ -47,6 +47,73 @@ pub enum Fault {
     Timeout,
     /// Too many calls in flight; shed before any work was done.
     Overloaded,
+    /// Authentication is required and the caller did not prove who it is (HTTP 401).
+    Unauthenticated(AuthFault),
+    /// The authenticated principal may not act as the ID in this argument (HTTP 403).
+    Forbidden {
+        /// `adminID` or `participantID`.
+        field: &'static str,
+    },
+}
+
+/// Why a caller was not authenticated. The texts never say whether a user name exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFault {
+    /// Neither HTTP Basic credentials nor a WS-Security UsernameToken.
+    Missing,
+    /// Unknown user name or wrong password (deliberately one case).
+    WrongCredentials,
+    /// The token's `wsu:Created` is not within the freshness window of now.
+    Stale,
+    /// The token's `wsse:Nonce` was seen before within the window.
+    Replayed,
+    /// A `#PasswordDigest` token: unsupported by design.
+    PasswordDigest,
+    /// Too many failures for the user name or the client address; retry later.
+    Throttled,
+    /// Credentials that cannot be read (malformed Basic header, token not per the profile).
+    Unusable(&'static str),
+}
+
+/// The WS-Security namespace, in which the authentication fault codes are defined.
+const WSSE_NS: &str = super::wsse::WSSE_NS;
+
+impl AuthFault {
+    /// The WS-Security fault code (local name in [`WSSE_NS`]).
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthFault::PasswordDigest => "UnsupportedSecurityToken",
+            _ => "FailedAuthentication",
+        }
+    }
+
+    pub fn reason(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            AuthFault::Missing => {
+                "Authentication required: send HTTP Basic credentials or a WS-Security \
+                 UsernameToken"
+            }
+            AuthFault::WrongCredentials => {
+                "Authentication failed: unknown user name or wrong password"
+            }
+            AuthFault::Stale => {
+                "Authentication failed: the UsernameToken's Created is not within 5 minutes of \
+                 the server's clock"
+            }
+            AuthFault::Replayed => {
+                "Authentication failed: the UsernameToken's Nonce was already used (replay)"
+            }
+            AuthFault::PasswordDigest => {
+                "PasswordDigest is not supported: only a PasswordText UsernameToken over TLS is \
+                 (Tessera stores password hashes, never passwords)"
+            }
+            AuthFault::Throttled => {
+                "Authentication refused: too many failed attempts for this user name or client \
+                 address; retry in a few seconds"
+            }
+            AuthFault::Unusable(why) => return Cow::Owned(format!("Authentication failed: {why}")),
+        })
+    }
 }
 
 /// The qualified name of a header block that was not understood.
@@ -76,7 +143,9 @@ impl Fault {
             | Fault::TooLarge
             | Fault::UnknownOperation
             | Fault::InvalidArgument { .. }
-            | Fault::RequestTimeout => FaultClass::Sender,
+            | Fault::RequestTimeout
+            | Fault::Unauthenticated(_)
+            | Fault::Forbidden { .. } => FaultClass::Sender,
             Fault::Unavailable | Fault::Timeout | Fault::Overloaded => FaultClass::Receiver,
         }
     }
@@ -93,6 +162,17 @@ impl Fault {
             Fault::Unavailable => Some("Unavailable"),
             Fault::Timeout => Some("Timeout"),
             Fault::Overloaded => Some("Overloaded"),
+            Fault::Unauthenticated(auth) => Some(auth.code()),
+            Fault::Forbidden { .. } => Some("Forbidden"),
+        }
+    }
+
+    /// The namespace of [`Fault::subcode`]: the service's, or WS-Security's for the
+    /// authentication faults (whose code WS-Security defines).
+    fn subcode_ns(&self) -> &'static str {
+        match self {
+            Fault::Unauthenticated(_) => WSSE_NS,
+            _ => SERVICE_NS,
         }
     }
 
@@ -127,6 +207,10 @@ impl Fault {
             Fault::Overloaded => {
                 Cow::Borrowed("The service is at its limit of concurrent calls; retry later")
             }
+            Fault::Unauthenticated(auth) => auth.reason(),
+            Fault::Forbidden { field } => Cow::Owned(format!(
+                "Forbidden: the authenticated user is not allowed to act as this {field}"
+            )),
         }
     }
 
@@ -139,6 +223,8 @@ impl Fault {
             Fault::TooLarge => 413,
             Fault::RequestTimeout => 408,
             Fault::Overloaded => 503,
+            Fault::Unauthenticated(_) => 401,
+            Fault::Forbidden { .. } => 403,
             _ => match (version, self.class()) {
                 (SoapVersion::Soap12, FaultClass::Sender) => 400,
                 _ => 500,
@@ -179,7 +265,16 @@ fn write_fault11(out: &mut Vec<u8>, fault: &Fault) {
         FaultClass::Receiver => "soap:Server",
     };
     // faultcode, faultstring and detail are unqualified in SOAP 1.1.
-    push_simple(out, "faultcode", code);
+    if let Fault::Unauthenticated(auth) = fault {
+        // WS-Security 1.0 (section 12) puts its own QName in SOAP 1.1's faultcode.
+        out.extend_from_slice(b"<faultcode xmlns:wsse=\"");
+        out.extend_from_slice(WSSE_NS.as_bytes());
+        out.extend_from_slice(b"\">wsse:");
+        out.extend_from_slice(auth.code().as_bytes());
+        out.extend_from_slice(b"</faultcode>");
+    } else {
+        push_simple(out, "faultcode", code);
+    }
     push_simple(out, "faultstring", &fault.reason());
     if let Fault::InvalidArgument { field, reason } = fault {
         out.extend_from_slice(b"<detail>");
@@ -200,9 +295,17 @@ fn write_fault12(out: &mut Vec<u8>, fault: &Fault) {
     push_simple(out, "env:Value", code);
     if let Some(subcode) = fault.subcode() {
         // The subcode is a QName; its prefix is declared where it is used.
-        out.extend_from_slice(b"<env:Subcode><env:Value xmlns:t=\"");
-        out.extend_from_slice(SERVICE_NS.as_bytes());
-        out.extend_from_slice(b"\">t:");
+        let prefix: &[u8] = match fault {
+            Fault::Unauthenticated(_) => b"wsse",
+            _ => b"t",
+        };
+        out.extend_from_slice(b"<env:Subcode><env:Value xmlns:");
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(fault.subcode_ns().as_bytes());
+        out.extend_from_slice(b"\">");
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(b":");
         out.extend_from_slice(subcode.as_bytes());
         out.extend_from_slice(b"</env:Value></env:Subcode>");
     }

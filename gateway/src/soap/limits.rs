@@ -11,6 +11,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most attributes (namespace declarations included) on one element.
     pub max_attributes: usize,
+    /// Most header blocks (children of the SOAP Header). WS-Security and WS-Addressing
+    /// together need fewer than ten.
+    pub max_header_blocks: usize,
 }
 
 impl Default for Limits {
@@ -19,6 +22,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_depth: 32,
             max_attributes: 32,
+            max_header_blocks: 32,
         }
     }
 }

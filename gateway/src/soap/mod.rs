@@ -24,14 +24,16 @@ mod response;
 #[cfg(test)]
 mod tests;
 mod version;
+pub mod wsse;
 mod xml;
 
-pub use fault::{Fault, FaultClass, NotUnderstood};
+pub use fault::{AuthFault, Fault, FaultClass, NotUnderstood};
 pub use limits::Limits;
 pub use messages::message;
 pub use operation::Operation;
 pub use response::write_response;
 pub use version::{ContentTypeError, SoapVersion};
+pub use wsse::{PasswordKind, UsernameToken, WsSecurity};
 
 /// Namespace of the service's elements (`wsdl/reservation.xsd`).
 pub const SERVICE_NS: &str = "urn:tessera:reservation:v1";
@@ -44,6 +46,8 @@ pub struct Call {
     /// The SOAP version to answer in.
     pub version: SoapVersion,
     pub request: Request,
+    /// The UsernameToken of its `wsse:Security` header, for the authentication layer.
+    pub security: WsSecurity,
 }
 
 /// A request turned away before reaching the cluster, with the version to answer in.
@@ -70,10 +74,15 @@ pub fn parse_call(body: &[u8], transport: SoapVersion, limits: &Limits) -> Resul
     };
     let scanned = envelope::scan(text, transport, limits)?;
     let version = scanned.version;
+    let security = scanned.security;
     let raw = payload::deserialize(scanned.operation, scanned.body)
         .map_err(|fault| reject(version, fault))?;
     let request = arguments::validate(raw).map_err(|fault| reject(version, fault))?;
-    Ok(Call { version, request })
+    Ok(Call {
+        version,
+        request,
+        security,
+    })
 }
 
 /// `value` escaped for a double-quoted XML attribute.

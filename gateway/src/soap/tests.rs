@@ -428,6 +428,7 @@ fn limits() {
         max_body_bytes: 2000,
         max_depth: 8,
         max_attributes: 4,
+        max_header_blocks: 3,
     };
     let check = |body: &str| parse_call(body.as_bytes(), SoapVersion::Soap11, &limits);
     assert!(check(&env11(RESERVE)).is_ok());
@@ -451,6 +452,18 @@ fn limits() {
         check(&attrs).unwrap_err().fault,
         Fault::LimitExceeded(_)
     ));
+    let blocks = |n: usize| {
+        format!(
+            "<s:Envelope xmlns:s=\"{S11}\" xmlns:t=\"urn:tessera:reservation:v1\"><s:Header>{}\
+             </s:Header><s:Body>{RESERVE}</s:Body></s:Envelope>",
+            "<h:b xmlns:h=\"urn:h\"/>".repeat(n)
+        )
+    };
+    assert!(check(&blocks(3)).is_ok());
+    assert_eq!(
+        check(&blocks(4)).unwrap_err().fault,
+        Fault::LimitExceeded("too many header blocks")
+    );
     let duplicate =
         env11(&RESERVE.replace("<t:reserveTicket>", "<t:reserveTicket a=\"1\" a=\"2\">"));
     assert!(matches!(
@@ -500,4 +513,99 @@ fn split_character_data() {
             "{value}"
         );
     }
+}
+
+const WSSE: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+const WSU: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
+
+/// A SOAP `version` envelope with `header` in its Header and the reserve call in its Body.
+fn with_header(version: SoapVersion, header: &str) -> String {
+    let ns = match version {
+        SoapVersion::Soap11 => S11,
+        SoapVersion::Soap12 => S12,
+    };
+    format!(
+        "<s:Envelope xmlns:s=\"{ns}\" xmlns:t=\"urn:tessera:reservation:v1\" \
+         xmlns:wsse=\"{WSSE}\" xmlns:wsu=\"{WSU}\"><s:Header>{header}</s:Header>\
+         <s:Body>{RESERVE}</s:Body></s:Envelope>"
+    )
+}
+
+fn token(body: &str, version: SoapVersion) -> WsSecurity {
+    parse(version, body).unwrap().security
+}
+
+#[test]
+fn a_username_token_is_read_in_both_versions_with_must_understand() {
+    for (version, mu) in [
+        (SoapVersion::Soap11, "s:mustUnderstand=\"1\""),
+        (SoapVersion::Soap12, "s:mustUnderstand=\"true\""),
+        (SoapVersion::Soap11, ""),
+    ] {
+        let header = format!(
+            "<wsse:Security {mu}><wsse:UsernameToken>\n  <wsse:Username> alice </wsse:Username>\
+             <wsse:Password Type=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText\">p&amp;ss&#x20;<![CDATA[<w>]]></wsse:Password>\
+             <wsse:Nonce EncodingType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary\">bm9uY2U=</wsse:Nonce>\
+             <wsu:Created>2026-01-01T10:00:00+00:00</wsu:Created></wsse:UsernameToken>\
+             <wsu:Timestamp><wsu:Created>x</wsu:Created></wsu:Timestamp></wsse:Security>"
+        );
+        let WsSecurity::Token(t) = token(&with_header(version, &header), version) else {
+            panic!("no token for {version:?} {mu}");
+        };
+        assert_eq!(t.username, "alice");
+        assert_eq!(t.password, "p&ss <w>");
+        assert_eq!(t.kind, PasswordKind::Text);
+        assert_eq!(t.nonce.as_deref(), Some("bm9uY2U="));
+        assert_eq!(t.created.as_deref(), Some("2026-01-01T10:00:00+00:00"));
+        assert!(!format!("{t:?}").contains("p&ss"));
+    }
+}
+
+#[test]
+fn unusable_and_absent_tokens() {
+    let v = SoapVersion::Soap11;
+    let digest = "<wsse:Security><wsse:UsernameToken><wsse:Username>a</wsse:Username>\
+        <wsse:Password Type=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest\">x</wsse:Password>\
+        </wsse:UsernameToken></wsse:Security>";
+    assert!(matches!(
+        token(&with_header(v, digest), v),
+        WsSecurity::Token(UsernameToken {
+            kind: PasswordKind::Digest,
+            ..
+        })
+    ));
+    let no_password = "<wsse:Security><wsse:UsernameToken><wsse:Username>a</wsse:Username>\
+        </wsse:UsernameToken></wsse:Security>";
+    assert_eq!(
+        token(&with_header(v, no_password), v),
+        WsSecurity::Unusable("the UsernameToken has no Password")
+    );
+    let two = "<wsse:Security><wsse:UsernameToken><wsse:Username>a</wsse:Username>\
+        <wsse:Password>x</wsse:Password></wsse:UsernameToken><wsse:UsernameToken>\
+        <wsse:Username>b</wsse:Username><wsse:Password>y</wsse:Password></wsse:UsernameToken>\
+        </wsse:Security>";
+    assert!(matches!(
+        token(&with_header(v, two), v),
+        WsSecurity::Unusable(_)
+    ));
+    let nested = "<wsse:Security><wsse:UsernameToken><wsse:Username><b>a</b></wsse:Username>\
+        <wsse:Password>x</wsse:Password></wsse:UsernameToken></wsse:Security>";
+    assert!(matches!(
+        token(&with_header(v, nested), v),
+        WsSecurity::Unusable(_)
+    ));
+    // Addressed to another actor: not ours to read.
+    let elsewhere = "<wsse:Security s:actor=\"urn:somebody-else\" s:mustUnderstand=\"1\">\
+        <wsse:UsernameToken><wsse:Username>a</wsse:Username><wsse:Password>x</wsse:Password>\
+        </wsse:UsernameToken></wsse:Security>";
+    assert_eq!(token(&with_header(v, elsewhere), v), WsSecurity::Absent);
+    assert_eq!(token(&env11(RESERVE), v), WsSecurity::Absent);
+    // Other header blocks marked mustUnderstand are still refused.
+    let other = "<h:x xmlns:h=\"urn:h\" s:mustUnderstand=\"1\"/>";
+    assert!(matches!(
+        fault_of(v, &with_header(v, other)),
+        Fault::MustUnderstand(_)
+    ));
 }

@@ -285,3 +285,114 @@ fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
         bytes = &bytes[end + 2 + size + 2..];
     }
 }
+
+/// A fresh CA and a certificate for `localhost`/127.0.0.1 signed by it, written to `dir`:
+/// (CA certificate PEM, cert path, key path).
+pub fn test_pki(dir: &Path) -> (Vec<u8>, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (ca_cert.pem().into_bytes(), cert_path, key_path)
+}
+
+/// A gateway on a loopback port with explicit listener options, bound to `bind`.
+pub async fn start_with(
+    config: Config,
+    options: tessera_gateway::server::ServeOptions,
+    bind: &str,
+) -> Server {
+    let (app, backend) = app_with(config);
+    let listener = TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = tessera_gateway::server::serve_with(listener, app, options, std::future::pending())
+            .await;
+    });
+    Server {
+        addr,
+        backend,
+        task,
+    }
+}
+
+/// A TLS connection to `addr` trusting only `ca_pem`, for server name `localhost`.
+pub async fn tls_connect(
+    addr: std::net::SocketAddr,
+    ca_pem: &[u8],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        tessera_gateway::server::tls::crypto_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await
+}
+
+/// [`raw`] over TLS.
+pub async fn raw_tls(
+    addr: std::net::SocketAddr,
+    ca_pem: &[u8],
+    head: &str,
+    body: &[u8],
+) -> HttpReply {
+    let mut stream = tls_connect(addr, ca_pem).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    parse_response(&response)
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (127.0.0.0/8 has many), so
+/// that tests can act as several client addresses.
+pub async fn connect_from(from: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// One request with `Connection: close` from loopback address `from`.
+pub async fn raw_from(
+    from: &str,
+    addr: std::net::SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> HttpReply {
+    let mut stream = connect_from(from, addr).await;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    parse_response(&response)
+}
+
+/// The head of a SOAP POST with `Connection: close`, a Content-Length and `extra` header
+/// lines (each ending in CRLF).
+pub fn post_head(content_type: &str, body_len: usize, extra: &str) -> String {
+    format!(
+        "POST /ws/reservation HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {body_len}\r\nConnection: close\r\n{extra}\r\n"
+    )
+}

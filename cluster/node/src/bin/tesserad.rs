@@ -78,6 +78,97 @@ enum Command {
     },
     /// Print the embedded default configuration (deploy/local.toml).
     DefaultConfig,
+    /// Write a trial certificate authority and a certificate for localhost and 127.0.0.1
+    /// signed by it: DIR/ca.pem, DIR/cert.pem, DIR/key.pem (mode 0600). Not for production.
+    DevCert {
+        /// Directory to write the three files into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Another name the certificate is for (DNS name or IP address; repeatable), e.g. the
+        /// gateway's LAN address.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage the gateway's user file ([gateway.auth] users): names, argon2id password hashes
+    /// and the IDs each may act as.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is the first line of stdin (prompted without echo on a
+    /// terminal), never an argument.
+    Add {
+        /// The user file (created, mode 0600, if missing).
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+        /// User name: 1 to 64 of A-Z a-z 0-9 . _ @ -
+        #[arg(long)]
+        name: String,
+        /// What the user may act as: user IDs (MTLP0001,TORA0002), `*` for every ID (service
+        /// accounts), `operator` for the gateway's /status.
+        #[arg(long, value_name = "ID[,ID...]")]
+        ids: String,
+        /// Replace an existing user's password and grants.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove a user.
+    Remove {
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List users and their grants (never the hashes).
+    List {
+        #[arg(long, value_name = "FILE")]
+        users: PathBuf,
+    },
+}
+
+/// The password for `user add`: a no-echo prompt on a terminal, else stdin's first line.
+fn read_password(name: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("password for {name}: "))
+            .context("reading the password from the terminal");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn user_command(command: UserCommand) -> anyhow::Result<()> {
+    use tessera_node::user_admin;
+    match command {
+        UserCommand::Add {
+            users,
+            name,
+            ids,
+            replace,
+        } => {
+            let grants = user_admin::parse_grants(&ids)?;
+            let password = read_password(&name)?;
+            user_admin::add(&users, &name, &password, grants, replace)?;
+            println!("user {name} saved in {}", users.display());
+        }
+        UserCommand::Remove { users, name } => {
+            user_admin::remove(&users, &name)?;
+            println!("user {name} removed from {}", users.display());
+        }
+        UserCommand::List { users } => print!("{}", user_admin::list(&users)?),
+    }
+    Ok(())
 }
 
 fn parse_impl(s: &str) -> Result<Implementation, String> {
@@ -98,6 +189,8 @@ fn init_logging(role: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: not in journald or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .compact()
         .init();
@@ -124,11 +217,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // No async runtime, no logging to stdout: stdout is the frame pipe.
         return replica_host::run_child(*implementation, dir);
     }
-    if let Command::DefaultConfig = cli.command {
-        print!("{}", tessera_node::config::LOCAL_TOML);
-        return Ok(());
-    }
+    let command = match cli.command {
+        Command::DefaultConfig => {
+            print!("{}", tessera_node::config::LOCAL_TOML);
+            return Ok(());
+        }
+        Command::DevCert { out, hosts, force } => {
+            let paths = tessera_node::dev_cert::write(&out, &hosts, force)?;
+            for p in &paths {
+                println!("wrote {}", p.display());
+            }
+            println!(
+                "for trials and tests only, not for production. Gateway: [gateway.tls] cert = \
+                 \"{}\", key = \"{}\"; clients trust {}",
+                paths[1].display(),
+                paths[2].display(),
+                paths[0].display()
+            );
+            return Ok(());
+        }
+        Command::User { command } => return user_command(command),
+        command => command,
+    };
+    let cli = Cli {
+        config: cli.config,
+        command,
+    };
     let cfg = Config::load(cli.config.as_deref())?;
+    let origin = cli.config.as_ref().map_or_else(
+        || "deploy/local.toml (embedded)".to_owned(),
+        |p| p.display().to_string(),
+    );
+    if matches!(cli.command, Command::Up { .. }) {
+        // Refuse before any role starts: `up` would otherwise restart a refusing gateway
+        // forever. (`tesserad gateway` checks the same as it starts.)
+        tessera_node::gateway::prepare(&cfg, &origin)?;
+    }
     // The sequencer and a replica manager are one event loop each (plus the sequencer's log
     // thread): a single-threaded runtime runs them without handing every datagram and replica
     // answer to a second worker thread, which on a small machine shared by the whole cluster
@@ -169,7 +293,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Gateway => {
                 init_logging("gateway");
                 supervisor::follow_supervisor();
-                tessera_node::gateway::run(cfg, shutdown_signal()).await
+                tessera_node::gateway::run(cfg, &origin, shutdown_signal()).await
             }
             Command::Rm { id, chaos } => {
                 init_logging("rm");
@@ -192,7 +316,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
-            Command::Replica { .. } | Command::DefaultConfig => Ok(()),
+            Command::Replica { .. }
+            | Command::DefaultConfig
+            | Command::DevCert { .. }
+            | Command::User { .. } => Ok(()),
         }
     })
 }
