@@ -115,6 +115,12 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     let cluster = TestCluster::start(Options::default());
     let fe = cluster.front_end();
     let first = run_workload(&fe, workload(20, 4), 4).await;
+    // Every node is up and listening before the garbage goes out: two replies answer a call,
+    // so a slow-starting replica manager may not have bound its socket yet (datagrams to a
+    // closed port vanish, and it would count none).
+    cluster
+        .wait_converged(first.len() as u64, Duration::from_secs(20))
+        .await;
 
     let cfg = &cluster.cfg;
     let mut targets = vec![cfg.sequencer.address, fe.local_addr(), cfg.network.group];
