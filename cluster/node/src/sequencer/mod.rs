@@ -33,6 +33,7 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Re
         timeouts: cfg.protocol_timeouts(),
         retain_max: cfg.sequencer.retain_max,
         retain_min: cfg.sequencer.retain_min,
+        accepts: |bytes| tessera_types::Request::decode(bytes).is_ok(),
     };
     let resumed = recovered.last().map(|e| e.seq);
     let mut seq = Sequencer::new(link, scfg, recovered, 1, Instant::now());

@@ -51,7 +51,7 @@ pub const RESEND_BUDGET: usize = 256 * 1024;
 /// intervals, so that a restarted replica manager learns `high`.
 const IDLE_HEARTBEATS: u32 = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SequencerConfig {
     pub timeouts: Timeouts,
     /// Most durable entries kept in memory for retransmission; also the number of most recent
@@ -62,6 +62,11 @@ pub struct SequencerConfig {
     /// installs a checkpoint snapshot and replays what follows it from here, so this must
     /// exceed the checkpoint interval with room to spare.
     pub retain_min: usize,
+    /// Whether a submitted request may be ordered at all. The protocol carries requests as
+    /// opaque bytes; `tesserad` passes a check that they decode as a `tessera_types::Request`,
+    /// so that nothing every replica would fail on (and be replaced for, forever) is ever
+    /// ordered.
+    pub accepts: fn(&[u8]) -> bool,
 }
 
 impl Default for SequencerConfig {
@@ -70,6 +75,7 @@ impl Default for SequencerConfig {
             timeouts: Timeouts::default(),
             retain_max: 100_000,
             retain_min: 10_000,
+            accepts: |_| true,
         }
     }
 }
@@ -126,7 +132,7 @@ pub struct Sequencer {
     next_housekeeping: Instant,
     /// Highest truncation point reported (or the log's start - 1).
     truncated: u64,
-    /// Submissions refused (too large for one message, or too many pending).
+    /// Submissions refused (not accepted, too large for one message, or too many pending).
     refused: u64,
 }
 
@@ -400,8 +406,9 @@ impl Sequencer {
         self.next_seq
     }
 
-    /// Submissions refused so far: larger than one message can carry once sequenced, or
-    /// arriving while [`PENDING_MAX`] entries wait for their fsync.
+    /// Submissions refused so far: not accepted by `SequencerConfig::accepts`, larger than
+    /// one message can carry once sequenced, or arriving while [`PENDING_MAX`] entries wait for
+    /// their fsync.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -440,6 +447,10 @@ impl Sequencer {
                 timestamp_ms: self.wall_ms,
                 request: sub.request,
             };
+            if !(self.cfg.accepts)(&entry.request) {
+                self.refused += 1;
+                continue;
+            }
             let size = batch::encoded_size(&entry);
             // A Data message of this entry alone must be within the message limit.
             let alone = batch::list_size(batch::encoded_size(&Message::Data(Vec::new())), 1, size);
