@@ -137,11 +137,15 @@ mod tests {
         assert_eq!(envelope(Version::Soap12, &request).trim(), golden.trim());
     }
 
+    /// Arguments are typed (plain ASCII by construction); credentials are free text.
     #[test]
     fn text_is_escaped() {
         let request = Request::GetEventSchedule {
-            participant_id: "<&>".parse().unwrap(),
+            participant_id: "MTLP0001".parse().unwrap(),
         };
-        assert!(envelope(Version::Soap11, &request).contains("&lt;&amp;&gt;"));
+        let token = UsernameToken::new("a<&>b", "p]]>&'\"");
+        let xml = envelope_with(Version::Soap11, &request, Some(&token));
+        assert!(xml.contains("a&lt;&amp;&gt;b"), "{xml}");
+        assert!(!xml.contains("]]>&"), "{xml}");
     }
 }

@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use tessera_protocol::wire::{LinkConfig, NodeId};
 
 pub use config::Config;
-pub use front_end::{Answer, FrontEndClient, FrontEndError};
+pub use front_end::{FrontEndClient, FrontEndError};
+pub use tessera_types::Answer;
 
 /// The wire settings every node of `cfg` shares.
 pub fn link_config(cfg: &Config, me: NodeId) -> LinkConfig {
