@@ -202,12 +202,12 @@ fn sequence_numbers_are_enforced() {
         assert!(m.replica.apply(1, &req).is_err(), "{name}: seq 1 again");
         assert_eq!(m.replica.applied_seq(), 1, "{name}");
         // A refused request still consumes its number.
-        let bad = Request::GetEventSchedule {
-            participant_id: "nope".parse().unwrap(),
+        let refused = Request::GetEventSchedule {
+            participant_id: "MTLA0001".parse().unwrap(),
         };
         assert_eq!(
-            render_reply(&m.replica.apply(2, &bad).unwrap()),
-            "INVALID_ARGUMENT",
+            render_reply(&m.replica.apply(2, &refused).unwrap()),
+            "NOT_AUTHORIZED",
             "{name}"
         );
         assert_eq!(m.replica.applied_seq(), 2, "{name}");
