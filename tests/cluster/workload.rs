@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tessera_node::FrontEndClient;
+use tessera_testkit::Rng;
 use tessera_types::{Capacity, EventId, EventType, Replica, Reply, Request, UserId};
 
 #[derive(Debug, Clone)]
@@ -17,15 +18,6 @@ pub struct Answered {
     pub reply: Reply,
 }
 
-/// SplitMix64: one step of a seeded stream.
-pub fn mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// `n` requests over a small ID space, so that their outcomes depend on their order.
 pub fn workload(n: usize, seed: u64) -> Vec<Request> {
     Requests::new(seed).take(n).collect()
@@ -33,12 +25,14 @@ pub fn workload(n: usize, seed: u64) -> Vec<Request> {
 
 /// An endless, seeded stream of the same contention-heavy mix as [`workload`].
 pub struct Requests {
-    state: u64,
+    rng: Rng,
 }
 
 impl Requests {
     pub fn new(seed: u64) -> Self {
-        Requests { state: seed }
+        Requests {
+            rng: Rng::new(seed),
+        }
     }
 }
 
@@ -50,7 +44,7 @@ impl Iterator for Requests {
         let slots = ["M", "A", "E"];
         let event_id = |text: String| EventId::parse(&text).expect("a well-formed event ID");
         let user_id = |text: String| UserId::parse(&text).expect("a well-formed user ID");
-        let r = mix(&mut self.state);
+        let r = self.rng.next_u64();
         let city = cities[(r % 3) as usize];
         let ty = EventType::ALL[((r >> 4) % 3) as usize];
         let event = event_id(format!(

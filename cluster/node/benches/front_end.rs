@@ -60,6 +60,7 @@ use tessera_protocol::wire::{
     Link, Message, NodeId, ReplyEntry, RequestId, Submission, HEADER_LEN, MAC_LEN,
 };
 use tessera_protocol::ReplicaId;
+use tessera_testkit::Rng;
 use tessera_types::{Capacity, Code, EventId, EventType, Replica, Reply, Request, UserId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -936,14 +937,6 @@ struct Workload {
     holdings: Mutex<Vec<Vec<SlotRef>>>,
 }
 
-fn mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// What a request does to `holdings` if it succeeds.
 enum Effect {
     None,
@@ -1001,8 +994,8 @@ impl Workload {
 
     /// Reserve 40%, cancel 25%, exchange 15% (cancel and exchange aim at a held slot when
     /// there is one), schedule 10%, list 10%: 80% writes.
-    fn next(&self, rng: &mut u64) -> (Request, Effect) {
-        let r = mix(rng);
+    fn next(&self, rng: &mut Rng) -> (Request, Effect) {
+        let r = rng.next_u64();
         let p = (r % self.participants.len() as u64) as usize;
         let participant = self.participants[p];
         let any_slot = SlotRef(((r >> 16) % self.slots.len() as u64) as usize);
@@ -1157,7 +1150,7 @@ async fn measure(
         let target = target.clone();
         let workload = Arc::clone(workload);
         tasks.push(tokio::spawn(async move {
-            let mut rng = 0x5eed_0000 ^ ((n as u64) << 20) ^ i as u64;
+            let mut rng = Rng::new(0x5eed_0000 ^ ((n as u64) << 20) ^ i as u64);
             let mut latencies_us: Vec<u64> = Vec::new();
             let (mut errors, mut successes) = (0u64, 0u64);
             loop {

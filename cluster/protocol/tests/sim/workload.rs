@@ -4,7 +4,7 @@
 
 use tessera_types::{Capacity, EventId, EventType, Request, UserId};
 
-use super::rng::Rng;
+use super::Rng;
 
 const CITIES: [&str; 3] = ["MTL", "TOR", "VAN"];
 const SLOTS: [&str; 3] = ["M", "A", "E"];

@@ -1072,13 +1072,8 @@ fn import_persists() {
 /// A deterministic pseudo-random workload over a small space of identifiers, so that most
 /// requests hit existing slots and every rule fires.
 fn random_workload(seed: u64, n: usize) -> Vec<Request> {
-    let mut x = seed | 1;
-    let mut next = move |m: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % m as u64) as usize
-    };
+    let mut rng = tessera_testkit::Rng::new(seed);
+    let mut next = move |m: usize| rng.index(m);
     let cities = ["MTL", "TOR", "VAN"];
     let types = [AG, CO, TH];
     // Sunday 1, Monday 2 and Sunday 8 March: two weeks, with a week boundary in between.

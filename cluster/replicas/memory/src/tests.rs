@@ -7,6 +7,8 @@ use tessera_types::{
     SlotAvailability, SlotRecord, Snapshot, UserId, OPERATIONS,
 };
 
+use tessera_testkit::Rng;
+
 use crate::MemoryReplica;
 
 const ART: &str = "ArtGallery";
@@ -1372,26 +1374,6 @@ mod model {
     }
 }
 
-/// xorshift64*: a tiny deterministic generator, so failures replay from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
-
 /// Random requests over a small world of users and events, so that every code comes up.
 /// Arguments are well-formed by type: malformed ones are refused at the edge, before ordering.
 struct Workload {
@@ -1427,7 +1409,7 @@ impl Workload {
             }
         }
         Workload {
-            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            rng: Rng::new(seed),
             users,
             participants,
             events,
