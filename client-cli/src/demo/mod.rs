@@ -12,8 +12,8 @@ mod status_view;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use tessera_node::config::Config;
-use tessera_node::status::{self, ClusterStatus};
+use tessera_ops::config::Config;
+use tessera_ops::status::{self, ClusterStatus, ReplicaState};
 use tessera_types::{Capacity, EventId, EventType, IdError, Request, UserId};
 
 use requests::{cancel, describe, event_id, list, reserve, schedule, seed, user_id, CENTURY};
@@ -113,7 +113,7 @@ impl Demo {
     async fn status(&self) -> Result<ClusterStatus, String> {
         status::query(&self.cfg, Duration::from_millis(800))
             .await
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| e.to_string())
     }
 
     /// Sends `request` and checks that its result code is `want`; the result, if any.
@@ -332,7 +332,7 @@ impl Demo {
             }
             let done = replicas.iter().all(|id| {
                 replacements(&s, *id) > replacements(before, *id)
-                    && row(&s, *id).is_some_and(|r| r.state == "up")
+                    && row(&s, *id).is_some_and(|r| r.state == ReplicaState::Up)
             });
             last = Some(s);
             if done {
@@ -410,7 +410,7 @@ impl Demo {
             .await
             .map_err(|e| Abort(format!("cannot query the cluster: {e}")))?;
         say_raw!("{}", indent(&status::table(&s)));
-        if cluster::nobody_answered(&s) {
+        if s.nobody_answered() {
             return Err(Abort(format!(
                 "no node of the cluster answered ({origin}). Start it with `tesserad up --chaos`."
             )));
