@@ -3,13 +3,19 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`python`] | [`python()`]: the interpreter with the interop tools (zeep, lxml), set up on first use |
 //! | [`rng`] | [`Rng`]: the seeded generator every randomized test draws from |
+//! | `cluster` | `LocalCluster`: real `tesserad` processes on loopback, from a `Config` (feature `cluster`) |
 //! | `local_backend` | `LocalBackend`: the gateway over one in-memory replica, no cluster (feature `local-backend`) |
 
+pub mod python;
 pub mod rng;
 
+pub use python::python;
 pub use rng::Rng;
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 #[cfg(feature = "local-backend")]
 pub mod local_backend;
 
