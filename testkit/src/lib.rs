@@ -6,6 +6,7 @@
 //! | [`python`] | [`python()`]: the interpreter with the interop tools (zeep, lxml), set up on first use |
 //! | [`rng`] | [`Rng`]: the seeded generator every randomized test draws from |
 //! | `cluster` | `LocalCluster`: real `tesserad` processes on loopback, from a `Config` (feature `cluster`) |
+//! | `soap_client` | `SoapClient`: the minimal keep-alive SOAP load client, plain or TLS (feature `soap-client`) |
 //! | `local_backend` | `LocalBackend`: the gateway over one in-memory replica, no cluster (feature `local-backend`) |
 
 pub mod python;
@@ -18,6 +19,8 @@ pub use rng::Rng;
 pub mod cluster;
 #[cfg(feature = "local-backend")]
 pub mod local_backend;
+#[cfg(feature = "soap-client")]
+pub mod soap_client;
 
 #[cfg(feature = "local-backend")]
 pub use local_backend::LocalBackend;
