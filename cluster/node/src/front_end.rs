@@ -145,7 +145,7 @@ async fn drive(
         }
         while let Some(ev) = fe.poll_event() {
             let (id, result) = match ev {
-                FrontEndEvent::Answered { id, seq, reply } => (
+                FrontEndEvent::Answered { id, seq, reply, .. } => (
                     id,
                     Reply::decode(&reply)
                         .map(|reply| Answer { reply, seq })

@@ -221,6 +221,12 @@ mod tests {
             digest: None,
             executed: 12,
             dropped_datagrams: 0,
+            synced: 40,
+            high: 40,
+            checkpoint: None,
+            transfers: 0,
+            instance: 1,
+            notices: Vec::new(),
         };
         let r = row(&rm, 1_000_000);
         assert_eq!(r.state, "voted-out");

@@ -238,10 +238,12 @@ fn log(id: u8, rm: &ReplicaManager, ev: RmEvent) {
             bytes,
             "installing a vouched-for snapshot into replica {id}"
         ),
-        RmEvent::Installed { seq } => tracing::info!(
+        RmEvent::Installed { seq, bytes, took } => tracing::info!(
             replica = id,
             generation,
             seq,
+            bytes,
+            millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             "snapshot installed into replica {id}; replaying what follows it"
         ),
         RmEvent::Chaos(action) => tracing::warn!(
