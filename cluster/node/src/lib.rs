@@ -12,10 +12,12 @@
 //! | [`front_end`] | the front-end core as a library: `FrontEndClient::submit` |
 //! | [`gateway`] | `tesserad gateway`: the SOAP endpoint in front of the front end |
 //! | [`status`] | `tesserad status`: asks every node over the wire |
+//! | [`metrics`] | Prometheus metrics of every role, and the `/metrics` listener |
 //! | [`chaos`] | fault injection messages for `--chaos` clusters |
 //! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
 //! | [`dev_cert`] | `tesserad dev-cert`: a trial CA and localhost certificate |
 //! | [`user_admin`] | `tesserad user add\|remove\|list`: the gateway's user file |
+//! | [`watch`] | the cluster as the gateway's dashboard shows it: status and a timeline |
 
 pub mod chaos;
 pub mod clock;
@@ -23,6 +25,7 @@ pub mod config;
 pub mod dev_cert;
 pub mod front_end;
 pub mod gateway;
+pub mod metrics;
 pub mod replica_host;
 pub mod replica_manager;
 pub mod sequencer;
@@ -30,6 +33,7 @@ pub mod status;
 pub mod supervisor;
 pub mod transport;
 pub mod user_admin;
+pub mod watch;
 
 use std::time::{Duration, Instant};
 

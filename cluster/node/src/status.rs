@@ -94,6 +94,15 @@ pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus
     })
 }
 
+/// Every node's own status as it answered (`None`: it did not within `wait`): the sequencer's,
+/// and each replica manager's in id order.
+pub async fn query_nodes(
+    cfg: &Config,
+    wait: Duration,
+) -> anyhow::Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>)> {
+    ask(cfg, None, wait).await
+}
+
 /// Queries replica manager `id` alone; `None` if it did not answer within `wait`.
 pub async fn query_rm(cfg: &Config, id: u8, wait: Duration) -> anyhow::Result<Option<RmStatus>> {
     let (_, mut rms) = ask(cfg, Some(id), wait).await?;
