@@ -140,7 +140,7 @@ async fn hostile_datagrams_are_dropped_and_counted() {
                 },
                 reply_to: sock.local_addr().unwrap(),
                 request: Request::GetEventSchedule {
-                    participant_id: "MTLP0001".into(),
+                    participant_id: "MTLP0001".parse().unwrap(),
                 }
                 .encode(),
             }],

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use harness::{alive, signal_pid, Options, Role, TestCluster};
 use tessera_protocol::wire::{ChaosAction, FaultKind, FaultReport, Link, Message, NodeId};
-use tessera_types::{Code, Reply, ReplyBody, Request};
+use tessera_types::{Code, EventId, EventType, Reply, ReplyBody, Request, UserId};
 use workload::{check_against_single_replica, run_workload, workload, Answered};
 
 /// Small checkpoints and a short hang threshold, so that the scenarios run in seconds.
@@ -199,11 +199,9 @@ async fn a_hung_replica_is_replaced_but_one_lost_reply_is_not() {
 }
 
 /// Participant `p`'s reservations, as the cluster reports them.
-async fn schedule(fe: &tessera_node::FrontEndClient, p: &str) -> BTreeSet<(String, String)> {
+async fn schedule(fe: &tessera_node::FrontEndClient, p: UserId) -> BTreeSet<(EventType, EventId)> {
     let a = fe
-        .submit(&Request::GetEventSchedule {
-            participant_id: p.into(),
-        })
+        .submit(&Request::GetEventSchedule { participant_id: p })
         .await
         .unwrap();
     let Reply {
@@ -214,7 +212,7 @@ async fn schedule(fe: &tessera_node::FrontEndClient, p: &str) -> BTreeSet<(Strin
         panic!("schedule of {p}: {:?}", a.reply)
     };
     rows.into_iter()
-        .map(|b| (b.event_type.to_string(), b.event_id.to_string()))
+        .map(|b| (b.event_type, b.event_id))
         .collect()
 }
 
@@ -223,25 +221,29 @@ async fn every_acknowledged_reservation_survives_kill_9_of_every_process() {
     let mut cluster = TestCluster::start(opts(false));
     let fe = cluster.front_end();
     // Slots with room for everyone, then many reservations, some in flight at the crash.
-    let days: Vec<String> = (1..=28).map(|d| format!("MTLE{d:02}0327")).collect();
+    let days: Vec<EventId> = (1..=28)
+        .map(|d| format!("MTLE{d:02}0327").parse().unwrap())
+        .collect();
     let setup: Vec<Request> = days
         .iter()
         .map(|e| Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: "Concerts".into(),
-            event_id: e.clone(),
-            capacity: 1000,
+            admin_id: "MTLA0001".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: *e,
+            capacity: tessera_types::Capacity::new(1000).unwrap(),
         })
         .collect();
     run_workload(&fe, setup, 8).await;
-    let participants: Vec<String> = (0..40).map(|i| format!("MTLP{i:04}")).collect();
+    let participants: Vec<UserId> = (0..40)
+        .map(|i| format!("MTLP{i:04}").parse().unwrap())
+        .collect();
     let bookings: Vec<Request> = participants
         .iter()
         .flat_map(|p| {
             days.iter().map(move |e| Request::ReserveTicket {
-                participant_id: p.clone(),
-                event_type: "Concerts".into(),
-                event_id: e.clone(),
+                participant_id: *p,
+                event_type: EventType::Concerts,
+                event_id: *e,
             })
         })
         .collect();
@@ -317,12 +319,9 @@ async fn every_acknowledged_reservation_survives_kill_9_of_every_process() {
     let fe = cluster.front_end();
     let mut found = 0;
     for p in &participants {
-        let held = schedule(&fe, p).await;
+        let held = schedule(&fe, *p).await;
         for (pp, ty, e) in acknowledged.iter().filter(|(pp, _, _)| pp == p) {
-            assert!(
-                held.contains(&(ty.clone(), e.clone())),
-                "{pp} lost acknowledged {ty} {e}"
-            );
+            assert!(held.contains(&(*ty, *e)), "{pp} lost acknowledged {ty} {e}");
         }
         found += held.len();
     }
@@ -402,7 +401,9 @@ async fn a_replica_whose_replies_look_right_but_whose_state_is_wrong_is_caught_b
     cluster.chaos(3, ChaosAction::CorruptState).await;
     let reads: Vec<Request> = (0..80)
         .map(|i| Request::GetEventSchedule {
-            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12),
+            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12)
+                .parse()
+                .unwrap(),
         })
         .collect();
     answers.extend(run_workload(&fe, reads, 4).await);

@@ -120,7 +120,7 @@ fn schedule_orders_same_when_by_city_then_type() {
     }
     let mut cluster = Cluster::new(members);
     let request = Request::GetEventSchedule {
-        participant_id: p.into(),
+        participant_id: p.parse().unwrap(),
     };
     let mut wrong = Vec::new();
     for outcome in cluster.apply(&request) {
@@ -157,10 +157,10 @@ fn import_installs_the_snapshot_exactly() {
         let mut m = tessera_tests::open(name, tessera_tests::Storage::OnDisk).unwrap();
         // Whatever it held before is replaced.
         let req = Request::AddReservationSlot {
-            admin_id: "TORA0001".into(),
-            event_type: "Concerts".into(),
-            event_id: "TORE111226".into(),
-            capacity: 5,
+            admin_id: "TORA0001".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "TORE111226".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(5).unwrap(),
         };
         m.replica.apply(1, &req).unwrap();
         m.replica.import(40, &snapshot).unwrap();
@@ -168,9 +168,9 @@ fn import_installs_the_snapshot_exactly() {
         assert_eq!(m.replica.export().unwrap(), snapshot, "{name}");
         assert_eq!(m.replica.digest().unwrap(), snapshot.digest(), "{name}");
         let reserve = Request::ReserveTicket {
-            participant_id: "MTLP0002".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
+            participant_id: "MTLP0002".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
         };
         let reply = m.replica.apply(41, &reserve).unwrap();
         assert_eq!(render_reply(&reply), "SLOT_FULL", "{name}");
@@ -184,10 +184,10 @@ fn sequence_numbers_are_enforced() {
     for name in NAMES {
         let mut m = tessera_tests::open(name, tessera_tests::Storage::OnDisk).unwrap();
         let req = Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
-            capacity: 5,
+            admin_id: "MTLA0001".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(5).unwrap(),
         };
         assert_eq!(m.replica.applied_seq(), 0, "{name}");
         assert!(m.replica.apply(2, &req).is_err(), "{name}: seq 2 first");
@@ -202,12 +202,12 @@ fn sequence_numbers_are_enforced() {
         assert!(m.replica.apply(1, &req).is_err(), "{name}: seq 1 again");
         assert_eq!(m.replica.applied_seq(), 1, "{name}");
         // A refused request still consumes its number.
-        let bad = Request::GetEventSchedule {
-            participant_id: "nope".into(),
+        let refused = Request::GetEventSchedule {
+            participant_id: "MTLA0001".parse().unwrap(),
         };
         assert_eq!(
-            render_reply(&m.replica.apply(2, &bad).unwrap()),
-            "INVALID_ARGUMENT",
+            render_reply(&m.replica.apply(2, &refused).unwrap()),
+            "NOT_AUTHORIZED",
             "{name}"
         );
         assert_eq!(m.replica.applied_seq(), 2, "{name}");

@@ -7,13 +7,17 @@
 //! The ID space is chosen so that every rule gets exercised: admins of two cities plus a
 //! participant used as admin, participants of three cities plus an admin used as participant,
 //! events with the same when in different cities, consecutive days across a week boundary
-//! (Sun 13 / Mon 14 Dec 2026), four other-city whens in one week for MTL participants, one
-//! malformed event ID and one malformed type, capacities 0..=4 (0 malformed).
+//! (Sun 13 / Mon 14 Dec 2026), four other-city whens in one week for MTL participants,
+//! capacities 1..=4. Malformed arguments are not generated: requests are typed, and the edge
+//! refuses what does not parse (`Request::from_arguments`) before anything is ordered.
 //!
 //! Cases: 2000 by default, `PROPTEST_CASES` overrides. A failure prints the (shrunk) request
 //! sequence in the scenario-table syntax with each implementation's reply.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Debug;
+use std::str::FromStr;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError};
@@ -21,13 +25,13 @@ use tessera_tests::{
     implementations_with, open, render_reply, render_request, Cluster, Implementation, Outcome,
     Storage, NAMES,
 };
-use tessera_types::{Reply, Request};
+use tessera_types::{Capacity, EventId, EventType, Reply, Request, UserId};
 
 const ADMINS: &[&str] = &["MTLA0001", "TORA0001", "MTLP0001"];
 const PARTICIPANTS: &[&str] = &["MTLP0001", "MTLP0002", "TORP0001", "VANP0001", "TORA0001"];
-/// Valid events are in the two cities that have an admin here. For MTL participants the four
-/// TOR whens of the week of 7 Dec are other-city, enough to reach the limit; VAN participants
-/// have only other-city events.
+/// Events are in the two cities that have an admin here. For MTL participants the four TOR
+/// whens of the week of 7 Dec are other-city, enough to reach the limit; VAN participants have
+/// only other-city events.
 const EVENTS: &[&str] = &[
     "TORE101226", // Thu 10 Dec 2026, evening
     "TORM111226", // Fri 11 Dec, morning
@@ -36,35 +40,53 @@ const EVENTS: &[&str] = &[
     "MTLE131226", // same when as TORE131226, other city
     "TORM141226", // Mon 14 Dec, morning: the next week
     "MTLM141226", // same when as TORM141226, other city
-    "MTLE290227", // malformed: 29 Feb 2027
 ];
-const TYPES: &[&str] = &["Concerts", "Theatre", "ArtGallery", "concerts"];
+const TYPES: &[EventType] = &[
+    EventType::Concerts,
+    EventType::Theatre,
+    EventType::ArtGallery,
+];
 
-fn pick(pool: &'static [&'static str], weights: &[u32]) -> BoxedStrategy<String> {
-    let choices: Vec<(u32, BoxedStrategy<String>)> = pool
-        .iter()
+fn parsed<T: FromStr>(pool: &[&str]) -> Vec<T>
+where
+    T::Err: Debug,
+{
+    pool.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn pick<T: Clone + Debug + 'static>(pool: Vec<T>, weights: &[u32]) -> BoxedStrategy<T> {
+    let choices: Vec<(u32, BoxedStrategy<T>)> = pool
+        .into_iter()
         .zip(weights)
-        .map(|(s, w)| (*w, Just((*s).to_string()).boxed()))
+        .map(|(v, w)| (*w, Just(v).boxed()))
         .collect();
     proptest::strategy::Union::new_weighted(choices).boxed()
 }
 
-fn admin() -> BoxedStrategy<String> {
-    pick(ADMINS, &[6, 8, 1])
+fn admin() -> BoxedStrategy<UserId> {
+    pick(parsed(ADMINS), &[6, 8, 1])
 }
-fn participant() -> BoxedStrategy<String> {
-    pick(PARTICIPANTS, &[8, 3, 3, 6, 1])
+fn participant() -> BoxedStrategy<UserId> {
+    pick(parsed(PARTICIPANTS), &[8, 3, 3, 6, 1])
 }
-fn event() -> BoxedStrategy<String> {
-    pick(EVENTS, &[4, 4, 4, 4, 3, 3, 3, 1])
+fn event() -> BoxedStrategy<EventId> {
+    pick(parsed(EVENTS), &[4, 4, 4, 4, 3, 3, 3])
 }
-fn event_type() -> BoxedStrategy<String> {
-    pick(TYPES, &[10, 3, 2, 1])
+fn event_type() -> BoxedStrategy<EventType> {
+    pick(TYPES.to_vec(), &[10, 3, 2])
+}
+fn capacity() -> impl Strategy<Value = Capacity> {
+    (1..=4i32).prop_map(|c| Capacity::new(c).unwrap())
+}
+
+/// The admin of `event`'s city.
+fn admin_of(event: &EventId) -> UserId {
+    format!("{}A0001", event.city()).parse().unwrap()
 }
 
 /// Any `addReservationSlot`, often refused.
 fn add() -> impl Strategy<Value = Request> {
-    (admin(), event_type(), event(), 0..=4i32).prop_map(|(a, t, e, c)| {
+    (admin(), event_type(), event(), capacity()).prop_map(|(a, t, e, c)| {
         Request::AddReservationSlot {
             admin_id: a,
             event_type: t,
@@ -74,26 +96,15 @@ fn add() -> impl Strategy<Value = Request> {
     })
 }
 
-/// An `addReservationSlot` by the event's own admin with valid arguments: creates a slot (or
-/// updates it), so that reservations have something to hit.
+/// An `addReservationSlot` by the event's own admin: creates a slot (or updates it), so that
+/// reservations have something to hit.
 fn valid_add() -> impl Strategy<Value = Request> {
-    let events: Vec<&'static str> = EVENTS[..EVENTS.len() - 1].to_vec();
-    (
-        proptest::sample::select(events),
-        pick(&TYPES[..3], &[10, 3, 2]),
-        1..=4i32,
-    )
-        .prop_map(|(e, t, c)| Request::AddReservationSlot {
-            admin_id: if e.starts_with("MTL") {
-                "MTLA0001"
-            } else {
-                "TORA0001"
-            }
-            .to_string(),
-            event_type: t,
-            event_id: e.to_string(),
-            capacity: c,
-        })
+    (event(), event_type(), capacity()).prop_map(|(e, t, c)| Request::AddReservationSlot {
+        admin_id: admin_of(&e),
+        event_type: t,
+        event_id: e,
+        capacity: c,
+    })
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -135,16 +146,16 @@ fn request() -> impl Strategy<Value = Request> {
 /// then an exchange or cancellation of it, or one participant reserving several events of one
 /// type (towards the other-city limit).
 fn chunk() -> impl Strategy<Value = Vec<Request>> {
-    let reserve = |p: &str, t: &str, e: &str| Request::ReserveTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+    let reserve = |p: UserId, t: EventType, e: EventId| Request::ReserveTicket {
+        participant_id: p,
+        event_type: t,
+        event_id: e,
     };
     prop_oneof![
         10 => request().prop_map(|r| vec![r]),
         3 => (participant(), event_type(), event(), event_type(), event()).prop_map(
             move |(p, t, e, nt, ne)| vec![
-                reserve(&p, &t, &e),
+                reserve(p, t, e),
                 Request::ExchangeTicket {
                     participant_id: p,
                     event_type: t,
@@ -155,22 +166,22 @@ fn chunk() -> impl Strategy<Value = Vec<Request>> {
             ]
         ),
         1 => (participant(), event_type(), event()).prop_map(move |(p, t, e)| vec![
-            reserve(&p, &t, &e),
+            reserve(p, t, e),
             Request::CancelTicket { participant_id: p, event_type: t, event_id: e },
         ]),
         3 => (
             participant(),
             event_type(),
-            proptest::sample::subsequence(&EVENTS[..EVENTS.len() - 1], 3..=5).prop_shuffle(),
+            proptest::sample::subsequence(parsed::<EventId>(EVENTS), 3..=5).prop_shuffle(),
             proptest::option::of((any::<proptest::sample::Index>(), event_type(), event())),
         )
             .prop_map(move |(p, t, es, exchange)| {
-                let mut out: Vec<Request> = es.iter().map(|e| reserve(&p, &t, e)).collect();
+                let mut out: Vec<Request> = es.iter().map(|e| reserve(p, t, *e)).collect();
                 if let Some((i, nt, ne)) = exchange {
                     out.push(Request::ExchangeTicket {
-                        participant_id: p.clone(),
-                        event_type: t.clone(),
-                        event_id: (*i.get(&es)).to_string(),
+                        participant_id: p,
+                        event_type: t,
+                        event_id: *i.get(&es),
                         new_event_type: nt,
                         new_event_id: ne,
                     });
@@ -180,24 +191,19 @@ fn chunk() -> impl Strategy<Value = Vec<Request>> {
     ]
 }
 
-/// The first requests: either a few valid slot creations, or a Concerts slot for every valid
-/// event (dense enough for the other-city limit and exchanges to come up often).
+/// The first requests: either a few valid slot creations, or a Concerts slot for every event
+/// (dense enough for the other-city limit and exchanges to come up often).
 fn setup() -> impl Strategy<Value = Vec<Request>> {
     prop_oneof![
         proptest::collection::vec(valid_add(), 1..=10),
-        proptest::collection::vec(1..=4i32, EVENTS.len() - 1).prop_map(|caps| {
-            EVENTS
-                .iter()
+        proptest::collection::vec(capacity(), EVENTS.len()).prop_map(|caps| {
+            parsed::<EventId>(EVENTS)
+                .into_iter()
                 .zip(caps)
                 .map(|(e, c)| Request::AddReservationSlot {
-                    admin_id: if e.starts_with("MTL") {
-                        "MTLA0001"
-                    } else {
-                        "TORA0001"
-                    }
-                    .to_string(),
-                    event_type: "Concerts".into(),
-                    event_id: (*e).to_string(),
+                    admin_id: admin_of(&e),
+                    event_type: EventType::Concerts,
+                    event_id: e,
                     capacity: c,
                 })
                 .collect()
@@ -364,15 +370,15 @@ proptest! {
 #[test]
 fn harness_sees_real_work() {
     let add = |e: &str| Request::AddReservationSlot {
-        admin_id: "MTLA0001".into(),
-        event_type: "Concerts".into(),
-        event_id: e.into(),
-        capacity: 1,
+        admin_id: "MTLA0001".parse().unwrap(),
+        event_type: "Concerts".parse().unwrap(),
+        event_id: e.parse().unwrap(),
+        capacity: tessera_types::Capacity::new(1).unwrap(),
     };
     let reserve = |p: &str, e: &str| Request::ReserveTicket {
-        participant_id: p.into(),
-        event_type: "Concerts".into(),
-        event_id: e.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: "Concerts".parse().unwrap(),
+        event_id: e.parse().unwrap(),
     };
     let requests = vec![
         add("MTLE131226"),
@@ -380,9 +386,9 @@ fn harness_sees_real_work() {
         add("MTLM141226"),
     ];
     let tail = vec![Request::RemoveReservationSlot {
-        admin_id: "MTLA0001".into(),
-        event_type: "Concerts".into(),
-        event_id: "MTLE131226".into(),
+        admin_id: "MTLA0001".parse().unwrap(),
+        event_type: "Concerts".parse().unwrap(),
+        event_id: "MTLE131226".parse().unwrap(),
     }];
     let mut log = Vec::new();
     run_case(&requests, &tail, &mut log).unwrap();

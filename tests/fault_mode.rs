@@ -29,7 +29,7 @@ const REQUESTS: &[&str] = &[
     "schedule TORP0001",
     "cancel MTLP0001 Concerts MTLE111226",
     "cancel MTLP0001 Concerts MTLE111226",
-    "add MTLA0001 Concerts MTLE111226 0",
+    "add TORA0001 Concerts MTLE111226 3",
     "list MTLP0001 Concerts",
     "add MTLA0001 Concerts MTLE111226 1",
     "list MTLA0001 Concerts",

@@ -272,72 +272,13 @@ fn arg(s: &str) -> String {
     }
 }
 
-/// A request in the scenario-table syntax, e.g. `reserve MTLP0001 Concerts MTLE101226`.
+/// A request in the scenario-table syntax, e.g. `reserve MTLP0001 Concerts MTLE101226`: the
+/// table keyword, then the arguments in their order (`Request::arguments`).
 pub fn render_request(request: &Request) -> String {
-    match request {
-        Request::AddReservationSlot {
-            admin_id,
-            event_type,
-            event_id,
-            capacity,
-        } => format!(
-            "add {} {} {} {capacity}",
-            arg(admin_id),
-            arg(event_type),
-            arg(event_id)
-        ),
-        Request::RemoveReservationSlot {
-            admin_id,
-            event_type,
-            event_id,
-        } => format!(
-            "remove {} {} {}",
-            arg(admin_id),
-            arg(event_type),
-            arg(event_id)
-        ),
-        Request::ListReservationSlotAvailable {
-            admin_id,
-            event_type,
-        } => format!("list {} {}", arg(admin_id), arg(event_type)),
-        Request::ReserveTicket {
-            participant_id,
-            event_type,
-            event_id,
-        } => format!(
-            "reserve {} {} {}",
-            arg(participant_id),
-            arg(event_type),
-            arg(event_id)
-        ),
-        Request::GetEventSchedule { participant_id } => {
-            format!("schedule {}", arg(participant_id))
-        }
-        Request::CancelTicket {
-            participant_id,
-            event_type,
-            event_id,
-        } => format!(
-            "cancel {} {} {}",
-            arg(participant_id),
-            arg(event_type),
-            arg(event_id)
-        ),
-        Request::ExchangeTicket {
-            participant_id,
-            event_type,
-            event_id,
-            new_event_type,
-            new_event_id,
-        } => format!(
-            "exchange {} {} {} {} {}",
-            arg(participant_id),
-            arg(event_type),
-            arg(event_id),
-            arg(new_event_type),
-            arg(new_event_id)
-        ),
-    }
+    std::iter::once(table::Op::of(request).keyword().to_owned())
+        .chain(request.arguments().into_iter().map(|(_, v)| arg(&v)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A reply in the scenario-table syntax: `CREATED`, `REMOVED moved=1 dropped=0`,
@@ -408,11 +349,11 @@ mod tests {
         );
         assert_eq!(render_reply_exact(&Reply::slots(vec![])), "OK [Slots body]");
         let r = Request::AddReservationSlot {
-            admin_id: String::new(),
-            event_type: "Art Gallery".into(),
-            event_id: "MTLE101226".into(),
-            capacity: -1,
+            admin_id: "MTLA0001".parse().unwrap(),
+            event_type: "ArtGallery".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(7).unwrap(),
         };
-        assert_eq!(render_request(&r), "add \"\" \"Art Gallery\" MTLE101226 -1");
+        assert_eq!(render_request(&r), "add MTLA0001 ArtGallery MTLE101226 7");
     }
 }

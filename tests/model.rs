@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tessera_types::ids::check_capacity;
 use tessera_types::{
     Booking, City, Code, EventId, EventType, Replica, ReplicaError, Reply, Request, Role,
     SlotAvailability, SlotRecord, Snapshot, TimeSlot, UserId,
@@ -88,10 +87,7 @@ impl Model {
     }
 
     fn step(&mut self, request: &Request) -> Result<Reply, Reply> {
-        let invalid = || Reply::code(Code::InvalidArgument);
-        let user = |s: &str| UserId::parse(s).map_err(|_| invalid());
-        let ty = |s: &str| EventType::parse(s).map_err(|_| invalid());
-        let ev = |s: &str| EventId::parse(s).map_err(|_| invalid());
+        // Arguments are typed: step 0 happened where the request was built.
         let deny = || Reply::code(Code::NotAuthorized);
         let participant = |u: &UserId| {
             if u.role() == Role::Participant {
@@ -100,15 +96,15 @@ impl Model {
                 Err(deny())
             }
         };
-        match request {
+        match *request {
             Request::AddReservationSlot {
                 admin_id,
                 event_type,
                 event_id,
                 capacity,
             } => {
-                let (a, t, e) = (user(admin_id)?, ty(event_type)?, ev(event_id)?);
-                let cap = check_capacity(*capacity).map_err(|_| invalid())?;
+                let (a, t, e) = (admin_id, event_type, event_id);
+                let cap = capacity.get();
                 if a.role() != Role::Admin || a.city() != e.city() {
                     return Err(deny());
                 }
@@ -131,7 +127,7 @@ impl Model {
                 event_type,
                 event_id,
             } => {
-                let (a, t, e) = (user(admin_id)?, ty(event_type)?, ev(event_id)?);
+                let (a, t, e) = (admin_id, event_type, event_id);
                 if a.role() != Role::Admin || a.city() != e.city() {
                     return Err(deny());
                 }
@@ -171,7 +167,7 @@ impl Model {
                 admin_id,
                 event_type,
             } => {
-                let (a, t) = (user(admin_id)?, ty(event_type)?);
+                let (a, t) = (admin_id, event_type);
                 if a.role() != Role::Admin {
                     return Err(deny());
                 }
@@ -199,7 +195,7 @@ impl Model {
                 event_type,
                 event_id,
             } => {
-                let (p, t, e) = (user(participant_id)?, ty(event_type)?, ev(event_id)?);
+                let (p, t, e) = (participant_id, event_type, event_id);
                 participant(&p)?;
                 let (cap, h) = self
                     .slots
@@ -220,7 +216,7 @@ impl Model {
                 Ok(Reply::code(Code::Reserved))
             }
             Request::GetEventSchedule { participant_id } => {
-                let p = user(participant_id)?;
+                let p = participant_id;
                 participant(&p)?;
                 let mut rows = self.held(&p);
                 rows.sort_by_key(|(t, e)| (when(e), e.city(), *t));
@@ -238,7 +234,7 @@ impl Model {
                 event_type,
                 event_id,
             } => {
-                let (p, t, e) = (user(participant_id)?, ty(event_type)?, ev(event_id)?);
+                let (p, t, e) = (participant_id, event_type, event_id);
                 participant(&p)?;
                 match self.slots.get_mut(&(t, e)) {
                     Some((_, h)) if h.contains(&p) => {
@@ -255,8 +251,8 @@ impl Model {
                 new_event_type,
                 new_event_id,
             } => {
-                let (p, t, e) = (user(participant_id)?, ty(event_type)?, ev(event_id)?);
-                let (nt, ne) = (ty(new_event_type)?, ev(new_event_id)?);
+                let (p, t, e) = (participant_id, event_type, event_id);
+                let (nt, ne) = (new_event_type, new_event_id);
                 participant(&p)?;
                 if !self.slots.get(&(t, e)).is_some_and(|(_, h)| h.contains(&p)) {
                     return Err(Reply::code(Code::NotReserved));

@@ -16,24 +16,28 @@
 //! Requests are written `add ADMIN TYPE EVENT CAPACITY`, `remove ADMIN TYPE EVENT`,
 //! `list ADMIN TYPE`, `reserve PARTICIPANT TYPE EVENT`, `schedule PARTICIPANT`,
 //! `cancel PARTICIPANT TYPE EVENT` and `exchange PARTICIPANT TYPE EVENT NEWTYPE NEWEVENT`.
-//! Arguments are taken verbatim (they may be malformed: that is what `INVALID_ARGUMENT` steps
-//! test); `"..."` quotes an argument that is empty or contains spaces. After `->` comes the
+//! Arguments are taken verbatim and parsed by `Request::from_arguments`, the one parser the
+//! gateway and the CLI use: a step whose arguments do not parse must expect
+//! `INVALID_ARGUMENT` (step 0 of `docs/domain.md`, decided at the edge: such a request never
+//! reaches a replica), and one that expects `INVALID_ARGUMENT` must not parse; `"..."` quotes
+//! an argument that is empty or contains spaces. After `->` comes the
 //! expected reply: the code, then `moved=N dropped=N` for `REMOVED`, or the rows of an `OK`
 //! (list rows `EVENT/TYPE/AVAILABLE`, schedule rows `EVENT/TYPE`, in reply order). The reply
 //! is compared exactly, code and body. `slot` lines are not requests: they check the slot in
 //! every replica's exported snapshot (capacity and sorted holders, or that it does not exist).
 //! A line ending in `\` continues on the next line.
 //!
-//! The runner feeds every request to all implementations with consecutive sequence numbers,
-//! checks each reply, and after every step checks that all state digests are equal.
+//! The runner feeds every request that parses to all implementations with consecutive
+//! sequence numbers, checks each reply, and after every step checks that all state digests
+//! are equal.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use tessera_types::{
-    Booking, Code, Digest, EventId, EventType, ReplicaError, Reply, Request, SlotAvailability,
-    UserId,
+    ArgumentError, Booking, Code, Digest, EventId, EventType, ReplicaError, Reply, Request,
+    SlotAvailability, UserId, OPERATIONS,
 };
 
 use crate::{describe_digests, render_reply, render_reply_exact, Cluster, Implementation};
@@ -77,14 +81,10 @@ impl Op {
         Op::ALL.into_iter().find(|op| op.keyword() == s)
     }
 
-    fn arity(self) -> usize {
-        match self {
-            Op::Add => 4,
-            Op::Remove | Op::Reserve | Op::Cancel => 3,
-            Op::List => 2,
-            Op::Schedule => 1,
-            Op::Exchange => 5,
-        }
+    /// The operation's WSDL name and its arguments' element names, in table order.
+    fn wsdl(self) -> (&'static str, &'static [&'static str]) {
+        // `Op::ALL` lists the operations in the order of `OPERATIONS`.
+        OPERATIONS[self as usize]
     }
 
     pub fn of(request: &Request) -> Op {
@@ -157,6 +157,12 @@ pub enum StepKind {
         request: Request,
         expected: Reply,
     },
+    /// Arguments that do not parse, where the table expects `INVALID_ARGUMENT`: refused at
+    /// the edge, never sent.
+    Rejected {
+        op: Op,
+        error: ArgumentError,
+    },
     Slot {
         event_type: EventType,
         event_id: EventId,
@@ -185,7 +191,7 @@ impl Script {
     pub fn requests(&self) -> usize {
         self.steps
             .iter()
-            .filter(|s| matches!(s.kind, StepKind::Request { .. }))
+            .filter(|s| matches!(s.kind, StepKind::Request { .. } | StepKind::Rejected { .. }))
             .count()
     }
 }
@@ -252,54 +258,23 @@ fn count(s: &str, key: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("expected {key}=N, got {s:?}"))
 }
 
-fn parse_request(op: Op, args: &[String]) -> Result<Request, String> {
-    if args.len() != op.arity() {
+/// The table's arguments of `op` through `Request::from_arguments`: `Err` for a wrong count,
+/// `Ok(Err(..))` for arguments the parser refuses.
+fn parse_request(op: Op, args: &[String]) -> Result<Result<Request, ArgumentError>, String> {
+    let (name, fields) = op.wsdl();
+    if args.len() != fields.len() {
         return Err(format!(
             "{op} takes {} arguments, got {}",
-            op.arity(),
+            fields.len(),
             args.len()
         ));
     }
-    let a = |i: usize| args[i].clone();
-    Ok(match op {
-        Op::Add => Request::AddReservationSlot {
-            admin_id: a(0),
-            event_type: a(1),
-            event_id: a(2),
-            capacity: args[3]
-                .parse()
-                .map_err(|_| format!("capacity {:?} is not a 32-bit integer", args[3]))?,
-        },
-        Op::Remove => Request::RemoveReservationSlot {
-            admin_id: a(0),
-            event_type: a(1),
-            event_id: a(2),
-        },
-        Op::List => Request::ListReservationSlotAvailable {
-            admin_id: a(0),
-            event_type: a(1),
-        },
-        Op::Reserve => Request::ReserveTicket {
-            participant_id: a(0),
-            event_type: a(1),
-            event_id: a(2),
-        },
-        Op::Schedule => Request::GetEventSchedule {
-            participant_id: a(0),
-        },
-        Op::Cancel => Request::CancelTicket {
-            participant_id: a(0),
-            event_type: a(1),
-            event_id: a(2),
-        },
-        Op::Exchange => Request::ExchangeTicket {
-            participant_id: a(0),
-            event_type: a(1),
-            event_id: a(2),
-            new_event_type: a(3),
-            new_event_id: a(4),
-        },
-    })
+    Ok(Request::from_arguments(name, |field| {
+        fields
+            .iter()
+            .position(|f| *f == field)
+            .map(|i| args[i].as_str())
+    }))
 }
 
 fn parse_reply(op: Op, tokens: &[String]) -> Result<Reply, String> {
@@ -392,10 +367,17 @@ fn parse_step(tokens: &[String]) -> Result<StepKind, String> {
         return parse_slot(args, expected);
     }
     let op = Op::parse(keyword).ok_or_else(|| format!("unknown operation {keyword:?}"))?;
-    Ok(StepKind::Request {
-        request: parse_request(op, args)?,
-        expected: parse_reply(op, expected)?,
-    })
+    let expected = parse_reply(op, expected)?;
+    match (parse_request(op, args)?, expected.code) {
+        (Ok(_), Code::InvalidArgument) => {
+            Err("the arguments are well-formed: INVALID_ARGUMENT is impossible (step 0)".into())
+        }
+        (Ok(request), _) => Ok(StepKind::Request { request, expected }),
+        (Err(error), Code::InvalidArgument) => Ok(StepKind::Rejected { op, error }),
+        (Err(error), code) => Err(format!(
+            "the arguments do not parse ({error}), so the answer is INVALID_ARGUMENT, not {code}"
+        )),
+    }
 }
 
 /// Parses one request written in the table syntax without an expectation, e.g.
@@ -404,7 +386,7 @@ pub fn parse_request_line(line: &str) -> Result<Request, String> {
     let tokens = tokenize(line)?;
     let (keyword, args) = tokens.split_first().ok_or("empty request")?;
     let op = Op::parse(keyword).ok_or_else(|| format!("unknown operation {keyword:?}"))?;
-    parse_request(op, args)
+    parse_request(op, args)?.map_err(|e| e.to_string())
 }
 
 /// Parses a scenario. Errors are `name:line: message`, all of them.
@@ -498,6 +480,7 @@ pub fn uncovered(scripts: &[Script]) -> Vec<(Op, Code)> {
         .flat_map(|s| &s.steps)
         .filter_map(|s| match &s.kind {
             StepKind::Request { request, expected } => Some((Op::of(request), expected.code)),
+            StepKind::Rejected { op, .. } => Some((*op, Code::InvalidArgument)),
             StepKind::Slot { .. } => None,
         })
         .collect();
@@ -613,6 +596,9 @@ pub fn run(script: &Script, members: Vec<Implementation>) -> Vec<Failure> {
                     }
                 }
             }
+            // Refused where requests are built: no replica ever sees it, so there is nothing
+            // to run (and the digests checked below must not move).
+            StepKind::Rejected { .. } => {}
             StepKind::Slot {
                 event_type,
                 event_id,

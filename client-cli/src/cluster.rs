@@ -1,12 +1,12 @@
 //! `tessera status` and `tessera chaos`: the cluster's own authenticated UDP protocol, through
-//! the library functions `tesserad` uses (`tessera_node::status`, `tessera_node::chaos`).
+//! the library `tesserad` uses too (`tessera_ops::status`, `tessera_ops::chaos`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use tessera_node::config::Config;
-use tessera_node::status::{self, ClusterStatus};
-use tessera_protocol::wire::ChaosAction;
+use tessera_ops::chaos::{self, ChaosAction, ChaosError};
+use tessera_ops::config::Config;
+use tessera_ops::status;
 
 use crate::cli::{ChaosArgs, ChaosKind, Global, StatusArgs};
 use crate::output::Exit;
@@ -49,11 +49,6 @@ fn fail(global: &Global, kind: &str, message: &str) -> Exit {
     Exit::Failed
 }
 
-/// True when no node answered at all.
-pub fn nobody_answered(s: &ClusterStatus) -> bool {
-    s.next_seq.is_none() && s.replicas.iter().all(|r| r.pid.is_none())
-}
-
 pub async fn status(global: &Global, args: &StatusArgs) -> Exit {
     let cfg = match config(args.config.as_deref()) {
         Ok(c) => c,
@@ -61,13 +56,7 @@ pub async fn status(global: &Global, args: &StatusArgs) -> Exit {
     };
     let s = match status::query(&cfg, Duration::from_millis(args.wait_ms)).await {
         Ok(s) => s,
-        Err(e) => {
-            return fail(
-                global,
-                "status",
-                &format!("cannot query the cluster: {e:#}"),
-            )
-        }
+        Err(e) => return fail(global, "status", &format!("cannot query the cluster: {e}")),
     };
     if global.json {
         match serde_json::to_string_pretty(&s) {
@@ -77,7 +66,7 @@ pub async fn status(global: &Global, args: &StatusArgs) -> Exit {
     } else {
         say_raw!("{}", status::table(&s));
     }
-    if nobody_answered(&s) {
+    if s.nobody_answered() {
         eprintln!(
             "error: no node of cluster {:?} answered within {} ms ({}, sequencer {}). Is it \
              running? Start it with `tesserad up`.",
@@ -93,15 +82,13 @@ pub async fn status(global: &Global, args: &StatusArgs) -> Exit {
 
 /// Sends one chaos action; `Ok(detail)` when the replica manager accepted it.
 pub async fn send_chaos(cfg: &Config, replica: u8, kind: ChaosKind) -> Result<String, String> {
-    tessera_node::chaos::send(cfg, replica, action(kind), CHAOS_WAIT)
+    chaos::send(cfg, replica, action(kind), CHAOS_WAIT)
         .await
-        .map_err(|e| {
-            let text = format!("{e:#}");
-            if text.contains("did not answer") {
-                format!("{text}. Is the cluster running? Start it with `tesserad up --chaos`.")
-            } else {
-                text
+        .map_err(|e| match e {
+            ChaosError::NoAnswer { .. } => {
+                format!("{e}. Is the cluster running? Start it with `tesserad up --chaos`.")
             }
+            e => e.to_string(),
         })
 }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use tessera_types::{EventId, Request, Role, UserId};
+use tessera_types::{EventId, Request, Role};
 
 use crate::client::{CallError, Exchange};
 use crate::http::TransportError;
@@ -234,7 +234,7 @@ fn not_authorized_hint(request: &Request) -> Option<String> {
             (participant_id, Role::Participant, None)
         }
     };
-    let id = UserId::parse(user).ok()?;
+    let id = *user;
     match (id.role(), wants) {
         (Role::Participant, Role::Admin) => {
             return Some(format!(
@@ -252,7 +252,7 @@ fn not_authorized_hint(request: &Request) -> Option<String> {
         }
         _ => {}
     }
-    let event = EventId::parse(event?).ok()?;
+    let event = event?;
     (event.city() != id.city()).then(|| {
         format!(
             "an admin manages only the events of their own city: {user} is of {}, the event is \
@@ -398,17 +398,17 @@ mod tests {
     #[test]
     fn hints() {
         let r = Request::AddReservationSlot {
-            admin_id: "MTLP0001".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
-            capacity: 1,
+            admin_id: "MTLP0001".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(1).unwrap(),
         };
         assert!(not_authorized_hint(&r).unwrap().contains("participant ID"));
         let r = Request::AddReservationSlot {
-            admin_id: "TORA0001".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
-            capacity: 1,
+            admin_id: "TORA0001".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(1).unwrap(),
         };
         assert!(not_authorized_hint(&r).unwrap().contains("own city"));
     }

@@ -5,8 +5,7 @@
 
 use std::fmt;
 
-use tessera_types::ids::check_capacity;
-use tessera_types::{EventId, EventType, IdError, Request, UserId};
+use tessera_types::{Capacity, EventId, EventType, IdError, Request, UserId};
 
 use crate::cli;
 
@@ -84,9 +83,9 @@ fn error(
 
 /// A user ID for `flag`. Either role is accepted: a participant ID passed as an admin is
 /// well-formed, and the service answers it with NOT_AUTHORIZED (`docs/domain.md`, step 0).
-pub fn user_id(flag: &'static str, field: &'static str, value: &str) -> Result<String, InputError> {
+pub fn user_id(flag: &'static str, field: &'static str, value: &str) -> Result<UserId, InputError> {
     match UserId::parse(value) {
-        Ok(id) => Ok(id.as_str().to_owned()),
+        Ok(id) => Ok(id),
         Err(e) => {
             let example = if field == "adminID" {
                 "MTLA1234"
@@ -109,9 +108,9 @@ pub fn event_id(
     flag: &'static str,
     field: &'static str,
     value: &str,
-) -> Result<String, InputError> {
+) -> Result<EventId, InputError> {
     match EventId::parse(value) {
-        Ok(id) => Ok(id.as_str().to_owned()),
+        Ok(id) => Ok(id),
         Err(e) => {
             let mut expected = "an event ID is city + M/A/E + DDMMYY, e.g. MTLE101226".to_owned();
             if e == IdError::NoSuchDate {
@@ -130,9 +129,9 @@ pub fn event_type(
     flag: &'static str,
     field: &'static str,
     value: &str,
-) -> Result<String, InputError> {
+) -> Result<EventType, InputError> {
     match EventType::parse(value) {
-        Ok(t) => Ok(t.as_str().to_owned()),
+        Ok(t) => Ok(t),
         Err(e) => {
             let near = EventType::ALL
                 .into_iter()
@@ -146,7 +145,7 @@ pub fn event_type(
     }
 }
 
-pub fn capacity(flag: &'static str, value: &str) -> Result<i32, InputError> {
+pub fn capacity(flag: &'static str, value: &str) -> Result<Capacity, InputError> {
     let expected = "a capacity is a whole number of places from 1 to 100000, e.g. 250".to_owned();
     let Ok(n) = value.trim().parse::<i64>() else {
         return Err(error(
@@ -159,7 +158,7 @@ pub fn capacity(flag: &'static str, value: &str) -> Result<i32, InputError> {
     };
     let checked = i32::try_from(n)
         .map_err(|_| IdError::Capacity)
-        .and_then(|n| check_capacity(n).map(|_| n));
+        .and_then(Capacity::new);
     checked.map_err(|e| error(flag, "capacity", value, reason(&e), expected))
 }
 
@@ -230,7 +229,7 @@ fn exchange(a: &cli::Exchange) -> Result<Request, InputError> {
     })
 }
 
-fn ticket(a: &cli::Ticket) -> Result<(String, String, String), InputError> {
+fn ticket(a: &cli::Ticket) -> Result<(UserId, EventType, EventId), InputError> {
     Ok((
         user_id("--participant", "participantID", &a.participant)?,
         event_type("--type", "eventType", &a.event_type)?,
@@ -297,7 +296,7 @@ mod tests {
 
     #[test]
     fn capacities() {
-        assert_eq!(capacity("--capacity", "250"), Ok(250));
+        assert_eq!(capacity("--capacity", "250").map(Capacity::get), Ok(250));
         for bad in ["0", "-3", "100001", "99999999999", "ten", "2.5", ""] {
             assert!(capacity("--capacity", bad).is_err(), "{bad}");
         }
@@ -306,8 +305,8 @@ mod tests {
     #[test]
     fn a_participant_passed_as_admin_is_left_to_the_service() {
         assert_eq!(
-            user_id("--admin", "adminID", "MTLP1234"),
-            Ok("MTLP1234".into())
+            user_id("--admin", "adminID", "MTLP1234").map(|id| id.to_string()),
+            Ok("MTLP1234".to_owned())
         );
     }
 

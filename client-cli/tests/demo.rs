@@ -253,7 +253,7 @@ fn the_demo_passes_on_a_real_cluster() {
         "{r:#?}"
     );
 
-    let gateway = tessera_node::config::Config::load(Some(&config))
+    let gateway = tessera_ops::config::Config::load(Some(&config))
         .unwrap()
         .gateway
         .listen;

@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tessera_gateway::server::LocalBackend;
 use tessera_gateway::{router, serve, Config};
+use tessera_testkit::LocalBackend;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

@@ -12,8 +12,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tessera_gateway::server::LocalBackend;
 use tessera_gateway::{router, serve, Config};
+use tessera_testkit::LocalBackend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -8,7 +8,8 @@
 //!    ([`soap::parse_call`]) gives a validated [`tessera_types::Request`] or a fault; the
 //!    writers turn a [`tessera_types::Reply`] or a fault into response bytes.
 //! 3. [`server::Backend`]: whatever orders and executes the request (the cluster's front end in
-//!    production; [`server::LocalBackend`] in tests, behind the `local-backend` feature).
+//!    production; `tessera_testkit::LocalBackend`, one in-memory replica, in tests and
+//!    benchmarks, which keeps every replica crate out of this one).
 //!
 //! [`auth`] decides who is calling (HTTP Basic or a WS-Security UsernameToken against the
 //! user file) and whether they may act as the ID in the body.

@@ -106,10 +106,7 @@ const STYLES: &[Style] = &[
 ];
 
 /// Sets up a slot with room for every style's call.
-async fn with_slot() -> (
-    axum::Router,
-    std::sync::Arc<tessera_gateway::server::LocalBackend>,
-) {
+async fn with_slot() -> (axum::Router, std::sync::Arc<tessera_testkit::LocalBackend>) {
     let (app, backend) = app();
     let setup = ADD_SLOT.replace(
         "<t:capacity>3</t:capacity>",

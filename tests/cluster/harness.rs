@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tessera_node::config::Config;
-use tessera_node::status::{self, ClusterStatus};
+use tessera_node::status::{self, ClusterStatus, ReplicaState};
 use tessera_node::FrontEndClient;
 
 /// The `tesserad` binary built by `cargo build` (tests/run builds it before testing).
@@ -421,9 +421,9 @@ pub fn whole(s: &ClusterStatus) -> bool {
     let first = s.replicas[0].digest.clone();
     s.next_seq.is_some_and(|next| {
         first.is_some()
-            && s.replicas
-                .iter()
-                .all(|r| r.state == "up" && r.last_seq == Some(next - 1) && r.digest == first)
+            && s.replicas.iter().all(|r| {
+                r.state == ReplicaState::Up && r.last_seq == Some(next - 1) && r.digest == first
+            })
     })
 }
 

@@ -8,22 +8,14 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tessera_node::FrontEndClient;
-use tessera_types::{Replica, Reply, Request};
+use tessera_testkit::Rng;
+use tessera_types::{Capacity, EventId, EventType, Replica, Reply, Request, UserId};
 
 #[derive(Debug, Clone)]
 pub struct Answered {
     pub seq: u64,
     pub request: Request,
     pub reply: Reply,
-}
-
-/// SplitMix64: one step of a seeded stream.
-pub fn mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `n` requests over a small ID space, so that their outcomes depend on their order.
@@ -33,12 +25,14 @@ pub fn workload(n: usize, seed: u64) -> Vec<Request> {
 
 /// An endless, seeded stream of the same contention-heavy mix as [`workload`].
 pub struct Requests {
-    state: u64,
+    rng: Rng,
 }
 
 impl Requests {
     pub fn new(seed: u64) -> Self {
-        Requests { state: seed }
+        Requests {
+            rng: Rng::new(seed),
+        }
     }
 }
 
@@ -47,24 +41,29 @@ impl Iterator for Requests {
 
     fn next(&mut self) -> Option<Request> {
         let cities = ["MTL", "TOR", "VAN"];
-        let types = ["ArtGallery", "Concerts", "Theatre"];
         let slots = ["M", "A", "E"];
-        let r = mix(&mut self.state);
+        let event_id = |text: String| EventId::parse(&text).expect("a well-formed event ID");
+        let user_id = |text: String| UserId::parse(&text).expect("a well-formed user ID");
+        let r = self.rng.next_u64();
         let city = cities[(r % 3) as usize];
-        let ty = types[((r >> 4) % 3) as usize].to_string();
-        let event = format!(
+        let ty = EventType::ALL[((r >> 4) % 3) as usize];
+        let event = event_id(format!(
             "{city}{}{:02}1226",
             slots[((r >> 8) % 3) as usize],
             7 + (r >> 12) % 6
-        );
-        let participant = format!("{}P{:04}", cities[((r >> 20) % 3) as usize], (r >> 24) % 12);
-        let admin = format!("{city}A0001");
+        ));
+        let participant = user_id(format!(
+            "{}P{:04}",
+            cities[((r >> 20) % 3) as usize],
+            (r >> 24) % 12
+        ));
+        let admin = user_id(format!("{city}A0001"));
         Some(match (r >> 32) % 10 {
             0 | 1 => Request::AddReservationSlot {
                 admin_id: admin,
                 event_type: ty,
                 event_id: event,
-                capacity: 1 + ((r >> 40) % 3) as i32,
+                capacity: Capacity::new(1 + ((r >> 40) % 3) as i32).expect("1 to 3"),
             },
             2..=5 => Request::ReserveTicket {
                 participant_id: participant,
@@ -78,10 +77,10 @@ impl Iterator for Requests {
             },
             7 => Request::ExchangeTicket {
                 participant_id: participant,
-                event_type: ty.clone(),
+                event_type: ty,
                 event_id: event,
                 new_event_type: ty,
-                new_event_id: format!("{city}E{:02}1226", 7 + (r >> 44) % 6),
+                new_event_id: event_id(format!("{city}E{:02}1226", 7 + (r >> 44) % 6)),
             },
             8 => Request::GetEventSchedule {
                 participant_id: participant,

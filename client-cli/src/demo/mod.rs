@@ -12,11 +12,11 @@ mod status_view;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use tessera_node::config::Config;
-use tessera_node::status::{self, ClusterStatus};
-use tessera_types::Request;
+use tessera_ops::config::Config;
+use tessera_ops::status::{self, ClusterStatus, ReplicaState};
+use tessera_types::{Capacity, EventId, EventType, IdError, Request, UserId};
 
-use requests::{cancel, describe, event_id, list, reserve, schedule, seed, CENTURY};
+use requests::{cancel, describe, event_id, list, reserve, schedule, seed, user_id, CENTURY};
 use status_view::{
     converged, convergence_line, indent, opt, replacements, replica_line, row, short_digest,
 };
@@ -28,8 +28,8 @@ use crate::commands;
 use crate::output::{self, Exit};
 use crate::soap::{Outcome, SoapResult};
 
-const CONCERTS: &str = "Concerts";
-const THEATRE: &str = "Theatre";
+const CONCERTS: EventType = EventType::Concerts;
+const THEATRE: EventType = EventType::Theatre;
 /// Capacity of the slot the fault phases book and cancel over and over.
 const WORKLOAD_CAPACITY: i32 = 1000;
 const BYZANTINE: u8 = 2;
@@ -38,22 +38,43 @@ const CRASHED: u8 = 3;
 /// Why the demo cannot go on at all.
 struct Abort(String);
 
-/// The identifiers of one run.
+/// The identifiers of one run: candidates derived from the clock, then moved on by the
+/// preflight past any that the cluster has already seen.
 #[derive(Debug, Clone)]
 struct Ids {
-    admin: String,
+    admin: UserId,
     /// Books A, is refused a second time, exchanges A for B.
-    p1: String,
+    p1: UserId,
     /// Takes A's last place.
-    p2: String,
+    p2: UserId,
     /// Is refused A (full); then books and cancels W during the fault phases.
-    p3: String,
+    p3: UserId,
     /// Concerts, capacity 2, day D evening.
-    a: String,
+    a: EventId,
     /// Concerts, capacity 2, day D + 1 evening.
-    b: String,
+    b: EventId,
     /// Theatre, capacity 1000, day D afternoon.
-    w: String,
+    w: EventId,
+}
+
+impl Ids {
+    fn candidates(seed: u64) -> Result<Ids, IdError> {
+        let day = Ids::day(seed);
+        Ok(Ids {
+            admin: user_id('A', seed)?,
+            p1: user_id('P', seed)?,
+            p2: user_id('P', seed + 1)?,
+            p3: user_id('P', seed + 2)?,
+            a: event_id("MTL", 'E', day)?,
+            b: event_id("MTL", 'E', day + 1)?,
+            w: event_id("MTL", 'A', day)?,
+        })
+    }
+
+    /// Spreads runs over the century (days since 2000-01-01, even days: D and D + 1).
+    fn day(seed: u64) -> i64 {
+        i64::try_from(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 18_000).unwrap_or(0) * 2
+    }
 }
 
 /// What P3 holds of W: the fault phases' workload alternates reserve, schedule, cancel,
@@ -92,7 +113,7 @@ impl Demo {
     async fn status(&self) -> Result<ClusterStatus, String> {
         status::query(&self.cfg, Duration::from_millis(800))
             .await
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| e.to_string())
     }
 
     /// Sends `request` and checks that its result code is `want`; the result, if any.
@@ -128,7 +149,7 @@ impl Demo {
     }
 
     /// Checks a schedule: exactly `want` (event ID, type) rows.
-    async fn expect_schedule(&mut self, participant: &str, want: &[(&str, &str)]) {
+    async fn expect_schedule(&mut self, participant: UserId, want: &[(EventId, EventType)]) {
         let request = schedule(participant);
         let line = describe(&request);
         match self.gateway.call(&request).await {
@@ -140,7 +161,7 @@ impl Demo {
                     .collect();
                 let expected: Vec<(String, String)> = want
                     .iter()
-                    .map(|(e, t)| ((*e).to_owned(), (*t).to_owned()))
+                    .map(|(e, t)| (e.to_string(), t.to_string()))
                     .collect();
                 let shown = if got.is_empty() {
                     "no reservations".to_owned()
@@ -172,8 +193,8 @@ impl Demo {
     }
 
     /// Checks the free places of some of our slots in a listing.
-    async fn expect_available(&mut self, event_type: &str, want: &[(&str, i64)]) {
-        let request = list(&self.ids.admin, event_type);
+    async fn expect_available(&mut self, event_type: EventType, want: &[(EventId, i64)]) {
+        let request = list(self.ids.admin, event_type);
         let line = describe(&request);
         let Some(r) = self.expect_ok_quiet(&request).await else {
             return;
@@ -184,7 +205,7 @@ impl Demo {
             let got = r
                 .slots
                 .iter()
-                .find(|s| s.event_id == *event && s.event_type == event_type)
+                .find(|s| s.event_id == event.as_str() && s.event_type == event_type.as_str())
                 .map(|s| s.available);
             ok &= got == Some(*free);
             shown.push(format!("{event}: {} free", opt(got)));
@@ -222,13 +243,13 @@ impl Demo {
 
     /// One step of the fault phases' workload, checked.
     async fn workload_step(&mut self) {
-        let (p, w) = (self.ids.p3.clone(), self.ids.w.clone());
+        let (p, w) = (self.ids.p3, self.ids.w);
         let step = self.workload.step;
         self.workload.step += 1;
         match step % 4 {
             0 => {
                 if self
-                    .expect_code(&reserve(&p, THEATRE, &w), "RESERVED")
+                    .expect_code(&reserve(p, THEATRE, w), "RESERVED")
                     .await
                     .is_some()
                 {
@@ -237,7 +258,7 @@ impl Demo {
             }
             2 => {
                 if self
-                    .expect_code(&cancel(&p, THEATRE, &w), "CANCELLED")
+                    .expect_code(&cancel(p, THEATRE, w), "CANCELLED")
                     .await
                     .is_some()
                 {
@@ -245,12 +266,12 @@ impl Demo {
                 }
             }
             _ => {
-                let want: Vec<(&str, &str)> = if self.workload.held {
-                    vec![(w.as_str(), THEATRE)]
+                let want = if self.workload.held {
+                    vec![(w, THEATRE)]
                 } else {
                     Vec::new()
                 };
-                self.expect_schedule(&p, &want).await;
+                self.expect_schedule(p, &want).await;
             }
         }
     }
@@ -311,7 +332,7 @@ impl Demo {
             }
             let done = replicas.iter().all(|id| {
                 replacements(&s, *id) > replacements(before, *id)
-                    && row(&s, *id).is_some_and(|r| r.state == "up")
+                    && row(&s, *id).is_some_and(|r| r.state == ReplicaState::Up)
             });
             last = Some(s);
             if done {
@@ -389,7 +410,7 @@ impl Demo {
             .await
             .map_err(|e| Abort(format!("cannot query the cluster: {e}")))?;
         say_raw!("{}", indent(&status::table(&s)));
-        if cluster::nobody_answered(&s) {
+        if s.nobody_answered() {
             return Err(Abort(format!(
                 "no node of the cluster answered ({origin}). Start it with `tesserad up --chaos`."
             )));
@@ -425,7 +446,7 @@ impl Demo {
     async fn fresh_ids(&mut self) -> Result<(), Abort> {
         let mut existing = BTreeSet::new();
         for t in [CONCERTS, THEATRE] {
-            match self.gateway.call(&list(&self.ids.admin, t)).await {
+            match self.gateway.call(&list(self.ids.admin, t)).await {
                 Ok(Outcome::Result(r)) if r.success => {
                     existing.extend(r.slots.into_iter().map(|s| s.event_id));
                 }
@@ -449,26 +470,26 @@ impl Demo {
                 existing.len()
             ),
         );
-        let mut day = self.ids_day();
+        let unknown_id = |e: IdError| Abort(format!("the demo made up a bad identifier: {e}"));
+        let mut day = Ids::day(seed());
         for _ in 0..2000 {
             let ids = [
-                event_id("MTL", 'E', day),
-                event_id("MTL", 'E', day + 1),
-                event_id("MTL", 'A', day),
+                event_id("MTL", 'E', day).map_err(unknown_id)?,
+                event_id("MTL", 'E', day + 1).map_err(unknown_id)?,
+                event_id("MTL", 'A', day).map_err(unknown_id)?,
             ];
-            if ids.iter().all(|e| !existing.contains(e)) && day < CENTURY {
+            if ids.iter().all(|e| !existing.contains(e.as_str())) && day < CENTURY {
                 let [a, b, w] = ids;
                 (self.ids.a, self.ids.b, self.ids.w) = (a, b, w);
                 break;
             }
             day = (day + 2) % (CENTURY - 1);
         }
-        let mut number = u32::try_from(seed() % 10_000).unwrap_or(0);
         let mut found = Vec::new();
-        for _ in 0..300 {
-            let p = format!("MTLP{number:04}");
-            number = (number + 1) % 10_000;
-            match self.gateway.call(&schedule(&p)).await {
+        let first = seed();
+        for number in first..first + 300 {
+            let p = user_id('P', number).map_err(unknown_id)?;
+            match self.gateway.call(&schedule(p)).await {
                 Ok(Outcome::Result(r)) if r.success && r.reservations.is_empty() => found.push(p),
                 Ok(_) => {}
                 Err(e) => return Err(Abort(e.to_string())),
@@ -477,7 +498,7 @@ impl Demo {
                 break;
             }
         }
-        let [p1, p2, p3]: [String; 3] = found
+        let [p1, p2, p3]: [UserId; 3] = found
             .try_into()
             .map_err(|_| Abort("no participant IDs without reservations were found".into()))?;
         (self.ids.p1, self.ids.p2, self.ids.p3) = (p1, p2, p3);
@@ -495,11 +516,6 @@ impl Demo {
         Ok(())
     }
 
-    fn ids_day(&self) -> i64 {
-        // Spread runs over the century (days since 2000-01-01, even days: D and D + 1).
-        i64::try_from(seed().wrapping_mul(0x9e37_79b9_7f4a_7c15) % 18_000).unwrap_or(0) * 2
-    }
-
     async fn basics(&mut self) {
         let Ids {
             admin,
@@ -511,41 +527,45 @@ impl Demo {
             w,
         } = self.ids.clone();
         self.section("1. Set up slots");
-        for (t, e, capacity) in [
-            (CONCERTS, &a, 2),
-            (CONCERTS, &b, 2),
-            (THEATRE, &w, WORKLOAD_CAPACITY),
+        for (event_type, event_id, capacity) in [
+            (CONCERTS, a, 2),
+            (CONCERTS, b, 2),
+            (THEATRE, w, WORKLOAD_CAPACITY),
         ] {
+            let Ok(capacity) = Capacity::new(capacity) else {
+                self.check(false, format!("capacity {capacity} is out of range"));
+                continue;
+            };
             let request = Request::AddReservationSlot {
-                admin_id: admin.clone(),
-                event_type: t.into(),
-                event_id: e.clone(),
+                admin_id: admin,
+                event_type,
+                event_id,
                 capacity,
             };
             self.expect_code(&request, "CREATED").await;
         }
 
         self.section("2. Book, and a double booking refused");
-        self.expect_code(&reserve(&p1, CONCERTS, &a), "RESERVED")
+        self.expect_code(&reserve(p1, CONCERTS, a), "RESERVED")
             .await;
-        self.expect_code(&reserve(&p1, CONCERTS, &a), "ALREADY_RESERVED")
+        self.expect_code(&reserve(p1, CONCERTS, a), "ALREADY_RESERVED")
             .await;
-        self.expect_code(&reserve(&p2, CONCERTS, &a), "RESERVED")
+        self.expect_code(&reserve(p2, CONCERTS, a), "RESERVED")
             .await;
-        self.expect_code(&reserve(&p3, CONCERTS, &a), "SLOT_FULL")
+        self.expect_code(&reserve(p3, CONCERTS, a), "SLOT_FULL")
             .await;
 
         self.section("3. Exchange");
         let exchange = Request::ExchangeTicket {
-            participant_id: p1.clone(),
-            event_type: CONCERTS.into(),
-            event_id: a.clone(),
-            new_event_type: CONCERTS.into(),
-            new_event_id: b.clone(),
+            participant_id: p1,
+            event_type: CONCERTS,
+            event_id: a,
+            new_event_type: CONCERTS,
+            new_event_id: b,
         };
         self.expect_code(&exchange, "EXCHANGED").await;
-        self.expect_schedule(&p1, &[(&b, CONCERTS)]).await;
-        self.expect_available(CONCERTS, &[(&a, 1), (&b, 1)]).await;
+        self.expect_schedule(p1, &[(b, CONCERTS)]).await;
+        self.expect_available(CONCERTS, &[(a, 1), (b, 1)]).await;
     }
 
     async fn byzantine(&mut self) {
@@ -608,11 +628,11 @@ impl Demo {
         let Ids {
             p1, p2, a, b, w, ..
         } = self.ids.clone();
-        self.expect_schedule(&p1, &[(&b, CONCERTS)]).await;
-        self.expect_schedule(&p2, &[(&a, CONCERTS)]).await;
-        self.expect_available(CONCERTS, &[(&a, 1), (&b, 1)]).await;
+        self.expect_schedule(p1, &[(b, CONCERTS)]).await;
+        self.expect_schedule(p2, &[(a, CONCERTS)]).await;
+        self.expect_available(CONCERTS, &[(a, 1), (b, 1)]).await;
         let free = i64::from(WORKLOAD_CAPACITY) - i64::from(self.workload.held);
-        self.expect_available(THEATRE, &[(&w, free)]).await;
+        self.expect_available(THEATRE, &[(w, free)]).await;
         self.until_converged("final").await;
         if let Ok(s) = self.status().await {
             say_raw!("{}", indent(&status::table(&s)));
@@ -642,20 +662,18 @@ pub async fn run(global: &Global, args: &DemoArgs) -> Exit {
         cfg.cluster.name,
         cfg.replica_manager.len()
     );
-    let admin = format!("MTLA{:04}", seed() % 10_000);
+    let ids = match Ids::candidates(seed()) {
+        Ok(ids) => ids,
+        Err(e) => {
+            eprintln!("error: the demo made up a bad identifier: {e}");
+            return Exit::Failed;
+        }
+    };
     let mut demo = Demo {
         gateway,
         cfg,
         wait: args.wait,
-        ids: Ids {
-            admin,
-            p1: String::new(),
-            p2: String::new(),
-            p3: String::new(),
-            a: String::new(),
-            b: String::new(),
-            w: String::new(),
-        },
+        ids,
         workload: Workload::default(),
         passed: 0,
         failed: Vec::new(),

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tessera_types::Request;
+use tessera_types::{EventId, EventType, IdError, Request, UserId};
 
 /// (year, month, day) of `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -25,9 +25,14 @@ const Y2K: i64 = 10_957;
 pub const CENTURY: i64 = 36_524;
 
 /// The event ID of `city` + `slot` on day `day` (days since 2000-01-01).
-pub fn event_id(city: &str, slot: char, day: i64) -> String {
+pub fn event_id(city: &str, slot: char, day: i64) -> Result<EventId, IdError> {
     let (y, m, d) = civil_from_days(Y2K + day.rem_euclid(CENTURY + 1));
-    format!("{city}{slot}{d:02}{m:02}{:02}", y.rem_euclid(100))
+    EventId::parse(&format!("{city}{slot}{d:02}{m:02}{:02}", y.rem_euclid(100)))
+}
+
+/// The Montreal user ID with role letter `role` and number `number` (modulo 10000).
+pub fn user_id(role: char, number: u64) -> Result<UserId, IdError> {
+    UserId::parse(&format!("MTL{role}{:04}", number % 10_000))
 }
 
 /// A CLI-like description of a request, for the step lines.
@@ -81,32 +86,30 @@ pub fn describe(request: &Request) -> String {
     }
 }
 
-pub fn reserve(p: &str, t: &str, e: &str) -> Request {
+pub fn reserve(participant_id: UserId, event_type: EventType, event_id: EventId) -> Request {
     Request::ReserveTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        participant_id,
+        event_type,
+        event_id,
     }
 }
 
-pub fn cancel(p: &str, t: &str, e: &str) -> Request {
+pub fn cancel(participant_id: UserId, event_type: EventType, event_id: EventId) -> Request {
     Request::CancelTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        participant_id,
+        event_type,
+        event_id,
     }
 }
 
-pub fn schedule(p: &str) -> Request {
-    Request::GetEventSchedule {
-        participant_id: p.into(),
-    }
+pub fn schedule(participant_id: UserId) -> Request {
+    Request::GetEventSchedule { participant_id }
 }
 
-pub fn list(admin: &str, t: &str) -> Request {
+pub fn list(admin_id: UserId, event_type: EventType) -> Request {
     Request::ListReservationSlotAvailable {
-        admin_id: admin.into(),
-        event_type: t.into(),
+        admin_id,
+        event_type,
     }
 }
 
@@ -123,12 +126,15 @@ mod tests {
 
     #[test]
     fn event_ids_from_days() {
-        assert_eq!(event_id("MTL", 'E', 0), "MTLE010100");
-        assert_eq!(event_id("MTL", 'A', 59), "MTLA290200");
-        assert_eq!(event_id("MTL", 'M', CENTURY), "MTLM311299");
+        let text = |day| event_id("MTL", 'E', day).map(|e| e.to_string());
+        assert_eq!(text(0), Ok("MTLE010100".to_owned()));
+        assert_eq!(
+            text(59).map(|e| e.replace('E', "A")),
+            Ok("MTLA290200".to_owned())
+        );
+        assert_eq!(text(CENTURY), Ok("MTLE311299".to_owned()));
         for day in (0..=CENTURY).step_by(37) {
-            let id = event_id("TOR", 'A', day);
-            assert!(tessera_types::EventId::parse(&id).is_ok(), "{id}");
+            assert!(event_id("TOR", 'A', day).is_ok(), "{day}");
         }
     }
 }

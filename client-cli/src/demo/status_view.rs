@@ -1,7 +1,7 @@
 //! Reading the cluster's status for the demo: one replica's row, convergence, and the lines
 //! that show them.
 
-use tessera_node::status::{ClusterStatus, ReplicaRow};
+use tessera_ops::status::{ClusterStatus, ReplicaRow, ReplicaState};
 
 pub fn row(s: &ClusterStatus, id: u8) -> Option<&ReplicaRow> {
     s.replicas.iter().find(|r| r.id == id)
@@ -27,7 +27,11 @@ pub fn converged(s: &ClusterStatus) -> Option<(u64, String)> {
     let digest = first.digest.clone()?;
     s.replicas
         .iter()
-        .all(|r| r.state == "up" && r.last_seq == Some(seq) && r.digest.as_ref() == Some(&digest))
+        .all(|r| {
+            r.state == ReplicaState::Up
+                && r.last_seq == Some(seq)
+                && r.digest.as_ref() == Some(&digest)
+        })
         .then_some((seq, digest))
 }
 
@@ -49,7 +53,7 @@ pub fn replica_line(r: &ReplicaRow) -> String {
         "replica {} ({}): {}, pid {}, last seq {}, consecutive faults {}, replacements {}",
         r.id,
         r.implementation,
-        r.state,
+        r.state.as_str(),
         opt(r.pid),
         opt(r.last_seq),
         opt(r.consecutive_faults),
@@ -71,7 +75,7 @@ mod tests {
             id,
             implementation: "memory".into(),
             pid: Some(1),
-            state: "up".into(),
+            state: ReplicaState::Up,
             last_seq: Some(seq),
             consecutive_faults: Some(0),
             replacements: Some(0),

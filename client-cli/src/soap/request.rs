@@ -111,10 +111,10 @@ mod tests {
     #[test]
     fn matches_the_golden_request() {
         let request = Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
-            capacity: 2,
+            admin_id: "MTLA0001".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(2).unwrap(),
         };
         let golden = include_str!(
             "../../../gateway/tests/golden/soap11/01-addReservationSlot-created.request.xml"
@@ -125,11 +125,11 @@ mod tests {
     #[test]
     fn soap12_exchange_matches_the_golden_request() {
         let request = Request::ExchangeTicket {
-            participant_id: "MTLP0002".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
-            new_event_type: "Concerts".into(),
-            new_event_id: "MTLE111226".into(),
+            participant_id: "MTLP0002".parse().unwrap(),
+            event_type: "Concerts".parse().unwrap(),
+            event_id: "MTLE101226".parse().unwrap(),
+            new_event_type: "Concerts".parse().unwrap(),
+            new_event_id: "MTLE111226".parse().unwrap(),
         };
         let golden = include_str!(
             "../../../gateway/tests/golden/soap12/09-exchangeTicket-exchanged.request.xml"
@@ -137,11 +137,15 @@ mod tests {
         assert_eq!(envelope(Version::Soap12, &request).trim(), golden.trim());
     }
 
+    /// Arguments are typed (plain ASCII by construction); credentials are free text.
     #[test]
     fn text_is_escaped() {
         let request = Request::GetEventSchedule {
-            participant_id: "<&>".into(),
+            participant_id: "MTLP0001".parse().unwrap(),
         };
-        assert!(envelope(Version::Soap11, &request).contains("&lt;&amp;&gt;"));
+        let token = UsernameToken::new("a<&>b", "p]]>&'\"");
+        let xml = envelope_with(Version::Soap11, &request, Some(&token));
+        assert!(xml.contains("a&lt;&amp;&gt;b"), "{xml}");
+        assert!(!xml.contains("]]>&"), "{xml}");
     }
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use tessera_gateway::server::LocalBackend;
 use tessera_gateway::{router, serve, Answer, Backend, BackendError, Config};
+use tessera_testkit::LocalBackend;
 use tessera_types::Request;
 
 /// A gateway served on its own thread for the rest of the test process.

@@ -60,7 +60,8 @@ use tessera_protocol::wire::{
     Link, Message, NodeId, ReplyEntry, RequestId, Submission, HEADER_LEN, MAC_LEN,
 };
 use tessera_protocol::ReplicaId;
-use tessera_types::{Code, Replica, Reply, Request};
+use tessera_testkit::Rng;
+use tessera_types::{Capacity, Code, EventId, EventType, Replica, Reply, Request, UserId};
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest datagram, as in `deploy/local.toml` (loopback carries it unfragmented).
@@ -74,7 +75,6 @@ const CAPACITY: i32 = 40;
 /// Participants per city.
 const PARTICIPANTS_PER_CITY: usize = 100;
 const CITIES: [&str; 3] = ["MTL", "TOR", "VAN"];
-const TYPES: [&str; 3] = ["ArtGallery", "Concerts", "Theatre"];
 const TIMES: [&str; 3] = ["M", "A", "E"];
 /// Keep-alive HTTP clients of the SOAP phase (run when N = 64 is among `TESSERA_BENCH_N`).
 const SOAP_CLIENTS: usize = 64;
@@ -483,10 +483,10 @@ fn serve(socket: StdUdpSocket, mut link: Link, stop: &AtomicBool) {
         let mut used = 4;
         for sub in entries {
             seq += 1;
-            // As in the replica host: undecodable bytes get the INVALID_ARGUMENT answer.
-            let request = Request::decode(&sub.request).unwrap_or(Request::GetEventSchedule {
-                participant_id: String::new(),
-            });
+            // The sequencer orders only requests that decode.
+            let Ok(request) = Request::decode(&sub.request) else {
+                continue;
+            };
             let Ok(reply) = replica.apply(seq, &request) else {
                 continue;
             };
@@ -875,7 +875,7 @@ fn envelope(request: &Request) -> String {
 async fn wait_soap_ready(client: &SoapClient, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     let probe = Request::GetEventSchedule {
-        participant_id: "MTLP0001".into(),
+        participant_id: UserId::parse("MTLP0001")?,
     };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -928,19 +928,13 @@ struct SlotRef(usize);
 
 struct Workload {
     /// (event type, event id) of every slot.
-    slots: Vec<(&'static str, String)>,
-    participants: Vec<String>,
+    slots: Vec<(EventType, EventId)>,
+    participants: Vec<UserId>,
+    /// The admin of each city, in `CITIES` order.
+    admins: Vec<UserId>,
     /// What each participant holds, as far as this workload's replies say; lets cancel and
     /// exchange aim at real reservations, so that most writes change state.
     holdings: Mutex<Vec<Vec<SlotRef>>>,
-}
-
-fn mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What a request does to `holdings` if it succeeds.
@@ -952,47 +946,58 @@ enum Effect {
 }
 
 impl Workload {
-    fn new() -> Workload {
+    fn new() -> anyhow::Result<Workload> {
         let mut slots = Vec::new();
-        for ty in TYPES {
+        for ty in EventType::ALL {
             for city in CITIES {
                 for time in TIMES {
                     for day in 1..=DAYS {
-                        slots.push((ty, format!("{city}{time}{day:02}1226")));
+                        slots.push((ty, EventId::parse(&format!("{city}{time}{day:02}1226"))?));
                     }
                 }
             }
         }
-        let participants: Vec<String> = CITIES
+        let mut participants = Vec::new();
+        for c in CITIES {
+            for i in 1..=PARTICIPANTS_PER_CITY {
+                participants.push(UserId::parse(&format!("{c}P{i:04}"))?);
+            }
+        }
+        let admins = CITIES
             .iter()
-            .flat_map(|c| (1..=PARTICIPANTS_PER_CITY).map(move |i| format!("{c}P{i:04}")))
-            .collect();
+            .map(|c| UserId::parse(&format!("{c}A0001")))
+            .collect::<Result<_, _>>()?;
         let holdings = Mutex::new(vec![Vec::new(); participants.len()]);
-        Workload {
+        Ok(Workload {
             slots,
             participants,
+            admins,
             holdings,
-        }
+        })
     }
 
-    fn setup_requests(&self) -> Vec<Request> {
+    fn setup_requests(&self) -> anyhow::Result<Vec<Request>> {
+        let capacity = Capacity::new(CAPACITY)?;
         self.slots
             .iter()
-            .map(|(ty, id)| Request::AddReservationSlot {
-                admin_id: format!("{}A0001", &id[..3]),
-                event_type: (*ty).to_owned(),
-                event_id: id.clone(),
-                capacity: CAPACITY,
+            .map(|(ty, id)| {
+                let admin = self.admins.iter().find(|a| a.city() == id.city());
+                Ok(Request::AddReservationSlot {
+                    admin_id: *admin.context("no admin of the event's city")?,
+                    event_type: *ty,
+                    event_id: *id,
+                    capacity,
+                })
             })
             .collect()
     }
 
     /// Reserve 40%, cancel 25%, exchange 15% (cancel and exchange aim at a held slot when
     /// there is one), schedule 10%, list 10%: 80% writes.
-    fn next(&self, rng: &mut u64) -> (Request, Effect) {
-        let r = mix(rng);
+    fn next(&self, rng: &mut Rng) -> (Request, Effect) {
+        let r = rng.next_u64();
         let p = (r % self.participants.len() as u64) as usize;
-        let participant = self.participants[p].clone();
+        let participant = self.participants[p];
         let any_slot = SlotRef(((r >> 16) % self.slots.len() as u64) as usize);
         let held = {
             let h = self
@@ -1002,15 +1007,12 @@ impl Workload {
                 .unwrap_or_default();
             (!h.is_empty()).then(|| h[((r >> 40) % h.len() as u64) as usize])
         };
-        let slot = |s: SlotRef| {
-            let (ty, id) = &self.slots[s.0];
-            ((*ty).to_owned(), id.clone())
-        };
+        let slot = |s: SlotRef| self.slots[s.0];
         let reserve = |s: SlotRef| {
             let (event_type, event_id) = slot(s);
             (
                 Request::ReserveTicket {
-                    participant_id: participant.clone(),
+                    participant_id: participant,
                     event_type,
                     event_id,
                 },
@@ -1024,7 +1026,7 @@ impl Workload {
                     let (event_type, event_id) = slot(h);
                     (
                         Request::CancelTicket {
-                            participant_id: participant.clone(),
+                            participant_id: participant,
                             event_type,
                             event_id,
                         },
@@ -1039,7 +1041,7 @@ impl Workload {
                     let (new_event_type, new_event_id) = slot(any_slot);
                     (
                         Request::ExchangeTicket {
-                            participant_id: participant.clone(),
+                            participant_id: participant,
                             event_type,
                             event_id,
                             new_event_type,
@@ -1052,14 +1054,14 @@ impl Workload {
             },
             80..90 => (
                 Request::GetEventSchedule {
-                    participant_id: participant.clone(),
+                    participant_id: participant,
                 },
                 Effect::None,
             ),
             _ => (
                 Request::ListReservationSlotAvailable {
-                    admin_id: format!("{}A0001", CITIES[((r >> 24) % 3) as usize]),
-                    event_type: TYPES[((r >> 28) % 3) as usize].to_owned(),
+                    admin_id: self.admins[((r >> 24) % 3) as usize],
+                    event_type: EventType::ALL[((r >> 28) % 3) as usize],
                 },
                 Effect::None,
             ),
@@ -1148,7 +1150,7 @@ async fn measure(
         let target = target.clone();
         let workload = Arc::clone(workload);
         tasks.push(tokio::spawn(async move {
-            let mut rng = 0x5eed_0000 ^ ((n as u64) << 20) ^ i as u64;
+            let mut rng = Rng::new(0x5eed_0000 ^ ((n as u64) << 20) ^ i as u64);
             let mut latencies_us: Vec<u64> = Vec::new();
             let (mut errors, mut successes) = (0u64, 0u64);
             loop {
@@ -1258,7 +1260,7 @@ async fn measure(
 
 /// Creates every slot through `target`, 16 at a time.
 async fn setup(target: &Target, workload: &Workload) -> anyhow::Result<()> {
-    let requests = workload.setup_requests();
+    let requests = workload.setup_requests()?;
     for chunk in requests.chunks(16) {
         let mut tasks = Vec::new();
         for r in chunk {
@@ -1310,7 +1312,7 @@ async fn catch_up(cfg: &Config, within: Duration) -> Option<f64> {
 async fn wait_ready(fe: &FrontEndClient, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     let probe = Request::GetEventSchedule {
-        participant_id: "MTLP0001".into(),
+        participant_id: UserId::parse("MTLP0001")?,
     };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -1652,7 +1654,7 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
 
     let replicated = Target::Replicated(fe.clone());
     let unreplicated = Target::Unreplicated(baseline);
-    let (w_rep, w_unrep) = (Arc::new(Workload::new()), Arc::new(Workload::new()));
+    let (w_rep, w_unrep) = (Arc::new(Workload::new()?), Arc::new(Workload::new()?));
     setup(&replicated, &w_rep).await?;
     setup(&unreplicated, &w_unrep).await?;
     catch_up(&cluster.cfg, CATCH_UP_MAX).await;

@@ -10,20 +10,13 @@ use std::time::Instant;
 
 use tessera_protocol::front_end::{FrontEnd, FrontEndConfig, FrontEndEvent, FrontEndStats};
 use tessera_protocol::wire::{Link, NodeId, RequestId};
-use tessera_types::{Reply, Request};
+use tessera_types::{Answer, Reply, Request};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::link_config;
 use crate::metrics::FrontEndMetrics;
 use crate::transport::{Transport, DRAIN_MAX};
-
-/// The agreed reply and the sequence number at which it took effect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub reply: Reply,
-    pub seq: u64,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrontEndError {

@@ -20,7 +20,7 @@ use tessera_types::Request;
 use tokio::sync::watch;
 
 use crate::config::{AuthMode, Config};
-use crate::front_end::{FrontEndClient, FrontEndError};
+use crate::front_end::FrontEndClient;
 use crate::metrics::FrontEndMetrics;
 use crate::status;
 use crate::watch::Watcher;
@@ -44,14 +44,10 @@ impl ClusterBackend {
 
 impl Backend for ClusterBackend {
     async fn submit(&self, request: Request) -> Result<Answer, BackendError> {
-        match self.front_end.submit(&request).await {
-            Ok(a) => Ok(Answer {
-                reply: a.reply,
-                seq: a.seq,
-            }),
-            Err(e @ FrontEndError::Unavailable(_)) => Err(BackendError::Unavailable(e.to_string())),
-            Err(e) => Err(BackendError::Unavailable(e.to_string())),
-        }
+        self.front_end
+            .submit(&request)
+            .await
+            .map_err(|e| BackendError::Unavailable(e.to_string()))
     }
 
     async fn status(&self) -> serde_json::Value {

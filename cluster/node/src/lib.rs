@@ -4,24 +4,22 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`config`] | the cluster TOML file; `deploy/local.toml` is embedded as the default |
-//! | [`transport`] | UDP sockets, multicast or unicast fan-out, loss injection for tests |
 //! | [`sequencer`] | the sequencer node and its durable log |
 //! | [`replica_manager`] | the replica manager node |
 //! | [`replica_host`] | the replica child process and the pipe protocol to it |
 //! | [`front_end`] | the front-end core as a library: `FrontEndClient::submit` |
 //! | [`gateway`] | `tesserad gateway`: the SOAP endpoint in front of the front end |
-//! | [`status`] | `tesserad status`: asks every node over the wire |
-//! | [`metrics`] | Prometheus metrics of every role, and the `/metrics` listener |
-//! | [`chaos`] | fault injection messages for `--chaos` clusters |
 //! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
 //! | [`dev_cert`] | `tesserad dev-cert`: a trial CA and localhost certificate |
 //! | [`user_admin`] | `tesserad user add\|remove\|list`: the gateway's user file |
+//! | [`metrics`] | Prometheus metrics of every role, and the `/metrics` listener |
 //! | [`watch`] | the cluster as the gateway's dashboard shows it: status and a timeline |
+//!
+//! What a tool outside the cluster needs as well lives in `tessera-ops` and is re-exported
+//! here under its old paths: [`config`] (the cluster file), [`transport`] (UDP sockets, loss
+//! injection), [`status`] (`tesserad status`), [`chaos`] (fault injection requests),
+//! [`clock`] and [`link_config`].
 
-pub mod chaos;
-pub mod clock;
-pub mod config;
 pub mod dev_cert;
 pub mod front_end;
 pub mod gateway;
@@ -29,30 +27,16 @@ pub mod metrics;
 pub mod replica_host;
 pub mod replica_manager;
 pub mod sequencer;
-pub mod status;
 pub mod supervisor;
-pub mod transport;
 pub mod user_admin;
 pub mod watch;
 
-use std::time::{Duration, Instant};
+pub use tessera_ops::{chaos, clock, config, link_config, status, transport, Config};
 
-use tessera_protocol::wire::{LinkConfig, NodeId};
+use std::time::Instant;
 
-pub use config::Config;
-pub use front_end::{Answer, FrontEndClient, FrontEndError};
-
-/// The wire settings every node of `cfg` shares.
-pub fn link_config(cfg: &Config, me: NodeId) -> LinkConfig {
-    LinkConfig {
-        cluster: cfg.cluster_id(),
-        key: cfg.key(),
-        me,
-        max_datagram: cfg.cluster.max_datagram_bytes,
-        max_message: cfg.cluster.max_message_bytes,
-        reassembly_timeout: Duration::from_millis(cfg.timeouts.reassembly_ms),
-    }
-}
+pub use front_end::{FrontEndClient, FrontEndError};
+pub use tessera_types::Answer;
 
 /// Sleeps until `deadline`, or forever if there is none.
 pub(crate) async fn sleep_until(deadline: Option<Instant>) {

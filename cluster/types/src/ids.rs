@@ -32,14 +32,62 @@ pub enum IdError {
     EventType,
     #[error("capacity must be between 1 and {MAX_CAPACITY}")]
     Capacity,
+    #[error("not an xs:int (a 32-bit integer)")]
+    NotAnInteger,
 }
 
 /// Checks a capacity against the domain range 1..=100000.
 pub fn check_capacity(capacity: i32) -> Result<u32, IdError> {
-    if (1..=MAX_CAPACITY).contains(&capacity) {
-        Ok(capacity.unsigned_abs())
-    } else {
-        Err(IdError::Capacity)
+    Capacity::new(capacity).map(Capacity::get)
+}
+
+/// A slot's capacity, 1..=[`MAX_CAPACITY`] (`docs/domain.md`). On the wire a `u32` that
+/// decoding re-checks, like every identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Capacity(u32);
+
+impl Capacity {
+    pub fn new(n: i32) -> Result<Capacity, IdError> {
+        if (1..=MAX_CAPACITY).contains(&n) {
+            Ok(Capacity(n.unsigned_abs()))
+        } else {
+            Err(IdError::Capacity)
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// An `xs:int` as text (its whitespace facet is `collapse`: spaces, tabs and line breaks
+    /// around it are allowed), in the domain's range.
+    pub fn parse(text: &str) -> Result<Capacity, IdError> {
+        let digits = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+        // Rust's integer syntax is xs:int's lexical space ([+-]?[0-9]+) and nothing else.
+        let n: i32 = digits.parse().map_err(|_| IdError::NotAnInteger)?;
+        Capacity::new(n)
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for Capacity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Capacity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u32::deserialize(d)?;
+        i32::try_from(n)
+            .map_err(|_| IdError::Capacity)
+            .and_then(Capacity::new)
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -14,10 +14,10 @@ pub mod request;
 pub mod snapshot;
 
 pub use fault::{FaultConfig, Faulty};
-pub use ids::{City, EventId, EventType, IdError, Role, TimeSlot, UserId, MAX_CAPACITY};
+pub use ids::{Capacity, City, EventId, EventType, IdError, Role, TimeSlot, UserId, MAX_CAPACITY};
 pub use replica::{Durability, Replica, ReplicaError};
-pub use reply::{Booking, Code, Reply, ReplyBody, SlotAvailability};
-pub use request::Request;
+pub use reply::{Answer, Booking, Code, Reply, ReplyBody, SlotAvailability};
+pub use request::{ArgumentError, Request, OPERATIONS};
 pub use snapshot::{Digest, SlotRecord, Snapshot, SnapshotError};
 
 /// Errors decoding one of the canonical binary encodings.

@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{EventId, EventType};
 use crate::DecodeError;
 
+/// A reply and the sequence number at which its request took effect: what the front end
+/// returns once two replicas agree, and what the gateway answers (as `revision`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub reply: Reply,
+    pub seq: u64,
+}
+
 /// Every outcome code of `docs/domain.md`. Variant order is part of the canonical encoding:
 /// append only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -270,11 +270,13 @@ pub fn acting_as(request: &Request) -> (&'static str, &str) {
     match request {
         Request::AddReservationSlot { admin_id, .. }
         | Request::RemoveReservationSlot { admin_id, .. }
-        | Request::ListReservationSlotAvailable { admin_id, .. } => ("adminID", admin_id),
+        | Request::ListReservationSlotAvailable { admin_id, .. } => ("adminID", admin_id.as_str()),
         Request::ReserveTicket { participant_id, .. }
         | Request::GetEventSchedule { participant_id }
         | Request::CancelTicket { participant_id, .. }
-        | Request::ExchangeTicket { participant_id, .. } => ("participantID", participant_id),
+        | Request::ExchangeTicket { participant_id, .. } => {
+            ("participantID", participant_id.as_str())
+        }
     }
 }
 

@@ -5,14 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tessera_types::{Reply, Request};
-
-/// A reply and the sequence number at which its request took effect (sent as `revision`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub reply: Reply,
-    pub seq: u64,
-}
+pub use tessera_types::Answer;
+use tessera_types::Request;
 
 /// Why the backend could not answer. Never shown to clients verbatim (it may name hosts);
 /// the gateway logs it and sends a Server / Receiver fault.

@@ -21,8 +21,6 @@ mod backend;
 mod endpoint;
 pub(crate) mod info;
 mod listen;
-#[cfg(feature = "local-backend")]
-mod local;
 mod request_id;
 pub mod tls;
 
@@ -40,8 +38,6 @@ pub use listen::{
     serve, serve_with, serve_with_shutdown, ClientAddr, ServeOptions, HEADER_READ_TIMEOUT,
     MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS,
 };
-#[cfg(feature = "local-backend")]
-pub use local::LocalBackend;
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;

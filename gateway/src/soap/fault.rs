@@ -79,7 +79,7 @@ pub enum AuthFault {
 const WSSE_NS: &str = super::wsse::WSSE_NS;
 
 impl AuthFault {
-    /// The WS-Security fault code (local name in [`WSSE_NS`]).
+    /// The WS-Security fault code (local name in `WSSE_NS`).
     pub fn code(self) -> &'static str {
         match self {
             AuthFault::PasswordDigest => "UnsupportedSecurityToken",

@@ -1,16 +1,16 @@
 //! SOAP without IO: request bytes in, a validated [`Request`] or a [`Fault`] out; a reply or a
 //! fault in, response bytes out.
 //!
-//! Reading is two steps over one parser state. [`envelope`] makes a single streaming pass with
+//! Reading is two steps over one parser state. `envelope` makes a single streaming pass with
 //! quick-xml's namespace-resolving reader and checks everything serde would not: every element's
 //! namespace, the envelope structure, the headers, the argument elements and their order, the
 //! limits, and the absence of DTDs and processing instructions. It keeps a copy of the reader
-//! as it stood at the start of the Body, and [`payload`] hands that copy to quick-xml's serde
+//! as it stood at the start of the Body, and `payload` hands that copy to quick-xml's serde
 //! deserializer, which therefore sees the operation element with its namespace bindings in
-//! scope, already known to be well-formed and in the right shape. [`arguments`] then checks
-//! every value with the shared parsers of `tessera_types`.
+//! scope, already known to be well-formed and in the right shape. `arguments` then builds the
+//! typed request with `Request::from_arguments`, the one parser of every operation's arguments.
 //!
-//! Writing never builds a tree: [`response`] and [`fault`] append escaped text to a `Vec<u8>`
+//! Writing never builds a tree: `response` and `fault` append escaped text to a `Vec<u8>`
 //! in a fixed order, so equal replies give byte-identical envelopes.
 
 mod arguments;

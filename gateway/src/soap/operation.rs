@@ -1,6 +1,7 @@
-//! The seven operations of the WSDL: wrapper element names and argument elements in order.
+//! The seven operations of the WSDL as the envelope parser walks them; their names and
+//! argument elements are `tessera_types::OPERATIONS`, declared in the same order.
 
-use tessera_types::Request;
+use tessera_types::{Request, OPERATIONS};
 
 /// One operation of `ReservationPortType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,15 +28,7 @@ impl Operation {
 
     /// The request wrapper element's local name, which is also the operation name.
     pub fn name(self) -> &'static str {
-        match self {
-            Operation::AddReservationSlot => "addReservationSlot",
-            Operation::RemoveReservationSlot => "removeReservationSlot",
-            Operation::ListReservationSlotAvailable => "listReservationSlotAvailable",
-            Operation::ReserveTicket => "reserveTicket",
-            Operation::GetEventSchedule => "getEventSchedule",
-            Operation::CancelTicket => "cancelTicket",
-            Operation::ExchangeTicket => "exchangeTicket",
-        }
+        OPERATIONS[self as usize].0
     }
 
     /// The operation a request is a call of.
@@ -60,22 +53,7 @@ impl Operation {
 
     /// The argument elements, in the order the schema's sequence requires.
     pub fn arguments(self) -> &'static [&'static str] {
-        match self {
-            Operation::AddReservationSlot => &["adminID", "eventType", "eventID", "capacity"],
-            Operation::RemoveReservationSlot => &["adminID", "eventType", "eventID"],
-            Operation::ListReservationSlotAvailable => &["adminID", "eventType"],
-            Operation::ReserveTicket | Operation::CancelTicket => {
-                &["participantID", "eventType", "eventID"]
-            }
-            Operation::GetEventSchedule => &["participantID"],
-            Operation::ExchangeTicket => &[
-                "participantID",
-                "eventType",
-                "eventID",
-                "newEventType",
-                "newEventID",
-            ],
-        }
+        OPERATIONS[self as usize].1
     }
 }
 
@@ -89,5 +67,30 @@ mod tests {
             assert_eq!(Operation::from_element(op.name().as_bytes()), Some(op));
         }
         assert_eq!(Operation::from_element(b"ReserveTicket"), None);
+        assert_eq!(Operation::ALL.len(), OPERATIONS.len());
+    }
+
+    #[test]
+    fn every_request_is_a_call_of_its_own_operation() {
+        let p = "MTLP0001".parse().unwrap();
+        let e = "MTLE101226".parse().unwrap();
+        let t = tessera_types::EventType::Concerts;
+        let requests = [
+            Request::GetEventSchedule { participant_id: p },
+            Request::ExchangeTicket {
+                participant_id: p,
+                event_type: t,
+                event_id: e,
+                new_event_type: t,
+                new_event_id: e,
+            },
+            Request::ListReservationSlotAvailable {
+                admin_id: p,
+                event_type: t,
+            },
+        ];
+        for r in requests {
+            assert_eq!(Operation::of(&r).name(), r.operation());
+        }
     }
 }

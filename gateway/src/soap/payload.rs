@@ -3,8 +3,8 @@
 //! Chosen over yaserde after measuring both on the same payloads (`benches/soap.rs`, figures
 //! in `docs/gateway.md`). By the time this runs the envelope pass has checked the structure,
 //! namespaces and argument order, so serde only has to pull out the texts; values stay raw
-//! strings here and are judged one by one in [`super::arguments`], so that a bad value is
-//! reported with the name of its element.
+//! strings here and are parsed in `super::arguments`, so that a bad value is reported with the
+//! name of its element.
 
 use quick_xml::de::Deserializer;
 use quick_xml::NsReader;
@@ -82,6 +82,49 @@ pub(crate) struct ParticipantExchange {
     pub new_event_type: String,
     #[serde(rename = "newEventID")]
     pub new_event_id: String,
+}
+
+impl RawCall {
+    /// The operation's name as in the WSDL.
+    pub(crate) fn operation(&self) -> &'static str {
+        match self {
+            RawCall::AddReservationSlot(_) => "addReservationSlot",
+            RawCall::RemoveReservationSlot(_) => "removeReservationSlot",
+            RawCall::ListReservationSlotAvailable(_) => "listReservationSlotAvailable",
+            RawCall::ReserveTicket(_) => "reserveTicket",
+            RawCall::GetEventSchedule(_) => "getEventSchedule",
+            RawCall::CancelTicket(_) => "cancelTicket",
+            RawCall::ExchangeTicket(_) => "exchangeTicket",
+        }
+    }
+
+    /// An argument's text by its element name.
+    pub(crate) fn argument(&self, field: &str) -> Option<&str> {
+        let v = match (self, field) {
+            (RawCall::AddReservationSlot(a), "adminID") => &a.admin_id,
+            (RawCall::AddReservationSlot(a), "eventType") => &a.event_type,
+            (RawCall::AddReservationSlot(a), "eventID") => &a.event_id,
+            (RawCall::AddReservationSlot(a), "capacity") => &a.capacity,
+            (RawCall::RemoveReservationSlot(a), "adminID") => &a.admin_id,
+            (RawCall::RemoveReservationSlot(a), "eventType") => &a.event_type,
+            (RawCall::RemoveReservationSlot(a), "eventID") => &a.event_id,
+            (RawCall::ListReservationSlotAvailable(a), "adminID") => &a.admin_id,
+            (RawCall::ListReservationSlotAvailable(a), "eventType") => &a.event_type,
+            (RawCall::ReserveTicket(a) | RawCall::CancelTicket(a), "participantID") => {
+                &a.participant_id
+            }
+            (RawCall::ReserveTicket(a) | RawCall::CancelTicket(a), "eventType") => &a.event_type,
+            (RawCall::ReserveTicket(a) | RawCall::CancelTicket(a), "eventID") => &a.event_id,
+            (RawCall::GetEventSchedule(a), "participantID") => &a.participant_id,
+            (RawCall::ExchangeTicket(a), "participantID") => &a.participant_id,
+            (RawCall::ExchangeTicket(a), "eventType") => &a.event_type,
+            (RawCall::ExchangeTicket(a), "eventID") => &a.event_id,
+            (RawCall::ExchangeTicket(a), "newEventType") => &a.new_event_type,
+            (RawCall::ExchangeTicket(a), "newEventID") => &a.new_event_id,
+            _ => return None,
+        };
+        Some(v)
+    }
 }
 
 /// Deserializes the arguments of `operation` from `body`, a reader positioned just after the

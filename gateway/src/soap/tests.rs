@@ -27,9 +27,9 @@ fn env11(inner: &str) -> String {
 
 fn reserve() -> Request {
     Request::ReserveTicket {
-        participant_id: "MTLP0001".into(),
-        event_type: "Concerts".into(),
-        event_id: "MTLE101226".into(),
+        participant_id: "MTLP0001".parse().unwrap(),
+        event_type: "Concerts".parse().unwrap(),
+        event_id: "MTLE101226".parse().unwrap(),
     }
 }
 
@@ -69,7 +69,7 @@ fn suds_style_two_prefixes_and_empty_header() {
     assert_eq!(
         call.request,
         Request::GetEventSchedule {
-            participant_id: "MTLP0001".into()
+            participant_id: "MTLP0001".parse().unwrap()
         }
     );
 }
@@ -105,10 +105,10 @@ fn every_operation_and_capacity_forms() {
     assert_eq!(
         parse(SoapVersion::Soap11, &add).unwrap().request,
         Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: "Theatre".into(),
-            event_id: "MTLM290228".into(),
-            capacity: 42,
+            admin_id: "MTLA0001".parse().unwrap(),
+            event_type: "Theatre".parse().unwrap(),
+            event_id: "MTLM290228".parse().unwrap(),
+            capacity: tessera_types::Capacity::new(42).unwrap(),
         }
     );
     let exchange = env11(
@@ -120,11 +120,11 @@ fn every_operation_and_capacity_forms() {
     assert_eq!(
         parse(SoapVersion::Soap11, &exchange).unwrap().request,
         Request::ExchangeTicket {
-            participant_id: "TORP1234".into(),
-            event_type: "ArtGallery".into(),
-            event_id: "VANA010126".into(),
-            new_event_type: "Concerts".into(),
-            new_event_id: "VANE010126".into(),
+            participant_id: "TORP1234".parse().unwrap(),
+            event_type: "ArtGallery".parse().unwrap(),
+            event_id: "VANA010126".parse().unwrap(),
+            new_event_type: "Concerts".parse().unwrap(),
+            new_event_id: "VANE010126".parse().unwrap(),
         }
     );
     let list = env11(

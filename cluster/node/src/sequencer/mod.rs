@@ -48,6 +48,7 @@ pub async fn run(
         retain_max: cfg.sequencer.retain_max,
         retain_min: cfg.sequencer.retain_min,
         instance: crate::clock::unix_ms(),
+        accepts: |bytes| tessera_types::Request::decode(bytes).is_ok(),
     };
     let resumed = recovered.last().map(|e| e.seq);
     let mut seq = Sequencer::new(link, scfg, recovered, 1, Instant::now());

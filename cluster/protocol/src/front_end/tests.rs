@@ -998,22 +998,6 @@ fn zero_timeouts_do_not_spin() {
 // A small fake cluster over a lossy network: the real front end against a toy sequencer and
 // toy replica managers (replica 3 Byzantine on some requests, replica 4 crashed).
 
-/// Deterministic xorshift, so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 fn canonical_reply(request: &[u8]) -> Vec<u8> {
     let mut r = b"ok:".to_vec();
     r.extend(request.iter().rev());
@@ -1022,7 +1006,7 @@ fn canonical_reply(request: &[u8]) -> Vec<u8> {
 
 #[test]
 fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
-    let mut rng = Rng(0x5eed);
+    let mut rng = tessera_testkit::Rng::new(0x5eed);
     let mut n = Net::new();
     let mut seq_link = link(NodeId::Sequencer);
     let mut rm_links: Vec<Link> = ReplicaId::ALL
@@ -1063,7 +1047,7 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
         let (due, later): (Vec<_>, Vec<_>) = to_fe.into_iter().partition(|(t, _)| *t <= now);
         to_fe = later;
         for (_, d) in due {
-            if rng.chance(10) {
+            if rng.chance(0.10) {
                 continue; // lost on the way back
             }
             n.fe.handle_datagram(now, addr(), &d);
@@ -1071,7 +1055,7 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
         n.fe.handle_timeout(now);
         // What the front end sends, through a network that loses 20%.
         while let Some(t) = n.fe.poll_transmit() {
-            if rng.chance(20) {
+            if rng.chance(0.20) {
                 continue;
             }
             match t.to {

@@ -80,12 +80,10 @@ pub fn execute<R: Replica>(replica: &mut Faulty<R>, request: ToReplica) -> FromR
     let result = (|| -> Result<FromReplica, String> {
         Ok(match request {
             ToReplica::Apply { seq, request } => {
-                // Bytes that do not decode still occupy their place in the total order, and
-                // every correct replica must answer them identically without changing
-                // state: an empty user ID is INVALID_ARGUMENT under every implementation.
-                let request = Request::decode(&request).unwrap_or(Request::GetEventSchedule {
-                    participant_id: String::new(),
-                });
+                // The sequencer orders only requests that decode (`SequencerConfig::accepts`):
+                // bytes that do not are a broken pipe, and the replica is replaced.
+                let request = Request::decode(&request)
+                    .map_err(|e| format!("the request at seq {seq} does not decode: {e}"))?;
                 let reply = replica.apply(seq, &request).map_err(|e| e.to_string())?;
                 FromReplica::Applied {
                     seq,

@@ -300,22 +300,12 @@ fn cfg(id: u8) -> RmConfig {
     }
 }
 
-/// A deterministic shuffle (xorshift), so failures replay.
-fn shuffle<T>(v: &mut [T], mut seed: u64) {
-    for i in (1..v.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        v.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-}
-
 #[test]
 fn delivers_in_order_exactly_once_despite_shuffling_and_duplicates() {
     let mut h = Harness::new();
     let n = 500u64;
     let mut seqs: Vec<u64> = (1..=n).chain((1..=n).step_by(3)).collect();
-    shuffle(&mut seqs, 0x9e37_79b9_7f4a_7c15);
+    tessera_testkit::Rng::new(1).shuffle(&mut seqs);
     let mut got = Vec::new();
     for (i, chunk) in seqs.chunks(7).enumerate() {
         h.data(i as u64, chunk);
@@ -1068,7 +1058,7 @@ proptest! {
         let mut h = Harness::new();
         let mut seqs: Vec<u64> = (1..=n).collect();
         seqs.extend(dups.iter().map(|i| i.index(n as usize) as u64 + 1));
-        shuffle(&mut seqs, seed | 1);
+        tessera_testkit::Rng::new(seed).shuffle(&mut seqs);
         let mut got = Vec::new();
         for (i, c) in seqs.chunks(chunk).enumerate() {
             h.data(i as u64, c);

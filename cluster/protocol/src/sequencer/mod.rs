@@ -51,7 +51,7 @@ pub const RESEND_BUDGET: usize = 256 * 1024;
 /// intervals, so that a restarted replica manager learns `high`.
 const IDLE_HEARTBEATS: u32 = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SequencerConfig {
     pub timeouts: Timeouts,
     /// Most durable entries kept in memory for retransmission; also the number of most recent
@@ -65,6 +65,11 @@ pub struct SequencerConfig {
     /// Tells this start of the sequencer from any other (the shell uses its start time in Unix
     /// ms), reported in status so that watchers can tell a restart.
     pub instance: u64,
+    /// Whether a submitted request may be ordered at all. The protocol carries requests as
+    /// opaque bytes; `tesserad` passes a check that they decode as a `tessera_types::Request`,
+    /// so that nothing every replica would fail on (and be replaced for, forever) is ever
+    /// ordered.
+    pub accepts: fn(&[u8]) -> bool,
 }
 
 impl Default for SequencerConfig {
@@ -74,6 +79,7 @@ impl Default for SequencerConfig {
             retain_max: 100_000,
             retain_min: 10_000,
             instance: 0,
+            accepts: |_| true,
         }
     }
 }
@@ -130,7 +136,7 @@ pub struct Sequencer {
     next_housekeeping: Instant,
     /// Highest truncation point reported (or the log's start - 1).
     truncated: u64,
-    /// Submissions refused (too large for one message, or too many pending).
+    /// Submissions refused (not accepted, too large for one message, or too many pending).
     refused: u64,
     /// `next_seq` when this instance started (after reading the log).
     started_at: u64,
@@ -437,8 +443,9 @@ impl Sequencer {
         self.next_seq
     }
 
-    /// Submissions refused so far: larger than one message can carry once sequenced, or
-    /// arriving while [`PENDING_MAX`] entries wait for their fsync.
+    /// Submissions refused so far: not accepted by `SequencerConfig::accepts`, larger than
+    /// one message can carry once sequenced, or arriving while [`PENDING_MAX`] entries wait for
+    /// their fsync.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -477,6 +484,10 @@ impl Sequencer {
                 timestamp_ms: self.wall_ms,
                 request: sub.request,
             };
+            if !(self.cfg.accepts)(&entry.request) {
+                self.refused += 1;
+                continue;
+            }
             let size = batch::encoded_size(&entry);
             // A Data message of this entry alone must be within the message limit.
             let alone = batch::list_size(batch::encoded_size(&Message::Data(Vec::new())), 1, size);

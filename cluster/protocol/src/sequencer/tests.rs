@@ -93,6 +93,7 @@ impl H {
             retain_max,
             retain_min: 0,
             instance: 0,
+            accepts: |_| true,
         };
         let mut s = Sequencer::new(
             link(NodeId::Sequencer, max_datagram),
@@ -1059,6 +1060,21 @@ fn too_many_pending_entries_are_refused_until_the_fsync() {
     h.raw();
     h.submit(0, &[PENDING_MAX as u64 + 1]);
     assert_eq!(h.s.next_seq(), PENDING_MAX as u64 + 2);
+}
+
+#[test]
+fn requests_the_config_does_not_accept_are_never_ordered() {
+    let mut h = H::new(100);
+    // Requests are "request N": refuse the odd ones.
+    h.s.cfg.accepts = |b| b.last().is_some_and(|d| d % 2 == 0);
+    h.submit(0, &[1, 2, 3, 4]);
+    assert_eq!(h.s.refused(), 2);
+    assert_eq!(h.s.next_seq(), 3, "only 2 and 4 got numbers, without a gap");
+    h.persist_all();
+    let out = h.out();
+    assert_eq!(data_seqs(&out, ALL), vec![1, 2]);
+    let ordered: Vec<u64> = ordered(&out).into_iter().map(|(_, _, seq)| seq).collect();
+    assert_eq!(ordered, vec![1, 2]);
 }
 
 #[test]

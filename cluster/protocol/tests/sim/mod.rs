@@ -13,7 +13,6 @@
 //! `handle_*` call the shell's `poll_*` sequence runs (see `drive_sequencer`, `drive_rm`,
 //! `drive_fe`), and the node's single timer is re-armed from `poll_timeout`.
 
-mod rng;
 mod workload;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -35,7 +34,7 @@ use tessera_protocol::wire::{
 use tessera_protocol::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 use tessera_types::{Faulty, Replica, Reply, Request};
 
-pub use rng::{mix, Rng};
+pub use tessera_testkit::rng::{mix, Rng};
 use workload::Workload;
 
 const RMS: usize = REPLICAS as usize;

@@ -2,12 +2,11 @@
 //! so that requests contend for the same slots and the replies depend on the order in which
 //! they were applied (a misordered or duplicated request shows up in the answers and digests).
 
-use tessera_types::Request;
+use tessera_types::{Capacity, EventId, EventType, Request, UserId};
 
-use super::rng::Rng;
+use super::Rng;
 
 const CITIES: [&str; 3] = ["MTL", "TOR", "VAN"];
-const TYPES: [&str; 3] = ["ArtGallery", "Concerts", "Theatre"];
 const SLOTS: [&str; 3] = ["M", "A", "E"];
 /// Monday 5 and Tuesday 6 January 2026: one week, so the other-city limit comes into play.
 const DATES: [&str; 2] = ["050126", "060126"];
@@ -25,34 +24,34 @@ impl Workload {
         CITIES[self.rng.below(CITIES.len() as u64) as usize]
     }
 
-    fn event_type(&mut self) -> String {
-        (*self.rng.pick(&TYPES)).to_string()
+    fn event_type(&mut self) -> EventType {
+        *self.rng.pick(&EventType::ALL)
     }
 
-    fn event_in(&mut self, city: &str) -> String {
+    fn event_in(&mut self, city: &str) -> EventId {
         let slot = *self.rng.pick(&SLOTS);
         let date = *self.rng.pick(&DATES);
-        format!("{city}{slot}{date}")
+        EventId::parse(&format!("{city}{slot}{date}")).expect("a well-formed event")
     }
 
-    fn event(&mut self) -> String {
+    fn event(&mut self) -> EventId {
         let city = self.city();
         self.event_in(city)
     }
 
-    fn admin_for(&mut self, city: &str) -> String {
+    fn admin_for(&mut self, city: &str) -> UserId {
         // Mostly the event's own city; sometimes another, which must be NOT_AUTHORIZED.
         let city = if self.rng.chance(0.9) {
             city
         } else {
             self.city()
         };
-        format!("{city}A0001")
+        admin(city)
     }
 
-    fn participant(&mut self) -> String {
+    fn participant(&mut self) -> UserId {
         let city = self.city();
-        format!("{city}P{:04}", self.rng.range(1, 5))
+        UserId::parse(&format!("{city}P{:04}", self.rng.range(1, 5))).expect("a participant")
     }
 
     pub fn next_request(&mut self) -> Request {
@@ -63,7 +62,7 @@ impl Workload {
                     admin_id: self.admin_for(city),
                     event_type: self.event_type(),
                     event_id: self.event_in(city),
-                    capacity: self.rng.range(1, 3) as i32,
+                    capacity: Capacity::new(self.rng.range(1, 3) as i32).expect("1..=3"),
                 }
             }
             25..=29 => {
@@ -77,7 +76,7 @@ impl Workload {
             30..=34 => {
                 let city = self.city();
                 Request::ListReservationSlotAvailable {
-                    admin_id: format!("{city}A0001"),
+                    admin_id: admin(city),
                     event_type: self.event_type(),
                 }
             }
@@ -103,4 +102,8 @@ impl Workload {
             },
         }
     }
+}
+
+fn admin(city: &str) -> UserId {
+    UserId::parse(&format!("{city}A0001")).expect("an admin")
 }

@@ -2,9 +2,7 @@
 //! yields its reply plus the events that carry out its effect. Nothing here mutates state,
 //! so a failed check needs no undo: it simply yields no events.
 
-use tessera_types::{
-    ids::check_capacity, Code, EventId, EventType, IdError, Reply, Request, Role, UserId,
-};
+use tessera_types::{Code, EventId, EventType, Reply, Request, Role, UserId};
 
 use crate::events::{Event, SlotRef};
 use crate::projection::{Holding, Projection, Slot};
@@ -12,140 +10,74 @@ use crate::projection::{Holding, Projection, Slot};
 /// A participant may hold at most this many other-city reservations in one week.
 const OTHER_CITY_WEEKLY_LIMIT: usize = 3;
 
-/// A request whose arguments passed step 0 (syntax).
-enum Command {
-    Add {
-        admin: UserId,
-        slot: SlotRef,
-        capacity: u32,
-    },
-    Remove {
-        admin: UserId,
-        slot: SlotRef,
-    },
-    List {
-        admin: UserId,
-        event_type: EventType,
-    },
-    Reserve {
-        participant: UserId,
-        slot: SlotRef,
-    },
-    Schedule {
-        participant: UserId,
-    },
-    Cancel {
-        participant: UserId,
-        slot: SlotRef,
-    },
-    Exchange {
-        participant: UserId,
-        from: SlotRef,
-        to: SlotRef,
-    },
-}
-
-fn slot(event_type: &str, event_id: &str) -> Result<SlotRef, IdError> {
-    Ok(SlotRef {
-        event_type: EventType::parse(event_type)?,
-        event_id: EventId::parse(event_id)?,
-    })
-}
-
-impl Command {
-    fn parse(request: &Request) -> Result<Command, IdError> {
-        Ok(match request {
-            Request::AddReservationSlot {
-                admin_id,
-                event_type,
-                event_id,
-                capacity,
-            } => Command::Add {
-                admin: UserId::parse(admin_id)?,
-                slot: slot(event_type, event_id)?,
-                capacity: check_capacity(*capacity)?,
-            },
-            Request::RemoveReservationSlot {
-                admin_id,
-                event_type,
-                event_id,
-            } => Command::Remove {
-                admin: UserId::parse(admin_id)?,
-                slot: slot(event_type, event_id)?,
-            },
-            Request::ListReservationSlotAvailable {
-                admin_id,
-                event_type,
-            } => Command::List {
-                admin: UserId::parse(admin_id)?,
-                event_type: EventType::parse(event_type)?,
-            },
-            Request::ReserveTicket {
-                participant_id,
-                event_type,
-                event_id,
-            } => Command::Reserve {
-                participant: UserId::parse(participant_id)?,
-                slot: slot(event_type, event_id)?,
-            },
-            Request::GetEventSchedule { participant_id } => Command::Schedule {
-                participant: UserId::parse(participant_id)?,
-            },
-            Request::CancelTicket {
-                participant_id,
-                event_type,
-                event_id,
-            } => Command::Cancel {
-                participant: UserId::parse(participant_id)?,
-                slot: slot(event_type, event_id)?,
-            },
-            Request::ExchangeTicket {
-                participant_id,
-                event_type,
-                event_id,
-                new_event_type,
-                new_event_id,
-            } => Command::Exchange {
-                participant: UserId::parse(participant_id)?,
-                from: slot(event_type, event_id)?,
-                to: slot(new_event_type, new_event_id)?,
-            },
-        })
+/// The slot a request names.
+fn slot(event_type: EventType, event_id: EventId) -> SlotRef {
+    SlotRef {
+        event_type,
+        event_id,
     }
 }
 
 /// Judges `request` against `state`, appending the events that carry out its effect to
-/// `events` (none when it changes nothing), and returns the reply.
+/// `events` (none when it changes nothing), and returns the reply. (Step 0, argument syntax,
+/// happened where the request was built: its fields are typed.)
 pub fn decide(state: &Projection, request: &Request, events: &mut Vec<Event>) -> Reply {
-    let Ok(command) = Command::parse(request) else {
-        return Reply::code(Code::InvalidArgument);
-    };
-    match command {
-        Command::Add {
-            admin,
-            slot,
+    match *request {
+        Request::AddReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
             capacity,
-        } => add(state, admin, slot, capacity, events),
-        Command::Remove { admin, slot } => remove(state, admin, slot, events),
-        Command::List { admin, event_type } => {
-            if admin.role() != Role::Admin {
+        } => add(
+            state,
+            admin_id,
+            slot(event_type, event_id),
+            capacity.get(),
+            events,
+        ),
+        Request::RemoveReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
+        } => remove(state, admin_id, slot(event_type, event_id), events),
+        Request::ListReservationSlotAvailable {
+            admin_id,
+            event_type,
+        } => {
+            if admin_id.role() != Role::Admin {
                 return Reply::code(Code::NotAuthorized);
             }
             Reply::slots(state.availability(event_type))
         }
-        Command::Reserve { participant, slot } => reserve(state, participant, slot, events),
-        Command::Schedule { participant } => {
-            if participant.role() != Role::Participant {
+        Request::ReserveTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => reserve(state, participant_id, slot(event_type, event_id), events),
+        Request::GetEventSchedule { participant_id } => {
+            if participant_id.role() != Role::Participant {
                 return Reply::code(Code::NotAuthorized);
             }
-            Reply::schedule(state.schedule(&participant).bookings())
+            Reply::schedule(state.schedule(&participant_id).bookings())
         }
-        Command::Cancel { participant, slot } => cancel(state, participant, slot, events),
-        Command::Exchange {
-            participant,
-            from,
-            to,
-        } => exchange(state, participant, from, to, events),
+        Request::CancelTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => cancel(state, participant_id, slot(event_type, event_id), events),
+        Request::ExchangeTicket {
+            participant_id,
+            event_type,
+            event_id,
+            new_event_type,
+            new_event_id,
+        } => exchange(
+            state,
+            participant_id,
+            slot(event_type, event_id),
+            slot(new_event_type, new_event_id),
+            events,
+        ),
     }
 }
 

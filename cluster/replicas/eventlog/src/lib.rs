@@ -1,9 +1,9 @@
 //! Tessera replica as an append-only event log with the state derived from it.
 //!
-//! Every request is decided against the current state ([`decide`]), which yields its reply
-//! and the domain events that carry out its effect ([`events`]). The events, tagged with the
+//! Every request is decided against the current state (`decide`), which yields its reply
+//! and the domain events that carry out its effect (`events`). The events, tagged with the
 //! request's sequence number and closed by a commit marker, are appended to a checksummed log
-//! ([`log`]) and only then folded into the in-memory state ([`projection`]). Reopening replays
+//! (`log`) and only then folded into the in-memory state (`projection`). Reopening replays
 //! the log; importing a snapshot starts a new log from it.
 //!
 //! Built from `docs/domain.md` and the shared types alone; it shares no rule code with the

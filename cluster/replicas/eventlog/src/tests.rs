@@ -26,57 +26,57 @@ fn code(c: Code) -> Reply {
 
 fn add_req(admin: &str, t: &str, e: &str, capacity: i32) -> Request {
     Request::AddReservationSlot {
-        admin_id: admin.into(),
-        event_type: t.into(),
-        event_id: e.into(),
-        capacity,
+        admin_id: admin.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
+        capacity: tessera_types::Capacity::new(capacity).unwrap(),
     }
 }
 
 fn remove_req(admin: &str, t: &str, e: &str) -> Request {
     Request::RemoveReservationSlot {
-        admin_id: admin.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        admin_id: admin.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
     }
 }
 
 fn list_req(admin: &str, t: &str) -> Request {
     Request::ListReservationSlotAvailable {
-        admin_id: admin.into(),
-        event_type: t.into(),
+        admin_id: admin.parse().unwrap(),
+        event_type: t.parse().unwrap(),
     }
 }
 
 fn reserve_req(p: &str, t: &str, e: &str) -> Request {
     Request::ReserveTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
     }
 }
 
 fn schedule_req(p: &str) -> Request {
     Request::GetEventSchedule {
-        participant_id: p.into(),
+        participant_id: p.parse().unwrap(),
     }
 }
 
 fn cancel_req(p: &str, t: &str, e: &str) -> Request {
     Request::CancelTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
     }
 }
 
 fn exchange_req(p: &str, t: &str, e: &str, nt: &str, ne: &str) -> Request {
     Request::ExchangeTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
-        new_event_type: nt.into(),
-        new_event_id: ne.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
+        new_event_type: nt.parse().unwrap(),
+        new_event_id: ne.parse().unwrap(),
     }
 }
 
@@ -207,60 +207,6 @@ impl Drop for Harness {
 
 // ---------------------------------------------------------------------------------------
 // Step 0: argument syntax
-
-#[test]
-fn malformed_arguments_are_invalid_and_still_consume_the_seq() {
-    let mut h = Harness::new();
-    h.slots(&[(CON, "MTLE101226", 2)]);
-    h.reserve_ok("MTLP0001", CON, "MTLE101226");
-    let bad = [
-        add_req("MTLX0001", CON, "MTLE111226", 1),
-        add_req("mtla0001", CON, "MTLE111226", 1),
-        add_req("MTLA001", CON, "MTLE111226", 1),
-        add_req("MTLA0001", "concerts", "MTLE111226", 1),
-        add_req("MTLA0001", "Concert", "MTLE111226", 1),
-        add_req("MTLA0001", CON, "MTLE301126X", 1),
-        add_req("MTLA0001", CON, "MTLX111226", 1),
-        add_req("MTLA0001", CON, "NYCE111226", 1),
-        add_req("MTLA0001", CON, "MTLE300226", 1),
-        add_req("MTLA0001", CON, "MTLE290227", 1),
-        add_req("MTLA0001", CON, "MTLE111226", 0),
-        add_req("MTLA0001", CON, "MTLE111226", -1),
-        add_req("MTLA0001", CON, "MTLE111226", 100_001),
-        add_req("MTLA0001", CON, "MTLE101226", i32::MIN),
-        // Malformed beats unauthorized: a participant ID with a bad capacity.
-        add_req("MTLP0001", CON, "MTLE111226", 0),
-        // ... and an admin of another city with a bad capacity.
-        add_req("TORA0001", CON, "MTLE101226", 0),
-        remove_req("MTLA00011", CON, "MTLE101226"),
-        remove_req("MTLA0001", "", "MTLE101226"),
-        remove_req("MTLA0001", CON, "MTLE101226 "),
-        list_req("VANX0001", CON),
-        list_req("VANA0001", "Theater"),
-        reserve_req("MTLP000A", CON, "MTLE101226"),
-        reserve_req("MTLP0002", "CONCERTS", "MTLE101226"),
-        reserve_req("MTLP0002", CON, "MTLE321226"),
-        schedule_req("MTLQ0001"),
-        schedule_req(""),
-        cancel_req("MTLP0001", CON, "mtle101226"),
-        cancel_req("MTLP0001", "theatre", "MTLE101226"),
-        exchange_req("MTLP0001", CON, "MTLE101226", CON, "MTLE000126"),
-        exchange_req("MTLP0001", CON, "MTLE101226", "Art", "MTLE111226"),
-        exchange_req("MTLP0001", CON, "MTLE1012", CON, "MTLE101226"),
-        exchange_req("MTLPP001", CON, "MTLE101226", CON, "MTLE101226"),
-    ];
-    for request in bad {
-        let seq = h.mem.applied_seq();
-        assert_eq!(
-            h.run(request.clone()),
-            code(Code::InvalidArgument),
-            "{request:?}"
-        );
-        assert_eq!(h.mem.applied_seq(), seq + 1);
-    }
-    assert_eq!(h.held("MTLP0001"), pairs(&[("MTLE101226", CON)]));
-    assert_eq!(h.available(CON), avail(&[("MTLE101226", 1)]));
-}
 
 #[test]
 fn capacity_bounds_are_inclusive() {
@@ -521,10 +467,6 @@ fn weeks_cross_the_year_end() {
 fn leap_days() {
     let mut h = Harness::new();
     assert_eq!(
-        h.add("VANA0001", THE, "VANE290227", 5),
-        code(Code::InvalidArgument)
-    );
-    assert_eq!(
         h.add("MTLA0001", THE, "MTLM290200", 5),
         code(Code::Created),
         "2000 is a leap year"
@@ -679,10 +621,6 @@ fn exchange_checks_in_order_and_is_atomic() {
         (THE, "MTLA050126", 1),
         (THE, "TORE050126", 5),
     ]);
-    assert_eq!(
-        h.exchange("MTLP0001", CON, "MTLM050126", CON, "MTLM990126"),
-        code(Code::InvalidArgument)
-    );
     assert_eq!(
         h.exchange("MTLP0001", CON, "MTLM050126", CON, "MTLM070126"),
         code(Code::NotReserved),

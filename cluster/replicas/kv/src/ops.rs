@@ -3,10 +3,7 @@
 //! undo (and a storage error aborts the whole redb transaction anyway).
 
 use redb::StorageError;
-use tessera_types::{
-    ids::check_capacity, Booking, Code, EventId, EventType, IdError, Reply, Request, Role,
-    SlotAvailability, UserId,
-};
+use tessera_types::{Booking, Code, EventType, Reply, Request, Role, SlotAvailability, UserId};
 
 use crate::keys::Slot;
 use crate::store::{Fill, Tables};
@@ -14,131 +11,53 @@ use crate::store::{Fill, Tables};
 /// Most other-city reservations a participant may hold in one week.
 const OTHER_CITY_LIMIT: usize = 3;
 
-/// A request whose arguments passed step 0 (syntax).
-#[derive(Debug)]
-pub(crate) enum Op {
-    Add {
-        admin: UserId,
-        slot: Slot,
-        capacity: u32,
-    },
-    Remove {
-        admin: UserId,
-        slot: Slot,
-    },
-    List {
-        admin: UserId,
-        event_type: EventType,
-    },
-    Reserve {
-        participant: UserId,
-        slot: Slot,
-    },
-    Schedule {
-        participant: UserId,
-    },
-    Cancel {
-        participant: UserId,
-        slot: Slot,
-    },
-    Exchange {
-        participant: UserId,
-        old: Slot,
-        new: Slot,
-    },
-}
-
-fn slot(event_type: &str, event_id: &str) -> Result<Slot, IdError> {
-    Ok(Slot::new(
-        EventType::parse(event_type)?,
-        &EventId::parse(event_id)?,
-    ))
-}
-
-impl Op {
-    /// Step 0: any malformed argument makes the whole request `INVALID_ARGUMENT`.
-    pub(crate) fn parse(request: &Request) -> Result<Op, IdError> {
-        Ok(match request {
-            Request::AddReservationSlot {
-                admin_id,
-                event_type,
-                event_id,
-                capacity,
-            } => Op::Add {
-                admin: UserId::parse(admin_id)?,
-                slot: slot(event_type, event_id)?,
-                capacity: check_capacity(*capacity)?,
-            },
-            Request::RemoveReservationSlot {
-                admin_id,
-                event_type,
-                event_id,
-            } => Op::Remove {
-                admin: UserId::parse(admin_id)?,
-                slot: slot(event_type, event_id)?,
-            },
-            Request::ListReservationSlotAvailable {
-                admin_id,
-                event_type,
-            } => Op::List {
-                admin: UserId::parse(admin_id)?,
-                event_type: EventType::parse(event_type)?,
-            },
-            Request::ReserveTicket {
-                participant_id,
-                event_type,
-                event_id,
-            } => Op::Reserve {
-                participant: UserId::parse(participant_id)?,
-                slot: slot(event_type, event_id)?,
-            },
-            Request::GetEventSchedule { participant_id } => Op::Schedule {
-                participant: UserId::parse(participant_id)?,
-            },
-            Request::CancelTicket {
-                participant_id,
-                event_type,
-                event_id,
-            } => Op::Cancel {
-                participant: UserId::parse(participant_id)?,
-                slot: slot(event_type, event_id)?,
-            },
-            Request::ExchangeTicket {
-                participant_id,
-                event_type,
-                event_id,
-                new_event_type,
-                new_event_id,
-            } => Op::Exchange {
-                participant: UserId::parse(participant_id)?,
-                old: slot(event_type, event_id)?,
-                new: slot(new_event_type, new_event_id)?,
-            },
-        })
-    }
-}
-
-/// Runs steps 0 to the end of one request against the open tables.
+/// Runs one request against the open tables. (Step 0, argument syntax, happened where the
+/// request was built: its fields are typed.)
 pub(crate) fn apply(t: &mut Tables<'_>, request: &Request) -> Result<Reply, StorageError> {
-    let Ok(op) = Op::parse(request) else {
-        return Ok(Reply::code(Code::InvalidArgument));
-    };
-    match op {
-        Op::Add {
-            admin,
-            slot,
+    match *request {
+        Request::AddReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
             capacity,
-        } => add(t, &admin, &slot, capacity),
-        Op::Remove { admin, slot } => remove(t, &admin, &slot),
-        Op::List { admin, event_type } => list(t, &admin, event_type),
-        Op::Reserve { participant, slot } => reserve(t, &participant, &slot),
-        Op::Schedule { participant } => schedule(t, &participant),
-        Op::Cancel { participant, slot } => cancel(t, &participant, &slot),
-        Op::Exchange {
-            participant,
-            old,
-            new,
-        } => exchange(t, &participant, &old, &new),
+        } => add(
+            t,
+            &admin_id,
+            &Slot::new(event_type, &event_id),
+            capacity.get(),
+        ),
+        Request::RemoveReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
+        } => remove(t, &admin_id, &Slot::new(event_type, &event_id)),
+        Request::ListReservationSlotAvailable {
+            admin_id,
+            event_type,
+        } => list(t, &admin_id, event_type),
+        Request::ReserveTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => reserve(t, &participant_id, &Slot::new(event_type, &event_id)),
+        Request::GetEventSchedule { participant_id } => schedule(t, &participant_id),
+        Request::CancelTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => cancel(t, &participant_id, &Slot::new(event_type, &event_id)),
+        Request::ExchangeTicket {
+            participant_id,
+            event_type,
+            event_id,
+            new_event_type,
+            new_event_id,
+        } => exchange(
+            t,
+            &participant_id,
+            &Slot::new(event_type, &event_id),
+            &Slot::new(new_event_type, &new_event_id),
+        ),
     }
 }
 

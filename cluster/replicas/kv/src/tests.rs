@@ -17,57 +17,57 @@ const TH: &str = "Theatre";
 
 fn add(admin: &str, t: &str, e: &str, capacity: i32) -> Request {
     Request::AddReservationSlot {
-        admin_id: admin.into(),
-        event_type: t.into(),
-        event_id: e.into(),
-        capacity,
+        admin_id: admin.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
+        capacity: tessera_types::Capacity::new(capacity).unwrap(),
     }
 }
 
 fn remove(admin: &str, t: &str, e: &str) -> Request {
     Request::RemoveReservationSlot {
-        admin_id: admin.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        admin_id: admin.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
     }
 }
 
 fn list(admin: &str, t: &str) -> Request {
     Request::ListReservationSlotAvailable {
-        admin_id: admin.into(),
-        event_type: t.into(),
+        admin_id: admin.parse().unwrap(),
+        event_type: t.parse().unwrap(),
     }
 }
 
 fn reserve(p: &str, t: &str, e: &str) -> Request {
     Request::ReserveTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
     }
 }
 
 fn schedule(p: &str) -> Request {
     Request::GetEventSchedule {
-        participant_id: p.into(),
+        participant_id: p.parse().unwrap(),
     }
 }
 
 fn cancel(p: &str, t: &str, e: &str) -> Request {
     Request::CancelTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
     }
 }
 
 fn exchange(p: &str, t: &str, e: &str, nt: &str, ne: &str) -> Request {
     Request::ExchangeTicket {
-        participant_id: p.into(),
-        event_type: t.into(),
-        event_id: e.into(),
-        new_event_type: nt.into(),
-        new_event_id: ne.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: t.parse().unwrap(),
+        event_id: e.parse().unwrap(),
+        new_event_type: nt.parse().unwrap(),
+        new_event_id: ne.parse().unwrap(),
     }
 }
 
@@ -146,53 +146,6 @@ fn names(items: &[&str]) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------------
 // Step 0 and sequence numbers
-
-#[test]
-fn malformed_arguments_are_invalid_and_consume_the_sequence_number() {
-    let mut h = H::new();
-    h.slot(TH, "MTLE101226", 5);
-    h.ok(reserve("MTLP0001", TH, "MTLE101226"), Code::Reserved);
-    let before = h.state();
-    let bad = [
-        add("MTLA001", TH, "MTLE101226", 5),
-        add("mtlA0001", TH, "MTLE101226", 5),
-        add("MTLX0001", TH, "MTLE101226", 5),
-        add("MTLA0001", "theatre", "MTLE101226", 5),
-        add("MTLA0001", TH, "MTLX101226", 5),
-        add("MTLA0001", TH, "MTLE290227", 5),
-        add("MTLA0001", TH, "MTLE320126", 5),
-        add("MTLA0001", TH, "MTLE101326", 5),
-        add("MTLA0001", TH, "MTLE101226", 0),
-        add("MTLA0001", TH, "MTLE101226", -1),
-        add("MTLA0001", TH, "MTLE101226", 100_001),
-        // A wrong role is not malformed, but a malformed capacity still is, first.
-        add("MTLP0001", TH, "MTLE101226", 0),
-        remove("MTLA0001", "Opera", "MTLE101226"),
-        remove("QUEA0001", TH, "MTLE101226"),
-        list("MTLA0001", "ARTGALLERY"),
-        list("MTLA00011", AG),
-        reserve("MTLP0001", TH, "MTLE1012260"),
-        reserve("MTLP0001", TH, "SFOE101226"),
-        schedule("MTLP000A"),
-        cancel("MTLP0001", TH, "MTLN101226"),
-        cancel("MTLP0001", "", "MTLE101226"),
-        exchange("MTLP0001", TH, "MTLE101226", TH, "MTLE000126"),
-        exchange("MTLP0001", TH, "MTLE101226", "Concert", "MTLE101226"),
-        exchange("MTLP0001", TH, "MTLE10122", TH, "MTLE101226"),
-    ];
-    for (i, req) in bad.into_iter().enumerate() {
-        let seq = h.r.applied_seq() + 1;
-        let reply = h.r.apply(seq, &req).unwrap();
-        assert_eq!(
-            reply,
-            Reply::code(Code::InvalidArgument),
-            "case {i}: {req:?}"
-        );
-        assert!(!reply.success());
-        assert_eq!(h.r.applied_seq(), seq);
-    }
-    assert_eq!(h.state(), before);
-}
 
 #[test]
 fn capacity_bounds_are_inclusive() {
@@ -650,7 +603,6 @@ fn weeks_cross_year_ends() {
 fn leap_days_exist_only_in_leap_years() {
     let mut h = H::new();
     h.ok(add("VANA0001", TH, "VANE290228", 1), Code::Created);
-    h.ok(add("VANA0001", TH, "VANE290227", 1), Code::InvalidArgument);
     h.ok(add("MTLA0001", TH, "MTLM290200", 1), Code::Created);
     h.ok(reserve("VANP0001", TH, "VANE290228"), Code::Reserved);
     assert_eq!(h.schedule("VANP0001"), names(&["Theatre VANE290228"]));
@@ -1120,13 +1072,8 @@ fn import_persists() {
 /// A deterministic pseudo-random workload over a small space of identifiers, so that most
 /// requests hit existing slots and every rule fires.
 fn random_workload(seed: u64, n: usize) -> Vec<Request> {
-    let mut x = seed | 1;
-    let mut next = move |m: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % m as u64) as usize
-    };
+    let mut rng = tessera_testkit::Rng::new(seed);
+    let mut next = move |m: usize| rng.index(m);
     let cities = ["MTL", "TOR", "VAN"];
     let types = [AG, CO, TH];
     // Sunday 1, Monday 2 and Sunday 8 March: two weeks, with a week boundary in between.
@@ -1162,7 +1109,7 @@ fn random_workload(seed: u64, n: usize) -> Vec<Request> {
                 exchange(&p, t, &event, nt, &ne)
             }
             16..=18 => exchange(&p, t, &event, t, &event),
-            19 if next(2) == 0 => reserve(&format!("{city}X0001"), t, &event),
+            19 if next(2) == 0 => reserve(&format!("{city}A0001"), t, &event),
             _ => add(&user("A", next(3)), t, &event, 2),
         };
         out.push(req);
@@ -1218,7 +1165,6 @@ fn random_workloads_keep_the_indexes_consistent() {
             Code::Exchanged,
             Code::Removed,
             Code::NotReserved,
-            Code::InvalidArgument,
             Code::NotAuthorized,
         ] {
             assert!(

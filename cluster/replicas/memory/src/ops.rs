@@ -1,162 +1,53 @@
 //! The seven operations of `docs/domain.md`, each running its checks in the documented order.
 
-use tessera_types::ids::check_capacity;
 use tessera_types::{
-    Booking, City, Code, EventId, EventType, IdError, Reply, Request, Role, SlotAvailability,
-    UserId,
+    Booking, City, Code, EventId, EventType, Reply, Request, Role, SlotAvailability, UserId,
 };
 
 use crate::state::{is_other_city, Holdings, SlotKey, State, OTHER_CITY_WEEKLY_LIMIT};
 
-/// A request whose arguments have passed step 0 (argument syntax).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Op {
-    Add {
-        admin: UserId,
-        event_type: EventType,
-        event_id: EventId,
-        capacity: u32,
-    },
-    Remove {
-        admin: UserId,
-        event_type: EventType,
-        event_id: EventId,
-    },
-    List {
-        admin: UserId,
-        event_type: EventType,
-    },
-    Reserve {
-        participant: UserId,
-        event_type: EventType,
-        event_id: EventId,
-    },
-    Schedule {
-        participant: UserId,
-    },
-    Cancel {
-        participant: UserId,
-        event_type: EventType,
-        event_id: EventId,
-    },
-    Exchange {
-        participant: UserId,
-        old_type: EventType,
-        old_id: EventId,
-        new_type: EventType,
-        new_id: EventId,
-    },
-}
-
-/// Step 0: every argument must be well formed. The role is deliberately not checked here; a
-/// well-formed ID in the wrong role is `NOT_AUTHORIZED`, decided later.
-fn parse(request: &Request) -> Result<Op, IdError> {
-    Ok(match request {
+/// Runs one request against the state. Every outcome is a reply; a request that fails a check
+/// leaves the state untouched. (Step 0, argument syntax, happened where the request was
+/// built: its fields are typed.)
+pub fn execute(state: &mut State, request: &Request) -> Reply {
+    match *request {
         Request::AddReservationSlot {
             admin_id,
             event_type,
             event_id,
             capacity,
-        } => Op::Add {
-            admin: UserId::parse(admin_id)?,
-            event_type: EventType::parse(event_type)?,
-            event_id: EventId::parse(event_id)?,
-            capacity: check_capacity(*capacity)?,
-        },
+        } => add(state, admin_id, event_type, event_id, capacity.get()),
         Request::RemoveReservationSlot {
             admin_id,
             event_type,
             event_id,
-        } => Op::Remove {
-            admin: UserId::parse(admin_id)?,
-            event_type: EventType::parse(event_type)?,
-            event_id: EventId::parse(event_id)?,
-        },
+        } => remove(state, admin_id, event_type, event_id),
         Request::ListReservationSlotAvailable {
             admin_id,
             event_type,
-        } => Op::List {
-            admin: UserId::parse(admin_id)?,
-            event_type: EventType::parse(event_type)?,
-        },
+        } => list(state, admin_id, event_type),
         Request::ReserveTicket {
             participant_id,
             event_type,
             event_id,
-        } => Op::Reserve {
-            participant: UserId::parse(participant_id)?,
-            event_type: EventType::parse(event_type)?,
-            event_id: EventId::parse(event_id)?,
-        },
-        Request::GetEventSchedule { participant_id } => Op::Schedule {
-            participant: UserId::parse(participant_id)?,
-        },
+        } => reserve(state, participant_id, event_type, event_id),
+        Request::GetEventSchedule { participant_id } => schedule(state, participant_id),
         Request::CancelTicket {
             participant_id,
             event_type,
             event_id,
-        } => Op::Cancel {
-            participant: UserId::parse(participant_id)?,
-            event_type: EventType::parse(event_type)?,
-            event_id: EventId::parse(event_id)?,
-        },
+        } => cancel(state, participant_id, event_type, event_id),
         Request::ExchangeTicket {
             participant_id,
             event_type,
             event_id,
             new_event_type,
             new_event_id,
-        } => Op::Exchange {
-            participant: UserId::parse(participant_id)?,
-            old_type: EventType::parse(event_type)?,
-            old_id: EventId::parse(event_id)?,
-            new_type: EventType::parse(new_event_type)?,
-            new_id: EventId::parse(new_event_id)?,
-        },
-    })
-}
-
-/// Runs one request against the state. Every outcome, including a malformed request, is a reply;
-/// a request that fails a check leaves the state untouched.
-pub fn execute(state: &mut State, request: &Request) -> Reply {
-    let Ok(op) = parse(request) else {
-        return Reply::code(Code::InvalidArgument);
-    };
-    match op {
-        Op::Add {
-            admin,
-            event_type,
-            event_id,
-            capacity,
-        } => add(state, admin, event_type, event_id, capacity),
-        Op::Remove {
-            admin,
-            event_type,
-            event_id,
-        } => remove(state, admin, event_type, event_id),
-        Op::List { admin, event_type } => list(state, admin, event_type),
-        Op::Reserve {
-            participant,
-            event_type,
-            event_id,
-        } => reserve(state, participant, event_type, event_id),
-        Op::Schedule { participant } => schedule(state, participant),
-        Op::Cancel {
-            participant,
-            event_type,
-            event_id,
-        } => cancel(state, participant, event_type, event_id),
-        Op::Exchange {
-            participant,
-            old_type,
-            old_id,
-            new_type,
-            new_id,
         } => exchange(
             state,
-            participant,
-            SlotKey::new(old_type, &old_id),
-            SlotKey::new(new_type, &new_id),
+            participant_id,
+            SlotKey::new(event_type, &event_id),
+            SlotKey::new(new_event_type, &new_event_id),
         ),
     }
 }

@@ -3,9 +3,11 @@
 //! follows `docs/domain.md` literally with linear scans.
 
 use tessera_types::{
-    Booking, Code, EventId, EventType, Replica, ReplicaError, Reply, ReplyBody, Request,
-    SlotAvailability, SlotRecord, Snapshot, UserId,
+    Booking, Capacity, Code, EventId, EventType, Replica, ReplicaError, Reply, ReplyBody, Request,
+    SlotAvailability, SlotRecord, Snapshot, UserId, OPERATIONS,
 };
+
+use tessera_testkit::Rng;
 
 use crate::MemoryReplica;
 
@@ -29,60 +31,48 @@ impl Harness {
         reply
     }
 
+    /// Applies `operation` with `args` (in `OPERATIONS` order) as a caller sends them:
+    /// arguments that do not parse never reach the replica (the edge refuses them, as the
+    /// caller's INVALID_ARGUMENT).
+    fn call(&mut self, operation: &str, args: &[&str]) -> Reply {
+        let (_, fields) = OPERATIONS
+            .iter()
+            .find(|(name, _)| *name == operation)
+            .unwrap();
+        let arg = |field| fields.iter().position(|f| *f == field).map(|i| args[i]);
+        match Request::from_arguments(operation, arg) {
+            Ok(request) => self.run(request),
+            Err(_) => Reply::code(Code::InvalidArgument),
+        }
+    }
+
     fn add(&mut self, admin: &str, t: &str, e: &str, capacity: i32) -> Reply {
-        self.run(Request::AddReservationSlot {
-            admin_id: admin.into(),
-            event_type: t.into(),
-            event_id: e.into(),
-            capacity,
-        })
+        let capacity = capacity.to_string();
+        self.call("addReservationSlot", &[admin, t, e, &capacity])
     }
 
     fn remove(&mut self, admin: &str, t: &str, e: &str) -> Reply {
-        self.run(Request::RemoveReservationSlot {
-            admin_id: admin.into(),
-            event_type: t.into(),
-            event_id: e.into(),
-        })
+        self.call("removeReservationSlot", &[admin, t, e])
     }
 
     fn list(&mut self, admin: &str, t: &str) -> Reply {
-        self.run(Request::ListReservationSlotAvailable {
-            admin_id: admin.into(),
-            event_type: t.into(),
-        })
+        self.call("listReservationSlotAvailable", &[admin, t])
     }
 
     fn reserve(&mut self, p: &str, t: &str, e: &str) -> Reply {
-        self.run(Request::ReserveTicket {
-            participant_id: p.into(),
-            event_type: t.into(),
-            event_id: e.into(),
-        })
+        self.call("reserveTicket", &[p, t, e])
     }
 
     fn schedule(&mut self, p: &str) -> Reply {
-        self.run(Request::GetEventSchedule {
-            participant_id: p.into(),
-        })
+        self.call("getEventSchedule", &[p])
     }
 
     fn cancel(&mut self, p: &str, t: &str, e: &str) -> Reply {
-        self.run(Request::CancelTicket {
-            participant_id: p.into(),
-            event_type: t.into(),
-            event_id: e.into(),
-        })
+        self.call("cancelTicket", &[p, t, e])
     }
 
     fn exchange(&mut self, p: &str, t: &str, e: &str, nt: &str, ne: &str) -> Reply {
-        self.run(Request::ExchangeTicket {
-            participant_id: p.into(),
-            event_type: t.into(),
-            event_id: e.into(),
-            new_event_type: nt.into(),
-            new_event_id: ne.into(),
-        })
+        self.call("exchangeTicket", &[p, t, e, nt, ne])
     }
 
     /// Creates a slot as the admin of its city.
@@ -148,122 +138,6 @@ fn avail(rows: &[(&str, u32)]) -> Vec<(String, u32)> {
 // Step 0 and sequencing
 
 #[test]
-fn invalid_arguments_consume_the_sequence_number_and_change_nothing() {
-    let mut h = Harness::default();
-    h.slot(CON, "MTLE101226", 2);
-    h.reserved("MTLP0001", CON, "MTLE101226");
-    let before = h.snapshot();
-    let bad = [
-        Request::AddReservationSlot {
-            admin_id: "MTLA001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE111226".into(),
-            capacity: 1,
-        },
-        Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: "concerts".into(),
-            event_id: "MTLE111226".into(),
-            capacity: 1,
-        },
-        Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE290227".into(),
-            capacity: 1,
-        },
-        Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE111226".into(),
-            capacity: 0,
-        },
-        Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE101226".into(),
-            capacity: 100_001,
-        },
-        Request::AddReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE101226".into(),
-            capacity: -5,
-        },
-        Request::RemoveReservationSlot {
-            admin_id: "MTLA0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLX101226".into(),
-        },
-        Request::RemoveReservationSlot {
-            admin_id: "NYCA0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE101226".into(),
-        },
-        Request::ListReservationSlotAvailable {
-            admin_id: "MTLA0001".into(),
-            event_type: "Concert".into(),
-        },
-        Request::ListReservationSlotAvailable {
-            admin_id: "mtla0001".into(),
-            event_type: CON.into(),
-        },
-        Request::ReserveTicket {
-            participant_id: "MTLP0002".into(),
-            event_type: CON.into(),
-            event_id: "MTLE321226".into(),
-        },
-        Request::ReserveTicket {
-            participant_id: "MTLX0002".into(),
-            event_type: CON.into(),
-            event_id: "MTLE101226".into(),
-        },
-        Request::GetEventSchedule {
-            participant_id: "MTLP00011".into(),
-        },
-        Request::CancelTicket {
-            participant_id: "MTLP0001".into(),
-            event_type: "THEATRE".into(),
-            event_id: "MTLE101226".into(),
-        },
-        Request::CancelTicket {
-            participant_id: "MTLP0001".into(),
-            event_type: CON.into(),
-            event_id: "mtle101226".into(),
-        },
-        Request::ExchangeTicket {
-            participant_id: "MTLP0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE101226".into(),
-            new_event_type: CON.into(),
-            new_event_id: "MTLE101326".into(),
-        },
-        Request::ExchangeTicket {
-            participant_id: "MTLP0001".into(),
-            event_type: CON.into(),
-            event_id: "MTLE101226".into(),
-            new_event_type: "Opera".into(),
-            new_event_id: "MTLE111226".into(),
-        },
-        Request::ExchangeTicket {
-            participant_id: "MTLP0001".into(),
-            event_type: "".into(),
-            event_id: "MTLE101226".into(),
-            new_event_type: CON.into(),
-            new_event_id: "MTLE111226".into(),
-        },
-    ];
-    for (i, request) in bad.into_iter().enumerate() {
-        let seq = h.r.applied_seq();
-        let reply = h.run(request);
-        assert_eq!(reply, Reply::code(Code::InvalidArgument), "case {i}");
-        assert!(!reply.success());
-        assert_eq!(h.r.applied_seq(), seq + 1, "case {i}");
-        assert_eq!(h.snapshot(), before, "case {i}");
-    }
-}
-
-#[test]
 fn boundary_arguments_are_valid() {
     let mut h = Harness::default();
     assert_eq!(
@@ -287,10 +161,10 @@ fn boundary_arguments_are_valid() {
 fn sequence_numbers_must_be_consecutive() {
     let mut r = MemoryReplica::new();
     let req = Request::AddReservationSlot {
-        admin_id: "MTLA0001".into(),
-        event_type: ART.into(),
-        event_id: "MTLM010126".into(),
-        capacity: 1,
+        admin_id: "MTLA0001".parse().unwrap(),
+        event_type: EventType::ArtGallery,
+        event_id: "MTLM010126".parse().unwrap(),
+        capacity: tessera_types::Capacity::new(1).unwrap(),
     };
     for wrong in [0, 2, 7] {
         match r.apply(wrong, &req) {
@@ -314,7 +188,7 @@ fn sequence_numbers_must_be_consecutive() {
     assert_eq!(r.apply(2, &req).unwrap().code, Code::Updated);
     // A failed check still consumes its number.
     let bad = Request::GetEventSchedule {
-        participant_id: "MTLA0001".into(),
+        participant_id: "MTLA0001".parse().unwrap(),
     };
     assert_eq!(r.apply(3, &bad).unwrap().code, Code::NotAuthorized);
     assert_eq!(r.applied_seq(), 3);
@@ -325,7 +199,7 @@ fn sequence_after_import_continues_from_the_imported_number() {
     let mut r = MemoryReplica::new();
     r.import(u64::MAX, &Snapshot::default()).unwrap();
     let req = Request::GetEventSchedule {
-        participant_id: "MTLP0001".into(),
+        participant_id: "MTLP0001".parse().unwrap(),
     };
     // No number follows u64::MAX; wrapping to 0 must not be accepted.
     assert!(r.apply(0, &req).is_err());
@@ -1170,8 +1044,8 @@ mod model {
     use std::cmp::Ordering;
 
     use tessera_types::{
-        ids::check_capacity, Booking, Code, EventId, EventType, Reply, Request, Role,
-        SlotAvailability, SlotRecord, Snapshot, TimeSlot, UserId,
+        Booking, Code, EventId, EventType, Reply, Request, Role, SlotAvailability, SlotRecord,
+        Snapshot, TimeSlot, UserId,
     };
 
     struct Slot {
@@ -1279,10 +1153,6 @@ mod model {
         }
 
         pub fn apply(&mut self, r: &Request) -> Reply {
-            let inv = Reply::code(Code::InvalidArgument);
-            let u = |s: &str| UserId::parse(s).ok();
-            let t = |s: &str| EventType::parse(s).ok();
-            let e = |s: &str| EventId::parse(s).ok();
             match r {
                 Request::AddReservationSlot {
                     admin_id,
@@ -1290,14 +1160,7 @@ mod model {
                     event_id,
                     capacity,
                 } => {
-                    let (Some(a), Some(t), Some(e), Ok(cap)) = (
-                        u(admin_id),
-                        t(event_type),
-                        e(event_id),
-                        check_capacity(*capacity),
-                    ) else {
-                        return inv;
-                    };
+                    let (a, t, e, cap) = (*admin_id, *event_type, *event_id, capacity.get());
                     if a.role() != Role::Admin || a.city() != e.city() {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1325,10 +1188,7 @@ mod model {
                     event_type,
                     event_id,
                 } => {
-                    let (Some(a), Some(t), Some(e)) = (u(admin_id), t(event_type), e(event_id))
-                    else {
-                        return inv;
-                    };
+                    let (a, t, e) = (*admin_id, *event_type, *event_id);
                     if a.role() != Role::Admin || a.city() != e.city() {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1366,9 +1226,7 @@ mod model {
                     admin_id,
                     event_type,
                 } => {
-                    let (Some(a), Some(t)) = (u(admin_id), t(event_type)) else {
-                        return inv;
-                    };
+                    let (a, t) = (*admin_id, *event_type);
                     if a.role() != Role::Admin {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1393,11 +1251,7 @@ mod model {
                     event_type,
                     event_id,
                 } => {
-                    let (Some(p), Some(t), Some(e)) =
-                        (u(participant_id), t(event_type), e(event_id))
-                    else {
-                        return inv;
-                    };
+                    let (p, t, e) = (*participant_id, *event_type, *event_id);
                     if p.role() != Role::Participant {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1421,9 +1275,7 @@ mod model {
                     Reply::code(Code::Reserved)
                 }
                 Request::GetEventSchedule { participant_id } => {
-                    let Some(p) = u(participant_id) else {
-                        return inv;
-                    };
+                    let p = *participant_id;
                     if p.role() != Role::Participant {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1450,11 +1302,7 @@ mod model {
                     event_type,
                     event_id,
                 } => {
-                    let (Some(p), Some(t), Some(e)) =
-                        (u(participant_id), t(event_type), e(event_id))
-                    else {
-                        return inv;
-                    };
+                    let (p, t, e) = (*participant_id, *event_type, *event_id);
                     if p.role() != Role::Participant {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1473,15 +1321,13 @@ mod model {
                     new_event_type,
                     new_event_id,
                 } => {
-                    let (Some(p), Some(t), Some(e), Some(nt), Some(ne)) = (
-                        u(participant_id),
-                        t(event_type),
-                        e(event_id),
-                        t(new_event_type),
-                        e(new_event_id),
-                    ) else {
-                        return inv;
-                    };
+                    let (p, t, e, nt, ne) = (
+                        *participant_id,
+                        *event_type,
+                        *event_id,
+                        *new_event_type,
+                        *new_event_id,
+                    );
                     if p.role() != Role::Participant {
                         return Reply::code(Code::NotAuthorized);
                     }
@@ -1528,31 +1374,13 @@ mod model {
     }
 }
 
-/// xorshift64*: a tiny deterministic generator, so failures replay from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
-
+/// Random requests over a small world of users and events, so that every code comes up.
+/// Arguments are well-formed by type: malformed ones are refused at the edge, before ordering.
 struct Workload {
     rng: Rng,
-    users: Vec<String>,
-    participants: Vec<String>,
-    events: Vec<String>,
+    users: Vec<UserId>,
+    participants: Vec<UserId>,
+    events: Vec<EventId>,
 }
 
 impl Workload {
@@ -1561,12 +1389,12 @@ impl Workload {
         let mut users = vec![];
         let mut participants = vec![];
         for c in cities {
-            users.push(format!("{c}A0001"));
+            users.push(UserId::parse(&format!("{c}A0001")).unwrap());
             for n in 1..=4 {
-                participants.push(format!("{c}P000{n}"));
+                participants.push(UserId::parse(&format!("{c}P000{n}")).unwrap());
             }
         }
-        users.extend(participants.iter().cloned());
+        users.extend(participants.iter().copied());
         // Dates around two week boundaries, the year end and 29 February.
         let dates = [
             "281225", "291225", "311225", "010126", "040126", "050126", "280228", "290228",
@@ -1576,75 +1404,58 @@ impl Workload {
         for c in cities {
             for s in ["M", "A", "E"] {
                 for d in dates {
-                    events.push(format!("{c}{s}{d}"));
+                    events.push(EventId::parse(&format!("{c}{s}{d}")).unwrap());
                 }
             }
         }
         Workload {
-            rng: Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            rng: Rng::new(seed),
             users,
             participants,
             events,
         }
     }
 
-    /// Occasionally replaces a well-formed argument with a malformed one.
-    fn maybe_bad(&mut self, good: String, bad: &[&str]) -> String {
-        if self.rng.below(60) == 0 {
-            self.rng.pick(bad).to_string()
+    fn user(&mut self) -> UserId {
+        *self.rng.pick(&self.users)
+    }
+
+    fn participant(&mut self) -> UserId {
+        // Mostly participants, sometimes an admin (NOT_AUTHORIZED).
+        if self.rng.below(15) == 0 {
+            *self.rng.pick(&self.users[..3])
         } else {
-            good
+            *self.rng.pick(&self.participants)
         }
     }
 
-    fn user(&mut self) -> String {
-        let u = self.rng.pick(&self.users).clone();
-        self.maybe_bad(u, &["MTLX0001", "MTLP001", "mtlp0001"])
-    }
-
-    fn participant(&mut self) -> String {
-        // Mostly participants, sometimes an admin (NOT_AUTHORIZED).
-        let u = if self.rng.below(15) == 0 {
-            self.rng.pick(&self.users[..3]).clone()
-        } else {
-            self.rng.pick(&self.participants).clone()
-        };
-        self.maybe_bad(u, &["TORP00001", "VANQ0002"])
-    }
-
-    fn admin_for(&mut self, event: &str) -> String {
+    fn admin_for(&mut self, event: &EventId) -> UserId {
         // Mostly the right admin; sometimes another user (NOT_AUTHORIZED).
         if self.rng.below(8) == 0 {
             self.user()
         } else {
-            let u = format!("{}A0001", &event[..3]);
-            self.maybe_bad(u, &["MTLA00O1"])
+            UserId::parse(&format!("{}A0001", event.city())).unwrap()
         }
     }
 
-    fn event_type(&mut self) -> String {
-        let t = self.rng.pick(&EventType::ALL).as_str().to_string();
-        self.maybe_bad(t, &["Concert", "theatre", ""])
+    fn event_type(&mut self) -> EventType {
+        *self.rng.pick(&EventType::ALL)
     }
 
-    fn event(&mut self) -> String {
-        let e = self.rng.pick(&self.events).clone();
-        self.maybe_bad(e, &["MTLE290227", "TORM320126", "VANX010126"])
+    fn event(&mut self) -> EventId {
+        *self.rng.pick(&self.events)
     }
 
-    /// A slot, mostly one that exists (or one `p` holds), typed as text.
-    fn target(&mut self, model: &model::Model, p: Option<&str>) -> (String, String) {
-        let pool = match p.and_then(|p| UserId::parse(p).ok()) {
-            Some(p) if self.rng.below(4) != 0 => model.holdings(&p),
+    /// A slot, mostly one that exists (or one `p` holds).
+    fn target(&mut self, model: &model::Model, p: Option<&UserId>) -> (EventType, EventId) {
+        let pool = match p {
+            Some(p) if self.rng.below(4) != 0 => model.holdings(p),
             _ => model.existing(),
         };
         if pool.is_empty() || self.rng.below(6) == 0 {
             return (self.event_type(), self.event());
         }
-        let (t, e) = *self.rng.pick(&pool);
-        let t = self.maybe_bad(t.as_str().to_string(), &["Opera"]);
-        let e = self.maybe_bad(e.to_string(), &["MTLM310426"]);
-        (t, e)
+        *self.rng.pick(&pool)
     }
 
     fn request(&mut self, model: &model::Model) -> Request {
@@ -1656,16 +1467,14 @@ impl Workload {
                     (self.event_type(), self.event())
                 };
                 let capacity = match self.rng.below(40) {
-                    0 => 0,
-                    1 => 100_001,
-                    2 => 100_000,
+                    0 => 100_000,
                     n => (n % 4) as i32 + 1,
                 };
                 Request::AddReservationSlot {
                     admin_id: self.admin_for(&event_id),
                     event_type,
                     event_id,
-                    capacity,
+                    capacity: Capacity::new(capacity).unwrap(),
                 }
             }
             18..=24 => {
@@ -1744,6 +1553,10 @@ fn matches_a_naive_model_on_random_workloads() {
         }
         assert_eq!(h.snapshot(), m.snapshot(), "seed {seed} at the end");
     }
-    let missing: Vec<_> = Code::ALL.iter().filter(|c| !seen.contains(c)).collect();
+    // INVALID_ARGUMENT is the edge's answer; a typed request cannot carry a malformed argument.
+    let missing: Vec<_> = Code::ALL
+        .iter()
+        .filter(|c| **c != Code::InvalidArgument && !seen.contains(c))
+        .collect();
     assert!(missing.is_empty(), "workload never produced {missing:?}");
 }

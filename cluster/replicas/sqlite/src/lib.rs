@@ -35,9 +35,8 @@ mod tests;
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
-use tessera_types::{Code, Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
 
-use crate::command::Command;
 use crate::error::StorageError;
 
 /// Name of the database file inside the replica's directory.
@@ -237,12 +236,7 @@ impl Replica for SqliteReplica {
         if seq != expected {
             return Err(ReplicaError::Sequence { expected, got: seq });
         }
-        let command = Command::parse(request);
-        Ok(self.transact(seq, |conn| match &command {
-            Some(command) => ops::execute(conn, command),
-            // A malformed request still consumes its sequence number.
-            None => Ok(Reply::code(Code::InvalidArgument)),
-        })?)
+        Ok(self.transact(seq, |conn| ops::execute(conn, request))?)
     }
 
     fn applied_seq(&self) -> u64 {

@@ -6,32 +6,63 @@
 //! refused request change nothing without relying on a rollback.
 
 use rusqlite::{Connection, OptionalExtension};
-use tessera_types::{Booking, Code, EventId, EventType, Reply, Role, SlotAvailability, UserId};
+use tessera_types::{
+    Booking, Code, EventId, EventType, Reply, Request, Role, SlotAvailability, UserId,
+};
 
-use crate::command::{Command, SlotKey};
+use crate::command::SlotKey;
 use crate::error::{Result, StorageError};
 use crate::schema::{event_type_of, kind_of};
 
 /// Most other-city reservations a participant may hold in one week.
 const OTHER_CITY_WEEKLY_LIMIT: i64 = 3;
 
-pub(crate) fn execute(conn: &Connection, command: &Command) -> Result<Reply> {
-    match *command {
-        Command::AddSlot {
-            admin,
-            slot,
+/// Runs one request. (Step 0, argument syntax, happened where the request was built: its
+/// fields are typed.)
+pub(crate) fn execute(conn: &Connection, request: &Request) -> Result<Reply> {
+    let slot = |event_type, event_id| SlotKey {
+        event_type,
+        event_id,
+    };
+    match *request {
+        Request::AddReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
             capacity,
-        } => add_slot(conn, admin, slot, capacity),
-        Command::RemoveSlot { admin, slot } => remove_slot(conn, admin, slot),
-        Command::ListAvailable { admin, event_type } => list_available(conn, admin, event_type),
-        Command::Reserve { participant, slot } => reserve(conn, participant, slot),
-        Command::Schedule { participant } => schedule(conn, participant),
-        Command::Cancel { participant, slot } => cancel(conn, participant, slot),
-        Command::Exchange {
-            participant,
-            old,
-            new,
-        } => exchange(conn, participant, old, new),
+        } => add_slot(conn, admin_id, slot(event_type, event_id), capacity.get()),
+        Request::RemoveReservationSlot {
+            admin_id,
+            event_type,
+            event_id,
+        } => remove_slot(conn, admin_id, slot(event_type, event_id)),
+        Request::ListReservationSlotAvailable {
+            admin_id,
+            event_type,
+        } => list_available(conn, admin_id, event_type),
+        Request::ReserveTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => reserve(conn, participant_id, slot(event_type, event_id)),
+        Request::GetEventSchedule { participant_id } => schedule(conn, participant_id),
+        Request::CancelTicket {
+            participant_id,
+            event_type,
+            event_id,
+        } => cancel(conn, participant_id, slot(event_type, event_id)),
+        Request::ExchangeTicket {
+            participant_id,
+            event_type,
+            event_id,
+            new_event_type,
+            new_event_id,
+        } => exchange(
+            conn,
+            participant_id,
+            slot(event_type, event_id),
+            slot(new_event_type, new_event_id),
+        ),
     }
 }
 

@@ -20,7 +20,7 @@ fn requests() -> Vec<Request> {
         reserve_req("TORP0001", CON, "MTLE101226"),
         reserve_req("VANP0003", ART, "TORM291225"),
         list_req("TORA0002", ART),
-        reserve_req("bogus", ART, "VANE290228"),
+        reserve_req("VANA0001", ART, "VANE290228"),
         reserve_req("VANP0003", ART, "VANE290228"),
         // Unsynced in the crash child from here on.
         add_req("MTLA0001", ART, "MTLM010127", 5),

@@ -20,57 +20,57 @@ pub(super) const THE: &str = "Theatre";
 
 pub(super) fn add_req(admin: &str, ty: &str, id: &str, capacity: i32) -> Request {
     Request::AddReservationSlot {
-        admin_id: admin.into(),
-        event_type: ty.into(),
-        event_id: id.into(),
-        capacity,
+        admin_id: admin.parse().unwrap(),
+        event_type: ty.parse().unwrap(),
+        event_id: id.parse().unwrap(),
+        capacity: tessera_types::Capacity::new(capacity).unwrap(),
     }
 }
 
 pub(super) fn remove_req(admin: &str, ty: &str, id: &str) -> Request {
     Request::RemoveReservationSlot {
-        admin_id: admin.into(),
-        event_type: ty.into(),
-        event_id: id.into(),
+        admin_id: admin.parse().unwrap(),
+        event_type: ty.parse().unwrap(),
+        event_id: id.parse().unwrap(),
     }
 }
 
 pub(super) fn list_req(admin: &str, ty: &str) -> Request {
     Request::ListReservationSlotAvailable {
-        admin_id: admin.into(),
-        event_type: ty.into(),
+        admin_id: admin.parse().unwrap(),
+        event_type: ty.parse().unwrap(),
     }
 }
 
 pub(super) fn reserve_req(participant: &str, ty: &str, id: &str) -> Request {
     Request::ReserveTicket {
-        participant_id: participant.into(),
-        event_type: ty.into(),
-        event_id: id.into(),
+        participant_id: participant.parse().unwrap(),
+        event_type: ty.parse().unwrap(),
+        event_id: id.parse().unwrap(),
     }
 }
 
 pub(super) fn schedule_req(participant: &str) -> Request {
     Request::GetEventSchedule {
-        participant_id: participant.into(),
+        participant_id: participant.parse().unwrap(),
     }
 }
 
 pub(super) fn cancel_req(participant: &str, ty: &str, id: &str) -> Request {
     Request::CancelTicket {
-        participant_id: participant.into(),
-        event_type: ty.into(),
-        event_id: id.into(),
+        participant_id: participant.parse().unwrap(),
+        event_type: ty.parse().unwrap(),
+        event_id: id.parse().unwrap(),
     }
 }
 
 pub(super) fn exchange_req(p: &str, ty: &str, id: &str, new_ty: &str, new_id: &str) -> Request {
     Request::ExchangeTicket {
-        participant_id: p.into(),
-        event_type: ty.into(),
-        event_id: id.into(),
-        new_event_type: new_ty.into(),
-        new_event_id: new_id.into(),
+        participant_id: p.parse().unwrap(),
+        event_type: ty.parse().unwrap(),
+        event_id: id.parse().unwrap(),
+        new_event_type: new_ty.parse().unwrap(),
+        new_event_id: new_id.parse().unwrap(),
     }
 }
 

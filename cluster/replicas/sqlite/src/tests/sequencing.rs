@@ -17,7 +17,7 @@ fn populate(replica: &mut impl Replica) {
         reserve_req("VANP0003", ART, "TORM291225"),
         reserve_req("VANP0003", ART, "VANE290228"),
         list_req("TORA0002", ART),
-        reserve_req("bogus", ART, "VANE290228"),
+        reserve_req("VANA0001", ART, "VANE290228"),
     ];
     for request in requests {
         let seq = replica.applied_seq() + 1;
@@ -50,10 +50,10 @@ fn sequence_numbers_must_be_consecutive() {
 }
 
 #[test]
-fn refusals_invalid_arguments_and_reads_consume_numbers() {
+fn refusals_and_reads_consume_numbers() {
     let mut r = SqliteReplica::in_memory().unwrap();
     let requests = [
-        add_req("MTLA0001", CON, "MTLE101226", 0),
+        add_req("TORA0001", CON, "MTLE101226", 1),
         add_req("MTLP0001", CON, "MTLE101226", 1),
         schedule_req("MTLP0001"),
         list_req("MTLA0001", CON),

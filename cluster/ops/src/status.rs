@@ -1,23 +1,27 @@
-//! `tesserad status`: asks the sequencer and every replica manager over the wire (the query
-//! is MAC-authenticated like all traffic) and reports what answered.
+//! The status query (`tesserad status`, `tessera status`): asks the sequencer and every
+//! replica manager over the wire (the query is MAC-authenticated like all traffic) and reports
+//! what answered.
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tessera_protocol::wire::{Link, Message, NodeId, RmStatus, SequencerStatus};
-use tessera_protocol::{Destination, ReplicaId, Transmit};
+use serde::{Serialize, Serializer};
+use tessera_protocol::wire::{Message, NodeId, RmStatus, SequencerStatus};
+use tessera_protocol::{Destination, ReplicaId};
+
+pub use tessera_protocol::wire::ReplicaState;
 
 use crate::config::Config;
-use crate::link_config;
-use crate::transport::Transport;
+use crate::endpoint::{Endpoint, EndpointError};
 
-/// One replica's row. Keys are fixed: scripts depend on them (`docs/protocol.md`).
+/// One replica's row. Keys are fixed: scripts depend on them (`docs/recovery.md`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ReplicaRow {
     pub id: u8,
     pub implementation: String,
     pub pid: Option<u32>,
-    pub state: String,
+    /// [`ReplicaState::Down`] also when the manager itself did not answer.
+    #[serde(serialize_with = "state_name")]
+    pub state: ReplicaState,
     pub last_seq: Option<u64>,
     pub consecutive_faults: Option<u32>,
     /// The replica's generation: how many times it was replaced since the cluster was created.
@@ -32,6 +36,12 @@ pub struct ReplicaRow {
     pub dropped: Option<u64>,
 }
 
+/// The JSON names are the wire state's own (`up`, `lying`, `voted-out`, `recovering`,
+/// `down`), not serde's variant names: the JSON is a contract, the wire enum's derive is not.
+fn state_name<S: Serializer>(state: &ReplicaState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ClusterStatus {
     /// `None` when the sequencer did not answer.
@@ -39,6 +49,13 @@ pub struct ClusterStatus {
     pub replicas: Vec<ReplicaRow>,
     #[serde(skip)]
     pub sequencer_dropped: Option<u64>,
+}
+
+impl ClusterStatus {
+    /// True when no node answered at all: most likely the cluster is not running.
+    pub fn nobody_answered(&self) -> bool {
+        self.next_seq.is_none() && self.replicas.iter().all(|r| r.pid.is_none())
+    }
 }
 
 fn hex(d: &[u8; 32]) -> String {
@@ -50,7 +67,7 @@ fn row(rm: &RmStatus, now_unix_ms: u64) -> ReplicaRow {
         id: rm.id.get(),
         implementation: rm.implementation.clone(),
         pid: Some(rm.pid),
-        state: rm.state.as_str().to_owned(),
+        state: rm.state,
         last_seq: Some(rm.last_seq),
         consecutive_faults: Some(rm.consecutive_faults),
         replacements: Some(rm.generation),
@@ -63,8 +80,9 @@ fn row(rm: &RmStatus, now_unix_ms: u64) -> ReplicaRow {
     }
 }
 
-/// Queries every node, retrying for up to `wait` in total.
-pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus> {
+/// Queries every node, retrying for up to `wait` in total. Nodes that do not answer are rows
+/// without values (and `next_seq: None`), not an error.
+pub async fn query(cfg: &Config, wait: Duration) -> Result<ClusterStatus, EndpointError> {
     let (sequencer, rms) = ask(cfg, None, wait).await?;
     let replicas = cfg
         .replica_manager
@@ -76,7 +94,7 @@ pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus
                 id: section.id,
                 implementation: section.implementation.as_str().to_owned(),
                 pid: None,
-                state: "down".into(),
+                state: ReplicaState::Down,
                 last_seq: None,
                 consecutive_faults: None,
                 replacements: None,
@@ -99,12 +117,16 @@ pub async fn query(cfg: &Config, wait: Duration) -> anyhow::Result<ClusterStatus
 pub async fn query_nodes(
     cfg: &Config,
     wait: Duration,
-) -> anyhow::Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>)> {
+) -> Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>), EndpointError> {
     ask(cfg, None, wait).await
 }
 
 /// Queries replica manager `id` alone; `None` if it did not answer within `wait`.
-pub async fn query_rm(cfg: &Config, id: u8, wait: Duration) -> anyhow::Result<Option<RmStatus>> {
+pub async fn query_rm(
+    cfg: &Config,
+    id: u8,
+    wait: Duration,
+) -> Result<Option<RmStatus>, EndpointError> {
     let (_, mut rms) = ask(cfg, Some(id), wait).await?;
     Ok(rms
         .get_mut(usize::from(id).wrapping_sub(1))
@@ -118,13 +140,10 @@ async fn ask(
     cfg: &Config,
     only: Option<u8>,
     wait: Duration,
-) -> anyhow::Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>)> {
-    // Any local address: the nodes may be on other hosts.
-    let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, 0x5747)?;
-    let me = NodeId::Tool(std::process::id() & 0x00ff_ffff);
-    let mut link = Link::new(link_config(cfg, me))?;
+) -> Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>), EndpointError> {
+    let mut endpoint = Endpoint::open(cfg, 0x5747)?;
     let nonce = crate::clock::unix_ms();
-    let query = link.encode(&Message::StatusQuery { nonce })?;
+    let query = endpoint.encode(&Message::StatusQuery { nonce })?;
     let mut sequencer: Option<SequencerStatus> = None;
     let mut rms: Vec<Option<RmStatus>> = vec![None; cfg.replica_manager.len()];
     let wanted = |i: usize| only.is_none_or(|id| usize::from(id) == i + 1);
@@ -141,31 +160,21 @@ async fn ask(
         targets
     };
     let deadline = Instant::now() + wait;
-    let mut buf = vec![0u8; 65_536];
     let mut targets = missing(&sequencer, &rms);
     while Instant::now() < deadline && !targets.is_empty() {
         for to in &targets {
-            for d in &query {
-                transport
-                    .send(&Transmit {
-                        to: *to,
-                        datagram: d.clone(),
-                    })
-                    .await;
-            }
+            endpoint.send(*to, &query).await;
         }
         let round = (Instant::now() + Duration::from_millis(200)).min(deadline);
         while !targets.is_empty() {
-            let Ok(Ok((n, _))) =
-                tokio::time::timeout_at(round.into(), transport.recv(&mut buf)).await
-            else {
+            let Some(got) = endpoint.receive(round).await else {
                 break;
             };
-            match link.receive(Instant::now(), &buf[..n]) {
-                Some((_, Message::SequencerStatus { nonce: n, status })) if n == nonce => {
+            match got {
+                (_, Message::SequencerStatus { nonce: n, status }) if n == nonce => {
                     sequencer = Some(status)
                 }
-                Some((NodeId::ReplicaManager(i), Message::RmStatus { nonce: n, status }))
+                (NodeId::ReplicaManager(i), Message::RmStatus { nonce: n, status })
                     if n == nonce =>
                 {
                     if let Some(slot) = rms.get_mut(i.index()) {
@@ -201,11 +210,11 @@ pub fn table(s: &ClusterStatus) -> String {
             r.id,
             r.implementation,
             opt(r.pid.map(|p| p.to_string())),
-            r.state,
+            r.state.as_str(),
             opt(r.last_seq.map(|n| n.to_string())),
             opt(r.consecutive_faults.map(|n| n.to_string())),
             opt(r.replacements.map(|n| n.to_string())),
-            opt(r.digest.as_ref().map(|d| d[..16].to_string())),
+            opt(r.digest.as_ref().map(|d| d.chars().take(16).collect())),
         ));
     }
     out
@@ -214,7 +223,6 @@ pub fn table(s: &ClusterStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_protocol::wire::ReplicaState;
 
     #[test]
     fn a_row_names_the_state_and_when_the_last_wrong_answer_was_heard_of() {
@@ -238,7 +246,7 @@ mod tests {
             notices: Vec::new(),
         };
         let r = row(&rm, 1_000_000);
-        assert_eq!(r.state, "voted-out");
+        assert_eq!(r.state, ReplicaState::VotedOut);
         assert_eq!(r.replacements, Some(3));
         assert_eq!(r.last_wrong_unix_ms, Some(999_750));
         let json = serde_json::to_value(&r).expect("serializes");
@@ -250,5 +258,41 @@ mod tests {
             sequencer_dropped: None,
         })
         .contains("voted-out"));
+    }
+
+    #[test]
+    fn every_state_is_written_as_the_documented_lowercase_name() {
+        // Exhaustive, so that a new wire state does not compile until it is named here and,
+        // with it, in docs/recovery.md's table of states.
+        let documented = |state| match state {
+            ReplicaState::Up => "up",
+            ReplicaState::Lying => "lying",
+            ReplicaState::VotedOut => "voted-out",
+            ReplicaState::Recovering => "recovering",
+            ReplicaState::Down => "down",
+        };
+        for state in [
+            ReplicaState::Up,
+            ReplicaState::Lying,
+            ReplicaState::VotedOut,
+            ReplicaState::Recovering,
+            ReplicaState::Down,
+        ] {
+            let row = ReplicaRow {
+                id: 1,
+                implementation: "memory".into(),
+                pid: None,
+                state,
+                last_seq: None,
+                consecutive_faults: None,
+                replacements: None,
+                last_wrong_unix_ms: None,
+                digest: None,
+                executed: None,
+                dropped: None,
+            };
+            let json = serde_json::to_value(&row).expect("serializes");
+            assert_eq!(json["state"], documented(state));
+        }
     }
 }

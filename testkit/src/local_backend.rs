@@ -1,6 +1,6 @@
-//! An in-process backend for tests and benchmarks: one in-memory replica behind a mutex,
-//! numbering requests itself. It has none of the cluster's fault tolerance, which is why it
-//! sits behind the `local-backend` feature and production never builds it.
+//! An in-process backend for the gateway's tests, benchmarks and examples: one in-memory
+//! replica behind a mutex, numbering requests itself. It has none of the cluster's fault
+//! tolerance, which is why it lives in this dev-only crate and production never builds it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use replica_memory::MemoryReplica;
 use tessera_types::{Replica, Request};
 
-use super::backend::{Answer, Backend, BackendError};
+use tessera_gateway::{Answer, Backend, BackendError};
 
 #[derive(Debug, Default)]
 pub struct LocalBackend {

@@ -2,12 +2,17 @@
 //! default for one machine; every key has a default, so a file need only say what differs.
 //! Unknown keys are errors (a typo must not silently fall back to a default), and every
 //! error names the key it is about.
+//!
+//! The defaults live here and nowhere else: `deploy/local.toml` may only restate them (a test
+//! holds it to that), so the file and the code cannot drift apart. A [`Config`] also writes
+//! itself back as TOML ([`Config::to_toml_string`]) that loads into an equal value, so tools
+//! and tests can build a cluster file from a value instead of pasting templates.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tessera_protocol::wire::{ClusterId, Key};
 use tessera_protocol::{Timeouts, REPLICAS};
 
@@ -30,9 +35,13 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// Only a value that no file could have produced fails to serialize (a path that is not
+    /// UTF-8, `faults.seed` beyond TOML's 64-bit signed integers).
+    #[error("cannot write the configuration as TOML: {0}")]
+    Serialize(#[from] toml::ser::Error),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub cluster: ClusterSection,
@@ -47,7 +56,7 @@ pub struct Config {
 }
 
 /// Failure detection and recovery (`docs/recovery.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecoverySection {
     /// Every this many sequence numbers each replica's state is exported and its digest
@@ -69,7 +78,7 @@ impl Default for RecoverySection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterSection {
     /// Distinguishes clusters sharing a network; hashed into every datagram header.
@@ -80,10 +89,22 @@ pub struct ClusterSection {
     /// the working directory of `tesserad`.
     pub data_dir: PathBuf,
     pub max_message_bytes: usize,
-    pub max_datagram_bytes: usize,
+    /// As written in the file; `None` takes the default for where the nodes are
+    /// ([`Config::max_datagram_bytes`]), which is what every node uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_datagram_bytes: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The default `cluster.max_datagram_bytes` when any node is on another host: a 1500-byte
+/// Ethernet MTU less the IP and UDP headers, with room to spare for tunnels, so that no
+/// datagram is IP-fragmented (one lost fragment loses the whole datagram).
+pub const LAN_MAX_DATAGRAM_BYTES: usize = 1400;
+
+/// The default `cluster.max_datagram_bytes` when every node is on this host: loopback's MTU
+/// is 64 KiB, so bigger datagrams travel unfragmented and carry bigger batches.
+pub const LOOPBACK_MAX_DATAGRAM_BYTES: usize = 16384;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MulticastMode {
     /// Real IP multicast to `group` on `interface`.
@@ -92,7 +113,7 @@ pub enum MulticastMode {
     Unicast,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSection {
     pub mode: MulticastMode,
@@ -103,7 +124,7 @@ pub struct NetworkSection {
     pub ttl: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SequencerSection {
     pub address: SocketAddr,
@@ -114,10 +135,11 @@ pub struct SequencerSection {
     pub retain_min: usize,
     /// Where Prometheus scrapes the sequencer (`GET /metrics`, plain HTTP, no
     /// authentication: a loopback or private address). None: no metrics listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Implementation {
     Memory,
@@ -137,7 +159,7 @@ impl Implementation {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaManagerSection {
     pub id: u8,
@@ -146,11 +168,11 @@ pub struct ReplicaManagerSection {
     pub address: SocketAddr,
     /// Where Prometheus scrapes this manager (`GET /metrics`, plain HTTP, no authentication:
     /// a loopback or private address). None: no metrics listener.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FrontEndSection {
     /// Address the front end binds; port 0 picks a free one.
@@ -160,7 +182,7 @@ pub struct FrontEndSection {
 }
 
 /// The SOAP endpoint (`tesserad gateway`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaySection {
     /// Address the HTTP server listens on.
@@ -183,15 +205,18 @@ pub struct GatewaySection {
     /// Connections open at once from one client address.
     pub max_connections_per_address: usize,
     /// HTTPS on the listener (`[gateway.tls]`); plain HTTP without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSection>,
     /// Who may call (`[gateway.auth]`). Without it: off on a loopback listen address, and
     /// `tesserad` refuses to start the gateway on any other.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSection>,
     /// Collect metrics (`GET /metrics`, the dashboard's chart, the periodic log summary).
     pub metrics: bool,
     /// A second, plain-HTTP listener that serves only `GET /metrics`, without
     /// authentication, for Prometheus on a private interface (`/metrics` on `listen` needs
     /// the operator grant when authentication is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
     /// One line per call at `info` on the `access` target (otherwise at `debug`).
     pub access_log: bool,
@@ -200,14 +225,14 @@ pub struct GatewaySection {
 }
 
 /// `[gateway.tls]`: PEM files. `cert` may hold a chain, leaf first.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     Off,
@@ -215,12 +240,12 @@ pub enum AuthMode {
 }
 
 /// `[gateway.auth]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSection {
     pub mode: AuthMode,
     /// The user file (`tesserad user add|remove|list`); required with `mode = "required"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<PathBuf>,
 }
 
@@ -245,7 +270,7 @@ impl Default for GatewaySection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutsSection {
     pub heartbeat_ms: u64,
@@ -265,7 +290,7 @@ pub struct TimeoutsSection {
 
 /// Loss injection in the transport, for tests only: every datagram sent is dropped,
 /// duplicated or delayed (which reorders it) with these probabilities, from this seed.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultsSection {
     pub drop: f64,
@@ -288,7 +313,7 @@ impl Default for ClusterSection {
             secret: "tessera-local-insecure-default".into(),
             data_dir: PathBuf::from("tessera-data"),
             max_message_bytes: 4 << 20,
-            max_datagram_bytes: 1400,
+            max_datagram_bytes: None,
         }
     }
 }
@@ -423,7 +448,11 @@ impl Config {
                 "must be at least 8 characters".into(),
             ));
         }
-        if !(128..=65_000).contains(&self.cluster.max_datagram_bytes) {
+        if self
+            .cluster
+            .max_datagram_bytes
+            .is_some_and(|n| !(128..=65_000).contains(&n))
+        {
             return Err(bad(
                 "cluster.max_datagram_bytes",
                 "must be between 128 and 65000".into(),
@@ -632,6 +661,40 @@ impl Config {
         self.gateway.auth.as_ref().map_or(AuthMode::Off, |a| a.mode)
     }
 
+    /// The largest datagram any node sends: `cluster.max_datagram_bytes` when the file gives
+    /// it, else [`LOOPBACK_MAX_DATAGRAM_BYTES`] when every node is on this host
+    /// ([`Config::is_loopback_only`]) and [`LAN_MAX_DATAGRAM_BYTES`] otherwise.
+    pub fn max_datagram_bytes(&self) -> usize {
+        self.cluster
+            .max_datagram_bytes
+            .unwrap_or(if self.is_loopback_only() {
+                LOOPBACK_MAX_DATAGRAM_BYTES
+            } else {
+                LAN_MAX_DATAGRAM_BYTES
+            })
+    }
+
+    /// Whether every datagram of the cluster stays on this host: the sequencer, every replica
+    /// manager and the front end have loopback addresses and multicast, if used, goes out on
+    /// a loopback interface. An unspecified address (`0.0.0.0`) counts as not loopback, since
+    /// peers may then reach the node from elsewhere.
+    pub fn is_loopback_only(&self) -> bool {
+        self.sequencer.address.ip().is_loopback()
+            && self.front_end.address.ip().is_loopback()
+            && self
+                .replica_manager
+                .iter()
+                .all(|r| r.address.ip().is_loopback())
+            && (self.network.mode == MulticastMode::Unicast || self.network.interface.is_loopback())
+    }
+
+    /// The configuration as a TOML cluster file that [`Config::parse`] turns back into an
+    /// equal value. Keys whose default depends on the rest (`cluster.max_datagram_bytes`) are
+    /// written only when they were given.
+    pub fn to_toml_string(&self) -> Result<String, ConfigError> {
+        Ok(toml::to_string(self)?)
+    }
+
     pub fn cluster_id(&self) -> ClusterId {
         ClusterId::from_name(&self.cluster.name)
     }
@@ -688,7 +751,118 @@ mod tests {
         let three = include_str!("../../../deploy/three-hosts.toml");
         let c = Config::parse(three, "deploy/three-hosts.toml").unwrap();
         assert_eq!(c.network.ttl, 1);
-        assert_eq!(c.cluster.max_datagram_bytes, 1400);
+        assert_eq!(c.max_datagram_bytes(), 1400);
+    }
+
+    /// Every key of a TOML document as `section.key` (array entries as `section[i].key`).
+    fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            toml::Value::Array(a) if a.iter().all(toml::Value::is_table) => {
+                for (i, v) in a.iter().enumerate() {
+                    flatten(&format!("{prefix}[{i}]"), v, out);
+                }
+            }
+            v => out.push((prefix.to_owned(), v.clone())),
+        }
+    }
+
+    #[test]
+    fn local_toml_states_only_the_code_defaults() {
+        let defaults: toml::Value =
+            toml::from_str(&Config::default().to_toml_string().unwrap()).unwrap();
+        let mut default_keys = Vec::new();
+        flatten("", &defaults, &mut default_keys);
+        let stated: toml::Value = toml::from_str(LOCAL_TOML).unwrap();
+        let mut stated_keys = Vec::new();
+        flatten("", &stated, &mut stated_keys);
+        for (key, value) in &stated_keys {
+            match default_keys.iter().find(|(k, _)| k == key) {
+                Some((_, default)) => assert_eq!(
+                    value, default,
+                    "deploy/local.toml states {key} = {value}, but the code's default is \
+                     {default}: change one of them so that they agree"
+                ),
+                None => panic!(
+                    "deploy/local.toml states {key}, whose default depends on the rest of the \
+                     file (or which has none): leave it to the code"
+                ),
+            }
+        }
+        // What the file leaves out comes from the same defaults, so the loaded whole agrees.
+        assert_eq!(Config::load(None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_gateway_section_derives_the_default_public_url() {
+        let c = Config::parse("[gateway]\nthreads = 1", "t").unwrap();
+        assert_eq!(c.gateway, Config::default().gateway);
+    }
+
+    #[test]
+    fn the_datagram_size_follows_the_addresses_unless_given() {
+        let local = Config::parse("", "t").unwrap();
+        assert!(local.is_loopback_only());
+        assert_eq!(local.max_datagram_bytes(), LOOPBACK_MAX_DATAGRAM_BYTES);
+        let given = Config::parse("[cluster]\nmax_datagram_bytes = 9000", "t").unwrap();
+        assert_eq!(given.max_datagram_bytes(), 9000);
+        // One node elsewhere is enough for datagrams to cross a real network.
+        let remote_rm = LOCAL_TOML.replace("127.0.0.1:7403", "10.0.0.3:7403");
+        let c = Config::parse(&remote_rm, "t").unwrap();
+        assert!(!c.is_loopback_only());
+        assert_eq!(c.max_datagram_bytes(), LAN_MAX_DATAGRAM_BYTES);
+        let lan_multicast =
+            LOCAL_TOML.replace("interface = \"127.0.0.1\"", "interface = \"10.0.0.1\"");
+        let c = Config::parse(&lan_multicast, "t").unwrap();
+        assert_eq!(c.max_datagram_bytes(), LAN_MAX_DATAGRAM_BYTES);
+        let unicast = lan_multicast.replace("mode = \"multicast\"", "mode = \"unicast\"");
+        let c = Config::parse(&unicast, "t").unwrap();
+        assert_eq!(c.max_datagram_bytes(), LOOPBACK_MAX_DATAGRAM_BYTES);
+        let any = LOCAL_TOML.replace("address = \"127.0.0.1:0\"", "address = \"0.0.0.0:0\"");
+        let c = Config::parse(&any, "t").unwrap();
+        assert_eq!(c.max_datagram_bytes(), LAN_MAX_DATAGRAM_BYTES);
+        assert!(err("[cluster]\nmax_datagram_bytes = 100").contains("cluster.max_datagram_bytes"));
+    }
+
+    #[test]
+    fn a_config_written_as_toml_loads_back_equal() {
+        let three = Config::parse(
+            include_str!("../../../deploy/three-hosts.toml"),
+            "deploy/three-hosts.toml",
+        )
+        .unwrap();
+        let mut odd = Config::load(None).unwrap();
+        odd.network.mode = MulticastMode::Unicast;
+        odd.cluster.max_datagram_bytes = Some(8192);
+        odd.gateway.auth = Some(AuthSection {
+            mode: AuthMode::Off,
+            users: None,
+        });
+        odd.recovery.checkpoint_interval = 0;
+        odd.faults = FaultsSection {
+            drop: 0.2,
+            duplicate: 0.05,
+            reorder: 0.05,
+            max_delay_ms: 3,
+            seed: 42,
+        };
+        for c in [Config::default(), Config::load(None).unwrap(), three, odd] {
+            let text = c.to_toml_string().unwrap();
+            assert_eq!(Config::parse(&text, "written").unwrap(), c, "{text}");
+        }
+        assert!(!Config::default()
+            .to_toml_string()
+            .unwrap()
+            .contains("max_datagram_bytes"));
     }
 
     #[test]
