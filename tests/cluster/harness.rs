@@ -82,6 +82,9 @@ pub struct Options {
     pub sequencer_retain: Option<(usize, usize)>,
     /// The gateway's public URL is `https://` (for a `[gateway.tls]` in `extra_toml`).
     pub https: bool,
+    /// Give the sequencer and every replica manager a `metrics_address` (see
+    /// [`TestCluster::metrics_urls`]).
+    pub metrics: bool,
     pub extra_toml: String,
 }
 
@@ -99,6 +102,7 @@ impl Default for Options {
             chaos: false,
             sequencer_retain: None,
             https: false,
+            metrics: false,
             extra_toml: String::new(),
         }
     }
@@ -112,7 +116,7 @@ static PORTS: AtomicU32 = AtomicU32::new(0);
 /// bound to port 0 (a front end, a status query, another test's client) can be handed it
 /// between our check and the node's bind. The start is spread by pid so that test processes
 /// running side by side walk different stretches.
-fn free_udp_port() -> u16 {
+pub fn free_udp_port() -> u16 {
     const LOW: u32 = 20_000;
     const SPAN: u32 = 12_000;
     let start = std::process::id().wrapping_mul(7919) % SPAN;
@@ -145,6 +149,16 @@ impl TestCluster {
         let pid = std::process::id();
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<u16> = (0..7).map(|_| free_udp_port()).collect();
+        // The metrics listeners (TCP) of the sequencer and replica managers 1..=4.
+        let metrics: Vec<String> = (0..5)
+            .map(|_| {
+                if opts.metrics {
+                    format!("metrics_address = \"127.0.0.1:{}\"\n", free_udp_port())
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
         // A group per cluster: derived from the pid and a counter, inside 239.255.0.0/16.
         let group = format!("239.255.{}.{}:{}", (pid % 250) + 1, (n % 250) + 1, ports[5]);
         let mode = if opts.multicast {
@@ -168,28 +182,28 @@ ttl = 0
 
 [sequencer]
 address = "127.0.0.1:{p0}"
-{retain}
+{m0}{retain}
 
 [[replica_manager]]
 id = 1
 implementation = "memory"
 address = "127.0.0.1:{p1}"
-
+{m1}
 [[replica_manager]]
 id = 2
 implementation = "sqlite"
 address = "127.0.0.1:{p2}"
-
+{m2}
 [[replica_manager]]
 id = 3
 implementation = "eventlog"
 address = "127.0.0.1:{p3}"
-
+{m3}
 [[replica_manager]]
 id = 4
 implementation = "kv"
 address = "127.0.0.1:{p4}"
-
+{m4}
 [front_end]
 address = "127.0.0.1:0"
 
@@ -211,6 +225,11 @@ seed = {seed}
             data = dir.path().join("data").display(),
             dgram = opts.max_datagram_bytes,
             p0 = ports[0],
+            m0 = metrics[0],
+            m1 = metrics[1],
+            m2 = metrics[2],
+            m3 = metrics[3],
+            m4 = metrics[4],
             p1 = ports[1],
             p2 = ports[2],
             p3 = ports[3],
@@ -518,6 +537,24 @@ impl TestCluster {
     /// The SOAP endpoint of the gateway role (started by `tesserad up`).
     pub fn endpoint(&self) -> String {
         self.cfg.gateway.public_url.clone()
+    }
+
+    /// Every role's `GET /metrics` URL, by role name: the gateway's on its listener, then
+    /// the sequencer's and each replica manager's configured `metrics_address`.
+    pub fn metrics_urls(&self) -> Vec<(String, String)> {
+        let mut urls = vec![(
+            "gateway".to_owned(),
+            format!("http://{}/metrics", self.cfg.gateway.listen),
+        )];
+        if let Some(a) = self.cfg.sequencer.metrics_address {
+            urls.push(("sequencer".to_owned(), format!("http://{a}/metrics")));
+        }
+        for rm in &self.cfg.replica_manager {
+            if let Some(a) = rm.metrics_address {
+                urls.push((format!("rm{}", rm.id), format!("http://{a}/metrics")));
+            }
+        }
+        urls
     }
 
     /// Waits until the gateway answers `/health`.

@@ -1,0 +1,434 @@
+//! Issue 14 acceptance tests: every role's Prometheus metrics are in a format `promtool`
+//! accepts, a real Prometheus server scrapes all of them from a `tesserad up` cluster and
+//! answers PromQL with exactly what the test caused (calls, a chaos replacement), and the
+//! Prometheus files under `deploy/prometheus/` pass `promtool check` and their rule unit tests.
+//!
+//! `promtool` and `prometheus` come from Debian's `prometheus` package (`.ci/run` installs it);
+//! without them these tests fail and say so rather than pass without checking anything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "cluster/harness.rs"]
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{Options, TestCluster};
+
+/// A tool from Debian's `prometheus` package, or a failure saying how to get it.
+fn prometheus_tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed: these tests need Debian's `prometheus` package \
+             (`apt-get install prometheus`; .ci/run installs it)"
+        )
+    })
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// One HTTP/1.1 exchange on a fresh connection (`Connection: close`): status and body.
+/// Blocking, and only ever to loopback with a short timeout.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"));
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        unchunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn unchunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    http(
+        host.parse().expect("host:port"),
+        "GET",
+        path,
+        "text/plain",
+        b"",
+    )
+}
+
+/// Percent-encoding for a query string value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A Prometheus server on a loopback port, killed and reaped when dropped.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `targets` (role name, `host:port`) every second, and waits
+    /// until it is ready.
+    fn start(targets: &[(String, String)]) -> Prometheus {
+        let exe = prometheus_tool("prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: tessera\n    static_configs:\n",
+        );
+        for (role, target) in targets {
+            config.push_str(&format!(
+                "      - targets: ['{target}']\n        labels: {{role: '{role}'}}\n"
+            ));
+        }
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, &config).unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", harness::free_udp_port())
+            .parse()
+            .unwrap();
+        let child = Command::new(exe)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let server = Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = TcpStream::connect(addr).is_ok()
+                && http(addr, "GET", "/-/ready", "text/plain", b"").0 == 200;
+            if ready {
+                return server;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus on {addr} not ready within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// An instant PromQL query: each series' labels and value.
+    fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
+        let (status, body) = http(
+            self.addr,
+            "GET",
+            &format!("/api/v1/query?query={}", encode(promql)),
+            "text/plain",
+            b"",
+        );
+        assert_eq!(status, 200, "query {promql}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("query answer is JSON");
+        v["data"]["result"]
+            .as_array()
+            .expect("a vector result")
+            .iter()
+            .map(|s| {
+                let value = s["value"][1]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .expect("a sample value");
+                (s["metric"].clone(), value)
+            })
+            .collect()
+    }
+
+    /// The single value of `promql`, once it satisfies `ok`, or a failure after `within`
+    /// naming the last answer.
+    async fn wait_value(&self, promql: &str, within: Duration, ok: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let result = self.query(promql);
+            if let [(_, v)] = result.as_slice() {
+                if ok(*v) {
+                    return *v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{promql}` not as expected within {within:?}; last answer: {result:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `promtool check metrics` on one endpoint's output: no parse errors and no lint problems
+/// (names, units, `_total` suffixes, help text).
+fn promtool_accepts(role: &str, text: &str) {
+    let mut child = Command::new(prometheus_tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool check metrics refuses {role}'s metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn soap_call(gateway: SocketAddr, participant: &str) -> String {
+    let envelope = format!(
+        r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:r="urn:tessera:reservation:v1"><e:Body><r:getEventSchedule><r:participantID>{participant}</r:participantID></r:getEventSchedule></e:Body></e:Envelope>"#
+    );
+    let (status, body) = http(
+        gateway,
+        "POST",
+        "/ws/reservation",
+        "text/xml; charset=utf-8",
+        envelope.as_bytes(),
+    );
+    assert_eq!(status, 200, "SOAP call answered: {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_the_test_caused() {
+    // Fail at once, before a cluster starts, when the tools are missing.
+    prometheus_tool("promtool");
+    prometheus_tool("prometheus");
+    let cluster = TestCluster::start(Options {
+        supervised: true,
+        chaos: true,
+        metrics: true,
+        extra_toml: "\n[recovery]\ncheckpoint_interval = 25\n".into(),
+        ..Options::default()
+    });
+    cluster.wait_gateway(Duration::from_secs(20)).await;
+    let urls = cluster.metrics_urls();
+    assert_eq!(
+        urls.len(),
+        6,
+        "gateway, sequencer and four managers: {urls:?}"
+    );
+    for (role, url) in &urls {
+        let up = harness::eventually(Duration::from_secs(20), || {
+            let rest = url.trim_start_matches("http://");
+            let host = &rest[..rest.find('/').unwrap_or(rest.len())];
+            TcpStream::connect(host).is_ok() && get(url).0 == 200
+        })
+        .await;
+        assert!(up, "{role} serves no metrics at {url}");
+    }
+    let targets: Vec<(String, String)> = urls
+        .iter()
+        .map(|(role, url)| {
+            let rest = url.trim_start_matches("http://");
+            (
+                role.clone(),
+                rest[..rest.find('/').unwrap_or(rest.len())].to_owned(),
+            )
+        })
+        .collect();
+    let prometheus = Prometheus::start(&targets);
+    prometheus
+        .wait_value("count(up == 1)", Duration::from_secs(30), |v| v == 6.0)
+        .await;
+
+    // Replica 2 turns Byzantine, from the dashboard's fault injection route.
+    let gateway = cluster.cfg.gateway.listen;
+    let (status, body) = http(
+        gateway,
+        "POST",
+        "/dashboard/chaos",
+        "application/json",
+        br#"{"replica": 2, "action": "byzantine"}"#,
+    );
+    assert_eq!(status, 200, "chaos from the dashboard route: {body}");
+
+    // One call first, seen by Prometheus, then the rest: a counter's rate needs two samples
+    // of the series, and the series appears with the first call.
+    const CALLS: u64 = 40;
+    let answer = soap_call(gateway, "MTLP1000");
+    assert!(answer.contains("<success>true</success>"), "{answer}");
+    prometheus
+        .wait_value(
+            "sum(tessera_gateway_calls_total)",
+            Duration::from_secs(20),
+            |v| v == 1.0,
+        )
+        .await;
+    for i in 1..CALLS {
+        let answer = soap_call(gateway, &format!("MTLP{:04}", 1000 + i));
+        assert!(answer.contains("<success>true</success>"), "{answer}");
+    }
+    let s = cluster
+        .wait_replacements(2, 1, Duration::from_secs(30))
+        .await;
+    let replaced = s.replicas[1].replacements.expect("rm 2 answered");
+
+    // Every endpoint's text, now that calls, faults and a replacement filled it in.
+    for (role, url) in &urls {
+        let (status, text) = get(url);
+        assert_eq!(status, 200, "{role} at {url}");
+        assert!(text.contains("# HELP tessera_"), "{role}: {text}");
+        promtool_accepts(role, &text);
+    }
+
+    // What Prometheus scraped says what the test did.
+    let calls = prometheus
+        .wait_value(
+            "sum(tessera_gateway_calls_total)",
+            Duration::from_secs(20),
+            |v| v >= CALLS as f64,
+        )
+        .await;
+    assert_eq!(calls, CALLS as f64, "exactly the calls the test made");
+    prometheus
+        .wait_value(
+            r#"sum(tessera_gateway_calls_total{operation="getEventSchedule",code!="fault"})"#,
+            Duration::from_secs(5),
+            |v| v == CALLS as f64,
+        )
+        .await;
+    let rate = prometheus
+        .wait_value(
+            "sum(rate(tessera_gateway_calls_total[1m]))",
+            Duration::from_secs(10),
+            |v| v > 0.0,
+        )
+        .await;
+    assert!(rate > 0.0);
+    prometheus
+        .wait_value(
+            r#"max(tessera_replica_replacements_total{role="rm2",replica="2"})"#,
+            Duration::from_secs(20),
+            |v| v == f64::from(replaced),
+        )
+        .await;
+    // No other replica was replaced, and the front end reported replica 2 wrong at least the
+    // three times in a row that draw a vote.
+    prometheus
+        .wait_value(
+            r#"sum(tessera_replica_replacements_total{replica!="2"})"#,
+            Duration::from_secs(5),
+            |v| v == 0.0,
+        )
+        .await;
+    prometheus
+        .wait_value(
+            r#"sum(tessera_front_end_verdicts_total{replica="2",verdict="wrong"})"#,
+            Duration::from_secs(10),
+            |v| v >= 3.0,
+        )
+        .await;
+    prometheus
+        .wait_value(
+            "max(tessera_sequencer_next_seq)",
+            Duration::from_secs(10),
+            |v| v >= (CALLS + 1) as f64,
+        )
+        .await;
+}
+
+#[test]
+fn deploy_prometheus_config_and_alerting_rules_pass_promtool() {
+    let promtool = prometheus_tool("promtool");
+    let dir = repo_root().join("deploy/prometheus");
+    for args in [
+        vec!["check", "config", "prometheus.yml"],
+        vec!["check", "rules", "alerts.yml"],
+        // The rules' own unit tests: each alert fires on the series that should raise it and
+        // stays quiet on a healthy cluster.
+        vec!["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
