@@ -432,3 +432,167 @@ fn deploy_prometheus_config_and_alerting_rules_pass_promtool() {
         );
     }
 }
+
+/// A `tesserad gateway` with its log in a file, killed and reaped when dropped.
+struct LoggingGateway {
+    child: Child,
+    listen: SocketAddr,
+    log: PathBuf,
+}
+
+impl LoggingGateway {
+    /// Starts a gateway for `cluster` listening on `port`, with `args` before the
+    /// subcommand and `env` (no other log settings are inherited from the test's environment).
+    async fn start(
+        cluster: &TestCluster,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> LoggingGateway {
+        let port = harness::free_udp_port();
+        let gw = cluster.cfg.gateway.listen;
+        let text = std::fs::read_to_string(&cluster.config_path)
+            .unwrap()
+            .replace(&gw.to_string(), &format!("127.0.0.1:{port}"));
+        let config = cluster.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let log = cluster.dir.path().join(format!("{name}.log"));
+        let child = Command::new(harness::tesserad())
+            .args(args)
+            .arg("gateway")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("TESSERA_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("TESSERA_LOG_FORMAT")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start tesserad gateway");
+        let gateway = LoggingGateway {
+            child,
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            log,
+        };
+        let listen = gateway.listen;
+        let up = harness::eventually(Duration::from_secs(20), || {
+            TcpStream::connect(listen).is_ok()
+        })
+        .await;
+        assert!(up, "gateway {name} did not listen on {listen}");
+        gateway
+    }
+
+    /// One SOAP call with this `X-Request-Id`; the sequence number it took effect at.
+    fn call(&self, request_id: &str) -> u64 {
+        let envelope = r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:r="urn:tessera:reservation:v1"><e:Body><r:getEventSchedule><r:participantID>MTLP4242</r:participantID></r:getEventSchedule></e:Body></e:Envelope>"#;
+        let mut s = TcpStream::connect(self.listen).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST /ws/reservation HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: text/xml\r\nX-Request-Id: {request_id}\r\nContent-Length: {}\r\n\r\n",
+            self.listen,
+            envelope.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(envelope.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let revision = answer
+            .split("<revision>")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .and_then(|r| r.parse().ok());
+        revision.unwrap_or_else(|| panic!("no revision in the answer: {answer}"))
+    }
+
+    /// The log so far, once a line satisfies `done` (or after `within`).
+    async fn log_when(&self, within: Duration, done: impl Fn(&str) -> bool) -> String {
+        let path = self.log.clone();
+        let read = move || std::fs::read_to_string(&path).unwrap_or_default();
+        harness::eventually(within, || read().lines().any(&done)).await;
+        read()
+    }
+}
+
+impl Drop for LoggingGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_plain_or_json_lines_and_one_call_is_followed_by_its_request_id_and_seq() {
+    let cluster = TestCluster::start(Options::default());
+    cluster.wait_converged(0, Duration::from_secs(20)).await;
+
+    // JSON lines at debug: every line parses, and the per-call line carries the request id
+    // and the sequence number the call took effect at.
+    let json = LoggingGateway::start(
+        &cluster,
+        "json",
+        &["--log-format", "json"],
+        &[("TESSERA_LOG", "debug")],
+    )
+    .await;
+    let seq = json.call("trace-json-1");
+    let log = json
+        .log_when(Duration::from_secs(10), |l| l.contains("trace-json-1"))
+        .await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let call = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "trace-json-1")
+        .unwrap_or_else(|| panic!("no line of call trace-json-1 in:\n{log}"));
+    assert_eq!(call["level"], "DEBUG", "{call}");
+    assert_eq!(call["message"], "call answered", "{call}");
+    assert_eq!(call["span"]["seq"], seq, "{call}");
+    assert_eq!(call["span"]["op"], "getEventSchedule", "{call}");
+    drop(json);
+
+    // Text at the default level into a file: no colour escapes, and no line per call.
+    let quiet = LoggingGateway::start(&cluster, "quiet", &[], &[]).await;
+    quiet.call("trace-quiet-1");
+    // A call's line is written (unbuffered) before its response is sent, so the file is
+    // complete for this call once the answer is here: no need to wait for what must not come.
+    let log = std::fs::read_to_string(&quiet.log).unwrap();
+    assert!(log.contains("INFO"), "the gateway logged its start: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file:\n{log}"
+    );
+    assert!(
+        !log.contains("trace-quiet-1"),
+        "a per-call line at the default level:\n{log}"
+    );
+    drop(quiet);
+
+    // RUST_LOG works too (TESSERA_LOG unset): the call's line, as text, with its seq.
+    let debug = LoggingGateway::start(
+        &cluster,
+        "rust-log",
+        &[],
+        &[("RUST_LOG", "info,tessera_gateway=debug")],
+    )
+    .await;
+    let seq = debug.call("trace-text-1");
+    let log = debug
+        .log_when(Duration::from_secs(10), |l| l.contains("trace-text-1"))
+        .await;
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("request_id=\"trace-text-1\""))
+        .unwrap_or_else(|| panic!("no line of call trace-text-1 in:\n{log}"));
+    assert!(line.contains(&format!("seq={seq}")), "{line}");
+    assert!(line.contains("call answered"), "{line}");
+}
