@@ -166,6 +166,11 @@ pub async fn run(
                         rm.handle_replica_exited(now);
                         break;
                     };
+                    // The replicas' end of a call's trail: the gateway's line for the call
+                    // names the same seq next to its request id.
+                    if let tessera_protocol::replica_manager::FromReplica::Applied { seq, .. } = &got {
+                        tracing::debug!(replica = id, seq = *seq, "replica {id} answered seq {seq}");
+                    }
                     rm.handle_replica(now, got);
                     handled += 1;
                     if handled < ANSWERS_PER_WAKEUP {
