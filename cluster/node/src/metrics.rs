@@ -220,7 +220,7 @@ impl SequencerMetrics {
             nacked_entries: counter(&r, "tessera_sequencer_nacked_entries_total", "Entries resent in answer to NACKs")?,
             retransmitted: counter(&r, "tessera_sequencer_retransmitted_entries_total", "Entries resent unasked to a replica manager whose acknowledgements stalled")?,
             multicast: counter(&r, "tessera_sequencer_multicast_entries_total", "Entries multicast to the replica managers for the first time (requests sequenced and made durable)")?,
-            refused: counter(&r, "tessera_sequencer_refused_total", "Submissions refused: too large, or too many waiting for the log")?,
+            refused: counter(&r, "tessera_sequencer_refused_total", "Submissions refused: not a request, too large for one message, or too many waiting for the log")?,
             drops: Drops::new(&r, "tessera_sequencer_datagrams_dropped_total", "sequencer")?,
             registry: r,
         })
