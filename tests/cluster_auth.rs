@@ -16,6 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{Options, TestCluster};
+use tessera_node::config::{AuthMode, AuthSection, TlsSection};
 
 /// Runs `tesserad ARGS` with `stdin`, to completion.
 fn tesserad(args: &[&str], stdin: &str) -> Output {
@@ -152,16 +153,16 @@ async fn https_and_authentication_with_zeep_the_cli_and_user_file_reloads() {
     ] {
         add_user(&users, name, ids);
     }
-    let cluster = TestCluster::start(Options {
-        https: true,
-        extra_toml: format!(
-            "[gateway.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[gateway.auth]\nmode = \"required\"\n\
-             users = \"{}\"\n",
-            pki.join("cert.pem").display(),
-            pki.join("key.pem").display(),
-            users.display()
-        ),
-        ..Options::default()
+    let cluster = TestCluster::start_with(Options::default(), |cfg| {
+        cfg.gateway.tls = Some(TlsSection {
+            cert: pki.join("cert.pem"),
+            key: pki.join("key.pem"),
+        });
+        cfg.gateway.auth = Some(AuthSection {
+            mode: AuthMode::Required,
+            users: Some(users.clone()),
+        });
+        cfg.gateway.public_url = cfg.gateway.public_url.replacen("http:", "https:", 1);
     });
     let gateway = GatewayProcess::start(&cluster.config_path, dir.path().join("gateway.log"));
     cluster.wait_gateway(Duration::from_secs(20)).await;

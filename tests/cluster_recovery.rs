@@ -12,7 +12,7 @@ mod workload;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use harness::{alive, signal_pid, Options, Role, TestCluster};
+use harness::{alive, quick_recovery, signal_pid, Options, Role, TestCluster};
 use tessera_protocol::wire::{ChaosAction, FaultKind, FaultReport, Link, Message, NodeId};
 use tessera_types::{Code, EventId, EventType, Reply, ReplyBody, Request, UserId};
 use workload::{check_against_single_replica, run_workload, workload, Answered};
@@ -21,9 +21,7 @@ use workload::{check_against_single_replica, run_workload, workload, Answered};
 fn opts(chaos: bool) -> Options {
     Options {
         chaos,
-        extra_toml:
-            "\n[recovery]\ncheckpoint_interval = 25\nhang_threshold_ms = 700\nretry_ms = 100\n"
-                .into(),
+        recovery: quick_recovery(25),
         ..Options::default()
     }
 }
@@ -102,9 +100,7 @@ async fn a_byzantine_and_a_crashed_replica_at_the_same_time_change_nothing() {
     // and each faulty replica is replaced exactly once.
     let cluster = TestCluster::start(Options {
         chaos: true,
-        extra_toml:
-            "\n[recovery]\ncheckpoint_interval = 5000\nhang_threshold_ms = 700\nretry_ms = 100\n"
-                .into(),
+        recovery: quick_recovery(5000),
         ..Options::default()
     });
     let fe = cluster.front_end();
@@ -336,9 +332,7 @@ async fn every_acknowledged_reservation_survives_kill_9_of_every_process() {
 async fn a_replica_far_behind_the_retention_window_recovers_by_state_transfer() {
     // A tiny retention window: at most 200 entries, at least the last 100.
     let cluster = TestCluster::start(Options {
-        extra_toml:
-            "\n[recovery]\ncheckpoint_interval = 50\nhang_threshold_ms = 700\nretry_ms = 100\n"
-                .into(),
+        recovery: quick_recovery(50),
         sequencer_retain: Some((200, 100)),
         ..Options::default()
     });

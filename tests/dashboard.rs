@@ -62,7 +62,7 @@ impl Browser {
     fn start(width: u32, height: u32) -> Browser {
         let chromium = installed("chromium");
         let chromedriver = installed("chromedriver");
-        let port = harness::free_udp_port();
+        let port = tessera_testkit::cluster::free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // Its own process group, so that dropping the browser ends Chromium as well even
         // when no session was made to quit.
@@ -252,7 +252,7 @@ async fn the_dashboard_shows_a_byzantine_replica_replaced_and_drives_fault_injec
     let cluster = TestCluster::start(Options {
         supervised: true,
         chaos: true,
-        extra_toml: "\n[recovery]\ncheckpoint_interval = 25\n".into(),
+        recovery: harness::quick_recovery(25),
         ..Options::default()
     });
     cluster.wait_gateway(Duration::from_secs(20)).await;

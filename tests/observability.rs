@@ -79,7 +79,7 @@ impl Prometheus {
         }
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, &config).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", harness::free_udp_port())
+        let addr: SocketAddr = format!("127.0.0.1:{}", tessera_testkit::cluster::free_port())
             .parse()
             .unwrap();
         let child = Command::new(exe)
@@ -206,20 +206,53 @@ fn soap_call(gateway: SocketAddr, participant: &str) -> String {
     body
 }
 
+/// Every role's `GET /metrics` URL, by role name: the gateway's on its listener, then the
+/// sequencer's and each replica manager's `metrics_address`.
+fn metrics_urls(cluster: &TestCluster) -> Vec<(String, String)> {
+    let cfg = &cluster.cfg;
+    let mut urls = vec![(
+        "gateway".to_owned(),
+        format!("http://{}/metrics", cfg.gateway.listen),
+    )];
+    if let Some(a) = cfg.sequencer.metrics_address {
+        urls.push(("sequencer".to_owned(), format!("http://{a}/metrics")));
+    }
+    for rm in &cfg.replica_manager {
+        if let Some(a) = rm.metrics_address {
+            urls.push((format!("rm{}", rm.id), format!("http://{a}/metrics")));
+        }
+    }
+    urls
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_the_test_caused() {
     // Fail at once, before a cluster starts, when the tools are missing.
     prometheus_tool("promtool");
     prometheus_tool("prometheus");
-    let cluster = TestCluster::start(Options {
-        supervised: true,
-        chaos: true,
-        metrics: true,
-        extra_toml: "\n[recovery]\ncheckpoint_interval = 25\n".into(),
-        ..Options::default()
-    });
+    // The sequencer and every manager get a metrics address of their own.
+    let cluster = TestCluster::start_with(
+        Options {
+            supervised: true,
+            chaos: true,
+            recovery: harness::quick_recovery(25),
+            ..Options::default()
+        },
+        |cfg| {
+            let address = || -> Option<SocketAddr> {
+                Some(SocketAddr::from((
+                    [127, 0, 0, 1],
+                    tessera_testkit::cluster::free_port(),
+                )))
+            };
+            cfg.sequencer.metrics_address = address();
+            for rm in &mut cfg.replica_manager {
+                rm.metrics_address = address();
+            }
+        },
+    );
     cluster.wait_gateway(Duration::from_secs(20)).await;
-    let urls = cluster.metrics_urls();
+    let urls = metrics_urls(&cluster);
     assert_eq!(
         urls.len(),
         6,
@@ -387,14 +420,14 @@ impl LoggingGateway {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> LoggingGateway {
-        let port = harness::free_udp_port();
+        let port = tessera_testkit::cluster::free_port();
         let gw = cluster.cfg.gateway.listen;
         let text = std::fs::read_to_string(&cluster.config_path)
             .unwrap()
             .replace(&gw.to_string(), &format!("127.0.0.1:{port}"));
-        let config = cluster.dir.path().join(format!("{name}.toml"));
+        let config = cluster.dir().join(format!("{name}.toml"));
         std::fs::write(&config, text).unwrap();
-        let log = cluster.dir.path().join(format!("{name}.log"));
+        let log = cluster.dir().join(format!("{name}.log"));
         let child = Command::new(harness::tesserad())
             .args(args)
             .arg("gateway")

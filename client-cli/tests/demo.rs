@@ -7,174 +7,30 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{tessera, Run};
+use tessera_ops::config::{Config, RecoverySection};
+use tessera_testkit::cluster::{self, tesserad, Launch, LocalCluster};
 
-/// The `tesserad` binary built by `cargo build --bins` (`tests/run` builds it first).
-fn tesserad() -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/tesserad
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("tesserad");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bins` first (tests/run does)",
-        bin.display()
-    );
-    bin
-}
-
-/// A port free for UDP (the nodes) and TCP (the gateway) alike.
-fn free_port() -> u16 {
-    loop {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A cluster configuration on free ports, in `dir`, with small checkpoints so that recovery
-/// takes seconds; with `secure`, the gateway serves HTTPS (a `tesserad dev-cert` pair in
-/// `dir/pki`) and requires authentication (the user file `dir/users`).
-fn write_config(dir: &Path, secure: bool) -> PathBuf {
-    let pid = std::process::id();
-    let p: Vec<u16> = (0..7).map(|_| free_port()).collect();
-    let text = format!(
-        r#"
-[cluster]
-name = "cli-demo-{pid}"
-secret = "cli-demo-secret-{pid}"
-data_dir = "{data}"
-max_datagram_bytes = 8192
-
-[network]
-mode = "multicast"
-group = "239.255.{g}.201:{p5}"
-interface = "127.0.0.1"
-ttl = 0
-
-[sequencer]
-address = "127.0.0.1:{p0}"
-
-[[replica_manager]]
-id = 1
-implementation = "memory"
-address = "127.0.0.1:{p1}"
-
-[[replica_manager]]
-id = 2
-implementation = "sqlite"
-address = "127.0.0.1:{p2}"
-
-[[replica_manager]]
-id = 3
-implementation = "eventlog"
-address = "127.0.0.1:{p3}"
-
-[[replica_manager]]
-id = 4
-implementation = "kv"
-address = "127.0.0.1:{p4}"
-
-[front_end]
-address = "127.0.0.1:0"
-
-[gateway]
-listen = "127.0.0.1:{p6}"
-public_url = "{scheme}://127.0.0.1:{p6}/ws/reservation"
-
-[timeouts]
-request_timeout_ms = 10000
-
-[recovery]
-checkpoint_interval = 25
-hang_threshold_ms = 700
-retry_ms = 100
-{secure}"#,
-        data = dir.join("data").display(),
-        g = pid % 250 + 1,
-        p0 = p[0],
-        p1 = p[1],
-        p2 = p[2],
-        p3 = p[3],
-        p4 = p[4],
-        p5 = p[5],
-        p6 = p[6],
-        scheme = if secure { "https" } else { "http" },
-        secure = if secure {
-            format!(
-                "\n[gateway.tls]\ncert = \"{pki}/cert.pem\"\nkey = \"{pki}/key.pem\"\n\n\
-                 [gateway.auth]\nmode = \"required\"\nusers = \"{users}\"\n",
-                pki = dir.join("pki").display(),
-                users = dir.join("users").display()
-            )
-        } else {
-            String::new()
-        },
-    );
-    let path = dir.join("cluster.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// `tesserad up --chaos`, stopped (with everything it started) when dropped.
-struct Supervisor(Child);
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A loopback cluster's configuration with small checkpoints, so that recovery takes
+/// seconds.
+fn demo_config(dir: &Path) -> Config {
+    let mut cfg = cluster::loopback(dir);
+    cfg.cluster.max_datagram_bytes = Some(8192);
+    cfg.recovery = RecoverySection {
+        checkpoint_interval: 25,
+        hang_threshold_ms: 700,
+        retry_ms: 100,
+    };
+    cfg
 }
 
 fn tessera_run(args: &[&str]) -> Run {
     tessera().args(args).output().unwrap().into()
-}
-
-/// A trial certificate and a service account for the secure gateway of `write_config`.
-fn make_pki_and_users(dir: &Path) {
-    let pki = dir.join("pki");
-    let out = Command::new(tesserad())
-        .args(["dev-cert", "--out", pki.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let mut add = Command::new(tesserad())
-        .args(["user", "add", "--name", "demo", "--ids", "*", "--users"])
-        .arg(dir.join("users"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"demo-password\n")
-        .unwrap();
-    assert!(add.wait().unwrap().success());
 }
 
 /// The demo against a gateway with TLS and authentication: it takes the same options as the
@@ -182,8 +38,10 @@ fn make_pki_and_users(dir: &Path) {
 #[test]
 fn the_demo_passes_on_a_real_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    make_pki_and_users(dir.path());
-    let config = write_config(dir.path(), true);
+    let mut cfg = demo_config(dir.path());
+    cluster::make_pki_and_user(&tesserad(), dir.path(), "demo", "*", "demo-password")
+        .unwrap()
+        .secure(&mut cfg);
     let cacert = dir.path().join("pki/ca.pem");
     let secure = |args: &[&str]| -> Run {
         tessera()
@@ -194,21 +52,15 @@ fn the_demo_passes_on_a_real_cluster() {
             .unwrap()
             .into()
     };
+    let log_path = dir.path().join("tesserad.log");
+    let launch = Launch {
+        supervised: true,
+        chaos: true,
+        log: Some(log_path.clone()),
+    };
+    let cluster = LocalCluster::start(cfg, dir, launch).unwrap();
+    let config = cluster.config_path.clone();
     let config_arg = config.to_str().unwrap();
-    let log = std::fs::File::create(dir.path().join("tesserad.log")).unwrap();
-    let _cluster = Supervisor(
-        Command::new(tesserad())
-            .args(["up", "--chaos", "--config", config_arg])
-            .env(
-                "TESSERA_LOG",
-                std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
     // Wait until every replica is up, with `tessera status --json`.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -253,10 +105,7 @@ fn the_demo_passes_on_a_real_cluster() {
         "{r:#?}"
     );
 
-    let gateway = tessera_ops::config::Config::load(Some(&config))
-        .unwrap()
-        .gateway
-        .listen;
+    let gateway = cluster.cfg.gateway.listen;
     while TcpStream::connect(gateway).is_err() {
         assert!(Instant::now() < deadline, "the gateway did not come up");
         std::thread::sleep(Duration::from_millis(100));
@@ -264,7 +113,7 @@ fn the_demo_passes_on_a_real_cluster() {
 
     // The gateway is the one of the configuration (https://): no --url.
     let r = secure(&["demo", "--config", config_arg, "--wait", "45"]);
-    let log = std::fs::read_to_string(dir.path().join("tesserad.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     // Shown with --nocapture: the demo as a user sees it, and the cluster's replacements.
     println!("{}", r.stdout);
     for line in log.lines().filter(|l| l.contains("replac")) {
@@ -340,7 +189,8 @@ fn the_demo_passes_on_a_real_cluster() {
 #[test]
 fn without_a_cluster_status_chaos_and_demo_say_so() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), false);
+    let config = dir.path().join("cluster.toml");
+    cluster::write_config(&config, &demo_config(dir.path())).unwrap();
     let config_arg = config.to_str().unwrap();
 
     let r = tessera_run(&["status", "--config", config_arg, "--wait-ms", "300"]);

@@ -13,9 +13,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tessera_gateway::{router, serve, Config};
+use tessera_testkit::soap_client::SoapClient;
 use tessera_testkit::LocalBackend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const ENVELOPE: &str = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" \
     xmlns:t=\"urn:tessera:reservation:v1\"><s:Body>{CALL}</s:Body></s:Envelope>";
@@ -64,13 +64,13 @@ async fn main() {
         "<t:addReservationSlot><t:adminID>MTLA0001</t:adminID><t:eventType>Concerts</t:eventType>\
          <t:eventID>MTLE101226</t:eventID><t:capacity>100000</t:capacity></t:addReservationSlot>",
     );
-    let mut conn = Conn::open(addr, &path).await;
-    conn.call(&setup).await;
+    let client = SoapClient::new(addr, &path);
+    client.post(&setup).await.expect("the set-up call succeeds");
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for i in 0..clients {
-        let path = path.clone();
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let participant = format!("MTLP{:04}", i % 10_000);
             let reserve = call(&format!(
@@ -79,7 +79,6 @@ async fn main() {
                  </t:reserveTicket>"
             ));
             let cancel = reserve.replace("reserveTicket", "cancelTicket");
-            let mut conn = Conn::open(addr, &path).await;
             let mut latencies = Vec::new();
             let mut n = 0u64;
             while Instant::now() < deadline {
@@ -89,7 +88,7 @@ async fn main() {
                     &cancel
                 };
                 let started = Instant::now();
-                conn.call(body).await;
+                client.post(body).await.expect("every call succeeds");
                 latencies.push(started.elapsed());
                 n += 1;
             }
@@ -113,57 +112,4 @@ async fn main() {
         pct(0.99),
         latencies.last().unwrap()
     );
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    stream: TcpStream,
-    path: String,
-    buffer: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr, path: &str) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            path: path.to_owned(),
-            buffer: Vec::with_capacity(4096),
-        }
-    }
-
-    /// Sends one call and reads its whole response; panics on anything but 200.
-    async fn call(&mut self, envelope: &str) {
-        let request = format!(
-            "POST {} HTTP/1.1\r\nHost: load\r\nContent-Type: text/xml; charset=utf-8\r\n\
-             Content-Length: {}\r\n\r\n{envelope}",
-            self.path,
-            envelope.len()
-        );
-        self.stream.write_all(request.as_bytes()).await.unwrap();
-        self.buffer.clear();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = self.stream.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "connection closed");
-            self.buffer.extend_from_slice(&chunk[..n]);
-            let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
-            let head = std::str::from_utf8(&self.buffer[..end]).unwrap();
-            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
-                })
-                .expect("content-length");
-            if self.buffer.len() >= end + 4 + length {
-                return;
-            }
-        }
-    }
 }

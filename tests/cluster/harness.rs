@@ -1,66 +1,21 @@
-//! Real-process test clusters: a sequencer and four replica managers started as separate
-//! `tesserad` processes on loopback, each cluster with its own ports, multicast group and
-//! data directory so that tests running in parallel never see each other. Every process is
-//! killed and reaped when the `TestCluster` is dropped, also when a test fails.
+//! Real-process test clusters: a [`tessera_testkit::cluster::LocalCluster`] (a sequencer and
+//! four replica managers as separate `tesserad` processes on loopback, each cluster with its
+//! own ports, multicast group and data directory, every process reaped on drop) with what the
+//! suites ask of it: a front end, status polling, waits for convergence and replacement.
 
-#![allow(dead_code)]
+// Each suite uses a part of the harness.
+#![allow(dead_code, unused_imports)]
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use tessera_node::config::Config;
+use tessera_node::config::{Config, RecoverySection};
 use tessera_node::status::{self, ClusterStatus, ReplicaState};
 use tessera_node::FrontEndClient;
+use tessera_testkit::cluster::{self, Launch, LocalCluster};
 
-/// The `tesserad` binary built by `cargo build` (tests/run builds it before testing).
-pub fn tesserad() -> PathBuf {
-    if let Some(p) = option_env!("CARGO_BIN_EXE_tesserad") {
-        return PathBuf::from(p);
-    }
-    // target/<profile>/deps/<test> → target/<profile>/tesserad
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("tesserad");
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo build --bins` first (tests/run does)",
-        bin.display()
-    );
-    bin
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Sequencer,
-    Rm(u8),
-}
-
-impl Role {
-    /// Every role of a cluster, in start order.
-    pub const ALL: [Role; 5] = [
-        Role::Sequencer,
-        Role::Rm(1),
-        Role::Rm(2),
-        Role::Rm(3),
-        Role::Rm(4),
-    ];
-
-    fn args(self) -> Vec<String> {
-        match self {
-            Role::Sequencer => vec!["sequencer".into()],
-            Role::Rm(id) => vec!["rm".into(), "--id".into(), id.to_string()],
-        }
-    }
-    fn index(self) -> usize {
-        match self {
-            Role::Sequencer => 0,
-            Role::Rm(id) => usize::from(id),
-        }
-    }
-}
+pub use tessera_testkit::cluster::{alive, tesserad, Role};
 
 /// What differs between test clusters.
 #[derive(Debug, Clone)]
@@ -80,12 +35,8 @@ pub struct Options {
     pub chaos: bool,
     /// `sequencer.retain_max` and `retain_min`, when not the defaults.
     pub sequencer_retain: Option<(usize, usize)>,
-    /// The gateway's public URL is `https://` (for a `[gateway.tls]` in `extra_toml`).
-    pub https: bool,
-    /// Give the sequencer and every replica manager a `metrics_address` (see
-    /// [`TestCluster::metrics_urls`]).
-    pub metrics: bool,
-    pub extra_toml: String,
+    /// `[recovery]`, when not the defaults.
+    pub recovery: Option<RecoverySection>,
 }
 
 impl Default for Options {
@@ -101,262 +52,92 @@ impl Default for Options {
             supervised: false,
             chaos: false,
             sequencer_retain: None,
-            https: false,
-            metrics: false,
-            extra_toml: String::new(),
+            recovery: None,
         }
     }
 }
 
-static CLUSTERS: AtomicU32 = AtomicU32::new(0);
-
-static PORTS: AtomicU32 = AtomicU32::new(0);
-
-/// A free UDP port below the kernel's ephemeral range (32768 and up), so that no socket
-/// bound to port 0 (a front end, a status query, another test's client) can be handed it
-/// between our check and the node's bind. The start is spread by pid so that test processes
-/// running side by side walk different stretches.
-pub fn free_udp_port() -> u16 {
-    const LOW: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    let start = std::process::id().wrapping_mul(7919) % SPAN;
-    for _ in 0..SPAN {
-        let n = PORTS.fetch_add(1, Ordering::Relaxed);
-        let port = (LOW + (start + n) % SPAN) as u16;
-        // Free for UDP (nodes) and TCP (the gateway) alike.
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-        {
-            return port;
+impl Options {
+    /// The cluster's configuration: a fresh loopback one ([`cluster::loopback`]) with these
+    /// options applied.
+    pub fn config(&self, dir: &std::path::Path) -> Config {
+        use tessera_node::config::MulticastMode;
+        let mut cfg = cluster::loopback(dir);
+        cfg.cluster.max_datagram_bytes = Some(self.max_datagram_bytes);
+        if !self.multicast {
+            cfg.network.mode = MulticastMode::Unicast;
         }
+        if let Some((max, min)) = self.sequencer_retain {
+            cfg.sequencer.retain_max = max;
+            cfg.sequencer.retain_min = min;
+        }
+        cfg.timeouts.request_timeout_ms = self.request_timeout_ms;
+        cfg.faults.drop = self.drop;
+        cfg.faults.duplicate = self.duplicate;
+        cfg.faults.reorder = self.reorder;
+        cfg.faults.max_delay_ms = 5;
+        cfg.faults.seed = self.seed;
+        if let Some(recovery) = &self.recovery {
+            cfg.recovery = recovery.clone();
+        }
+        cfg
     }
-    panic!("no free UDP port in {LOW}..{}", LOW + SPAN);
+}
+
+/// Small checkpoints and a short hang threshold, so that recovery scenarios take seconds;
+/// `checkpoint_interval` as given.
+pub fn quick_recovery(checkpoint_interval: u64) -> Option<RecoverySection> {
+    Some(RecoverySection {
+        checkpoint_interval,
+        hang_threshold_ms: 700,
+        retry_ms: 100,
+    })
 }
 
 pub struct TestCluster {
-    pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
-    pub cfg: Config,
-    chaos: bool,
-    procs: Vec<Option<Child>>,
-    /// `Some` when the roles run under one `tesserad up` supervisor instead.
-    supervisor: Option<Child>,
+    local: LocalCluster,
+}
+
+impl Deref for TestCluster {
+    type Target = LocalCluster;
+    fn deref(&self) -> &LocalCluster {
+        &self.local
+    }
+}
+
+impl DerefMut for TestCluster {
+    fn deref_mut(&mut self) -> &mut LocalCluster {
+        &mut self.local
+    }
 }
 
 impl TestCluster {
     pub fn start(opts: Options) -> TestCluster {
-        let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
+        Self::start_with(opts, |_| {})
+    }
+
+    /// As [`start`](Self::start), with `configure` applied to the configuration last.
+    pub fn start_with(opts: Options, configure: impl FnOnce(&mut Config)) -> TestCluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<u16> = (0..7).map(|_| free_udp_port()).collect();
-        // The metrics listeners (TCP) of the sequencer and replica managers 1..=4.
-        let metrics: Vec<String> = (0..5)
-            .map(|_| {
-                if opts.metrics {
-                    format!("metrics_address = \"127.0.0.1:{}\"\n", free_udp_port())
-                } else {
-                    String::new()
-                }
-            })
-            .collect();
-        // A group per cluster: derived from the pid and a counter, inside 239.255.0.0/16.
-        let group = format!("239.255.{}.{}:{}", (pid % 250) + 1, (n % 250) + 1, ports[5]);
-        let mode = if opts.multicast {
-            "multicast"
-        } else {
-            "unicast"
-        };
-        let text = format!(
-            r#"
-[cluster]
-name = "test-{pid}-{n}"
-secret = "test-secret-{pid}-{n}"
-data_dir = "{data}"
-max_datagram_bytes = {dgram}
-
-[network]
-mode = "{mode}"
-group = "{group}"
-interface = "127.0.0.1"
-ttl = 0
-
-[sequencer]
-address = "127.0.0.1:{p0}"
-{m0}{retain}
-
-[[replica_manager]]
-id = 1
-implementation = "memory"
-address = "127.0.0.1:{p1}"
-{m1}
-[[replica_manager]]
-id = 2
-implementation = "sqlite"
-address = "127.0.0.1:{p2}"
-{m2}
-[[replica_manager]]
-id = 3
-implementation = "eventlog"
-address = "127.0.0.1:{p3}"
-{m3}
-[[replica_manager]]
-id = 4
-implementation = "kv"
-address = "127.0.0.1:{p4}"
-{m4}
-[front_end]
-address = "127.0.0.1:0"
-
-[gateway]
-listen = "127.0.0.1:{gw}"
-public_url = "{scheme}://127.0.0.1:{gw}/ws/reservation"
-
-[timeouts]
-request_timeout_ms = {timeout}
-
-[faults]
-drop = {drop}
-duplicate = {dup}
-reorder = {reorder}
-max_delay_ms = 5
-seed = {seed}
-{extra}
-"#,
-            data = dir.path().join("data").display(),
-            dgram = opts.max_datagram_bytes,
-            p0 = ports[0],
-            m0 = metrics[0],
-            m1 = metrics[1],
-            m2 = metrics[2],
-            m3 = metrics[3],
-            m4 = metrics[4],
-            p1 = ports[1],
-            p2 = ports[2],
-            p3 = ports[3],
-            p4 = ports[4],
-            gw = ports[6],
-            scheme = if opts.https { "https" } else { "http" },
-            timeout = opts.request_timeout_ms,
-            drop = opts.drop,
-            dup = opts.duplicate,
-            reorder = opts.reorder,
-            seed = opts.seed,
-            extra = opts.extra_toml,
-            retain = opts
-                .sequencer_retain
-                .map(|(max, min)| format!("retain_max = {max}\nretain_min = {min}"))
-                .unwrap_or_default(),
-        );
-        let config_path = dir.path().join("cluster.toml");
-        std::fs::write(&config_path, &text).expect("write config");
-        let cfg = Config::load(Some(&config_path)).expect("test config is valid");
-        let mut cluster = TestCluster {
-            dir,
-            config_path,
-            cfg,
+        let mut cfg = opts.config(dir.path());
+        configure(&mut cfg);
+        let launch = Launch {
+            supervised: opts.supervised,
             chaos: opts.chaos,
-            procs: (0..5).map(|_| None).collect(),
-            supervisor: None,
+            log: None,
         };
-        if opts.supervised {
-            let mut cmd = Command::new(tesserad());
-            cmd.arg("up").arg("--config").arg(&cluster.config_path);
-            if opts.chaos {
-                cmd.arg("--chaos");
-            }
-            let child = cmd
-                .env(
-                    "TESSERA_LOG",
-                    std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
-                )
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("spawn tesserad up");
-            cluster.supervisor = Some(child);
-        } else {
-            for role in Role::ALL {
-                cluster.spawn(role);
-            }
-        }
-        cluster
-    }
-
-    /// Pid of a role started by the `tesserad up` supervisor, found by its command line.
-    pub fn supervised_pid(&self, role: Role) -> Option<u32> {
-        let mut want: Vec<String> = role.args();
-        if self.chaos && matches!(role, Role::Rm(_)) {
-            want.push("--chaos".into());
-        }
-        want.push("--config".into());
-        want.push(self.config_path.display().to_string());
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let mut args: Vec<String> = cmdline
-                .split(|b| *b == 0)
-                .skip(1)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            // `tesserad up` gives every role a metrics port of its own choosing.
-            if let Some(i) = args.iter().position(|a| a == "--metrics-address") {
-                args.drain(i..(i + 2).min(args.len()));
-            }
-            (args == want && alive(pid)).then_some(pid)
-        })
-    }
-
-    fn spawn(&mut self, role: Role) {
-        let mut args = role.args();
-        if self.chaos && matches!(role, Role::Rm(_)) {
-            args.push("--chaos".into());
-        }
-        let child = Command::new(tesserad())
-            .args(args)
-            .arg("--config")
-            .arg(&self.config_path)
-            .env(
-                "TESSERA_LOG",
-                std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn tesserad");
-        self.procs[role.index()] = Some(child);
-    }
-
-    pub fn pid(&self, role: Role) -> Option<u32> {
-        self.procs[role.index()].as_ref().map(Child::id)
-    }
-
-    fn signal(&self, role: Role, sig: &str) {
-        signal_pid(self.pid(role).expect("role is running"), sig);
+        let local = LocalCluster::start(cfg, dir, launch).expect("test cluster starts");
+        TestCluster { local }
     }
 
     /// `kill -9` and reap.
     pub fn kill9(&mut self, role: Role) {
-        self.signal(role, "KILL");
-        if let Some(mut c) = self.procs[role.index()].take() {
-            let _ = c.wait();
-        }
+        assert!(self.pid(role).is_some(), "{role:?} is not running");
+        self.local.kill9(role);
     }
 
     pub fn restart(&mut self, role: Role) {
-        assert!(
-            self.procs[role.index()].is_none(),
-            "{role:?} is still running"
-        );
-        self.spawn(role);
-    }
-
-    /// SIGSTOP: the process stays alive but silent.
-    pub fn pause(&self, role: Role) {
-        self.signal(role, "STOP");
-    }
-
-    pub fn resume(&self, role: Role) {
-        self.signal(role, "CONT");
+        self.local.restart(role).expect("tesserad restarts");
     }
 
     pub fn front_end(&self) -> FrontEndClient {
@@ -419,26 +200,6 @@ seed = {seed}
     }
 }
 
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        if let Some(mut sup) = self.supervisor.take() {
-            // A clean stop takes its roles with it; SIGKILL only if it does not come.
-            signal_pid(sup.id(), "TERM");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && matches!(sup.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = sup.kill();
-            let _ = sup.wait();
-        }
-        for c in self.procs.iter_mut().flatten() {
-            // A paused process must be continued or SIGKILL still works; SIGKILL always does.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Every replica up at the sequencer's last seq, on one digest.
 pub fn whole(s: &ClusterStatus) -> bool {
     let first = s.replicas[0].digest.clone();
@@ -482,25 +243,8 @@ impl TestCluster {
 
 /// `kill -SIG pid`, for processes the cluster started itself (replica children).
 pub fn signal_pid(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(ok.success(), "kill -{sig} {pid}");
-}
-
-/// Whether `pid` is still a live (not zombie) process.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+    assert!(alive(pid), "kill -{sig} {pid}: no such process");
+    cluster::signal(pid, sig);
 }
 
 impl TestCluster {
@@ -539,24 +283,6 @@ impl TestCluster {
         self.cfg.gateway.public_url.clone()
     }
 
-    /// Every role's `GET /metrics` URL, by role name: the gateway's on its listener, then
-    /// the sequencer's and each replica manager's configured `metrics_address`.
-    pub fn metrics_urls(&self) -> Vec<(String, String)> {
-        let mut urls = vec![(
-            "gateway".to_owned(),
-            format!("http://{}/metrics", self.cfg.gateway.listen),
-        )];
-        if let Some(a) = self.cfg.sequencer.metrics_address {
-            urls.push(("sequencer".to_owned(), format!("http://{a}/metrics")));
-        }
-        for rm in &self.cfg.replica_manager {
-            if let Some(a) = rm.metrics_address {
-                urls.push((format!("rm{}", rm.id), format!("http://{a}/metrics")));
-            }
-        }
-        urls
-    }
-
     /// Waits until the gateway answers `/health`.
     pub async fn wait_gateway(&self, within: Duration) {
         let addr = self.cfg.gateway.listen;
@@ -571,14 +297,4 @@ impl TestCluster {
     }
 }
 
-/// The Python that `tests/run` set up with zeep and lxml.
-pub fn python() -> String {
-    std::env::var("TESSERA_PYTHON").unwrap_or_else(|_| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-        if venv.exists() {
-            venv.display().to_string()
-        } else {
-            "python3".into()
-        }
-    })
-}
+pub use tessera_testkit::python;

@@ -133,18 +133,10 @@ pub fn validate(version: SoapVersion, xml: &[u8]) {
     assert_valid(&schema, xml);
 }
 
-/// The XML checker: `tests/tools/xmlcheck.py` (lxml) under the Python that `tests/run` sets up
-/// in `.venv` (`TESSERA_PYTHON`), validating against `schema` if given.
+/// The XML checker: `tests/tools/xmlcheck.py` (lxml) under the suites' Python
+/// ([`tessera_testkit::python`]), validating against `schema` if given.
 pub fn xml_checker(schema: Option<&Path>) -> Command {
-    let python = std::env::var("TESSERA_PYTHON").unwrap_or_else(|_| {
-        let venv = manifest_dir().join("../.venv/bin/python");
-        if venv.exists() {
-            venv.display().to_string()
-        } else {
-            "python3".into()
-        }
-    });
-    let mut cmd = Command::new(python);
+    let mut cmd = Command::new(tessera_testkit::python());
     cmd.arg(manifest_dir().join("../tests/tools/xmlcheck.py"));
     if let Some(schema) = schema {
         cmd.arg(schema);
