@@ -249,6 +249,9 @@ async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_th
             for rm in &mut cfg.replica_manager {
                 rm.metrics_address = address();
             }
+            // The gateway's scrape-only listener as well (its /metrics is the same registry as
+            // the one on the main listener, so Prometheus scrapes only the latter).
+            cfg.gateway.metrics_listen = address();
         },
     );
     cluster.wait_gateway(Duration::from_secs(20)).await;
@@ -321,6 +324,26 @@ async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_th
         assert!(text.contains("# HELP tessera_"), "{role}: {text}");
         promtool_accepts(role, &text);
     }
+
+    // The scrape-only listener serves the same registry, and nothing else.
+    let scrape_only = format!(
+        "http://{}",
+        cluster
+            .cfg
+            .gateway
+            .metrics_listen
+            .expect("configured above")
+    );
+    let (status, text) = get(&format!("{scrape_only}/metrics"));
+    assert_eq!(status, 200, "{text}");
+    promtool_accepts("gateway (metrics_listen)", &text);
+    assert!(
+        text.contains(&format!(
+            "tessera_gateway_calls_total{{code=\"OK\",operation=\"getEventSchedule\"}} {CALLS}"
+        )),
+        "{text}"
+    );
+    assert_eq!(get(&format!("{scrape_only}/dashboard")).0, 404);
 
     // What Prometheus scraped says what the test did.
     let calls = prometheus

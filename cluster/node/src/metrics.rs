@@ -39,7 +39,7 @@ fn gauge(v: u64) -> i64 {
 
 /// A registry with the `process_start_time_seconds` every role exports (a restart shows as a
 /// change of it).
-pub fn registry(labels: &[(&str, String)]) -> anyhow::Result<Registry> {
+pub fn registry(labels: &[(&str, String)]) -> Result<Registry, prometheus::Error> {
     let labels = labels
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
@@ -135,7 +135,7 @@ async fn scrape(tx: &mpsc::Sender<ScrapeRequest>) -> axum::response::Response {
 struct Drops(IntCounterVec);
 
 impl Drops {
-    fn new(registry: &Registry, name: &str, who: &str) -> anyhow::Result<Drops> {
+    fn new(registry: &Registry, name: &str, who: &str) -> Result<Drops, prometheus::Error> {
         let v = IntCounterVec::new(
             Opts::new(
                 name,
@@ -168,13 +168,13 @@ impl Drops {
     }
 }
 
-fn int_gauge(registry: &Registry, name: &str, help: &str) -> anyhow::Result<IntGauge> {
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
     let g = IntGauge::new(name, help)?;
     registry.register(Box::new(g.clone()))?;
     Ok(g)
 }
 
-fn counter(registry: &Registry, name: &str, help: &str) -> anyhow::Result<IntCounter> {
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
     let c = IntCounter::new(name, help)?;
     registry.register(Box::new(c.clone()))?;
     Ok(c)
@@ -185,7 +185,7 @@ fn histogram(
     name: &str,
     help: &str,
     buckets: Vec<f64>,
-) -> anyhow::Result<Histogram> {
+) -> Result<Histogram, prometheus::Error> {
     let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
     registry.register(Box::new(h.clone()))?;
     Ok(h)
@@ -208,7 +208,7 @@ pub struct SequencerMetrics {
 }
 
 impl SequencerMetrics {
-    pub fn new() -> anyhow::Result<SequencerMetrics> {
+    pub fn new() -> Result<SequencerMetrics, prometheus::Error> {
         let r = registry(&[])?;
         Ok(SequencerMetrics {
             next_seq: int_gauge(&r, "tessera_sequencer_next_seq", "The sequence number the next request will be given")?,
@@ -282,7 +282,7 @@ const STATES: [ReplicaState; 5] = [
 ];
 
 impl RmMetrics {
-    pub fn new(id: ReplicaId, implementation: &str) -> anyhow::Result<RmMetrics> {
+    pub fn new(id: ReplicaId, implementation: &str) -> Result<RmMetrics, prometheus::Error> {
         let r = registry(&[
             ("replica", id.to_string()),
             ("implementation", implementation.to_owned()),
@@ -375,7 +375,7 @@ pub struct FrontEndMetrics {
 }
 
 impl FrontEndMetrics {
-    pub fn new(registry: &Registry) -> anyhow::Result<FrontEndMetrics> {
+    pub fn new(registry: &Registry) -> Result<FrontEndMetrics, prometheus::Error> {
         let verdicts = IntCounterVec::new(
             Opts::new(
                 "tessera_front_end_verdicts_total",
