@@ -119,7 +119,7 @@ impl Watcher {
     }
 
     /// The cluster now (or as seen less than half a second ago).
-    pub async fn view(&self) -> anyhow::Result<View> {
+    pub async fn view(&self) -> Result<View, tessera_ops::endpoint::EndpointError> {
         let mut m = self.memory.lock().await;
         if let (Some(at), Some(view)) = (m.looked, &m.view) {
             if at.elapsed() < FRESH {
