@@ -590,3 +590,108 @@ async fn logs_are_plain_or_json_lines_and_one_call_is_followed_by_its_request_id
     assert!(line.contains(&format!("seq={seq}")), "{line}");
     assert!(line.contains("call answered"), "{line}");
 }
+
+/// A `tesserad up` whose printed start-up summary the test reads; stopped like Ctrl-C (and
+/// killed if that does not stop it) and reaped when dropped.
+struct Up {
+    child: Child,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        tessera_testkit::cluster::signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tesserad_up_gives_every_role_a_metrics_url_and_prints_them_and_the_dashboard() {
+    prometheus_tool("promtool");
+    let dir = tempfile::tempdir().unwrap();
+    // No metrics_address anywhere: `tesserad up` picks the ports.
+    let cfg = Options::default().config(dir.path());
+    assert!(cfg.sequencer.metrics_address.is_none());
+    let config = dir.path().join("cluster.toml");
+    tessera_testkit::cluster::write_config(&config, &cfg).unwrap();
+    let mut child = Command::new(harness::tesserad())
+        .args(["up", "--chaos", "--config"])
+        .arg(&config)
+        .env("TESSERA_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start tesserad up");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let _up = Up { child };
+    // The summary ends with the Ctrl-C line; read it on a thread so that a silent supervisor
+    // fails the test at the deadline instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Read to the end, after the summary too: the supervisor prints when it stops.
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !printed
+        .last()
+        .is_some_and(|l: &String| l.starts_with("Ctrl-C"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(_) => panic!("tesserad up printed no summary in 30 s: {printed:#?}"),
+        }
+    }
+    let mut urls: Vec<(String, String)> = Vec::new();
+    // Each role's metrics line is its name and URL, under "metrics".
+    let metrics_at = printed
+        .iter()
+        .position(|l| l.starts_with("metrics"))
+        .unwrap_or_else(|| panic!("no metrics section: {printed:#?}"));
+    for line in &printed[metrics_at + 1..] {
+        if !line.starts_with("  ") {
+            break;
+        }
+        let url = line.split_whitespace().last().unwrap_or_default();
+        assert!(url.ends_with("/metrics"), "{line}");
+        urls.push((line.trim().to_owned(), url.to_owned()));
+    }
+    assert_eq!(
+        urls.len(),
+        6,
+        "gateway, sequencer and four managers: {printed:#?}"
+    );
+    for (role, url) in &urls {
+        let rest = url.trim_start_matches("http://");
+        let host = rest[..rest.find('/').unwrap_or(rest.len())].to_owned();
+        let up = harness::eventually(Duration::from_secs(20), || {
+            TcpStream::connect(&host).is_ok() && get(url).0 == 200
+        })
+        .await;
+        assert!(up, "{role}: no metrics at {url}");
+        let (_, text) = get(url);
+        promtool_accepts(role, &text);
+    }
+    // The dashboard line, with its buttons, and the page it names.
+    let dashboard = printed
+        .iter()
+        .find(|l| l.starts_with("dashboard:"))
+        .unwrap_or_else(|| panic!("no dashboard line: {printed:#?}"));
+    assert!(dashboard.contains("fault injection"), "{dashboard}");
+    let url = dashboard
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a dashboard URL");
+    let (status, page) = get(url);
+    assert_eq!(status, 200);
+    assert!(page.contains("/dashboard/app.js"), "{page}");
+}

@@ -14,6 +14,15 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 
+/// A line on stdout. A reader that went away (`tesserad up | head`) must not make the
+/// supervisor panic, taking the whole cluster down with it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// One supervised role.
 #[derive(Debug, Clone)]
 pub struct Role {
@@ -155,20 +164,18 @@ pub async fn run(
     std::fs::create_dir_all(&cfg.cluster.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.cluster.data_dir.display()))?;
     let mut running = Vec::new();
-    println!(
+    say!(
         "tessera cluster {:?} (data in {})",
         cfg.cluster.name,
         cfg.cluster.data_dir.display()
     );
     if chaos {
-        println!(
-            "  fault injection enabled (tesserad chaos byzantine|crash|hang|heal --replica N)"
-        );
+        say!("  fault injection enabled (tesserad chaos byzantine|crash|hang|heal --replica N)");
     }
     for role in roles(cfg, chaos) {
         let child =
             spawn(&exe, &options, &role).with_context(|| format!("starting {}", role.name))?;
-        println!(
+        say!(
             "  {:<16} pid {:<8} {}",
             role.name,
             child.id().unwrap_or(0),
@@ -184,18 +191,20 @@ pub async fn run(
         });
     }
     match cfg.network.mode {
-        crate::config::MulticastMode::Multicast => println!(
+        crate::config::MulticastMode::Multicast => say!(
             "  multicast group {} on {} (ttl {})",
-            cfg.network.group, cfg.network.interface, cfg.network.ttl
+            cfg.network.group,
+            cfg.network.interface,
+            cfg.network.ttl
         ),
         crate::config::MulticastMode::Unicast => {
-            println!("  unicast fan-out to the replica managers")
+            say!("  unicast fan-out to the replica managers")
         }
     }
-    println!("metrics (Prometheus text format):");
+    say!("metrics (Prometheus text format):");
     for r in &running {
         if let Some(m) = &r.role.metrics {
-            println!("  {:<16} {m}", r.role.name);
+            say!("  {:<16} {m}", r.role.name);
         }
     }
     let auth = if cfg.gateway_auth_mode() == crate::config::AuthMode::Required {
@@ -203,7 +212,7 @@ pub async fn run(
     } else {
         ""
     };
-    println!(
+    say!(
         "dashboard: {}{auth}{}",
         gateway_url(cfg, "/dashboard"),
         if chaos {
@@ -212,7 +221,7 @@ pub async fn run(
             ""
         }
     );
-    println!("Ctrl-C stops the cluster.");
+    say!("Ctrl-C stops the cluster.");
 
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -260,7 +269,7 @@ pub async fn run(
         }
     }
 
-    println!("stopping...");
+    say!("stopping...");
     for r in &running {
         if let Some(pid) = r.child.as_ref().and_then(Child::id) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
@@ -275,6 +284,6 @@ pub async fn run(
             }
         }
     }
-    println!("stopped.");
+    say!("stopped.");
     Ok(())
 }
