@@ -162,7 +162,8 @@ async fn https_and_authentication_with_zeep_the_cli_and_user_file_reloads() {
             mode: AuthMode::Required,
             users: Some(users.clone()),
         });
-        cfg.gateway.public_url = cfg.gateway.public_url.replacen("http:", "https:", 1);
+        let listen = cfg.gateway.listen;
+        tessera_testkit::cluster::set_gateway(cfg, listen, true);
     });
     let gateway = GatewayProcess::start(&cluster.config_path, dir.path().join("gateway.log"));
     cluster.wait_gateway(Duration::from_secs(20)).await;

@@ -187,7 +187,7 @@ impl SoapClient {
     }
 
     /// POSTs a SOAP 1.1 envelope; the response body of an HTTP 200 that is not a fault.
-    pub async fn post(&self, envelope: &str) -> Result<Vec<u8>, CallError> {
+    pub async fn post(&self, envelope: &str) -> Result<String, CallError> {
         let mut http = String::with_capacity(envelope.len() + 160);
         let _ = write!(
             http,
@@ -199,9 +199,10 @@ impl SoapClient {
             envelope.len()
         );
         let (status, body) = self.call(http.as_bytes()).await?;
-        if contains(&body, b"Fault>") {
+        let text =
+            String::from_utf8(body).map_err(|_| CallError::Response("not UTF-8".into()))?;
+        if text.contains("Fault>") {
             self.faults.fetch_add(1, Ordering::Relaxed);
-            let text = String::from_utf8_lossy(&body);
             return Err(CallError::Fault {
                 status,
                 fault: element(&text, "faultstring").unwrap_or("?").to_owned(),
@@ -210,14 +211,12 @@ impl SoapClient {
         if status != 200 {
             return Err(CallError::Status(status));
         }
-        Ok(body)
+        Ok(text)
     }
 
     /// One call of `request`; its reply's code (the bench's workload needs no more).
     pub async fn submit(&self, request: &Request) -> Result<Reply, CallError> {
-        let body = self.post(&envelope(request)).await?;
-        let text =
-            std::str::from_utf8(&body).map_err(|_| CallError::Response("not UTF-8".into()))?;
+        let text = self.post(&envelope(request)).await?;
         let result = text
             .find("<result>")
             .map(|i| &text[i..])
@@ -231,10 +230,6 @@ impl SoapClient {
             .ok_or_else(|| CallError::Response(format!("unknown code {code:?}")))?;
         Ok(Reply::code(code))
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Sends one request on `conn` and reads its response: (status, body).
