@@ -14,12 +14,19 @@
 //! [`auth`] decides who is calling (HTTP Basic or a WS-Security UsernameToken against the
 //! user file) and whether they may act as the ID in the body.
 //!
+//! [`metrics`] counts calls, faults, responses and connections for `GET /metrics`;
+//! [`periodic`] turns them into the dashboard's chart and a log summary; [`dashboard`] is the
+//! live page.
+//!
 //! [`wsdl`] renders the published contract (`wsdl/` at the repository root) for `GET ?wsdl`.
 
 pub mod auth;
+pub mod dashboard;
+pub mod metrics;
+pub mod periodic;
 pub mod server;
 pub mod soap;
 pub mod wsdl;
 
-pub use server::{router, serve, Answer, Backend, BackendError, Config};
+pub use server::{metrics_router, router, serve, Answer, Backend, BackendError, Config};
 pub use soap::{Limits, SoapVersion};

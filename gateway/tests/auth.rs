@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use common::*;
 use tessera_gateway::auth::{created, hash_password, Authenticator, Grant, User, Users};
+use tessera_gateway::metrics::Metrics;
 use tessera_gateway::server::ServeOptions;
 use tessera_gateway::{Config, SoapVersion};
 
@@ -53,6 +54,7 @@ async fn gateway(tls: bool) -> Gateway {
     let (ca, cert, key) = test_pki(dir.path());
     let config = Config {
         auth: Some(Arc::new(Authenticator::new(users()).unwrap())),
+        metrics: Some(Arc::new(Metrics::new(prometheus::Registry::new()).unwrap())),
         ..Config::default()
     };
     let options = ServeOptions {
@@ -392,6 +394,46 @@ async fn wsdl_and_health_need_no_credentials_and_status_needs_the_operator_grant
         "{}",
         reply.text()
     );
+}
+
+#[tokio::test]
+async fn metrics_and_the_dashboard_need_the_operator_grant_and_refusals_are_counted() {
+    let gw = gateway(true).await;
+    for path in [
+        "/metrics",
+        "/dashboard",
+        "/dashboard/app.js",
+        "/dashboard/style.css",
+        "/dashboard/state",
+    ] {
+        let reply = gw.get(path, "").await;
+        assert_eq!(reply.status.as_u16(), 401, "{path}");
+        assert_eq!(reply.headers["www-authenticate"], "Basic realm=\"tessera\"");
+        let reply = gw.get(path, &basic("alice", "alice-pw")).await;
+        assert_eq!(reply.status.as_u16(), 403, "{path}");
+        let reply = gw.get(path, &basic("ops", "ops-pw")).await;
+        assert_eq!(reply.status.as_u16(), 200, "{path}: {}", reply.text());
+    }
+    let body = br#"{"replica": 2, "action": "byzantine"}"#;
+    let chaos = format!(
+        "POST /dashboard/chaos HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        body.len(),
+        basic("alice", "alice-pw")
+    );
+    let reply = raw_tls(gw.server.addr, &gw.ca, &chaos, body).await;
+    assert_eq!(reply.status.as_u16(), 403, "{}", reply.text());
+    let reply = gw.get("/metrics", &basic("ops", "ops-pw")).await;
+    let text = reply.text();
+    assert!(
+        text.contains("tessera_gateway_auth_failures_total{reason=\"missing\"} 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_gateway_auth_failures_total{reason=\"forbidden\"} 6"),
+        "{text}"
+    );
+    assert_eq!(gw.server.backend.calls(), 0);
 }
 
 #[tokio::test]

@@ -288,12 +288,16 @@ impl LocalCluster {
         std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let args: Vec<String> = cmdline
+            let mut args: Vec<String> = cmdline
                 .split(|b| *b == 0)
                 .skip(1)
                 .filter(|a| !a.is_empty())
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
+            // `tesserad up` gives every role a metrics port of its own choosing.
+            if let Some(i) = args.iter().position(|a| a == "--metrics-address") {
+                args.drain(i..(i + 2).min(args.len()));
+            }
             (args == want && alive(pid)).then_some(pid)
         })
     }

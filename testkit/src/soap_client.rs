@@ -199,8 +199,7 @@ impl SoapClient {
             envelope.len()
         );
         let (status, body) = self.call(http.as_bytes()).await?;
-        let text =
-            String::from_utf8(body).map_err(|_| CallError::Response("not UTF-8".into()))?;
+        let text = String::from_utf8(body).map_err(|_| CallError::Response("not UTF-8".into()))?;
         if text.contains("Fault>") {
             self.faults.fetch_add(1, Ordering::Relaxed);
             return Err(CallError::Fault {

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::link_config;
+use crate::metrics::FrontEndMetrics;
 use crate::transport::{Transport, DRAIN_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +67,14 @@ const QUEUE: usize = 4096;
 impl FrontEndClient {
     /// Binds the configured front-end address and starts the front-end task.
     pub fn start(cfg: &Config) -> Result<FrontEndClient, FrontEndError> {
+        Self::start_with(cfg, None)
+    }
+
+    /// [`start`](Self::start), keeping `metrics` up to date.
+    pub fn start_with(
+        cfg: &Config,
+        metrics: Option<FrontEndMetrics>,
+    ) -> Result<FrontEndClient, FrontEndError> {
         let start = |e: &dyn std::fmt::Display| FrontEndError::Start(e.to_string());
         let transport = Transport::bind(
             cfg,
@@ -90,7 +99,14 @@ impl FrontEndClient {
         let (tx, rx) = mpsc::channel(QUEUE);
         let timeout_ms = cfg.timeouts.request_timeout_ms;
         let stats = Arc::new(Mutex::new(ClientStats::default()));
-        tokio::spawn(drive(fe, transport, rx, timeout_ms, Arc::clone(&stats)));
+        tokio::spawn(drive(
+            fe,
+            transport,
+            rx,
+            timeout_ms,
+            Arc::clone(&stats),
+            metrics,
+        ));
         Ok(FrontEndClient {
             tx,
             local_addr,
@@ -127,8 +143,10 @@ async fn drive(
     mut rx: mpsc::Receiver<Submit>,
     timeout_ms: u64,
     stats: Arc<Mutex<ClientStats>>,
+    metrics: Option<FrontEndMetrics>,
 ) {
-    let mut waiting: HashMap<RequestId, Responder> = HashMap::new();
+    // Each caller's answer channel, and when its request was submitted (agreement time).
+    let mut waiting: HashMap<RequestId, (Responder, Instant)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     let mut open = true;
     loop {
@@ -136,19 +154,30 @@ async fn drive(
         while let Some(t) = fe.poll_transmit() {
             transport.send(&t).await;
         }
+        let mut now = None;
         while let Some(ev) = fe.poll_event() {
-            let (id, result) = match ev {
-                FrontEndEvent::Answered { id, seq, reply } => (
+            let (id, result, replies) = match ev {
+                FrontEndEvent::Answered {
+                    id,
+                    seq,
+                    reply,
+                    replies,
+                } => (
                     id,
                     Reply::decode(&reply)
                         .map(|reply| Answer { reply, seq })
                         .map_err(|e| FrontEndError::BadReply(e.to_string())),
+                    Some(replies),
                 ),
                 FrontEndEvent::Unavailable { id } => {
-                    (id, Err(FrontEndError::Unavailable(timeout_ms)))
+                    (id, Err(FrontEndError::Unavailable(timeout_ms)), None)
                 }
             };
-            if let Some(respond) = waiting.remove(&id) {
+            if let Some((respond, submitted)) = waiting.remove(&id) {
+                if let (Some(m), Some(replies)) = (&metrics, replies) {
+                    let now = *now.get_or_insert_with(Instant::now);
+                    m.answered(now.saturating_duration_since(submitted), replies);
+                }
                 // The caller may have given up (dropped its future); that is fine.
                 let _ = respond.send(result);
             }
@@ -156,6 +185,9 @@ async fn drive(
         if let Ok(mut s) = stats.lock() {
             s.protocol = fe.stats().clone();
             s.wire_dropped = fe.wire_stats().dropped();
+        }
+        if let Some(m) = &metrics {
+            m.update(fe.stats(), fe.wire_stats().dropped());
         }
         if !open && waiting.is_empty() {
             return;
@@ -166,11 +198,11 @@ async fn drive(
                 Some(first) => {
                     let now = Instant::now();
                     let id = fe.submit(now, first.request);
-                    waiting.insert(id, first.respond);
+                    waiting.insert(id, (first.respond, now));
                     // Take whatever else is queued, so one Submit datagram carries the burst.
                     while let Ok(more) = rx.try_recv() {
                         let id = fe.submit(now, more.request);
-                        waiting.insert(id, more.respond);
+                        waiting.insert(id, (more.respond, now));
                     }
                 }
                 None => open = false,

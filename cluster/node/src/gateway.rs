@@ -21,17 +21,24 @@ use tokio::sync::watch;
 
 use crate::config::{AuthMode, Config};
 use crate::front_end::FrontEndClient;
+use crate::metrics::FrontEndMetrics;
 use crate::status;
+use crate::watch::Watcher;
 
 /// The cluster as the gateway's backend.
 pub struct ClusterBackend {
     front_end: FrontEndClient,
     cfg: Config,
+    watcher: Watcher,
 }
 
 impl ClusterBackend {
     pub fn new(front_end: FrontEndClient, cfg: Config) -> Self {
-        ClusterBackend { front_end, cfg }
+        ClusterBackend {
+            front_end,
+            watcher: Watcher::new(cfg.clone()),
+            cfg,
+        }
     }
 }
 
@@ -49,9 +56,24 @@ impl Backend for ClusterBackend {
             Err(e) => serde_json::json!({ "error": e.to_string() }),
         }
     }
+
+    async fn dashboard(&self) -> serde_json::Value {
+        match self.watcher.view().await {
+            Ok(view) => serde_json::to_value(&view).unwrap_or(serde_json::Value::Null),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        }
+    }
+
+    async fn chaos(&self, replica: u8, action: String) -> Result<String, String> {
+        let action = crate::chaos::parse_action(&action)?;
+        crate::chaos::send(&self.cfg, replica, action, Duration::from_secs(3))
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
 }
 
-/// The gateway's settings from the cluster configuration, with `auth` from [`prepare`].
+/// The gateway's settings from the cluster configuration, with `auth` from [`prepare`]; [`run`]
+/// adds metrics, the dashboard's chart and its fault injection.
 pub fn gateway_config(cfg: &Config, auth: Option<Arc<Authenticator>>) -> tessera_gateway::Config {
     let g = &cfg.gateway;
     tessera_gateway::Config {
@@ -64,6 +86,27 @@ pub fn gateway_config(cfg: &Config, auth: Option<Arc<Authenticator>>) -> tessera
         request_timeout: Duration::from_millis(g.request_timeout_ms),
         max_in_flight: g.max_in_flight,
         auth,
+        access_log: g.access_log,
+        ..tessera_gateway::Config::default()
+    }
+}
+
+/// Metrics and what is built on them, when `[gateway] metrics` is on.
+pub struct Observed {
+    pub metrics: Arc<tessera_gateway::metrics::Metrics>,
+    pub history: Arc<tessera_gateway::periodic::History>,
+    pub front_end: FrontEndMetrics,
+}
+
+impl Observed {
+    pub fn new() -> anyhow::Result<Observed> {
+        let registry = crate::metrics::registry(&[])?;
+        let front_end = FrontEndMetrics::new(&registry)?;
+        Ok(Observed {
+            metrics: Arc::new(tessera_gateway::metrics::Metrics::new(registry)?),
+            history: Arc::default(),
+            front_end,
+        })
     }
 }
 
@@ -116,21 +159,49 @@ pub fn read_users(path: &Path) -> anyhow::Result<Users> {
     Users::parse(&text).with_context(|| format!("{}", path.display()))
 }
 
-/// Runs the gateway and its front end until `shutdown` turns true.
+/// Runs the gateway and its front end until `shutdown` turns true. `chaos`: the dashboard
+/// offers fault injection.
 pub async fn run(
     cfg: Config,
     origin: &str,
+    chaos: bool,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let prepared = prepare(&cfg, origin)?;
-    let front_end = FrontEndClient::start(&cfg)?;
+    let observed = cfg.gateway.metrics.then(Observed::new).transpose()?;
+    let front_end =
+        FrontEndClient::start_with(&cfg, observed.as_ref().map(|o| o.front_end.clone()))?;
     let listener = tokio::net::TcpListener::bind(cfg.gateway.listen)
         .await
         .with_context(|| format!("binding the gateway to {}", cfg.gateway.listen))?;
-    let router = tessera_gateway::router(
-        ClusterBackend::new(front_end.clone(), cfg.clone()),
-        gateway_config(&cfg, prepared.auth.clone()),
-    );
+    let mut gateway = gateway_config(&cfg, prepared.auth.clone());
+    gateway.dashboard_chaos = chaos;
+    if let Some(o) = &observed {
+        gateway.metrics = Some(o.metrics.clone());
+        gateway.history = Some(o.history.clone());
+        tokio::spawn(tessera_gateway::periodic::run(
+            o.metrics.clone(),
+            o.history.clone(),
+            Duration::from_secs(cfg.gateway.summary_secs),
+        ));
+    }
+    if let (Some(o), Some(address)) = (&observed, cfg.gateway.metrics_listen) {
+        let scrape = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding gateway.metrics_listen {address}"))?;
+        let router = tessera_gateway::metrics_router(o.metrics.clone());
+        tokio::spawn(async move {
+            let options = ServeOptions::default();
+            if let Err(e) =
+                tessera_gateway::server::serve_with(scrape, router, options, std::future::pending())
+                    .await
+            {
+                tracing::error!(%address, error = %e, "metrics listener stopped");
+            }
+        });
+    }
+    let router =
+        tessera_gateway::router(ClusterBackend::new(front_end.clone(), cfg.clone()), gateway);
     if let (Some(auth), Some(path)) = (&prepared.auth, &prepared.users_path) {
         tokio::spawn(reload_users(auth.clone(), path.clone()));
     }
@@ -140,7 +211,10 @@ pub async fn run(
         tls = prepared.tls.is_some(),
         auth = if prepared.auth.is_some() { "required" } else { "off" },
         front_end = %front_end.local_addr(),
-        "gateway up"
+        metrics = observed.is_some(),
+        chaos,
+        "gateway up; dashboard at {}",
+        crate::supervisor::gateway_url(&cfg, "/dashboard")
     );
     let stop = async move {
         let _ = shutdown.changed().await;
@@ -148,6 +222,7 @@ pub async fn run(
     let options = ServeOptions {
         tls: prepared.tls,
         max_connections_per_address: cfg.gateway.max_connections_per_address,
+        metrics: observed.map(|o| o.metrics),
         ..ServeOptions::default()
     };
     tessera_gateway::server::serve_with(listener, router, options, stop)

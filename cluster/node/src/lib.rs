@@ -12,6 +12,8 @@
 //! | [`supervisor`] | `tesserad up`: starts and restarts every role on one machine |
 //! | [`dev_cert`] | `tesserad dev-cert`: a trial CA and localhost certificate |
 //! | [`user_admin`] | `tesserad user add\|remove\|list`: the gateway's user file |
+//! | [`metrics`] | Prometheus metrics of every role, and the `/metrics` listener |
+//! | [`watch`] | the cluster as the gateway's dashboard shows it: status and a timeline |
 //!
 //! What a tool outside the cluster needs as well lives in `tessera-ops` and is re-exported
 //! here under its old paths: [`config`] (the cluster file), [`transport`] (UDP sockets, loss
@@ -21,11 +23,13 @@
 pub mod dev_cert;
 pub mod front_end;
 pub mod gateway;
+pub mod metrics;
 pub mod replica_host;
 pub mod replica_manager;
 pub mod sequencer;
 pub mod supervisor;
 pub mod user_admin;
+pub mod watch;
 
 pub use tessera_ops::{chaos, clock, config, link_config, status, transport, Config};
 

@@ -1,6 +1,7 @@
 //! `tesserad up`: runs every role of a cluster on this machine as child processes of one
 //! supervisor, restarts any that exits, and stops them all on Ctrl-C or SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -13,35 +14,102 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 
+/// A line on stdout. A reader that went away (`tesserad up | head`) must not make the
+/// supervisor panic, taking the whole cluster down with it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// One supervised role.
 #[derive(Debug, Clone)]
 pub struct Role {
     pub name: String,
     pub args: Vec<String>,
     pub address: String,
+    /// Where its metrics are scraped (`GET /metrics`), if it serves them.
+    pub metrics: Option<String>,
 }
 
-/// The roles `tesserad up` runs for `cfg`.
+/// How `tesserad up` runs the roles.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The configuration file every role is given (`None`: the embedded default).
+    pub config: Option<PathBuf>,
+    /// Fault injection: the managers honour it, the dashboard offers it.
+    pub chaos: bool,
+    /// Every role logs JSON lines.
+    pub json_logs: bool,
+}
+
+/// A free TCP port on loopback, for a role without a configured metrics address. (It is
+/// released before the role binds it; should another process take it meanwhile, the role logs
+/// that and runs without metrics.)
+fn free_loopback() -> Option<SocketAddr> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .ok()
+}
+
+/// The gateway's URL for `path` (`/dashboard`, `/metrics`), from its public URL.
+pub fn gateway_url(cfg: &Config, path: &str) -> String {
+    let url = &cfg.gateway.public_url;
+    let host_end = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| url[start..].find('/').map(|j| start + j))
+        .unwrap_or(url.len());
+    format!("{}{path}", &url[..host_end])
+}
+
+/// The roles `tesserad up` runs for `cfg`. Each role gets a metrics address: its configured
+/// one, or a free loopback port.
 pub fn roles(cfg: &Config, chaos: bool) -> Vec<Role> {
+    let metrics_args = |configured: Option<SocketAddr>| {
+        let address = configured.or_else(free_loopback);
+        let args = address
+            .map(|a| vec!["--metrics-address".to_owned(), a.to_string()])
+            .unwrap_or_default();
+        (args, address.map(|a| format!("http://{a}/metrics")))
+    };
+    let (args, metrics) = metrics_args(cfg.sequencer.metrics_address);
     let mut roles = vec![Role {
         name: "sequencer".into(),
-        args: vec!["sequencer".into()],
+        args: std::iter::once("sequencer".to_owned())
+            .chain(args)
+            .collect(),
         address: cfg.sequencer.address.to_string(),
+        metrics,
     }];
     roles.push(Role {
         name: "gateway".into(),
-        args: vec!["gateway".into()],
+        args: std::iter::once("gateway")
+            .chain(chaos.then_some("--chaos"))
+            .map(String::from)
+            .collect(),
         address: format!("{} (SOAP {})", cfg.gateway.listen, cfg.gateway.public_url),
+        metrics: cfg
+            .gateway
+            .metrics
+            .then(|| match cfg.gateway.metrics_listen {
+                Some(a) => format!("http://{a}/metrics"),
+                None => gateway_url(cfg, "/metrics"),
+            }),
     });
     for rm in &cfg.replica_manager {
+        let (args, metrics) = metrics_args(rm.metrics_address);
         roles.push(Role {
             name: format!("rm{} ({})", rm.id, rm.implementation.as_str()),
             args: ["rm", "--id", &rm.id.to_string()]
                 .into_iter()
                 .chain(chaos.then_some("--chaos"))
                 .map(String::from)
+                .chain(args)
                 .collect(),
             address: rm.address.to_string(),
+            metrics,
         });
     }
     roles
@@ -56,11 +124,14 @@ struct Running {
     restarts: u32,
 }
 
-fn spawn(exe: &PathBuf, config: Option<&PathBuf>, role: &Role) -> std::io::Result<Child> {
+fn spawn(exe: &PathBuf, options: &Options, role: &Role) -> std::io::Result<Child> {
     let mut cmd = Command::new(exe);
     cmd.args(&role.args).env(SUPERVISED_ENV, "1");
-    if let Some(c) = config {
+    if let Some(c) = &options.config {
         cmd.arg("--config").arg(c);
+    }
+    if options.json_logs {
+        cmd.env("TESSERA_LOG_FORMAT", "json");
     }
     cmd.stdin(Stdio::null()).kill_on_drop(true).spawn()
 }
@@ -85,28 +156,26 @@ const STABLE: Duration = Duration::from_secs(10);
 
 pub async fn run(
     cfg: &Config,
-    config_path: Option<PathBuf>,
-    chaos: bool,
+    options: Options,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let chaos = options.chaos;
     let exe = std::env::current_exe().context("locating the tesserad binary")?;
     std::fs::create_dir_all(&cfg.cluster.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.cluster.data_dir.display()))?;
     let mut running = Vec::new();
-    println!(
+    say!(
         "tessera cluster {:?} (data in {})",
         cfg.cluster.name,
         cfg.cluster.data_dir.display()
     );
     if chaos {
-        println!(
-            "  fault injection enabled (tesserad chaos byzantine|crash|hang|heal --replica N)"
-        );
+        say!("  fault injection enabled (tesserad chaos byzantine|crash|hang|heal --replica N)");
     }
     for role in roles(cfg, chaos) {
-        let child = spawn(&exe, config_path.as_ref(), &role)
-            .with_context(|| format!("starting {}", role.name))?;
-        println!(
+        let child =
+            spawn(&exe, &options, &role).with_context(|| format!("starting {}", role.name))?;
+        say!(
             "  {:<16} pid {:<8} {}",
             role.name,
             child.id().unwrap_or(0),
@@ -122,15 +191,37 @@ pub async fn run(
         });
     }
     match cfg.network.mode {
-        crate::config::MulticastMode::Multicast => println!(
+        crate::config::MulticastMode::Multicast => say!(
             "  multicast group {} on {} (ttl {})",
-            cfg.network.group, cfg.network.interface, cfg.network.ttl
+            cfg.network.group,
+            cfg.network.interface,
+            cfg.network.ttl
         ),
         crate::config::MulticastMode::Unicast => {
-            println!("  unicast fan-out to the replica managers")
+            say!("  unicast fan-out to the replica managers")
         }
     }
-    println!("Ctrl-C stops the cluster.");
+    say!("metrics (Prometheus text format):");
+    for r in &running {
+        if let Some(m) = &r.role.metrics {
+            say!("  {:<16} {m}", r.role.name);
+        }
+    }
+    let auth = if cfg.gateway_auth_mode() == crate::config::AuthMode::Required {
+        " (operator grant required)"
+    } else {
+        ""
+    };
+    say!(
+        "dashboard: {}{auth}{}",
+        gateway_url(cfg, "/dashboard"),
+        if chaos {
+            " (with fault injection buttons)"
+        } else {
+            ""
+        }
+    );
+    say!("Ctrl-C stops the cluster.");
 
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -156,7 +247,7 @@ pub async fn run(
                 }
             }
             if r.child.is_none() && r.restart_at.is_some_and(|t| now >= t) {
-                match spawn(&exe, config_path.as_ref(), &r.role) {
+                match spawn(&exe, &options, &r.role) {
                     Ok(child) => {
                         r.restarts += 1;
                         eprintln!(
@@ -178,7 +269,7 @@ pub async fn run(
         }
     }
 
-    println!("stopping...");
+    say!("stopping...");
     for r in &running {
         if let Some(pid) = r.child.as_ref().and_then(Child::id) {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
@@ -193,6 +284,6 @@ pub async fn run(
             }
         }
     }
-    println!("stopped.");
+    say!("stopped.");
     Ok(())
 }

@@ -133,6 +133,10 @@ pub struct SequencerSection {
     /// Recent entries kept even when every replica has them, so that a replaced replica can
     /// replay from its checkpoint; must exceed `recovery.checkpoint_interval`.
     pub retain_min: usize,
+    /// Where Prometheus scrapes the sequencer (`GET /metrics`, plain HTTP, no
+    /// authentication: a loopback or private address). None: no metrics listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +166,10 @@ pub struct ReplicaManagerSection {
     pub implementation: Implementation,
     /// Unicast address: acks and NACKs go out from here, retransmissions and re-asks come in.
     pub address: SocketAddr,
+    /// Where Prometheus scrapes this manager (`GET /metrics`, plain HTTP, no authentication:
+    /// a loopback or private address). None: no metrics listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +211,17 @@ pub struct GatewaySection {
     /// `tesserad` refuses to start the gateway on any other.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSection>,
+    /// Collect metrics (`GET /metrics`, the dashboard's chart, the periodic log summary).
+    pub metrics: bool,
+    /// A second, plain-HTTP listener that serves only `GET /metrics`, without
+    /// authentication, for Prometheus on a private interface (`/metrics` on `listen` needs
+    /// the operator grant when authentication is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// One line per call at `info` on the `access` target (otherwise at `debug`).
+    pub access_log: bool,
+    /// Seconds between two summary lines (calls, faults, latency) at `info`; 0: none.
+    pub summary_secs: u64,
 }
 
 /// `[gateway.tls]`: PEM files. `cert` may hold a chain, leaf first.
@@ -243,6 +262,10 @@ impl Default for GatewaySection {
             max_connections_per_address: 256,
             tls: None,
             auth: None,
+            metrics: true,
+            metrics_listen: None,
+            access_log: false,
+            summary_secs: 60,
         }
     }
 }
@@ -312,6 +335,7 @@ impl Default for SequencerSection {
             address: SocketAddr::from(([127, 0, 0, 1], 7400)),
             retain_max: 100_000,
             retain_min: 10_000,
+            metrics_address: None,
         }
     }
 }
@@ -355,6 +379,7 @@ fn default_replica_managers() -> Vec<ReplicaManagerSection> {
             id,
             implementation,
             address: SocketAddr::from(([127, 0, 0, 1], 7400 + u16::from(id))),
+            metrics_address: None,
         })
         .collect()
 }

@@ -112,6 +112,15 @@ pub async fn query(cfg: &Config, wait: Duration) -> Result<ClusterStatus, Endpoi
     })
 }
 
+/// Every node's own status as it answered (`None`: it did not within `wait`): the sequencer's,
+/// and each replica manager's in id order.
+pub async fn query_nodes(
+    cfg: &Config,
+    wait: Duration,
+) -> Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>), EndpointError> {
+    ask(cfg, None, wait).await
+}
+
 /// Queries replica manager `id` alone; `None` if it did not answer within `wait`.
 pub async fn query_rm(
     cfg: &Config,
@@ -229,6 +238,12 @@ mod tests {
             digest: None,
             executed: 12,
             dropped_datagrams: 0,
+            synced: 40,
+            high: 40,
+            checkpoint: None,
+            transfers: 0,
+            instance: 1,
+            notices: Vec::new(),
         };
         let r = row(&rm, 1_000_000);
         assert_eq!(r.state, ReplicaState::VotedOut);

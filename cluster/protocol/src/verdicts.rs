@@ -49,6 +49,10 @@ pub struct ReportCounts {
     pub missing: u64,
     /// `Wrong` and `Missing` reports made (each counted once, however many copies went).
     pub reported: u64,
+    /// `wrong` per replica (indexed by `ReplicaId::index`), for metrics.
+    pub wrong_by_replica: [u64; SLOTS],
+    /// `missing` per replica.
+    pub missing_by_replica: [u64; SLOTS],
 }
 
 /// The front end's side.
@@ -116,11 +120,13 @@ impl Reporter {
                 Some(false) => {
                     *suspected = true;
                     self.counts.wrong += 1;
+                    self.counts.wrong_by_replica[replica.index()] += 1;
                     self.counts.reported += 1;
                     FaultKind::Wrong
                 }
                 None => {
                     self.counts.missing += 1;
+                    self.counts.missing_by_replica[replica.index()] += 1;
                     self.counts.reported += 1;
                     FaultKind::Missing
                 }
@@ -273,7 +279,9 @@ mod tests {
             ReportCounts {
                 wrong: 2,
                 missing: 1,
-                reported: 3
+                reported: 3,
+                wrong_by_replica: [0, 1, 0, 1],
+                missing_by_replica: [0, 0, 0, 1],
             }
         );
     }

@@ -28,6 +28,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The cluster's state for `GET /status`, as JSON.
     fn status(&self) -> impl Future<Output = serde_json::Value> + Send;
+
+    /// The cluster as the dashboard shows it (`replicas`, `sequencer`, `timeline`; see
+    /// `docs/observability.md`), as JSON. `null`: the backend has no cluster to show.
+    fn dashboard(&self) -> impl Future<Output = serde_json::Value> + Send {
+        async { serde_json::Value::Null }
+    }
+
+    /// Fault injection from the dashboard: `action` (`byzantine`, `crash`, `hang`, `heal`,
+    /// `corrupt-state`) on replica `replica`. `Ok`: what the replica's manager answered.
+    fn chaos(
+        &self,
+        replica: u8,
+        action: String,
+    ) -> impl Future<Output = Result<String, String>> + Send {
+        let _ = (replica, action);
+        async { Err("this backend has no replicas to inject faults into".to_owned()) }
+    }
 }
 
 impl<B: Backend> Backend for Arc<B> {
@@ -40,5 +57,17 @@ impl<B: Backend> Backend for Arc<B> {
 
     fn status(&self) -> impl Future<Output = serde_json::Value> + Send {
         (**self).status()
+    }
+
+    fn dashboard(&self) -> impl Future<Output = serde_json::Value> + Send {
+        (**self).dashboard()
+    }
+
+    fn chaos(
+        &self,
+        replica: u8,
+        action: String,
+    ) -> impl Future<Output = Result<String, String>> + Send {
+        (**self).chaos(replica, action)
     }
 }

@@ -12,14 +12,16 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tessera_types::Code;
 use tokio::time::timeout_at;
-use tracing::{field, info, info_span, warn, Instrument, Span};
+use tracing::{debug, field, info, info_span, warn, Instrument, Span};
 
 use super::backend::{Backend, BackendError};
 use super::listen::ClientAddr;
 use super::request_id;
 use super::Gateway;
 use crate::auth::{self, Refusal};
+use crate::metrics::Metrics;
 use crate::soap::{self, Fault, FaultClass, Operation, SoapVersion};
 
 /// The `WWW-Authenticate` challenge of every 401.
@@ -51,20 +53,53 @@ pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
+/// One call as it goes: what its log line and metrics need.
+struct CallLog<'a> {
+    started: Instant,
+    op: Option<Operation>,
+    metrics: Option<&'a Metrics>,
+    /// The per-call line goes to the access log (`info` on target `access`) instead of
+    /// `debug`.
+    access_log: bool,
+}
+
+/// The per-call line: `debug`, or `info` on the `access` target when the access log is on.
+macro_rules! call_line {
+    ($log:expr, $($field:tt)*) => {
+        if $log.access_log {
+            info!(target: "access", $($field)*);
+        } else {
+            debug!($($field)*);
+        }
+    };
+}
+
+impl CallLog<'_> {
+    fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
 async fn handle<B: Backend>(
     gateway: Arc<Gateway<B>>,
     headers: HeaderMap,
     peer: IpAddr,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
+    let mut log = CallLog {
+        started: Instant::now(),
+        op: None,
+        metrics: gateway.config.metrics.as_deref(),
+        access_log: gateway.config.access_log,
+    };
+    let started = log.started;
 
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let version = match content_type.map(SoapVersion::from_content_type) {
         Some(Ok(version)) => version,
         // Neither version can be assumed, so the answer is plain HTTP.
         Some(Err(_)) | None => {
-            info!(status = 415, "unsupported content type");
+            call_line!(log, status = 415, "unsupported content type");
             return unsupported_media_type();
         }
     };
@@ -76,7 +111,7 @@ async fn handle<B: Backend>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return fault(version, &Fault::TooLarge, started);
+        return fault(&log, version, &Fault::TooLarge);
     }
     // The body is read under its own, shorter deadline and before the call takes a slot: a
     // client trickling bodies holds connections (capped per address), never the slots every
@@ -84,21 +119,23 @@ async fn handle<B: Backend>(
     let body_deadline = tokio::time::Instant::from_std(started + gateway.config.body_timeout);
     let bytes = match timeout_at(body_deadline, read_body(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(fault_)) => return fault(version, &fault_, started),
-        Err(_) => return fault(version, &Fault::RequestTimeout, started),
+        Ok(Err(fault_)) => return fault(&log, version, &fault_),
+        Err(_) => return fault(&log, version, &Fault::RequestTimeout),
     };
 
     // Shed load before doing any work for the call.
     let Ok(_permit) = gateway.in_flight.clone().try_acquire_owned() else {
-        return fault(version, &Fault::Overloaded, started);
+        return fault(&log, version, &Fault::Overloaded);
     };
+    let _in_flight = log.metrics.map(Metrics::call_in_flight);
     let deadline = tokio::time::Instant::now() + gateway.config.request_timeout;
 
     let call = match soap::parse_call(&bytes, version, &gateway.config.limits) {
         Ok(call) => call,
-        Err(rejected) => return fault(rejected.version, &rejected.fault, started),
+        Err(rejected) => return fault(&log, rejected.version, &rejected.fault),
     };
     let operation = Operation::of(&call.request);
+    log.op = Some(operation);
     Span::current().record("op", operation.name());
 
     if let Some(authenticator) = &gateway.config.auth {
@@ -106,33 +143,45 @@ async fn handle<B: Backend>(
         let checked = authenticator.authenticate(authorization, &call.security, peer);
         let user = match timeout_at(deadline, checked).await {
             Ok(Ok(user)) => user,
-            Ok(Err(refusal)) => return unauthenticated(call.version, refusal, started),
+            Ok(Err(refusal)) => return unauthenticated(&log, call.version, refusal),
             // Password checks queued past the deadline (a flood of uncached credentials): shed
             // like any overload; the call has not taken effect.
-            Err(_) => return fault(call.version, &Fault::Overloaded, started),
+            Err(_) => return fault(&log, call.version, &Fault::Overloaded),
         };
         if let Err(field) = auth::authorize(&user, &call.request) {
             warn!(user = %user.name, %peer, field, "forbidden");
-            return fault(call.version, &Fault::Forbidden { field }, started);
+            if let Some(m) = log.metrics {
+                m.forbidden();
+            }
+            return fault(&log, call.version, &Fault::Forbidden { field });
         }
     }
 
     let answer = match timeout_at(deadline, gateway.backend.submit(call.request)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(BackendError::Unavailable(why))) => {
-            warn!(error = %why, "backend unavailable");
-            return fault(call.version, &Fault::Unavailable, started);
+            // The first in each summary period is a warning with the cause; the rest are
+            // counted in the periodic summary (a cluster that is down would otherwise write a
+            // line per call).
+            if log.metrics.is_none_or(Metrics::first_unavailable_of_period) {
+                warn!(error = %why, "backend unavailable (further ones are counted in the periodic summary)");
+            } else {
+                debug!(error = %why, "backend unavailable");
+            }
+            return fault(&log, call.version, &Fault::Unavailable);
         }
-        Ok(Err(BackendError::Overloaded)) => {
-            return fault(call.version, &Fault::Overloaded, started)
-        }
-        Err(_) => return fault(call.version, &Fault::Timeout, started),
+        Ok(Err(BackendError::Overloaded)) => return fault(&log, call.version, &Fault::Overloaded),
+        Err(_) => return fault(&log, call.version, &Fault::Timeout),
     };
     Span::current().record("seq", answer.seq);
 
     let mut out = Vec::new();
     soap::write_response(call.version, operation, &answer.reply, answer.seq, &mut out);
-    info!(
+    if let Some(m) = log.metrics {
+        m.call(log.op, Some(answer.reply.code), log.seconds());
+    }
+    call_line!(
+        log,
         status = 200,
         code = answer.reply.code.as_str(),
         micros = elapsed_micros(started),
@@ -152,7 +201,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Fault> {
     }
 }
 
-fn fault(version: SoapVersion, fault: &Fault, started: Instant) -> Response {
+fn fault(log: &CallLog<'_>, version: SoapVersion, fault: &Fault) -> Response {
     let status = fault.http_status(version);
     let subcode = fault.subcode().unwrap_or(match fault.class() {
         FaultClass::VersionMismatch => "VersionMismatch",
@@ -160,12 +209,12 @@ fn fault(version: SoapVersion, fault: &Fault, started: Instant) -> Response {
         FaultClass::Sender => "Sender",
         FaultClass::Receiver => "Receiver",
     });
-    let micros = elapsed_micros(started);
-    if fault.class() == FaultClass::Receiver {
-        warn!(status, fault = subcode, micros, "call faulted");
-    } else {
-        info!(status, fault = subcode, micros, "call faulted");
+    let micros = elapsed_micros(log.started);
+    if let Some(m) = log.metrics {
+        m.fault(subcode);
+        m.call(log.op, None::<Code>, log.seconds());
     }
+    call_line!(log, status, fault = subcode, micros, "call faulted");
     let mut out = Vec::new();
     soap::write_fault(version, fault, &mut out);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -187,8 +236,11 @@ fn fault(version: SoapVersion, fault: &Fault, started: Instant) -> Response {
 }
 
 /// The 401 fault for a refused caller, with `Retry-After` when it was throttled.
-fn unauthenticated(version: SoapVersion, refusal: Refusal, started: Instant) -> Response {
-    let mut response = fault(version, &Fault::Unauthenticated(refusal.fault), started);
+fn unauthenticated(log: &CallLog<'_>, version: SoapVersion, refusal: Refusal) -> Response {
+    if let Some(m) = log.metrics {
+        m.auth_failure(refusal.fault);
+    }
+    let mut response = fault(log, version, &Fault::Unauthenticated(refusal.fault));
     if let Some(secs) = refusal.retry_after_secs {
         response
             .headers_mut()

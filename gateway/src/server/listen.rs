@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// Connections accepted, open and refused are counted here when set.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for ServeOptions {
@@ -53,6 +55,7 @@ impl Default for ServeOptions {
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
             max_connections_per_address: MAX_CONNECTIONS_PER_ADDRESS,
+            metrics: None,
         }
     }
 }
@@ -150,8 +153,12 @@ pub async fn serve_with(
         };
         let Some(slot) = per_address.take(peer.ip(), options.max_connections_per_address) else {
             debug!(%peer, "connection refused: too many open from this address");
+            if let Some(m) = &options.metrics {
+                m.connection_refused();
+            }
             continue;
         };
+        let open = options.metrics.as_ref().map(|m| m.connection_opened());
         // Responses are small and written at once; don't let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         let service = router
@@ -176,7 +183,7 @@ pub async fn serve_with(
                     if let Err(e) = connection.await {
                         debug!(%peer, error = %e, "connection ended with an error");
                     }
-                    drop((permit, slot));
+                    drop((permit, slot, open));
                 });
             }
             Some(acceptor) => {
@@ -201,7 +208,7 @@ pub async fn serve_with(
                     if let Err(e) = watcher.watch(connection).await {
                         debug!(%peer, error = %e, "connection ended with an error");
                     }
-                    drop((permit, slot));
+                    drop((permit, slot, open));
                 });
             }
         }

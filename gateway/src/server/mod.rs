@@ -6,6 +6,8 @@
 //! | `GET /ws/reservation?wsdl` | the WSDL, schema inlined, addressed to [`Config::public_url`] |
 //! | `GET /health` | liveness of the gateway process |
 //! | `GET /status` | the backend's status as JSON (`operator` grant when authentication is on) |
+//! | `GET /metrics` | Prometheus metrics (`operator` grant when authentication is on) |
+//! | `GET /dashboard` | the live dashboard and its JSON (`operator` grant when authentication is on) |
 //!
 //! Protection, in the order a request meets it: caps on open connections, in all and per
 //! client address, and a deadline for the TLS handshake and each request header
@@ -17,7 +19,7 @@
 
 mod backend;
 mod endpoint;
-mod info;
+pub(crate) mod info;
 mod listen;
 mod request_id;
 pub mod tls;
@@ -38,6 +40,7 @@ pub use listen::{
 };
 
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 use crate::soap::Limits;
 
 /// Path of the SOAP endpoint (both ports).
@@ -61,6 +64,16 @@ pub struct Config {
     /// `Some`: every call must authenticate and may act only as the IDs it was granted.
     /// `None`: authentication off (anyone may act as any ID; `wsse:Security` is ignored).
     pub auth: Option<Arc<Authenticator>>,
+    /// Metrics of every call, response and connection, served at `GET /metrics`. `None`:
+    /// nothing is collected and `/metrics` is 404.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Each call's line goes to the access log (`info`, target `access`) instead of `debug`.
+    pub access_log: bool,
+    /// The dashboard's chart: recent calls per second and latency (kept by
+    /// [`crate::periodic::run`]). `None`: the chart stays empty.
+    pub history: Option<Arc<crate::periodic::History>>,
+    /// The dashboard offers fault injection (`tesserad up --chaos`).
+    pub dashboard_chaos: bool,
 }
 
 impl Default for Config {
@@ -72,6 +85,10 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             max_in_flight: 256,
             auth: None,
+            metrics: None,
+            access_log: false,
+            history: None,
+            dashboard_chaos: false,
         }
     }
 }
@@ -93,7 +110,7 @@ pub fn router<B: Backend>(backend: B, config: Config) -> Router {
         in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
         config,
     });
-    Router::new()
+    let router = Router::new()
         .route(
             ENDPOINT_PATH,
             get(info::wsdl::<B>)
@@ -102,12 +119,39 @@ pub fn router<B: Backend>(backend: B, config: Config) -> Router {
         )
         .route("/health", get(info::health))
         .route("/status", get(info::status::<B>))
+        .route("/metrics", get(info::metrics::<B>))
+        .merge(crate::dashboard::routes::<B>());
+    let metrics = gateway.config.metrics.clone();
+    let router = router
         .with_state(gateway)
         // Outermost last: ids are set before anything else runs and copied to every
         // response, panics included.
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::new());
+    let router = match metrics {
+        // Every response is counted by status, panics' 500s included.
+        Some(m) => router.layer(tower::util::MapResponseLayer::new(
+            move |response: axum::response::Response| {
+                m.response(response.status().as_u16());
+                response
+            },
+        )),
+        None => router,
+    };
+    router
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(
             request_id::Sequential::default(),
         ))
+}
+
+/// A router serving only `GET /metrics`, without authentication: for a listener on a private
+/// interface that Prometheus scrapes (`gateway.metrics_listen`).
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move { info::render_metrics(&metrics) }
+        }),
+    )
 }

@@ -36,7 +36,13 @@ impl Cluster {
     /// configuration plus front end id 3 (the benchmark's front end is 1, the baseline's 2)
     /// and a gateway on a free loopback TCP port. Returns the address it listens on.
     pub(crate) fn start_gateway(&mut self) -> anyhow::Result<SocketAddr> {
-        self.start_gateway_with(3, None)
+        self.start_gateway_with(3, None, true)
+    }
+
+    /// As [`start_gateway`](Self::start_gateway) with front end id 5 and `[gateway] metrics =
+    /// false`: no metrics collected, by the gateway or its front end.
+    pub(crate) fn start_gateway_without_metrics(&mut self) -> anyhow::Result<SocketAddr> {
+        self.start_gateway_with(5, None, false)
     }
 
     /// A gateway with TLS and authentication required: a `tesserad dev-cert` pair and a user
@@ -49,15 +55,22 @@ impl Cluster {
             "*",
             BENCH_PASSWORD,
         )?;
-        let addr = self.start_gateway_with(4, Some(&pki))?;
+        let addr = self.start_gateway_with(4, Some(&pki), true)?;
         let ca = std::fs::read(&pki.ca).context("reading ca.pem")?;
         Ok((addr, ca))
     }
 
-    /// A `tesserad gateway` with front end `id`, over TLS with authentication when `pki`.
-    fn start_gateway_with(&mut self, id: u32, pki: Option<&Pki>) -> anyhow::Result<SocketAddr> {
+    /// A `tesserad gateway` with front end `id`, over TLS with authentication when `pki`,
+    /// collecting metrics when `metrics`.
+    fn start_gateway_with(
+        &mut self,
+        id: u32,
+        pki: Option<&Pki>,
+        metrics: bool,
+    ) -> anyhow::Result<SocketAddr> {
         let mut cfg = self.local.cfg.clone();
         cfg.front_end.id = id;
+        cfg.gateway.metrics = metrics;
         let listen = SocketAddr::from(([127, 0, 0, 1], cluster::free_port()));
         cluster::set_gateway(&mut cfg, listen, false);
         if let Some(pki) = pki {

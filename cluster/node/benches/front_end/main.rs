@@ -26,7 +26,11 @@
 //!   service account made with `tesserad user add`), the same 64 clients over TLS 1.3 sending
 //!   HTTP Basic credentials on every call, next to the plain SOAP phase of the same run,
 //!   measured A B B A (plain, secure, secure, plain) so that drifting load on the machine
-//!   weighs on both (target: at least 0.70 of plain's throughput).
+//!   weighs on both (target: at least 0.70 of plain's throughput);
+//! - **SOAP without metrics** (issue 14): a third gateway process with `[gateway] metrics =
+//!   false`, measured between two more rounds through the plain gateway (which collects
+//!   metrics, the default), so that metrics collection's cost shows side by side in one run
+//!   (target: at least 0.95 of the throughput without).
 //!
 //! Each phase runs a warm-up and then a fixed measuring window, and reports requests/s and
 //! p50/p99 latency; then the ratios replicated/unreplicated and whether the issue's targets
@@ -82,6 +86,9 @@ const SOAP_RATIO_MIN: f64 = 0.75;
 /// SOAP with TLS and authentication must keep at least this share of plain SOAP's calls/s
 /// (issue 11: they may cost at most 30%).
 const TLS_AUTH_RATIO_MIN: f64 = 0.70;
+/// SOAP through a gateway collecting metrics must keep at least this share of the calls/s of
+/// one that collects none (issue 14: metrics may cost at most 5%).
+const METRICS_RATIO_MIN: f64 = 0.95;
 /// The service account of the TLS + authentication phase.
 const BENCH_USER: &str = "bench";
 const BENCH_PASSWORD: &str = "bench-password-not-secret";
@@ -247,6 +254,30 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
                 secure_faults,
                 secure_client.connections()
             );
+            // Metrics (issue 14): a gateway with `[gateway] metrics = false`, between two more
+            // rounds through the plain one (which collects them, the default), so that a drift
+            // of the machine's other load weighs on both sides alike.
+            let bare_addr = cluster.start_gateway_without_metrics()?;
+            let bare_client = SoapClient::new(bare_addr, SOAP_PATH);
+            wait_soap_ready(&bare_client, Duration::from_secs(30)).await?;
+            let bare_target = Target::Soap(bare_client.clone());
+            let metrics_off =
+                measure(&bare_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;
+            let metrics_on_again =
+                measure(&soap_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;
+            catch_up(cluster.cfg(), CATCH_UP_MAX).await;
+            let metrics_on_per_sec =
+                (plain_again.requests_per_sec + metrics_on_again.requests_per_sec) / 2.0;
+            let metrics_ratio = metrics_on_per_sec / metrics_off.requests_per_sec;
+            println!(
+                "  N={SOAP_CLIENTS:<3} SOAP metrics off {:>5.0} calls/s, on {:.0} and {:.0} around it: ratio {:.3}",
+                metrics_off.requests_per_sec,
+                plain_again.requests_per_sec,
+                metrics_on_again.requests_per_sec,
+                metrics_ratio
+            );
+            drop(bare_target);
+            drop(bare_client);
             let floor_target = Target::HttpFloor(client.clone());
             let floor = measure(
                 &floor_target,
@@ -274,6 +305,11 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
                 tls_auth_ratio_min: TLS_AUTH_RATIO_MIN,
                 tls_auth_ok: tls_auth_ratio >= TLS_AUTH_RATIO_MIN,
                 tls_auth: secure,
+                metrics_on_pair: (plain_again.requests_per_sec, metrics_on_again.requests_per_sec),
+                metrics_ratio,
+                metrics_ratio_min: METRICS_RATIO_MIN,
+                metrics_ok: metrics_ratio >= METRICS_RATIO_MIN,
+                metrics_off,
                 http_floor_us_per_call: total_cpu_us(&floor),
                 front_end_core_cpu_us_per_request: total_cpu_us(&core.replicated),
                 soap_layer_budget_us_per_call: total_cpu_us(&core.replicated)

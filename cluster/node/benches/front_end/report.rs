@@ -76,6 +76,14 @@ pub(crate) struct SoapPhase {
     /// What the whole SOAP layer may cost per call, in CPU µs, for `ratio ≥ ratio_min` on
     /// CPU-bound cores: the front-end core's CPU per request × (1 / ratio_min − 1).
     pub(crate) soap_layer_budget_us_per_call: f64,
+    /// The same load through a gateway with `[gateway] metrics = false`.
+    pub(crate) metrics_off: Measured,
+    /// Calls/s through the gateway with metrics just before and just after `metrics_off`.
+    pub(crate) metrics_on_pair: (f64, f64),
+    /// Mean of `metrics_on_pair` ÷ `metrics_off` calls/s (issue 14's figure).
+    pub(crate) metrics_ratio: f64,
+    pub(crate) metrics_ratio_min: f64,
+    pub(crate) metrics_ok: bool,
 }
 
 #[derive(Serialize)]
@@ -246,6 +254,16 @@ pub(crate) fn soap_table(p: &SoapPhase) -> String {
         p.tls_auth_pairs[1].1,
         p.tls_auth_us_per_call,
         total_cpu_us(&p.soap)
+    );
+    let _ = writeln!(
+        s,
+        "  ratio SOAP metrics on / off: {:.3} (≥ {:.2}: {}; on {:.0} → off {:.0} → on {:.0} calls/s)",
+        p.metrics_ratio,
+        p.metrics_ratio_min,
+        if p.metrics_ok { "PASS" } else { "FAIL" },
+        p.metrics_on_pair.0,
+        p.metrics_off.requests_per_sec,
+        p.metrics_on_pair.1
     );
     let _ = writeln!(
         s,

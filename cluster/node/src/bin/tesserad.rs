@@ -1,5 +1,6 @@
 //! `tesserad`: every role of a Tessera cluster, and the tools to run and inspect one.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,8 +25,25 @@ struct Cli {
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
     #[arg(long, global = true, value_name = "FILE", env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
+    /// Log lines as text (one per event; colours only on a terminal) or json (one JSON
+    /// object per line, for log shippers). Which lines: TESSERA_LOG or RUST_LOG, e.g.
+    /// `info`, `warn,access=info`, `debug` (default `info`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "TESSERA_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -37,9 +55,18 @@ enum Command {
         chaos: bool,
     },
     /// Run only the sequencer.
-    Sequencer,
-    /// Run only the SOAP gateway (with its front end).
-    Gateway,
+    Sequencer {
+        /// Serve Prometheus metrics here (default: `[sequencer] metrics_address`, if set).
+        #[arg(long, value_name = "ADDR")]
+        metrics_address: Option<SocketAddr>,
+    },
+    /// Run only the SOAP gateway (with its front end, the metrics and the dashboard).
+    Gateway {
+        /// Offer fault injection on the dashboard (the replica managers must run with
+        /// --chaos too).
+        #[arg(long)]
+        chaos: bool,
+    },
     /// Run only replica manager N (it starts its own replica process).
     Rm {
         /// Replica manager id, 1..=4.
@@ -48,6 +75,9 @@ enum Command {
         /// Enable fault injection for this replica.
         #[arg(long)]
         chaos: bool,
+        /// Serve Prometheus metrics here (default: this manager's `metrics_address`, if set).
+        #[arg(long, value_name = "ADDR")]
+        metrics_address: Option<SocketAddr>,
     },
     /// Inject a fault into a replica of a cluster started with --chaos.
     Chaos {
@@ -183,17 +213,32 @@ fn parse_impl(s: &str) -> Result<Implementation, String> {
     }
 }
 
-fn init_logging(role: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+/// Logs to stderr: text (colours only on a terminal: not in journald or a log file) or JSON
+/// lines, filtered by `TESSERA_LOG`, else `RUST_LOG`, else `info` (the `EnvFilter` syntax:
+/// `warn`, `info,access=info`, `tessera_gateway=debug`, ...).
+fn init_logging(role: &str, format: LogFormat) {
+    let filter = ["TESSERA_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: not in journald or a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .compact()
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .compact()
+            .init(),
+        // One object per line; the fields of the span a line belongs to (a call's request_id,
+        // op and seq) under "span".
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     tracing::debug!(role, "logging initialised");
 }
 
@@ -241,8 +286,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let cli = Cli {
         config: cli.config,
+        log_format: cli.log_format,
         command,
     };
+    let log_format = cli.log_format;
     let cfg = Config::load(cli.config.as_deref())?;
     let origin = cli.config.as_ref().map_or_else(
         || "deploy/local.toml (embedded)".to_owned(),
@@ -258,13 +305,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // answer to a second worker thread, which on a small machine shared by the whole cluster
     // costs more CPU than it saves (measured: about 40% less CPU per request in each).
     let mut builder = match cli.command {
-        Command::Sequencer | Command::Rm { .. } => tokio::runtime::Builder::new_current_thread(),
-        // The same holds for the gateway on a shared machine (measured: ~20% less CPU per
-        // call); on a host of its own, `gateway.threads` lets it use more cores.
-        Command::Gateway if cfg.gateway.threads <= 1 => {
+        Command::Sequencer { .. } | Command::Rm { .. } => {
             tokio::runtime::Builder::new_current_thread()
         }
-        Command::Gateway => {
+        // The same holds for the gateway on a shared machine (measured: ~20% less CPU per
+        // call); on a host of its own, `gateway.threads` lets it use more cores.
+        Command::Gateway { .. } if cfg.gateway.threads <= 1 => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Gateway { .. } => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(cfg.gateway.threads);
             b
@@ -282,23 +331,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up { chaos } => {
-                init_logging("up");
-                supervisor::run(&cfg, cli.config.clone(), chaos, shutdown_signal()).await
+                init_logging("up", log_format);
+                let options = supervisor::Options {
+                    config: cli.config.clone(),
+                    chaos,
+                    json_logs: log_format == LogFormat::Json,
+                };
+                supervisor::run(&cfg, options, shutdown_signal()).await
             }
-            Command::Sequencer => {
-                init_logging("sequencer");
+            Command::Sequencer { metrics_address } => {
+                init_logging("sequencer", log_format);
                 supervisor::follow_supervisor();
-                sequencer::run(cfg, shutdown_signal()).await
+                let metrics = metrics_address.or(cfg.sequencer.metrics_address);
+                sequencer::run(cfg, metrics, shutdown_signal()).await
             }
-            Command::Gateway => {
-                init_logging("gateway");
+            Command::Gateway { chaos } => {
+                init_logging("gateway", log_format);
                 supervisor::follow_supervisor();
-                tessera_node::gateway::run(cfg, &origin, shutdown_signal()).await
+                tessera_node::gateway::run(cfg, &origin, chaos, shutdown_signal()).await
             }
-            Command::Rm { id, chaos } => {
-                init_logging("rm");
+            Command::Rm {
+                id,
+                chaos,
+                metrics_address,
+            } => {
+                init_logging("rm", log_format);
                 supervisor::follow_supervisor();
-                replica_manager::run(cfg, id, chaos, shutdown_signal()).await
+                let metrics = metrics_address
+                    .or_else(|| cfg.replica_manager(id).and_then(|r| r.metrics_address));
+                replica_manager::run(cfg, id, chaos, metrics, shutdown_signal()).await
             }
             Command::Chaos { action, replica } => {
                 let answer =

@@ -9,6 +9,7 @@
 mod record;
 mod replica;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::link_config;
+use crate::metrics::RmMetrics;
 use crate::replica_host::ReplicaSpec;
 use crate::transport::{Transport, DRAIN_MAX};
 use replica::Replica;
@@ -31,11 +33,13 @@ use replica::Replica;
 /// `Reply` datagram per front end instead of one datagram per answer.
 const ANSWERS_PER_WAKEUP: usize = MAX_IN_FLIGHT;
 
-/// Runs replica manager `id` until `shutdown` turns true.
+/// Runs replica manager `id` until `shutdown` turns true, serving `/metrics` on
+/// `metrics_address`.
 pub async fn run(
     cfg: Config,
     id: u8,
     chaos: bool,
+    metrics_address: Option<SocketAddr>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (Some(me), Some(rid)) = (cfg.replica_manager(id).cloned(), ReplicaId::new(id)) else {
@@ -60,8 +64,11 @@ pub async fn run(
         retry: Duration::from_millis(cfg.recovery.retry_ms),
         sync_interval: Duration::from_millis(cfg.timeouts.sync_ms),
         chaos,
+        instance: crate::clock::unix_ms(),
         ..RmConfig::default()
     };
+    let metrics = RmMetrics::new(rid, me.implementation.as_str())?;
+    let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let mut rm = ReplicaManager::new(link, rcfg, persisted, Instant::now());
     let mut replica: Option<Replica> = None;
     tracing::info!(replica = id, generation = persisted.generation, implementation = me.implementation.as_str(), address = %me.address, chaos, "replica manager {id} up");
@@ -123,6 +130,9 @@ pub async fn run(
             }
         }
         while let Some(ev) = rm.poll_event() {
+            if let RmEvent::Installed { bytes, took, .. } = &ev {
+                metrics.transferred(*bytes, *took);
+            }
             log(id, &rm, ev);
         }
         let deadline = rm.poll_timeout();
@@ -156,6 +166,11 @@ pub async fn run(
                         rm.handle_replica_exited(now);
                         break;
                     };
+                    // The replicas' end of a call's trail: the gateway's line for the call
+                    // names the same seq next to its request id.
+                    if let tessera_protocol::replica_manager::FromReplica::Applied { seq, .. } = &got {
+                        tracing::debug!(replica = id, seq = *seq, "replica {id} answered seq {seq}");
+                    }
                     rm.handle_replica(now, got);
                     handled += 1;
                     if handled < ANSWERS_PER_WAKEUP {
@@ -164,6 +179,9 @@ pub async fn run(
                 }
             },
             _ = crate::sleep_until(deadline) => rm.handle_timeout(Instant::now()),
+            Some(scrape) = scrapes.recv() => {
+                let _ = scrape.send(metrics.render(&rm));
+            }
             _ = shutdown.changed() => break,
         }
     }
@@ -238,10 +256,12 @@ fn log(id: u8, rm: &ReplicaManager, ev: RmEvent) {
             bytes,
             "installing a vouched-for snapshot into replica {id}"
         ),
-        RmEvent::Installed { seq } => tracing::info!(
+        RmEvent::Installed { seq, bytes, took } => tracing::info!(
             replica = id,
             generation,
             seq,
+            bytes,
+            millis = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             "snapshot installed into replica {id}; replaying what follows it"
         ),
         RmEvent::Chaos(action) => tracing::warn!(

@@ -4,7 +4,8 @@
 
 pub mod log;
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::link_config;
+use crate::metrics::SequencerMetrics;
 use crate::transport::{Transport, DRAIN_MAX};
 use log::SequencerLog;
 
@@ -21,8 +23,20 @@ enum LogJob {
     Truncate(u64),
 }
 
-/// Runs the sequencer until `shutdown` turns true.
-pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// What the log thread reports: everything up to `upto` is durable; the batch of `entries`
+/// took `took` to append and fsync.
+struct Persisted {
+    upto: u64,
+    entries: usize,
+    took: Duration,
+}
+
+/// Runs the sequencer until `shutdown` turns true, serving `/metrics` on `metrics_address`.
+pub async fn run(
+    cfg: Config,
+    metrics_address: Option<SocketAddr>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let dir = cfg.sequencer_dir();
     let (log, recovered) = SequencerLog::open(&dir)
         .with_context(|| format!("opening the sequencer log in {}", dir.display()))?;
@@ -33,6 +47,7 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Re
         timeouts: cfg.protocol_timeouts(),
         retain_max: cfg.sequencer.retain_max,
         retain_min: cfg.sequencer.retain_min,
+        instance: crate::clock::unix_ms(),
         accepts: |bytes| tessera_types::Request::decode(bytes).is_ok(),
     };
     let resumed = recovered.last().map(|e| e.seq);
@@ -40,7 +55,9 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Re
     tracing::info!(address = %cfg.sequencer.address, next_seq = seq.next_seq(), ?resumed, "sequencer up");
 
     let (job_tx, job_rx) = std::sync::mpsc::channel::<LogJob>();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<u64>>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<Persisted>>();
+    let metrics = SequencerMetrics::new()?;
+    let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let writer = std::thread::Builder::new()
         .name("sequencer-log".into())
         .spawn(move || log_writer(log, job_rx, done_tx))?;
@@ -77,13 +94,19 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Re
                 Err(e) => tracing::warn!(error = %e, "receive failed"),
             },
             done = done_rx.recv() => match done {
-                Some(Ok(upto)) => seq.handle_persisted(Instant::now(), upto),
+                Some(Ok(p)) => {
+                    metrics.persisted(p.entries, p.took);
+                    seq.handle_persisted(Instant::now(), p.upto);
+                }
                 // Without a working log nothing more may be ordered: stop, and let the
                 // supervisor restart us on whatever the disk still holds.
                 Some(Err(e)) => break Err(anyhow::Error::new(e).context("sequencer log write failed")),
                 None => break Err(anyhow::anyhow!("sequencer log writer stopped")),
             },
             _ = crate::sleep_until(deadline) => seq.handle_timeout(Instant::now()),
+            Some(scrape) = scrapes.recv() => {
+                let _ = scrape.send(metrics.render(&seq));
+            }
             _ = shutdown.changed() => break Ok(()),
         }
     };
@@ -95,7 +118,7 @@ pub async fn run(cfg: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Re
 fn log_writer(
     mut log: SequencerLog,
     jobs: std::sync::mpsc::Receiver<LogJob>,
-    done: mpsc::UnboundedSender<std::io::Result<u64>>,
+    done: mpsc::UnboundedSender<std::io::Result<Persisted>>,
 ) {
     while let Ok(job) = jobs.recv() {
         match job {
@@ -103,7 +126,12 @@ fn log_writer(
                 let Some(upto) = batch.last().map(|e| e.seq) else {
                     continue;
                 };
-                let r = log.append(&batch).map(|()| upto);
+                let began = Instant::now();
+                let r = log.append(&batch).map(|()| Persisted {
+                    upto,
+                    entries: batch.len(),
+                    took: began.elapsed(),
+                });
                 let failed = r.is_err();
                 if done.send(r).is_err() || failed {
                     return;

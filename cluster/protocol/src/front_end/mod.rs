@@ -61,6 +61,9 @@ pub enum FrontEndEvent {
         id: RequestId,
         seq: u64,
         reply: Vec<u8>,
+        /// Replies that had arrived when two agreed, the agreeing pair included: 2 when the
+        /// first two agree, up to 4 when a replica differed or answered late.
+        replies: u8,
     },
     /// No two replicas agreed within `request_timeout`. Never a guess. Exactly once per id,
     /// and never after `Answered` for the same id.
@@ -87,6 +90,10 @@ pub struct FrontEndStats {
     pub wrong: u64,
     /// Replicas reported for not replying within the linger window.
     pub missing: u64,
+    /// `wrong`, per replica (indexed by `ReplicaId::index`).
+    pub wrong_by_replica: [u64; PER_REPLICA],
+    /// `missing`, per replica.
+    pub missing_by_replica: [u64; PER_REPLICA],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -450,6 +457,8 @@ impl FrontEnd {
         for (verdict, r) in agrees.iter_mut().zip(replies) {
             *verdict = r.as_ref().map(|r| *r == reply);
         }
+        // The replies held so far and the one that made the pair.
+        let arrived = replies.iter().flatten().count() + 1;
         if let Some(verdict) = agrees.get_mut(slot) {
             *verdict = Some(true);
         }
@@ -461,6 +470,7 @@ impl FrontEnd {
             id,
             seq,
             reply: reply.clone(),
+            replies: u8::try_from(arrived).unwrap_or(u8::MAX),
         });
         self.collecting = self.collecting.saturating_sub(1);
         self.stats.answered += 1;
@@ -500,6 +510,8 @@ impl FrontEnd {
         self.stats.wrong = c.wrong;
         self.stats.missing = c.missing;
         self.stats.faults_reported = c.reported;
+        self.stats.wrong_by_replica = c.wrong_by_replica;
+        self.stats.missing_by_replica = c.missing_by_replica;
     }
 
     fn wake_matches(&self, number: u64, at: Instant, timer: Timer) -> bool {

@@ -245,7 +245,8 @@ fn answers_only_when_two_replies_are_identical() {
         vec![FrontEndEvent::Answered {
             id: id(1),
             seq: 10,
-            reply: b"B".to_vec()
+            reply: b"B".to_vec(),
+            replies: 3,
         }]
     );
     assert_eq!(n.fe.in_flight(), 0);
@@ -633,7 +634,8 @@ fn replies_must_come_from_the_replica_they_name() {
         vec![FrontEndEvent::Answered {
             id: id(1),
             seq: 10,
-            reply: b"A".to_vec()
+            reply: b"A".to_vec(),
+            replies: 2,
         }]
     );
 }
@@ -670,7 +672,8 @@ fn a_replica_votes_once_and_its_first_reply_counts() {
         vec![FrontEndEvent::Answered {
             id: id(1),
             seq: 10,
-            reply: b"A".to_vec()
+            reply: b"A".to_vec(),
+            replies: 3,
         }]
     );
     let sent = n.run_until(n.at(1000));
@@ -700,7 +703,8 @@ fn the_sequencer_overrides_a_seq_learned_from_a_reply() {
         vec![FrontEndEvent::Answered {
             id: id(1),
             seq: 8,
-            reply: b"A".to_vec()
+            reply: b"A".to_vec(),
+            replies: 2,
         }]
     );
 }
@@ -788,7 +792,7 @@ fn many_in_flight_batch_into_full_datagrams() {
     assert_eq!(events.len(), count as usize);
     let mut answered = HashSet::new();
     for e in events {
-        let FrontEndEvent::Answered { id, seq, reply } = e else {
+        let FrontEndEvent::Answered { id, seq, reply, .. } = e else {
             panic!("{e:?}");
         };
         assert_eq!(seq, seq_of(id.number));

@@ -129,6 +129,22 @@ pub struct Guard {
     decisions: VecDeque<VoteReason>,
     events: VecDeque<GuardEvent>,
     next_nonce: u64,
+    /// Per checkpoint seq (pruned with `checkpoints`): the replicas already counted as
+    /// disagreeing there, one bit each.
+    disagreed: BTreeMap<u64, u8>,
+    counters: GuardCounters,
+}
+
+/// What the guard did since the manager started, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardCounters {
+    /// Votes this manager cast (each counted once, however often it was resent).
+    pub votes_sent: u64,
+    /// Votes received from peers, resends included.
+    pub votes_received: u64,
+    /// Replicas whose checkpoint digest differed from the one two others agreed on, once per
+    /// (checkpoint, replica).
+    pub checkpoint_disagreements: u64,
 }
 
 /// What the guard did, for the manager's log (every line names the replica and generation).
@@ -165,6 +181,8 @@ impl Guard {
             decisions: VecDeque::new(),
             events: VecDeque::new(),
             next_nonce: 1,
+            disagreed: BTreeMap::new(),
+            counters: GuardCounters::default(),
         };
         g.greet(now);
         g
@@ -193,6 +211,20 @@ impl Guard {
     /// as this manager knows (complete only for its own replica, which all votes are sent to).
     pub fn votes_against(&self, replica: ReplicaId) -> usize {
         self.tracked[replica.index()].votes.len()
+    }
+
+    pub fn counters(&self) -> GuardCounters {
+        self.counters
+    }
+
+    /// `replica`'s latest checkpoint whose digest this manager holds, and whether that digest
+    /// is the one at least two replicas agree on (`None`: no such majority yet).
+    pub fn checkpoint_view(&self, replica: ReplicaId) -> Option<(u64, Option<bool>)> {
+        let i = replica.index();
+        self.checkpoints.iter().rev().find_map(|(seq, digests)| {
+            let mine = digests[i]?;
+            Some((*seq, majority(digests).map(|m| m == mine)))
+        })
     }
 
     /// A front end's verdict. `my_stall` is how long this manager's own replica has had work
@@ -289,6 +321,9 @@ impl Guard {
         generation: u32,
         reason: VoteReason,
     ) {
+        if voter != self.cfg.me {
+            self.counters.votes_received += 1;
+        }
         let i = replica.index();
         if replica == self.cfg.me {
             let mine = self.tracked[i].incarnation;
@@ -417,21 +452,20 @@ impl Guard {
         digests[i] = Some(digest);
         let digests = *digests;
         while self.checkpoints.len() > CHECKPOINTS_KEPT {
-            self.checkpoints.pop_first();
+            if let Some((old, _)) = self.checkpoints.pop_first() {
+                self.disagreed.remove(&old);
+            }
         }
-        // The majority digest: one that at least two replicas reported, and more than any other.
-        let mut counts: BTreeMap<[u8; 32], usize> = BTreeMap::new();
-        for d in digests.iter().flatten() {
-            *counts.entry(*d).or_default() += 1;
-        }
-        let mut ranked: Vec<_> = counts.into_iter().collect();
-        ranked.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-        let majority = match ranked.as_slice() {
-            [(d, n), rest @ ..] if *n >= 2 && rest.first().is_none_or(|(_, m)| m < n) => *d,
-            _ => return,
+        let Some(majority) = majority(&digests) else {
+            return;
         };
         for (j, d) in digests.iter().enumerate() {
             if d.is_some_and(|d| d != majority) {
+                let flagged = self.disagreed.entry(seq).or_default();
+                if *flagged & (1 << j) == 0 {
+                    *flagged |= 1 << j;
+                    self.counters.checkpoint_disagreements += 1;
+                }
                 self.vote(now, ReplicaId::ALL[j], VoteReason::Digest);
             }
         }
@@ -468,6 +502,7 @@ impl Guard {
         if self.tracked[i].my_vote.is_some() {
             return;
         }
+        self.counters.votes_sent += 1;
         self.tracked[i].my_vote = Some(MyVote {
             reason,
             next: now + self.cfg.retry,
@@ -589,6 +624,21 @@ impl Guard {
 
     pub fn poll_event(&mut self) -> Option<GuardEvent> {
         self.events.pop_front()
+    }
+}
+
+/// The majority digest of one checkpoint: one that at least two replicas reported, and more
+/// than any other.
+fn majority(digests: &[Option<[u8; 32]>; REPLICAS as usize]) -> Option<[u8; 32]> {
+    let mut counts: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    for d in digests.iter().flatten() {
+        *counts.entry(*d).or_default() += 1;
+    }
+    let mut ranked: Vec<_> = counts.into_iter().collect();
+    ranked.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    match ranked.as_slice() {
+        [(d, n), rest @ ..] if *n >= 2 && rest.first().is_none_or(|(_, m)| m < n) => Some(*d),
+        _ => None,
     }
 }
 
@@ -896,6 +946,13 @@ mod tests {
         assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Digest)]);
         g.on_checkpoint(now, r(4), 100, inc(0, 0), [1; 32]);
         assert_eq!(g.agreed_checkpoints(), vec![(100, [1; 32])]);
+        // Counted once per (checkpoint, replica), however many digests follow.
+        assert_eq!(g.counters().checkpoint_disagreements, 1);
+        assert_eq!(g.counters().votes_sent, 1);
+        assert_eq!(g.checkpoint_view(r(3)), Some((100, Some(false))));
+        assert_eq!(g.checkpoint_view(r(1)), Some((100, Some(true))));
+        g.my_checkpoint(now, 200, [2; 32]);
+        assert_eq!(g.checkpoint_view(r(1)), Some((200, None)), "alone at 200");
     }
 
     /// Found by the chaos soak: a replica with a damaged state that also ran slowly reported

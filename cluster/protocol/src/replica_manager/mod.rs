@@ -38,12 +38,13 @@ use serde::{Deserialize, Serialize};
 use tessera_types::Digest;
 
 use crate::wire::{
-    ChaosAction, FaultReport, Incarnation, Link, Message, NodeId, ReplicaState, ReplyEntry,
-    RmStatus, Sequenced, VoteReason, WireStats, HEADER_LEN, MAC_LEN,
+    ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Link, Message, NodeId,
+    Notice, NoticeEntry, ReplaceCause, ReplicaState, ReplyEntry, RmStatus, Sequenced, VoteReason,
+    WireStats, HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit};
 
-use guard::{Guard, GuardConfig, GuardEvent, WRONG_LIMIT};
+use guard::{Guard, GuardConfig, GuardCounters, GuardEvent, WRONG_LIMIT};
 use holdback::{HoldBack, Offer, MAX_SEQ};
 pub use host::{execute, FaultMode, FromReplica, ToReplica};
 use nack::RecentNacks;
@@ -70,6 +71,10 @@ const NACK_SCAN: usize = 4 * MAX_NACK_RANGES;
 /// Snapshots kept to serve state transfers.
 const SNAPSHOTS_KEPT: usize = 2;
 
+/// Notices kept for status (the dashboard's timeline polls them, so a burst between two polls
+/// must fit).
+pub const NOTICES_KEPT: usize = 32;
+
 #[derive(Debug, Clone)]
 pub struct RmConfig {
     /// This replica manager (and its replica).
@@ -92,6 +97,9 @@ pub struct RmConfig {
     pub sync_interval: Duration,
     /// Honour authenticated `Chaos` messages (fault injection for tests and demos).
     pub chaos: bool,
+    /// Tells this start of the manager from others in status (the shell uses its start time
+    /// in Unix ms).
+    pub instance: u64,
 }
 
 impl RmConfig {
@@ -117,6 +125,7 @@ impl Default for RmConfig {
             retry: Duration::from_millis(200),
             sync_interval: Duration::from_millis(10),
             chaos: false,
+            instance: 0,
         }
     }
 }
@@ -197,8 +206,13 @@ pub enum RmEvent {
     ResumedTransfer,
     /// A vouched-for snapshot (`bytes` long) is being installed at `seq`.
     Installing { seq: u64, bytes: usize },
-    /// The replica installed the state at `seq` and replays what follows.
-    Installed { seq: u64 },
+    /// The replica installed the state at `seq` (a snapshot of `bytes`) and replays what
+    /// follows; the transfer took `took` from its start.
+    Installed {
+        seq: u64,
+        bytes: u64,
+        took: Duration,
+    },
     /// An authenticated operator asked for fault injection (only with `chaos` enabled).
     Chaos(ChaosAction),
 }
@@ -226,6 +240,9 @@ pub struct RmCounters {
     pub reply_messages: u64,
     /// Replies resent from the cache for `Reask`.
     pub reasked: u64,
+    /// State transfers completed, and the snapshot bytes they installed.
+    pub transfers: u64,
+    pub transfer_bytes: u64,
 }
 
 /// Bounded memory of fault reports already passed on.
@@ -284,6 +301,12 @@ pub struct ReplicaManager {
     guard: Guard,
     /// `Some` while a state transfer is running; delivery is paused meanwhile.
     transfer: Option<StateTransfer>,
+    /// When the running transfer began, and the size of the snapshot it is installing.
+    transfer_began: Instant,
+    transfer_bytes: u64,
+    /// Recent notices for status: (number, when, what).
+    notices: VecDeque<(u64, Instant, Notice)>,
+    next_notice: u64,
     /// The last record handed out to be persisted.
     persisted: Record,
     /// Our latest checkpoint snapshots: (seq, digest, canonical bytes).
@@ -335,6 +358,10 @@ impl ReplicaManager {
                 now,
             ),
             transfer: None,
+            transfer_began: now,
+            transfer_bytes: 0,
+            notices: VecDeque::new(),
+            next_notice: 1,
             persisted: record,
             snapshots: VecDeque::new(),
             now,
@@ -558,6 +585,43 @@ impl ReplicaManager {
             digest: self.replica.digest,
             executed: self.replica.executed,
             dropped_datagrams: self.link.stats().dropped(),
+            synced: self.applied,
+            high: self.high(),
+            checkpoint: self
+                .guard
+                .checkpoint_view(me)
+                .map(|(seq, agrees)| CheckpointView { seq, agrees }),
+            transfers: u32::try_from(self.counters.transfers).unwrap_or(u32::MAX),
+            instance: self.cfg.instance,
+            notices: self
+                .notices
+                .iter()
+                .map(|&(number, at, notice)| NoticeEntry {
+                    number,
+                    ms_ago: u64::try_from(self.now.saturating_duration_since(at).as_millis())
+                        .unwrap_or(u64::MAX),
+                    notice,
+                })
+                .collect(),
+        }
+    }
+
+    /// The highest seq known to exist: announced by the sequencer's heartbeats, or held.
+    pub fn high(&self) -> u64 {
+        self.seq_high
+            .max(self.queue.highest_held().unwrap_or(0))
+            .max(self.queue.received())
+    }
+
+    pub fn guard_counters(&self) -> GuardCounters {
+        self.guard.counters()
+    }
+
+    fn notice(&mut self, now: Instant, notice: Notice) {
+        self.notices.push_back((self.next_notice, now, notice));
+        self.next_notice += 1;
+        while self.notices.len() > NOTICES_KEPT {
+            self.notices.pop_front();
         }
     }
 
@@ -698,6 +762,12 @@ impl ReplicaManager {
         let incarnation = self.guard.replaced_mine(self.queue.delivered());
         // A fresh replica's snapshots come from its new state only.
         self.snapshots.clear();
+        let cause = match &reason {
+            ReplaceReason::Voted(why) => ReplaceCause::Voted(*why),
+            ReplaceReason::Exited => ReplaceCause::Exited,
+            ReplaceReason::Failed(_) => ReplaceCause::Failed,
+        };
+        self.notice(now, Notice::Replaced { incarnation, cause });
         self.events.push_back(RmEvent::Replacing {
             reason,
             incarnation,
@@ -709,6 +779,8 @@ impl ReplicaManager {
     }
 
     fn start_transfer(&mut self, now: Instant) {
+        self.transfer_began = now;
+        self.transfer_bytes = 0;
         let nonce = self.next_nonce;
         self.next_nonce += 1;
         self.transfer = Some(StateTransfer::start(
@@ -726,7 +798,20 @@ impl ReplicaManager {
         self.replica.last_applied = seq;
         self.replica.synced = seq;
         self.replica.digest_seq = None;
-        self.events.push_back(RmEvent::Installed { seq });
+        let took = now.saturating_duration_since(self.transfer_began);
+        let bytes = self.transfer_bytes;
+        self.counters.transfers += 1;
+        self.counters.transfer_bytes += bytes;
+        self.notice(
+            now,
+            Notice::Transferred {
+                seq,
+                bytes,
+                millis: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            },
+        );
+        self.events
+            .push_back(RmEvent::Installed { seq, bytes, took });
         self.reset_to(now, seq);
     }
 
@@ -807,7 +892,12 @@ impl ReplicaManager {
                 continue;
             }
             let stall = self.stalled(now);
+            let mine = r.replica == self.cfg.id && r.kind == FaultKind::Wrong;
+            let before = self.guard.consecutive_faults(self.cfg.id);
             self.guard.on_report(now, r, stall);
+            if mine && before == 0 && self.guard.consecutive_faults(self.cfg.id) > 0 {
+                self.notice(now, Notice::Wrong { seq: r.seq });
+            }
             self.events.push_back(RmEvent::Fault(r));
         }
     }
@@ -909,6 +999,7 @@ impl ReplicaManager {
     }
 
     fn inject(&mut self, action: ChaosAction) {
+        self.notice(self.now, Notice::Chaos { action });
         self.events.push_back(RmEvent::Chaos(action));
         let seed = 0x7e55_e7a0 ^ u64::from(self.cfg.id.get());
         let mode = |corrupt_state, corrupt_replies| FaultMode {
@@ -994,6 +1085,21 @@ impl ReplicaManager {
             self.send(to, &msg);
         }
         while let Some(ev) = self.guard.poll_event() {
+            if let GuardEvent::Voted {
+                replica,
+                generation,
+                reason,
+            } = ev
+            {
+                self.notice(
+                    now,
+                    Notice::Voted {
+                        replica,
+                        generation,
+                        reason,
+                    },
+                );
+            }
             self.events.push_back(RmEvent::Guard(ev));
         }
         self.persist();
@@ -1013,6 +1119,7 @@ impl ReplicaManager {
             ToReplica::Import { snapshot, .. } => snapshot.len(),
             _ => 0,
         };
+        self.transfer_bytes = bytes as u64;
         self.events.push_back(RmEvent::Installing {
             seq: install.seq,
             bytes,

@@ -804,6 +804,13 @@ fn status_query_is_answered() {
         digest: None,
         executed: 1,
         dropped_datagrams: 0,
+        // Nothing synced yet; seq 2 is known and outstanding.
+        synced: 0,
+        high: 2,
+        checkpoint: None,
+        transfers: 0,
+        instance: 0,
+        notices: Vec::new(),
     };
     assert_eq!(
         h.sent(),
@@ -1202,6 +1209,26 @@ fn a_replacement_persists_its_incarnation_before_it_wipes_and_announces() {
     );
     assert_eq!(h.rm.status().pid, 5555);
     assert_eq!(h.rm.status().generation, 1);
+    // Watchers see the replacement and the transfer that followed (the empty state's
+    // canonical snapshot is one byte), 2 ms after it began, in that order.
+    let notices: Vec<_> = h.rm.status().notices.iter().map(|n| n.notice).collect();
+    assert_eq!(
+        notices,
+        vec![
+            Notice::Replaced {
+                incarnation: persisted.incarnation(),
+                cause: ReplaceCause::Voted(VoteReason::Wrong),
+            },
+            Notice::Transferred {
+                seq: 0,
+                bytes: 1,
+                millis: 2,
+            },
+        ]
+    );
+    assert_eq!(h.rm.status().transfers, 1);
+    assert_eq!(h.rm.counters().transfers, 1);
+    assert_eq!(h.rm.guard_counters().votes_received, 3);
 }
 
 #[test]
@@ -1269,6 +1296,14 @@ fn status_shows_a_lying_replica_and_one_being_voted_out() {
     let s = h.rm.status();
     assert_eq!((s.state, s.consecutive_faults), (ReplicaState::Lying, 3));
     assert_eq!(s.last_wrong_ms_ago, Some(50));
+    // One notice for the run, at its first wrong answer, 60 ms before the query.
+    assert_eq!(
+        s.notices
+            .iter()
+            .map(|n| (n.notice, n.ms_ago))
+            .collect::<Vec<_>>(),
+        vec![(Notice::Wrong { seq: 1 }, 60)]
+    );
     let vote = Message::Vote {
         replica: r(2),
         generation: 0,

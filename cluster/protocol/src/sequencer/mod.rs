@@ -62,6 +62,9 @@ pub struct SequencerConfig {
     /// installs a checkpoint snapshot and replays what follows it from here, so this must
     /// exceed the checkpoint interval with room to spare.
     pub retain_min: usize,
+    /// Tells this start of the sequencer from any other (the shell uses its start time in Unix
+    /// ms), reported in status so that watchers can tell a restart.
+    pub instance: u64,
     /// Whether a submitted request may be ordered at all. The protocol carries requests as
     /// opaque bytes; `tesserad` passes a check that they decode as a `tessera_types::Request`,
     /// so that nothing every replica would fail on (and be replaced for, forever) is ever
@@ -75,6 +78,7 @@ impl Default for SequencerConfig {
             timeouts: Timeouts::default(),
             retain_max: 100_000,
             retain_min: 10_000,
+            instance: 0,
             accepts: |_| true,
         }
     }
@@ -134,6 +138,22 @@ pub struct Sequencer {
     truncated: u64,
     /// Submissions refused (not accepted, too large for one message, or too many pending).
     refused: u64,
+    /// `next_seq` when this instance started (after reading the log).
+    started_at: u64,
+    counters: SequencerCounters,
+}
+
+/// What the sequencer did since it started, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SequencerCounters {
+    /// `Nack` messages answered.
+    pub nacks_served: u64,
+    /// Entries resent in answer to NACKs.
+    pub nacked_entries: u64,
+    /// Entries resent to a replica manager whose acks stalled (proactive retransmission).
+    pub retransmitted_entries: u64,
+    /// `Data` entries sent to the group, first transmissions.
+    pub multicast_entries: u64,
 }
 
 impl Sequencer {
@@ -187,6 +207,8 @@ impl Sequencer {
             next_housekeeping: now + housekeeping_interval(&timeouts),
             truncated: start - 1,
             refused: 0,
+            started_at: start,
+            counters: SequencerCounters::default(),
             cfg,
         };
         for entry in recovered {
@@ -206,6 +228,7 @@ impl Sequencer {
         }
         s.durable = s.next_seq - 1;
         s.persist_next = s.next_seq;
+        s.started_at = s.next_seq;
         s.dedup.prune_window(s.next_seq);
         s.advance_low(now);
         s
@@ -287,7 +310,8 @@ impl Sequencer {
         }
 
         // Data first: the replicas are the critical path.
-        self.send_range(Destination::AllReplicaManagers, old + 1, upto, usize::MAX);
+        let (_, sent) = self.send_range(Destination::AllReplicaManagers, old + 1, upto, usize::MAX);
+        self.counters.multicast_entries += sent;
 
         let mut by_addr: BTreeMap<SocketAddr, Vec<(RequestId, u64)>> = BTreeMap::new();
         while let Some(&(addr, id, seq)) = self.awaiting.front() {
@@ -336,7 +360,8 @@ impl Sequencer {
                     let hb = self.heartbeat();
                     self.send(to, &hb);
                 } else {
-                    self.send_range(to, from, self.durable, RESEND_BUDGET);
+                    let (_, sent) = self.send_range(to, from, self.durable, RESEND_BUDGET);
+                    self.counters.retransmitted_entries += sent;
                 }
             }
         }
@@ -394,7 +419,19 @@ impl Sequencer {
             next_seq: self.next_seq,
             lowest_retained: self.base,
             dropped_datagrams: self.link.stats().dropped(),
+            retained: self.retained.len() as u64,
+            instance: self.cfg.instance,
+            started_at: self.started_at,
         }
+    }
+
+    pub fn counters(&self) -> SequencerCounters {
+        self.counters
+    }
+
+    /// Entries kept for retransmission.
+    pub fn retained(&self) -> usize {
+        self.retained.len()
     }
 
     /// Wire drop counters of the sequencer's link.
@@ -493,6 +530,7 @@ impl Sequencer {
         }
         self.rms[idx].last_heard = now;
         let to = Destination::ReplicaManager(id);
+        self.counters.nacks_served += 1;
         let mut budget = RESEND_BUDGET;
         let mut below = false;
         for &(a, b) in ranges {
@@ -507,7 +545,9 @@ impl Sequencer {
                 a
             };
             if budget > 0 && a <= b {
-                budget = self.send_range(to, a, b, budget);
+                let (left, sent) = self.send_range(to, a, b, budget);
+                budget = left;
+                self.counters.nacked_entries += sent;
             }
         }
         if below {
@@ -595,12 +635,14 @@ impl Sequencer {
     }
 
     /// Sends the retained entries `from..=to` as `Data`, as many per datagram as fit, until
-    /// about `budget` bytes of entries went out (at least one entry). Returns the budget left.
-    fn send_range(&mut self, dest: Destination, from: u64, to: u64, budget: usize) -> usize {
+    /// about `budget` bytes of entries went out (at least one entry). Returns the budget left
+    /// and the number of entries sent.
+    fn send_range(&mut self, dest: Destination, from: u64, to: u64, budget: usize) -> (usize, u64) {
         let (Some(first), Some(last)) = (self.index(from.max(self.base)), self.index(to)) else {
-            return budget;
+            return (budget, 0);
         };
         let mut left = budget;
+        let mut sent = 0;
         let mut data = Batch::new(self.payload, &Message::Data(Vec::new()));
         let mut full = Vec::new();
         for kept in self.retained.range(first..=last) {
@@ -608,13 +650,14 @@ impl Sequencer {
                 break;
             }
             left = left.saturating_sub(kept.size);
+            sent += 1;
             full.extend(data.push_sized(kept.entry.clone(), kept.size));
         }
         full.extend(data.take());
         for entries in full {
             self.send(dest, &Message::Data(entries));
         }
-        left
+        (left, sent)
     }
 
     fn send_ordered(&mut self, dest: Destination, pairs: Vec<(RequestId, u64)>) {

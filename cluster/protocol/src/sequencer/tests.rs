@@ -92,6 +92,7 @@ impl H {
             timeouts: Timeouts::default(),
             retain_max,
             retain_min: 0,
+            instance: 0,
             accepts: |_| true,
         };
         let mut s = Sequencer::new(
@@ -479,7 +480,10 @@ fn recovery_continues_after_the_log_and_remembers_its_ids() {
         SequencerStatus {
             next_seq: 8,
             lowest_retained: 5,
-            dropped_datagrams: 0
+            dropped_datagrams: 0,
+            retained: 3,
+            instance: 0,
+            started_at: 8,
         }
     );
     // A restarted sequencer says where it stands at once.
@@ -579,6 +583,10 @@ fn nack_is_answered_to_that_rm_only() {
         vec![4, 5, 6, 10, 18, 19, 20]
     );
     assert!(heartbeats(&out).is_empty());
+    assert_eq!(
+        (h.s.counters().nacks_served, h.s.counters().nacked_entries),
+        (1, 7)
+    );
     // Nonsense ranges are ignored.
     h.rm_says(
         3,
@@ -712,6 +720,7 @@ fn stalled_rm_gets_a_proactive_retransmission() {
         vec![7, 8, 9, 10]
     );
     assert!(data_seqs(&out, ALL).is_empty());
+    assert_eq!(h.s.counters().retransmitted_entries, 4);
     for i in 1..=3 {
         assert!(data_seqs(&out, Destination::ReplicaManager(r(i))).is_empty());
     }
@@ -780,7 +789,10 @@ fn retention_follows_live_rms_and_the_cap() {
         SequencerStatus {
             next_seq: 31,
             lowest_retained: 31,
-            dropped_datagrams: 0
+            dropped_datagrams: 0,
+            retained: 0,
+            instance: 0,
+            started_at: 1,
         }
     );
 }
@@ -938,7 +950,10 @@ fn status_query_is_answered() {
                 status: SequencerStatus {
                     next_seq: 4,
                     lowest_retained: 1,
-                    dropped_datagrams: 0
+                    dropped_datagrams: 0,
+                    retained: 3,
+                    instance: 0,
+                    started_at: 1,
                 }
             }
         )]

@@ -66,6 +66,8 @@ pub enum Reject {
     BadVersion,
     WrongCluster,
     BadMac,
+    /// Authenticated, but the sender field names no node (no such role or replica).
+    UnknownSender,
     Malformed,
 }
 
@@ -146,7 +148,7 @@ pub fn open<'a>(datagram: &'a [u8], cluster: ClusterId, key: &Key) -> Result<Fra
         return Err(Reject::BadMac);
     }
     let kind = signed[13];
-    let sender = NodeId::from_wire(le_u32(&signed[14..18])).ok_or(Reject::Malformed)?;
+    let sender = NodeId::from_wire(le_u32(&signed[14..18])).ok_or(Reject::UnknownSender)?;
     let rest = &signed[HEADER_LEN..];
     let body = match signed[18] {
         FLAG_WHOLE => FrameBody::Whole(rest),

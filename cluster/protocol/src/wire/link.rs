@@ -35,6 +35,8 @@ pub struct WireStats {
     pub bad_version: u64,
     pub wrong_cluster: u64,
     pub bad_mac: u64,
+    /// Authenticated datagrams whose sender field names no node.
+    pub unknown_sender: u64,
     pub malformed: u64,
     pub oversize: u64,
     pub fragments_expired: u64,
@@ -48,6 +50,7 @@ impl WireStats {
             + self.bad_version
             + self.wrong_cluster
             + self.bad_mac
+            + self.unknown_sender
             + self.malformed
             + self.oversize
     }
@@ -189,6 +192,7 @@ impl Link {
             Reject::BadVersion => s.bad_version += 1,
             Reject::WrongCluster => s.wrong_cluster += 1,
             Reject::BadMac => s.bad_mac += 1,
+            Reject::UnknownSender => s.unknown_sender += 1,
             Reject::Malformed => s.malformed += 1,
         }
     }

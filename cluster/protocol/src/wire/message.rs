@@ -197,6 +197,70 @@ pub struct RmStatus {
     pub executed: u64,
     /// Datagrams this manager dropped as undecodable or unauthenticated.
     pub dropped_datagrams: u64,
+    /// Everything up to here is applied durably by the replica (what acks claim).
+    pub synced: u64,
+    /// The highest seq this manager knows exists (announced by the sequencer, or held).
+    pub high: u64,
+    /// Its replica's latest checkpoint that this manager compared, and whether its digest
+    /// agreed with the majority (`None`: no majority yet).
+    pub checkpoint: Option<CheckpointView>,
+    /// State transfers this manager completed since it started.
+    pub transfers: u32,
+    /// Tells this start of the manager from others (its start time in Unix ms).
+    pub instance: u64,
+    /// What recently happened, newest last (at most `replica_manager::NOTICES_KEPT`).
+    pub notices: Vec<NoticeEntry>,
+}
+
+/// A replica's latest compared checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    pub seq: u64,
+    /// `Some(true)`: its digest is the one at least two agree on; `Some(false)`: it differs
+    /// from it; `None`: no two digests agree yet.
+    pub agrees: Option<bool>,
+}
+
+/// Why a replica was replaced, for watchers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplaceCause {
+    Voted(VoteReason),
+    /// Its process exited.
+    Exited,
+    /// It could not carry out a request, or answered what was not asked.
+    Failed,
+}
+
+/// Something a replica manager did or saw that an operator watches for (the dashboard's
+/// timeline). Each is reported by the manager that knows it first-hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    /// Its replica was reported wrong at `seq`, the first of a run of wrong answers.
+    Wrong { seq: u64 },
+    /// This manager voted to replace `replica` in `generation`.
+    Voted {
+        replica: ReplicaId,
+        generation: u32,
+        reason: VoteReason,
+    },
+    /// Its replica was replaced by `incarnation`.
+    Replaced {
+        incarnation: Incarnation,
+        cause: ReplaceCause,
+    },
+    /// A state transfer into its replica finished: a snapshot of `bytes` at `seq`, `millis`
+    /// after it began.
+    Transferred { seq: u64, bytes: u64, millis: u64 },
+    /// Fault injection into its replica.
+    Chaos { action: ChaosAction },
+}
+
+/// A notice, numbered per manager instance, and how long ago it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeEntry {
+    pub number: u64,
+    pub ms_ago: u64,
+    pub notice: Notice,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +269,13 @@ pub struct SequencerStatus {
     pub lowest_retained: u64,
     /// Datagrams the sequencer dropped as undecodable or unauthenticated.
     pub dropped_datagrams: u64,
+    /// Entries kept for retransmission.
+    pub retained: u64,
+    /// Tells this start of the sequencer from others (its start time in Unix ms): a change
+    /// means it restarted.
+    pub instance: u64,
+    /// `next_seq` when this instance started, after reading its log.
+    pub started_at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

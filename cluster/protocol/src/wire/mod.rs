@@ -21,8 +21,9 @@ mod reassembly;
 pub use frame::{ClusterId, Frame, FrameBody, Key, Reject, HEADER_LEN, MAC_LEN, MAGIC, VERSION};
 pub use link::{Link, LinkConfig, WireStats};
 pub use message::{
-    ChaosAction, FaultKind, FaultReport, Incarnation, Message, NodeId, ReplicaState, ReplyEntry,
-    RequestId, RmStatus, Sequenced, SequencerStatus, Submission, VoteReason,
+    ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Message, NodeId, Notice,
+    NoticeEntry, ReplaceCause, ReplicaState, ReplyEntry, RequestId, RmStatus, Sequenced,
+    SequencerStatus, Submission, VoteReason,
 };
 pub use reassembly::Reassembler;
 

@@ -1440,7 +1440,7 @@ impl Sim {
 
     fn on_fe_event(&mut self, j: usize, ev: FrontEndEvent) {
         let id = match ev {
-            FrontEndEvent::Answered { id, seq, reply } => {
+            FrontEndEvent::Answered { id, seq, reply, .. } => {
                 if self.answers.contains_key(&id) {
                     self.violation(format!("fe {}: {id:?} answered twice", j + 1));
                     return;
