@@ -154,6 +154,8 @@ pub struct FrontEnd {
     submit_queue: Vec<u64>,
     /// Seqs to re-ask, per replica manager.
     reask_queue: [Vec<u64>; PER_REPLICA],
+    /// Answered requests still lingering for a replica's reply, per replica, by (seq, number).
+    awaiting: [BTreeSet<(u64, u64)>; PER_REPLICA],
     /// What this front end tells the managers about each replica's answers.
     verdicts: Reporter,
     /// The latest time any call was given (flushes, which are given none, happen after one).
@@ -186,6 +188,7 @@ impl FrontEnd {
             latencies: SlidingMax::new(LATENCY_SAMPLES),
             submit_queue: Vec::new(),
             reask_queue: Default::default(),
+            awaiting: Default::default(),
             verdicts: Reporter::default(),
             now: None,
             out: VecDeque::new(),
@@ -400,6 +403,7 @@ impl FrontEnd {
         }
         let number = entry.id.number;
         let slot = entry.replica.index();
+        self.passed(now, slot, entry.seq);
         let Some(req) = self.requests.get(&number) else {
             return;
         };
@@ -436,6 +440,9 @@ impl FrontEnd {
                 }
                 *verdict = Some(entry.reply == *answer);
                 self.latencies.push(latency);
+                if let Some(awaiting) = self.awaiting.get_mut(slot) {
+                    awaiting.remove(&(entry.seq, number));
+                }
                 if agrees.iter().all(Option::is_some) {
                     self.finish(number);
                 }
@@ -485,6 +492,42 @@ impl FrontEnd {
             let until = later(now, window);
             req.wake = Some((until, Timer::LingerEnd));
             self.timers.insert((until, number, Timer::LingerEnd));
+            for (awaiting, verdict) in self.awaiting.iter_mut().zip(agrees) {
+                if verdict.is_none() {
+                    awaiting.insert((seq, number));
+                }
+            }
+        }
+    }
+
+    /// Replica `slot` replied at `seq`: it has executed every earlier seq, so its reply to
+    /// any of them that is still awaited was lost, or never sent (it skipped them by state
+    /// transfer). Waiting out the linger window for those would only hold back the verdicts
+    /// behind them, which are released in seq order: a replica that lies as soon as it has
+    /// caught up would be reported up to `linger_cap` late. Their lingering ends
+    /// `linger_floor` from now (room for a reply that was merely overtaken), and the missing
+    /// verdicts go out. Only the replica's own slot is affected, so a lying manager can only
+    /// make its own replica look absent.
+    fn passed(&mut self, now: Instant, slot: usize, seq: u64) {
+        let Some(awaiting) = self.awaiting.get_mut(slot) else {
+            return;
+        };
+        let until = later(now, self.timeouts.linger_floor);
+        while let Some(&(s, number)) = awaiting.first() {
+            if s >= seq {
+                break;
+            }
+            awaiting.pop_first();
+            let Some(req) = self.requests.get_mut(&number) else {
+                continue;
+            };
+            if let Some((at, Timer::LingerEnd)) = req.wake {
+                if at > until {
+                    self.timers.remove(&(at, number, Timer::LingerEnd));
+                    req.wake = Some((until, Timer::LingerEnd));
+                    self.timers.insert((until, number, Timer::LingerEnd));
+                }
+            }
         }
     }
 
@@ -498,7 +541,14 @@ impl FrontEnd {
             self.timers.remove(&(at, number, timer));
         }
         match (req.seq, req.stage) {
-            (Some(seq), Stage::Lingering { agrees, .. }) => self.verdicts.finish(seq, agrees),
+            (Some(seq), Stage::Lingering { agrees, .. }) => {
+                for (awaiting, verdict) in self.awaiting.iter_mut().zip(agrees) {
+                    if verdict.is_none() {
+                        awaiting.remove(&(seq, number));
+                    }
+                }
+                self.verdicts.finish(seq, agrees)
+            }
             (Some(seq), _) => self.verdicts.close(seq),
             (None, _) => {}
         }

@@ -1240,3 +1240,70 @@ proptest! {
         n.assert_forgotten();
     }
 }
+
+/// A replica that replies at a later seq has passed the earlier ones: its replies to them
+/// were lost or never sent (it skipped them by state transfer). Lingering for them ends after
+/// `linger_floor`, so that a wrong answer right after is reported at once, not held in seq
+/// order behind a linger window that slow replies have stretched towards `linger_cap`.
+#[test]
+fn a_later_reply_ends_the_wait_for_a_replicas_earlier_ones() {
+    let mut n = Net::new();
+    for _ in 0..3 {
+        n.fe.submit(n.t0, b"req".to_vec());
+    }
+    n.sent();
+    // Seqs 10 and 11 answered by replicas 1-3 after 400 ms: the window becomes 800 ms.
+    for (number, seq) in [(1, 10), (2, 11)] {
+        for rm in 1..=3 {
+            n.reply(n.at(400), rm, number, seq, b"A");
+        }
+    }
+    assert_eq!(n.fe.linger_window(), ms(800));
+    // Replica 4, back after skipping 10 and 11, answers 12 wrong.
+    for rm in 1..=3 {
+        n.reply(n.at(401), rm, 3, 12, b"A");
+    }
+    n.reply(n.at(402), 4, 3, 12, b"X");
+    let faults = |sent: Vec<(Instant, Destination, Message)>| {
+        let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+        faults_to_all(&sent)
+    };
+    assert!(
+        faults(n.run_until(n.at(421))).is_empty(),
+        "room for an overtaken reply"
+    );
+    assert_eq!(
+        faults(n.run_until(n.at(422))),
+        vec![
+            fault(10, 4, FaultKind::Missing),
+            fault(11, 4, FaultKind::Missing),
+            fault(12, 4, FaultKind::Wrong)
+        ]
+    );
+    n.run_until(n.at(5000));
+    n.assert_forgotten();
+    assert!(n.fe.awaiting.iter().all(BTreeSet::is_empty));
+}
+
+/// A reply that was merely overtaken by a later one still counts within `linger_floor`.
+#[test]
+fn an_overtaken_reply_still_counts() {
+    let mut n = Net::new();
+    for _ in 0..2 {
+        n.fe.submit(n.t0, b"req".to_vec());
+    }
+    n.sent();
+    for rm in 1..=3 {
+        n.reply(n.at(400), rm, 1, 10, b"A");
+        n.reply(n.at(400), rm, 2, 11, b"A");
+    }
+    n.reply(n.at(401), 4, 2, 11, b"A");
+    n.reply(n.at(405), 4, 1, 10, b"A");
+    let sent = n.run_until(n.at(5000));
+    assert!(
+        sent.iter()
+            .all(|(_, _, m)| !matches!(m, Message::Faults(_))),
+        "{sent:?}"
+    );
+    n.assert_forgotten();
+}
