@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use harness::{Options, Role, TestCluster};
 use tessera_protocol::wire::{Link, Message, NodeId, RequestId, Submission};
+use tessera_protocol::Destination;
 use tessera_types::Request;
 use workload::{check_against_single_replica, run_workload, workload};
 
@@ -128,46 +129,54 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_multicast_ttl_v4(0).unwrap();
 
-    // A valid submission, encoded with the real key, to replay.
-    let honest = Link::new(tessera_node::link_config(cfg, NodeId::FrontEnd(77))).unwrap();
+    // A valid submission, encoded with a real front end key, to replay.
+    let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
+    let honest = Link::new(tessera_node::node_link_config(cfg, spare, None).unwrap()).unwrap();
     let submit = honest
-        .encode(&Message::Submit {
-            floor: 0,
-            entries: vec![Submission {
-                id: RequestId {
-                    front_end: 0xdead,
-                    number: 1,
-                },
-                reply_to: sock.local_addr().unwrap(),
-                request: Request::GetEventSchedule {
-                    participant_id: "MTLP0001".parse().unwrap(),
-                }
-                .encode(),
-            }],
-        })
+        .encode(
+            &Message::Submit {
+                floor: 0,
+                entries: vec![Submission {
+                    id: RequestId {
+                        front_end: 0xdead,
+                        number: 1,
+                    },
+                    reply_to: sock.local_addr().unwrap(),
+                    request: Request::GetEventSchedule {
+                        participant_id: "MTLP0001".parse().unwrap(),
+                    }
+                    .encode(),
+                }],
+            },
+            Destination::Sequencer,
+        )
         .unwrap()
         .remove(0);
-    let mut wrong_key_cfg = cfg.clone();
-    wrong_key_cfg.cluster.secret = "not-the-cluster-secret".into();
-    let forged = Link::new(tessera_node::link_config(&wrong_key_cfg, NodeId::Sequencer))
+    // The sequencer's identity with a key that is not the sequencer's: what a node holding
+    // only its own key can make.
+    let impostor = tessera_node::keys::generate().unwrap();
+    let mut wrong_key =
+        tessera_node::link_config(cfg, NodeId::Sequencer, impostor.clone(), 1).unwrap();
+    wrong_key
+        .roster
+        .insert(NodeId::Sequencer, impostor.public())
+        .unwrap();
+    let heartbeat = Message::Heartbeat {
+        high: 1_000_000,
+        low: 1,
+    };
+    let forged = Link::new(wrong_key)
         .unwrap()
-        .encode(&Message::Heartbeat {
-            high: 1_000_000,
-            low: 1,
-        })
+        .encode(&heartbeat, Destination::AllReplicaManagers)
         .unwrap()
         .remove(0);
     let mut other_cluster_cfg = cfg.clone();
     other_cluster_cfg.cluster.name = "someone-else".into();
-    let foreign = Link::new(tessera_node::link_config(
-        &other_cluster_cfg,
-        NodeId::Sequencer,
-    ))
+    let foreign = Link::new(
+        tessera_node::node_link_config(&other_cluster_cfg, NodeId::Sequencer, None).unwrap(),
+    )
     .unwrap()
-    .encode(&Message::Heartbeat {
-        high: 1_000_000,
-        low: 1,
-    })
+    .encode(&heartbeat, Destination::AllReplicaManagers)
     .unwrap()
     .remove(0);
     let mut flipped = submit.clone();
