@@ -371,7 +371,7 @@ impl ReplicaManager {
                 self.on_reask(from, &seqs)
             }
             (NodeId::FrontEnd(_), Message::Faults(reports)) => self.on_faults(now, &reports),
-            (_, Message::StatusQuery { nonce }) => {
+            (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
                 let status = self.status();
                 self.send(
                     Destination::Addr(from),

@@ -236,7 +236,8 @@ impl Sequencer {
                 self.on_ack(now, r.index(), received, applied)
             }
             (NodeId::ReplicaManager(r), Message::Nack(ranges)) => self.on_nack(now, r, &ranges),
-            (_, Message::StatusQuery { nonce }) => {
+            // Only the operator's tools may ask: status is not for any node to read.
+            (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
                 let msg = Message::SequencerStatus {
                     nonce,
                     status: self.status(),

@@ -933,6 +933,14 @@ fn garbage_is_counted_and_ignored() {
 }
 
 #[test]
+fn status_is_only_for_the_operator() {
+    let mut h = with_entries(1000, 3);
+    h.deliver_from(None, 7777, &Message::StatusQuery { nonce: 42 });
+    h.deliver_from(Some(2), 7777, &Message::StatusQuery { nonce: 43 });
+    assert!(h.out().is_empty(), "a front end or a manager may not ask");
+}
+
+#[test]
 fn status_query_is_answered() {
     let mut h = with_entries(1000, 3);
     let tool = link(NodeId::Tool(1), MAX_DATAGRAM);
