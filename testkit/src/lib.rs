@@ -3,7 +3,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`python`] | [`python()`]: the interpreter with the interop tools (zeep, lxml), set up on first use |
+//! | [`python`](mod@python) | [`python()`]: the interpreter with the interop tools (zeep, lxml), set up on first use |
 //! | [`rng`] | [`Rng`]: the seeded generator every randomized test draws from |
 //! | `cluster` | `LocalCluster`: real `tesserad` processes on loopback, from a `Config` (feature `cluster`) |
 //! | `soap_client` | `SoapClient`: the minimal keep-alive SOAP load client, plain or TLS (feature `soap-client`) |
