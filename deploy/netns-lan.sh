@@ -62,11 +62,14 @@ done
 for h in "${hosts[@]}"; do
     sed -e "s|^interface = .*|interface = \"${addr[$h]}\"|" \
         -e "s|^data_dir = .*|data_dir = \"$work/data-$h\"|" \
-        -e "s|^secret = .*|secret = \"netns-smoke-$tag\"|" \
         -e "s|/etc/tessera/|$work/etc/|g" \
         -e "s|10\.0\.0\.|10.77.0.|g" \
         "$root/deploy/three-hosts.toml" > "$work/$h.toml"
 done
+# Every node's key, as three-hosts.toml's comments say (one key directory stands for each
+# host's: the namespaces share a filesystem; the cluster file lists no public key, so every
+# node reads them from NAME.pub there).
+"$tesserad" keygen --config "$work/a.toml" --out "$work/etc/keys" >/dev/null
 # The gateway's TLS files and user file, as three-hosts.toml's comments say to make them.
 "$tesserad" dev-cert --out "$work/etc/tls" --host 10.77.0.1 >/dev/null
 echo "smoke-password" | "$tesserad" user add --users "$work/etc/users" --name smoke --ids '*' >/dev/null

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use harness::{Options, Role, TestCluster};
 use tessera_protocol::wire::{Link, Message, NodeId, RequestId, Submission};
+use tessera_protocol::Destination;
 use tessera_types::Request;
 use workload::{check_against_single_replica, run_workload, workload};
 
@@ -128,48 +129,70 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_multicast_ttl_v4(0).unwrap();
 
-    // A valid submission, encoded with the real key, to replay.
-    let honest = Link::new(tessera_node::link_config(cfg, NodeId::FrontEnd(77))).unwrap();
+    // A valid submission, encoded with a real front end key, to replay.
+    let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
+    let honest = Link::new(tessera_node::node_link_config(cfg, spare, None).unwrap()).unwrap();
     let submit = honest
-        .encode(&Message::Submit {
-            floor: 0,
-            entries: vec![Submission {
-                id: RequestId {
-                    front_end: 0xdead,
-                    number: 1,
-                },
-                reply_to: sock.local_addr().unwrap(),
-                request: Request::GetEventSchedule {
-                    participant_id: "MTLP0001".parse().unwrap(),
-                }
-                .encode(),
-            }],
-        })
+        .encode(
+            &Message::Submit {
+                floor: 0,
+                entries: vec![Submission {
+                    id: RequestId {
+                        front_end: 0xdead,
+                        number: 1,
+                    },
+                    reply_to: sock.local_addr().unwrap(),
+                    request: Request::GetEventSchedule {
+                        participant_id: "MTLP0001".parse().unwrap(),
+                    }
+                    .encode(),
+                }],
+            },
+            Destination::Sequencer,
+        )
         .unwrap()
         .remove(0);
-    let mut wrong_key_cfg = cfg.clone();
-    wrong_key_cfg.cluster.secret = "not-the-cluster-secret".into();
-    let forged = Link::new(tessera_node::link_config(&wrong_key_cfg, NodeId::Sequencer))
+    // The sequencer's identity with a key that is not the sequencer's: what a node holding
+    // only its own key can make.
+    let impostor = tessera_node::keys::generate().unwrap();
+    let mut wrong_key =
+        tessera_node::link_config(cfg, NodeId::Sequencer, impostor.clone(), 1).unwrap();
+    wrong_key
+        .roster
+        .insert(NodeId::Sequencer, impostor.public())
+        .unwrap();
+    let heartbeat = Message::Heartbeat {
+        high: 1_000_000,
+        low: 1,
+    };
+    let forged = Link::new(wrong_key)
         .unwrap()
-        .encode(&Message::Heartbeat {
-            high: 1_000_000,
-            low: 1,
-        })
+        .encode(&heartbeat, Destination::AllReplicaManagers)
         .unwrap()
         .remove(0);
     let mut other_cluster_cfg = cfg.clone();
     other_cluster_cfg.cluster.name = "someone-else".into();
-    let foreign = Link::new(tessera_node::link_config(
-        &other_cluster_cfg,
-        NodeId::Sequencer,
-    ))
+    let foreign = Link::new(
+        tessera_node::node_link_config(&other_cluster_cfg, NodeId::Sequencer, None).unwrap(),
+    )
     .unwrap()
-    .encode(&Message::Heartbeat {
-        high: 1_000_000,
-        low: 1,
-    })
+    .encode(&heartbeat, Destination::AllReplicaManagers)
     .unwrap()
     .remove(0);
+    // A node the configuration does not list, with a key of its own.
+    let stranger = NodeId::FrontEnd(4242);
+    let stranger_key = tessera_node::keys::generate().unwrap();
+    let mut stranger_cfg =
+        tessera_node::link_config(cfg, stranger, stranger_key.clone(), 1).unwrap();
+    stranger_cfg
+        .roster
+        .insert(stranger, stranger_key.public())
+        .unwrap();
+    let unknown = Link::new(stranger_cfg)
+        .unwrap()
+        .encode(&heartbeat, Destination::AllReplicaManagers)
+        .unwrap()
+        .remove(0);
     let mut flipped = submit.clone();
     flipped[30] ^= 0x01;
     let garbage: Vec<Vec<u8>> = vec![
@@ -181,6 +204,7 @@ async fn hostile_datagrams_are_dropped_and_counted() {
         flipped,
         forged,
         foreign,
+        unknown,
     ];
     for t in &targets {
         for g in &garbage {
@@ -201,12 +225,17 @@ async fn hostile_datagrams_are_dropped_and_counted() {
         "the replayed submission was ordered once"
     );
     let dropped = cluster.wire_drops().await;
-    // Every node got the same 7 undecodable-or-unauthenticated datagrams (the empty one
-    // never arrives as a datagram on some stacks, so count at least 6), and nothing crashed.
+    // Every node got the same 9 undecodable, unauthenticated or unknown datagrams (the empty
+    // one never arrives as a datagram on some stacks, so count at least 8), the sequencer the
+    // 19 replays of the submission besides, and nothing crashed.
     for (node, n) in &dropped {
-        assert!(*n >= 6, "{node} counted {n} dropped datagrams: {dropped:?}");
+        let least = if node == "sequencer" { 8 + 19 } else { 8 };
+        assert!(
+            *n >= least,
+            "{node} counted {n} dropped datagrams: {dropped:?}"
+        );
     }
-    assert!(fe.stats().wire_dropped >= 6, "front end: {:?}", fe.stats());
+    assert!(fe.stats().wire_dropped >= 8, "front end: {:?}", fe.stats());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,5 +257,236 @@ async fn two_clusters_on_one_machine_do_not_see_each_other() {
     assert_ne!(sa.replicas[0].digest, sb.replicas[0].digest);
     for (node, n) in a.wire_drops().await.into_iter().chain(b.wire_drops().await) {
         assert_eq!(n, 0, "{node} received foreign or damaged datagrams");
+    }
+}
+
+/// Manager 3's host is compromised: the attacker has `rm-3.key` and the cluster file, nothing
+/// else, and speaks on the real network of a running cluster. It claims to be managers 1, 2
+/// and 4 (two wrong replies, three votes against a healthy replica, a checkpoint digest, a
+/// snapshot offer) and the sequencer (data for seqs that do not exist yet). Every such datagram
+/// fails its receiver's tag and is counted; clients get only right answers; nobody is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rogue_manager_can_lie_only_as_itself() {
+    use tessera_protocol::wire::{
+        FaultKind, Incarnation, LinkConfig, ReplyEntry, Sequenced, VoteReason,
+    };
+    use tessera_protocol::ReplicaId;
+
+    let cluster = TestCluster::start(Options::default());
+    let fe = cluster.front_end();
+    let first = run_workload(&fe, workload(60, 91), 8).await;
+    let cfg = &cluster.cfg;
+    let rm = |n: u8| ReplicaId::new(n).unwrap();
+    let stolen = tessera_node::keys::read_secret(&tessera_node::keys::key_path(
+        cfg,
+        NodeId::ReplicaManager(rm(3)),
+    ))
+    .unwrap();
+    // The attacker's best: a link claiming `who`, keyed with the only key it has (its own
+    // roster says that key is `who`'s, so the link starts).
+    let as_ = |who: NodeId| -> Link {
+        let mut lc: LinkConfig =
+            tessera_node::link_config(cfg, who, stolen.clone(), u64::MAX / 2).unwrap();
+        lc.roster.insert(who, stolen.public()).unwrap();
+        Link::new(lc).unwrap()
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rms: Vec<_> = cfg.replica_manager.iter().map(|r| r.address).collect();
+    let next = first.len() as u64 + 1;
+    let mut sent_to_rms = 0u64;
+    let mut send_rms = |grams: Vec<Vec<u8>>| {
+        for g in &grams {
+            for a in &rms {
+                sock.send_to(g, a).unwrap();
+            }
+        }
+        sent_to_rms += grams.len() as u64;
+    };
+    for claimed in [1, 2, 4] {
+        let liar = as_(NodeId::ReplicaManager(rm(claimed)));
+        let all = Destination::AllReplicaManagers;
+        let vote = Message::Vote {
+            replica: rm(2),
+            generation: 0,
+            reason: VoteReason::Wrong,
+        };
+        send_rms(liar.encode(&vote, all).unwrap());
+        let checkpoint = Message::Checkpoint {
+            seq: 50,
+            incarnation: Incarnation::default(),
+            digest: [7; 32],
+        };
+        send_rms(liar.encode(&checkpoint, all).unwrap());
+        let offer = Message::SnapshotOffer {
+            nonce: 1,
+            checkpoints: vec![(50, [7; 32])],
+            snapshot: Some((50, vec![1, 2, 3])),
+        };
+        send_rms(liar.encode(&offer, all).unwrap());
+        let faults = Message::Faults(
+            (next..next + 5)
+                .map(|seq| tessera_protocol::wire::FaultReport {
+                    seq,
+                    replica: rm(2),
+                    kind: FaultKind::Wrong,
+                })
+                .collect(),
+        );
+        send_rms(liar.encode(&faults, all).unwrap());
+    }
+    let fake_sequencer = as_(NodeId::Sequencer);
+    let data = Message::Data(
+        (next..next + 3)
+            .map(|seq| Sequenced {
+                seq,
+                id: RequestId {
+                    front_end: 0xbad,
+                    number: seq,
+                },
+                reply_to: sock.local_addr().unwrap(),
+                timestamp_ms: 0,
+                request: Request::GetEventSchedule {
+                    participant_id: "MTLP0001".parse().unwrap(),
+                }
+                .encode(),
+            })
+            .collect(),
+    );
+    send_rms(
+        fake_sequencer
+            .encode(&data, Destination::AllReplicaManagers)
+            .unwrap(),
+    );
+    // Wrong replies "from" managers 1 and 2 to the test's front end, for the seqs its next
+    // requests will get.
+    let mut replies = 0u64;
+    for claimed in [1, 2] {
+        let liar = as_(NodeId::ReplicaManager(rm(claimed)));
+        let entries = (next..next + 40)
+            .map(|seq| ReplyEntry {
+                seq,
+                id: RequestId {
+                    front_end: 0,
+                    number: seq,
+                },
+                replica: rm(claimed),
+                reply: b"wrong".to_vec(),
+            })
+            .collect();
+        for g in liar
+            .encode(&Message::Reply(entries), Destination::Addr(fe.local_addr()))
+            .unwrap()
+        {
+            sock.send_to(&g, fe.local_addr()).unwrap();
+            replies += 1;
+        }
+    }
+
+    let second = run_workload(&fe, workload(100, 92), 8).await;
+    let mut answers = first;
+    answers.extend(second);
+    check_against_single_replica(&answers);
+    let status = cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+    assert!(
+        status.replicas.iter().all(|r| r.replacements == Some(0)),
+        "nobody replaced: {status:#?}"
+    );
+    for (node, n) in cluster.wire_drops().await {
+        if node != "sequencer" {
+            assert!(
+                n >= sent_to_rms,
+                "{node} dropped {n} of {sent_to_rms} forgeries"
+            );
+        }
+    }
+    assert!(
+        fe.stats().wire_dropped >= replies,
+        "the front end dropped {} of {replies} forged replies",
+        fe.stats().wire_dropped
+    );
+}
+
+/// A captured `Submit`, replayed after the sequencer restarts (its replay windows are gone),
+/// after its front end restarts (a newer epoch), and many times over, is never ordered again:
+/// the first by the sequencer's request-id memory, which its log restores, the rest by the
+/// link's epochs and windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
+    let mut cluster = TestCluster::start(Options::default());
+    let fe = cluster.front_end();
+    let first = run_workload(&fe, workload(20, 93), 4).await;
+    let cfg = cluster.cfg.clone();
+    let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let submit = |number: u64| Message::Submit {
+        floor: 0,
+        entries: vec![Submission {
+            id: RequestId {
+                front_end: 0xfeed,
+                number,
+            },
+            reply_to: sock.local_addr().unwrap(),
+            request: Request::GetEventSchedule {
+                participant_id: "MTLP0001".parse().unwrap(),
+            }
+            .encode(),
+        }],
+    };
+    let old_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
+    let captured = old_start
+        .encode(&submit(1), Destination::Sequencer)
+        .unwrap()
+        .remove(0);
+    sock.send_to(&captured, cfg.sequencer.address).unwrap();
+    let mut total = first.len() as u64 + 1;
+    cluster.wait_converged(total, Duration::from_secs(20)).await;
+
+    cluster.kill9(Role::Sequencer);
+    cluster.restart(Role::Sequencer);
+    for _ in 0..5 {
+        sock.send_to(&captured, cfg.sequencer.address).unwrap();
+    }
+    // The front end restarts: a newer epoch, one new request.
+    let new_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
+    let fresh = new_start
+        .encode(&submit(2), Destination::Sequencer)
+        .unwrap()
+        .remove(0);
+    // Resent (the same bytes: the copies after the first are replays) until ordered, as
+    // the restarted sequencer may not be listening yet.
+    total += 1;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        sock.send_to(&fresh, cfg.sequencer.address).unwrap();
+        if cluster.status().await.next_seq >= Some(total + 1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new request was not ordered"
+        );
+    }
+    let _ = run_workload(&fe, workload(10, 94), 4).await;
+    total += 10;
+    for _ in 0..5 {
+        sock.send_to(&captured, cfg.sequencer.address).unwrap();
+    }
+    let _ = run_workload(&fe, workload(5, 95), 4).await;
+    total += 5;
+    let status = cluster.wait_converged(total, Duration::from_secs(30)).await;
+    assert_eq!(
+        status.next_seq,
+        Some(total + 1),
+        "the captured submission was ordered once, the new one once"
+    );
+    for r in &status.replicas {
+        assert_eq!(
+            r.executed,
+            Some(total),
+            "replica {} executed each request once",
+            r.id
+        );
     }
 }

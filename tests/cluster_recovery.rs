@@ -151,18 +151,19 @@ async fn a_hung_replica_is_replaced_but_one_lost_reply_is_not() {
     let mut answers = run_workload(&fe, workload(50, 61), 8).await;
 
     // One lost reply, as the front end would report it: probed, found answering, kept.
-    let report = Link::new(tessera_node::link_config(
-        &cluster.cfg,
-        NodeId::FrontEnd(99),
-    ))
-    .unwrap()
-    .encode(&Message::Faults(vec![FaultReport {
-        seq: 50,
-        replica: tessera_protocol::ReplicaId::ALL[1],
-        kind: FaultKind::Missing,
-    }]))
-    .unwrap()
-    .remove(0);
+    let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
+    let report = Link::new(tessera_node::node_link_config(&cluster.cfg, spare, None).unwrap())
+        .unwrap()
+        .encode(
+            &Message::Faults(vec![FaultReport {
+                seq: 50,
+                replica: tessera_protocol::ReplicaId::ALL[1],
+                kind: FaultKind::Missing,
+            }]),
+            tessera_protocol::Destination::AllReplicaManagers,
+        )
+        .unwrap()
+        .remove(0);
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for rm in &cluster.cfg.replica_manager {
         sock.send_to(&report, rm.address).unwrap();

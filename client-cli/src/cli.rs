@@ -379,6 +379,10 @@ pub struct StatusArgs {
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
     #[arg(long, value_name = "FILE", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The operator's secret key file. Default: `operator.key` in the cluster's key
+    /// directory, where `tesserad up` makes it.
+    #[arg(long, value_name = "FILE", env = "TESSERA_KEY")]
+    pub key: Option<PathBuf>,
     /// How long to wait for the nodes to answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1500)]
     pub wait_ms: u64,
@@ -410,6 +414,10 @@ pub struct ChaosArgs {
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
     #[arg(long, value_name = "FILE", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The operator's secret key file. Default: `operator.key` in the cluster's key
+    /// directory, where `tesserad up` makes it.
+    #[arg(long, value_name = "FILE", env = "TESSERA_KEY")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -417,6 +425,10 @@ pub struct DemoArgs {
     /// Cluster configuration (TOML). Default: the embedded deploy/local.toml.
     #[arg(long, value_name = "FILE", env = "TESSERA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The operator's secret key file. Default: `operator.key` in the cluster's key
+    /// directory, where `tesserad up` makes it.
+    #[arg(long, value_name = "FILE", env = "TESSERA_KEY")]
+    pub key: Option<PathBuf>,
     /// How long to wait for a replacement or for the replicas to converge, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub wait: Duration,

@@ -25,8 +25,14 @@ pub fn action(kind: ChaosKind) -> ChaosAction {
 }
 
 /// Loads the cluster configuration, or says why not.
-pub fn config(path: Option<&Path>) -> Result<Config, String> {
-    Config::load(path).map_err(|e| format!("cannot load the cluster configuration: {e}"))
+/// The cluster of `path`, its tools signing with the operator key `key` when given.
+pub fn config(path: Option<&Path>, key: Option<&Path>) -> Result<Config, String> {
+    let mut cfg =
+        Config::load(path).map_err(|e| format!("cannot load the cluster configuration: {e}"))?;
+    if let Some(k) = key {
+        cfg.operator.key = Some(k.to_owned());
+    }
+    Ok(cfg)
 }
 
 /// Where the configuration came from, for messages.
@@ -50,7 +56,7 @@ fn fail(global: &Global, kind: &str, message: &str) -> Exit {
 }
 
 pub async fn status(global: &Global, args: &StatusArgs) -> Exit {
-    let cfg = match config(args.config.as_deref()) {
+    let cfg = match config(args.config.as_deref(), args.key.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(global, "config", &e),
     };
@@ -93,7 +99,7 @@ pub async fn send_chaos(cfg: &Config, replica: u8, kind: ChaosKind) -> Result<St
 }
 
 pub async fn chaos(global: &Global, args: &ChaosArgs) -> Exit {
-    let cfg = match config(args.config.as_deref()) {
+    let cfg = match config(args.config.as_deref(), args.key.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(global, "config", &e),
     };

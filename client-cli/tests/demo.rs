@@ -190,7 +190,9 @@ fn the_demo_passes_on_a_real_cluster() {
 fn without_a_cluster_status_chaos_and_demo_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cluster.toml");
-    cluster::write_config(&config, &demo_config(dir.path())).unwrap();
+    let cfg = cluster::write_config(&config, &demo_config(dir.path())).unwrap();
+    // The operator key exists (as after a first `tesserad up`); the cluster does not run.
+    tessera_ops::keys::ensure_all(&cfg, &cfg.key_dir()).unwrap();
     let config_arg = config.to_str().unwrap();
 
     let r = tessera_run(&["status", "--config", config_arg, "--wait-ms", "300"]);

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tessera_ops::config::{Config, ConfigError, MulticastMode};
+use tessera_ops::config::{Config, ConfigError, FrontEndIdentity, MulticastMode};
 
 /// The `tesserad` next to the running test or bench executable (`target/<profile>/deps/<exe>`
 /// → `target/<profile>/tesserad`). `cargo test` builds it whenever it builds the workspace's
@@ -64,15 +64,14 @@ pub fn free_port() -> u16 {
 
 /// A four-replica cluster on loopback with everything its own: fresh ports for the sequencer,
 /// the replica managers and the gateway, a multicast group of its own (TTL 0 on 127.0.0.1), a
-/// name and secret no other cluster shares, and its data under `dir/data`. Every other key
-/// keeps its default.
+/// name no other cluster shares, and its data under `dir/data` (node keys in `dir/data/keys`,
+/// made when it starts). Every other key keeps its default.
 pub fn loopback(dir: &Path) -> Config {
     let pid = std::process::id();
     let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let mut cfg = Config::default();
     cfg.cluster.name = format!("test-{pid}-{n}");
-    cfg.cluster.secret = format!("test-secret-{pid}-{n}");
     cfg.cluster.data_dir = dir.join("data");
     cfg.network.mode = MulticastMode::Multicast;
     cfg.network.group = SocketAddr::from((
@@ -85,8 +84,44 @@ pub fn loopback(dir: &Path) -> Config {
         rm.address = local(free_port());
     }
     cfg.front_end.address = local(0);
+    // Front end 1 is the gateway's; a test's own front end is 2 ([`as_front_end`]), and 3 is
+    // for whatever else a test sends as a front end. Two processes must never share one
+    // identity: each start is a new epoch, and a peer drops the older one's datagrams.
+    cfg.front_end.others = [TEST_FRONT_END, SPARE_FRONT_END]
+        .map(|id| FrontEndIdentity {
+            id,
+            public_key: None,
+        })
+        .to_vec();
     set_gateway(&mut cfg, local(free_port()), false);
     cfg
+}
+
+/// The front end id of a test's in-process front end in a [`loopback`] cluster.
+pub const TEST_FRONT_END: u32 = 2;
+/// Another front end id of a [`loopback`] cluster, for a test's hand-made datagrams.
+pub const SPARE_FRONT_END: u32 = 3;
+
+/// `cfg` as front end `id` of the same cluster sees it: the same identities, with `id` as
+/// its own.
+pub fn as_front_end(cfg: &Config, id: u32) -> Config {
+    let mut out = cfg.clone();
+    if id != cfg.front_end.id {
+        let me = cfg.front_end.clone();
+        out.front_end.others.retain(|o| o.id != id);
+        out.front_end.others.push(FrontEndIdentity {
+            id: me.id,
+            public_key: me.public_key,
+        });
+        out.front_end.public_key = cfg
+            .front_end
+            .others
+            .iter()
+            .find(|o| o.id == id)
+            .and_then(|o| o.public_key);
+        out.front_end.id = id;
+    }
+    out
 }
 
 /// Points the gateway of `cfg` at `listen`, with the matching public URL.
@@ -161,6 +196,8 @@ pub struct LocalCluster {
 pub enum StartError {
     #[error("the configuration does not load back: {0}")]
     Config(#[from] ConfigError),
+    #[error("making the node keys: {0}")]
+    Keys(#[from] tessera_ops::keys::KeyFileError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -192,6 +229,9 @@ impl LocalCluster {
         launch: Launch,
     ) -> Result<LocalCluster, StartError> {
         let config_path = dir.path().join("cluster.toml");
+        // Every node's key, as `tesserad up` makes them, also for the roles started one by
+        // one; the nodes and the test's own tools read them from `cluster.key_dir`.
+        tessera_ops::keys::ensure_all(&cfg, &cfg.key_dir())?;
         // What the processes read must be what the caller holds: load the file back.
         let cfg = write_config(&config_path, &cfg)?;
         let mut cluster = LocalCluster {

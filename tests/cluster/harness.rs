@@ -141,7 +141,11 @@ impl TestCluster {
     }
 
     pub fn front_end(&self) -> FrontEndClient {
-        FrontEndClient::start(&self.cfg).expect("front end starts")
+        let cfg = tessera_testkit::cluster::as_front_end(
+            &self.cfg,
+            tessera_testkit::cluster::TEST_FRONT_END,
+        );
+        FrontEndClient::start(&cfg).expect("front end starts")
     }
 
     pub async fn status(&self) -> ClusterStatus {

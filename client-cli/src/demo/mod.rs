@@ -641,7 +641,7 @@ impl Demo {
 }
 
 pub async fn run(global: &Global, args: &DemoArgs) -> Exit {
-    let cfg = match cluster::config(args.config.as_deref()) {
+    let cfg = match cluster::config(args.config.as_deref(), args.key.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

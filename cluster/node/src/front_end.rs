@@ -14,8 +14,8 @@ use tessera_types::{Answer, Reply, Request};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::link_config;
 use crate::metrics::FrontEndMetrics;
+use crate::node_link_config;
 use crate::transport::{Transport, DRAIN_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,8 +84,10 @@ impl FrontEndClient {
         )
         .map_err(|e| start(&format!("binding {}: {e}", cfg.front_end.address)))?;
         let local_addr = transport.local_addr().map_err(|e| start(&e))?;
-        let link = Link::new(link_config(cfg, NodeId::FrontEnd(cfg.front_end.id)))
-            .map_err(|e| start(&e))?;
+        let me = NodeId::FrontEnd(cfg.front_end.id);
+        let link = node_link_config(cfg, me, None)
+            .map_err(|e| start(&e))
+            .and_then(|lc| Link::new(lc).map_err(|e| start(&e)))?;
         // Unique per start and per front-end id, so request ids never repeat across restarts.
         let incarnation = (crate::clock::unix_ms() << 20) | u64::from(cfg.front_end.id & 0xf_ffff);
         let fe = FrontEnd::new(

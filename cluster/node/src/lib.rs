@@ -31,7 +31,9 @@ pub mod supervisor;
 pub mod user_admin;
 pub mod watch;
 
-pub use tessera_ops::{chaos, clock, config, link_config, status, transport, Config};
+pub use tessera_ops::{
+    chaos, clock, config, keys, link_config, node_link_config, status, transport, Config,
+};
 
 use std::time::Instant;
 

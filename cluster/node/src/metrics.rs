@@ -140,10 +140,12 @@ impl Drops {
             Opts::new(
                 name,
                 format!(
-                    "Datagrams the {who} dropped before decoding, by reason: bad_mac (not \
-                     authenticated by the cluster key), unknown_sender (authenticated, naming no \
-                     node), malformed, truncated, bad_magic, bad_version, wrong_cluster, oversize \
-                     (a reassembled message over the limit)"
+                    "Datagrams the {who} dropped before decoding, by reason: bad_mac (no valid \
+                     tag from the sender's key), unknown_sender (a node with no public key in \
+                     the configuration), not_for_me (no tag for this node), old_epoch (from a \
+                     sender's earlier start), replayed (seen before), malformed, truncated, \
+                     bad_magic, bad_version, wrong_cluster, oversize (a reassembled message over \
+                     the limit)"
                 ),
             ),
             &["reason"],
@@ -156,6 +158,9 @@ impl Drops {
         for (reason, n) in [
             ("bad_mac", s.bad_mac),
             ("unknown_sender", s.unknown_sender),
+            ("not_for_me", s.not_for_me),
+            ("old_epoch", s.old_epoch),
+            ("replayed", s.replayed),
             ("malformed", s.malformed),
             ("truncated", s.truncated),
             ("bad_magic", s.bad_magic),

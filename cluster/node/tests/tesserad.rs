@@ -37,14 +37,14 @@ fn default_config_prints_the_embedded_file() {
 }
 
 /// A misspelt key must stop every role before it binds anything, naming the key: a typo
-/// silently falling back to a default (another port, the insecure secret) is worse.
+/// silently falling back to a default (another port, another data directory) is worse.
 #[test]
 fn a_typo_in_the_config_stops_every_role_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.toml");
     std::fs::write(
         &path,
-        "[cluster]\nname = \"typo\"\nsecret = \"typo-secret\"\n\n[sequencer]\nadress = \"127.0.0.1:7400\"\n",
+        "[cluster]\nname = \"typo\"\n\n[sequencer]\nadress = \"127.0.0.1:7400\"\n",
     )
     .unwrap();
     let config = path.to_str().unwrap();

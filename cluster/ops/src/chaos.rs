@@ -51,12 +51,12 @@ pub async fn send(
     let to = ReplicaId::new(replica).ok_or_else(no_such)?;
     let mut endpoint = Endpoint::open(cfg, 0xc4a05)?;
     let nonce = crate::clock::unix_ms() ^ (u64::from(std::process::id()) << 40);
-    let datagrams = endpoint.encode(&Message::Chaos { nonce, action })?;
+    let request = Message::Chaos { nonce, action };
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         endpoint
-            .send(Destination::ReplicaManager(to), &datagrams)
-            .await;
+            .send(Destination::ReplicaManager(to), &request)
+            .await?;
         let round = (Instant::now() + Duration::from_millis(200)).min(deadline);
         while let Some((_, message)) = endpoint.receive(round).await {
             if let Message::ChaosReply {

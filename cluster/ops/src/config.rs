@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tessera_protocol::wire::{ClusterId, Key};
+use tessera_protocol::wire::{ClusterId, NodeId, PublicKey, Roster};
 use tessera_protocol::{Timeouts, REPLICAS};
 
 /// The embedded default configuration.
@@ -53,6 +53,21 @@ pub struct Config {
     pub timeouts: TimeoutsSection,
     pub recovery: RecoverySection,
     pub faults: FaultsSection,
+    pub operator: OperatorSection,
+}
+
+/// The operator's identity: `tesserad status`, `tesserad chaos` and the CLI's `status` sign
+/// with its key, and nodes answer status and chaos requests from it alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorSection {
+    /// When not given: `cluster.key_dir/operator.pub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKey>,
+    /// The operator's secret key file on this host, for the tools (`--key FILE` overrides
+    /// it); default: `cluster.key_dir/operator.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
 }
 
 /// Failure detection and recovery (`docs/recovery.md`).
@@ -83,8 +98,10 @@ impl Default for RecoverySection {
 pub struct ClusterSection {
     /// Distinguishes clusters sharing a network; hashed into every datagram header.
     pub name: String,
-    /// Shared secret from which the datagram MAC key is derived.
-    pub secret: String,
+    /// Where this host's node key files are (`NAME.key`, and `NAME.pub` for the public keys
+    /// the file does not list); default: `DATA_DIR/keys`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_dir: Option<PathBuf>,
     /// Where the sequencer log and the replicas' data live; relative paths are relative to
     /// the working directory of `tesserad`.
     pub data_dir: PathBuf,
@@ -137,6 +154,9 @@ pub struct SequencerSection {
     /// authentication: a loopback or private address). None: no metrics listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
+    /// The sequencer's identity; when not given: `cluster.key_dir/sequencer.pub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +190,9 @@ pub struct ReplicaManagerSection {
     /// a loopback or private address). None: no metrics listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
+    /// This manager's identity (`tesserad keygen`); when not given: `cluster.key_dir/rm-N.pub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +202,23 @@ pub struct FrontEndSection {
     pub address: SocketAddr,
     /// Front end id within the cluster (1..=16777215), part of its wire identity.
     pub id: u32,
+    /// When not given: `cluster.key_dir/front-end-ID.pub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKey>,
+    /// The cluster's other front ends (more gateways, or a bench's clients): each is an
+    /// identity of its own, which the nodes must know to accept it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<FrontEndIdentity>,
+}
+
+/// Another front end of the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontEndIdentity {
+    pub id: u32,
+    /// When not given: `cluster.key_dir/front-end-ID.pub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKey>,
 }
 
 /// The SOAP endpoint (`tesserad gateway`).
@@ -310,7 +350,7 @@ impl Default for ClusterSection {
     fn default() -> Self {
         ClusterSection {
             name: "tessera-local".into(),
-            secret: "tessera-local-insecure-default".into(),
+            key_dir: None,
             data_dir: PathBuf::from("tessera-data"),
             max_message_bytes: 4 << 20,
             max_datagram_bytes: None,
@@ -336,6 +376,7 @@ impl Default for SequencerSection {
             retain_max: 100_000,
             retain_min: 10_000,
             metrics_address: None,
+            public_key: None,
         }
     }
 }
@@ -345,6 +386,8 @@ impl Default for FrontEndSection {
         FrontEndSection {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             id: 1,
+            public_key: None,
+            others: Vec::new(),
         }
     }
 }
@@ -380,6 +423,7 @@ fn default_replica_managers() -> Vec<ReplicaManagerSection> {
             implementation,
             address: SocketAddr::from(([127, 0, 0, 1], 7400 + u16::from(id))),
             metrics_address: None,
+            public_key: None,
         })
         .collect()
 }
@@ -396,6 +440,7 @@ impl Default for Config {
             timeouts: TimeoutsSection::default(),
             recovery: RecoverySection::default(),
             faults: FaultsSection::default(),
+            operator: OperatorSection::default(),
         }
     }
 }
@@ -416,6 +461,21 @@ impl Config {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        // A removed key gets its own error, not toml's generic "unknown field".
+        if let Ok(doc) = text.parse::<toml::Table>() {
+            if doc.get("cluster").and_then(|c| c.get("secret")).is_some() {
+                return Err(ConfigError::Invalid {
+                    origin: origin.to_owned(),
+                    key: "cluster.secret".into(),
+                    message: "is no longer used: every node now has its own key. Make them with \
+                              `tesserad keygen --config FILE --out DIR`, list the public keys it \
+                              prints (`public_key` in [sequencer], each [[replica_manager]], \
+                              [front_end] and [operator]), put each node's DIR/NAME.key on its \
+                              host in `cluster.key_dir`, and delete `secret`"
+                        .into(),
+                });
+            }
+        }
         let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
             // toml's message names the offending key and shows the line.
@@ -441,12 +501,6 @@ impl Config {
         };
         if self.cluster.name.is_empty() {
             return Err(bad("cluster.name", "must not be empty".into()));
-        }
-        if self.cluster.secret.len() < 8 {
-            return Err(bad(
-                "cluster.secret",
-                "must be at least 8 characters".into(),
-            ));
         }
         if self
             .cluster
@@ -499,6 +553,19 @@ impl Config {
         }
         if self.front_end.id == 0 || self.front_end.id > 0x00ff_ffff {
             return Err(bad("front_end.id", "must be 1..=16777215".into()));
+        }
+        let mut ids = vec![self.front_end.id];
+        for o in &self.front_end.others {
+            if o.id == 0 || o.id > 0x00ff_ffff || ids.contains(&o.id) {
+                return Err(bad(
+                    "front_end.others",
+                    format!(
+                        "id {} must be 1..=16777215 and not repeat another front end's",
+                        o.id
+                    ),
+                ));
+            }
+            ids.push(o.id);
         }
         let t = &self.timeouts;
         for (key, v) in [
@@ -699,8 +766,64 @@ impl Config {
         ClusterId::from_name(&self.cluster.name)
     }
 
-    pub fn key(&self) -> Key {
-        Key::derive(&self.cluster.secret)
+    /// Where this host's key files are.
+    pub fn key_dir(&self) -> PathBuf {
+        self.cluster
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.cluster.data_dir.join("keys"))
+    }
+
+    /// Every node's public key: as the file lists it, else from `key_dir/NAME.pub`.
+    pub fn roster(&self) -> Result<Roster, ConfigError> {
+        let dir = self.key_dir();
+        let mut roster = Roster::new();
+        for node in crate::keys::identities(self) {
+            let (key, listed) = match node {
+                NodeId::Sequencer => ("sequencer.public_key".to_owned(), self.sequencer.public_key),
+                NodeId::ReplicaManager(r) => (
+                    format!("replica_manager[{}].public_key", r.index()),
+                    self.replica_manager
+                        .iter()
+                        .find(|m| m.id == r.get())
+                        .and_then(|m| m.public_key),
+                ),
+                NodeId::FrontEnd(id) if id == self.front_end.id => {
+                    ("front_end.public_key".to_owned(), self.front_end.public_key)
+                }
+                NodeId::FrontEnd(id) => (
+                    format!("front_end.others (id {id}).public_key"),
+                    self.front_end
+                        .others
+                        .iter()
+                        .find(|o| o.id == id)
+                        .and_then(|o| o.public_key),
+                ),
+                NodeId::Tool(_) => ("operator.public_key".to_owned(), self.operator.public_key),
+            };
+            let public = match listed {
+                Some(k) => k,
+                None => {
+                    let path = crate::keys::public_path(&dir, node);
+                    crate::keys::read_public(&path).map_err(|e| ConfigError::Invalid {
+                        origin: "the cluster configuration".into(),
+                        key,
+                        message: format!(
+                            "not given, and {e}; `tesserad keygen --config FILE --out DIR` \
+                             makes every node's key and prints the public keys to list here"
+                        ),
+                    })?
+                }
+            };
+            roster
+                .insert(node, public)
+                .map_err(|e| ConfigError::Invalid {
+                    origin: "the cluster configuration".into(),
+                    key: "public_key".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(roster)
     }
 
     pub fn protocol_timeouts(&self) -> Timeouts {
@@ -744,6 +867,40 @@ mod tests {
         assert_eq!(c.replica_manager.len(), 4);
         assert_eq!(c.network.ttl, 0);
         assert!(c.network.group.ip().is_multicast());
+    }
+
+    #[test]
+    fn the_removed_shared_secret_is_named_with_what_replaced_it() {
+        let text = "[cluster]\nname = \"old\"\nsecret = \"a-shared-secret\"\n";
+        match Config::parse(text, "old.toml") {
+            Err(ConfigError::Invalid { key, message, .. }) => {
+                assert_eq!(key, "cluster.secret");
+                assert!(message.contains("tesserad keygen"), "{message}");
+                assert!(message.contains("public_key"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_public_key_is_named_and_a_listed_one_is_used() {
+        let dir = std::env::temp_dir().join(format!("tessera-roster-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cfg = Config::default();
+        cfg.cluster.key_dir = Some(dir.clone());
+        match cfg.roster() {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "sequencer.public_key"),
+            other => panic!("{other:?}"),
+        }
+        let keys = crate::keys::ensure_all(&cfg, &dir).unwrap();
+        assert_eq!(cfg.roster().unwrap().len(), keys.len());
+        // A key listed in the file wins over the directory's.
+        let other = crate::keys::generate().unwrap().public();
+        cfg.sequencer.public_key = Some(other);
+        let text = cfg.to_toml_string().unwrap();
+        let back = Config::parse(&text, "written").unwrap();
+        assert_eq!(back.roster().unwrap().get(NodeId::Sequencer), Some(&other));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

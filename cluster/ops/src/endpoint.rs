@@ -1,14 +1,15 @@
 //! A tool's own place on the cluster's network: a socket on any local address (the nodes may
-//! be on other hosts) and a link with a `Tool` identity, so that its datagrams carry the
-//! cluster's MAC like every node's and the nodes answer it.
+//! be on other hosts) and a link with a `Tool` identity signed with the operator's key, so
+//! that the nodes accept its datagrams and answer it.
 
 use std::time::Instant;
 
 use tessera_protocol::wire::{Link, Message, NodeId, WireError};
+
+use crate::IdentityError;
 use tessera_protocol::{Destination, Transmit};
 
 use crate::config::Config;
-use crate::link_config;
 use crate::transport::Transport;
 
 /// Why a tool could not get onto the cluster's network. Neither depends on whether the cluster
@@ -21,6 +22,9 @@ pub enum EndpointError {
     /// The configured datagram or message size cannot carry the request.
     #[error(transparent)]
     Wire(#[from] WireError),
+    /// The operator key is missing, unreadable, or not the one the configuration lists.
+    #[error("operator key: {0}")]
+    Identity(#[from] IdentityError),
 }
 
 pub struct Endpoint {
@@ -35,7 +39,12 @@ impl Endpoint {
         let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, salt)?;
         // The pid keeps two tools on one host apart; the wire identity has 24 bits for it.
         let me = NodeId::Tool(std::process::id() & 0x00ff_ffff);
-        let link = Link::new(link_config(cfg, me))?;
+        let key = cfg
+            .operator
+            .key
+            .clone()
+            .unwrap_or_else(|| crate::keys::key_path(cfg, NodeId::OPERATOR));
+        let link = Link::new(crate::node_link_config(cfg, me, Some(&key))?)?;
         Ok(Endpoint {
             transport,
             link,
@@ -43,22 +52,14 @@ impl Endpoint {
         })
     }
 
-    /// `message` as the datagrams that carry it.
-    pub fn encode(&self, message: &Message) -> Result<Vec<Vec<u8>>, WireError> {
-        self.link.encode(message)
-    }
-
-    /// Sends `datagrams` to `to`; a failed send is a lost datagram, which the caller's
-    /// retries already cover.
-    pub async fn send(&self, to: Destination, datagrams: &[Vec<u8>]) {
-        for d in datagrams {
-            self.transport
-                .send(&Transmit {
-                    to,
-                    datagram: d.clone(),
-                })
-                .await;
+    /// Sends `message` to `to`, sealed afresh (each copy has its own counter: a resent
+    /// datagram would be dropped as a replay); a failed send is a lost datagram, which the
+    /// caller's retries already cover.
+    pub async fn send(&self, to: Destination, message: &Message) -> Result<(), WireError> {
+        for datagram in self.link.encode(message, to)? {
+            self.transport.send(&Transmit { to, datagram }).await;
         }
+        Ok(())
     }
 
     /// The next whole message from the cluster before `until`, or `None` once it has passed.

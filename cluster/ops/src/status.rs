@@ -143,7 +143,7 @@ async fn ask(
 ) -> Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>), EndpointError> {
     let mut endpoint = Endpoint::open(cfg, 0x5747)?;
     let nonce = crate::clock::unix_ms();
-    let query = endpoint.encode(&Message::StatusQuery { nonce })?;
+    let query = Message::StatusQuery { nonce };
     let mut sequencer: Option<SequencerStatus> = None;
     let mut rms: Vec<Option<RmStatus>> = vec![None; cfg.replica_manager.len()];
     let wanted = |i: usize| only.is_none_or(|id| usize::from(id) == i + 1);
@@ -163,7 +163,7 @@ async fn ask(
     let mut targets = missing(&sequencer, &rms);
     while Instant::now() < deadline && !targets.is_empty() {
         for to in &targets {
-            endpoint.send(*to, &query).await;
+            endpoint.send(*to, &query).await?;
         }
         let round = (Instant::now() + Duration::from_millis(200)).min(deadline);
         while !targets.is_empty() {
@@ -171,7 +171,9 @@ async fn ask(
                 break;
             };
             match got {
-                (_, Message::SequencerStatus { nonce: n, status }) if n == nonce => {
+                (NodeId::Sequencer, Message::SequencerStatus { nonce: n, status })
+                    if n == nonce =>
+                {
                     sequencer = Some(status)
                 }
                 (NodeId::ReplicaManager(i), Message::RmStatus { nonce: n, status })

@@ -10,12 +10,18 @@ use tessera_ops::chaos::{self, ChaosAction, ChaosError};
 use tessera_ops::status::{self, ReplicaState};
 use tessera_ops::Config;
 
-/// A cluster file whose nodes are sockets of this test, which never answer.
+/// A cluster file whose nodes are sockets of this test, which never answer; its keys (the
+/// operator's is what the tools sign with) in a directory of its own.
 fn silent_cluster(sockets: &[UdpSocket]) -> Config {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data = std::env::temp_dir().join(format!("ops-silent-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
     let addr = |i: usize| sockets[i].local_addr().expect("bound");
     let mut text = format!(
-        "[cluster]\nname = \"ops-silent-{pid}\"\nsecret = \"ops-silent-secret\"\n\
+        "[cluster]\nname = \"ops-silent-{pid}\"\ndata_dir = \"{}\"\n\
          [network]\nmode = \"unicast\"\n[sequencer]\naddress = \"{}\"\n",
+        data.display(),
         addr(0),
         pid = std::process::id()
     );
@@ -27,7 +33,9 @@ fn silent_cluster(sockets: &[UdpSocket]) -> Config {
             addr(i + 1)
         ));
     }
-    Config::parse(&text, "silent").expect("valid")
+    let cfg = Config::parse(&text, "silent").expect("valid");
+    tessera_ops::keys::ensure_all(&cfg, &cfg.key_dir()).expect("keys");
+    cfg
 }
 
 fn sockets() -> Vec<UdpSocket> {

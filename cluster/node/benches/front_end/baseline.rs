@@ -3,8 +3,12 @@
 
 use super::*;
 
+/// The baseline server speaks as replica manager 1 (`main.rs`), so that is whom the client's
+/// datagrams carry a tag for.
+const BASELINE_SERVER: Destination = Destination::ReplicaManager(ReplicaId::ALL[0]);
+
 pub(crate) fn baseline_link(cfg: &Config, me: NodeId) -> anyhow::Result<Link> {
-    let mut lc = link_config(cfg, me);
+    let mut lc = tessera_node::node_link_config(cfg, me, None)?;
     lc.max_datagram = MAX_DATAGRAM;
     Ok(Link::new(lc)?)
 }
@@ -57,7 +61,7 @@ impl Drop for BaselineServer {
 pub(crate) fn serve(socket: StdUdpSocket, mut link: Link, stop: &AtomicBool) {
     let mut replica = replica_memory::MemoryReplica::new();
     let mut seq = 0u64;
-    let budget = MAX_DATAGRAM - HEADER_LEN - MAC_LEN;
+    let budget = link.max_payload(Destination::Addr(SocketAddr::from(([0, 0, 0, 0], 0))));
     let mut buf = vec![0u8; 65_536];
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else {
@@ -104,7 +108,7 @@ pub(crate) fn serve(socket: StdUdpSocket, mut link: Link, stop: &AtomicBool) {
 }
 
 pub(crate) fn send_message(socket: &StdUdpSocket, link: &Link, to: SocketAddr, msg: Message) {
-    if let Ok(grams) = link.encode(&msg) {
+    if let Ok(grams) = link.encode(&msg, Destination::Addr(to)) {
         for g in grams {
             let _ = socket.send_to(&g, to);
         }
@@ -153,7 +157,7 @@ pub(crate) async fn baseline_drive(
     mut rx: mpsc::Receiver<BaselineJob>,
 ) {
     let reply_to = socket.local_addr().unwrap_or(server);
-    let budget = MAX_DATAGRAM - HEADER_LEN - MAC_LEN;
+    let budget = link.max_payload(BASELINE_SERVER);
     let mut waiting: HashMap<u64, oneshot::Sender<Vec<u8>>> = HashMap::new();
     let mut next = 1u64;
     let mut buf = vec![0u8; 65_536];
@@ -205,7 +209,7 @@ pub(crate) async fn send_async(
     to: SocketAddr,
     msg: &Message,
 ) {
-    if let Ok(grams) = link.encode(msg) {
+    if let Ok(grams) = link.encode(msg, BASELINE_SERVER) {
         for g in grams {
             let _ = socket.send_to(&g, to).await;
         }

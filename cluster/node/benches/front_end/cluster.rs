@@ -18,6 +18,14 @@ impl Cluster {
         // Own ports and group: no other cluster on this host (tests, other benches) sees us.
         let mut cfg = cluster::loopback(dir.path());
         cfg.cluster.name = format!("bench-{}", std::process::id());
+        // Front ends 1 (the benchmark's), 2 (the baseline's) and 3 (the gateway) are the
+        // loopback cluster's; the secure gateway is a fourth identity.
+        cfg.front_end
+            .others
+            .push(tessera_node::config::FrontEndIdentity {
+                id: 4,
+                public_key: None,
+            });
         cfg.cluster.max_datagram_bytes = Some(MAX_DATAGRAM);
         let local = LocalCluster::start_with(
             PathBuf::from(env!("CARGO_BIN_EXE_tesserad")),
@@ -68,8 +76,7 @@ impl Cluster {
         pki: Option<&Pki>,
         metrics: bool,
     ) -> anyhow::Result<SocketAddr> {
-        let mut cfg = self.local.cfg.clone();
-        cfg.front_end.id = id;
+        let mut cfg = cluster::as_front_end(&self.local.cfg, id);
         cfg.gateway.metrics = metrics;
         let listen = SocketAddr::from(([127, 0, 0, 1], cluster::free_port()));
         cluster::set_gateway(&mut cfg, listen, false);

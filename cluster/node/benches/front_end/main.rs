@@ -58,10 +58,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 use tessera_node::config::Config;
-use tessera_node::{link_config, FrontEndClient};
-use tessera_protocol::wire::{
-    Link, Message, NodeId, ReplyEntry, RequestId, Submission, HEADER_LEN, MAC_LEN,
-};
+use tessera_node::FrontEndClient;
+use tessera_protocol::wire::{Link, Message, NodeId, ReplyEntry, RequestId, Submission};
+use tessera_protocol::Destination;
 use tessera_protocol::ReplicaId;
 use tessera_testkit::Rng;
 use tessera_types::{Capacity, Code, EventId, EventType, Replica, Reply, Request, UserId};

@@ -88,6 +88,10 @@ enum Command {
         /// Replica 1..=4.
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
         replica: u8,
+        /// The operator's secret key file (default: `operator.key` in `cluster.key_dir`,
+        /// where `tesserad up` makes it).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
     /// Show every node's state.
     Status {
@@ -97,6 +101,16 @@ enum Command {
         /// How long to wait for nodes to answer, in milliseconds.
         #[arg(long, default_value_t = 1500)]
         wait_ms: u64,
+        /// The operator's secret key file (default: `operator.key` in `cluster.key_dir`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Make a secret key (DIR/NAME.key, mode 0600) and public key (DIR/NAME.pub) for every
+    /// node of the configuration that has none in DIR, and print the public keys to list in
+    /// the cluster file. Copy each NAME.key to its own node's `cluster.key_dir` only.
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// (internal) A replica process, started by its replica manager; speaks frames on stdin/stdout.
     #[command(hide = true)]
@@ -290,7 +304,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         command,
     };
     let log_format = cli.log_format;
-    let cfg = Config::load(cli.config.as_deref())?;
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Command::Keygen { out } = &cli.command {
+        let keys = tessera_node::keys::ensure_all(&cfg, out)?;
+        println!(
+            "keys in {} (NAME.key: secret, mode 0600, for that node's host only; NAME.pub: public)",
+            out.display()
+        );
+        println!("list these in the cluster file:");
+        print!("{}", tessera_node::keys::public_keys_toml(&keys));
+        return Ok(());
+    }
+    if let Command::Status { key: Some(k), .. } | Command::Chaos { key: Some(k), .. } = &cli.command
+    {
+        cfg.operator.key = Some(k.clone());
+    }
     let origin = cli.config.as_ref().map_or_else(
         || "deploy/local.toml (embedded)".to_owned(),
         |p| p.display().to_string(),
@@ -299,6 +327,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // Refuse before any role starts: `up` would otherwise restart a refusing gateway
         // forever. (`tesserad gateway` checks the same as it starts.)
         tessera_node::gateway::prepare(&cfg, &origin)?;
+        // On first start, one key per node (and the operator's) in the key directory, so
+        // that the first command of the README needs no setup; later starts keep them.
+        let dir = cfg.key_dir();
+        tessera_node::keys::ensure_all(&cfg, &dir)
+            .with_context(|| format!("making the node keys in {}", dir.display()))?;
+        cfg.roster()?;
     }
     // The sequencer and a replica manager are one event loop each (plus the sequencer's log
     // thread): a single-threaded runtime runs them without handing every datagram and replica
@@ -361,14 +395,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .or_else(|| cfg.replica_manager(id).and_then(|r| r.metrics_address));
                 replica_manager::run(cfg, id, chaos, metrics, shutdown_signal()).await
             }
-            Command::Chaos { action, replica } => {
+            Command::Chaos {
+                action, replica, ..
+            } => {
                 let answer =
                     tessera_node::chaos::send(&cfg, replica, action, Duration::from_secs(3))
                         .await?;
                 println!("{answer}");
                 Ok(())
             }
-            Command::Status { json, wait_ms } => {
+            Command::Status { json, wait_ms, .. } => {
                 let s = status::query(&cfg, Duration::from_millis(wait_ms)).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&s)?);
@@ -380,6 +416,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Replica { .. }
             | Command::DefaultConfig
             | Command::DevCert { .. }
+            | Command::Keygen { .. }
             | Command::User { .. } => Ok(()),
         }
     })

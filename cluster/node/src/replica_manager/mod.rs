@@ -23,8 +23,8 @@ use tessera_protocol::ReplicaId;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::link_config;
 use crate::metrics::RmMetrics;
+use crate::node_link_config;
 use crate::replica_host::ReplicaSpec;
 use crate::transport::{Transport, DRAIN_MAX};
 use replica::Replica;
@@ -54,7 +54,7 @@ pub async fn run(
     let persisted = record::load(&record_path)?;
     let transport = Transport::bind(&cfg, me.address, true, u64::from(id))
         .with_context(|| format!("binding replica manager {id} to {}", me.address))?;
-    let link = Link::new(link_config(&cfg, NodeId::ReplicaManager(rid)))?;
+    let link = Link::new(node_link_config(&cfg, NodeId::ReplicaManager(rid), None)?)?;
     let rcfg = RmConfig {
         id: rid,
         implementation: me.implementation.as_str().to_owned(),

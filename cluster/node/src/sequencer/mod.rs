@@ -13,8 +13,8 @@ use tessera_protocol::wire::{Link, NodeId, Sequenced};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::link_config;
 use crate::metrics::SequencerMetrics;
+use crate::node_link_config;
 use crate::transport::{Transport, DRAIN_MAX};
 use log::SequencerLog;
 
@@ -42,7 +42,7 @@ pub async fn run(
         .with_context(|| format!("opening the sequencer log in {}", dir.display()))?;
     let transport = Transport::bind(&cfg, cfg.sequencer.address, false, 0)
         .with_context(|| format!("binding the sequencer to {}", cfg.sequencer.address))?;
-    let link = Link::new(link_config(&cfg, NodeId::Sequencer))?;
+    let link = Link::new(node_link_config(&cfg, NodeId::Sequencer, None)?)?;
     let scfg = SequencerConfig {
         timeouts: cfg.protocol_timeouts(),
         retain_max: cfg.sequencer.retain_max,

@@ -24,9 +24,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::verdicts::Reporter;
-use crate::wire::{
-    batch, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats, HEADER_LEN, MAC_LEN,
-};
+use crate::wire::{batch, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats};
 use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
 use latency::SlidingMax;
@@ -661,10 +659,8 @@ impl FrontEnd {
     }
 
     /// Largest message body that still fits in one datagram.
-    fn body_budget(&self) -> usize {
-        self.link
-            .max_datagram()
-            .saturating_sub(HEADER_LEN + MAC_LEN)
+    fn body_budget(&self, to: Destination) -> usize {
+        self.link.max_payload(to)
     }
 
     fn flush(&mut self) {
@@ -699,7 +695,7 @@ impl FrontEnd {
             floor,
             entries: Vec::new(),
         };
-        let batches = batch::pack(entries, self.body_budget(), &empty);
+        let batches = batch::pack(entries, self.body_budget(Destination::Sequencer), &empty);
         for entries in batches {
             self.send_submit(floor, entries);
         }
@@ -707,7 +703,7 @@ impl FrontEnd {
 
     fn send_submit(&mut self, floor: u64, entries: Vec<Submission>) {
         let msg = Message::Submit { floor, entries };
-        match self.link.encode(&msg) {
+        match self.link.encode(&msg, Destination::Sequencer) {
             Ok(datagrams) => {
                 self.out
                     .extend(datagrams.into_iter().map(|datagram| Transmit {
@@ -732,7 +728,8 @@ impl FrontEnd {
     }
 
     fn flush_reasks(&mut self) {
-        let budget = self.body_budget();
+        // Every manager's link has the same shape: one tag for one manager.
+        let budget = self.body_budget(Destination::ReplicaManager(ReplicaId::ALL[0]));
         for (replica, queue) in ReplicaId::ALL.into_iter().zip(self.reask_queue.iter_mut()) {
             if queue.is_empty() {
                 continue;
@@ -741,7 +738,10 @@ impl FrontEnd {
             seqs.sort_unstable();
             seqs.dedup();
             for batch in batch::pack(seqs, budget, &Message::Reask(Vec::new())) {
-                if let Ok(datagrams) = self.link.encode(&Message::Reask(batch)) {
+                if let Ok(datagrams) = self
+                    .link
+                    .encode(&Message::Reask(batch), Destination::ReplicaManager(replica))
+                {
                     self.out
                         .extend(datagrams.into_iter().map(|datagram| Transmit {
                             to: Destination::ReplicaManager(replica),
@@ -757,9 +757,17 @@ impl FrontEnd {
             return;
         };
         let reports = self.verdicts.take(now, self.timeouts.retransmit);
-        let batches = batch::pack(reports, self.body_budget(), &Message::Faults(Vec::new()));
+        let batches = batch::pack(
+            reports,
+            self.body_budget(Destination::AllReplicaManagers),
+            &Message::Faults(Vec::new()),
+        );
         for batch in batches {
-            let Ok(datagrams) = self.link.encode(&Message::Faults(batch)) else {
+            // One datagram with a tag for each manager, sent to each.
+            let Ok(datagrams) = self
+                .link
+                .encode(&Message::Faults(batch), Destination::AllReplicaManagers)
+            else {
                 continue;
             };
             for replica in ReplicaId::ALL {

@@ -12,7 +12,7 @@ fn r(n: u8) -> ReplicaId {
     ReplicaId::new(n).expect("a replica number")
 }
 use crate::verdicts::FAULT_COPIES;
-use crate::wire::{ClusterId, Key, LinkConfig};
+use crate::wire::LinkConfig;
 use crate::wire::{FaultKind, FaultReport};
 
 const INC: u64 = 77;
@@ -26,15 +26,14 @@ fn addr() -> SocketAddr {
 }
 
 fn link_with(me: NodeId, max_message: usize) -> Link {
-    Link::new(LinkConfig {
-        cluster: ClusterId::from_name("test"),
-        key: Key::derive("secret"),
-        me,
-        max_datagram: 1400,
-        max_message,
-        reassembly_timeout: Duration::from_secs(5),
-    })
-    .unwrap()
+    crate::wire::testing::shared(
+        Link::new(LinkConfig {
+            max_datagram: 1400,
+            max_message,
+            ..crate::wire::testing::link_config(me, "test", 1400)
+        })
+        .unwrap(),
+    )
 }
 
 fn link(me: NodeId) -> Link {
@@ -54,7 +53,7 @@ struct Net {
     fe: FrontEnd,
     sequencer: Link,
     rms: Vec<Link>,
-    sniffer: Link,
+    sniffer: crate::wire::testing::Sniffer,
     t0: Instant,
 }
 
@@ -79,7 +78,7 @@ impl Net {
                 .into_iter()
                 .map(|r| link(NodeId::ReplicaManager(r)))
                 .collect(),
-            sniffer: link(NodeId::Tool(9)),
+            sniffer: crate::wire::testing::Sniffer::new("test", 1400, 1 << 20),
             t0: Instant::now(),
         }
     }
@@ -89,7 +88,7 @@ impl Net {
     }
 
     fn deliver(&mut self, now: Instant, from: &Link, msg: &Message) {
-        for d in from.encode(msg).unwrap() {
+        for d in from.encode(msg, Destination::Addr(addr())).unwrap() {
             self.fe.handle_datagram(now, addr(), &d);
         }
     }
@@ -108,8 +107,10 @@ impl Net {
             replica: r(replica),
             reply: bytes.to_vec(),
         }]);
-        let from = link(NodeId::ReplicaManager(r(rm)));
-        self.deliver(now, &from, &msg);
+        let from = &self.rms[usize::from(rm - 1)];
+        for d in from.encode(&msg, Destination::Addr(addr())).unwrap() {
+            self.fe.handle_datagram(now, addr(), &d);
+        }
     }
 
     fn reply(&mut self, now: Instant, rm: u8, number: u64, seq: u64, bytes: &[u8]) {
@@ -890,34 +891,38 @@ fn garbage_is_counted_and_harmless() {
         b"GET / HTTP/1.1\r\nHost: tessera.example\r\n\r\n",
     );
     let mut forged = n.rms[0]
-        .encode(&Message::Reply(vec![ReplyEntry {
-            seq: 1,
-            id: id(1),
-            replica: r(1),
-            reply: b"A".to_vec(),
-        }]))
+        .encode(
+            &Message::Reply(vec![ReplyEntry {
+                seq: 1,
+                id: id(1),
+                replica: r(1),
+                reply: b"A".to_vec(),
+            }]),
+            Destination::Addr(addr()),
+        )
         .unwrap()
         .remove(0);
-    *forged.last_mut().unwrap() ^= 1;
+    // A flipped body bit: the front end's own tag no longer matches.
+    forged[crate::wire::HEADER_LEN] ^= 1;
     n.fe.handle_datagram(now, addr(), &forged);
-    let wrong_key = Link::new(LinkConfig {
-        cluster: ClusterId::from_name("test"),
-        key: Key::derive("other"),
-        me: NodeId::ReplicaManager(r(2)),
-        max_datagram: 1400,
-        max_message: 1 << 20,
-        reassembly_timeout: Duration::from_secs(5),
-    })
+    let wrong_key = Link::new(crate::wire::testing::impostor_config(
+        NodeId::ReplicaManager(r(2)),
+        "test",
+        1400,
+    ))
     .unwrap();
     let d = wrong_key
-        .encode(&Message::Reask(vec![1]))
+        .encode(&Message::Reask(vec![1]), Destination::Addr(addr()))
         .unwrap()
         .remove(0);
     n.fe.handle_datagram(now, addr(), &d);
     // Well-formed messages that make no sense for a front end.
     let seq_link = &n.sequencer;
     let data = seq_link
-        .encode(&Message::Heartbeat { high: 9, low: 1 })
+        .encode(
+            &Message::Heartbeat { high: 9, low: 1 },
+            Destination::Addr(addr()),
+        )
         .unwrap()
         .remove(0);
     n.fe.handle_datagram(now, addr(), &data);
@@ -1082,7 +1087,10 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                                     replica: self::r(r),
                                     reply: reply_for(r, s, &e.request),
                                 }]);
-                                for d in rm_links[usize::from(r - 1)].encode(&msg).unwrap() {
+                                for d in rm_links[usize::from(r - 1)]
+                                    .encode(&msg, Destination::Addr(addr()))
+                                    .unwrap()
+                                {
                                     to_fe.push((now + ms(2 * u64::from(r)), d));
                                 }
                             }
@@ -1090,7 +1098,10 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                         });
                         ordered.push((e.id, seq));
                     }
-                    for d in seq_link.encode(&Message::Ordered(ordered)).unwrap() {
+                    for d in seq_link
+                        .encode(&Message::Ordered(ordered), Destination::Addr(addr()))
+                        .unwrap()
+                    {
                         to_fe.push((now + ms(1), d));
                     }
                 }
@@ -1112,7 +1123,10 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                                     reply: reply_for(r, s, req),
                                 })
                                 .collect();
-                            for d in rm.encode(&Message::Reply(entries)).unwrap() {
+                            for d in rm
+                                .encode(&Message::Reply(entries), Destination::Addr(addr()))
+                                .unwrap()
+                            {
                                 to_fe.push((now + ms(1), d));
                             }
                         }

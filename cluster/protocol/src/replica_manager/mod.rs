@@ -40,7 +40,7 @@ use tessera_types::Digest;
 use crate::wire::{
     ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Link, Message, NodeId,
     Notice, NoticeEntry, ReplaceCause, ReplicaState, ReplyEntry, RmStatus, Sequenced, VoteReason,
-    WireStats, HEADER_LEN, MAC_LEN,
+    WireStats,
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit};
 
@@ -322,7 +322,8 @@ impl ReplicaManager {
     /// asks at once for its replica to be started (on emptied storage if a state transfer was
     /// cut short) and greets its peers; delivery and acks begin once the replica is ready.
     pub fn new(link: Link, cfg: RmConfig, record: Record, now: Instant) -> Self {
-        let budget = link.max_datagram().saturating_sub(HEADER_LEN + MAC_LEN);
+        // Replies go to a front end's address.
+        let budget = link.max_payload(Destination::Addr(SocketAddr::from(([0, 0, 0, 0], 0))));
         let mut rm = ReplicaManager {
             queue: HoldBack::new(0, cfg.holdback_max),
             nacks: RecentNacks::new(cfg.timeouts.nack),
@@ -386,7 +387,7 @@ impl ReplicaManager {
         };
         match (sender, msg) {
             (NodeId::ReplicaManager(peer), msg) if peer != self.cfg.id => {
-                self.on_peer(now, from, peer, msg)
+                self.on_peer(now, peer, msg)
             }
             (NodeId::Tool(_), Message::Chaos { nonce, action }) => {
                 self.on_chaos(from, nonce, action)
@@ -397,7 +398,7 @@ impl ReplicaManager {
                 self.on_reask(from, &seqs)
             }
             (NodeId::FrontEnd(_), Message::Faults(reports)) => self.on_faults(now, &reports),
-            (_, Message::StatusQuery { nonce }) => {
+            (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
                 let status = self.status();
                 self.send(
                     Destination::Addr(from),
@@ -903,7 +904,7 @@ impl ReplicaManager {
     }
 
     /// Messages between replica managers: detection, agreement and state transfer.
-    fn on_peer(&mut self, now: Instant, from: SocketAddr, peer: ReplicaId, msg: Message) {
+    fn on_peer(&mut self, now: Instant, peer: ReplicaId, msg: Message) {
         match msg {
             Message::Checkpoint {
                 seq,
@@ -946,8 +947,9 @@ impl ReplicaManager {
                         .find(|(s, _, _)| *s == want)
                         .map(|(s, _, b)| (*s, b.clone()))
                 });
+                // To the peer's identity, not its address: only its tag is in the datagram.
                 self.send(
-                    Destination::Addr(from),
+                    Destination::ReplicaManager(peer),
                     &Message::SnapshotOffer {
                         nonce,
                         checkpoints,
@@ -1169,7 +1171,7 @@ impl ReplicaManager {
     // ---- outgoing ----
 
     fn send(&mut self, to: Destination, msg: &Message) {
-        match self.link.encode(msg) {
+        match self.link.encode(msg, to) {
             Ok(grams) => self
                 .transmits
                 .extend(grams.into_iter().map(|datagram| Transmit { to, datagram })),

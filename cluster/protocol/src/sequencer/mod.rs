@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 use crate::wire::batch::{self, Batch};
 use crate::wire::{
     Link, Message, NodeId, RequestId, Sequenced, SequencerStatus, Submission, WireStats,
-    HEADER_LEN, MAC_LEN,
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
@@ -107,7 +106,9 @@ pub struct Sequencer {
     link: Link,
     cfg: SequencerConfig,
     /// Body bytes that fit in one unfragmented datagram.
+    /// Largest `Data` body to all managers, and `Ordered` body to a front end.
     payload: usize,
+    ordered_payload: usize,
     /// Latest `now` seen; `poll_truncate` has no `now` of its own.
     now: Instant,
     wall_ms: u64,
@@ -173,9 +174,11 @@ impl Sequencer {
     ) -> Self {
         let first_seq = first_seq.max(1);
         let start = recovered.first().map_or(first_seq, |e| e.seq.max(1));
-        let payload = link
-            .max_datagram()
-            .saturating_sub(HEADER_LEN + MAC_LEN)
+        // A resend to one manager carries fewer tags than the multicast, but packing both
+        // alike keeps one retained entry's batches the same everywhere.
+        let payload = link.max_payload(Destination::AllReplicaManagers).max(1);
+        let ordered_payload = link
+            .max_payload(Destination::Addr(SocketAddr::from(([0, 0, 0, 0], 0))))
             .max(1);
         let timeouts = cfg.timeouts;
         let rm = || Rm {
@@ -188,6 +191,7 @@ impl Sequencer {
         let mut s = Sequencer {
             link,
             payload,
+            ordered_payload,
             now,
             wall_ms: 0,
             next_seq: start,
@@ -255,7 +259,8 @@ impl Sequencer {
                 self.on_ack(now, r.index(), received, applied)
             }
             (NodeId::ReplicaManager(r), Message::Nack(ranges)) => self.on_nack(now, r, &ranges),
-            (_, Message::StatusQuery { nonce }) => {
+            // Only the operator's tools may ask: status is not for any node to read.
+            (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
                 let msg = Message::SequencerStatus {
                     nonce,
                     status: self.status(),
@@ -628,7 +633,7 @@ impl Sequencer {
     fn send(&mut self, to: Destination, msg: &Message) {
         // Encoding fails only for a message beyond the link's limit, which the sequencer
         // never builds (submissions are checked on arrival): nothing to do but not send.
-        if let Ok(grams) = self.link.encode(msg) {
+        if let Ok(grams) = self.link.encode(msg, to) {
             self.transmits
                 .extend(grams.into_iter().map(|datagram| Transmit { to, datagram }));
         }
@@ -661,7 +666,7 @@ impl Sequencer {
     }
 
     fn send_ordered(&mut self, dest: Destination, pairs: Vec<(RequestId, u64)>) {
-        for pairs in batch::pack(pairs, self.payload, &Message::Ordered(Vec::new())) {
+        for pairs in batch::pack(pairs, self.ordered_payload, &Message::Ordered(Vec::new())) {
             self.send(dest, &Message::Ordered(pairs));
         }
     }

@@ -13,20 +13,19 @@ use crate::ReplicaId;
 fn r(n: u8) -> ReplicaId {
     ReplicaId::new(n).expect("a replica number")
 }
-use crate::wire::{ClusterId, Key, LinkConfig};
+use crate::wire::LinkConfig;
 
 const MAX_DATAGRAM: usize = 1200;
 
 fn link(me: NodeId, max_datagram: usize) -> Link {
-    Link::new(LinkConfig {
-        cluster: ClusterId::from_name("test"),
-        key: Key::derive("secret"),
-        me,
-        max_datagram,
-        max_message: 1 << 20,
-        reassembly_timeout: Duration::from_secs(5),
-    })
-    .unwrap()
+    crate::wire::testing::shared(
+        Link::new(LinkConfig {
+            max_datagram,
+            max_message: 1 << 20,
+            ..crate::wire::testing::link_config(me, "test", 1400)
+        })
+        .unwrap(),
+    )
 }
 
 fn addr(port: u16) -> SocketAddr {
@@ -123,7 +122,18 @@ impl H {
     }
 
     fn deliver(&mut self, from: &Link, port: u16, msg: &Message) {
-        for g in from.encode(msg).unwrap() {
+        for g in from.encode(msg, Destination::Sequencer).unwrap() {
+            self.s.handle_datagram(self.now, addr(port), &g);
+        }
+    }
+
+    /// Delivers `msg` from the harness's own link of a front end (`None`) or manager `i`.
+    fn deliver_from(&mut self, rm: Option<u8>, port: u16, msg: &Message) {
+        let from = match rm {
+            None => &self.fe,
+            Some(i) => &self.rms[usize::from(i - 1)],
+        };
+        for g in from.encode(msg, Destination::Sequencer).unwrap() {
             self.s.handle_datagram(self.now, addr(port), &g);
         }
     }
@@ -133,8 +143,7 @@ impl H {
             floor,
             entries: numbers.iter().map(|&n| sub(n)).collect(),
         };
-        let fe = link(NodeId::FrontEnd(5), self.s.link.max_datagram());
-        self.deliver(&fe, port, &msg);
+        self.deliver_from(None, port, &msg);
     }
 
     fn submit(&mut self, floor: u64, numbers: &[u64]) {
@@ -142,8 +151,7 @@ impl H {
     }
 
     fn rm_says(&mut self, i: u8, msg: Message) {
-        let rm = link(NodeId::ReplicaManager(r(i)), self.s.link.max_datagram());
-        self.deliver(&rm, 7400 + u16::from(i), &msg);
+        self.deliver_from(Some(i), 7400 + u16::from(i), &msg);
     }
 
     fn ack(&mut self, i: u8, received: u64, applied: u64) {
@@ -869,22 +877,22 @@ fn garbage_is_counted_and_ignored() {
     h.s.handle_datagram(now, addr(1), b"");
     h.s.handle_datagram(now, addr(1), b"GET / HTTP/1.1\r\n\r\n and some more bytes");
     let mut forged =
-        h.fe.encode(&Message::Submit {
-            floor: 0,
-            entries: vec![sub(9)],
-        })
+        h.fe.encode(
+            &Message::Submit {
+                floor: 0,
+                entries: vec![sub(9)],
+            },
+            Destination::Sequencer,
+        )
         .unwrap()
         .remove(0);
     *forged.last_mut().unwrap() ^= 1;
     h.s.handle_datagram(now, addr(1), &forged);
-    let other = Link::new(LinkConfig {
-        cluster: ClusterId::from_name("test"),
-        key: Key::derive("wrong secret"),
-        me: NodeId::ReplicaManager(r(1)),
-        max_datagram: MAX_DATAGRAM,
-        max_message: 1 << 20,
-        reassembly_timeout: Duration::from_secs(5),
-    })
+    let other = Link::new(crate::wire::testing::impostor_config(
+        NodeId::ReplicaManager(r(1)),
+        "test",
+        MAX_DATAGRAM,
+    ))
     .unwrap();
     h.deliver(
         &other,
@@ -934,6 +942,14 @@ fn garbage_is_counted_and_ignored() {
     assert!(h.out().is_empty());
     assert_eq!(h.s.next_seq(), 4);
     assert_eq!(h.s.poll_persist(), None);
+}
+
+#[test]
+fn status_is_only_for_the_operator() {
+    let mut h = with_entries(1000, 3);
+    h.deliver_from(None, 7777, &Message::StatusQuery { nonce: 42 });
+    h.deliver_from(Some(2), 7777, &Message::StatusQuery { nonce: 43 });
+    assert!(h.out().is_empty(), "a front end or a manager may not ask");
 }
 
 #[test]
@@ -989,14 +1005,20 @@ fn large_entries_go_alone_and_fragmented() {
         })
         .collect();
     assert_eq!(msgs, vec![vec![1], vec![2], vec![3]]);
-    // A Nack for it gets it again, byte-identical, so fragments fill each other's holes.
+    // A Nack for it gets it again, as the same fragments (new counters and tags, the same
+    // message id, indexes and chunks), so they fill each other's holes.
     h.rm_says(1, Message::Nack(vec![(2, 2)]));
-    let again: Vec<Vec<u8>> = h.raw().into_iter().map(|t| t.datagram).collect();
+    let fragment = |d: &[u8]| -> Vec<u8> {
+        let cluster = crate::wire::ClusterId::from_name("test");
+        crate::wire::unseal(d, cluster).expect("a datagram").signed[crate::wire::HEADER_LEN..]
+            .to_vec()
+    };
+    let again: Vec<Vec<u8>> = h.raw().iter().map(|t| fragment(&t.datagram)).collect();
     assert_eq!(
         again,
         data[1..data.len() - 1]
             .iter()
-            .map(|t| t.datagram.clone())
+            .map(|t| fragment(&t.datagram))
             .collect::<Vec<_>>()
     );
 }
@@ -1004,12 +1026,9 @@ fn large_entries_go_alone_and_fragmented() {
 #[test]
 fn submissions_too_large_to_sequence_are_refused() {
     let small = Link::new(LinkConfig {
-        cluster: ClusterId::from_name("test"),
-        key: Key::derive("secret"),
-        me: NodeId::Sequencer,
         max_datagram: MAX_DATAGRAM,
         max_message: 2000,
-        reassembly_timeout: Duration::from_secs(5),
+        ..crate::wire::testing::link_config(NodeId::Sequencer, "test", MAX_DATAGRAM)
     })
     .unwrap();
     let now = Instant::now();
@@ -1029,7 +1048,7 @@ fn submissions_too_large_to_sequence_are_refused() {
         if postcard::to_stdvec(&msg).unwrap().len() > 2000 {
             break;
         }
-        for g in fe.encode(&msg).unwrap() {
+        for g in fe.encode(&msg, Destination::Sequencer).unwrap() {
             s.handle_datagram(now, addr(FE_ADDR), &g);
         }
         request.push(0);

@@ -111,8 +111,8 @@ mod tests {
 
     use super::*;
     use crate::wire::{
-        ClusterId, FaultKind, FaultReport, Key, Link, LinkConfig, Message, NodeId, ReplyEntry,
-        RequestId, Sequenced, Submission, HEADER_LEN, MAC_LEN,
+        testing, FaultKind, FaultReport, Link, LinkConfig, Message, NodeId, ReplyEntry, RequestId,
+        Roster, Sequenced, Submission, HEADER_LEN, MAC_LEN,
     };
     use crate::ReplicaId;
 
@@ -159,26 +159,48 @@ mod tests {
             assert_eq!(exact.size(), size, "computed size of batch {k}");
             // And on the wire: one datagram, within the configured size.
             let max_datagram = budget + HEADER_LEN + MAC_LEN;
-            if b.len() > 1 {
-                let grams = link(max_datagram)
-                    .encode(&make(b.clone()))
-                    .expect("encodes");
+            let grams = (b.len() > 1)
+                .then(|| {
+                    LINKS.with(|links| {
+                        let mut links = links.borrow_mut();
+                        let link = links
+                            .entry(max_datagram)
+                            .or_insert_with(|| link(max_datagram));
+                        link.as_ref().map(|l| {
+                            l.encode(&make(b.clone()), crate::Destination::Sequencer)
+                                .expect("encodes")
+                        })
+                    })
+                })
+                .flatten();
+            if let Some(grams) = grams {
                 assert_eq!(grams.len(), 1, "batch {k} needed {} datagrams", grams.len());
                 assert!(grams[0].len() <= max_datagram);
             }
         }
     }
 
-    fn link(max_datagram: usize) -> Link {
+    thread_local! {
+        /// One link per datagram size: making one costs two X25519 operations.
+        static LINKS: std::cell::RefCell<std::collections::HashMap<usize, Option<Link>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+
+    /// `None` below the smallest datagram a link can fragment into.
+    fn link(max_datagram: usize) -> Option<Link> {
+        // A roster of one, so every destination costs one tag.
+        let me = NodeId::Sequencer;
+        let mut roster = Roster::new();
+        roster
+            .insert(me, testing::secret(me).public())
+            .expect("a roster of one");
         Link::new(LinkConfig {
-            cluster: ClusterId::from_name("batch"),
-            key: Key::derive("batch"),
-            me: NodeId::Sequencer,
             max_datagram,
             max_message: 1 << 20,
-            reassembly_timeout: std::time::Duration::from_secs(1),
+            roster,
+            ..testing::link_config(me, "batch", max_datagram)
         })
-        .expect("valid link config")
+        .ok()
     }
 
     proptest! {

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ReplicaId;
 
-/// Who sent a datagram. Authenticated by the MAC, so a node can trust it.
+/// Who sent a datagram. Authenticated by the sender's tag in the datagram's MAC vector, which
+/// only that node's key can make, so a node can trust it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeId {
     Sequencer,
@@ -20,6 +21,10 @@ pub enum NodeId {
 }
 
 impl NodeId {
+    /// The operator's identity: every tool (`tesserad status`, `chaos`) signs with its key,
+    /// whatever its own `Tool` number.
+    pub const OPERATOR: NodeId = NodeId::Tool(0);
+
     pub(crate) fn to_wire(self) -> u32 {
         match self {
             NodeId::Sequencer => 0,
@@ -40,6 +45,17 @@ impl NodeId {
             2 => Some(NodeId::FrontEnd(low)),
             3 => Some(NodeId::Tool(low)),
             _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeId::Sequencer => f.write_str("the sequencer"),
+            NodeId::ReplicaManager(r) => write!(f, "replica manager {r}"),
+            NodeId::FrontEnd(n) => write!(f, "front end {n}"),
+            NodeId::Tool(_) => f.write_str("the operator"),
         }
     }
 }

@@ -1,4 +1,10 @@
 //! Reassembly of fragmented messages, within fixed memory and time bounds.
+//!
+//! A fragment's claimed count is never trusted for an allocation: nothing is reserved until a
+//! full-size fragment tells the chunk length, and then exactly `(count - 1) * chunk` bytes,
+//! which must fit the configured maximum message size. Every fragment but the last has that
+//! length (the sender cuts at a fixed size), and it is at least [`MIN_FRAGMENT`], so the
+//! bookkeeping per fragment is one bit per `MIN_FRAGMENT` bytes of message.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -6,10 +12,20 @@ use std::time::{Duration, Instant};
 use super::frame::message_id;
 use super::message::NodeId;
 
+/// Smallest chunk a fragment other than the last may carry.
+pub const MIN_FRAGMENT: usize = 64;
+
 struct Partial {
-    chunks: Vec<Option<Vec<u8>>>,
-    have: u32,
-    bytes: usize,
+    count: u32,
+    /// Length of every chunk but the last, once a non-last fragment told it.
+    chunk: Option<usize>,
+    /// `(count - 1) * chunk` bytes once `chunk` is known.
+    data: Vec<u8>,
+    have: Vec<bool>,
+    have_n: u32,
+    last: Option<Vec<u8>>,
+    /// Bytes allocated for this partial, counted against the budget.
+    reserved: usize,
     touched: Instant,
 }
 
@@ -64,49 +80,60 @@ impl Reassembler {
         if self.done.contains(&key) {
             return Ok(None);
         }
-        // Each fragment but the last is full, so `count` bounds the size from below.
-        if (count as usize)
-            .saturating_sub(1)
-            .saturating_mul(chunk.len().max(1))
-            > self.max_message
-        {
+        if count == 0 || index >= count {
+            return Err(FragmentDrop::Inconsistent);
+        }
+        let is_last = index + 1 == count;
+        if !is_last {
+            if chunk.len() < MIN_FRAGMENT {
+                return Err(FragmentDrop::Inconsistent);
+            }
+            if (count as usize - 1).saturating_mul(chunk.len()) > self.max_message {
+                return Err(FragmentDrop::Oversize);
+            }
+        } else if chunk.len() > self.max_message {
             return Err(FragmentDrop::Oversize);
         }
+        let max_message = self.max_message;
         let entry = self.partial.entry(key).or_insert_with(|| Partial {
-            chunks: vec![None; count as usize],
-            have: 0,
-            bytes: 0,
+            count,
+            chunk: None,
+            data: Vec::new(),
+            have: Vec::new(),
+            have_n: 0,
+            last: None,
+            reserved: 0,
             touched: now,
         });
-        if entry.chunks.len() != count as usize {
+        if entry.count != count {
             return Err(FragmentDrop::Inconsistent);
         }
         entry.touched = now;
-        let slot = &mut entry.chunks[index as usize];
-        if slot.is_some() {
-            return Ok(None);
-        }
-        *slot = Some(chunk.to_vec());
-        entry.have += 1;
-        entry.bytes += chunk.len();
-        self.buffered += chunk.len();
-        if entry.bytes > self.max_message {
-            self.remove(&key);
-            return Err(FragmentDrop::Oversize);
-        }
-        if entry.have as usize == entry.chunks.len() {
-            let Some(done) = self.remove(&key) else {
-                return Ok(None);
-            };
-            let whole: Vec<u8> = done.chunks.into_iter().flatten().flatten().collect();
-            if message_id(&whole) != message {
-                return Err(FragmentDrop::Inconsistent);
+        let before = entry.reserved;
+        let outcome = Self::place(entry, max_message, index, chunk);
+        let grown = entry.reserved - before;
+        self.buffered += grown;
+        match outcome {
+            Err(e) => {
+                self.remove(&key);
+                return Err(e);
             }
-            if self.done.len() == DONE_MEMORY {
-                self.done.pop_front();
+            Ok(false) => {}
+            Ok(true) => {
+                let Some(done) = self.remove(&key) else {
+                    return Ok(None);
+                };
+                let mut whole = done.data;
+                whole.extend(done.last.unwrap_or_default());
+                if message_id(&whole) != message {
+                    return Err(FragmentDrop::Inconsistent);
+                }
+                if self.done.len() == DONE_MEMORY {
+                    self.done.pop_front();
+                }
+                self.done.push_back(key);
+                return Ok(Some(whole));
             }
-            self.done.push_back(key);
-            return Ok(Some(whole));
         }
         while self.buffered > self.budget {
             let Some(oldest) = self
@@ -122,9 +149,56 @@ impl Reassembler {
         Ok(None)
     }
 
+    /// Stores one fragment in its partial; `Ok(true)` when the message is complete.
+    fn place(
+        p: &mut Partial,
+        max_message: usize,
+        index: u32,
+        chunk: &[u8],
+    ) -> Result<bool, FragmentDrop> {
+        let full_chunks = p.count as usize - 1;
+        if index + 1 == p.count {
+            if p.last.is_some() {
+                return Ok(false);
+            }
+            if p.chunk.is_some_and(|c| chunk.len() > c)
+                || p.data.len().saturating_add(chunk.len()) > max_message
+            {
+                return Err(FragmentDrop::Oversize);
+            }
+            p.last = Some(chunk.to_vec());
+            p.reserved += chunk.len();
+        } else {
+            match p.chunk {
+                None => {
+                    let size = full_chunks * chunk.len();
+                    let last = p.last.as_ref().map_or(0, Vec::len);
+                    if last > chunk.len() || size.saturating_add(last) > max_message {
+                        return Err(FragmentDrop::Oversize);
+                    }
+                    p.chunk = Some(chunk.len());
+                    p.data = vec![0; size];
+                    p.have = vec![false; full_chunks];
+                    p.reserved += size + full_chunks;
+                }
+                Some(c) if c != chunk.len() => return Err(FragmentDrop::Inconsistent),
+                Some(_) => {}
+            }
+            let i = index as usize;
+            if p.have[i] {
+                return Ok(false);
+            }
+            let at = i * chunk.len();
+            p.data[at..at + chunk.len()].copy_from_slice(chunk);
+            p.have[i] = true;
+            p.have_n += 1;
+        }
+        Ok(p.last.is_some() && p.have_n as usize == full_chunks)
+    }
+
     fn remove(&mut self, key: &(NodeId, u64)) -> Option<Partial> {
         let p = self.partial.remove(key)?;
-        self.buffered -= p.bytes;
+        self.buffered -= p.reserved;
         Some(p)
     }
 
@@ -150,7 +224,75 @@ impl Reassembler {
             .min()
     }
 
+    /// Bytes held for incomplete messages: never more than four maximum-size messages.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: NodeId = NodeId::Sequencer;
+
+    #[test]
+    fn a_huge_claimed_count_allocates_nothing() {
+        let now = Instant::now();
+        let mut r = Reassembler::new(1 << 20, Duration::from_secs(5));
+        // The last fragment of a message claiming 4 billion fragments: no length to size it.
+        assert_eq!(
+            r.push(now, S, 1, u32::MAX - 1, u32::MAX, &[0; 10]),
+            Ok(None)
+        );
+        assert!(r.buffered_bytes() <= 10);
+        // A full fragment of it: the claimed size exceeds the maximum, refused up front.
+        assert_eq!(
+            r.push(now, S, 1, 0, u32::MAX, &[0; 100]),
+            Err(FragmentDrop::Oversize)
+        );
+        // Tiny chunks cannot multiply the bookkeeping either.
+        assert_eq!(
+            r.push(now, S, 2, 0, 1 << 20, &[0; 1]),
+            Err(FragmentDrop::Inconsistent)
+        );
+        assert_eq!(r.buffered_bytes(), 10);
+    }
+
+    #[test]
+    fn fragments_that_disagree_are_dropped() {
+        let now = Instant::now();
+        let mut r = Reassembler::new(10_000, Duration::from_secs(5));
+        assert_eq!(r.push(now, S, 7, 0, 3, &[1; 100]), Ok(None));
+        assert_eq!(
+            r.push(now, S, 7, 1, 3, &[1; 99]),
+            Err(FragmentDrop::Inconsistent)
+        );
+        assert_eq!(r.buffered_bytes(), 0);
+    }
+
+    proptest! {
+        /// Whatever fragments an authenticated but hostile sender makes up, the reassembler
+        /// never holds more than its budget, and no partial more than the maximum message.
+        #[test]
+        fn forged_fragments_stay_within_the_budget(
+            frags in proptest::collection::vec(
+                (0u64..6, any::<u32>(), 1u32..u32::MAX, 0usize..3000),
+                1..200,
+            ),
+        ) {
+            let max = 20_000;
+            let now = Instant::now();
+            let mut r = Reassembler::new(max, Duration::from_secs(5));
+            for (msg, index, count, len) in frags {
+                let index = index % count;
+                let _ = r.push(now, S, msg, index, count, &vec![7; len]);
+                prop_assert!(r.buffered_bytes() <= 4 * max + 3000);
+                for p in r.partial.values() {
+                    prop_assert!(p.reserved <= max + max / MIN_FRAGMENT + 1);
+                }
+            }
+        }
     }
 }

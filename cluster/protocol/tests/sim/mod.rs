@@ -29,7 +29,7 @@ use tessera_protocol::replica_manager::{
 };
 use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
 use tessera_protocol::wire::{
-    ClusterId, FaultKind, Key, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
+    testing, FaultKind, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
 use tessera_protocol::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 use tessera_types::{Faulty, Replica, Reply, Request};
@@ -627,7 +627,7 @@ pub struct Sim {
     fes: Vec<FeNode>,
     /// Decodes what front ends send, to record their fault reports before the network can
     /// lose them.
-    sniffer: Link,
+    sniffer: testing::Sniffer,
 
     issued: Vec<Issued>,
     by_id: BTreeMap<RequestId, usize>,
@@ -667,7 +667,7 @@ impl Sim {
         let rng = root.fork();
         let workload = Workload::new(root.fork());
         let base = Instant::now();
-        let link = |me| link(&sc, me);
+        let link = |me| link(&sc, me, 0);
         let sequencer = SequencerNode {
             machine: Some(Sequencer::new(
                 link(NodeId::Sequencer),
@@ -711,7 +711,7 @@ impl Sim {
         let fes = (0..sc.front_ends)
             .map(|j| FeNode {
                 machine: FrontEnd::new(
-                    link(NodeId::FrontEnd(j as u32 + 1)),
+                    link(front_end_id(j)),
                     FrontEndConfig {
                         timeouts: sc.timeouts,
                         // Unique per front end; varies with the seed like a clock would.
@@ -762,7 +762,7 @@ impl Sim {
             sequencer,
             rms,
             fes,
-            sniffer: link(NodeId::Tool(0xfff)),
+            sniffer: testing::Sniffer::new("sim", sc.max_datagram, 4 << 20),
             issued: Vec::new(),
             by_id: BTreeMap::new(),
             submitter_fe: (0..sc.submitters).map(|s| s % sc.front_ends).collect(),
@@ -1207,7 +1207,11 @@ impl Sim {
         let rm = &mut self.rms[i];
         let record = rm.record;
         rm.machine = ReplicaManager::new(
-            link(&self.sc, NodeId::ReplicaManager(ReplicaId::ALL[i])),
+            link(
+                &self.sc,
+                NodeId::ReplicaManager(ReplicaId::ALL[i]),
+                self.now,
+            ),
             cfg,
             record,
             now,
@@ -1248,7 +1252,7 @@ impl Sim {
     fn restart_sequencer(&mut self) {
         let now = self.instant(self.now);
         let seq = Sequencer::new(
-            link(&self.sc, NodeId::Sequencer),
+            link(&self.sc, NodeId::Sequencer, self.now),
             sequencer_config(&self.sc),
             self.sequencer.log.clone(),
             1,
@@ -1960,16 +1964,21 @@ impl Sim {
     }
 }
 
-fn link(sc: &Scenario, me: NodeId) -> Link {
+/// `me`'s link for the start of it at virtual time `now`: the epoch grows with each start,
+/// as a real shell's does with the clock, so peers take a restarted node for a new one.
+fn link(sc: &Scenario, me: NodeId, now: u64) -> Link {
     Link::new(LinkConfig {
-        cluster: ClusterId::from_name("sim"),
-        key: Key::derive("sim secret"),
-        me,
         max_datagram: sc.max_datagram,
         max_message: 4 << 20,
-        reassembly_timeout: Duration::from_secs(5),
+        epoch: now + 1,
+        ..testing::link_config(me, "sim", sc.max_datagram)
     })
     .expect("valid link config")
+}
+
+/// Front end `j` of the scenario, by an id the test roster knows.
+fn front_end_id(j: usize) -> NodeId {
+    NodeId::FrontEnd(testing::FRONT_ENDS[j])
 }
 
 fn rm_config(sc: &Scenario, id: u8) -> RmConfig {
