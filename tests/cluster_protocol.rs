@@ -230,7 +230,10 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     // 19 replays of the submission besides, and nothing crashed.
     for (node, n) in &dropped {
         let least = if node == "sequencer" { 8 + 19 } else { 8 };
-        assert!(*n >= least, "{node} counted {n} dropped datagrams: {dropped:?}");
+        assert!(
+            *n >= least,
+            "{node} counted {n} dropped datagrams: {dropped:?}"
+        );
     }
     assert!(fe.stats().wire_dropped >= 8, "front end: {:?}", fe.stats());
 }
