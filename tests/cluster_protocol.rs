@@ -272,7 +272,11 @@ async fn a_rogue_manager_can_lie_only_as_itself() {
     };
     use tessera_protocol::ReplicaId;
 
-    let cluster = TestCluster::start(Options::default());
+    let cluster = TestCluster::start(Options {
+        chaos: true,
+        recovery: harness::quick_recovery(25),
+        ..Options::default()
+    });
     let fe = cluster.front_end();
     let first = run_workload(&fe, workload(60, 91), 8).await;
     let cfg = &cluster.cfg;
@@ -406,6 +410,103 @@ async fn a_rogue_manager_can_lie_only_as_itself() {
         "the front end dropped {} of {replies} forged replies",
         fe.stats().wire_dropped
     );
+
+    // A real fault now (replica 4 lies, is voted out and replaced), while the attacker keeps
+    // offering a poisoned snapshot and checkpoint as managers 1 and 2: the replacement still
+    // installs a correct state, agreed by digest with the others.
+    let spray = Spray::start(
+        [1, 2].map(|n| as_(NodeId::ReplicaManager(rm(n)))).into(),
+        rms.clone(),
+    );
+    cluster
+        .chaos(4, tessera_protocol::wire::ChaosAction::Byzantine)
+        .await;
+    answers.extend(run_workload(&fe, workload(20, 93), 1).await);
+    let replaced = cluster
+        .wait_replacements(4, 1, Duration::from_secs(20))
+        .await;
+    assert!(
+        replaced
+            .replicas
+            .iter()
+            .all(|r| r.id == 4 || r.replacements == Some(0)),
+        "{replaced:#?}"
+    );
+    answers.extend(run_workload(&fe, workload(100, 94), 8).await);
+    let sprayed = spray.stop();
+    assert!(sprayed > 0);
+    check_against_single_replica(&answers);
+    let status = cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+    assert_eq!(status.replicas[3].replacements, Some(1), "{status:#?}");
+}
+
+/// Forged snapshot offers and checkpoints, sent every few milliseconds from a thread until
+/// stopped (also when the test fails: dropping it stops and joins the thread).
+struct Spray {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Spray {
+    fn start(liars: Vec<Link>, to: Vec<std::net::SocketAddr>) -> Spray {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut sent = 0u64;
+            let mut nonce = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for liar in &liars {
+                    nonce += 1;
+                    let poison = [
+                        Message::SnapshotOffer {
+                            nonce,
+                            checkpoints: vec![(25, [9; 32]), (50, [9; 32])],
+                            snapshot: Some((25, vec![9; 64])),
+                        },
+                        Message::Checkpoint {
+                            seq: 25 * (nonce % 8 + 1),
+                            incarnation: tessera_protocol::wire::Incarnation::default(),
+                            digest: [9; 32],
+                        },
+                    ];
+                    for m in &poison {
+                        for g in liar.encode(m, Destination::AllReplicaManagers).unwrap() {
+                            for a in &to {
+                                let _ = sock.send_to(&g, a);
+                                sent += 1;
+                            }
+                        }
+                    }
+                }
+                // Paces the stream; nothing waits on it.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sent
+        });
+        Spray {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the stream; returns how many datagrams it sent.
+    fn stop(mut self) -> u64 {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
+impl Drop for Spray {
+    fn drop(&mut self) {
+        self.halt();
+    }
 }
 
 /// A captured `Submit`, replayed after the sequencer restarts (its replay windows are gone),

@@ -62,3 +62,83 @@ fn a_typo_in_the_config_stops_every_role_naming_the_key() {
         assert!(stderr.contains("adress"), "{role:?}: {stderr}");
     }
 }
+
+/// `tesserad keygen` makes a private key file and a public one per node, prints the lines to
+/// paste, keeps existing keys on a second run; a node whose key does not match the public key
+/// the file lists refuses to start, naming it; and the old shared secret is refused, naming
+/// what replaced it.
+#[test]
+fn keygen_makes_private_keys_and_nodes_refuse_a_key_that_does_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let path = dir.path().join("cluster.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &path,
+        format!(
+            "[cluster]\nname = \"keygen-{}\"\ndata_dir = \"{}\"\nkey_dir = \"{}\"\n",
+            std::process::id(),
+            data.display(),
+            keys.display()
+        ),
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let out = tesserad(&[
+        "keygen",
+        "--config",
+        config,
+        "--out",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    for name in [
+        "sequencer",
+        "rm-1",
+        "rm-2",
+        "rm-3",
+        "rm-4",
+        "front-end-1",
+        "operator",
+    ] {
+        let secret = keys.join(format!("{name}.key"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}.key");
+        }
+        let public = std::fs::read_to_string(keys.join(format!("{name}.pub"))).unwrap();
+        assert!(printed.contains(public.trim()), "{name}: {printed}");
+    }
+    let again = tesserad(&[
+        "keygen",
+        "--config",
+        config,
+        "--out",
+        keys.to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), printed, "keys kept");
+
+    // The file lists another key for the sequencer than the one in its key file.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "[sequencer]\npublic_key = \"{}\"\n",
+        "ab".repeat(32)
+    ));
+    std::fs::write(&path, &text).unwrap();
+    let out = tesserad(&["sequencer", "--config", config]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("does not match"), "{stderr}");
+
+    std::fs::write(&path, "[cluster]\nsecret = \"shared-by-all\"\n").unwrap();
+    let out = tesserad(&["status", "--config", config]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cluster.secret") && stderr.contains("tesserad keygen"),
+        "{stderr}"
+    );
+}

@@ -12,11 +12,10 @@ use tessera_ops::Config;
 
 /// A cluster file whose nodes are sockets of this test, which never answer; its keys (the
 /// operator's is what the tools sign with) in a directory of its own.
-fn silent_cluster(sockets: &[UdpSocket]) -> Config {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let data = std::env::temp_dir().join(format!("ops-silent-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
+/// The directory goes when the returned guard is dropped.
+fn silent_cluster(sockets: &[UdpSocket]) -> (Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
     let addr = |i: usize| sockets[i].local_addr().expect("bound");
     let mut text = format!(
         "[cluster]\nname = \"ops-silent-{pid}\"\ndata_dir = \"{}\"\n\
@@ -35,7 +34,7 @@ fn silent_cluster(sockets: &[UdpSocket]) -> Config {
     }
     let cfg = Config::parse(&text, "silent").expect("valid");
     tessera_ops::keys::ensure_all(&cfg, &cfg.key_dir()).expect("keys");
-    cfg
+    (cfg, dir)
 }
 
 fn sockets() -> Vec<UdpSocket> {
@@ -47,7 +46,7 @@ fn sockets() -> Vec<UdpSocket> {
 #[tokio::test]
 async fn chaos_says_which_way_it_failed() {
     let sockets = sockets();
-    let cfg = silent_cluster(&sockets);
+    let (cfg, _dir) = silent_cluster(&sockets);
     let wait = Duration::from_millis(300);
     match chaos::send(&cfg, 9, ChaosAction::Crash, wait).await {
         Err(e @ ChaosError::NoSuchReplica { replica: 9, .. }) => assert_eq!(
@@ -68,7 +67,7 @@ async fn chaos_says_which_way_it_failed() {
 #[tokio::test]
 async fn status_of_a_silent_cluster_is_rows_of_down_replicas() {
     let sockets = sockets();
-    let cfg = silent_cluster(&sockets);
+    let (cfg, _dir) = silent_cluster(&sockets);
     let s = status::query(&cfg, Duration::from_millis(300))
         .await
         .expect("a silent cluster is an outcome, not an error");
@@ -88,7 +87,7 @@ async fn status_of_a_silent_cluster_is_rows_of_down_replicas() {
 #[tokio::test]
 async fn the_json_keys_are_the_documented_ones() {
     let sockets = sockets();
-    let cfg = silent_cluster(&sockets);
+    let (cfg, _dir) = silent_cluster(&sockets);
     let s = status::query(&cfg, Duration::from_millis(50))
         .await
         .expect("queried");
