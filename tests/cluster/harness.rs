@@ -252,12 +252,17 @@ pub fn signal_pid(pid: u32, sig: &str) {
 }
 
 impl TestCluster {
-    /// The pid of replica `id`'s process, from status.
+    /// The pid of replica `id`'s process, from status. One status round may miss a manager's
+    /// answer (a datagram lost, or late on a loaded machine), so this polls for up to 10 s.
     pub async fn replica_pid(&self, id: u8) -> u32 {
-        let s = self.status().await;
-        s.replicas[usize::from(id) - 1]
-            .pid
-            .expect("replica manager answered with a pid")
+        let i = usize::from(id) - 1;
+        match self
+            .wait_status(Duration::from_secs(10), |s| s.replicas[i].pid.is_some())
+            .await
+        {
+            Ok(s) => s.replicas[i].pid.unwrap_or_default(),
+            Err(s) => panic!("replica manager {id} reported no replica pid within 10 s: {s:#?}"),
+        }
     }
 
     /// Waits until replica `id` reports at least `n` replacements.
