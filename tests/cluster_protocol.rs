@@ -591,3 +591,38 @@ async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
         );
     }
 }
+
+/// Several status queries at once from one process (the gateway's dashboard watcher next to
+/// a `/status` call; a test's watchers next to its own queries) are each answered: every
+/// endpoint has a wire identity of its own, so none looks like an older epoch of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_status_queries_from_one_process_are_all_answered() {
+    let cluster = TestCluster::start(Options::default());
+    cluster
+        .wait_status(Duration::from_secs(30), harness::whole)
+        .await
+        .expect("cluster up");
+    let tasks: Vec<_> = (0..8u8)
+        .map(|t| {
+            let cfg = cluster.cfg.clone();
+            tokio::spawn(async move {
+                let mut unanswered = 0;
+                for _ in 0..10 {
+                    let id = t % 4 + 1;
+                    match tessera_node::status::query_rm(&cfg, id, Duration::from_secs(2)).await {
+                        Ok(Some(_)) => {}
+                        _ => unanswered += 1,
+                    }
+                }
+                unanswered
+            })
+        })
+        .collect();
+    let mut unanswered = 0;
+    for t in tasks {
+        unanswered += t.await.expect("query task");
+    }
+    assert_eq!(unanswered, 0, "status queries left unanswered");
+    let drops = cluster.wire_drops().await;
+    assert!(drops.iter().all(|(_, n)| *n == 0), "{drops:?}");
+}

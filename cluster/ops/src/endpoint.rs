@@ -37,8 +37,7 @@ impl Endpoint {
     /// `salt` separates the loss-injection streams of different tools (`[faults]`).
     pub fn open(cfg: &Config, salt: u64) -> Result<Endpoint, EndpointError> {
         let transport = Transport::bind(cfg, ([0, 0, 0, 0], 0).into(), false, salt)?;
-        // The pid keeps two tools on one host apart; the wire identity has 24 bits for it.
-        let me = NodeId::Tool(std::process::id() & 0x00ff_ffff);
+        let me = NodeId::Tool(tool_number());
         let key = cfg
             .operator
             .key
@@ -77,4 +76,18 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// A wire identity of its own for each endpoint of this process: the low 16 bits of the pid
+/// keep tools on one host apart, a per-process counter in the low 8 bits keeps apart the
+/// endpoints one process has open at once (the dashboard's watcher next to a `/status`
+/// call, a test's watchers next to its queries). Receivers keep one replay window per
+/// sender, and each endpoint starts a new epoch: two endpoints under one identity would
+/// make each other's datagrams look like an older epoch's, and be dropped.
+fn tool_number() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // 1..=255: never 0, the operator's own number in the roster.
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 255 + 1;
+    ((std::process::id() & 0xffff) << 8) | n
 }
