@@ -146,6 +146,7 @@ async fn hostile_datagrams_are_dropped_and_counted() {
                         participant_id: "MTLP0001".parse().unwrap(),
                     }
                     .encode(),
+                    trace: String::new(),
                 }],
             },
             Destination::Sequencer,
@@ -353,6 +354,7 @@ async fn a_rogue_manager_can_lie_only_as_itself() {
                     participant_id: "MTLP0001".parse().unwrap(),
                 }
                 .encode(),
+                trace: String::new(),
             })
             .collect(),
     );
@@ -533,6 +535,7 @@ async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
                 participant_id: "MTLP0001".parse().unwrap(),
             }
             .encode(),
+            trace: String::new(),
         }],
     };
     let old_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();

@@ -695,3 +695,35 @@ async fn tesserad_up_gives_every_role_a_metrics_url_and_prints_them_and_the_dash
     assert_eq!(status, 200);
     assert!(page.contains("/dashboard/app.js"), "{page}");
 }
+
+/// One call followed from the gateway to the replicas: the managers' debug line for the seq
+/// the call took effect at names the gateway's request id for it (`X-Request-Id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_managers_log_the_gateways_request_id_next_to_the_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster_log = dir.path().join("cluster.log");
+    let cluster = TestCluster::start(Options {
+        log: Some(cluster_log.clone()),
+        log_level: Some("warn,tessera_node::replica_manager=debug".into()),
+        ..Options::default()
+    });
+    cluster.wait_converged(0, Duration::from_secs(20)).await;
+    let gateway = LoggingGateway::start(&cluster, "traced", &[], &[]).await;
+    let seq = gateway.call("trace-rm-1");
+    let applies = format!("applies seq {seq} ");
+    let lines = || {
+        std::fs::read_to_string(&cluster_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&applies) && l.contains("trace-rm-1"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let all_four = harness::eventually(Duration::from_secs(10), || lines().len() >= 4).await;
+    assert!(
+        all_four,
+        "every manager logs seq {seq} with request id trace-rm-1; found:\n{}\nlog:\n{}",
+        lines().join("\n"),
+        std::fs::read_to_string(&cluster_log).unwrap_or_default()
+    );
+}

@@ -57,6 +57,7 @@ fn the_demo_passes_on_a_real_cluster() {
         supervised: true,
         chaos: true,
         log: Some(log_path.clone()),
+        ..Launch::default()
     };
     let cluster = LocalCluster::start(cfg, dir, launch).unwrap();
     let config = cluster.config_path.clone();

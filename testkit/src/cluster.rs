@@ -173,6 +173,8 @@ pub struct Launch {
     pub chaos: bool,
     /// Where the processes' stderr goes; inherited when `None`.
     pub log: Option<PathBuf>,
+    /// The processes' log filter (`TESSERA_LOG`); the test run's own, or `warn`, when `None`.
+    pub log_level: Option<String>,
 }
 
 /// A running cluster of `tesserad` processes; stopping and reaping them all on drop.
@@ -271,7 +273,9 @@ impl LocalCluster {
         cmd.args(args)
             .env(
                 "TESSERA_LOG",
-                std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into()),
+                self.launch.log_level.clone().unwrap_or_else(|| {
+                    std::env::var("TESSERA_LOG").unwrap_or_else(|_| "warn".into())
+                }),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null());

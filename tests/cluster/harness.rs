@@ -37,6 +37,9 @@ pub struct Options {
     pub sequencer_retain: Option<(usize, usize)>,
     /// `[recovery]`, when not the defaults.
     pub recovery: Option<RecoverySection>,
+    /// The processes' stderr into this file, at this log filter (both: see [`Launch`]).
+    pub log: Option<std::path::PathBuf>,
+    pub log_level: Option<String>,
 }
 
 impl Default for Options {
@@ -53,6 +56,8 @@ impl Default for Options {
             chaos: false,
             sequencer_retain: None,
             recovery: None,
+            log: None,
+            log_level: None,
         }
     }
 }
@@ -124,7 +129,8 @@ impl TestCluster {
         let launch = Launch {
             supervised: opts.supervised,
             chaos: opts.chaos,
-            log: None,
+            log: opts.log.clone(),
+            log_level: opts.log_level.clone(),
         };
         let local = LocalCluster::start(cfg, dir, launch).expect("test cluster starts");
         TestCluster { local }

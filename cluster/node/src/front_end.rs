@@ -34,6 +34,8 @@ type Responder = oneshot::Sender<Result<Answer, FrontEndError>>;
 
 struct Submit {
     request: Vec<u8>,
+    /// The caller's request id, for the managers' logs (empty: none).
+    trace: String,
     respond: Responder,
 }
 
@@ -127,10 +129,21 @@ impl FrontEndClient {
 
     /// Orders `request` through the cluster and returns the reply two replicas agreed on.
     pub async fn submit(&self, request: &Request) -> Result<Answer, FrontEndError> {
+        self.submit_traced(request, String::new()).await
+    }
+
+    /// [`submit`](Self::submit), naming the caller's request id (the gateway's), which the
+    /// replica managers log next to the seq.
+    pub async fn submit_traced(
+        &self,
+        request: &Request,
+        request_id: String,
+    ) -> Result<Answer, FrontEndError> {
         let (respond, rx) = oneshot::channel();
         self.tx
             .send(Submit {
                 request: request.encode(),
+                trace: request_id,
                 respond,
             })
             .await
@@ -199,11 +212,11 @@ async fn drive(
             cmd = rx.recv(), if open => match cmd {
                 Some(first) => {
                     let now = Instant::now();
-                    let id = fe.submit(now, first.request);
+                    let id = fe.submit_traced(now, first.request, first.trace);
                     waiting.insert(id, (first.respond, now));
                     // Take whatever else is queued, so one Submit datagram carries the burst.
                     while let Ok(more) = rx.try_recv() {
-                        let id = fe.submit(now, more.request);
+                        let id = fe.submit_traced(now, more.request, more.trace);
                         waiting.insert(id, (more.respond, now));
                     }
                 }

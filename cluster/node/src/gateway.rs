@@ -44,8 +44,16 @@ impl ClusterBackend {
 
 impl Backend for ClusterBackend {
     async fn submit(&self, request: Request) -> Result<Answer, BackendError> {
+        self.submit_traced(request, String::new()).await
+    }
+
+    async fn submit_traced(
+        &self,
+        request: Request,
+        request_id: String,
+    ) -> Result<Answer, BackendError> {
         self.front_end
-            .submit(&request)
+            .submit_traced(&request, request_id)
             .await
             .map_err(|e| BackendError::Unavailable(e.to_string()))
     }

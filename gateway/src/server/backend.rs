@@ -26,6 +26,17 @@ pub trait Backend: Send + Sync + 'static {
     fn submit(&self, request: Request)
         -> impl Future<Output = Result<Answer, BackendError>> + Send;
 
+    /// [`submit`](Self::submit), naming the call's request id (its `X-Request-Id`, or the one
+    /// the gateway gave it), which a cluster backend carries to the replica managers' logs.
+    fn submit_traced(
+        &self,
+        request: Request,
+        request_id: String,
+    ) -> impl Future<Output = Result<Answer, BackendError>> + Send {
+        let _ = request_id;
+        self.submit(request)
+    }
+
     /// The cluster's state for `GET /status`, as JSON.
     fn status(&self) -> impl Future<Output = serde_json::Value> + Send;
 
@@ -53,6 +64,14 @@ impl<B: Backend> Backend for Arc<B> {
         request: Request,
     ) -> impl Future<Output = Result<Answer, BackendError>> + Send {
         (**self).submit(request)
+    }
+
+    fn submit_traced(
+        &self,
+        request: Request,
+        request_id: String,
+    ) -> impl Future<Output = Result<Answer, BackendError>> + Send {
+        (**self).submit_traced(request, request_id)
     }
 
     fn status(&self) -> impl Future<Output = serde_json::Value> + Send {

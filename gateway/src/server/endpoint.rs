@@ -157,7 +157,10 @@ async fn handle<B: Backend>(
         }
     }
 
-    let answer = match timeout_at(deadline, gateway.backend.submit(call.request)).await {
+    // The same request id the call's log line carries, for the managers' lines about it.
+    let request_id = request_id::for_log(&headers).to_owned();
+    let submitted = gateway.backend.submit_traced(call.request, request_id);
+    let answer = match timeout_at(deadline, submitted).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(BackendError::Unavailable(why))) => {
             // The first in each summary period is a warning with the cause; the rest are

@@ -175,7 +175,12 @@ pub(crate) async fn baseline_drive(
                     let id = RequestId { front_end: 1, number: next };
                     waiting.insert(next, respond);
                     next += 1;
-                    let sub = Submission { id, reply_to, request };
+                    let sub = Submission {
+                        id,
+                        reply_to,
+                        request,
+                        trace: String::new(),
+                    };
                     let size = postcard::experimental::serialized_size(&sub).unwrap_or(budget);
                     if !entries.is_empty() && used + size > budget {
                         let msg = Message::Submit { floor: 0, entries: std::mem::take(&mut entries) };

@@ -104,6 +104,14 @@ pub async fn run(
                             wrote = true;
                         }
                     }
+                    Command::Delivered { seq, request_id } => {
+                        tracing::debug!(
+                            replica = id,
+                            seq,
+                            request_id,
+                            "replica {id} applies seq {seq}"
+                        );
+                    }
                     Command::Signal(signal) => {
                         if let Some(r) = &replica {
                             r.signal(match signal {

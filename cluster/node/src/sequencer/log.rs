@@ -263,6 +263,7 @@ mod tests {
             reply_to: SocketAddr::from(([127, 0, 0, 1], 9)),
             timestamp_ms: 1000 + seq,
             request: vec![seq as u8; 40],
+            trace: String::new(),
         }
     }
 

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::verdicts::Reporter;
-use crate::wire::{batch, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats};
+use crate::wire::{
+    batch, Link, Message, NodeId, ReplyEntry, RequestId, Submission, WireStats, TRACE_MAX,
+};
 use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
 use latency::SlidingMax;
@@ -126,6 +128,8 @@ struct Pending {
     deadline: Instant,
     /// The encoded client request, kept for retransmission until the seq is known.
     request: Vec<u8>,
+    /// The caller's request id, for the managers' logs ([`Submission::trace`]).
+    trace: String,
     seq: Option<u64>,
     stage: Stage,
     /// The armed non-deadline timer, if any.
@@ -201,6 +205,24 @@ impl FrontEnd {
     ///
     /// [`poll_transmit`]: FrontEnd::poll_transmit
     pub fn submit(&mut self, now: Instant, request: Vec<u8>) -> RequestId {
+        self.submit_traced(now, request, String::new())
+    }
+
+    /// [`submit`](Self::submit), naming the caller's request id (the gateway's), which the
+    /// managers log next to the seq; cut to [`TRACE_MAX`] bytes.
+    pub fn submit_traced(
+        &mut self,
+        now: Instant,
+        request: Vec<u8>,
+        mut trace: String,
+    ) -> RequestId {
+        if trace.len() > TRACE_MAX {
+            let mut end = TRACE_MAX;
+            while !trace.is_char_boundary(end) {
+                end -= 1;
+            }
+            trace.truncate(end);
+        }
         self.now = Some(now);
         let number = self.next_number;
         self.next_number = number.saturating_add(1);
@@ -213,6 +235,7 @@ impl FrontEnd {
                 submitted: now,
                 deadline,
                 request,
+                trace,
                 seq: None,
                 stage: Stage::Collecting {
                     replies: Default::default(),
@@ -382,6 +405,7 @@ impl FrontEnd {
         req.seq = Some(seq);
         self.verdicts.open(seq);
         req.request = Vec::new();
+        req.trace = String::new();
         self.unordered.remove(&number);
         if let Some((at, timer)) = req.wake.take() {
             self.timers.remove(&(at, number, timer));
@@ -688,6 +712,7 @@ impl FrontEnd {
                     id: self.id(*n),
                     reply_to: self.reply_to,
                     request: req.request.clone(),
+                    trace: req.trace.clone(),
                 })
             })
             .collect();

@@ -227,7 +227,8 @@ fn answers_only_when_two_replies_are_identical() {
                 entries: vec![Submission {
                     id: id(1),
                     reply_to: addr(),
-                    request: b"req".to_vec()
+                    request: b"req".to_vec(),
+                    trace: String::new()
                 }]
             }
         )]
@@ -440,7 +441,8 @@ fn submit_is_retransmitted_with_backoff_until_ordered() {
                 entries: vec![Submission {
                     id: id(1),
                     reply_to: addr(),
-                    request: b"req".to_vec()
+                    request: b"req".to_vec(),
+                    trace: String::new()
                 }]
             }
         );

@@ -162,6 +162,10 @@ pub enum Command {
     ToReplica(ToReplica),
     /// Signal the replica process (fault injection).
     Signal(ReplicaSignal),
+    /// Nothing to do but log: request `seq`, which the gateway knows as `request_id`, goes to
+    /// the replica now (so that one call can be followed from the gateway's log to the
+    /// managers'). Only for requests that came with a request id.
+    Delivered { seq: u64, request_id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -688,6 +692,12 @@ impl ReplicaManager {
                 self.replica.last_progress = now;
             }
             let seq = entry.seq;
+            if !entry.trace.is_empty() {
+                self.commands.push_back(Command::Delivered {
+                    seq,
+                    request_id: entry.trace,
+                });
+            }
             self.replica.owed.push_back(Owed::Applied {
                 seq,
                 id: entry.id,

@@ -45,6 +45,7 @@ fn entry(seq: u64, reply_to: SocketAddr) -> Sequenced {
         reply_to,
         timestamp_ms: 1_700_000_000_000u64.wrapping_add(seq),
         request: seq.to_le_bytes().to_vec(),
+        trace: String::new(),
     }
 }
 

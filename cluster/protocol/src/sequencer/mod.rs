@@ -488,6 +488,7 @@ impl Sequencer {
                 reply_to: sub.reply_to,
                 timestamp_ms: self.wall_ms,
                 request: sub.request,
+                trace: sub.trace,
             };
             if !(self.cfg.accepts)(&entry.request) {
                 self.refused += 1;

@@ -48,6 +48,7 @@ fn sub(number: u64) -> Submission {
         id: id(number),
         reply_to: addr(REPLY_TO),
         request: format!("request {number}").into_bytes(),
+        trace: String::new(),
     }
 }
 
@@ -58,6 +59,7 @@ fn entry(seq: u64, number: u64, ts: u64) -> Sequenced {
         reply_to: addr(REPLY_TO),
         timestamp_ms: ts,
         request: format!("request {number}").into_bytes(),
+        trace: String::new(),
     }
 }
 
@@ -424,6 +426,7 @@ fn floor_forgets_and_drops_stale_duplicates() {
             },
             reply_to: addr(REPLY_TO),
             request: vec![1],
+            trace: String::new(),
         }],
     };
     let fe = link(NodeId::FrontEnd(6), MAX_DATAGRAM);
@@ -619,6 +622,7 @@ fn nack_resends_are_bounded() {
                 id: id(n),
                 reply_to: addr(REPLY_TO),
                 request: big.clone(),
+                trace: String::new(),
             }],
         };
         let fe = link(NodeId::FrontEnd(5), MAX_DATAGRAM);
@@ -987,6 +991,7 @@ fn large_entries_go_alone_and_fragmented() {
             id: id(2),
             reply_to: addr(REPLY_TO),
             request: (0..10_000u32).map(|i| i as u8).collect(),
+            trace: String::new(),
         }],
     };
     h.deliver(&link(NodeId::FrontEnd(5), MAX_DATAGRAM), FE_ADDR, &big);
@@ -1042,6 +1047,7 @@ fn submissions_too_large_to_sequence_are_refused() {
                 id: id(request.len() as u64),
                 reply_to: addr(REPLY_TO),
                 request: request.clone(),
+                trace: String::new(),
             }],
         };
         // The largest Submit the sequencer's link accepts...
@@ -1131,7 +1137,7 @@ proptest! {
         for (floor, ids) in submits {
             let entries = ids
                 .into_iter()
-                .map(|(fe, n)| Submission { id: RequestId { front_end: fe, number: n }, reply_to: addr(1), request: vec![] })
+                .map(|(fe, n)| Submission { id: RequestId { front_end: fe, number: n }, reply_to: addr(1), request: vec![], trace: String::new() })
                 .collect();
             h.deliver(&link(NodeId::FrontEnd(1), MAX_DATAGRAM), FE_ADDR, &Message::Submit { floor, entries });
         }

@@ -76,7 +76,14 @@ pub struct Submission {
     pub reply_to: SocketAddr,
     /// `tessera_types::Request::encode()`; the sequencer does not look inside.
     pub request: Vec<u8>,
+    /// The gateway's request id for this call (at most [`TRACE_MAX`] bytes; empty when there
+    /// is none), carried to the managers only so that their log lines name the same id as the
+    /// gateway's. Nobody decides anything by it.
+    pub trace: String,
 }
+
+/// Longest [`Submission::trace`] a front end sends; longer ones are cut.
+pub const TRACE_MAX: usize = 64;
 
 /// A request with its place in the total order, as multicast to the replica managers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +94,8 @@ pub struct Sequenced {
     /// Milliseconds since the Unix epoch on the sequencer's clock: the only time replicas see.
     pub timestamp_ms: u64,
     pub request: Vec<u8>,
+    /// The submission's [`Submission::trace`].
+    pub trace: String,
 }
 
 /// One replica's reply to one sequenced request.

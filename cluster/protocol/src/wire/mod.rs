@@ -34,7 +34,7 @@ pub use link::{Link, LinkConfig, WireStats};
 pub use message::{
     ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Message, NodeId, Notice,
     NoticeEntry, ReplaceCause, ReplicaState, ReplyEntry, RequestId, RmStatus, Sequenced,
-    SequencerStatus, Submission, VoteReason,
+    SequencerStatus, Submission, VoteReason, TRACE_MAX,
 };
 pub use reassembly::Reassembler;
 pub use reassembly::MIN_FRAGMENT;

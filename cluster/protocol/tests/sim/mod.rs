@@ -1367,6 +1367,8 @@ impl Sim {
                 }
             }
             Command::ToReplica(request) => self.rms[i].inbox.push_back(request),
+            // The simulation's front ends name no request ids; nothing to log either way.
+            Command::Delivered { .. } => {}
             Command::Signal(signal) => {
                 let rm = &mut self.rms[i];
                 match signal {
