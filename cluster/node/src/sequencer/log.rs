@@ -49,6 +49,34 @@ fn check(payload: &[u8]) -> [u8; 8] {
     c
 }
 
+/// A record as written before `Sequenced` carried the gateway's request id (`trace`).
+#[derive(serde::Deserialize)]
+struct SequencedWithoutTrace {
+    seq: u64,
+    id: tessera_protocol::wire::RequestId,
+    reply_to: std::net::SocketAddr,
+    timestamp_ms: u64,
+    request: Vec<u8>,
+}
+
+/// One verified record's entry. A log written by the previous release has no `trace` in its
+/// records: read as such, so that an upgraded sequencer continues its numbering instead of
+/// taking those records for a torn tail and starting again below what the replicas applied.
+fn decode(payload: &[u8]) -> Option<Sequenced> {
+    if let Ok(e) = postcard::from_bytes::<Sequenced>(payload) {
+        return Some(e);
+    }
+    let old = postcard::from_bytes::<SequencedWithoutTrace>(payload).ok()?;
+    Some(Sequenced {
+        seq: old.seq,
+        id: old.id,
+        reply_to: old.reply_to,
+        timestamp_ms: old.timestamp_ms,
+        request: old.request,
+        trace: String::new(),
+    })
+}
+
 fn segment_path(dir: &Path, first: u64) -> PathBuf {
     dir.join(format!("{first:020}.log"))
 }
@@ -71,9 +99,9 @@ fn read_segment(path: &Path) -> io::Result<(Vec<Sequenced>, u64)> {
         if check(payload) != bytes[at + 4..at + 12] {
             break;
         }
-        match postcard::from_bytes::<Sequenced>(payload) {
-            Ok(e) => entries.push(e),
-            Err(_) => break,
+        match decode(payload) {
+            Some(e) => entries.push(e),
+            None => break,
         }
         at = body + len;
     }
@@ -265,6 +293,46 @@ mod tests {
             request: vec![seq as u8; 40],
             trace: String::new(),
         }
+    }
+
+    /// A segment written before entries carried a request id reads back whole, and the log
+    /// goes on after it.
+    #[test]
+    fn a_log_from_before_request_ids_reads_back() {
+        #[derive(serde::Serialize)]
+        struct Old {
+            seq: u64,
+            id: RequestId,
+            reply_to: SocketAddr,
+            timestamp_ms: u64,
+            request: Vec<u8>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        for seq in 1..=3 {
+            let e = entry(seq);
+            let payload = postcard::to_stdvec(&Old {
+                seq,
+                id: e.id,
+                reply_to: e.reply_to,
+                timestamp_ms: e.timestamp_ms,
+                request: e.request,
+            })
+            .unwrap();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&check(&payload));
+            bytes.extend_from_slice(&payload);
+        }
+        fs::write(segment_path(dir.path(), 1), bytes).unwrap();
+        let (mut log, got) = SequencerLog::open(dir.path()).unwrap();
+        assert_eq!(got, (1..=3).map(entry).collect::<Vec<_>>());
+        let mut traced = entry(4);
+        traced.trace = "gw-4".into();
+        log.append(std::slice::from_ref(&traced)).unwrap();
+        drop(log);
+        let (_, got) = SequencerLog::open(dir.path()).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[3], traced);
     }
 
     #[test]
