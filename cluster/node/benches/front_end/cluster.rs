@@ -19,13 +19,16 @@ impl Cluster {
         let mut cfg = cluster::loopback(dir.path());
         cfg.cluster.name = format!("bench-{}", std::process::id());
         // Front ends 1 (the benchmark's), 2 (the baseline's) and 3 (the gateway) are the
-        // loopback cluster's; the secure gateway is a fourth identity.
-        cfg.front_end
-            .others
-            .push(tessera_node::config::FrontEndIdentity {
-                id: 4,
-                public_key: None,
-            });
+        // loopback cluster's; the secure gateway and the one without metrics are a fourth and
+        // a fifth identity.
+        for id in [4, 5] {
+            cfg.front_end
+                .others
+                .push(tessera_node::config::FrontEndIdentity {
+                    id,
+                    public_key: None,
+                });
+        }
         cfg.cluster.max_datagram_bytes = Some(MAX_DATAGRAM);
         let local = LocalCluster::start_with(
             PathBuf::from(env!("CARGO_BIN_EXE_tesserad")),
