@@ -62,6 +62,7 @@ use tessera_node::FrontEndClient;
 use tessera_protocol::wire::{Link, Message, NodeId, ReplyEntry, RequestId, Submission};
 use tessera_protocol::Destination;
 use tessera_protocol::ReplicaId;
+use tessera_testkit::soap_client::{SoapClient, SOAP_PATH};
 use tessera_testkit::Rng;
 use tessera_types::{Capacity, Code, EventId, EventType, Replica, Reply, Request, UserId};
 use tokio::sync::{mpsc, oneshot};
@@ -99,7 +100,6 @@ mod cluster;
 mod measure;
 mod report;
 mod settings;
-mod soap;
 mod workload;
 
 use baseline::*;
@@ -107,7 +107,6 @@ use cluster::*;
 use measure::*;
 use report::*;
 use settings::*;
-use soap::*;
 use workload::*;
 
 fn main() -> anyhow::Result<()> {
@@ -133,7 +132,9 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
     );
     let mut cluster = Cluster::start()?;
     let fe = FrontEndClient::start(cluster.cfg())?;
-    wait_ready(&fe, Duration::from_secs(30)).await?;
+    wait_ready(&Target::Replicated(fe.clone()), Duration::from_secs(30))
+        .await
+        .context("the cluster")?;
     let pids = cluster.pids();
     println!(
         "cluster up: {}",
@@ -197,7 +198,9 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         Some(core) => {
             let addr = cluster.start_gateway()?;
             let client = SoapClient::new(addr, SOAP_PATH);
-            wait_soap_ready(&client, Duration::from_secs(30)).await?;
+            wait_ready(&Target::Soap(client.clone()), Duration::from_secs(30))
+                .await
+                .context("the gateway")?;
             let soap_target = Target::Soap(client.clone());
             let mut m = measure(&soap_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;
             m.catch_up_secs = catch_up(cluster.cfg(), CATCH_UP_MAX).await;
@@ -215,7 +218,12 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
             let (secure_addr, ca) = cluster.start_secure_gateway()?;
             let secure_client =
                 SoapClient::secure(secure_addr, SOAP_PATH, &ca, BENCH_USER, BENCH_PASSWORD)?;
-            wait_soap_ready(&secure_client, Duration::from_secs(30)).await?;
+            wait_ready(
+                &Target::Soap(secure_client.clone()),
+                Duration::from_secs(30),
+            )
+            .await
+            .context("the gateway")?;
             let secure_target = Target::Soap(secure_client.clone());
             let mut secure = measure(
                 &secure_target,
@@ -258,7 +266,9 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
             // of the machine's other load weighs on both sides alike.
             let bare_addr = cluster.start_gateway_without_metrics()?;
             let bare_client = SoapClient::new(bare_addr, SOAP_PATH);
-            wait_soap_ready(&bare_client, Duration::from_secs(30)).await?;
+            wait_ready(&Target::Soap(bare_client.clone()), Duration::from_secs(30))
+                .await
+                .context("the gateway")?;
             let bare_target = Target::Soap(bare_client.clone());
             let metrics_off =
                 measure(&bare_target, &w_rep, SOAP_CLIENTS, settings, Some(&cluster)).await;

@@ -221,8 +221,8 @@ pub(crate) async fn catch_up(cfg: &Config, within: Duration) -> Option<f64> {
     None
 }
 
-/// Waits until the cluster answers a request, for at most `within`.
-pub(crate) async fn wait_ready(fe: &FrontEndClient, within: Duration) -> anyhow::Result<()> {
+/// Waits until `target` answers a request, for at most `within`.
+pub(crate) async fn wait_ready(target: &Target, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     let probe = Request::GetEventSchedule {
         participant_id: UserId::parse("MTLP0001")?,
@@ -230,9 +230,9 @@ pub(crate) async fn wait_ready(fe: &FrontEndClient, within: Duration) -> anyhow:
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            bail!("the cluster did not answer within {within:?}");
+            bail!("no answer within {within:?}");
         }
-        match tokio::time::timeout(left.min(Duration::from_secs(3)), fe.submit(&probe)).await {
+        match tokio::time::timeout(left.min(Duration::from_secs(3)), target.submit(&probe)).await {
             Ok(Ok(_)) => return Ok(()),
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
