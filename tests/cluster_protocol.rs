@@ -20,6 +20,18 @@ use tessera_protocol::Destination;
 use tessera_types::Request;
 use workload::{check_against_single_replica, run_workload, workload};
 
+/// An incarnation of the spare front end as one starting now would have: request ids name
+/// their front end, and the sequencer takes a front end's only under its own identity.
+fn spare_incarnation() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    RequestId::incarnation(
+        now.as_millis() as u64,
+        tessera_testkit::cluster::SPARE_FRONT_END,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lossy_links_deliver_every_request_exactly_once_in_order() {
     let cluster = TestCluster::start(Options {
@@ -138,7 +150,7 @@ async fn hostile_datagrams_are_dropped_and_counted() {
                 floor: 0,
                 entries: vec![Submission {
                     id: RequestId {
-                        front_end: 0xdead,
+                        front_end: spare_incarnation(),
                         number: 1,
                     },
                     reply_to: sock.local_addr().unwrap(),
@@ -512,22 +524,28 @@ impl Drop for Spray {
 }
 
 /// A captured `Submit`, replayed after the sequencer restarts (its replay windows are gone),
-/// after its front end restarts (a newer epoch), and many times over, is never ordered again:
-/// the first by the sequencer's request-id memory, which its log restores, the rest by the
-/// link's epochs and windows.
+/// after so many later requests that the sequencer no longer remembers the captured one's seq,
+/// after its front end restarts (a newer epoch and incarnation), and many times over, is never
+/// ordered again: by the link's epochs and windows while the sequencer runs, and after its
+/// restart by what its log restores (request ids, those beyond the window as ordered long ago).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
-    let mut cluster = TestCluster::start(Options::default());
+    const WINDOW: usize = 200;
+    let mut cluster = TestCluster::start(Options {
+        sequencer_retain: Some((WINDOW, 100)),
+        recovery: harness::quick_recovery(25),
+        ..Options::default()
+    });
     let fe = cluster.front_end();
     let first = run_workload(&fe, workload(20, 93), 4).await;
     let cfg = cluster.cfg.clone();
     let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let submit = |number: u64| Message::Submit {
+    let submit = |incarnation: u64, number: u64| Message::Submit {
         floor: 0,
         entries: vec![Submission {
             id: RequestId {
-                front_end: 0xfeed,
+                front_end: incarnation,
                 number,
             },
             reply_to: sock.local_addr().unwrap(),
@@ -538,28 +556,51 @@ async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
             trace: String::new(),
         }],
     };
+    let old_incarnation = spare_incarnation();
     let old_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
     let captured = old_start
-        .encode(&submit(1), Destination::Sequencer)
+        .encode(&submit(old_incarnation, 1), Destination::Sequencer)
         .unwrap()
         .remove(0);
     sock.send_to(&captured, cfg.sequencer.address).unwrap();
     let mut total = first.len() as u64 + 1;
     cluster.wait_converged(total, Duration::from_secs(20)).await;
 
+    // More than the window's worth of requests: the sequencer no longer knows the captured
+    // request's seq.
+    let _ = run_workload(&fe, workload(WINDOW + 50, 96), 8).await;
+    total += WINDOW as u64 + 50;
+    cluster.wait_converged(total, Duration::from_secs(30)).await;
+
     cluster.kill9(Role::Sequencer);
     cluster.restart(Role::Sequencer);
+    // Replayed only once the restarted sequencer answers: to a port nobody listens on, a
+    // replay would prove nothing.
+    cluster
+        .wait_status(Duration::from_secs(20), |s| s.next_seq.is_some())
+        .await
+        .expect("the sequencer comes back");
     for _ in 0..5 {
         sock.send_to(&captured, cfg.sequencer.address).unwrap();
     }
-    // The front end restarts: a newer epoch, one new request.
+    // One ordinary request after the replays: once it is executed everywhere, a replay that
+    // had been ordered would have been executed too.
+    let _ = run_workload(&fe, workload(1, 97), 1).await;
+    total += 1;
+    let status = cluster.wait_converged(total, Duration::from_secs(30)).await;
+    assert_eq!(
+        status.next_seq,
+        Some(total + 1),
+        "a replay reaching the restarted sequencer was not ordered again"
+    );
+
+    // The front end restarts: a newer epoch and incarnation, one new request.
     let new_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
     let fresh = new_start
-        .encode(&submit(2), Destination::Sequencer)
+        .encode(&submit(spare_incarnation(), 1), Destination::Sequencer)
         .unwrap()
         .remove(0);
-    // Resent (the same bytes: the copies after the first are replays) until ordered, as
-    // the restarted sequencer may not be listening yet.
+    // Resent (the same bytes: the copies after the first are replays) until ordered.
     total += 1;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -91,7 +91,7 @@ impl FrontEndClient {
             .map_err(|e| start(&e))
             .and_then(|lc| Link::new(lc).map_err(|e| start(&e)))?;
         // Unique per start and per front-end id, so request ids never repeat across restarts.
-        let incarnation = (crate::clock::unix_ms() << 20) | u64::from(cfg.front_end.id & 0xf_ffff);
+        let incarnation = RequestId::incarnation(crate::clock::unix_ms(), cfg.front_end.id);
         let fe = FrontEnd::new(
             link,
             FrontEndConfig {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tessera_protocol::wire::{ClusterId, NodeId, PublicKey, Roster};
+use tessera_protocol::wire::{ClusterId, NodeId, PublicKey, RequestId, Roster};
 use tessera_protocol::{Timeouts, REPLICAS};
 
 /// The embedded default configuration.
@@ -200,7 +200,8 @@ pub struct ReplicaManagerSection {
 pub struct FrontEndSection {
     /// Address the front end binds; port 0 picks a free one.
     pub address: SocketAddr,
-    /// Front end id within the cluster (1..=16777215), part of its wire identity.
+    /// Front end id within the cluster (1..=1048575), part of its wire identity and of every
+    /// request id it issues (`RequestId::incarnation`).
     pub id: u32,
     /// When not given: `cluster.key_dir/front-end-ID.pub`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -551,16 +552,17 @@ impl Config {
                 ));
             }
         }
-        if self.front_end.id == 0 || self.front_end.id > 0x00ff_ffff {
-            return Err(bad("front_end.id", "must be 1..=16777215".into()));
+        let max_id = RequestId::MAX_FRONT_END;
+        if self.front_end.id == 0 || self.front_end.id > max_id {
+            return Err(bad("front_end.id", format!("must be 1..={max_id}")));
         }
         let mut ids = vec![self.front_end.id];
         for o in &self.front_end.others {
-            if o.id == 0 || o.id > 0x00ff_ffff || ids.contains(&o.id) {
+            if o.id == 0 || o.id > max_id || ids.contains(&o.id) {
                 return Err(bad(
                     "front_end.others",
                     format!(
-                        "id {} must be 1..=16777215 and not repeat another front end's",
+                        "id {} must be 1..={max_id} and not repeat another front end's",
                         o.id
                     ),
                 ));

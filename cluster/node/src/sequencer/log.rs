@@ -13,22 +13,41 @@
 //! the sequencer's fsync, on every request's critical path, several times slower under
 //! load. A crash leaves zeros after the last record, which reading treats as a torn tail
 //! (a zero length with a zero check never verifies); a clean close trims them.
+//!
+//! Deleting old segments would make the sequencer forget which requests it ordered long ago,
+//! and a captured `Submit` replayed to a restarted sequencer (whose replay windows start
+//! empty) could then be ordered again. So before deleting, the log folds the deleted entries
+//! into `frontends` (`check [u8; 8] | postcard Vec<RequestId>`, replaced atomically): per front
+//! end, the highest request id among them. Its size is bounded by the roster.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use tessera_protocol::wire::Sequenced;
+use tessera_protocol::wire::{RequestId, Sequenced};
 
 const SEGMENT_BYTES: u64 = 64 << 20;
 const MAX_RECORD: usize = 64 << 20;
 /// Zero-filled bytes kept ahead of the current segment's last record.
 const PREALLOC_BYTES: u64 = 4 << 20;
+/// The summary of deleted segments' request ids.
+const FORGOTTEN_FILE: &str = "frontends";
+
+/// Per front-end id, the highest request id seen.
+type Highest = BTreeMap<u32, RequestId>;
+
+fn note(highest: &mut Highest, id: RequestId) {
+    let top = highest.entry(id.front_end_id()).or_insert(id);
+    *top = (*top).max(id);
+}
 
 struct Segment {
     first: u64,
     last: u64,
     path: PathBuf,
+    /// Of the segment's entries.
+    highest: Highest,
 }
 
 pub struct SequencerLog {
@@ -41,6 +60,8 @@ pub struct SequencerLog {
     written: u64,
     /// The current segment file is zero-filled up to here (at least `written` once flushed).
     allocated: u64,
+    /// Of every deleted segment's entries, as in `frontends`.
+    forgotten: Highest,
 }
 
 fn check(payload: &[u8]) -> [u8; 8] {
@@ -136,8 +157,17 @@ impl SequencerLog {
                 break;
             }
             let last = entries.last().map_or(first.saturating_sub(1), |e| e.seq);
+            let mut highest = Highest::new();
+            for e in &entries {
+                note(&mut highest, e.id);
+            }
             all.extend(entries);
-            let seg = Segment { first, last, path };
+            let seg = Segment {
+                first,
+                last,
+                path,
+                highest,
+            };
             if i + 1 == firsts.len() {
                 tail = Some((seg, valid));
             } else {
@@ -152,10 +182,12 @@ impl SequencerLog {
                     first: next,
                     last: next - 1,
                     path: segment_path(dir, next),
+                    highest: Highest::new(),
                 },
                 0,
             ),
         };
+        let forgotten = read_forgotten(dir)?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -174,6 +206,7 @@ impl SequencerLog {
                 writer: BufWriter::with_capacity(1 << 20, file),
                 written: valid,
                 allocated: valid,
+                forgotten,
             },
             all,
         ))
@@ -192,6 +225,7 @@ impl SequencerLog {
             self.writer.write_all(&payload)?;
             self.written += 12 + u64::from(len);
             self.current.last = e.seq;
+            note(&mut self.current.highest, e.id);
         }
         self.preallocate()?;
         self.writer.flush()?;
@@ -236,6 +270,7 @@ impl SequencerLog {
                 first,
                 last: first - 1,
                 path,
+                highest: Highest::new(),
             },
         );
         self.closed.push(old);
@@ -245,14 +280,25 @@ impl SequencerLog {
         Ok(())
     }
 
-    /// Deletes closed segments whose entries are all `<= upto`.
+    /// Deletes closed segments whose entries are all `<= upto`, after recording their
+    /// highest request ids in `frontends`.
     pub fn truncate(&mut self, upto: u64) -> io::Result<()> {
-        while let Some(seg) = self.closed.first() {
-            if seg.last > upto {
-                break;
+        let doomed = self.closed.iter().take_while(|s| s.last <= upto).count();
+        if doomed == 0 {
+            return Ok(());
+        }
+        let mut forgotten = self.forgotten.clone();
+        for seg in &self.closed[..doomed] {
+            for id in seg.highest.values() {
+                note(&mut forgotten, *id);
             }
+        }
+        if forgotten != self.forgotten {
+            write_forgotten(&self.dir, &forgotten)?;
+            self.forgotten = forgotten;
+        }
+        for seg in self.closed.drain(..doomed) {
             fs::remove_file(&seg.path)?;
-            self.closed.remove(0);
         }
         Ok(())
     }
@@ -260,6 +306,54 @@ impl SequencerLog {
     pub fn first_retained(&self) -> u64 {
         self.closed.first().map_or(self.current.first, |s| s.first)
     }
+
+    /// Per front end, the highest request id among the entries of every deleted segment.
+    pub fn forgotten(&self) -> Vec<RequestId> {
+        self.forgotten.values().copied().collect()
+    }
+}
+
+fn read_forgotten(dir: &Path) -> io::Result<Highest> {
+    let path = dir.join(FORGOTTEN_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Highest::new()),
+        Err(e) => return Err(e),
+    };
+    // Written whole and renamed into place, so a bad one is damage, not a torn write: starting
+    // without it would reopen replays of old requests, so refuse.
+    let corrupt = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is damaged; it records which requests were ordered before the oldest log \
+                 segment. Restore it from a backup (removing it lets old captured requests \
+                 be ordered again)",
+                path.display()
+            ),
+        )
+    };
+    if bytes.len() < 8 || check(&bytes[8..]) != bytes[..8] {
+        return Err(corrupt());
+    }
+    let ids: Vec<RequestId> = postcard::from_bytes(&bytes[8..]).map_err(|_| corrupt())?;
+    let mut highest = Highest::new();
+    for id in ids {
+        note(&mut highest, id);
+    }
+    Ok(highest)
+}
+
+fn write_forgotten(dir: &Path, highest: &Highest) -> io::Result<()> {
+    let ids: Vec<RequestId> = highest.values().copied().collect();
+    let payload = postcard::to_stdvec(&ids).map_err(io::Error::other)?;
+    let tmp = dir.join(format!("{FORGOTTEN_FILE}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&check(&payload))?;
+    f.write_all(&payload)?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join(FORGOTTEN_FILE))?;
+    sync_dir(dir)
 }
 
 impl Drop for SequencerLog {
@@ -418,5 +512,72 @@ mod tests {
         drop(log);
         let got = SequencerLog::open(dir.path()).unwrap().1;
         assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    }
+
+    fn from(front_end: u64, number: u64, seq: u64) -> Sequenced {
+        Sequenced {
+            id: RequestId { front_end, number },
+            ..entry(seq)
+        }
+    }
+
+    /// Deleting segments keeps, per front end, the highest request id they held, across
+    /// restarts and further deletions; a damaged summary stops the start.
+    #[test]
+    fn deleted_segments_leave_their_highest_request_ids() {
+        let a = |start: u64| RequestId::incarnation(start, 1);
+        let b = RequestId::incarnation(50, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = SequencerLog::open(dir.path()).unwrap();
+        assert!(log.forgotten().is_empty());
+        log.append(&[from(a(10), 1, 1), from(b, 9, 2), from(a(10), 2, 3)])
+            .unwrap();
+        log.roll(4).unwrap();
+        log.append(&[from(b, 10, 4)]).unwrap();
+        log.roll(5).unwrap();
+        log.append(&[from(a(11), 1, 5)]).unwrap();
+        log.truncate(3).unwrap();
+        let first = vec![
+            RequestId {
+                front_end: a(10),
+                number: 2,
+            },
+            RequestId {
+                front_end: b,
+                number: 9,
+            },
+        ];
+        assert_eq!(log.forgotten(), first);
+        drop(log);
+        let (mut log, got) = SequencerLog::open(dir.path()).unwrap();
+        assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(log.forgotten(), first, "read back");
+        log.roll(6).unwrap();
+        log.truncate(5).unwrap();
+        let second = vec![
+            RequestId {
+                front_end: a(11),
+                number: 1,
+            },
+            RequestId {
+                front_end: b,
+                number: 10,
+            },
+        ];
+        assert_eq!(log.forgotten(), second, "a newer start of front end 1 wins");
+        drop(log);
+        assert_eq!(
+            SequencerLog::open(dir.path()).unwrap().0.forgotten(),
+            second
+        );
+
+        let path = dir.path().join(FORGOTTEN_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 1;
+        fs::write(&path, bytes).unwrap();
+        let err = SequencerLog::open(dir.path()).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("is damaged"), "{err}");
     }
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
+use tessera_protocol::sequencer::{Recovered, Sequencer, SequencerConfig};
 use tessera_protocol::wire::{Link, NodeId, Sequenced};
 use tokio::sync::{mpsc, watch};
 
@@ -51,6 +51,10 @@ pub async fn run(
         accepts: |bytes| tessera_types::Request::decode(bytes).is_ok(),
     };
     let resumed = recovered.last().map(|e| e.seq);
+    let recovered = Recovered {
+        entries: recovered,
+        forgotten: log.forgotten(),
+    };
     let mut seq = Sequencer::new(link, scfg, recovered, 1, Instant::now());
     tracing::info!(address = %cfg.sequencer.address, next_seq = seq.next_seq(), ?resumed, "sequencer up");
 

@@ -1,43 +1,57 @@
-//! Which request ids already have a sequence number: per front end incarnation, the seq of
-//! every request number at or above that front end's floor, limited to the `window` most
-//! recent assignments (the ones the log keeps, so the same holds after a restart).
+//! Which request ids already have a sequence number, so that a request is ordered at most once
+//! however often, and however late, it is submitted again (a front end's retransmission, or a
+//! captured `Submit` replayed after the sequencer restarted with empty replay windows).
+//!
+//! Per front end (by id; its incarnations are ordered, see `RequestId::incarnation`) it keeps
+//! its newest incarnation, that incarnation's floor, the seq of each of its numbers among the
+//! `window` most recent assignments, and the highest number whose assignment has been forgotten.
+//! A request of an older incarnation, below the floor, or at or below the forgotten top without
+//! being remembered is stale. The log restores all of it after a restart: the window's entries
+//! from its records, the forgotten tops from those and from its front-end summary.
+//!
+//! The price of the forgotten top: a request that was never ordered while `window` later ones
+//! of its front end were is refused too. Its front end gave up on it long before (requests time
+//! out well within that many assignments), so nobody is waiting for it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
 
 use crate::wire::RequestId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Lookup {
-    /// Never ordered (as far as the window remembers).
+    /// Never ordered.
     New,
     /// Already ordered with this seq.
     Known(u64),
-    /// Below the front end's floor: a stale duplicate.
+    /// Ordered too long ago to say with what seq, settled, or from an older incarnation.
     Stale,
 }
 
 struct FrontEnd {
+    incarnation: u64,
     floor: u64,
-    /// Request number → seq, for numbers >= floor.
+    /// Request number → seq, for numbers >= floor within the window.
     seqs: BTreeMap<u64, u64>,
-    last_seen: Instant,
+    /// Highest number of `incarnation` whose assignment left the window.
+    forgotten: Option<u64>,
 }
 
 impl FrontEnd {
-    fn new(now: Instant) -> Self {
+    fn new(incarnation: u64) -> Self {
         FrontEnd {
+            incarnation,
             floor: 0,
             seqs: BTreeMap::new(),
-            last_seen: now,
+            forgotten: None,
         }
     }
 }
 
 pub(super) struct Dedup {
     window: u64,
-    /// Keyed by `RequestId::front_end`. A BTreeMap rather than a HashMap: no random state.
-    fes: BTreeMap<u64, FrontEnd>,
+    /// Keyed by front-end id, so bounded by the roster (the sequencer takes a front end's
+    /// requests only under its own id). A BTreeMap rather than a HashMap: no random state.
+    fes: BTreeMap<u32, FrontEnd>,
     /// Every remembered assignment in seq order, for forgetting the oldest in O(1).
     order: VecDeque<(u64, RequestId)>,
 }
@@ -51,13 +65,27 @@ impl Dedup {
         }
     }
 
-    /// The front end says every number below `floor` is settled: forget those.
-    pub(super) fn raise_floor(&mut self, now: Instant, front_end: u64, floor: u64) {
+    /// The state of `incarnation`'s front end, started afresh if `incarnation` is newer than
+    /// the one known; `None` if it is older.
+    fn front_end(&mut self, incarnation: u64) -> Option<&mut FrontEnd> {
         let fe = self
             .fes
-            .entry(front_end)
-            .or_insert_with(|| FrontEnd::new(now));
-        fe.last_seen = now;
+            .entry(RequestId::front_end_id_of(incarnation))
+            .or_insert_with(|| FrontEnd::new(incarnation));
+        if incarnation < fe.incarnation {
+            return None;
+        }
+        if incarnation > fe.incarnation {
+            *fe = FrontEnd::new(incarnation);
+        }
+        Some(fe)
+    }
+
+    /// The front end says every number below `floor` is settled: forget those.
+    pub(super) fn raise_floor(&mut self, incarnation: u64, floor: u64) {
+        let Some(fe) = self.front_end(incarnation) else {
+            return;
+        };
         if floor > fe.floor {
             fe.floor = floor;
             if fe.seqs.first_key_value().is_some_and(|(&n, _)| n < floor) {
@@ -67,26 +95,38 @@ impl Dedup {
     }
 
     pub(super) fn lookup(&self, id: RequestId) -> Lookup {
-        match self.fes.get(&id.front_end) {
+        let Some(fe) = self.fes.get(&id.front_end_id()) else {
+            return Lookup::New;
+        };
+        if id.front_end > fe.incarnation {
+            return Lookup::New;
+        }
+        if id.front_end < fe.incarnation || id.number < fe.floor {
+            return Lookup::Stale;
+        }
+        match fe.seqs.get(&id.number) {
+            Some(&seq) => Lookup::Known(seq),
+            None if fe.forgotten.is_some_and(|top| id.number <= top) => Lookup::Stale,
             None => Lookup::New,
-            Some(fe) if id.number < fe.floor => Lookup::Stale,
-            Some(fe) => fe
-                .seqs
-                .get(&id.number)
-                .map_or(Lookup::New, |&seq| Lookup::Known(seq)),
         }
     }
 
     /// Records an assignment; `seq` must be above every seq recorded before.
-    pub(super) fn insert(&mut self, now: Instant, id: RequestId, seq: u64) {
-        let fe = self
-            .fes
-            .entry(id.front_end)
-            .or_insert_with(|| FrontEnd::new(now));
-        fe.last_seen = now;
+    pub(super) fn insert(&mut self, id: RequestId, seq: u64) {
+        let Some(fe) = self.front_end(id.front_end) else {
+            return;
+        };
         if id.number >= fe.floor {
             fe.seqs.insert(id.number, seq);
             self.order.push_back((seq, id));
+        }
+    }
+
+    /// Marks `id` (and everything of its incarnation numbered below it) as ordered long ago:
+    /// what the log's front-end summary restores at start.
+    pub(super) fn forget(&mut self, id: RequestId) {
+        if let Some(fe) = self.front_end(id.front_end) {
+            fe.forgotten = fe.forgotten.max(Some(id.number));
         }
     }
 
@@ -98,19 +138,15 @@ impl Dedup {
                 break;
             }
             self.order.pop_front();
-            if let Some(fe) = self.fes.get_mut(&id.front_end) {
-                if fe.seqs.get(&id.number) == Some(&seq) {
-                    fe.seqs.remove(&id.number);
+            if let Some(fe) = self.fes.get_mut(&id.front_end_id()) {
+                if fe.incarnation == id.front_end {
+                    if fe.seqs.get(&id.number) == Some(&seq) {
+                        fe.seqs.remove(&id.number);
+                    }
+                    fe.forgotten = fe.forgotten.max(Some(id.number));
                 }
             }
         }
-    }
-
-    /// Forgets front ends idle for longer than `idle` that have no assignment remembered.
-    pub(super) fn evict_idle(&mut self, now: Instant, idle: Duration) {
-        self.fes.retain(|_, fe| {
-            !fe.seqs.is_empty() || now.saturating_duration_since(fe.last_seen) <= idle
-        });
     }
 
     #[cfg(test)]

@@ -134,7 +134,6 @@ pub struct Sequencer {
     last_heartbeat: Option<Instant>,
     /// Entries became durable since the last multicast heartbeat.
     fresh: bool,
-    next_housekeeping: Instant,
     /// Highest truncation point reported (or the log's start - 1).
     truncated: u64,
     /// Submissions refused (not accepted, too large for one message, or too many pending).
@@ -157,30 +156,39 @@ pub struct SequencerCounters {
     pub multicast_entries: u64,
 }
 
+/// What the sequencer's durable log holds at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// The entries read back, consecutive and ascending (may be empty).
+    pub entries: Vec<Sequenced>,
+    /// Per front end, the highest request id among the entries the log has deleted: ordered
+    /// long ago, so neither it nor an earlier one of its incarnation is ever ordered again.
+    pub forgotten: Vec<RequestId>,
+}
+
 impl Sequencer {
-    /// `recovered`: the entries read back from the sequencer's durable log at start-up,
-    /// consecutive and ascending (may be empty). `next_seq` = last recovered seq + 1, or
-    /// `first_seq` if `recovered` is empty (1 for a new cluster; 0 is treated as 1).
+    /// `next_seq` = last recovered seq + 1, or `first_seq` if nothing was recovered (1 for a
+    /// new cluster; 0 is treated as 1).
     ///
-    /// Should `recovered` not be consecutive, entries that go backwards are skipped and only
-    /// the consecutive run ending at the last entry is kept for retransmission; all of them
-    /// still count for de-duplication.
+    /// Should the recovered entries not be consecutive, entries that go backwards are skipped
+    /// and only the consecutive run ending at the last entry is kept for retransmission; all
+    /// of them still count for de-duplication.
     pub fn new(
         link: Link,
         cfg: SequencerConfig,
-        recovered: Vec<Sequenced>,
+        recovered: Recovered,
         first_seq: u64,
         now: Instant,
     ) -> Self {
+        let Recovered { entries, forgotten } = recovered;
         let first_seq = first_seq.max(1);
-        let start = recovered.first().map_or(first_seq, |e| e.seq.max(1));
+        let start = entries.first().map_or(first_seq, |e| e.seq.max(1));
         // A resend to one manager carries fewer tags than the multicast, but packing both
         // alike keeps one retained entry's batches the same everywhere.
         let payload = link.max_payload(Destination::AllReplicaManagers).max(1);
         let ordered_payload = link
             .max_payload(Destination::Addr(SocketAddr::from(([0, 0, 0, 0], 0))))
             .max(1);
-        let timeouts = cfg.timeouts;
         let rm = || Rm {
             heard: false,
             last_heard: now,
@@ -208,14 +216,16 @@ impl Sequencer {
             next_heartbeat: now,
             last_heartbeat: None,
             fresh: true,
-            next_housekeeping: now + housekeeping_interval(&timeouts),
             truncated: start - 1,
             refused: 0,
             started_at: start,
             counters: SequencerCounters::default(),
             cfg,
         };
-        for entry in recovered {
+        for id in forgotten {
+            s.dedup.forget(id);
+        }
+        for entry in entries {
             if entry.seq < s.next_seq || entry.seq == u64::MAX {
                 continue;
             }
@@ -225,7 +235,7 @@ impl Sequencer {
                 s.base = entry.seq;
             }
             s.wall_ms = s.wall_ms.max(entry.timestamp_ms);
-            s.dedup.insert(now, entry.id, entry.seq);
+            s.dedup.insert(entry.id, entry.seq);
             s.next_seq = entry.seq + 1;
             let size = batch::encoded_size(&entry);
             s.retained.push_back(Retained { entry, size });
@@ -252,8 +262,8 @@ impl Sequencer {
             return;
         };
         match (sender, msg) {
-            (NodeId::FrontEnd(_), Message::Submit { floor, entries }) => {
-                self.on_submit(now, from, floor, entries)
+            (NodeId::FrontEnd(fe), Message::Submit { floor, entries }) => {
+                self.on_submit(from, fe, floor, entries)
             }
             (NodeId::ReplicaManager(r), Message::Ack { received, applied }) => {
                 self.on_ack(now, r.index(), received, applied)
@@ -370,11 +380,6 @@ impl Sequencer {
                 }
             }
         }
-
-        if now >= self.next_housekeeping {
-            self.dedup.evict_idle(now, fe_idle(&t));
-            self.next_housekeeping = now + housekeeping_interval(&t);
-        }
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -382,7 +387,7 @@ impl Sequencer {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.next_heartbeat.min(self.next_housekeeping);
+        let mut next = self.next_heartbeat;
         if let Some(t) = self.link.poll_timeout() {
             next = next.min(t);
         }
@@ -457,12 +462,18 @@ impl Sequencer {
 
     // ---- message handlers ----
 
-    fn on_submit(&mut self, now: Instant, from: SocketAddr, floor: u64, entries: Vec<Submission>) {
-        let mut front_end = None;
+    fn on_submit(&mut self, from: SocketAddr, fe: u32, floor: u64, entries: Vec<Submission>) {
+        // A front end speaks only for its own incarnations: one that names another front end's
+        // could move that one's floor or have its own requests taken for that one's.
+        let entries: Vec<Submission> = entries
+            .into_iter()
+            .filter(|sub| sub.id.front_end_id() == fe)
+            .collect();
+        let mut incarnation = None;
         for sub in &entries {
-            if front_end != Some(sub.id.front_end) {
-                front_end = Some(sub.id.front_end);
-                self.dedup.raise_floor(now, sub.id.front_end, floor);
+            if incarnation != Some(sub.id.front_end) {
+                incarnation = Some(sub.id.front_end);
+                self.dedup.raise_floor(sub.id.front_end, floor);
             }
         }
         let mut again = Vec::new();
@@ -501,7 +512,7 @@ impl Sequencer {
                 self.refused += 1;
                 continue;
             }
-            self.dedup.insert(now, entry.id, entry.seq);
+            self.dedup.insert(entry.id, entry.seq);
             self.awaiting.push_back((from, entry.id, entry.seq));
             self.retained.push_back(Retained { entry, size });
             self.next_seq += 1;
@@ -681,13 +692,4 @@ fn heartbeat_interval(t: &Timeouts) -> Duration {
 
 fn retransmit_interval(t: &Timeouts) -> Duration {
     t.retransmit.max(MIN_INTERVAL)
-}
-
-fn housekeeping_interval(t: &Timeouts) -> Duration {
-    t.liveness.max(Duration::from_secs(1))
-}
-
-/// A front end not heard from for this long, with no remembered assignment left, is forgotten.
-fn fe_idle(t: &Timeouts) -> Duration {
-    (t.request_timeout * 4).max(Duration::from_secs(10))
 }

@@ -32,7 +32,8 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-const FE: u64 = 77;
+/// The incarnation of the harness's front end, `FrontEnd(5)`.
+const FE: u64 = (77 << RequestId::FRONT_END_BITS) | 5;
 const FE_ADDR: u16 = 9000;
 const REPLY_TO: u16 = 9001;
 
@@ -99,7 +100,10 @@ impl H {
         let mut s = Sequencer::new(
             link(NodeId::Sequencer, max_datagram),
             cfg,
-            recovered,
+            Recovered {
+                entries: recovered,
+                forgotten: Vec::new(),
+            },
             first_seq,
             now,
         );
@@ -416,7 +420,7 @@ fn floor_forgets_and_drops_stale_duplicates() {
     h.submit(6, &[5]);
     assert_eq!(h.s.next_seq(), 5);
     assert_eq!(h.s.dedup.remembered(), 0);
-    // Another incarnation of the front end is unaffected by this one's floor.
+    // Another front end (its incarnation names front end 6) is unaffected by this one's floor.
     let other = Message::Submit {
         floor: 0,
         entries: vec![Submission {
@@ -448,37 +452,113 @@ fn ids_are_remembered_for_a_window_of_retain_max_assignments() {
         ordered(&h.out()),
         vec![(Destination::Addr(addr(FE_ADDR)), id(25), 25)]
     );
+    // 20 is outside the window: its seq is forgotten, but not that it was ordered.
     h.submit(0, &[20]);
-    assert_eq!(
-        h.s.next_seq(),
-        32,
-        "20 is outside the window: ordered anew, as 31"
+    assert!(h.out().is_empty());
+    assert_eq!(h.s.next_seq(), 31, "20 is never ordered again");
+    h.submit(0, &[31]);
+    assert_eq!(h.s.next_seq(), 32);
+}
+
+/// What a restarted sequencer knows: the ids of its log's entries, those beyond the window
+/// as forgotten, and its log's summary of deleted segments.
+#[test]
+fn a_restart_never_orders_again_what_its_log_or_summary_names() {
+    let recovered: Vec<Sequenced> = (1..=30).map(|n| entry(100 + n, n, 5_000)).collect();
+    let other_fe = RequestId {
+        front_end: FE + 1,
+        number: 7,
+    };
+    let h = H::recovered(10, recovered.clone(), 1);
+    assert_eq!(h.s.dedup.lookup(id(25)), Lookup::Known(125));
+    assert_eq!(h.s.dedup.lookup(id(3)), Lookup::Stale, "beyond the window");
+    assert_eq!(h.s.dedup.lookup(id(31)), Lookup::New);
+    assert_eq!(h.s.dedup.lookup(other_fe), Lookup::New);
+
+    // The log deleted the segment holding front end 6's requests up to 7.
+    let cfg = h.s.cfg.clone();
+    let s = Sequencer::new(
+        link(NodeId::Sequencer, MAX_DATAGRAM),
+        cfg,
+        Recovered {
+            entries: recovered,
+            forgotten: vec![other_fe],
+        },
+        1,
+        h.now,
     );
+    assert_eq!(s.dedup.lookup(other_fe), Lookup::Stale);
+    assert_eq!(
+        s.dedup.lookup(RequestId {
+            number: 1,
+            ..other_fe
+        }),
+        Lookup::Stale
+    );
+    assert_eq!(
+        s.dedup.lookup(RequestId {
+            number: 8,
+            ..other_fe
+        }),
+        Lookup::New
+    );
+    // A later start of front end 6 is new altogether; an earlier one is stale.
+    let later = RequestId {
+        front_end: other_fe.front_end + (1 << RequestId::FRONT_END_BITS),
+        number: 1,
+    };
+    let earlier = RequestId {
+        front_end: other_fe.front_end - (1 << RequestId::FRONT_END_BITS),
+        number: 100,
+    };
+    assert_eq!(s.dedup.lookup(later), Lookup::New);
+    assert_eq!(s.dedup.lookup(earlier), Lookup::Stale);
 }
 
 #[test]
-fn idle_front_ends_are_forgotten() {
+fn a_newer_incarnation_starts_afresh_and_the_older_one_is_stale() {
     let mut h = H::new(1000);
-    h.submit(0, &[1]);
-    h.persist_all();
-    // An empty Submit names no front end: nothing to raise.
-    h.submit(2, &[]);
-    assert_eq!(h.s.dedup.remembered(), 1);
-    // The front end settles request 1 (its retransmission of 1 is now stale).
-    h.submit(2, &[1]);
-    assert_eq!((h.s.dedup.remembered(), h.s.dedup.front_ends()), (0, 1));
-    h.ack_all(1, 1);
-    let mut waited = Duration::ZERO;
-    let step = Duration::from_secs(1);
-    while waited <= fe_idle(h.t()) + housekeeping_interval(h.t()) {
-        h.ack_all(1, 1);
-        h.tick(step);
-        waited += step;
-    }
-    assert_eq!(h.s.dedup.front_ends(), 0);
-    // Coming back, it starts afresh.
     h.submit(3, &[3]);
+    assert_eq!(h.s.next_seq(), 2);
+    let restarted = |number: u64| Submission {
+        id: RequestId {
+            front_end: FE + (1 << RequestId::FRONT_END_BITS),
+            number,
+        },
+        ..sub(number)
+    };
+    let msg = Message::Submit {
+        floor: 0,
+        entries: vec![restarted(1)],
+    };
+    h.deliver_from(None, FE_ADDR, &msg);
+    assert_eq!(h.s.next_seq(), 3, "the new start's first request");
+    assert_eq!(h.s.dedup.front_ends(), 1);
+    // The old start's requests, new or old, are stale now.
+    h.submit(0, &[4, 3]);
     assert_eq!(h.s.next_seq(), 3);
+}
+
+#[test]
+fn a_front_end_submits_only_under_its_own_id() {
+    let mut h = H::new(1000);
+    let as_other = Message::Submit {
+        floor: 50,
+        entries: vec![Submission {
+            id: RequestId {
+                front_end: FE + 1,
+                number: 60,
+            },
+            ..sub(60)
+        }],
+    };
+    // The harness's front end is 5; the incarnation names 6.
+    h.deliver_from(None, FE_ADDR, &as_other);
+    assert_eq!(h.s.next_seq(), 1, "not ordered");
+    assert_eq!(h.s.dedup.front_ends(), 0, "front end 6's floor not touched");
+    let six = link(NodeId::FrontEnd(6), MAX_DATAGRAM);
+    h.deliver(&six, FE_ADDR, &as_other);
+    assert_eq!(h.s.next_seq(), 2, "front end 6 itself may");
 }
 
 #[test]
@@ -1037,7 +1117,13 @@ fn submissions_too_large_to_sequence_are_refused() {
     })
     .unwrap();
     let now = Instant::now();
-    let mut s = Sequencer::new(small, SequencerConfig::default(), Vec::new(), 1, now);
+    let mut s = Sequencer::new(
+        small,
+        SequencerConfig::default(),
+        Recovered::default(),
+        1,
+        now,
+    );
     let fe = link(NodeId::FrontEnd(5), MAX_DATAGRAM);
     let mut request = vec![0u8; 1990 - 40];
     loop {

@@ -64,8 +64,33 @@ impl std::fmt::Display for NodeId {
 /// number it never reuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RequestId {
+    /// The front end's incarnation: see [`RequestId::incarnation`].
     pub front_end: u64,
     pub number: u64,
+}
+
+impl RequestId {
+    /// Low bits of an incarnation that hold the front end's id.
+    pub const FRONT_END_BITS: u32 = 20;
+    /// Largest front-end id an incarnation can carry.
+    pub const MAX_FRONT_END: u32 = (1 << Self::FRONT_END_BITS) - 1;
+
+    /// The incarnation of front end `front_end` started at `start_ms` (Unix ms): the start
+    /// above, the id below. Two front ends never share one, and a later start of one front
+    /// end compares greater, which is how the sequencer tells an older start's requests.
+    pub fn incarnation(start_ms: u64, front_end: u32) -> u64 {
+        (start_ms << Self::FRONT_END_BITS) | u64::from(front_end & Self::MAX_FRONT_END)
+    }
+
+    /// The id of the front end whose incarnation issued this request.
+    pub fn front_end_id(&self) -> u32 {
+        Self::front_end_id_of(self.front_end)
+    }
+
+    /// The id of the front end that `incarnation` is a start of.
+    pub fn front_end_id_of(incarnation: u64) -> u32 {
+        (incarnation & u64::from(Self::MAX_FRONT_END)) as u32
+    }
 }
 
 /// A request on its way from a front end to the sequencer.

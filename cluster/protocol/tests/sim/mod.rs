@@ -27,7 +27,7 @@ use tessera_protocol::replica_manager::{
     execute, Command, FromReplica, Record, ReplicaManager, ReplicaSignal, RmConfig, RmEvent,
     ToReplica,
 };
-use tessera_protocol::sequencer::{Sequencer, SequencerConfig};
+use tessera_protocol::sequencer::{Recovered, Sequencer, SequencerConfig};
 use tessera_protocol::wire::{
     testing, FaultKind, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
@@ -463,6 +463,9 @@ struct SequencerNode {
     epoch: u64,
     /// The durable log: what a restart recovers.
     log: Vec<Sequenced>,
+    /// Per front end, the highest request id the log truncated away (the real log's
+    /// `frontends` summary): also recovered.
+    forgotten: BTreeMap<u32, RequestId>,
     /// The batch handed out by `poll_persist` whose fsync is running.
     fsync: Option<Vec<Sequenced>>,
     armed: Option<u64>,
@@ -672,12 +675,13 @@ impl Sim {
             machine: Some(Sequencer::new(
                 link(NodeId::Sequencer),
                 sequencer_config(&sc),
-                Vec::new(),
+                Recovered::default(),
                 1,
                 base,
             )),
             epoch: 0,
             log: Vec::new(),
+            forgotten: BTreeMap::new(),
             fsync: None,
             armed: None,
         };
@@ -714,8 +718,11 @@ impl Sim {
                     link(front_end_id(j)),
                     FrontEndConfig {
                         timeouts: sc.timeouts,
-                        // Unique per front end; varies with the seed like a clock would.
-                        incarnation: (mix(seed) << 8) | j as u64,
+                        // Varies with the seed like a clock would.
+                        incarnation: RequestId::incarnation(
+                            mix(seed) >> RequestId::FRONT_END_BITS,
+                            testing::FRONT_ENDS[j],
+                        ),
                         reply_to: Node::Fe(j).addr(),
                     },
                 ),
@@ -1254,7 +1261,10 @@ impl Sim {
         let seq = Sequencer::new(
             link(&self.sc, NodeId::Sequencer, self.now),
             sequencer_config(&self.sc),
-            self.sequencer.log.clone(),
+            Recovered {
+                entries: self.sequencer.log.clone(),
+                forgotten: self.sequencer.forgotten.values().copied().collect(),
+            },
             1,
             now,
         );
@@ -1296,7 +1306,15 @@ impl Sim {
             self.schedule(at, Event::Persisted { epoch, upto });
         }
         if let Some(upto) = truncate {
-            self.sequencer.log.retain(|e| e.seq > upto);
+            let cut = self.sequencer.log.partition_point(|e| e.seq <= upto);
+            for e in self.sequencer.log.drain(..cut) {
+                let top = self
+                    .sequencer
+                    .forgotten
+                    .entry(e.id.front_end_id())
+                    .or_insert(e.id);
+                *top = (*top).max(e.id);
+            }
         }
         for t in out {
             self.send(Node::Sequencer, t);
