@@ -102,26 +102,13 @@ pub const TEST_FRONT_END: u32 = 2;
 /// Another front end id of a [`loopback`] cluster, for a test's hand-made datagrams.
 pub const SPARE_FRONT_END: u32 = 3;
 
-/// `cfg` as front end `id` of the same cluster sees it: the same identities, with `id` as
-/// its own.
+/// `cfg` as front end `id` of the same cluster sees it ([`Config::as_front_end`]); `id`
+/// must be one of its front ends.
 pub fn as_front_end(cfg: &Config, id: u32) -> Config {
-    let mut out = cfg.clone();
-    if id != cfg.front_end.id {
-        let me = cfg.front_end.clone();
-        out.front_end.others.retain(|o| o.id != id);
-        out.front_end.others.push(FrontEndIdentity {
-            id: me.id,
-            public_key: me.public_key,
-        });
-        out.front_end.public_key = cfg
-            .front_end
-            .others
-            .iter()
-            .find(|o| o.id == id)
-            .and_then(|o| o.public_key);
-        out.front_end.id = id;
+    match cfg.as_front_end(id) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
     }
-    out
 }
 
 /// Points the gateway of `cfg` at `listen`, with the matching public URL.
@@ -171,6 +158,8 @@ pub struct Launch {
     pub supervised: bool,
     /// Replica managers accept fault injection (`--chaos`).
     pub chaos: bool,
+    /// Supervised only: `tesserad up --gateways N` when above 1.
+    pub gateways: u16,
     /// Where the processes' stderr goes; inherited when `None`.
     pub log: Option<PathBuf>,
     /// The processes' log filter (`TESSERA_LOG`); the test run's own, or `warn`, when `None`.
@@ -250,6 +239,10 @@ impl LocalCluster {
             let mut cmd = cluster.command(&["up"]);
             if cluster.launch.chaos {
                 cmd.arg("--chaos");
+            }
+            if cluster.launch.gateways > 1 {
+                cmd.arg("--gateways")
+                    .arg(cluster.launch.gateways.to_string());
             }
             cmd.arg("--config").arg(&cluster.config_path);
             cluster.supervisor = Some(cmd.spawn().map_err(io_err("starting tesserad up"))?);

@@ -33,6 +33,8 @@ pub struct Options {
     pub supervised: bool,
     /// Start replica managers with `--chaos` (fault injection).
     pub chaos: bool,
+    /// Supervised only: this many gateways (`tesserad up --gateways N`).
+    pub gateways: u16,
     /// `sequencer.retain_max` and `retain_min`, when not the defaults.
     pub sequencer_retain: Option<(usize, usize)>,
     /// `[recovery]`, when not the defaults.
@@ -54,6 +56,7 @@ impl Default for Options {
             max_datagram_bytes: 8192,
             supervised: false,
             chaos: false,
+            gateways: 1,
             sequencer_retain: None,
             recovery: None,
             log: None,
@@ -129,6 +132,7 @@ impl TestCluster {
         let launch = Launch {
             supervised: opts.supervised,
             chaos: opts.chaos,
+            gateways: opts.gateways,
             log: opts.log.clone(),
             log_level: opts.log_level.clone(),
         };

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, LocalGateway};
 
 /// A line on stdout. A reader that went away (`tesserad up | head`) must not make the
 /// supervisor panic, taking the whole cluster down with it.
@@ -42,6 +42,8 @@ pub struct Options {
     pub chaos: bool,
     /// Every role logs JSON lines.
     pub json_logs: bool,
+    /// Gateways beyond the first (`--gateways N`), already listed in the configuration.
+    pub gateways: Vec<LocalGateway>,
 }
 
 /// A free TCP port on loopback, for a role without a configured metrics address. (It is
@@ -66,7 +68,7 @@ pub fn gateway_url(cfg: &Config, path: &str) -> String {
 
 /// The roles `tesserad up` runs for `cfg`. Each role gets a metrics address: its configured
 /// one, or a free loopback port.
-pub fn roles(cfg: &Config, chaos: bool) -> Vec<Role> {
+pub fn roles(cfg: &Config, chaos: bool, gateways: &[LocalGateway]) -> Vec<Role> {
     let metrics_args = |configured: Option<SocketAddr>| {
         let address = configured.or_else(free_loopback);
         let args = address
@@ -83,21 +85,47 @@ pub fn roles(cfg: &Config, chaos: bool) -> Vec<Role> {
         address: cfg.sequencer.address.to_string(),
         metrics,
     }];
+    let gateway_metrics = |listen: SocketAddr, metrics_listen: Option<SocketAddr>| {
+        cfg.gateway.metrics.then(|| match metrics_listen {
+            Some(a) => format!("http://{a}/metrics"),
+            None if gateways.is_empty() => gateway_url(cfg, "/metrics"),
+            None => format!("http://{listen}/metrics"),
+        })
+    };
     roles.push(Role {
-        name: "gateway".into(),
+        name: if gateways.is_empty() {
+            "gateway".into()
+        } else {
+            format!("gateway (fe {})", cfg.front_end.id)
+        },
         args: std::iter::once("gateway")
             .chain(chaos.then_some("--chaos"))
             .map(String::from)
             .collect(),
         address: format!("{} (SOAP {})", cfg.gateway.listen, cfg.gateway.public_url),
-        metrics: cfg
-            .gateway
-            .metrics
-            .then(|| match cfg.gateway.metrics_listen {
-                Some(a) => format!("http://{a}/metrics"),
-                None => gateway_url(cfg, "/metrics"),
-            }),
+        metrics: gateway_metrics(cfg.gateway.listen, cfg.gateway.metrics_listen),
     });
+    for g in gateways {
+        let mut args = vec![
+            "gateway".to_owned(),
+            "--front-end-id".to_owned(),
+            g.front_end.to_string(),
+            "--listen".to_owned(),
+            g.listen.to_string(),
+        ];
+        if let Some(m) = g.metrics_listen {
+            args.extend(["--metrics-listen".to_owned(), m.to_string()]);
+        }
+        if chaos {
+            args.push("--chaos".to_owned());
+        }
+        roles.push(Role {
+            name: format!("gateway (fe {})", g.front_end),
+            args,
+            address: g.listen.to_string(),
+            metrics: gateway_metrics(g.listen, g.metrics_listen),
+        });
+    }
     for rm in &cfg.replica_manager {
         let (args, metrics) = metrics_args(rm.metrics_address);
         roles.push(Role {
@@ -172,7 +200,15 @@ pub async fn run(
     if chaos {
         say!("  fault injection enabled (tesserad chaos byzantine|crash|hang|heal --replica N)");
     }
-    for role in roles(cfg, chaos) {
+    if !options.gateways.is_empty() {
+        say!(
+            "  {} gateways, each its own front end; clients reach them through a load balancer \
+             (deploy/haproxy/) at gateway.public_url ({})",
+            options.gateways.len() + 1,
+            cfg.gateway.public_url
+        );
+    }
+    for role in roles(cfg, chaos, &options.gateways) {
         let child =
             spawn(&exe, &options, &role).with_context(|| format!("starting {}", role.name))?;
         say!(

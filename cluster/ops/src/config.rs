@@ -212,6 +212,14 @@ pub struct FrontEndSection {
     pub others: Vec<FrontEndIdentity>,
 }
 
+/// A further gateway of `tesserad up --gateways N` ([`Config::add_local_gateways`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalGateway {
+    pub front_end: u32,
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
 /// Another front end of the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -768,6 +776,112 @@ impl Config {
         ClusterId::from_name(&self.cluster.name)
     }
 
+    /// This configuration as front end `id` of the same cluster sees it: the same identities,
+    /// with `id` as its own (`tesserad gateway --front-end-id`, several gateways sharing one
+    /// cluster file).
+    pub fn as_front_end(&self, id: u32) -> Result<Config, ConfigError> {
+        if id == self.front_end.id {
+            return Ok(self.clone());
+        }
+        let Some(other) = self.front_end.others.iter().find(|o| o.id == id) else {
+            return Err(ConfigError::Invalid {
+                origin: "--front-end-id".into(),
+                key: "front_end.others".into(),
+                message: format!(
+                    "front end {id} is not in the cluster file: list it under [[front_end.others]] \
+                     (every node must know its key), or use front end {}",
+                    self.front_end.id
+                ),
+            });
+        };
+        let mut out = self.clone();
+        out.front_end.others.retain(|o| o.id != id);
+        out.front_end.others.push(FrontEndIdentity {
+            id: self.front_end.id,
+            public_key: self.front_end.public_key,
+        });
+        out.front_end.id = id;
+        out.front_end.public_key = other.public_key;
+        Ok(out)
+    }
+
+    /// For `tesserad up --gateways N`: lists `n - 1` further gateways' front ends among the
+    /// others (the lowest ids not in use) and returns them, the k-th listening on
+    /// `gateway.listen`'s port + k (and `metrics_listen`'s, if set). One gateway changes
+    /// nothing.
+    pub fn add_local_gateways(&mut self, n: usize) -> Result<Vec<LocalGateway>, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: "--gateways".into(),
+            key: "gateway.listen".into(),
+            message,
+        };
+        let mut taken: Vec<(SocketAddr, String)> = vec![
+            (self.sequencer.address, "the sequencer".into()),
+            (self.gateway.listen, "the first gateway".into()),
+        ];
+        taken.extend(
+            self.replica_manager
+                .iter()
+                .map(|r| (r.address, format!("replica manager {}", r.id))),
+        );
+        let metrics = self
+            .sequencer
+            .metrics_address
+            .into_iter()
+            .chain(
+                self.replica_manager
+                    .iter()
+                    .filter_map(|r| r.metrics_address),
+            )
+            .chain(self.gateway.metrics_listen);
+        taken.extend(metrics.map(|a| (a, "a metrics listener".into())));
+        let shifted = |a: SocketAddr, k: usize| -> Option<SocketAddr> {
+            let port = usize::from(a.port()).checked_add(k)?;
+            Some(SocketAddr::new(a.ip(), u16::try_from(port).ok()?))
+        };
+        let mut ids: Vec<u32> = std::iter::once(self.front_end.id)
+            .chain(self.front_end.others.iter().map(|o| o.id))
+            .collect();
+        let mut added = Vec::new();
+        for k in 1..n {
+            let place = |a: SocketAddr, what: &str| {
+                let at = shifted(a, k).ok_or_else(|| {
+                    invalid(format!("gateway {} needs port {} + {k}", k + 1, a.port()))
+                })?;
+                if let Some((_, who)) = taken.iter().find(|(t, _)| t.port() == at.port()) {
+                    return Err(invalid(format!(
+                        "gateway {} would {what} on {at}, where {who} is; move gateway.listen \
+                         (gateway k listens on its port + k - 1)",
+                        k + 1
+                    )));
+                }
+                Ok(at)
+            };
+            let listen = place(self.gateway.listen, "listen")?;
+            let metrics_listen = self
+                .gateway
+                .metrics_listen
+                .map(|m| place(m, "serve metrics"))
+                .transpose()?;
+            taken.push((listen, format!("gateway {}", k + 1)));
+            taken.extend(metrics_listen.map(|m| (m, format!("gateway {}'s metrics", k + 1))));
+            let id = (1..=RequestId::MAX_FRONT_END)
+                .find(|i| !ids.contains(i))
+                .ok_or_else(|| invalid("no front-end id left".into()))?;
+            ids.push(id);
+            self.front_end.others.push(FrontEndIdentity {
+                id,
+                public_key: None,
+            });
+            added.push(LocalGateway {
+                front_end: id,
+                listen,
+                metrics_listen,
+            });
+        }
+        Ok(added)
+    }
+
     /// Where this host's key files are.
     pub fn key_dir(&self) -> PathBuf {
         self.cluster
@@ -959,6 +1073,76 @@ mod tests {
         }
         // What the file leaves out comes from the same defaults, so the loaded whole agrees.
         assert_eq!(Config::load(None).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_gateway_can_be_any_listed_front_end() {
+        let mut cfg = Config::default();
+        cfg.front_end.others.push(FrontEndIdentity {
+            id: 7,
+            public_key: None,
+        });
+        let seven = cfg.as_front_end(7).unwrap();
+        assert_eq!(seven.front_end.id, 7);
+        assert_eq!(
+            seven
+                .front_end
+                .others
+                .iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>(),
+            vec![1],
+            "the same identities, another one its own"
+        );
+        assert_eq!(cfg.as_front_end(1).unwrap(), cfg);
+        let err = cfg.as_front_end(9).unwrap_err().to_string();
+        assert!(
+            err.contains("front end 9 is not in the cluster file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn up_lists_further_gateways_on_the_next_ports() {
+        let mut cfg = Config::default();
+        cfg.front_end.others.push(FrontEndIdentity {
+            id: 2,
+            public_key: None,
+        });
+        assert!(cfg.clone().add_local_gateways(1).unwrap().is_empty());
+        let added = cfg.add_local_gateways(3).unwrap();
+        let listen = cfg.gateway.listen;
+        assert_eq!(
+            added,
+            vec![
+                LocalGateway {
+                    front_end: 3,
+                    listen: SocketAddr::new(listen.ip(), listen.port() + 1),
+                    metrics_listen: None,
+                },
+                LocalGateway {
+                    front_end: 4,
+                    listen: SocketAddr::new(listen.ip(), listen.port() + 2),
+                    metrics_listen: None,
+                },
+            ]
+        );
+        assert_eq!(
+            cfg.front_end
+                .others
+                .iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        // A further gateway may not land on another node's port.
+        let mut crowded = Config::default();
+        crowded.gateway.listen = SocketAddr::from(([127, 0, 0, 1], 7399));
+        let err = crowded.add_local_gateways(2).unwrap_err().to_string();
+        assert!(
+            err.contains("gateway 2 would listen on 127.0.0.1:7400, where the sequencer is"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -53,6 +53,10 @@ enum Command {
         /// Enable fault injection (`tesserad chaos`); refused otherwise.
         #[arg(long)]
         chaos: bool,
+        /// Run this many gateways, each an independent front end: gateway k listens on
+        /// `gateway.listen`'s port + k - 1 (put a load balancer in front: deploy/haproxy/).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        gateways: u16,
     },
     /// Run only the sequencer.
     Sequencer {
@@ -66,6 +70,16 @@ enum Command {
         /// --chaos too).
         #[arg(long)]
         chaos: bool,
+        /// Be this front end of the cluster file (one of `[front_end] id` and
+        /// `[[front_end.others]]`), so that several gateways can share one file.
+        #[arg(long, value_name = "ID")]
+        front_end_id: Option<u32>,
+        /// Listen here instead of `gateway.listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Serve the scrape-only metrics listener here instead of `gateway.metrics_listen`.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Run only replica manager N (it starts its own replica process).
     Rm {
@@ -323,6 +337,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         || "deploy/local.toml (embedded)".to_owned(),
         |p| p.display().to_string(),
     );
+    if let Command::Gateway {
+        front_end_id,
+        listen,
+        metrics_listen,
+        ..
+    } = &cli.command
+    {
+        if let Some(id) = front_end_id {
+            cfg = cfg.as_front_end(*id)?;
+        }
+        if let Some(a) = listen {
+            cfg.gateway.listen = *a;
+        }
+        if let Some(a) = metrics_listen {
+            cfg.gateway.metrics_listen = Some(*a);
+        }
+    }
+    // `up --gateways N`: the further gateways' front ends join the cluster file that every
+    // role is given, written beside the data (paths in it stay relative to this directory).
+    let mut extra_gateways = Vec::new();
+    let mut up_config = None;
+    if let Command::Up { gateways, .. } = &cli.command {
+        extra_gateways = cfg.add_local_gateways(usize::from(*gateways))?;
+        if !extra_gateways.is_empty() {
+            let path = cfg.cluster.data_dir.join("up-cluster.toml");
+            std::fs::create_dir_all(&cfg.cluster.data_dir).with_context(|| {
+                format!("creating data directory {}", cfg.cluster.data_dir.display())
+            })?;
+            std::fs::write(&path, cfg.to_toml_string()?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            up_config = Some(path);
+        }
+    }
     if matches!(cli.command, Command::Up { .. }) {
         // Refuse before any role starts: `up` would otherwise restart a refusing gateway
         // forever. (`tesserad gateway` checks the same as it starts.)
@@ -364,12 +411,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Up { chaos } => {
+            Command::Up { chaos, .. } => {
                 init_logging("up", log_format);
                 let options = supervisor::Options {
-                    config: cli.config.clone(),
+                    config: up_config.or(cli.config.clone()),
                     chaos,
                     json_logs: log_format == LogFormat::Json,
+                    gateways: extra_gateways,
                 };
                 supervisor::run(&cfg, options, shutdown_signal()).await
             }
@@ -379,7 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let metrics = metrics_address.or(cfg.sequencer.metrics_address);
                 sequencer::run(cfg, metrics, shutdown_signal()).await
             }
-            Command::Gateway { chaos } => {
+            Command::Gateway { chaos, .. } => {
                 init_logging("gateway", log_format);
                 supervisor::follow_supervisor();
                 tessera_node::gateway::run(cfg, &origin, chaos, shutdown_signal()).await
