@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{Options, Role, TestCluster};
-use tessera_protocol::wire::{Link, Message, NodeId, RequestId, Submission};
+use tessera_protocol::wire::{
+    FaultKind, Link, Message, NodeId, ReplyEntry, RequestId, Submission, VoteReason,
+};
 use tessera_protocol::Destination;
 use tessera_types::Request;
 use workload::{check_against_single_replica, run_workload, workload};
@@ -628,4 +630,368 @@ async fn concurrent_status_queries_from_one_process_are_all_answered() {
     assert_eq!(unanswered, 0, "status queries left unanswered");
     let drops = cluster.wire_drops().await;
     assert!(drops.iter().all(|(_, n)| *n == 0), "{drops:?}");
+}
+
+/// What the rogue manager of [`Rogue`] did and heard, for the test's assertions.
+#[derive(Debug, Default)]
+struct RogueLog {
+    /// Sequenced entries it received from the sequencer (each answered wrongly).
+    entries: u64,
+    /// Wrong reply entries it sent to front ends, as itself and in replica 1's name.
+    wrong_replies: u64,
+    /// Votes against the healthy replicas 2 and 4.
+    votes: u64,
+    faults: u64,
+    checkpoints: u64,
+    offers: u64,
+    /// Fetches of a snapshot it answered with poisoned bytes.
+    poisoned_fetches: u64,
+    acks: u64,
+    /// Honest managers that voted to replace its replica (replica 3): they caught the liar.
+    voted_against_me: BTreeSet<u8>,
+}
+
+/// Replica manager 3 turned Byzantine *as a manager*: its process is gone, and this thread,
+/// bound to its address with its real key (so every tag it makes verifies as manager 3's),
+/// plays its part wrongly. For every request the sequencer sends it, it answers the front end
+/// with a wrong reply as replica 3, and the same wrong reply again in replica 1's name (the
+/// entry a front end must not count: a manager speaks only for its own replica; while
+/// replica 1 is down the two would otherwise agree). Every 20 ms it votes to replace the
+/// healthy replicas 2 and 4, reports them wrong (`Faults`, a front end's message), broadcasts
+/// a wrong checkpoint digest, offers poisoned snapshots, and acks everything it got. Asked
+/// for snapshots it offers the checkpoints it overheard from honest managers (so that it
+/// vouches next to them) plus poisoned ones, and serves poisoned bytes for any fetch.
+/// Stopped and joined on [`stop`](Self::stop) or drop, so a failing test leaves no thread.
+struct Rogue {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<RogueLog>>,
+}
+
+impl Rogue {
+    fn start(cfg: tessera_node::Config, checkpoint_interval: u64) -> Rogue {
+        use tessera_protocol::ReplicaId;
+        let rm = |n: u8| ReplicaId::new(n).unwrap();
+        let me = NodeId::ReplicaManager(rm(3));
+        let secret =
+            tessera_node::keys::read_secret(&tessera_node::keys::key_path(&cfg, me)).unwrap();
+        // A newer epoch than the dead process's (the wall clock, as the shells choose it), so
+        // that the managers take it for manager 3 restarted.
+        let lc =
+            tessera_node::link_config(&cfg, me, secret, tessera_node::clock::unix_us()).unwrap();
+        let mut link = Link::new(lc).unwrap();
+        let my_addr = cfg.replica_manager[2].address;
+        // The killed process's port is free at once (UDP has no TIME_WAIT).
+        let sock = UdpSocket::bind(my_addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut log = RogueLog::default();
+            let addr_of = |to: Destination| -> Vec<std::net::SocketAddr> {
+                match to {
+                    Destination::Sequencer => vec![cfg.sequencer.address],
+                    Destination::ReplicaManager(r) => vec![cfg.replica_manager[r.index()].address],
+                    Destination::AllReplicaManagers => cfg
+                        .replica_manager
+                        .iter()
+                        .map(|r| r.address)
+                        .filter(|a| *a != my_addr)
+                        .collect(),
+                    Destination::Addr(a) => vec![a],
+                }
+            };
+            let send = |link: &Link, msg: &Message, to: Destination| {
+                for g in link.encode(msg, to).unwrap() {
+                    for a in addr_of(to) {
+                        let _ = sock.send_to(&g, a);
+                    }
+                }
+            };
+            let wrong = b"the rogue's answer".to_vec();
+            let poison = vec![0xab; 512];
+            let mut high = 0u64;
+            // Recent entries by seq, to answer a front end's `Reask` just as wrongly.
+            let mut recent: std::collections::BTreeMap<u64, (RequestId, std::net::SocketAddr)> =
+                Default::default();
+            // Honest managers' latest checkpoint digests, overheard.
+            let mut overheard: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();
+            let mut next_tick = std::time::Instant::now();
+            let mut nonce = 0u64;
+            let mut buf = vec![0u8; 1 << 16];
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let got = link.receive(std::time::Instant::now(), &buf[..n]);
+                    match got {
+                        Some((NodeId::Sequencer, Message::Data(entries))) => {
+                            let mut by_fe: std::collections::BTreeMap<_, Vec<_>> =
+                                Default::default();
+                            for e in entries {
+                                log.entries += 1;
+                                high = high.max(e.seq);
+                                recent.insert(e.seq, (e.id, e.reply_to));
+                                for replica in [rm(3), rm(1)] {
+                                    by_fe.entry(e.reply_to).or_default().push(ReplyEntry {
+                                        seq: e.seq,
+                                        id: e.id,
+                                        replica,
+                                        reply: wrong.clone(),
+                                    });
+                                }
+                            }
+                            while recent.len() > 4096 {
+                                recent.pop_first();
+                            }
+                            for (to, entries) in by_fe {
+                                log.wrong_replies += entries.len() as u64;
+                                send(&link, &Message::Reply(entries), Destination::Addr(to));
+                            }
+                        }
+                        Some((NodeId::FrontEnd(_), Message::Reask(seqs))) => {
+                            let entries: Vec<_> = seqs
+                                .iter()
+                                .filter_map(|s| recent.get(s).map(|(id, _)| (*s, *id)))
+                                .map(|(seq, id)| ReplyEntry {
+                                    seq,
+                                    id,
+                                    replica: rm(3),
+                                    reply: wrong.clone(),
+                                })
+                                .collect();
+                            if !entries.is_empty() {
+                                log.wrong_replies += entries.len() as u64;
+                                send(&link, &Message::Reply(entries), Destination::Addr(from));
+                            }
+                        }
+                        Some((
+                            NodeId::ReplicaManager(p),
+                            Message::Checkpoint { seq, digest, .. },
+                        )) => {
+                            let _ = p;
+                            overheard.insert(seq, digest);
+                            while overheard.len() > 4 {
+                                overheard.pop_first();
+                            }
+                        }
+                        Some((NodeId::ReplicaManager(p), Message::Vote { replica, .. })) => {
+                            if replica == rm(3) {
+                                log.voted_against_me.insert(p.get());
+                            }
+                        }
+                        Some((NodeId::ReplicaManager(p), Message::Probe { nonce })) => {
+                            // "Nothing outstanding": a lie about its own replica only.
+                            let reply = Message::ProbeReply {
+                                nonce,
+                                incarnation: tessera_protocol::wire::Incarnation::default(),
+                                stalled_ms: 0,
+                            };
+                            send(&link, &reply, Destination::ReplicaManager(p));
+                        }
+                        Some((
+                            NodeId::ReplicaManager(p),
+                            Message::SnapshotQuery { nonce, fetch },
+                        )) => {
+                            let mut checkpoints: Vec<_> =
+                                overheard.iter().map(|(s, d)| (*s, *d)).collect();
+                            // A checkpoint past anything honest, which only it vouches for.
+                            let past = (high / checkpoint_interval + 1) * checkpoint_interval;
+                            checkpoints.push((past, [0xab; 32]));
+                            let snapshot = fetch.map(|seq| {
+                                log.poisoned_fetches += 1;
+                                (seq, poison.clone())
+                            });
+                            log.offers += 1;
+                            let offer = Message::SnapshotOffer {
+                                nonce,
+                                checkpoints,
+                                snapshot,
+                            };
+                            send(&link, &offer, Destination::ReplicaManager(p));
+                        }
+                        _ => {}
+                    }
+                }
+                let now = std::time::Instant::now();
+                if now < next_tick {
+                    continue;
+                }
+                next_tick = now + Duration::from_millis(20);
+                nonce += 1;
+                let all = Destination::AllReplicaManagers;
+                for (replica, reason) in [(rm(2), VoteReason::Wrong), (rm(4), VoteReason::Digest)] {
+                    let vote = Message::Vote {
+                        replica,
+                        generation: 0,
+                        reason,
+                    };
+                    send(&link, &vote, all);
+                    log.votes += 1;
+                }
+                let faults = Message::Faults(
+                    (high.saturating_sub(3)..=high)
+                        .flat_map(|seq| {
+                            [rm(2), rm(4)].map(|replica| tessera_protocol::wire::FaultReport {
+                                seq,
+                                replica,
+                                kind: FaultKind::Wrong,
+                            })
+                        })
+                        .collect(),
+                );
+                send(&link, &faults, all);
+                log.faults += 1;
+                let checkpoint = Message::Checkpoint {
+                    seq: high / checkpoint_interval * checkpoint_interval,
+                    incarnation: tessera_protocol::wire::Incarnation::default(),
+                    digest: [0xab; 32],
+                };
+                send(&link, &checkpoint, all);
+                log.checkpoints += 1;
+                // Unasked offers, guessing at a recovering manager's nonce.
+                let offer = Message::SnapshotOffer {
+                    nonce: nonce % 16,
+                    checkpoints: vec![(checkpoint_interval, [0xab; 32])],
+                    snapshot: Some((checkpoint_interval, poison.clone())),
+                };
+                send(&link, &offer, all);
+                log.offers += 1;
+                let ack = Message::Ack {
+                    received: high,
+                    applied: high,
+                };
+                send(&link, &ack, Destination::Sequencer);
+                log.acks += 1;
+            }
+            log
+        });
+        Rogue {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> RogueLog {
+        self.halt().expect("the rogue thread panicked")
+    }
+
+    fn halt(&mut self) -> Option<RogueLog> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for Rogue {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Replicas 1, 2 and 4 answering at the sequencer's last seq, on one digest (replica 3's
+/// manager is the rogue, which answers no status). Answering: up, or "voted-out", which is
+/// what a replica with one standing vote against it shows (`ReplicaState::VotedOut`: at least
+/// one manager voted), and the rogue's votes against 2 and 4 stand for as long as it runs.
+fn whole_but_3(s: &tessera_node::status::ClusterStatus) -> bool {
+    use tessera_protocol::wire::ReplicaState;
+    let honest = [0usize, 1, 3].map(|i| &s.replicas[i]);
+    let first = honest[0].digest.clone();
+    s.next_seq.is_some_and(|next| {
+        first.is_some()
+            && honest.iter().all(|r| {
+                matches!(r.state, ReplicaState::Up | ReplicaState::VotedOut)
+                    && r.last_seq == Some(next - 1)
+                    && r.digest == first
+            })
+    })
+}
+
+/// Issue 13: manager 3 itself is Byzantine, lying *as itself* with its own key (see
+/// [`Rogue`]), while replica 1 crashes: clients get only right answers, replica 1 is replaced
+/// and brought back by state transfer to the digest of 2 and 4, and the rogue's one voice
+/// never evicts a healthy replica however often it repeats itself. Unicast mode, so that the
+/// sequencer's data reaches the rogue on manager 3's address (in multicast mode it would have
+/// to join the group; what it does with the data is the same).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byzantine_manager_and_a_crashed_replica_elsewhere_leave_answers_right_and_repaired() {
+    const INTERVAL: u64 = 25;
+    let mut cluster = TestCluster::start(Options {
+        multicast: false,
+        recovery: harness::quick_recovery(INTERVAL),
+        ..Options::default()
+    });
+    let fe = cluster.front_end();
+    let mut answers = run_workload(&fe, workload(60, 101), 8).await;
+    cluster.wait_converged(60, Duration::from_secs(20)).await;
+
+    // Manager 3 goes for good: this cluster runs each role as its own process and restarts
+    // nothing by itself; its replica child exits on the EOF of its stdin.
+    let replica3 = cluster.replica_pid(3).await;
+    cluster.kill9(Role::Rm(3));
+    assert!(
+        harness::eventually(Duration::from_secs(10), || !harness::alive(replica3)).await,
+        "replica 3 outlived its manager"
+    );
+    let rogue = Rogue::start(cluster.cfg.clone(), INTERVAL);
+    // Asked now: each status round waits out the rogue's silence.
+    let replica1 = cluster.replica_pid(1).await;
+
+    let load = tokio::spawn({
+        let fe = fe.clone();
+        async move { run_workload(&fe, workload(400, 102), 8).await }
+    });
+    assert!(
+        harness::eventually(Duration::from_secs(30), || fe.stats().answered >= 160).await,
+        "{:?}",
+        fe.stats()
+    );
+    harness::signal_pid(replica1, "KILL");
+    answers.extend(load.await.unwrap());
+    cluster
+        .wait_replacements(1, 1, Duration::from_secs(30))
+        .await;
+    // After the transfer, with the rogue still at it.
+    answers.extend(run_workload(&fe, workload(150, 103), 8).await);
+    check_against_single_replica(&answers);
+    let status = match cluster
+        .wait_status(Duration::from_secs(60), whole_but_3)
+        .await
+    {
+        Ok(s) => s,
+        Err(s) => panic!("replicas 1, 2 and 4 did not converge: {s:#?}"),
+    };
+    assert_eq!(status.next_seq, Some(answers.len() as u64 + 1));
+    assert_ne!(
+        status.replicas[0].pid,
+        Some(replica1),
+        "replica 1 restarted"
+    );
+    assert_eq!(
+        status.replicas[0].replacements,
+        Some(1),
+        "replica 1 replaced once: {status:#?}"
+    );
+    for i in [1, 3] {
+        assert_eq!(
+            status.replicas[i].replacements,
+            Some(0),
+            "healthy replica {} replaced: {status:#?}",
+            i + 1
+        );
+    }
+
+    let log = rogue.stop();
+    // The rogue did speak: it answered every request after its start wrongly (twice), and
+    // repeated its votes, reports, checkpoints and offers many times, each datagram with a
+    // fresh counter, so each one authentic.
+    assert!(log.entries >= 500, "{log:?}");
+    assert!(log.wrong_replies >= 2 * log.entries, "{log:?}");
+    assert!(
+        log.votes >= 20 && log.checkpoints >= 10 && log.acks >= 10,
+        "{log:?}"
+    );
+    // And the honest managers saw through it.
+    assert!(
+        log.voted_against_me.contains(&2) && log.voted_against_me.contains(&4),
+        "{log:?}"
+    );
+    eprintln!("rogue: {log:?}");
 }
