@@ -995,3 +995,194 @@ async fn a_byzantine_manager_and_a_crashed_replica_elsewhere_leave_answers_right
     );
     eprintln!("rogue: {log:?}");
 }
+
+/// Resident memory of process `pid`, in KiB (`VmRSS` of `/proc/PID/status`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or_else(|| panic!("no VmRSS for {pid}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The forged fragments of [`forged_fragment_counts_are_dropped_counted_and_cost_no_memory`]
+/// that each receiver must drop and count, by `n % 5`: counts far beyond and just beyond the
+/// largest message, an index past the count, a count of zero, and a fragment too short to be
+/// anything but a message's last.
+fn counted_forgery(n: u64, max_message: usize) -> (u32, u32, Vec<u8>) {
+    let beyond = u32::try_from(max_message / 1024 + 2).unwrap();
+    match n % 5 {
+        0 => (0, u32::MAX, vec![1; 1024]),
+        1 => (0, beyond, vec![2; 1024]),
+        2 => (7, 7, vec![3; 1024]),
+        3 => (0, 0, vec![4; 1024]),
+        _ => (0, 3, vec![5; 32]),
+    }
+}
+
+/// Issue 13: "datagrams with forged fragment counts are dropped and counted", on the real
+/// nodes. The forger holds a valid key (the spare front end's, which no process uses), so
+/// every tag verifies and only reassembly stands between its headers and the receivers'
+/// memory. Each of the sequencer, the four managers and the test's front end gets thousands
+/// of fragments whose counts are impossible (dropped and counted, one by one); the daemons
+/// also get thousands of last fragments of messages claiming 2^32 - 1 fragments, and
+/// maximum-size messages filled but for their last fragment, which must stay within the
+/// reassembly budget. Their memory stays bounded, and clients get right answers afterwards.
+/// Sent in bursts, each ended by counted forgeries that the test waits to see counted: a
+/// node has then read the whole burst (one socket, in order), so no socket buffer overflows
+/// and every count is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_fragment_counts_are_dropped_counted_and_cost_no_memory() {
+    use std::collections::BTreeMap;
+    use tessera_protocol::ReplicaId;
+    const COUNTED: u64 = 2500;
+    const HUGE_LAST: u64 = 20_000;
+    const FILLED: u64 = 5;
+    const RSS_SLACK_KIB: u64 = 64 << 10;
+
+    let cluster = TestCluster::start(Options::default());
+    let fe = cluster.front_end();
+    let first = run_workload(&fe, workload(30, 111), 4).await;
+    cluster.wait_converged(30, Duration::from_secs(20)).await;
+
+    let cfg = cluster.cfg.clone();
+    let max_message = cfg.cluster.max_message_bytes;
+    let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
+    let forger = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
+    // A front end's kind: nothing looks at it before a message is whole.
+    let kind = Message::Reask(vec![]).kind();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut daemons = vec![(
+        "sequencer".to_string(),
+        cfg.sequencer.address,
+        Destination::Sequencer,
+    )];
+    for r in ReplicaId::ALL {
+        daemons.push((
+            format!("rm{}", r.get()),
+            cfg.replica_manager[r.index()].address,
+            Destination::ReplicaManager(r),
+        ));
+    }
+    let pids: BTreeMap<String, u32> = cluster
+        .pids()
+        .into_iter()
+        .filter(|(name, _)| daemons.iter().any(|(n, _, _)| n == name))
+        .collect();
+    assert_eq!(pids.len(), daemons.len(), "{pids:?}");
+    let rss_before: BTreeMap<&String, u64> = pids.iter().map(|(n, p)| (n, rss_kib(*p))).collect();
+    let want: std::cell::RefCell<BTreeMap<String, u64>> =
+        std::cell::RefCell::new(cluster.wire_drops().await.into_iter().collect());
+    let fe_dropped_before = fe.stats().wire_dropped;
+
+    // Fresh message ids for every forged message, unlike any real one (those are hashes).
+    let mut next_id = 0xf0f0_0000_0000_0000u64;
+    let counted_sent = std::cell::Cell::new(0u64);
+    // Sends `burst` fragments (index, count, chunk) of message `id` to every daemon, then `tail`
+    // counted forgeries, and waits until every daemon counted them.
+    let send_burst = async |burst: &[(u64, u32, u32, Vec<u8>)], tail: u64| {
+        for (_, addr, to) in &daemons {
+            for (id, index, count, chunk) in burst {
+                let d = forger
+                    .seal_fragment(kind, *to, *id, *index, *count, chunk)
+                    .unwrap();
+                sock.send_to(&d, addr).unwrap();
+            }
+            for n in counted_sent.get()..counted_sent.get() + tail {
+                let (index, count, chunk) = counted_forgery(n, max_message);
+                let d = forger
+                    .seal_fragment(kind, *to, n, index, count, &chunk)
+                    .unwrap();
+                sock.send_to(&d, addr).unwrap();
+            }
+        }
+        counted_sent.set(counted_sent.get() + tail);
+        for n in want.borrow_mut().values_mut() {
+            *n += tail;
+        }
+        let want = want.borrow().clone();
+        let drained = cluster
+            .wait_status(Duration::from_secs(30), |s| {
+                s.sequencer_dropped >= Some(want["sequencer"])
+                    && s.replicas
+                        .iter()
+                        .all(|r| r.dropped >= Some(want[&format!("rm{}", r.id)]))
+            })
+            .await;
+        if let Err(s) = drained {
+            panic!("forged fragments not all counted (want {want:?}): {s:#?}");
+        }
+    };
+
+    // Impossible counts only, in bursts of 100 per daemon.
+    while counted_sent.get() < COUNTED {
+        send_burst(&[], 100).await;
+    }
+    // Last fragments of messages claiming u32::MAX fragments, each a message of its own.
+    let mut sent = 0;
+    while sent < HUGE_LAST {
+        let burst: Vec<_> = (0..400)
+            .map(|_| {
+                next_id += 1;
+                (next_id, u32::MAX - 1, u32::MAX, Vec::new())
+            })
+            .collect();
+        sent += burst.len() as u64;
+        send_burst(&burst, 4).await;
+    }
+    // Maximum-size messages, every fragment but the last: more than the reassembly budget
+    // (four maximum messages) in all.
+    let chunk = 4000usize;
+    let count = u32::try_from(max_message / chunk + 1).unwrap();
+    for _ in 0..FILLED {
+        next_id += 1;
+        let fragments: Vec<_> = (0..count - 1)
+            .map(|i| (next_id, i, count, vec![i as u8; chunk]))
+            .collect();
+        for burst in fragments.chunks(24) {
+            send_burst(burst, 2).await;
+        }
+    }
+    let rss_peak: BTreeMap<&String, u64> = pids.iter().map(|(n, p)| (n, rss_kib(*p))).collect();
+
+    // The test's front end: impossible counts, until it counted them all.
+    let fe_addr = fe.local_addr();
+    let mut fe_sent = 0u64;
+    while fe_sent < COUNTED {
+        for n in fe_sent..fe_sent + 100 {
+            let (index, count, chunk) = counted_forgery(n, max_message);
+            let d = forger
+                .seal_fragment(kind, Destination::Addr(fe_addr), n, index, count, &chunk)
+                .unwrap();
+            sock.send_to(&d, fe_addr).unwrap();
+        }
+        fe_sent += 100;
+        let want = fe_dropped_before + fe_sent;
+        assert!(
+            harness::eventually(Duration::from_secs(30), || fe.stats().wire_dropped >= want).await,
+            "the front end counted {} of {want} forged fragments",
+            fe.stats().wire_dropped
+        );
+    }
+
+    let second = run_workload(&fe, workload(50, 112), 4).await;
+    let mut answers = first;
+    answers.extend(second);
+    check_against_single_replica(&answers);
+    cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+    for (name, pid) in &pids {
+        let (before, peak, after) = (rss_before[name], rss_peak[name], rss_kib(*pid));
+        eprintln!("{name}: VmRSS {before} KiB before, {peak} KiB after the forgeries, {after} KiB at the end");
+        assert!(
+            peak.max(after) <= before + RSS_SLACK_KIB,
+            "{name} grew from {before} KiB to {peak} KiB / {after} KiB"
+        );
+    }
+    eprintln!(
+        "counted forgeries per node: {} (front end {fe_sent})",
+        counted_sent.get()
+    );
+}
