@@ -708,7 +708,17 @@ impl Rogue {
                     }
                 }
             };
-            let wrong = b"the rogue's answer".to_vec();
+            // Well formed, so that a front end fooled into agreeing on it would hand it to the
+            // client (and the model check would catch it), and never right: nothing in the
+            // workload moves or drops 4242 bookings.
+            let wrong = tessera_types::Reply {
+                code: tessera_types::Code::Removed,
+                body: tessera_types::ReplyBody::Removed {
+                    moved: 4242,
+                    dropped: 4242,
+                },
+            }
+            .encode();
             let poison = vec![0xab; 512];
             let mut high = 0u64;
             // Recent entries by seq, to answer a front end's `Reask` just as wrongly.
