@@ -1051,7 +1051,11 @@ async fn forged_fragment_counts_are_dropped_counted_and_cost_no_memory() {
     const FILLED: u64 = 5;
     const RSS_SLACK_KIB: u64 = 64 << 10;
 
-    let cluster = TestCluster::start(Options::default());
+    // Incomplete messages are kept for a minute instead of 5 s, so that none expires during
+    // the test: what bounds them must be the reassembly's limits, not the test's pace.
+    let cluster = TestCluster::start_with(Options::default(), |cfg| {
+        cfg.timeouts.reassembly_ms = 60_000;
+    });
     let fe = cluster.front_end();
     let first = run_workload(&fe, workload(30, 111), 4).await;
     cluster.wait_converged(30, Duration::from_secs(20)).await;
@@ -1129,7 +1133,8 @@ async fn forged_fragment_counts_are_dropped_counted_and_cost_no_memory() {
     while counted_sent.get() < COUNTED {
         send_burst(&[], 100).await;
     }
-    // Last fragments of messages claiming u32::MAX fragments, each a message of its own.
+    // Last fragments of messages claiming u32::MAX fragments, each a message of its own:
+    // empty, so they hold no bytes against the budget, yet each is an incomplete message.
     let mut sent = 0;
     while sent < HUGE_LAST {
         let burst: Vec<_> = (0..400)
@@ -1142,7 +1147,8 @@ async fn forged_fragment_counts_are_dropped_counted_and_cost_no_memory() {
         send_burst(&burst, 4).await;
     }
     // Maximum-size messages, every fragment but the last: more than the reassembly budget
-    // (four maximum messages) in all.
+    // (four maximum messages) in all, so the last one makes room by evicting the least
+    // recently touched incomplete messages, the flood's first.
     let chunk = 4000usize;
     let count = u32::try_from(max_message / chunk + 1).unwrap();
     for _ in 0..FILLED {
