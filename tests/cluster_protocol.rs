@@ -774,19 +774,18 @@ impl Rogue {
                             }
                         }
                         Some((
-                            NodeId::ReplicaManager(p),
+                            NodeId::ReplicaManager(_),
                             Message::Checkpoint { seq, digest, .. },
                         )) => {
-                            let _ = p;
                             overheard.insert(seq, digest);
                             while overheard.len() > 4 {
                                 overheard.pop_first();
                             }
                         }
-                        Some((NodeId::ReplicaManager(p), Message::Vote { replica, .. })) => {
-                            if replica == rm(3) {
-                                log.voted_against_me.insert(p.get());
-                            }
+                        Some((NodeId::ReplicaManager(p), Message::Vote { replica, .. }))
+                            if replica == rm(3) =>
+                        {
+                            log.voted_against_me.insert(p.get());
                         }
                         Some((NodeId::ReplicaManager(p), Message::Probe { nonce })) => {
                             // "Nothing outstanding": a lie about its own replica only.
@@ -1036,9 +1035,11 @@ fn counted_forgery(n: u64, max_message: usize) -> (u32, u32, Vec<u8>) {
 /// every tag verifies and only reassembly stands between its headers and the receivers'
 /// memory. Each of the sequencer, the four managers and the test's front end gets thousands
 /// of fragments whose counts are impossible (dropped and counted, one by one); the daemons
-/// also get thousands of last fragments of messages claiming 2^32 - 1 fragments, and
-/// maximum-size messages filled but for their last fragment, which must stay within the
-/// reassembly budget. Their memory stays bounded, and clients get right answers afterwards.
+/// also get 20,000 empty last fragments of messages claiming 2^32 - 1 fragments (no bytes
+/// against the reassembly budget: the partial cap must hold them), then maximum-size messages
+/// filled but for their last fragment, more than the budget, whose eviction then meets the
+/// whole flood (before `MAX_PARTIALS` every daemon stalled there for tens of seconds). Their
+/// memory stays bounded, and clients get right answers afterwards.
 /// Sent in bursts, each ended by counted forgeries that the test waits to see counted: a
 /// node has then read the whole burst (one socket, in order), so no socket buffer overflows
 /// and every count is exact.
