@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{Options, Role, TestCluster};
-use tessera_protocol::wire::{Link, Message, NodeId, RequestId, Submission};
+use tessera_protocol::wire::{
+    FaultKind, Link, Message, NodeId, ReplyEntry, RequestId, Submission, VoteReason,
+};
 use tessera_protocol::Destination;
 use tessera_types::Request;
 use workload::{check_against_single_replica, run_workload, workload};
@@ -669,4 +671,576 @@ async fn concurrent_status_queries_from_one_process_are_all_answered() {
     assert_eq!(unanswered, 0, "status queries left unanswered");
     let drops = cluster.wire_drops().await;
     assert!(drops.iter().all(|(_, n)| *n == 0), "{drops:?}");
+}
+
+/// What the rogue manager of [`Rogue`] did and heard, for the test's assertions.
+#[derive(Debug, Default)]
+struct RogueLog {
+    /// Sequenced entries it received from the sequencer (each answered wrongly).
+    entries: u64,
+    /// Wrong reply entries it sent to front ends, as itself and in replica 1's name.
+    wrong_replies: u64,
+    /// Votes against the healthy replicas 2 and 4.
+    votes: u64,
+    faults: u64,
+    checkpoints: u64,
+    offers: u64,
+    /// Fetches of a snapshot it answered with poisoned bytes.
+    poisoned_fetches: u64,
+    acks: u64,
+    /// Honest managers that voted to replace its replica (replica 3): they caught the liar.
+    voted_against_me: BTreeSet<u8>,
+}
+
+/// Replica manager 3 turned Byzantine *as a manager*: its process is gone, and this thread,
+/// bound to its address with its real key (so every tag it makes verifies as manager 3's),
+/// plays its part wrongly. For every request the sequencer sends it, it answers the front end
+/// with a wrong reply as replica 3, and the same wrong reply again in replica 1's name (the
+/// entry a front end must not count: a manager speaks only for its own replica; while
+/// replica 1 is down the two would otherwise agree). Every 20 ms it votes to replace the
+/// healthy replicas 2 and 4, reports them wrong (`Faults`, a front end's message), broadcasts
+/// a wrong checkpoint digest, offers poisoned snapshots, and acks everything it got. Asked
+/// for snapshots it offers the checkpoints it overheard from honest managers (so that it
+/// vouches next to them) plus poisoned ones, and serves poisoned bytes for any fetch.
+/// Stopped and joined on [`stop`](Self::stop) or drop, so a failing test leaves no thread.
+struct Rogue {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<RogueLog>>,
+}
+
+impl Rogue {
+    fn start(cfg: tessera_node::Config, checkpoint_interval: u64) -> Rogue {
+        use tessera_protocol::ReplicaId;
+        let rm = |n: u8| ReplicaId::new(n).unwrap();
+        let me = NodeId::ReplicaManager(rm(3));
+        let secret =
+            tessera_node::keys::read_secret(&tessera_node::keys::key_path(&cfg, me)).unwrap();
+        // A newer epoch than the dead process's (the wall clock, as the shells choose it), so
+        // that the managers take it for manager 3 restarted.
+        let lc =
+            tessera_node::link_config(&cfg, me, secret, tessera_node::clock::unix_us()).unwrap();
+        let mut link = Link::new(lc).unwrap();
+        let my_addr = cfg.replica_manager[2].address;
+        // The killed process's port is free at once (UDP has no TIME_WAIT).
+        let sock = UdpSocket::bind(my_addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut log = RogueLog::default();
+            let addr_of = |to: Destination| -> Vec<std::net::SocketAddr> {
+                match to {
+                    Destination::Sequencer => vec![cfg.sequencer.address],
+                    Destination::ReplicaManager(r) => vec![cfg.replica_manager[r.index()].address],
+                    Destination::AllReplicaManagers => cfg
+                        .replica_manager
+                        .iter()
+                        .map(|r| r.address)
+                        .filter(|a| *a != my_addr)
+                        .collect(),
+                    Destination::Addr(a) => vec![a],
+                }
+            };
+            let send = |link: &Link, msg: &Message, to: Destination| {
+                for g in link.encode(msg, to).unwrap() {
+                    for a in addr_of(to) {
+                        let _ = sock.send_to(&g, a);
+                    }
+                }
+            };
+            // Well formed, so that a front end fooled into agreeing on it would hand it to the
+            // client (and the model check would catch it), and never right: nothing in the
+            // workload moves or drops 4242 bookings.
+            let wrong = tessera_types::Reply {
+                code: tessera_types::Code::Removed,
+                body: tessera_types::ReplyBody::Removed {
+                    moved: 4242,
+                    dropped: 4242,
+                },
+            }
+            .encode();
+            let poison = vec![0xab; 512];
+            let mut high = 0u64;
+            // Recent entries by seq, to answer a front end's `Reask` just as wrongly.
+            let mut recent: std::collections::BTreeMap<u64, (RequestId, std::net::SocketAddr)> =
+                Default::default();
+            // Honest managers' latest checkpoint digests, overheard.
+            let mut overheard: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();
+            let mut next_tick = std::time::Instant::now();
+            let mut nonce = 0u64;
+            let mut buf = vec![0u8; 1 << 16];
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let got = link.receive(std::time::Instant::now(), &buf[..n]);
+                    match got {
+                        Some((NodeId::Sequencer, Message::Data(entries))) => {
+                            let mut by_fe: std::collections::BTreeMap<_, Vec<_>> =
+                                Default::default();
+                            for e in entries {
+                                log.entries += 1;
+                                high = high.max(e.seq);
+                                recent.insert(e.seq, (e.id, e.reply_to));
+                                for replica in [rm(3), rm(1)] {
+                                    by_fe.entry(e.reply_to).or_default().push(ReplyEntry {
+                                        seq: e.seq,
+                                        id: e.id,
+                                        replica,
+                                        reply: wrong.clone(),
+                                    });
+                                }
+                            }
+                            while recent.len() > 4096 {
+                                recent.pop_first();
+                            }
+                            for (to, entries) in by_fe {
+                                log.wrong_replies += entries.len() as u64;
+                                send(&link, &Message::Reply(entries), Destination::Addr(to));
+                            }
+                        }
+                        Some((NodeId::FrontEnd(_), Message::Reask(seqs))) => {
+                            let entries: Vec<_> = seqs
+                                .iter()
+                                .filter_map(|s| recent.get(s).map(|(id, _)| (*s, *id)))
+                                .map(|(seq, id)| ReplyEntry {
+                                    seq,
+                                    id,
+                                    replica: rm(3),
+                                    reply: wrong.clone(),
+                                })
+                                .collect();
+                            if !entries.is_empty() {
+                                log.wrong_replies += entries.len() as u64;
+                                send(&link, &Message::Reply(entries), Destination::Addr(from));
+                            }
+                        }
+                        Some((
+                            NodeId::ReplicaManager(_),
+                            Message::Checkpoint { seq, digest, .. },
+                        )) => {
+                            overheard.insert(seq, digest);
+                            while overheard.len() > 4 {
+                                overheard.pop_first();
+                            }
+                        }
+                        Some((NodeId::ReplicaManager(p), Message::Vote { replica, .. }))
+                            if replica == rm(3) =>
+                        {
+                            log.voted_against_me.insert(p.get());
+                        }
+                        Some((NodeId::ReplicaManager(p), Message::Probe { nonce })) => {
+                            // "Nothing outstanding": a lie about its own replica only.
+                            let reply = Message::ProbeReply {
+                                nonce,
+                                incarnation: tessera_protocol::wire::Incarnation::default(),
+                                stalled_ms: 0,
+                            };
+                            send(&link, &reply, Destination::ReplicaManager(p));
+                        }
+                        Some((
+                            NodeId::ReplicaManager(p),
+                            Message::SnapshotQuery { nonce, fetch },
+                        )) => {
+                            let mut checkpoints: Vec<_> =
+                                overheard.iter().map(|(s, d)| (*s, *d)).collect();
+                            // A checkpoint past anything honest, which only it vouches for.
+                            let past = (high / checkpoint_interval + 1) * checkpoint_interval;
+                            checkpoints.push((past, [0xab; 32]));
+                            let snapshot = fetch.map(|seq| {
+                                log.poisoned_fetches += 1;
+                                (seq, poison.clone())
+                            });
+                            log.offers += 1;
+                            let offer = Message::SnapshotOffer {
+                                nonce,
+                                checkpoints,
+                                snapshot,
+                            };
+                            send(&link, &offer, Destination::ReplicaManager(p));
+                        }
+                        _ => {}
+                    }
+                }
+                let now = std::time::Instant::now();
+                if now < next_tick {
+                    continue;
+                }
+                next_tick = now + Duration::from_millis(20);
+                nonce += 1;
+                let all = Destination::AllReplicaManagers;
+                for (replica, reason) in [(rm(2), VoteReason::Wrong), (rm(4), VoteReason::Digest)] {
+                    let vote = Message::Vote {
+                        replica,
+                        generation: 0,
+                        reason,
+                    };
+                    send(&link, &vote, all);
+                    log.votes += 1;
+                }
+                let faults = Message::Faults(
+                    (high.saturating_sub(3)..=high)
+                        .flat_map(|seq| {
+                            [rm(2), rm(4)].map(|replica| tessera_protocol::wire::FaultReport {
+                                seq,
+                                replica,
+                                kind: FaultKind::Wrong,
+                            })
+                        })
+                        .collect(),
+                );
+                send(&link, &faults, all);
+                log.faults += 1;
+                let checkpoint = Message::Checkpoint {
+                    seq: high / checkpoint_interval * checkpoint_interval,
+                    incarnation: tessera_protocol::wire::Incarnation::default(),
+                    digest: [0xab; 32],
+                };
+                send(&link, &checkpoint, all);
+                log.checkpoints += 1;
+                // Unasked offers, guessing at a recovering manager's nonce.
+                let offer = Message::SnapshotOffer {
+                    nonce: nonce % 16,
+                    checkpoints: vec![(checkpoint_interval, [0xab; 32])],
+                    snapshot: Some((checkpoint_interval, poison.clone())),
+                };
+                send(&link, &offer, all);
+                log.offers += 1;
+                let ack = Message::Ack {
+                    received: high,
+                    applied: high,
+                };
+                send(&link, &ack, Destination::Sequencer);
+                log.acks += 1;
+            }
+            log
+        });
+        Rogue {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> RogueLog {
+        self.halt().expect("the rogue thread panicked")
+    }
+
+    fn halt(&mut self) -> Option<RogueLog> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for Rogue {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Replicas 1, 2 and 4 answering at the sequencer's last seq, on one digest (replica 3's
+/// manager is the rogue, which answers no status). Answering: up, or "voted-out", which is
+/// what a replica with one standing vote against it shows (`ReplicaState::VotedOut`: at least
+/// one manager voted), and the rogue's votes against 2 and 4 stand for as long as it runs.
+fn whole_but_3(s: &tessera_node::status::ClusterStatus) -> bool {
+    use tessera_protocol::wire::ReplicaState;
+    let honest = [0usize, 1, 3].map(|i| &s.replicas[i]);
+    let first = honest[0].digest.clone();
+    s.next_seq.is_some_and(|next| {
+        first.is_some()
+            && honest.iter().all(|r| {
+                matches!(r.state, ReplicaState::Up | ReplicaState::VotedOut)
+                    && r.last_seq == Some(next - 1)
+                    && r.digest == first
+            })
+    })
+}
+
+/// Issue 13: manager 3 itself is Byzantine, lying *as itself* with its own key (see
+/// [`Rogue`]), while replica 1 crashes: clients get only right answers, replica 1 is replaced
+/// and brought back by state transfer to the digest of 2 and 4, and the rogue's one voice
+/// never evicts a healthy replica however often it repeats itself. Unicast mode, so that the
+/// sequencer's data reaches the rogue on manager 3's address (in multicast mode it would have
+/// to join the group; what it does with the data is the same).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byzantine_manager_and_a_crashed_replica_elsewhere_leave_answers_right_and_repaired() {
+    const INTERVAL: u64 = 25;
+    let mut cluster = TestCluster::start(Options {
+        multicast: false,
+        recovery: harness::quick_recovery(INTERVAL),
+        ..Options::default()
+    });
+    let fe = cluster.front_end();
+    let mut answers = run_workload(&fe, workload(60, 101), 8).await;
+    cluster.wait_converged(60, Duration::from_secs(20)).await;
+
+    // Manager 3 goes for good: this cluster runs each role as its own process and restarts
+    // nothing by itself; its replica child exits on the EOF of its stdin.
+    let replica3 = cluster.replica_pid(3).await;
+    cluster.kill9(Role::Rm(3));
+    assert!(
+        harness::eventually(Duration::from_secs(10), || !harness::alive(replica3)).await,
+        "replica 3 outlived its manager"
+    );
+    let rogue = Rogue::start(cluster.cfg.clone(), INTERVAL);
+    // Asked now: each status round waits out the rogue's silence.
+    let replica1 = cluster.replica_pid(1).await;
+
+    let load = tokio::spawn({
+        let fe = fe.clone();
+        async move { run_workload(&fe, workload(400, 102), 8).await }
+    });
+    assert!(
+        harness::eventually(Duration::from_secs(30), || fe.stats().answered >= 160).await,
+        "{:?}",
+        fe.stats()
+    );
+    harness::signal_pid(replica1, "KILL");
+    answers.extend(load.await.unwrap());
+    cluster
+        .wait_replacements(1, 1, Duration::from_secs(30))
+        .await;
+    // After the transfer, with the rogue still at it.
+    answers.extend(run_workload(&fe, workload(150, 103), 8).await);
+    check_against_single_replica(&answers);
+    let status = match cluster
+        .wait_status(Duration::from_secs(60), whole_but_3)
+        .await
+    {
+        Ok(s) => s,
+        Err(s) => panic!("replicas 1, 2 and 4 did not converge: {s:#?}"),
+    };
+    assert_eq!(status.next_seq, Some(answers.len() as u64 + 1));
+    assert_ne!(
+        status.replicas[0].pid,
+        Some(replica1),
+        "replica 1 restarted"
+    );
+    assert_eq!(
+        status.replicas[0].replacements,
+        Some(1),
+        "replica 1 replaced once: {status:#?}"
+    );
+    for i in [1, 3] {
+        assert_eq!(
+            status.replicas[i].replacements,
+            Some(0),
+            "healthy replica {} replaced: {status:#?}",
+            i + 1
+        );
+    }
+
+    let log = rogue.stop();
+    // The rogue did speak: it answered every request after its start wrongly (twice), and
+    // repeated its votes, reports, checkpoints and offers many times, each datagram with a
+    // fresh counter, so each one authentic.
+    assert!(log.entries >= 500, "{log:?}");
+    assert!(log.wrong_replies >= 2 * log.entries, "{log:?}");
+    assert!(
+        log.votes >= 20 && log.checkpoints >= 10 && log.acks >= 10,
+        "{log:?}"
+    );
+    // And the honest managers saw through it.
+    assert!(
+        log.voted_against_me.contains(&2) && log.voted_against_me.contains(&4),
+        "{log:?}"
+    );
+    eprintln!("rogue: {log:?}");
+}
+
+/// Resident memory of process `pid`, in KiB (`VmRSS` of `/proc/PID/status`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or_else(|| panic!("no VmRSS for {pid}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The forged fragments of [`forged_fragment_counts_are_dropped_counted_and_cost_no_memory`]
+/// that each receiver must drop and count, by `n % 5`: counts far beyond and just beyond the
+/// largest message, an index past the count, a count of zero, and a fragment too short to be
+/// anything but a message's last.
+fn counted_forgery(n: u64, max_message: usize) -> (u32, u32, Vec<u8>) {
+    let beyond = u32::try_from(max_message / 1024 + 2).unwrap();
+    match n % 5 {
+        0 => (0, u32::MAX, vec![1; 1024]),
+        1 => (0, beyond, vec![2; 1024]),
+        2 => (7, 7, vec![3; 1024]),
+        3 => (0, 0, vec![4; 1024]),
+        _ => (0, 3, vec![5; 32]),
+    }
+}
+
+/// Issue 13: "datagrams with forged fragment counts are dropped and counted", on the real
+/// nodes. The forger holds a valid key (the spare front end's, which no process uses), so
+/// every tag verifies and only reassembly stands between its headers and the receivers'
+/// memory. Each of the sequencer, the four managers and the test's front end gets thousands
+/// of fragments whose counts are impossible (dropped and counted, one by one); the daemons
+/// also get 20,000 empty last fragments of messages claiming 2^32 - 1 fragments (no bytes
+/// against the reassembly budget: the partial cap must hold them), then maximum-size messages
+/// filled but for their last fragment, more than the budget, whose eviction then meets the
+/// whole flood (before `MAX_PARTIALS` every daemon stalled there for tens of seconds). Their
+/// memory stays bounded, and clients get right answers afterwards.
+/// Sent in bursts, each ended by counted forgeries that the test waits to see counted: a
+/// node has then read the whole burst (one socket, in order), so no socket buffer overflows
+/// and every count is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_fragment_counts_are_dropped_counted_and_cost_no_memory() {
+    use std::collections::BTreeMap;
+    use tessera_protocol::ReplicaId;
+    const COUNTED: u64 = 2500;
+    const HUGE_LAST: u64 = 20_000;
+    const FILLED: u64 = 5;
+    const RSS_SLACK_KIB: u64 = 64 << 10;
+
+    // Incomplete messages are kept for a minute instead of 5 s, so that none expires during
+    // the test: what bounds them must be the reassembly's limits, not the test's pace.
+    let cluster = TestCluster::start_with(Options::default(), |cfg| {
+        cfg.timeouts.reassembly_ms = 60_000;
+    });
+    let fe = cluster.front_end();
+    let first = run_workload(&fe, workload(30, 111), 4).await;
+    cluster.wait_converged(30, Duration::from_secs(20)).await;
+
+    let cfg = cluster.cfg.clone();
+    let max_message = cfg.cluster.max_message_bytes;
+    let spare = NodeId::FrontEnd(tessera_testkit::cluster::SPARE_FRONT_END);
+    let forger = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
+    // A front end's kind: nothing looks at it before a message is whole.
+    let kind = Message::Reask(vec![]).kind();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut daemons = vec![(
+        "sequencer".to_string(),
+        cfg.sequencer.address,
+        Destination::Sequencer,
+    )];
+    for r in ReplicaId::ALL {
+        daemons.push((
+            format!("rm{}", r.get()),
+            cfg.replica_manager[r.index()].address,
+            Destination::ReplicaManager(r),
+        ));
+    }
+    let pids: BTreeMap<String, u32> = cluster
+        .pids()
+        .into_iter()
+        .filter(|(name, _)| daemons.iter().any(|(n, _, _)| n == name))
+        .collect();
+    assert_eq!(pids.len(), daemons.len(), "{pids:?}");
+    let rss_before: BTreeMap<&String, u64> = pids.iter().map(|(n, p)| (n, rss_kib(*p))).collect();
+    let want: std::cell::RefCell<BTreeMap<String, u64>> =
+        std::cell::RefCell::new(cluster.wire_drops().await.into_iter().collect());
+    let fe_dropped_before = fe.stats().wire_dropped;
+
+    // Fresh message ids for every forged message, unlike any real one (those are hashes).
+    let mut next_id = 0xf0f0_0000_0000_0000u64;
+    let counted_sent = std::cell::Cell::new(0u64);
+    // Sends `burst` fragments (index, count, chunk) of message `id` to every daemon, then `tail`
+    // counted forgeries, and waits until every daemon counted them.
+    let send_burst = async |burst: &[(u64, u32, u32, Vec<u8>)], tail: u64| {
+        for (_, addr, to) in &daemons {
+            for (id, index, count, chunk) in burst {
+                let d = forger
+                    .seal_fragment(kind, *to, *id, *index, *count, chunk)
+                    .unwrap();
+                sock.send_to(&d, addr).unwrap();
+            }
+            for n in counted_sent.get()..counted_sent.get() + tail {
+                let (index, count, chunk) = counted_forgery(n, max_message);
+                let d = forger
+                    .seal_fragment(kind, *to, n, index, count, &chunk)
+                    .unwrap();
+                sock.send_to(&d, addr).unwrap();
+            }
+        }
+        counted_sent.set(counted_sent.get() + tail);
+        for n in want.borrow_mut().values_mut() {
+            *n += tail;
+        }
+        let want = want.borrow().clone();
+        let drained = cluster
+            .wait_status(Duration::from_secs(30), |s| {
+                s.sequencer_dropped >= Some(want["sequencer"])
+                    && s.replicas
+                        .iter()
+                        .all(|r| r.dropped >= Some(want[&format!("rm{}", r.id)]))
+            })
+            .await;
+        if let Err(s) = drained {
+            panic!("forged fragments not all counted (want {want:?}): {s:#?}");
+        }
+    };
+
+    // Impossible counts only, in bursts of 100 per daemon.
+    while counted_sent.get() < COUNTED {
+        send_burst(&[], 100).await;
+    }
+    // Last fragments of messages claiming u32::MAX fragments, each a message of its own:
+    // empty, so they hold no bytes against the budget, yet each is an incomplete message.
+    let mut sent = 0;
+    while sent < HUGE_LAST {
+        let burst: Vec<_> = (0..400)
+            .map(|_| {
+                next_id += 1;
+                (next_id, u32::MAX - 1, u32::MAX, Vec::new())
+            })
+            .collect();
+        sent += burst.len() as u64;
+        send_burst(&burst, 4).await;
+    }
+    // Maximum-size messages, every fragment but the last: more than the reassembly budget
+    // (four maximum messages) in all, so the last one makes room by evicting the least
+    // recently touched incomplete messages, the flood's first.
+    let chunk = 4000usize;
+    let count = u32::try_from(max_message / chunk + 1).unwrap();
+    for _ in 0..FILLED {
+        next_id += 1;
+        let fragments: Vec<_> = (0..count - 1)
+            .map(|i| (next_id, i, count, vec![i as u8; chunk]))
+            .collect();
+        for burst in fragments.chunks(24) {
+            send_burst(burst, 2).await;
+        }
+    }
+    let rss_peak: BTreeMap<&String, u64> = pids.iter().map(|(n, p)| (n, rss_kib(*p))).collect();
+
+    // The test's front end: impossible counts, until it counted them all.
+    let fe_addr = fe.local_addr();
+    let mut fe_sent = 0u64;
+    while fe_sent < COUNTED {
+        for n in fe_sent..fe_sent + 100 {
+            let (index, count, chunk) = counted_forgery(n, max_message);
+            let d = forger
+                .seal_fragment(kind, Destination::Addr(fe_addr), n, index, count, &chunk)
+                .unwrap();
+            sock.send_to(&d, fe_addr).unwrap();
+        }
+        fe_sent += 100;
+        let want = fe_dropped_before + fe_sent;
+        assert!(
+            harness::eventually(Duration::from_secs(30), || fe.stats().wire_dropped >= want).await,
+            "the front end counted {} of {want} forged fragments",
+            fe.stats().wire_dropped
+        );
+    }
+
+    let second = run_workload(&fe, workload(50, 112), 4).await;
+    let mut answers = first;
+    answers.extend(second);
+    check_against_single_replica(&answers);
+    cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+    for (name, pid) in &pids {
+        let (before, peak, after) = (rss_before[name], rss_peak[name], rss_kib(*pid));
+        eprintln!("{name}: VmRSS {before} KiB before, {peak} KiB after the forgeries, {after} KiB at the end");
+        assert!(
+            peak.max(after) <= before + RSS_SLACK_KIB,
+            "{name} grew from {before} KiB to {peak} KiB / {after} KiB"
+        );
+    }
+    eprintln!(
+        "counted forgeries per node: {} (front end {fe_sent})",
+        counted_sent.get()
+    );
 }

@@ -54,6 +54,17 @@ pub struct Reassembler {
 
 const DONE_MEMORY: usize = 4096;
 
+/// Most incomplete messages kept at once, whatever they hold. The byte budget alone does not
+/// bound them: a message's last fragment may be empty, so a sender whose tags verify could
+/// open a partial per datagram at no cost against the budget, each kept until it expires
+/// (memory growing with its rate times the timeout), each a step of every expiry and eviction
+/// scan, and an eviction for bytes then went through all of them one by one, a stall of
+/// seconds per fragment that pushed it over the budget (the real-process test
+/// `forged_fragment_counts_are_dropped_counted_and_cost_no_memory` found it). Honest senders
+/// have a few fragmented messages (a snapshot, a long reply or batch) in flight each, far
+/// fewer than this; beyond it the least recently touched go first, as for the budget.
+pub const MAX_PARTIALS: usize = 256;
+
 impl Reassembler {
     pub fn new(max_message: usize, timeout: Duration) -> Self {
         Reassembler {
@@ -135,7 +146,7 @@ impl Reassembler {
                 return Ok(Some(whole));
             }
         }
-        while self.buffered > self.budget {
+        while self.buffered > self.budget || self.partial.len() > MAX_PARTIALS {
             let Some(oldest) = self
                 .partial
                 .iter()
@@ -228,6 +239,11 @@ impl Reassembler {
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
     }
+
+    /// Incomplete messages held: never more than [`MAX_PARTIALS`].
+    pub fn partials(&self) -> usize {
+        self.partial.len()
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +277,38 @@ mod tests {
     }
 
     #[test]
+    fn empty_last_fragments_cannot_pile_up() {
+        let now = Instant::now();
+        let max = 1 << 20;
+        let mut r = Reassembler::new(max, Duration::from_secs(60));
+        // A flood of empty last fragments, each of a message of its own that claims 4 billion
+        // fragments: they hold no bytes, but are capped.
+        for m in 0..10 * MAX_PARTIALS as u64 {
+            let at = now + Duration::from_millis(m + 1);
+            assert_eq!(
+                r.push(at, S, 1 << 40 | m, u32::MAX - 1, u32::MAX, &[]),
+                Ok(None)
+            );
+            assert!(r.partials() <= MAX_PARTIALS);
+        }
+        // Then enough bytes to go over the budget: the eviction it causes frees bytes at
+        // once, whatever the flood left.
+        let later = now + Duration::from_secs(10);
+        let big = max / 100 + 1;
+        for m in 0..5 {
+            let _ = r.push(later, S, 1 << 50 | m, 0, 100, &vec![1; big]);
+            assert!(r.partials() <= MAX_PARTIALS);
+            assert!(r.buffered_bytes() <= 4 * max + 100 * 4 + 100);
+        }
+        // A fresh message still goes through.
+        let fresh: Vec<u8> = (0..150).map(|i| (i * 3) as u8).collect();
+        let fid = message_id(&fresh);
+        let last = later + Duration::from_secs(1);
+        assert_eq!(r.push(last, S, fid, 0, 2, &fresh[..100]), Ok(None));
+        assert_eq!(r.push(last, S, fid, 1, 2, &fresh[100..]), Ok(Some(fresh)));
+    }
+
+    #[test]
     fn fragments_that_disagree_are_dropped() {
         let now = Instant::now();
         let mut r = Reassembler::new(10_000, Duration::from_secs(5));
@@ -289,6 +337,7 @@ mod tests {
                 let index = index % count;
                 let _ = r.push(now, S, msg, index, count, &vec![7; len]);
                 prop_assert!(r.buffered_bytes() <= 4 * max + 3000);
+                prop_assert!(r.partials() <= MAX_PARTIALS);
                 for p in r.partial.values() {
                     prop_assert!(p.reserved <= max + max / MIN_FRAGMENT + 1);
                 }
