@@ -8,7 +8,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{
+    Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot,
+};
 
 use crate::decide::decide;
 use crate::events::Event;
@@ -160,8 +162,8 @@ fn recover(path: &Path) -> Result<(Projection, u64, u64), ReplicaError> {
     Ok((state, applied, valid_len))
 }
 
-impl Replica for EventLogReplica {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+impl EventLogReplica {
+    fn apply_request(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
         self.healthy()?;
         let expected = self.applied.checked_add(1);
         if expected != Some(seq) {
@@ -189,6 +191,14 @@ impl Replica for EventLogReplica {
         }
         self.applied = seq;
         Ok(reply)
+    }
+}
+
+impl Replica for EventLogReplica {
+    // Interim: message ids are not remembered here yet (docs/domain.md, "Repeated calls").
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        self.apply_request(call.seq, call.request)
+            .map(Outcome::fresh)
     }
 
     fn applied_seq(&self) -> u64 {

@@ -46,7 +46,9 @@ use std::path::Path;
 
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase, WriteTransaction};
-use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{
+    Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot,
+};
 
 /// File name of the database inside the replica's directory.
 const DB_FILE: &str = "replica.redb";
@@ -179,8 +181,8 @@ impl Drop for KvReplica {
     }
 }
 
-impl Replica for KvReplica {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+impl KvReplica {
+    fn apply_request(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
         self.check_failed()?;
         let expected = self.applied.wrapping_add(1);
         if seq != expected {
@@ -204,6 +206,14 @@ impl Replica for KvReplica {
         };
         self.applied = seq;
         Ok(reply)
+    }
+}
+
+impl Replica for KvReplica {
+    // Interim: message ids are not remembered here yet (docs/domain.md, "Repeated calls").
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        self.apply_request(call.seq, call.request)
+            .map(Outcome::fresh)
     }
 
     fn applied_seq(&self) -> u64 {

@@ -35,7 +35,9 @@ mod tests;
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
-use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{
+    Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot,
+};
 
 use crate::error::StorageError;
 
@@ -227,8 +229,8 @@ fn sync_directory(_dir: &Path) -> error::Result<()> {
     Ok(())
 }
 
-impl Replica for SqliteReplica {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+impl SqliteReplica {
+    fn apply_request(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
         let expected = self
             .applied_seq
             .checked_add(1)
@@ -237,6 +239,14 @@ impl Replica for SqliteReplica {
             return Err(ReplicaError::Sequence { expected, got: seq });
         }
         Ok(self.transact(seq, |conn| ops::execute(conn, request))?)
+    }
+}
+
+impl Replica for SqliteReplica {
+    // Interim: message ids are not remembered here yet (docs/domain.md, "Repeated calls").
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        self.apply_request(call.seq, call.request)
+            .map(Outcome::fresh)
     }
 
     fn applied_seq(&self) -> u64 {
