@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use tessera_gateway::{router, serve, Answer, Backend, BackendError, Config};
 use tessera_testkit::LocalBackend;
-use tessera_types::Request;
 
 /// A gateway served on its own thread for the rest of the test process.
 pub struct TestGateway {
@@ -60,7 +59,7 @@ pub fn gateway() -> TestGateway {
 struct DownBackend;
 
 impl Backend for DownBackend {
-    async fn submit(&self, _request: Request) -> Result<Answer, BackendError> {
+    async fn submit(&self, _call: tessera_types::Call) -> Result<Answer, BackendError> {
         Err(BackendError::Unavailable(
             "test: the cluster is down".into(),
         ))

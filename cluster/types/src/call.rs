@@ -89,7 +89,21 @@ impl Call {
 
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        crate::encode(self)
+        Self::encode_parts(&self.request, self.message_id.as_ref())
+    }
+
+    /// The encoding of the call of `request` with `message_id`, without building one.
+    pub fn encode_parts(request: &Request, message_id: Option<&MessageId>) -> Vec<u8> {
+        // Serializes exactly as `Call` does: the same fields, in the same order.
+        #[derive(Serialize)]
+        struct Parts<'a> {
+            request: &'a Request,
+            message_id: Option<&'a MessageId>,
+        }
+        crate::encode(&Parts {
+            request,
+            message_id,
+        })
     }
 
     /// Decodes a call, or the bare request of an older release (as a call without an id),
@@ -131,7 +145,7 @@ impl Outcome {
 
 /// How many answered calls a replica remembers, and for how long (in sequencer time). Every
 /// replica of a cluster must use the same values: they decide what is in the state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallMemory {
     pub max_age_ms: u64,
     pub max_entries: u64,
