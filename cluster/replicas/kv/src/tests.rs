@@ -1772,7 +1772,8 @@ fn file_and_memory_replicas_agree_byte_for_byte() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Crash consistency: a child process applies a workload and aborts without closing.
+// Crash consistency: a child process applies a workload of calls, some with message ids, and
+// aborts without closing.
 
 const CRASH_DIR: &str = "REPLICA_KV_CRASH_DIR";
 const CRASH_MODE: &str = "REPLICA_KV_CRASH_MODE";
@@ -1793,8 +1794,8 @@ fn crash_child() {
         Durability::Deferred
     };
     let mut r = KvReplica::open(Path::new(&dir), durability).unwrap();
-    for (req, seq) in random_workload(777, CRASH_TOTAL).iter().zip(1..) {
-        r.apply(seq, req).unwrap();
+    for (c, seq) in random_calls(777, CRASH_TOTAL).iter().zip(1..) {
+        call_at(&mut r, RANDOM_MEMORY, c);
         let sync = match mode.as_str() {
             "group" => seq % CRASH_GROUP == 0,
             _ => seq == CRASH_SYNC_AT,
@@ -1822,18 +1823,31 @@ fn crash_and_reopen(mode: &str, durability: Durability) -> (tempfile::TempDir, K
     (dir, r)
 }
 
-fn assert_consistent(r: &KvReplica) {
-    let work = random_workload(777, CRASH_TOTAL);
+/// The reopened replica holds exactly the first `applied_seq()` calls, remembered calls
+/// included, and goes on from there as if it had never crashed.
+fn assert_consistent(r: &mut KvReplica) {
+    let work = random_calls(777, CRASH_TOTAL);
     let applied = usize::try_from(r.applied_seq()).unwrap();
     assert!(applied <= CRASH_TOTAL);
-    assert_eq!(r.export().unwrap(), replay(&work[..applied]).1);
+    let mut model = Model::new();
+    for c in &work[..applied] {
+        model.call(c, RANDOM_MEMORY);
+    }
+    let state = r.export().unwrap();
+    assert_eq!(state, model.export());
+    assert!(!state.calls().is_empty(), "the workload remembers calls");
+    for (i, c) in work.iter().enumerate().skip(applied) {
+        let want = model.call(c, RANDOM_MEMORY);
+        assert_eq!(call_at(r, RANDOM_MEMORY, c), want, "call {i}");
+    }
+    assert_eq!(r.export().unwrap(), model.export());
 }
 
 #[test]
 fn crash_with_sync_durability_loses_nothing() {
     let (_dir, mut r) = crash_and_reopen("sync", Durability::Sync);
     assert_eq!(r.applied_seq(), CRASH_TOTAL as u64);
-    assert_consistent(&r);
+    assert_consistent(&mut r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
 }
@@ -1843,7 +1857,7 @@ fn crash_with_deferred_durability_keeps_a_consistent_prefix() {
     let (_dir, mut r) = crash_and_reopen("deferred", Durability::Deferred);
     // Everything up to the sync survived; the requests after it were never committed.
     assert_eq!(r.applied_seq(), CRASH_SYNC_AT);
-    assert_consistent(&r);
+    assert_consistent(&mut r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
 }
@@ -1853,7 +1867,7 @@ fn crash_with_group_commit_resumes_at_the_last_sync() {
     let (_dir, mut r) = crash_and_reopen("group", Durability::Deferred);
     let last_sync = CRASH_TOTAL as u64 / CRASH_GROUP * CRASH_GROUP;
     assert_eq!(r.applied_seq(), last_sync);
-    assert_consistent(&r);
+    assert_consistent(&mut r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
     r.sync().unwrap();
