@@ -33,7 +33,8 @@ const CALLS: TableDefinition<u64, Stored> = TableDefinition::new("calls");
 const CALL_IDS: TableDefinition<&str, u64> = TableDefinition::new("call_ids");
 
 /// What the replica caches of the remembered calls, so that most calls need no lookup in
-/// their tables. Always equal to what the tables hold in the transaction it was read from.
+/// their tables. Kept equal to what the tables hold: it is read from them at open, rebuilt by
+/// an import, and updated by every write through [`Calls`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Summary {
     count: u64,
@@ -79,15 +80,8 @@ pub(crate) fn answer(
     call: &Ordered<'_>,
 ) -> Result<(Outcome, Summary), TableError> {
     let memory = call.memory;
-    // The common case: no message id and nothing to forget, so the call is its request alone.
     let Some(id) = call.message_id else {
-        let summary = if summary.any_older(call.time_ms, memory.max_age_ms) {
-            let mut calls = Calls::open(txn, summary)?;
-            calls.forget_older(call.time_ms, memory.max_age_ms)?;
-            calls.summary
-        } else {
-            summary
-        };
+        let summary = forget_older(txn, summary, call.time_ms, memory.max_age_ms)?;
         return Ok((Outcome::fresh(execute(txn, call.request)?), summary));
     };
     let mut calls = Calls::open(txn, summary)?;
@@ -99,6 +93,23 @@ pub(crate) fn answer(
     calls.remember(id, call, &reply)?;
     calls.trim(memory.max_entries)?;
     Ok((Outcome::fresh(reply), calls.summary))
+}
+
+/// Step 1 for a call without a message id, the common case: the tables are opened only when
+/// the summary says some call is old enough to forget, so such a call usually costs nothing
+/// more than its request.
+fn forget_older(
+    txn: &WriteTransaction,
+    summary: Summary,
+    now_ms: u64,
+    max_age_ms: u64,
+) -> Result<Summary, TableError> {
+    if !summary.any_older(now_ms, max_age_ms) {
+        return Ok(summary);
+    }
+    let mut calls = Calls::open(txn, summary)?;
+    calls.forget_older(now_ms, max_age_ms)?;
+    Ok(calls.summary)
 }
 
 /// The outcome of a call whose message id is remembered: the first reply again, or, for a
