@@ -20,6 +20,14 @@ use crate::error::{Result, StorageError};
 const INSERT_SQL: &str = "INSERT INTO remembered_call (seq, message_id, time_ms, request, reply)
      VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/// Step 2's lookup. Named, like [`FIRST_KEPT_SQL`], so that tests can count its runs.
+pub(crate) const FIND_SQL: &str =
+    "SELECT seq, request, reply FROM remembered_call WHERE message_id = ?1";
+
+/// See [`first_kept`].
+pub(crate) const FIRST_KEPT_SQL: &str =
+    "SELECT seq, time_ms FROM remembered_call WHERE time_ms >= ?1 ORDER BY seq LIMIT 1";
+
 /// What the replica knows about `remembered_call` without asking SQLite.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Summary {
@@ -110,7 +118,7 @@ pub(crate) fn find(
     if summary.count == 0 {
         return Ok(None);
     }
-    conn.prepare_cached("SELECT seq, request, reply FROM remembered_call WHERE message_id = ?1")?
+    conn.prepare_cached(FIND_SQL)?
         .query_row([id.as_str()], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -204,13 +212,11 @@ pub(crate) fn import(conn: &Connection, records: &[CallRecord]) -> Result<Summar
 /// The first call (by seq) whose time is at least `from_ms`. Walks the table in rowid order
 /// and stops there, so it reads only the rows about to be forgotten, and one more.
 fn first_kept(conn: &Connection, from_ms: i64) -> Result<Option<Kept>> {
-    conn.prepare_cached(
-        "SELECT seq, time_ms FROM remembered_call WHERE time_ms >= ?1 ORDER BY seq LIMIT 1",
-    )?
-    .query_row([from_ms], Kept::columns)
-    .optional()?
-    .map(Kept::stored)
-    .transpose()
+    conn.prepare_cached(FIRST_KEPT_SQL)?
+        .query_row([from_ms], Kept::columns)
+        .optional()?
+        .map(Kept::stored)
+        .transpose()
 }
 
 /// Deletes every call with a seq below `kept`'s, or every call if `kept` is `None`.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, StatementStatus};
 use tessera_types::{
     CallMemory, CallRecord, Code, Durability, MessageId, Ordered, Outcome, Replica, ReplicaError,
     Reply, ReplyBody, Request, Snapshot,
@@ -13,6 +13,7 @@ use tessera_types::{
 
 use super::durability::{crash_in, CRASH_DIR, CRASH_MODE};
 use super::*;
+use crate::calls::{FIND_SQL, FIRST_KEPT_SQL};
 use crate::{SqliteReplica, DATABASE_FILE};
 
 const MEMORY: CallMemory = CallMemory {
@@ -187,6 +188,40 @@ fn every_call_forgets_old_calls_even_without_a_message_id() {
     // Far later, everything goes.
     plain(&mut r, 1_000_000, &schedule_req("MTLP0001"));
     assert!(remembered(&r).is_empty());
+}
+
+/// How often the statement `sql` has run on `r`'s connection.
+fn runs(r: &SqliteReplica, sql: &str) -> i32 {
+    r.conn
+        .prepare_cached(sql)
+        .unwrap()
+        .get_status(StatementStatus::Run)
+}
+
+/// The common case costs nothing extra: a call that finds nothing old enough to forget runs
+/// no query for it, and a call with a message id looks it up only if something is
+/// remembered.
+#[test]
+fn calls_with_nothing_to_forget_or_find_run_no_sql_for_it() {
+    let mut r = SqliteReplica::in_memory().unwrap();
+    let reads = |r: &SqliteReplica| (runs(r, FIRST_KEPT_SQL), runs(r, FIND_SQL));
+    let start = reads(&r);
+    call(&mut r, 0, "a", &add_one());
+    assert_eq!(reads(&r), start, "nothing was remembered");
+    for time in [0, 500, 1_000] {
+        plain(&mut r, time, &schedule_req("MTLP0001"));
+    }
+    assert_eq!(reads(&r), start, "nothing was old enough");
+    plain(&mut r, 1_001, &schedule_req("MTLP0001"));
+    assert_eq!(
+        reads(&r),
+        (start.0 + 1, start.1),
+        "forgetting \"a\" needs SQL"
+    );
+    call(&mut r, 1_001, "b", &schedule_req("MTLP0001"));
+    assert_eq!(reads(&r), (start.0 + 1, start.1), "nothing was remembered");
+    call(&mut r, 1_001, "c", &schedule_req("MTLP0001"));
+    assert_eq!(reads(&r), (start.0 + 1, start.1 + 1), "\"b\" was");
 }
 
 #[test]
