@@ -45,6 +45,7 @@ impl Summary {
             .query_row([], |r| r.get(0))?;
         Ok(Summary {
             count: stored_u64("remembered call count", count)?,
+            // Every stored time is at least 0: the first kept is the lowest seq.
             oldest_ms: first_kept(conn, 0)?.map(|first| first.time_ms),
         })
     }
@@ -99,8 +100,9 @@ pub(crate) fn forget_older(
         // Not even the oldest is old enough: the common case, decided without SQL.
         return Ok(summary);
     }
-    // A call stays when its time is at least `now_ms - max_age_ms` (no underflow: that is
-    // above `oldest_ms`). A bound beyond SQLite's integers is above every stored time.
+    // A call stays when its time is at least `now_ms - max_age_ms` (no underflow: the test
+    // above found `now_ms - oldest_ms > max_age_ms`). A bound beyond SQLite's integers is
+    // above every stored time, so then nothing stays.
     let keep_from = now_ms - max_age_ms;
     let kept = match i64::try_from(keep_from) {
         Ok(keep_from) => first_kept(conn, keep_from)?,
