@@ -6,7 +6,7 @@
 
 use super::*;
 
-use tessera_types::{CallMemory, MessageId, Ordered, Outcome};
+use tessera_types::{CallMemory, CallRecord, MessageId, Ordered, Outcome};
 
 /// Long enough that nothing is forgotten by age or count unless a test means it to be.
 const ROOMY: CallMemory = CallMemory {
@@ -551,4 +551,179 @@ fn a_log_written_before_calls_were_remembered_still_replays() {
         EventLogReplica::open(dir.path(), Durability::Deferred),
         Err(ReplicaError::Storage(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Against a model
+
+/// A deterministic pseudo-random stream (SplitMix64): the crate uses no property-testing
+/// library, and a fixed seed list makes any failure reproducible by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// "Repeated calls" read literally: a list searched front to back, forgetting by a filter
+/// over all of it. Requests are executed by a replica that only ever sees calls without a
+/// message id: the domain rules are tested elsewhere, this is about when they run.
+struct Model {
+    domain: EventLogReplica,
+    calls: Vec<CallRecord>,
+}
+
+impl Model {
+    fn call(&mut self, call: &Ordered<'_>) -> Outcome {
+        let now = call.time_ms;
+        self.calls
+            .retain(|c| now - c.time_ms <= call.memory.max_age_ms);
+        if let Some(id) = call.message_id {
+            if let Some(c) = self.calls.iter().find(|c| c.message_id == *id) {
+                if c.request == *call.request {
+                    return Outcome {
+                        reply: c.reply.clone(),
+                        repeat_of: Some(c.seq),
+                    };
+                }
+                return fresh(Code::MessageIdReused);
+            }
+        }
+        let seq = self.domain.applied_seq() + 1;
+        let reply = self.domain.apply(seq, call.request).unwrap();
+        if let Some(id) = call.message_id {
+            self.calls.push(CallRecord {
+                message_id: id.clone(),
+                seq: call.seq,
+                time_ms: now,
+                request: call.request.clone(),
+                reply: reply.clone(),
+            });
+            while self.calls.len() as u64 > call.memory.max_entries {
+                self.calls.remove(0);
+            }
+        }
+        Outcome::fresh(reply)
+    }
+
+    fn export(&self) -> Snapshot {
+        let slots = self.domain.export().unwrap().into_slots();
+        Snapshot::with_calls(slots, self.calls.clone()).unwrap()
+    }
+}
+
+/// A request from a small world, so that ids, slots and participants collide often.
+fn random_request(rng: &mut Rng) -> Request {
+    let event = *rng.pick(&["MTLM050126", "MTLE050126", "MTLA060126"]);
+    let who = *rng.pick(&["MTLP0001", "MTLP0002", "TORP0003"]);
+    match rng.below(8) {
+        0 => add_req("MTLA0001", CON, event, 1 + rng.below(2) as i32),
+        1 => remove_req("MTLA0001", CON, event),
+        2 => list_req("TORA0001", CON),
+        3 => schedule_req(who),
+        4 => cancel_req(who, CON, event),
+        5 => exchange_req(
+            who,
+            CON,
+            event,
+            CON,
+            rng.pick::<&str>(&["MTLM050126", "MTLE050126"]),
+        ),
+        _ => reserve_req(who, CON, event),
+    }
+}
+
+#[test]
+fn random_calls_match_the_model() {
+    // How often each case came up, so that the test is known to reach them all.
+    let (mut repeats, mut reused, mut by_age, mut by_count) = (0, 0, 0, 0);
+    for seed in 0..150u64 {
+        let mut rng = Rng(seed);
+        let memory = CallMemory {
+            max_age_ms: *rng.pick(&[0, 5, 20, 1_000]),
+            max_entries: rng.below(5),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk = reopen(dir.path());
+        let mut mem = EventLogReplica::in_memory();
+        let mut model = Model {
+            domain: EventLogReplica::in_memory(),
+            calls: Vec::new(),
+        };
+        // Retries: a recent (id, request) is often sent again, sometimes with another
+        // request under the same id.
+        let mut sent: Vec<(MessageId, Request)> = Vec::new();
+        let mut time = 0u64;
+        for step in 0..60u64 {
+            time += *rng.pick(&[0, 0, 1, 3, 7]);
+            let (message_id, request) = match rng.below(6) {
+                0 => (None, random_request(&mut rng)),
+                1 | 2 if !sent.is_empty() => {
+                    let (i, q) = rng.pick(&sent).clone();
+                    (Some(i), q)
+                }
+                _ => (
+                    Some(id(rng.pick::<&str>(&["a", "b", "c", "d", "e"]))),
+                    random_request(&mut rng),
+                ),
+            };
+            if let Some(i) = &message_id {
+                sent.push((i.clone(), request.clone()));
+            }
+            let call = Ordered {
+                seq: step + 1,
+                time_ms: time,
+                message_id: message_id.as_ref(),
+                request: &request,
+                memory,
+            };
+            let remembered_before = model.calls.clone();
+            let expected = model.call(&call);
+            repeats += usize::from(expected.repeat_of.is_some());
+            reused += usize::from(expected.reply.code == Code::MessageIdReused);
+            let aged = remembered_before
+                .iter()
+                .any(|c| time - c.time_ms > memory.max_age_ms);
+            by_age += usize::from(aged);
+            by_count += usize::from(
+                !aged
+                    && model.calls.len() <= remembered_before.len()
+                    && message_id.is_some()
+                    && expected.repeat_of.is_none()
+                    && expected.reply.code != Code::MessageIdReused,
+            );
+            let context = format!("seed {seed} step {step}: {message_id:?} {request:?}");
+            assert_eq!(mem.call(&call).unwrap(), expected, "{context}");
+            assert_eq!(disk.call(&call).unwrap(), expected, "{context}");
+            let state = model.export();
+            assert_eq!(mem.export().unwrap(), state, "{context}");
+            assert_eq!(mem.digest().unwrap(), state.digest(), "{context}");
+            if rng.below(10) == 0 {
+                drop(disk);
+                disk = reopen(dir.path());
+                assert_eq!(disk.export().unwrap(), state, "{context}, reopened");
+            }
+        }
+        drop(disk);
+        let disk = reopen(dir.path());
+        assert_eq!(disk.export().unwrap(), model.export(), "seed {seed}");
+        assert_eq!(disk.applied_seq(), 60);
+    }
+    assert!(
+        [repeats, reused, by_age, by_count].iter().all(|&n| n > 100),
+        "{repeats} repeats, {reused} reused, {by_age} forgot by age, {by_count} by count"
+    );
 }
