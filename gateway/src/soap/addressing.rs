@@ -74,8 +74,8 @@ pub(crate) struct Collector {
     /// The field being read, the depth of its element, and its text so far.
     reading: Option<(Field, usize, WsaVersion)>,
     text: String,
-    /// Depth of an open `ReplyTo`/`FaultTo` block.
-    reply_block: Option<usize>,
+    /// Depth and name of an open `ReplyTo`/`FaultTo` block.
+    reply_block: Option<(usize, &'static str)>,
 }
 
 impl Collector {
@@ -94,7 +94,8 @@ impl Collector {
                 self.reading = Some((Field::MessageId, depth, version));
                 self.text.clear();
             }
-            "ReplyTo" | "FaultTo" => self.reply_block = Some(depth),
+            "ReplyTo" => self.reply_block = Some((depth, "wsa:ReplyTo")),
+            "FaultTo" => self.reply_block = Some((depth, "wsa:FaultTo")),
             _ => {}
         }
         Ok(())
@@ -110,7 +111,7 @@ impl Collector {
         if self.reading.is_some() {
             return Err(invalid("must hold text only"));
         }
-        if let (Some(block), Some(version)) = (self.reply_block, version) {
+        if let (Some((block, _)), Some(version)) = (self.reply_block, version) {
             if depth == block + 1 && local == "Address" {
                 self.reading = Some((Field::ReplyAddress, depth, version));
                 self.text.clear();
@@ -127,7 +128,8 @@ impl Collector {
 
     /// An element closed at `depth`.
     pub fn end(&mut self, depth: usize) -> Result<(), Fault> {
-        if self.reply_block == Some(depth) {
+        let block = self.reply_block.map_or("wsa:ReplyTo", |(_, name)| name);
+        if self.reply_block.is_some_and(|(d, _)| d == depth) {
             self.reply_block = None;
         }
         let Some((field, opened, version)) = self.reading else {
@@ -146,7 +148,7 @@ impl Collector {
             }
             Field::ReplyAddress if !version.is_anonymous(value) => {
                 return Err(Fault::InvalidArgument {
-                    field: "wsa:ReplyTo",
+                    field: block,
                     reason: "only the anonymous address is supported: replies go back on the \
                              same HTTP connection"
                         .into(),
