@@ -188,7 +188,9 @@ async fn a_retried_call_takes_effect_once_and_gets_its_first_answer() {
     for _ in 0..40 {
         post(&client, &envelope(&schedule(p2))).await.unwrap();
     }
-    cluster.wait_converged_at_high(Duration::from_secs(30)).await;
+    cluster
+        .wait_converged_at_high(Duration::from_secs(30))
+        .await;
     cluster.chaos(1, ChaosAction::Crash).await;
     let _ = cluster
         .wait_replacements(1, 1, Duration::from_secs(30))
