@@ -6,14 +6,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tessera_types::{
-    Booking, City, Code, EventId, EventType, Replica, ReplicaError, Reply, Request, Role,
-    SlotAvailability, SlotRecord, Snapshot, TimeSlot, UserId,
+    Booking, CallRecord, City, Code, EventId, EventType, Ordered, Outcome, Replica, ReplicaError,
+    Reply, Request, Role, SlotAvailability, SlotRecord, Snapshot, TimeSlot, UserId,
 };
 
 #[derive(Default)]
 pub struct Model {
     seq: u64,
     slots: BTreeMap<(EventType, EventId), (u32, BTreeSet<UserId>)>,
+    /// Remembered calls in seq order, searched linearly: the model is for reading, not speed.
+    calls: Vec<CallRecord>,
 }
 
 type Key = (EventType, EventId);
@@ -283,7 +285,8 @@ impl Model {
 }
 
 impl Replica for Model {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        let seq = call.seq;
         if seq != self.seq + 1 {
             return Err(ReplicaError::Sequence {
                 expected: self.seq + 1,
@@ -291,7 +294,35 @@ impl Replica for Model {
             });
         }
         self.seq = seq;
-        Ok(self.run(request))
+        // docs/domain.md, "Repeated calls", step by step.
+        let now = call.time_ms;
+        self.calls
+            .retain(|c| now.saturating_sub(c.time_ms) <= call.memory.max_age_ms);
+        let Some(id) = call.message_id else {
+            return Ok(Outcome::fresh(self.run(call.request)));
+        };
+        if let Some(first) = self.calls.iter().find(|c| c.message_id == *id) {
+            return Ok(if first.request == *call.request {
+                Outcome {
+                    reply: first.reply.clone(),
+                    repeat_of: Some(first.seq),
+                }
+            } else {
+                Outcome::fresh(Reply::code(Code::MessageIdReused))
+            });
+        }
+        let reply = self.run(call.request);
+        self.calls.push(CallRecord {
+            message_id: id.clone(),
+            seq,
+            time_ms: now,
+            request: call.request.clone(),
+            reply: reply.clone(),
+        });
+        while self.calls.len() as u64 > call.memory.max_entries {
+            self.calls.remove(0);
+        }
+        Ok(Outcome::fresh(reply))
     }
 
     fn applied_seq(&self) -> u64 {
@@ -309,7 +340,7 @@ impl Replica for Model {
                 holders: h.iter().copied().collect(),
             })
             .collect();
-        Ok(Snapshot::new(slots)?)
+        Ok(Snapshot::with_calls(slots, self.calls.clone())?)
     }
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
@@ -323,6 +354,7 @@ impl Replica for Model {
                 )
             })
             .collect();
+        self.calls = snapshot.calls().to_vec();
         self.seq = seq;
         Ok(())
     }

@@ -696,7 +696,11 @@ mod tests {
     }
 
     impl tessera_types::Replica for Fake {
-        fn apply(&mut self, seq: u64, _: &Request) -> Result<Reply, ReplicaError> {
+        fn call(
+            &mut self,
+            call: &tessera_types::Ordered<'_>,
+        ) -> Result<tessera_types::Outcome, ReplicaError> {
+            let seq = call.seq;
             if seq != self.seq + 1 {
                 return Err(ReplicaError::Sequence {
                     expected: self.seq + 1,
@@ -704,7 +708,7 @@ mod tests {
                 });
             }
             self.seq = seq;
-            Ok(self.reply.clone())
+            Ok(tessera_types::Outcome::fresh(self.reply.clone()))
         }
         fn applied_seq(&self) -> u64 {
             self.seq

@@ -104,6 +104,17 @@ pub struct Global {
         value_parser = parse_seconds,
     )]
     pub timeout: Duration,
+    /// Repeat a call that got no answer (timeout, connection refused or broken, HTTP 503) up
+    /// to this many times, with the same wsa:MessageID: the cluster executes it at most once.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = 3,
+        env = "TESSERA_RETRIES",
+        value_parser = clap::value_parser!(u32).range(0..=20)
+    )]
+    pub retries: u32,
     /// Authenticate as this user (the gateway's [gateway.auth]). The password comes from
     /// --password-file, else $TESSERA_PASSWORD, else a prompt without echo on a terminal.
     #[arg(long, global = true, env = "TESSERA_USER", value_name = "NAME")]

@@ -39,6 +39,45 @@ pub struct Gateway {
     token_credentials: Option<Credentials>,
     /// Whether requests carry an HTTP Basic header (shown, hidden, by `--raw`).
     basic_shown: bool,
+    /// Further attempts of a call that timed out or did not get through.
+    retries: u32,
+}
+
+/// Pause before the first retry; doubled each time, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A fresh `urn:uuid:` (version 4) message id for one call and its retries.
+pub fn new_message_id() -> String {
+    let mut b = [0u8; 16];
+    // Without the OS's randomness, a time-based fallback still differs per call.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        b = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Whether an attempt may be repeated with the same message id: no answer came back, or the
+/// gateway shed the call before doing anything (503).
+fn worth_retrying(reply: &Result<HttpReply, TransportError>) -> bool {
+    match reply {
+        Err(TransportError::Untrusted { .. }) => false,
+        Err(_) => true,
+        Ok(r) => r.status == 503,
+    }
 }
 
 /// A call as it went over the wire: what `--raw` prints.
@@ -106,19 +145,55 @@ impl Gateway {
             version,
             token_credentials,
             basic_shown,
+            retries: 0,
         })
+    }
+
+    /// Repeats a call that timed out or did not get through up to `retries` more times
+    /// (pausing 0.2 s, then twice as long each time, at most 2 s), with the same message id.
+    pub fn with_retries(self, retries: u32) -> Self {
+        Gateway { retries, ..self }
     }
 
     pub fn url(&self) -> &str {
         self.http.url()
     }
 
-    /// Sends `request`; never fails by itself: the exchange says what happened.
+    /// Sends `request` with a message id of its own, repeating it (same id: it takes effect
+    /// at most once) while no answer comes back, as [`with_retries`](Self::with_retries)
+    /// allows. Never fails by itself: the exchange (of the last attempt) says what happened.
     pub async fn send(&self, request: &Request) -> Exchange {
+        let message_id = new_message_id();
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0;
+        loop {
+            let exchange = self.attempt(request, &message_id).await;
+            if attempt >= self.retries || !worth_retrying(&exchange.reply) {
+                return exchange;
+            }
+            attempt += 1;
+            let why = match &exchange.reply {
+                Err(e) => e.to_string(),
+                Ok(r) => format!("HTTP {} {}", r.status, r.reason),
+            };
+            let first_line = why.lines().next().unwrap_or("");
+            eprintln!(
+                "tessera: retry {attempt} of {} in {:.1}s with the same wsa:MessageID                  (it takes effect at most once): {first_line}",
+                self.retries,
+                backoff.as_secs_f64()
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn attempt(&self, request: &Request, message_id: &str) -> Exchange {
         let operation = request.operation();
         let headers = self.version.headers(operation);
+        let id = Some(message_id);
         // What `--raw` shows never holds the password: a copy of the envelope with the
-        // token's password hidden, and the Basic header named but not shown.
+        // token's password hidden, and the Basic header named but not shown. Each attempt
+        // has a token of its own (the gateway refuses a nonce it has seen).
         let (envelope, shown) = match &self.token_credentials {
             Some(c) => {
                 let token = UsernameToken::new(&c.user, &c.password);
@@ -127,12 +202,12 @@ impl Gateway {
                     ..token.clone()
                 };
                 (
-                    soap::envelope_with(self.version, request, Some(&token)),
-                    soap::envelope_with(self.version, request, Some(&hidden)),
+                    soap::envelope_with(self.version, request, Some(&token), id),
+                    soap::envelope_with(self.version, request, Some(&hidden), id),
                 )
             }
             None => {
-                let envelope = soap::envelope(self.version, request);
+                let envelope = soap::envelope_with(self.version, request, None, id);
                 (envelope.clone(), envelope)
             }
         };

@@ -43,6 +43,7 @@ pub fn gateway_at(global: &Global, url: &str) -> Result<Gateway, Exit> {
         global.cacert.as_deref(),
         credentials,
     )
+    .map(|g| g.with_retries(global.retries))
     .map_err(|e| output::call_error(&e, global.json))
 }
 

@@ -756,3 +756,89 @@ schedule --participant MTLP0007
     assert!(r.stdout.contains("application/soap+xml"), "{r:#?}");
     assert_exit(&r, 1, "last command refused");
 }
+
+/// The first answer is lost on the way back (the call took effect): the CLI retries with the
+/// same wsa:MessageID, and gets the first answer, revision included; nothing is booked twice.
+#[test]
+fn a_lost_answer_is_retried_with_the_same_message_id_and_takes_effect_once() {
+    let gw = gateway();
+    let add = run(
+        &gw.url,
+        &[
+            "add-slot",
+            "--admin",
+            "MTLA0001",
+            "--type",
+            "Concerts",
+            "--event",
+            "MTLE101226",
+            "--capacity",
+            "3",
+        ],
+    );
+    assert_exit(&add, 0, "add-slot");
+    let (url, seen) = common::lossy_proxy(gw.addr, 1);
+    let reserve = [
+        "reserve",
+        "--participant",
+        "MTLP0001",
+        "--type",
+        "Concerts",
+        "--event",
+        "MTLE101226",
+    ];
+    let r = run(&url, &reserve);
+    assert_exit(&r, 0, "reserve through the lossy proxy");
+    assert!(
+        r.stdout
+            .starts_with("RESERVED: Reservation confirmed (revision 2)"),
+        "{r:#?}"
+    );
+    assert!(
+        r.stderr.contains("retry 1 of 3") && r.stderr.contains("same wsa:MessageID"),
+        "{r:#?}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one attempt lost, one answered");
+    let id = |request: &str| {
+        let start = request.find("<wsa:MessageID").unwrap();
+        let start = start + request[start..].find('>').unwrap() + 1;
+        request[start..start + request[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(id(&seen[0]), id(&seen[1]));
+    assert!(id(&seen[0]).starts_with("urn:uuid:"), "{}", seen[0]);
+    // Both attempts were ordered (seqs 2 and 3); the reservation was made once.
+    assert_eq!(gw.backend.calls(), 3);
+    let list = run(
+        &gw.url,
+        &["list-slots", "--admin", "MTLA0001", "--type", "Concerts"],
+    );
+    assert!(list.stdout.contains("MTLE101226"), "{list:#?}");
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("MTLE101226") && l.trim_end().ends_with(" 2")),
+        "one of three seats taken: {list:#?}"
+    );
+    // A new call gets a new id: the same reservation again is refused, not repeated.
+    let again = run(&gw.url, &reserve);
+    assert_exit(&again, 1, "a second reserve is a new call");
+    assert!(again.stdout.starts_with("ALREADY_RESERVED"), "{again:#?}");
+}
+
+/// Without an answer at all, the CLI gives up after --retries more attempts and says so.
+#[test]
+fn retries_are_bounded() {
+    let url = common::closed_port_url();
+    let r = run(
+        &url,
+        &["--retries", "2", "schedule", "--participant", "MTLP0001"],
+    );
+    assert_exit(&r, 2, "unreachable");
+    assert_eq!(r.stderr.matches("tessera: retry").count(), 2, "{r:#?}");
+    let none = run(
+        &url,
+        &["--retries", "0", "schedule", "--participant", "MTLP0001"],
+    );
+    assert!(!none.stderr.contains("tessera: retry"), "{none:#?}");
+}

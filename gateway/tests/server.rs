@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use tessera_gateway::{router, Answer, Backend, BackendError, Config, SoapVersion};
-use tessera_types::{Reply, Request};
+use tessera_types::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
@@ -23,7 +23,7 @@ struct Gate {
 }
 
 impl Backend for Gate {
-    async fn submit(&self, _: Request) -> Result<Answer, BackendError> {
+    async fn submit(&self, _: tessera_types::Call) -> Result<Answer, BackendError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let _permit = self.open.acquire().await;
         Ok(Answer {
@@ -40,7 +40,7 @@ impl Backend for Gate {
 struct Silent;
 
 impl Backend for Silent {
-    async fn submit(&self, _: Request) -> Result<Answer, BackendError> {
+    async fn submit(&self, _: tessera_types::Call) -> Result<Answer, BackendError> {
         std::future::pending().await
     }
     async fn status(&self) -> serde_json::Value {
@@ -52,7 +52,7 @@ impl Backend for Silent {
 struct Down;
 
 impl Backend for Down {
-    async fn submit(&self, _: Request) -> Result<Answer, BackendError> {
+    async fn submit(&self, _: tessera_types::Call) -> Result<Answer, BackendError> {
         Err(BackendError::Unavailable(
             "no quorum: replica 10.1.2.3:7000 unreachable".into(),
         ))

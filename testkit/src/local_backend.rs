@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use replica_memory::MemoryReplica;
-use tessera_types::{Replica, Request};
+use tessera_types::{Call, CallMemory, Ordered, Replica};
 
 use tessera_gateway::{Answer, Backend, BackendError};
 
@@ -29,17 +29,28 @@ impl LocalBackend {
 }
 
 impl Backend for LocalBackend {
-    async fn submit(&self, request: Request) -> Result<Answer, BackendError> {
+    async fn submit(&self, call: Call) -> Result<Answer, BackendError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut replica = self
             .replica
             .lock()
             .map_err(|_| BackendError::Unavailable("local replica lock poisoned".into()))?;
         let seq = replica.applied_seq() + 1;
-        let reply = replica
-            .apply(seq, &request)
+        // Time stands still here: remembered calls are forgotten by count only.
+        let ordered = Ordered {
+            seq,
+            time_ms: 0,
+            message_id: call.message_id.as_ref(),
+            request: &call.request,
+            memory: CallMemory::default(),
+        };
+        let outcome = replica
+            .call(&ordered)
             .map_err(|e| BackendError::Unavailable(e.to_string()))?;
-        Ok(Answer { reply, seq })
+        Ok(Answer {
+            reply: outcome.reply,
+            seq: outcome.repeat_of.unwrap_or(seq),
+        })
     }
 
     async fn status(&self) -> serde_json::Value {

@@ -7,7 +7,7 @@ mod response;
 mod tree;
 pub mod wsse;
 
-pub use request::{envelope, envelope_with};
+pub use request::envelope_with;
 pub use response::{parse, Outcome, SoapFault, SoapResult};
 
 /// Namespace of the service's elements.

@@ -9,16 +9,42 @@ use super::wsse::{self, UsernameToken};
 use super::{Version, SERVICE_NS};
 
 /// The request envelope for `request` in `version`, indented for `--raw` readers.
+#[cfg(test)]
 pub fn envelope(version: Version, request: &Request) -> String {
-    envelope_with(version, request, None)
+    envelope_with(version, request, None, None)
 }
 
-/// The envelope with a `wsse:Security` header carrying `token`, if any.
-pub fn envelope_with(version: Version, request: &Request, token: Option<&UsernameToken>) -> String {
+/// The envelope with a `wsse:Security` header carrying `token`, and WS-Addressing headers
+/// carrying `message_id` (which makes the cluster execute the call at most once), if any.
+pub fn envelope_with(
+    version: Version,
+    request: &Request,
+    token: Option<&UsernameToken>,
+    message_id: Option<&str>,
+) -> String {
     let mut writer = Writer::new_with_indent(Vec::with_capacity(1024), b' ', 2);
     // Writing into a Vec cannot fail; the helper keeps the flow free of unwraps.
-    let _ = write(&mut writer, version, request, token);
+    let _ = write(&mut writer, version, request, token, message_id);
     String::from_utf8(writer.into_inner()).unwrap_or_default()
+}
+
+/// The WS-Addressing 1.0 namespace.
+pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
+
+fn write_addressing(
+    writer: &mut Writer<Vec<u8>>,
+    operation: &str,
+    message_id: &str,
+) -> std::io::Result<()> {
+    writer
+        .create_element("wsa:Action")
+        .with_attribute(("xmlns:wsa", WSA_NS))
+        .write_text_content(BytesText::new(&Version::action(operation)))?;
+    writer
+        .create_element("wsa:MessageID")
+        .with_attribute(("xmlns:wsa", WSA_NS))
+        .write_text_content(BytesText::new(message_id))?;
+    Ok(())
 }
 
 fn write_security(
@@ -27,9 +53,7 @@ fn write_security(
     version: Version,
     token: &UsernameToken,
 ) -> std::io::Result<()> {
-    let header = format!("{env}:Header");
     let must_understand = format!("{env}:mustUnderstand");
-    writer.write_event(Event::Start(BytesStart::new(header.as_str())))?;
     // Marked mustUnderstand, as WCF and CXF send it: a server that cannot check it must
     // refuse the call rather than run it unauthenticated.
     writer.write_event(Event::Start(
@@ -62,7 +86,6 @@ fn write_security(
         .write_text_content(BytesText::new(&token.created))?;
     writer.write_event(Event::End(BytesEnd::new("wsse:UsernameToken")))?;
     writer.write_event(Event::End(BytesEnd::new("wsse:Security")))?;
-    writer.write_event(Event::End(BytesEnd::new(header.as_str())))?;
     Ok(())
 }
 
@@ -71,6 +94,7 @@ fn write(
     version: Version,
     request: &Request,
     token: Option<&UsernameToken>,
+    message_id: Option<&str>,
 ) -> std::io::Result<()> {
     let env = match version {
         Version::Soap11 => "soap",
@@ -88,8 +112,16 @@ fn write(
             ("xmlns:t", SERVICE_NS),
         ]),
     ))?;
-    if let Some(token) = token {
-        write_security(writer, env, version, token)?;
+    if token.is_some() || message_id.is_some() {
+        let header = format!("{env}:Header");
+        writer.write_event(Event::Start(BytesStart::new(header.as_str())))?;
+        if let Some(id) = message_id {
+            write_addressing(writer, request.operation(), id)?;
+        }
+        if let Some(token) = token {
+            write_security(writer, env, version, token)?;
+        }
+        writer.write_event(Event::End(BytesEnd::new(header.as_str())))?;
     }
     writer.write_event(Event::Start(BytesStart::new(body.as_str())))?;
     writer.write_event(Event::Start(BytesStart::new(operation.as_str())))?;
@@ -144,7 +176,7 @@ mod tests {
             participant_id: "MTLP0001".parse().unwrap(),
         };
         let token = UsernameToken::new("a<&>b", "p]]>&'\"");
-        let xml = envelope_with(Version::Soap11, &request, Some(&token));
+        let xml = envelope_with(Version::Soap11, &request, Some(&token), None);
         assert!(xml.contains("a&lt;&amp;&gt;b"), "{xml}");
         assert!(!xml.contains("]]>&"), "{xml}");
     }

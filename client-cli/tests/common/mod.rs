@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use tessera_gateway::{router, serve, Answer, Backend, BackendError, Config};
 use tessera_testkit::LocalBackend;
-use tessera_types::Request;
 
 /// A gateway served on its own thread for the rest of the test process.
 pub struct TestGateway {
@@ -60,7 +59,7 @@ pub fn gateway() -> TestGateway {
 struct DownBackend;
 
 impl Backend for DownBackend {
-    async fn submit(&self, _request: Request) -> Result<Answer, BackendError> {
+    async fn submit(&self, _call: tessera_types::Call) -> Result<Answer, BackendError> {
         Err(BackendError::Unavailable(
             "test: the cluster is down".into(),
         ))
@@ -76,6 +75,66 @@ pub fn gateway_without_cluster() -> String {
     endpoint(spawn_gateway(DownBackend))
 }
 
+/// Reads one HTTP message (head and the body its Content-Length declares) from `stream`.
+pub fn read_message(stream: &mut impl Read) -> Vec<u8> {
+    let mut message = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        message.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&message).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if message.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    message
+}
+
+/// A proxy to `upstream` that forwards every request, but for the first `lose` ones hangs up
+/// on the client instead of passing the answer back (the call took effect; its answer was
+/// lost). Returns its URL and the requests it saw.
+pub fn lossy_proxy(
+    upstream: SocketAddr,
+    lose: usize,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut client) = stream else { continue };
+            let request = read_message(&mut client);
+            let n = {
+                let mut seen = log.lock().unwrap();
+                seen.push(String::from_utf8_lossy(&request).into_owned());
+                seen.len()
+            };
+            let Ok(mut server) = std::net::TcpStream::connect(upstream) else {
+                continue;
+            };
+            let _ = server.write_all(&request);
+            let response = read_message(&mut server);
+            if n > lose {
+                let _ = client.write_all(&response);
+            }
+        }
+    });
+    (endpoint(addr), seen)
+}
+
 /// A server that answers every request with `status` and `body`, whatever was asked.
 pub fn canned(status: &'static str, content_type: &'static str, body: String) -> String {
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
@@ -83,29 +142,7 @@ pub fn canned(status: &'static str, content_type: &'static str, body: String) ->
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            // Read the head and the declared body, then answer.
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stream.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-            }
+            let _ = read_message(&mut stream);
             let response = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
                  Connection: close\r\n\r\n{body}",

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tessera_protocol::front_end::{FrontEnd, FrontEndConfig, FrontEndEvent, FrontEndStats};
 use tessera_protocol::wire::{Link, NodeId, RequestId};
-use tessera_types::{Answer, Reply, Request};
+use tessera_types::{Answer, Call, Outcome, Request};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -139,10 +139,26 @@ impl FrontEndClient {
         request: &Request,
         request_id: String,
     ) -> Result<Answer, FrontEndError> {
+        self.send(Call::encode_parts(request, None), request_id)
+            .await
+    }
+
+    /// Orders `call` (executed at most once if it has a message id: a repeat is answered with
+    /// the first call's reply and revision), naming the caller's request id as
+    /// [`submit_traced`](Self::submit_traced) does.
+    pub async fn submit_call(
+        &self,
+        call: &Call,
+        request_id: String,
+    ) -> Result<Answer, FrontEndError> {
+        self.send(call.encode(), request_id).await
+    }
+
+    async fn send(&self, call: Vec<u8>, request_id: String) -> Result<Answer, FrontEndError> {
         let (respond, rx) = oneshot::channel();
         self.tx
             .send(Submit {
-                request: request.encode(),
+                request: call,
                 trace: request_id,
                 respond,
             })
@@ -179,8 +195,12 @@ async fn drive(
                     replies,
                 } => (
                     id,
-                    Reply::decode(&reply)
-                        .map(|reply| Answer { reply, seq })
+                    // A repeated call took effect where its first did: that is its revision.
+                    Outcome::decode(&reply)
+                        .map(|o| Answer {
+                            reply: o.reply,
+                            seq: o.repeat_of.unwrap_or(seq),
+                        })
                         .map_err(|e| FrontEndError::BadReply(e.to_string())),
                     Some(replies),
                 ),

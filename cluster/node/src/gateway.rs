@@ -16,7 +16,7 @@ use tessera_gateway::auth::{Authenticator, Users};
 use tessera_gateway::server::tls::{self, TlsFile};
 use tessera_gateway::server::ServeOptions;
 use tessera_gateway::{Answer, Backend, BackendError, Limits};
-use tessera_types::Request;
+use tessera_types::Call;
 use tokio::sync::watch;
 
 use crate::config::{AuthMode, Config};
@@ -43,17 +43,13 @@ impl ClusterBackend {
 }
 
 impl Backend for ClusterBackend {
-    async fn submit(&self, request: Request) -> Result<Answer, BackendError> {
-        self.submit_traced(request, String::new()).await
+    async fn submit(&self, call: Call) -> Result<Answer, BackendError> {
+        self.submit_traced(call, String::new()).await
     }
 
-    async fn submit_traced(
-        &self,
-        request: Request,
-        request_id: String,
-    ) -> Result<Answer, BackendError> {
+    async fn submit_traced(&self, call: Call, request_id: String) -> Result<Answer, BackendError> {
         self.front_end
-            .submit_traced(&request, request_id)
+            .submit_call(&call, request_id)
             .await
             .map_err(|e| BackendError::Unavailable(e.to_string()))
     }

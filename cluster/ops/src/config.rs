@@ -52,9 +52,36 @@ pub struct Config {
     pub gateway: GatewaySection,
     pub timeouts: TimeoutsSection,
     pub recovery: RecoverySection,
+    pub exactly_once: ExactlyOnceSection,
     pub faults: FaultsSection,
     pub operator: OperatorSection,
 }
+
+/// Calls with a `wsa:MessageID` execute at most once: every replica remembers the ones it
+/// answered, within these bounds (`docs/domain.md`, "Repeated calls"). They decide what is in
+/// the replicated state, so every node of a cluster must have the same values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExactlyOnceSection {
+    /// A call is forgotten this long (in the sequencer's time) after it took effect; a retry
+    /// after that executes again.
+    pub max_age_ms: u64,
+    /// At most this many calls are remembered; beyond it the oldest is forgotten.
+    pub max_entries: u64,
+}
+
+impl Default for ExactlyOnceSection {
+    fn default() -> Self {
+        ExactlyOnceSection {
+            max_age_ms: 3_600_000,
+            max_entries: 100_000,
+        }
+    }
+}
+
+/// Most calls `[exactly_once] max_entries` may ask every replica to remember (each is a few
+/// hundred bytes in every replica and in every snapshot).
+pub const MAX_REMEMBERED_CALLS: u64 = 10_000_000;
 
 /// The operator's identity: `tesserad status`, `tesserad chaos` and the CLI's `status` sign
 /// with its key, and nodes answer status and chaos requests from it alone.
@@ -448,6 +475,7 @@ impl Default for Config {
             gateway: GatewaySection::default(),
             timeouts: TimeoutsSection::default(),
             recovery: RecoverySection::default(),
+            exactly_once: ExactlyOnceSection::default(),
             faults: FaultsSection::default(),
             operator: OperatorSection::default(),
         }
@@ -657,6 +685,12 @@ impl Config {
         }
         if r.retry_ms == 0 {
             return Err(bad("recovery.retry_ms", "must be greater than 0".into()));
+        }
+        if self.exactly_once.max_entries > MAX_REMEMBERED_CALLS {
+            return Err(bad(
+                "exactly_once.max_entries",
+                format!("must be at most {MAX_REMEMBERED_CALLS}"),
+            ));
         }
         if r.checkpoint_interval > 0 && self.sequencer.retain_min as u64 <= r.checkpoint_interval {
             return Err(bad(

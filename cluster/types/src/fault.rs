@@ -8,10 +8,10 @@
 //! state after every request meant exporting and re-importing the whole state each time: the
 //! SQLite replica then ran some 50 times slower, which is a different fault.)
 
+use crate::call::{Ordered, Outcome};
 use crate::ids::{EventId, EventType, UserId, MAX_CAPACITY};
 use crate::replica::{Replica, ReplicaError};
 use crate::reply::{Code, Reply, ReplyBody};
-use crate::request::Request;
 use crate::snapshot::{Digest, SlotRecord, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl<R: Replica> Faulty<R> {
 
     /// The state `self.inner` would export, with the damage of (`cfg`, `seq`).
     fn damaged_export(&self, cfg: FaultConfig, seq: u64) -> Result<Snapshot, ReplicaError> {
-        let mut slots = self.inner.export()?.into_slots();
+        let (mut slots, calls) = self.inner.export()?.into_parts();
         let r = mix(cfg.seed ^ 0x5eed_57a7e, seq);
         if slots.is_empty() {
             // Nothing to damage: invent a slot no correct replica has.
@@ -85,7 +85,7 @@ impl<R: Replica> Faulty<R> {
                 slot.capacity -= 1;
             }
         }
-        Ok(Snapshot::new(slots)?)
+        Ok(Snapshot::with_calls(slots, calls)?)
     }
 
     /// The damage an inspector sees, if the mode corrupts state.
@@ -132,10 +132,11 @@ pub fn corrupt_reply(reply: &Reply, seed: u64, seq: u64) -> Reply {
 }
 
 impl<R: Replica> Replica for Faulty<R> {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
-        let reply = self.inner.apply(seq, request)?;
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        let seq = call.seq;
+        let outcome = self.inner.call(call)?;
         let Some(cfg) = self.mode else {
-            return Ok(reply);
+            return Ok(outcome);
         };
         if cfg.corrupt_state && !self.damaged {
             let snapshot = self.damaged_export(cfg, seq)?;
@@ -143,9 +144,12 @@ impl<R: Replica> Replica for Faulty<R> {
             self.damaged = true;
         }
         Ok(if cfg.corrupt_replies {
-            corrupt_reply(&reply, cfg.seed, seq)
+            Outcome {
+                reply: corrupt_reply(&outcome.reply, cfg.seed, seq),
+                ..outcome
+            }
         } else {
-            reply
+            outcome
         })
     }
 

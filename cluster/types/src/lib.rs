@@ -6,6 +6,7 @@
 //! of replies and of state, and the [`Replica`] trait. "When", "week", capacity accounting and
 //! every check of `docs/domain.md` are left to each implementation.
 
+pub mod call;
 pub mod fault;
 pub mod ids;
 pub mod replica;
@@ -13,6 +14,9 @@ pub mod reply;
 pub mod request;
 pub mod snapshot;
 
+pub use call::{
+    Call, CallMemory, CallRecord, MessageId, MessageIdError, Ordered, Outcome, MESSAGE_ID_MAX,
+};
 pub use fault::{FaultConfig, Faulty};
 pub use ids::{Capacity, City, EventId, EventType, IdError, Role, TimeSlot, UserId, MAX_CAPACITY};
 pub use replica::{Durability, Replica, ReplicaError};

@@ -1,5 +1,6 @@
 //! The interface every replica implementation provides to its replica manager.
 
+use crate::call::{CallMemory, Ordered, Outcome};
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::snapshot::{Digest, Snapshot, SnapshotError};
@@ -36,10 +37,28 @@ pub enum ReplicaError {
 /// same sequence of requests, every correct implementation returns byte-identical replies
 /// and exports an equal snapshot.
 pub trait Replica {
-    /// Applies request number `seq`, which must be `applied_seq() + 1`. A request that fails
-    /// its checks still consumes its sequence number (its reply says why); only an `Err`
-    /// leaves the sequence number unconsumed.
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError>;
+    /// Applies the call ordered at `call.seq`, which must be `applied_seq() + 1`, by the
+    /// rules of `docs/domain.md`, repeated calls included: forget remembered calls older
+    /// than `call.memory.max_age_ms`; a message id remembered with the same request gets its
+    /// first reply again (`repeat_of` its seq), with another request `MESSAGE_ID_REUSED`;
+    /// otherwise execute the request and, with a message id, remember the call (forgetting
+    /// the oldest beyond `call.memory.max_entries`). A request that fails its checks still
+    /// consumes its sequence number (its reply says why); only an `Err` leaves the sequence
+    /// number unconsumed, and the state unchanged.
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError>;
+
+    /// Applies `request` at `seq` as a call without a message id at time 0: what tests of
+    /// the domain rules use.
+    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+        let call = Ordered {
+            seq,
+            time_ms: 0,
+            message_id: None,
+            request,
+            memory: CallMemory::default(),
+        };
+        self.call(&call).map(|o| o.reply)
+    }
 
     /// Sequence number of the last applied request; 0 for a fresh replica.
     fn applied_seq(&self) -> u64;
@@ -62,8 +81,8 @@ pub trait Replica {
 }
 
 impl<R: Replica + ?Sized> Replica for Box<R> {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
-        (**self).apply(seq, request)
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        (**self).call(call)
     }
     fn applied_seq(&self) -> u64 {
         (**self).applied_seq()

@@ -36,10 +36,13 @@ pub enum Code {
     NotReserved,
     Exchanged,
     InvalidArgument,
+    /// The call's message id names an earlier call with a different request: nothing was
+    /// done. The gateway answers it with a SOAP fault, never as a result.
+    MessageIdReused,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::Created,
         Code::Updated,
         Code::CapacityBelowBooked,
@@ -56,6 +59,7 @@ impl Code {
         Code::NotReserved,
         Code::Exchanged,
         Code::InvalidArgument,
+        Code::MessageIdReused,
     ];
 
     /// The wire name, e.g. `CAPACITY_BELOW_BOOKED`.
@@ -77,6 +81,7 @@ impl Code {
             Code::NotReserved => "NOT_RESERVED",
             Code::Exchanged => "EXCHANGED",
             Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::MessageIdReused => "MESSAGE_ID_REUSED",
         }
     }
 

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::call::{CallRecord, MessageId};
 use crate::ids::{check_capacity, EventId, EventType, Role, UserId};
 use crate::DecodeError;
 
@@ -35,19 +36,43 @@ pub enum SnapshotError {
     Decode(#[from] DecodeError),
     #[error("snapshot bytes are not in canonical order")]
     NotCanonical,
+    #[error("remembered calls must be in seq order with non-decreasing times (at seq {0})")]
+    CallsOutOfOrder(u64),
+    #[error("message id {0} is remembered twice")]
+    DuplicateMessageId(MessageId),
 }
 
-/// Canonical state: slots sorted by (event type, event ID in string order), holders sorted.
-/// The only way to build one is [`Snapshot::new`] or [`Snapshot::decode`], both of which
+/// Canonical state: slots sorted by (event type, event ID in string order), holders sorted;
+/// then the remembered calls (`docs/domain.md`, "Repeated calls") in seq order. The only way
+/// to build one is [`Snapshot::new`], [`Snapshot::with_calls`] or [`Snapshot::decode`], which
 /// establish that order and the structural invariants, so two snapshots of the same state
 /// are equal and encode to the same bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
     slots: Vec<SlotRecord>,
+    calls: Vec<CallRecord>,
 }
 
 impl Snapshot {
-    pub fn new(mut slots: Vec<SlotRecord>) -> Result<Self, SnapshotError> {
+    /// A state with no remembered calls.
+    pub fn new(slots: Vec<SlotRecord>) -> Result<Self, SnapshotError> {
+        Self::with_calls(slots, Vec::new())
+    }
+
+    /// `calls` must already be in seq order (the order they were answered in).
+    pub fn with_calls(
+        mut slots: Vec<SlotRecord>,
+        calls: Vec<CallRecord>,
+    ) -> Result<Self, SnapshotError> {
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, c) in calls.iter().enumerate() {
+            if i > 0 && (c.seq <= calls[i - 1].seq || c.time_ms < calls[i - 1].time_ms) {
+                return Err(SnapshotError::CallsOutOfOrder(c.seq));
+            }
+            if !ids.insert(&c.message_id) {
+                return Err(SnapshotError::DuplicateMessageId(c.message_id.clone()));
+            }
+        }
         for s in &mut slots {
             s.holders.sort_unstable();
             if let Some(w) = s.holders.windows(2).find(|w| w[0] == w[1]) {
@@ -83,7 +108,7 @@ impl Snapshot {
         {
             return Err(SnapshotError::DuplicateSlot(w[0].event_type, w[0].event_id));
         }
-        Ok(Snapshot { slots })
+        Ok(Snapshot { slots, calls })
     }
 
     pub fn slots(&self) -> &[SlotRecord] {
@@ -92,6 +117,15 @@ impl Snapshot {
 
     pub fn into_slots(self) -> Vec<SlotRecord> {
         self.slots
+    }
+
+    /// The remembered calls, in seq order.
+    pub fn calls(&self) -> &[CallRecord] {
+        &self.calls
+    }
+
+    pub fn into_parts(self) -> (Vec<SlotRecord>, Vec<CallRecord>) {
+        (self.slots, self.calls)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -104,9 +138,10 @@ impl Snapshot {
         #[derive(Deserialize)]
         struct Raw {
             slots: Vec<SlotRecord>,
+            calls: Vec<CallRecord>,
         }
         let raw: Raw = crate::decode("snapshot", bytes)?;
-        let snap = Snapshot::new(raw.slots)?;
+        let snap = Snapshot::with_calls(raw.slots, raw.calls)?;
         if snap.encode() != bytes {
             return Err(SnapshotError::NotCanonical);
         }
@@ -211,6 +246,35 @@ mod tests {
     }
 
     #[test]
+    fn remembered_calls_are_checked_and_round_trip() {
+        use crate::reply::{Code, Reply};
+        let call = |id: &str, seq: u64, time_ms: u64| CallRecord {
+            message_id: MessageId::parse(id).unwrap(),
+            seq,
+            time_ms,
+            request: crate::Request::GetEventSchedule {
+                participant_id: UserId::parse("MTLP0001").unwrap(),
+            },
+            reply: Reply::code(Code::Ok),
+        };
+        let s = Snapshot::with_calls(Vec::new(), vec![call("a", 3, 10), call("b", 5, 10)]).unwrap();
+        assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
+        assert_ne!(s.digest(), Snapshot::default().digest());
+        assert_eq!(
+            Snapshot::with_calls(Vec::new(), vec![call("a", 5, 10), call("b", 3, 10)]),
+            Err(SnapshotError::CallsOutOfOrder(3))
+        );
+        assert_eq!(
+            Snapshot::with_calls(Vec::new(), vec![call("a", 3, 10), call("b", 5, 9)]),
+            Err(SnapshotError::CallsOutOfOrder(5))
+        );
+        assert!(matches!(
+            Snapshot::with_calls(Vec::new(), vec![call("a", 3, 10), call("a", 5, 10)]),
+            Err(SnapshotError::DuplicateMessageId(_))
+        ));
+    }
+
+    #[test]
     fn non_canonical_bytes_are_refused() {
         let s = Snapshot::new(vec![
             rec(EventType::ArtGallery, "VANM010126", 5, &[]),
@@ -219,7 +283,10 @@ mod tests {
         .unwrap();
         let mut reversed = s.slots().to_vec();
         reversed.reverse();
-        let bytes = crate::encode(&Snapshot { slots: reversed });
+        let bytes = crate::encode(&Snapshot {
+            slots: reversed,
+            calls: Vec::new(),
+        });
         assert!(matches!(
             Snapshot::decode(&bytes),
             Err(SnapshotError::NotCanonical)

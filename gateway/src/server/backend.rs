@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use tessera_types::Answer;
-use tessera_types::Request;
+use tessera_types::Call;
 
 /// Why the backend could not answer. Never shown to clients verbatim (it may name hosts);
 /// the gateway logs it and sends a Server / Receiver fault.
@@ -22,19 +22,19 @@ pub enum BackendError {
 
 /// Executes requests in the cluster's total order.
 pub trait Backend: Send + Sync + 'static {
-    /// Orders and executes one validated request.
-    fn submit(&self, request: Request)
-        -> impl Future<Output = Result<Answer, BackendError>> + Send;
+    /// Orders and executes one validated call (its request, and its message id if the caller
+    /// sent one, which makes it execute at most once).
+    fn submit(&self, call: Call) -> impl Future<Output = Result<Answer, BackendError>> + Send;
 
     /// [`submit`](Self::submit), naming the call's request id (its `X-Request-Id`, or the one
     /// the gateway gave it), which a cluster backend carries to the replica managers' logs.
     fn submit_traced(
         &self,
-        request: Request,
+        call: Call,
         request_id: String,
     ) -> impl Future<Output = Result<Answer, BackendError>> + Send {
         let _ = request_id;
-        self.submit(request)
+        self.submit(call)
     }
 
     /// The cluster's state for `GET /status`, as JSON.
@@ -59,19 +59,16 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 impl<B: Backend> Backend for Arc<B> {
-    fn submit(
-        &self,
-        request: Request,
-    ) -> impl Future<Output = Result<Answer, BackendError>> + Send {
-        (**self).submit(request)
+    fn submit(&self, call: Call) -> impl Future<Output = Result<Answer, BackendError>> + Send {
+        (**self).submit(call)
     }
 
     fn submit_traced(
         &self,
-        request: Request,
+        call: Call,
         request_id: String,
     ) -> impl Future<Output = Result<Answer, BackendError>> + Send {
-        (**self).submit_traced(request, request_id)
+        (**self).submit_traced(call, request_id)
     }
 
     fn status(&self) -> impl Future<Output = serde_json::Value> + Send {

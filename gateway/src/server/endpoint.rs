@@ -159,7 +159,15 @@ async fn handle<B: Backend>(
 
     // The same request id the call's log line carries, for the managers' lines about it.
     let request_id = request_id::for_log(&headers).to_owned();
-    let submitted = gateway.backend.submit_traced(call.request, request_id);
+    let ordered = tessera_types::Call {
+        request: call.request,
+        message_id: call
+            .addressing
+            .message_id
+            .as_ref()
+            .map(|(id, _)| id.clone()),
+    };
+    let submitted = gateway.backend.submit_traced(ordered, request_id);
     let answer = match timeout_at(deadline, submitted).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(BackendError::Unavailable(why))) => {
@@ -177,9 +185,19 @@ async fn handle<B: Backend>(
         Err(_) => return fault(&log, call.version, &Fault::Timeout),
     };
     Span::current().record("seq", answer.seq);
+    if answer.reply.code == Code::MessageIdReused {
+        return fault(&log, call.version, &Fault::MessageIdReused);
+    }
 
     let mut out = Vec::new();
-    soap::write_response(call.version, operation, &answer.reply, answer.seq, &mut out);
+    soap::write_response_to(
+        call.version,
+        operation,
+        &answer.reply,
+        answer.seq,
+        &call.addressing,
+        &mut out,
+    );
     if let Some(m) = log.metrics {
         m.call(log.op, Some(answer.reply.code), log.seconds());
     }

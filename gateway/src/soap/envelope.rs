@@ -13,7 +13,8 @@
 //!   exactly one `Body`, nothing after it (WS-I BP 1.1 R1011);
 //! - header blocks: namespace-qualified, and none addressed to this node with mustUnderstand
 //!   except `wsse:Security`, which this service understands (its UsernameToken is collected by
-//!   [`super::wsse`] for the authentication layer);
+//!   [`super::wsse`] for the authentication layer), and WS-Addressing's (its `MessageID` is
+//!   collected by [`super::addressing`]);
 //! - at most [`Limits::max_header_blocks`] header blocks;
 //! - exactly one Body child, an operation of the service namespace, whose children are exactly
 //!   that operation's arguments, in order, each holding text only.
@@ -25,6 +26,7 @@ use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
 use quick_xml::name::{QName, ResolveResult};
 use quick_xml::NsReader;
 
+use super::addressing::{self, Addressing, WsaVersion};
 use super::fault::{Fault, NotUnderstood};
 use super::limits::Limits;
 use super::operation::Operation;
@@ -41,6 +43,8 @@ pub(crate) struct Scanned<'a> {
     pub body: NsReader<&'a [u8]>,
     /// The WS-Security header's UsernameToken, if any.
     pub security: WsSecurity,
+    /// The WS-Addressing headers Tessera acts on.
+    pub addressing: Addressing,
 }
 
 /// Where the pass is in the shape of a call.
@@ -99,6 +103,7 @@ pub(crate) fn scan<'a>(
         body: None,
         header_blocks: 0,
         security: Collector::default(),
+        addressing: addressing::Collector::default(),
     };
     let config = pass.reader.config_mut();
     // Keep text exactly as sent (identifiers are not whitespace-collapsed types) and catch
@@ -123,11 +128,17 @@ pub(crate) fn scan<'a>(
                 if pass.security.active() {
                     pass.security.text(&t);
                 }
+                if pass.addressing.active() {
+                    pass.addressing.text(&t);
+                }
                 pass.text(is_xml_whitespace(&t))
             }
             Event::CData(c) => {
                 if pass.security.active() {
                     pass.security.text(&c);
+                }
+                if pass.addressing.active() {
+                    pass.addressing.text(&c);
                 }
                 pass.text(false)
             }
@@ -150,6 +161,7 @@ pub(crate) fn scan<'a>(
             operation,
             body,
             security: pass.security.finish(),
+            addressing: pass.addressing.finish(),
         }),
         _ => Err(Rejected {
             version: pass.version,
@@ -170,6 +182,7 @@ struct Pass<'a, 'l> {
     body: Option<NsReader<&'a [u8]>>,
     header_blocks: usize,
     security: Collector,
+    addressing: addressing::Collector,
 }
 
 impl Pass<'_, '_> {
@@ -265,14 +278,22 @@ impl Pass<'_, '_> {
                     return Err(Fault::LimitExceeded("too many header blocks"));
                 }
                 let (must_understand, addressed_to_us) = self.targeting(e)?;
+                let wsa = self.wsa_version(e);
                 if addressed_to_us && self.is_wsse_security(e) {
                     self.security.open(depth);
+                } else if let (Some(version), true) = (wsa, addressed_to_us) {
+                    // Every WS-Addressing header is understood: the ones Tessera acts on are
+                    // read, the others (To, Action, RelatesTo) need nothing from a service
+                    // that answers on the same connection.
+                    self.addressing.header(depth, version, local)?;
                 } else if must_understand && addressed_to_us {
                     return Err(self.not_understood(e));
                 }
                 Place::HeaderBlock { depth }
             }
             Place::HeaderBlock { .. } => {
+                let wsa = self.wsa_version(e);
+                self.addressing.child(depth, wsa, local)?;
                 if self.security.active() {
                     let ns = match self.reader.resolver().resolve_element(e.name()).0 {
                         ResolveResult::Bound(ns) => SecNs::of(ns.as_ref()),
@@ -359,10 +380,12 @@ impl Pass<'_, '_> {
             Place::Header => Place::Envelope { header_seen: true },
             Place::HeaderBlock { depth: opened } if opened == depth => {
                 self.security.end(depth);
+                self.addressing.end(depth)?;
                 Place::Header
             }
             Place::HeaderBlock { .. } => {
                 self.security.end(depth);
+                self.addressing.end(depth)?;
                 self.place
             }
             Place::Body => return Err(Fault::Malformed("the Body is empty")),
@@ -416,6 +439,9 @@ impl Pass<'_, '_> {
         if self.security.active() {
             self.security.text(c.encode_utf8(&mut [0; 4]));
         }
+        if self.addressing.active() {
+            self.addressing.text(c.encode_utf8(&mut [0; 4]));
+        }
         self.text(false)
     }
 
@@ -457,6 +483,14 @@ impl Pass<'_, '_> {
 
     /// `wsse:Security`: the one header block this service understands, so it never causes a
     /// MustUnderstand fault (authentication decides what to make of it).
+    /// The WS-Addressing version of `e`'s namespace, if it is one.
+    fn wsa_version(&self, e: &BytesStart) -> Option<WsaVersion> {
+        match self.reader.resolver().resolve_element(e.name()).0 {
+            ResolveResult::Bound(ns) => WsaVersion::of(ns.as_ref().as_bytes()),
+            _ => None,
+        }
+    }
+
     fn is_wsse_security(&self, e: &BytesStart) -> bool {
         let (ns, local) = self.reader.resolver().resolve_element(e.name());
         matches!(ns, ResolveResult::Bound(ns) if ns.as_ref() == WSSE_NS)

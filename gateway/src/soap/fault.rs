@@ -54,6 +54,9 @@ pub enum Fault {
         /// `adminID` or `participantID`.
         field: &'static str,
     },
+    /// The call's `wsa:MessageID` was used before for a different request; the cluster did
+    /// nothing.
+    MessageIdReused,
 }
 
 /// Why a caller was not authenticated. The texts never say whether a user name exists.
@@ -145,7 +148,8 @@ impl Fault {
             | Fault::InvalidArgument { .. }
             | Fault::RequestTimeout
             | Fault::Unauthenticated(_)
-            | Fault::Forbidden { .. } => FaultClass::Sender,
+            | Fault::Forbidden { .. }
+            | Fault::MessageIdReused => FaultClass::Sender,
             Fault::Unavailable | Fault::Timeout | Fault::Overloaded => FaultClass::Receiver,
         }
     }
@@ -164,6 +168,7 @@ impl Fault {
             Fault::Overloaded => Some("Overloaded"),
             Fault::Unauthenticated(auth) => Some(auth.code()),
             Fault::Forbidden { .. } => Some("Forbidden"),
+            Fault::MessageIdReused => Some("MessageIdReused"),
         }
     }
 
@@ -211,6 +216,10 @@ impl Fault {
             Fault::Forbidden { field } => Cow::Owned(format!(
                 "Forbidden: the authenticated user is not allowed to act as this {field}"
             )),
+            Fault::MessageIdReused => Cow::Borrowed(
+                "The wsa:MessageID was already used for a different request; nothing was done. \
+                 A new call needs a new MessageID; a retry must repeat the request exactly",
+            ),
         }
     }
 

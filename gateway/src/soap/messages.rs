@@ -24,6 +24,7 @@ pub fn message(code: Code) -> &'static str {
         Code::NotReserved => "The participant holds no such reservation",
         Code::Exchanged => "Reservation exchanged",
         Code::InvalidArgument => "Invalid argument",
+        Code::MessageIdReused => "The wsa:MessageID was used before for a different request",
     }
 }
 

@@ -13,6 +13,7 @@
 //! Writing never builds a tree: `response` and `fault` append escaped text to a `Vec<u8>`
 //! in a fixed order, so equal replies give byte-identical envelopes.
 
+pub mod addressing;
 mod arguments;
 mod envelope;
 mod fault;
@@ -27,11 +28,12 @@ mod version;
 pub mod wsse;
 mod xml;
 
+pub use addressing::{Addressing, WsaVersion};
 pub use fault::{AuthFault, Fault, FaultClass, NotUnderstood};
 pub use limits::Limits;
 pub use messages::message;
 pub use operation::Operation;
-pub use response::write_response;
+pub use response::{write_response, write_response_to};
 pub use version::{ContentTypeError, SoapVersion};
 pub use wsse::{PasswordKind, UsernameToken, WsSecurity};
 
@@ -48,6 +50,8 @@ pub struct Call {
     pub request: Request,
     /// The UsernameToken of its `wsse:Security` header, for the authentication layer.
     pub security: WsSecurity,
+    /// Its `wsa:MessageID`, if any: the cluster executes the call at most once.
+    pub addressing: Addressing,
 }
 
 /// A request turned away before reaching the cluster, with the version to answer in.
@@ -75,6 +79,7 @@ pub fn parse_call(body: &[u8], transport: SoapVersion, limits: &Limits) -> Resul
     let scanned = envelope::scan(text, transport, limits)?;
     let version = scanned.version;
     let security = scanned.security;
+    let addressing = scanned.addressing;
     let raw = payload::deserialize(scanned.operation, scanned.body)
         .map_err(|fault| reject(version, fault))?;
     let request = arguments::validate(raw).map_err(|fault| reject(version, fault))?;
@@ -82,6 +87,7 @@ pub fn parse_call(body: &[u8], transport: SoapVersion, limits: &Limits) -> Resul
         version,
         request,
         security,
+        addressing,
     })
 }
 

@@ -3,10 +3,11 @@
 
 use tessera_types::{Reply, ReplyBody};
 
+use super::addressing::{self, Addressing};
 use super::messages::message;
 use super::operation::Operation;
 use super::version::SoapVersion;
-use super::xml::{close_envelope, open_envelope, push_number, push_simple};
+use super::xml::{close_envelope, header_to_body, open_envelope, push_number, push_simple};
 use super::SERVICE_NS;
 
 /// Appends the response envelope for `reply` to a call of `operation`, which took effect at
@@ -18,13 +19,40 @@ pub fn write_response(
     revision: u64,
     out: &mut Vec<u8>,
 ) {
+    write_response_to(
+        version,
+        operation,
+        reply,
+        revision,
+        &Addressing::default(),
+        out,
+    )
+}
+
+/// [`write_response`] to a call with WS-Addressing headers `addressing`: with a `MessageID`,
+/// the response carries `wsa:RelatesTo` it.
+pub fn write_response_to(
+    version: SoapVersion,
+    operation: Operation,
+    reply: &Reply,
+    revision: u64,
+    addressing: &Addressing,
+    out: &mut Vec<u8>,
+) {
     let rows = match &reply.body {
         ReplyBody::Slots(rows) => rows.len(),
         ReplyBody::Schedule(rows) => rows.len(),
         _ => 0,
     };
     out.reserve(512 + rows * 112);
-    open_envelope(out, version, false);
+    match &addressing.message_id {
+        Some((id, wsa)) => {
+            open_envelope(out, version, true);
+            addressing::write_response_headers(out, operation, id, *wsa);
+            header_to_body(out, version);
+        }
+        None => open_envelope(out, version, false),
+    }
     let wrapper = operation.name().as_bytes();
     out.push(b'<');
     out.extend_from_slice(wrapper);

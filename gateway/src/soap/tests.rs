@@ -609,3 +609,83 @@ fn unusable_and_absent_tokens() {
         Fault::MustUnderstand(_)
     ));
 }
+
+/// WS-Addressing: the MessageID is read in either namespace (with or without mustUnderstand,
+/// as JAX-WS sends it), checked, and at most once; ReplyTo may only be anonymous.
+#[test]
+fn ws_addressing_message_ids() {
+    const W3C: &str = "http://www.w3.org/2005/08/addressing";
+    const SUB: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
+    let with = |header: &str| {
+        format!(
+            "<s:Envelope xmlns:s=\"{S11}\" xmlns:t=\"urn:tessera:reservation:v1\" \
+             xmlns:a=\"{W3C}\" xmlns:b=\"{SUB}\"><s:Header>{header}</s:Header>\
+             <s:Body>{RESERVE}</s:Body></s:Envelope>"
+        )
+    };
+    let id_of = |header: &str| {
+        parse(SoapVersion::Soap11, &with(header)).map(|c| {
+            c.addressing
+                .message_id
+                .map(|(id, v)| (id.as_str().to_owned(), v))
+        })
+    };
+    let uuid = "urn:uuid:6b29fc40-ca47-1067-b31d-00dd010662da";
+    assert_eq!(
+        id_of(&format!(
+            "<a:Action>urn:x</a:Action><a:MessageID s:mustUnderstand=\"1\">\n {uuid} \n\
+             </a:MessageID><a:To s:mustUnderstand=\"1\">http://x</a:To>\
+             <a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address>\
+             </a:ReplyTo>"
+        )),
+        Ok(Some((uuid.to_owned(), WsaVersion::W3c)))
+    );
+    assert_eq!(
+        id_of(&format!(
+            "<b:MessageID>{uuid}</b:MessageID><b:ReplyTo><b:Address>\
+             http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</b:Address>\
+             </b:ReplyTo>"
+        )),
+        Ok(Some((uuid.to_owned(), WsaVersion::Submission)))
+    );
+    // Entity references are text like any other.
+    assert_eq!(
+        id_of("<a:MessageID>urn:a&amp;b</a:MessageID>"),
+        Ok(Some(("urn:a&b".to_owned(), WsaVersion::W3c)))
+    );
+    // Addressed to someone else: not ours to read.
+    assert_eq!(
+        id_of(&format!(
+            "<a:MessageID s:actor=\"urn:someone-else\">{uuid}</a:MessageID>"
+        )),
+        Ok(None)
+    );
+    assert_eq!(id_of("<a:Action>urn:x</a:Action>"), Ok(None));
+    let field_of = |header: &str| match fault_of(SoapVersion::Soap11, &with(header)) {
+        Fault::InvalidArgument { field, reason } => (field, reason.into_owned()),
+        other => panic!("{header}: {other:?}"),
+    };
+    for (header, field) in [
+        ("<a:MessageID></a:MessageID>", "wsa:MessageID"),
+        ("<a:MessageID>has space</a:MessageID>", "wsa:MessageID"),
+        (
+            "<a:MessageID>a</a:MessageID><b:MessageID>b</b:MessageID>",
+            "wsa:MessageID",
+        ),
+        ("<a:MessageID><a:x/>id</a:MessageID>", "wsa:MessageID"),
+        (
+            "<a:ReplyTo><a:Address>http://client/callback</a:Address></a:ReplyTo>",
+            "wsa:ReplyTo",
+        ),
+        (
+            "<a:FaultTo><a:Address>http://client/faults</a:Address></a:FaultTo>",
+            "wsa:FaultTo",
+        ),
+    ] {
+        assert_eq!(field_of(header).0, field, "{header}");
+    }
+    let long = "x".repeat(tessera_types::MESSAGE_ID_MAX + 1);
+    assert!(field_of(&format!("<a:MessageID>{long}</a:MessageID>"))
+        .1
+        .contains("at most 256 bytes"));
+}

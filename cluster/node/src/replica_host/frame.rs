@@ -51,6 +51,8 @@ mod tests {
     fn frames_round_trip_and_oversize_headers_are_refused() {
         let msg = ToReplica::Apply {
             seq: 7,
+            time_ms: 1_000,
+            memory: tessera_types::CallMemory::default(),
             request: vec![1, 2, 3],
         };
         let frame = encode(&msg).unwrap();

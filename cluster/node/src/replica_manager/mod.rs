@@ -65,6 +65,7 @@ pub async fn run(
         sync_interval: Duration::from_millis(cfg.timeouts.sync_ms),
         chaos,
         instance: crate::clock::unix_ms(),
+        call_memory: call_memory(&cfg),
         ..RmConfig::default()
     };
     let metrics = RmMetrics::new(rid, me.implementation.as_str())?;
@@ -279,5 +280,24 @@ fn log(id: u8, rm: &ReplicaManager, ev: RmEvent) {
             "fault injection into replica {id}: {}",
             action.as_str()
         ),
+    }
+}
+
+/// `[exactly_once]` as the replicas take it.
+fn call_memory(cfg: &Config) -> tessera_types::CallMemory {
+    tessera_types::CallMemory {
+        max_age_ms: cfg.exactly_once.max_age_ms,
+        max_entries: cfg.exactly_once.max_entries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_configured_call_memory_defaults_to_the_replicas_default() {
+        assert_eq!(
+            super::call_memory(&crate::config::Config::default()),
+            tessera_types::CallMemory::default()
+        );
     }
 }

@@ -48,7 +48,7 @@ pub async fn run(
         retain_max: cfg.sequencer.retain_max,
         retain_min: cfg.sequencer.retain_min,
         instance: crate::clock::unix_ms(),
-        accepts: |bytes| tessera_types::Request::decode(bytes).is_ok(),
+        accepts: |bytes| tessera_types::Call::decode(bytes).is_ok(),
     };
     let resumed = recovered.last().map(|e| e.seq);
     let recovered = Recovered {

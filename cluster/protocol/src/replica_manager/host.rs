@@ -4,13 +4,19 @@
 //! side is [`execute`], so the two cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use tessera_types::{FaultConfig, Faulty, Replica, Request, Snapshot};
+use tessera_types::{Call, CallMemory, FaultConfig, Faulty, Ordered, Replica, Snapshot};
 
 /// Manager → replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToReplica {
-    /// Apply request `seq` (`tessera_types::Request::encode()` bytes).
-    Apply { seq: u64, request: Vec<u8> },
+    /// Apply the call ordered at `seq` at sequencer time `time_ms` (`tessera_types::Call`
+    /// bytes), remembering answered calls within `memory`.
+    Apply {
+        seq: u64,
+        time_ms: u64,
+        memory: CallMemory,
+        request: Vec<u8>,
+    },
     /// Make everything applied so far durable.
     Sync,
     /// Report the digest of the current state.
@@ -79,15 +85,27 @@ pub enum FromReplica {
 pub fn execute<R: Replica>(replica: &mut Faulty<R>, request: ToReplica) -> FromReplica {
     let result = (|| -> Result<FromReplica, String> {
         Ok(match request {
-            ToReplica::Apply { seq, request } => {
-                // The sequencer orders only requests that decode (`SequencerConfig::accepts`):
+            ToReplica::Apply {
+                seq,
+                time_ms,
+                memory,
+                request,
+            } => {
+                // The sequencer orders only calls that decode (`SequencerConfig::accepts`):
                 // bytes that do not are a broken pipe, and the replica is replaced.
-                let request = Request::decode(&request)
-                    .map_err(|e| format!("the request at seq {seq} does not decode: {e}"))?;
-                let reply = replica.apply(seq, &request).map_err(|e| e.to_string())?;
+                let call = Call::decode(&request)
+                    .map_err(|e| format!("the call at seq {seq} does not decode: {e}"))?;
+                let ordered = Ordered {
+                    seq,
+                    time_ms,
+                    message_id: call.message_id.as_ref(),
+                    request: &call.request,
+                    memory,
+                };
+                let outcome = replica.call(&ordered).map_err(|e| e.to_string())?;
                 FromReplica::Applied {
                     seq,
-                    reply: reply.encode(),
+                    reply: outcome.encode(),
                 }
             }
             ToReplica::Sync => {

@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tessera_types::Digest;
+use tessera_types::{CallMemory, Digest};
 
 use crate::wire::{
     ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Link, Message, NodeId,
@@ -100,6 +100,9 @@ pub struct RmConfig {
     /// Tells this start of the manager from others in status (the shell uses its start time
     /// in Unix ms).
     pub instance: u64,
+    /// How many answered calls with a message id the replica remembers, and how long
+    /// (`[exactly_once]`): part of the replicated state, so the same for every manager.
+    pub call_memory: CallMemory,
 }
 
 impl RmConfig {
@@ -126,6 +129,7 @@ impl Default for RmConfig {
             sync_interval: Duration::from_millis(10),
             chaos: false,
             instance: 0,
+            call_memory: CallMemory::default(),
         }
     }
 }
@@ -706,6 +710,8 @@ impl ReplicaManager {
             self.commands
                 .push_back(Command::ToReplica(ToReplica::Apply {
                     seq,
+                    time_ms: entry.timestamp_ms,
+                    memory: self.cfg.call_memory,
                     request: entry.request,
                 }));
             if self.checkpoint_due(seq) {

@@ -337,6 +337,8 @@ fn delivered_entries_carry_the_request() {
         h.written.back(),
         Some(&ToReplica::Apply {
             seq: 1,
+            time_ms: entry(1, addr(FE)).timestamp_ms,
+            memory: tessera_types::CallMemory::default(),
             request: entry(1, addr(FE)).request
         })
     );

@@ -32,7 +32,7 @@ use tessera_protocol::wire::{
     testing, FaultKind, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
 use tessera_protocol::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
-use tessera_types::{Faulty, Replica, Reply, Request};
+use tessera_types::{Faulty, Outcome, Replica, Reply, Request};
 
 pub use tessera_testkit::rng::{mix, Rng};
 use workload::Workload;
@@ -1003,7 +1003,7 @@ impl Sim {
             return;
         };
         let applying = match &request {
-            ToReplica::Apply { seq, request } => Some((*seq, request.clone())),
+            ToReplica::Apply { seq, request, .. } => Some((*seq, request.clone())),
             _ => None,
         };
         let sync = request == ToReplica::Sync;
@@ -1712,7 +1712,7 @@ impl Sim {
                 let expected = Request::decode(&issued.bytes)
                     .map_err(|e| e.to_string())
                     .and_then(|r| reference.apply(seq, &r).map_err(|e| e.to_string()))
-                    .map(|r: Reply| r.encode());
+                    .map(|r: Reply| Outcome::fresh(r).encode());
                 let answer = &self.answers[id];
                 if expected.as_ref() != Ok(&answer.reply) {
                     wrong_answers += 1;

@@ -1,9 +1,15 @@
 //! The rules of `docs/domain.md`: a request is judged against the current projection and
 //! yields its reply plus the events that carry out its effect. Nothing here mutates state,
 //! so a failed check needs no undo: it simply yields no events.
+//!
+//! A call (a request with perhaps a message id) is judged the same way: [`decide_call`]
+//! yields its outcome plus the events that change the remembered calls.
 
-use tessera_types::{Code, EventId, EventType, Reply, Request, Role, UserId};
+use tessera_types::{
+    CallRecord, Code, EventId, EventType, MessageId, Ordered, Outcome, Reply, Request, Role, UserId,
+};
 
+use crate::answered::{Answered, CallEvent};
 use crate::events::{Event, SlotRef};
 use crate::projection::{Holding, Projection, Slot};
 
@@ -78,6 +84,86 @@ pub fn decide(state: &Projection, request: &Request, events: &mut Vec<Event>) ->
             slot(new_event_type, new_event_id),
             events,
         ),
+    }
+}
+
+/// Judges `call` by "Repeated calls", in its step order, against `state` and the remembered
+/// calls `answered`: appends the domain events of an executed request to `events` and the
+/// changes to the remembered calls to `calls`, and returns the outcome. A call without a
+/// message id when nothing is old enough to forget adds nothing to `calls`, so the common
+/// case costs what it did before calls were remembered.
+pub fn decide_call(
+    state: &Projection,
+    answered: &Answered,
+    call: &Ordered<'_>,
+    events: &mut Vec<Event>,
+    calls: &mut Vec<CallEvent>,
+) -> Outcome {
+    // Step 1: the oldest `aged` calls are forgotten, whatever follows.
+    let aged = answered.too_old(call.time_ms, call.memory.max_age_ms);
+    let Some(id) = call.message_id else {
+        forget_oldest(answered, aged, calls);
+        return Outcome::fresh(decide(state, call.request, events));
+    };
+    // Step 2: a call forgotten in step 1 is not remembered any more.
+    match answered.find(id).filter(|&(at, _)| at >= aged) {
+        Some((_, first)) => {
+            forget_oldest(answered, aged, calls);
+            repeat(first, call.request)
+        }
+        None => {
+            // Step 3.
+            let reply = decide(state, call.request, events);
+            let record = CallRecord {
+                message_id: MessageId::clone(id),
+                seq: call.seq,
+                time_ms: call.time_ms,
+                request: call.request.clone(),
+                reply: reply.clone(),
+            };
+            remember(answered, aged, record, call.memory.max_entries, calls);
+            Outcome::fresh(reply)
+        }
+    }
+}
+
+/// The outcome for a message id remembered from `first`: its reply again if the request is
+/// the same, or `MESSAGE_ID_REUSED` (which is not a repeat) if not.
+fn repeat(first: &CallRecord, request: &Request) -> Outcome {
+    if first.request == *request {
+        Outcome {
+            reply: first.reply.clone(),
+            repeat_of: Some(first.seq),
+        }
+    } else {
+        Outcome::fresh(Reply::code(Code::MessageIdReused))
+    }
+}
+
+/// Logs forgetting the `count` oldest remembered calls, if any.
+fn forget_oldest(answered: &Answered, count: usize, calls: &mut Vec<CallEvent>) {
+    if let Some(through) = count.checked_sub(1).and_then(|last| answered.seq_at(last)) {
+        calls.push(CallEvent::Forgotten { through });
+    }
+}
+
+/// Logs step 1's forgetting and step 3's remembering of `record` (then forgetting the oldest
+/// while more than `max_entries` are remembered) as their net effect: both forget a prefix
+/// of the remembered calls, so they are one `Forgotten`, logged before the `Remembered` so
+/// that a message id forgotten by age may be remembered again at once. The new call is the
+/// newest, so the count limit forgets it only when it is 0, and then everything went first.
+fn remember(
+    answered: &Answered,
+    aged: usize,
+    record: CallRecord,
+    max_entries: u64,
+    calls: &mut Vec<CallEvent>,
+) {
+    let max = usize::try_from(max_entries).unwrap_or(usize::MAX);
+    let kept = (answered.len() - aged).min(max.saturating_sub(1));
+    forget_oldest(answered, answered.len() - kept, calls);
+    if max > 0 {
+        calls.push(CallEvent::Remembered(record));
     }
 }
 

@@ -6,9 +6,14 @@
 //! (`log`) and only then folded into the in-memory state (`projection`). Reopening replays
 //! the log; importing a snapshot starts a new log from it.
 //!
+//! Calls with a message id are executed at most once (`answered`): the calls remembered for
+//! that are state too, changed only by events logged under the same commit marker as the
+//! request's own.
+//!
 //! Built from `docs/domain.md` and the shared types alone; it shares no rule code with the
 //! other replica implementations.
 
+mod answered;
 mod calendar;
 mod decide;
 mod events;

@@ -7,12 +7,17 @@
 //! check   := first 8 bytes of BLAKE3(len || body)
 //! ```
 //!
-//! A request `seq` is written as its events (kind `EVENT`, one record each) followed by one
-//! `COMMIT` record; a request that changed nothing is a bare `COMMIT`, so the log alone tells
+//! A request `seq` is written as its events (kind `EVENT`, one record each), then the changes
+//! to the remembered calls it made (kind `CALL`, one record each; most requests make none),
+//! followed by one `COMMIT` record; a request that changed nothing is a bare `COMMIT`, so the log alone tells
 //! how far the sequence got. A request counts only once its commit is read back intact, so a
 //! crash mid-request leaves a tail that recovery cuts off, and the request is all or nothing.
 //! A `SNAPSHOT` record (the canonical snapshot after request `seq`) can only be the first
 //! record: it is how an imported or compacted state starts a new log.
+//!
+//! `CALL` records came with remembered calls; a log without them is read as before, so logs
+//! written before then still replay. (An older reader refuses a log that has them: an intact
+//! record of an unknown kind is never cut off as a torn tail.)
 //!
 //! This module knows nothing of what events mean; it hands record payloads to its caller.
 
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use tessera_types::Durability;
 
+use crate::answered::CallEvent;
 use crate::events::Event;
 
 pub const LOG_FILE: &str = "events.log";
@@ -38,6 +44,7 @@ pub enum Kind {
     Event,
     Commit,
     Snapshot,
+    Call,
 }
 
 impl Kind {
@@ -46,6 +53,7 @@ impl Kind {
             Kind::Event => 1,
             Kind::Commit => 2,
             Kind::Snapshot => 3,
+            Kind::Call => 4,
         }
     }
 
@@ -54,6 +62,7 @@ impl Kind {
             1 => Some(Kind::Event),
             2 => Some(Kind::Commit),
             3 => Some(Kind::Snapshot),
+            4 => Some(Kind::Call),
             _ => None,
         }
     }
@@ -236,15 +245,18 @@ impl Writer {
         &self.path
     }
 
-    /// Writes request `seq`: its events, then its commit marker. The bytes reach the OS
-    /// before this returns (so a crash of this process loses nothing), and stable storage
-    /// too under [`Durability::Sync`].
-    pub fn append(&mut self, seq: u64, events: &[Event]) -> io::Result<()> {
+    /// Writes request `seq`: its events, its changes to the remembered calls, then its
+    /// commit marker. The bytes reach the OS before this returns (so a crash of this process
+    /// loses nothing), and stable storage too under [`Durability::Sync`].
+    pub fn append(&mut self, seq: u64, events: &[Event], calls: &[CallEvent]) -> io::Result<()> {
         self.buf.clear();
         for event in events {
             put_record(&mut self.buf, Kind::Event, seq, |out| {
                 event.encode_into(out)
             });
+        }
+        for call in calls {
+            put_record(&mut self.buf, Kind::Call, seq, |out| call.encode_into(out));
         }
         put_record(&mut self.buf, Kind::Commit, seq, |_| {});
         self.file.write_all(&self.buf)?;
@@ -285,8 +297,8 @@ mod tests {
         let path = dir.path().join(LOG_FILE);
         assert_eq!(len, fs::metadata(&path).unwrap().len());
         let mut w = Writer::open(&path, len, Durability::Deferred).unwrap();
-        w.append(8, &[]).unwrap();
-        w.append(9, &[]).unwrap();
+        w.append(8, &[], &[]).unwrap();
+        w.append(9, &[], &[]).unwrap();
         let (recs, torn, end) = records(&path);
         assert!(!torn);
         assert_eq!(end, fs::metadata(&path).unwrap().len());

@@ -1250,3 +1250,5 @@ fn open_creates_missing_directories() {
     assert_eq!(r.applied_seq(), 0);
     assert!(nested.join(LOG_FILE).exists());
 }
+
+mod calls;

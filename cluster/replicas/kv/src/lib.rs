@@ -3,7 +3,9 @@
 //! The state lives in redb tables whose composite byte keys sort in exactly the orders the
 //! queries need (see `keys.rs`), so every check and every reply list is a point lookup or one
 //! range scan. Every redb commit also records the sequence number of the last request it
-//! contains, so state and `applied_seq` are committed, or lost, together.
+//! contains, so state and `applied_seq` are committed, or lost, together. The remembered calls
+//! of "Repeated calls" are two more tables of the same database (see `calls.rs`), written by
+//! the transaction that applies the call, so they too are committed or lost with the state.
 //!
 //! # Durability and crashes
 //!
@@ -35,6 +37,7 @@
 //! durable). Reopening the directory yields a working replica at the last sync.
 
 mod calendar;
+mod calls;
 mod keys;
 mod ops;
 mod store;
@@ -46,7 +49,9 @@ use std::path::Path;
 
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase, WriteTransaction};
-use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{Durability, Ordered, Outcome, Replica, ReplicaError, Snapshot};
+
+use crate::calls::Summary;
 
 /// File name of the database inside the replica's directory.
 const DB_FILE: &str = "replica.redb";
@@ -62,6 +67,11 @@ pub struct KvReplica {
     applied: u64,
     /// Sequence number of the last commit (in `Sync` mode always equal to `applied`).
     committed: u64,
+    /// Cached summary of the remembered calls as of `applied`, so that a call without a message
+    /// id needs no lookup in their tables unless one is old enough to forget.
+    calls: Summary,
+    /// The same as of `committed`, what a failed replica's database still holds.
+    committed_calls: Summary,
     /// Set by any storage error in `Deferred` mode, which aborts the open transaction; see the
     /// crate documentation.
     failed: Option<String>,
@@ -96,6 +106,7 @@ impl KvReplica {
         txn.set_durability(redb::Durability::Immediate)
             .map_err(storage)?;
         let applied = store::init(&txn).map_err(storage)?;
+        let calls = calls::init(&txn).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(KvReplica {
             pending: None,
@@ -103,6 +114,8 @@ impl KvReplica {
             durability,
             applied,
             committed: applied,
+            calls,
+            committed_calls: calls,
             failed: None,
         })
     }
@@ -149,6 +162,7 @@ impl KvReplica {
     fn fail(&mut self, e: ReplicaError) -> ReplicaError {
         self.pending = None;
         self.applied = self.committed;
+        self.calls = self.committed_calls;
         self.failed = Some(e.to_string());
         e
     }
@@ -166,6 +180,7 @@ impl KvReplica {
                 return Err(self.fail(e));
             }
             self.committed = self.applied;
+            self.committed_calls = self.calls;
         }
         Ok(())
     }
@@ -179,31 +194,49 @@ impl Drop for KvReplica {
     }
 }
 
-impl Replica for KvReplica {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
-        self.check_failed()?;
-        let expected = self.applied.wrapping_add(1);
-        if seq != expected {
-            return Err(ReplicaError::Sequence { expected, got: seq });
-        }
-        let run = |txn: &WriteTransaction| {
-            let mut tables = store::Tables::open(txn).map_err(storage)?;
-            ops::apply(&mut tables, request).map_err(storage)
-        };
-        let reply = match self.durability {
+impl KvReplica {
+    /// Runs `work` in a write transaction of its own (`Sync`) or in the open one (`Deferred`),
+    /// records `seq` as applied, and caches the summary of the remembered calls it returns.
+    /// On an error nothing is recorded: in `Sync` mode the dropped transaction is aborted, in
+    /// `Deferred` mode the replica fails (see the crate documentation).
+    fn write<T>(
+        &mut self,
+        seq: u64,
+        work: impl FnOnce(&WriteTransaction) -> Result<(T, Summary), ReplicaError>,
+    ) -> Result<T, ReplicaError> {
+        let (out, calls) = match self.durability {
             Durability::Sync => {
                 let txn = self.begin()?;
                 // An error before the commit drops `txn`, which aborts it: nothing applied.
-                let reply = run(&txn)?;
+                let (out, calls) = work(&txn)?;
                 store::set_applied_seq(&txn, seq).map_err(storage)?;
                 txn.commit().map_err(storage)?;
                 self.committed = seq;
-                reply
+                self.committed_calls = calls;
+                (out, calls)
             }
-            Durability::Deferred => self.in_pending(run)?,
+            Durability::Deferred => self.in_pending(work)?,
         };
         self.applied = seq;
-        Ok(reply)
+        self.calls = calls;
+        Ok(out)
+    }
+}
+
+impl Replica for KvReplica {
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        self.check_failed()?;
+        let expected = self.applied.wrapping_add(1);
+        if call.seq != expected {
+            return Err(ReplicaError::Sequence {
+                expected,
+                got: call.seq,
+            });
+        }
+        let summary = self.calls;
+        self.write(call.seq, |txn| {
+            calls::answer(txn, summary, call).map_err(storage)
+        })
     }
 
     fn applied_seq(&self) -> u64 {
@@ -212,19 +245,26 @@ impl Replica for KvReplica {
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
         self.check_failed()?;
-        let records = match &self.pending {
-            Some(txn) => store::read_all_pending(txn).map_err(storage)?,
+        let (slots, calls) = match &self.pending {
+            Some(txn) => (
+                store::read_all_pending(txn).map_err(storage)?,
+                calls::read_all_pending(txn).map_err(storage)?,
+            ),
             None => {
+                // One read transaction for both, so they come from the same commit.
                 let txn = self.db.begin_read().map_err(storage)?;
-                store::read_all(&txn).map_err(storage)?
+                (
+                    store::read_all(&txn).map_err(storage)?,
+                    calls::read_all(&txn).map_err(storage)?,
+                )
             }
         };
-        Ok(Snapshot::new(records)?)
+        Ok(Snapshot::with_calls(slots, calls)?)
     }
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
         self.check_failed()?;
-        let run = |txn: &WriteTransaction| {
+        self.write(seq, |txn| {
             store::clear(txn).map_err(storage)?;
             {
                 let mut tables = store::Tables::open(txn).map_err(storage)?;
@@ -232,20 +272,9 @@ impl Replica for KvReplica {
                     tables.insert_record(record).map_err(storage)?;
                 }
             }
-            Ok(())
-        };
-        match self.durability {
-            Durability::Sync => {
-                let txn = self.begin()?;
-                run(&txn)?;
-                store::set_applied_seq(&txn, seq).map_err(storage)?;
-                txn.commit().map_err(storage)?;
-                self.committed = seq;
-            }
-            Durability::Deferred => self.in_pending(run)?,
-        }
-        self.applied = seq;
-        Ok(())
+            let calls = calls::replace(txn, snapshot.calls()).map_err(storage)?;
+            Ok(((), calls))
+        })
     }
 
     fn sync(&mut self) -> Result<(), ReplicaError> {

@@ -1,12 +1,13 @@
 //! Behaviour tests through the public `Replica` interface: every code of every operation, the
-//! removal rules, calendar edge cases, sequence numbers, snapshots and persistence.
+//! removal rules, calendar edge cases, sequence numbers, repeated calls, snapshots and
+//! persistence.
 
 use std::path::Path;
 use std::process::Command;
 
 use tessera_types::{
-    Code, Durability, EventId, EventType, Replica, ReplicaError, Reply, ReplyBody, Request,
-    SlotRecord, Snapshot, UserId,
+    CallMemory, CallRecord, Code, Durability, EventId, EventType, MessageId, Ordered, Outcome,
+    Replica, ReplicaError, Reply, ReplyBody, Request, SlotRecord, Snapshot, UserId,
 };
 
 use crate::KvReplica;
@@ -928,6 +929,589 @@ fn failed_exchange_changes_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Repeated calls (docs/domain.md, "Repeated calls")
+
+fn mid(s: &str) -> MessageId {
+    MessageId::parse(s).unwrap()
+}
+
+/// One call as the sequencer orders it, less its seq (the replica's next).
+#[derive(Debug, Clone)]
+struct TestCall {
+    time_ms: u64,
+    id: Option<MessageId>,
+    request: Request,
+}
+
+/// Applies `c` at the replica's next seq under `memory`.
+fn call_at(r: &mut KvReplica, memory: CallMemory, c: &TestCall) -> Outcome {
+    let seq = r.applied_seq() + 1;
+    let outcome = r
+        .call(&Ordered {
+            seq,
+            time_ms: c.time_ms,
+            message_id: c.id.as_ref(),
+            request: &c.request,
+            memory,
+        })
+        .unwrap();
+    assert_eq!(r.applied_seq(), seq);
+    outcome
+}
+
+/// A replica driven by calls under fixed limits.
+struct C {
+    r: KvReplica,
+    memory: CallMemory,
+}
+
+impl C {
+    fn new(max_age_ms: u64, max_entries: u64) -> C {
+        C {
+            r: KvReplica::in_memory().unwrap(),
+            memory: CallMemory {
+                max_age_ms,
+                max_entries,
+            },
+        }
+    }
+
+    fn call(&mut self, time_ms: u64, id: Option<&str>, request: Request) -> Outcome {
+        let c = TestCall {
+            time_ms,
+            id: id.map(mid),
+            request,
+        };
+        call_at(&mut self.r, self.memory, &c)
+    }
+
+    /// A call without a message id, which must not be a repeat.
+    fn plain(&mut self, time_ms: u64, request: Request) -> Reply {
+        let out = self.call(time_ms, None, request);
+        assert_eq!(out.repeat_of, None);
+        out.reply
+    }
+
+    /// The remembered calls' (message id, seq), in seq order.
+    fn remembered(&self) -> Vec<(String, u64)> {
+        self.r
+            .export()
+            .unwrap()
+            .calls()
+            .iter()
+            .map(|c| (c.message_id.to_string(), c.seq))
+            .collect()
+    }
+}
+
+fn ids(items: &[(&str, u64)]) -> Vec<(String, u64)> {
+    items
+        .iter()
+        .map(|(id, seq)| (id.to_string(), *seq))
+        .collect()
+}
+
+fn repeat_of(reply: Reply, seq: u64) -> Outcome {
+    Outcome {
+        reply,
+        repeat_of: Some(seq),
+    }
+}
+
+#[test]
+fn a_repeat_gets_the_first_reply_and_changes_nothing_else() {
+    let mut c = C::new(1_000, 10);
+    c.plain(0, add("MTLA0001", TH, "MTLE101226", 1));
+    let first = c.call(10, Some("urn:a"), reserve("MTLP0001", TH, "MTLE101226"));
+    assert_eq!(first, Outcome::fresh(Reply::code(Code::Reserved)));
+    let before = c.r.export().unwrap();
+    assert_eq!(
+        before.calls(),
+        [CallRecord {
+            message_id: mid("urn:a"),
+            seq: 2,
+            time_ms: 10,
+            request: reserve("MTLP0001", TH, "MTLE101226"),
+            reply: Reply::code(Code::Reserved),
+        }]
+    );
+
+    let again = c.call(20, Some("urn:a"), reserve("MTLP0001", TH, "MTLE101226"));
+    assert_eq!(again, repeat_of(Reply::code(Code::Reserved), 2));
+    assert_eq!(c.r.applied_seq(), 3);
+    // Not executed again (that would be ALREADY_RESERVED), and the remembered time stays 10.
+    assert_eq!(c.r.export().unwrap(), before);
+    assert_eq!(c.r.digest().unwrap(), before.digest());
+    assert_eq!(
+        c.plain(30, reserve("MTLP0001", TH, "MTLE101226")).code,
+        Code::AlreadyReserved
+    );
+
+    // A repeated read gets the first answer, even once the state has moved on.
+    let listed = c.call(40, Some("urn:list"), list("MTLA0001", TH)).reply;
+    assert_eq!(listed, c.plain(40, list("MTLA0001", TH)));
+    c.plain(41, cancel("MTLP0001", TH, "MTLE101226"));
+    assert_ne!(c.plain(41, list("MTLA0001", TH)), listed);
+    let again = c.call(42, Some("urn:list"), list("MTLA0001", TH));
+    assert_eq!(again, repeat_of(listed, 5));
+}
+
+#[test]
+fn the_same_message_id_with_another_request_is_message_id_reused() {
+    let mut c = C::new(1_000, 10);
+    c.plain(0, add("MTLA0001", TH, "MTLE101226", 2));
+    c.call(5, Some("urn:a"), reserve("MTLP0001", TH, "MTLE101226"));
+    let before = c.r.export().unwrap();
+    let out = c.call(6, Some("urn:a"), reserve("MTLP0002", TH, "MTLE101226"));
+    assert_eq!(out, Outcome::fresh(Reply::code(Code::MessageIdReused)));
+    assert_eq!(out.reply.body, ReplyBody::Empty);
+    assert!(!out.reply.success());
+    assert_eq!(c.r.applied_seq(), 3);
+    assert_eq!(c.r.export().unwrap(), before);
+    // The first call is still the remembered one, and still repeats.
+    let again = c.call(7, Some("urn:a"), reserve("MTLP0001", TH, "MTLE101226"));
+    assert_eq!(again, repeat_of(Reply::code(Code::Reserved), 2));
+}
+
+#[test]
+fn forgetting_by_age_keeps_a_call_exactly_max_age_old() {
+    let mut c = C::new(100, 10);
+    c.call(1_000, Some("urn:a"), schedule("MTLP0001"));
+    // now - time == max_age: kept, by a plain call and by a repeat alike.
+    c.plain(1_100, schedule("MTLP0002"));
+    assert_eq!(c.remembered(), ids(&[("urn:a", 1)]));
+    let again = c.call(1_100, Some("urn:a"), schedule("MTLP0001"));
+    assert_eq!(again.repeat_of, Some(1));
+    // One ms more: forgotten, by a call without a message id too.
+    c.plain(1_101, schedule("MTLP0002"));
+    assert!(c.remembered().is_empty());
+    // So the id is new again: executed, and remembered at its new seq.
+    let out = c.call(1_101, Some("urn:a"), schedule("MTLP0001"));
+    assert_eq!(out.repeat_of, None);
+    assert_eq!(c.remembered(), ids(&[("urn:a", 5)]));
+}
+
+#[test]
+fn forgetting_by_age_comes_before_looking_the_message_id_up() {
+    let mut c = C::new(100, 10);
+    c.call(0, Some("urn:a"), schedule("MTLP0001"));
+    c.call(10, Some("urn:b"), schedule("MTLP0001"));
+    c.call(20, Some("urn:c"), schedule("MTLP0001"));
+    // Old enough: not a repeat, and not MESSAGE_ID_REUSED with another request either.
+    let out = c.call(101, Some("urn:a"), schedule("MTLP0002"));
+    assert_eq!(out, Outcome::fresh(Reply::schedule(Vec::new())));
+    assert_eq!(
+        c.remembered(),
+        ids(&[("urn:b", 2), ("urn:c", 3), ("urn:a", 4)])
+    );
+    // Several at once, oldest first, up to the first young enough.
+    c.plain(115, schedule("MTLP0002"));
+    assert_eq!(c.remembered(), ids(&[("urn:c", 3), ("urn:a", 4)]));
+}
+
+#[test]
+fn forgetting_by_count_drops_the_lowest_seq_first() {
+    let mut c = C::new(1_000_000, 2);
+    for (id, time) in [("a", 0), ("b", 1), ("c", 2)] {
+        c.call(time, Some(id), schedule("MTLP0001"));
+    }
+    assert_eq!(c.remembered(), ids(&[("b", 2), ("c", 3)]));
+    // Plain calls are not remembered, so they neither count nor trim.
+    c.plain(3, schedule("MTLP0001"));
+    assert_eq!(c.remembered(), ids(&[("b", 2), ("c", 3)]));
+    // Neither does a repeat or a reused id.
+    assert_eq!(
+        c.call(4, Some("c"), schedule("MTLP0001")).repeat_of,
+        Some(3)
+    );
+    let reused = c.call(4, Some("c"), schedule("MTLP0002"));
+    assert_eq!(reused.reply.code, Code::MessageIdReused);
+    assert_eq!(c.remembered(), ids(&[("b", 2), ("c", 3)]));
+    // "a" was forgotten: executed again, and "b", now the lowest, goes.
+    assert_eq!(c.call(5, Some("a"), schedule("MTLP0001")).repeat_of, None);
+    assert_eq!(c.remembered(), ids(&[("c", 3), ("a", 7)]));
+}
+
+#[test]
+fn max_entries_zero_remembers_nothing() {
+    let mut c = C::new(1_000, 0);
+    c.plain(0, add("MTLA0001", TH, "MTLE101226", 2));
+    let first = c.call(1, Some("a"), reserve("MTLP0001", TH, "MTLE101226"));
+    assert_eq!(first.reply.code, Code::Reserved);
+    assert!(c.remembered().is_empty());
+    let second = c.call(2, Some("a"), reserve("MTLP0001", TH, "MTLE101226"));
+    assert_eq!(second, Outcome::fresh(Reply::code(Code::AlreadyReserved)));
+}
+
+#[test]
+fn a_failing_request_is_remembered_with_its_failing_reply() {
+    let mut c = C::new(1_000, 10);
+    c.plain(0, add("MTLA0001", TH, "MTLE101226", 1));
+    c.plain(0, reserve("MTLP0001", TH, "MTLE101226"));
+    let full = c.call(1, Some("urn:full"), reserve("MTLP0002", TH, "MTLE101226"));
+    assert_eq!(full, Outcome::fresh(Reply::code(Code::SlotFull)));
+    let snap = c.r.export().unwrap();
+    assert_eq!(snap.calls().len(), 1);
+    assert_eq!(snap.calls()[0].reply, Reply::code(Code::SlotFull));
+    // Room now, but the retry gets the first answer and books nothing.
+    c.plain(2, cancel("MTLP0001", TH, "MTLE101226"));
+    let again = c.call(3, Some("urn:full"), reserve("MTLP0002", TH, "MTLE101226"));
+    assert_eq!(again, repeat_of(Reply::code(Code::SlotFull), 3));
+    assert!(c.r.export().unwrap().slots()[0].holders.is_empty());
+}
+
+#[test]
+fn a_call_that_errs_changes_nothing_and_is_not_remembered() {
+    let mut c = C::new(1_000, 10);
+    c.call(0, Some("urn:a"), add("MTLA0001", TH, "MTLE101226", 1));
+    let before = c.r.export().unwrap();
+    let id = mid("urn:b");
+    let request = reserve("MTLP0001", TH, "MTLE101226");
+    let wrong = Ordered {
+        seq: 3,
+        // Late enough to forget "urn:a", had it been applied.
+        time_ms: 5_000,
+        message_id: Some(&id),
+        request: &request,
+        memory: c.memory,
+    };
+    assert!(matches!(
+        c.r.call(&wrong),
+        Err(ReplicaError::Sequence {
+            expected: 2,
+            got: 3
+        })
+    ));
+    assert_eq!(c.r.applied_seq(), 1);
+    assert_eq!(c.r.export().unwrap(), before);
+    let out = c.call(10, Some("urn:b"), request.clone());
+    assert_eq!(out, Outcome::fresh(Reply::code(Code::Reserved)));
+    assert_eq!(c.remembered(), ids(&[("urn:a", 1), ("urn:b", 2)]));
+}
+
+#[test]
+fn a_plain_call_with_nothing_to_forget_does_not_open_the_call_tables() {
+    let mut c = C::new(100, 10);
+    c.call(0, Some("urn:a"), schedule("MTLP0001"));
+    // White box: drop the tables inside the open transaction. A plain call that opened them
+    // would create them again.
+    let tables = |r: &mut KvReplica| {
+        r.in_pending(|txn| {
+            Ok(txn
+                .list_tables()
+                .map_err(crate::storage)?
+                .map(|t| redb::TableHandle::name(&t).to_owned())
+                .collect::<Vec<_>>())
+        })
+        .unwrap()
+    };
+    assert!(tables(&mut c.r).contains(&"calls".to_owned()));
+    c.r.in_pending(|txn| {
+        for t in txn.list_tables().map_err(crate::storage)? {
+            if ["calls", "call_ids"].contains(&redb::TableHandle::name(&t)) {
+                txn.delete_table(t).map_err(crate::storage)?;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    c.plain(100, reserve("MTLP0001", TH, "MTLE101226"));
+    let names = tables(&mut c.r);
+    assert!(!names.contains(&"calls".to_owned()), "{names:?}");
+    assert!(!names.contains(&"call_ids".to_owned()), "{names:?}");
+}
+
+#[test]
+fn snapshots_carry_the_remembered_calls_and_import_replaces_them() {
+    let mut c = C::new(1_000, 3);
+    for (i, request) in sample_workload().into_iter().enumerate() {
+        let id = format!("urn:{i}");
+        let id = (i % 2 == 0).then_some(id.as_str());
+        c.call(i as u64 * 10, id, request);
+    }
+    let snap = c.r.export().unwrap();
+    assert_eq!(
+        c.remembered(),
+        ids(&[("urn:4", 5), ("urn:6", 7), ("urn:8", 9)])
+    );
+    assert_eq!(Snapshot::decode(&snap.encode()).unwrap(), snap);
+    assert_eq!(c.r.digest().unwrap(), snap.digest());
+    let (slots, _) = snap.clone().into_parts();
+    assert_ne!(
+        snap.digest(),
+        Snapshot::new(slots.clone()).unwrap().digest()
+    );
+
+    // The calls another replica remembered are replaced, not merged.
+    let mut other = C::new(1_000, 3);
+    other.call(0, Some("urn:other"), schedule("MTLP0001"));
+    other.call(1, Some("urn:6"), schedule("MTLP0001"));
+    other.r.import(c.r.applied_seq(), &snap).unwrap();
+    assert_eq!(other.r.export().unwrap(), snap);
+    assert_eq!(other.r.digest().unwrap(), snap.digest());
+
+    // Both now answer every call alike: repeats, reuses, forgetting by count and by age (which
+    // also checks the count and oldest time the import left in memory).
+    // Remembered after the import: urn:4 (seq 5, 40 ms), urn:6 (seq 7, 60 ms), urn:8 (seq 9,
+    // 80 ms); max_age_ms 1000, max_entries 3.
+    let later = [
+        // Seq 11: urn:6 named another request.
+        (
+            100,
+            Some("urn:6"),
+            schedule("MTLP0001"),
+            Code::MessageIdReused,
+            None,
+        ),
+        // Seq 12: new, so urn:4 goes by count.
+        (100, Some("urn:other"), schedule("MTLP0001"), Code::Ok, None),
+        // Seq 13: urn:6 is exactly 1000 ms old, kept; seq 14: one ms more, forgotten.
+        (1_060, None, schedule("TORP0002"), Code::Ok, None),
+        (1_061, Some("urn:6"), schedule("TORP0002"), Code::Ok, None),
+        // Seq 15: a repeat of seq 9.
+        (
+            1_062,
+            Some("urn:8"),
+            sample_workload()[8].clone(),
+            Code::Reserved,
+            Some(9),
+        ),
+        // Seq 16: urn:8 (80 ms) goes by age, urn:other (100 ms) stays.
+        (1_100, Some("urn:x"), list("MTLA0001", TH), Code::Ok, None),
+    ];
+    for (time, id, request, code, repeat) in later {
+        let want = c.call(time, id, request.clone());
+        assert_eq!((want.reply.code, want.repeat_of), (code, repeat), "{id:?}");
+        assert_eq!(other.call(time, id, request), want, "{id:?}");
+    }
+    assert_eq!(other.r.export().unwrap(), c.r.export().unwrap());
+    assert_eq!(
+        c.remembered(),
+        ids(&[("urn:other", 12), ("urn:6", 14), ("urn:x", 16)])
+    );
+
+    // A snapshot without calls forgets them all.
+    other
+        .r
+        .import(50, &Snapshot::new(slots.clone()).unwrap())
+        .unwrap();
+    assert!(other.remembered().is_empty());
+    assert_eq!(other.r.export().unwrap().slots(), slots);
+    let out = other.call(2_000, Some("urn:6"), schedule("MTLP0001"));
+    assert_eq!(out.repeat_of, None);
+}
+
+#[test]
+fn remembered_calls_survive_a_reopen() {
+    let memory = CallMemory {
+        max_age_ms: 100,
+        max_entries: 3,
+    };
+    let at = |time_ms, id: Option<&str>, request| TestCall {
+        time_ms,
+        id: id.map(mid),
+        request,
+    };
+    for durability in [Durability::Sync, Durability::Deferred] {
+        let dir = tempfile::tempdir().unwrap();
+        let before = {
+            let mut r = KvReplica::open(dir.path(), durability).unwrap();
+            call_at(
+                &mut r,
+                memory,
+                &at(0, Some("a"), add("MTLA0001", TH, "MTLE101226", 5)),
+            );
+            call_at(
+                &mut r,
+                memory,
+                &at(50, Some("b"), reserve("MTLP0001", TH, "MTLE101226")),
+            );
+            call_at(&mut r, memory, &at(60, Some("c"), schedule("MTLP0001")));
+            r.export().unwrap()
+        };
+        let mut r = KvReplica::open(dir.path(), durability).unwrap();
+        assert_eq!(r.applied_seq(), 3, "{durability:?}");
+        assert_eq!(r.export().unwrap(), before);
+        let remembered = |r: &KvReplica| -> Vec<(String, u64)> {
+            let snap = r.export().unwrap();
+            snap.calls()
+                .iter()
+                .map(|c| (c.message_id.to_string(), c.seq))
+                .collect()
+        };
+        // The repeat is found on disk.
+        let again = call_at(
+            &mut r,
+            memory,
+            &at(70, Some("b"), reserve("MTLP0001", TH, "MTLE101226")),
+        );
+        assert_eq!(again, repeat_of(Reply::code(Code::Reserved), 2));
+        // The oldest time was loaded at open: a plain call forgets "a".
+        call_at(&mut r, memory, &at(101, None, schedule("MTLP0002")));
+        assert_eq!(remembered(&r), ids(&[("b", 2), ("c", 3)]));
+        // And so was the count: the fourth remembered call pushes out the lowest seq.
+        call_at(&mut r, memory, &at(101, Some("d"), schedule("MTLP0002")));
+        call_at(&mut r, memory, &at(102, Some("e"), schedule("MTLP0003")));
+        assert_eq!(remembered(&r), ids(&[("c", 3), ("d", 6), ("e", 7)]));
+        let after = r.export().unwrap();
+        drop(r);
+        let r = KvReplica::open(dir.path(), durability).unwrap();
+        assert_eq!(r.applied_seq(), 7);
+        assert_eq!(r.export().unwrap(), after);
+    }
+}
+
+/// Random calls over [`random_workload`]: retries of earlier calls (some long forgotten),
+/// message ids from a small pool (so ids are often reused for other requests), plain calls,
+/// and a clock advancing by 0 to 39 ms per call.
+fn random_calls(seed: u64, n: usize) -> Vec<TestCall> {
+    let mut rng = tessera_testkit::Rng::new(seed.wrapping_mul(31).wrapping_add(7));
+    let pool = ["urn:a", "urn:b", "urn:c", "urn:d", "urn:e", "urn:f"];
+    let mut time_ms = 1_000_000;
+    let mut out: Vec<TestCall> = Vec::with_capacity(n);
+    for request in random_workload(seed, n) {
+        time_ms += rng.below(40);
+        let earlier: Vec<&TestCall> = out.iter().filter(|c| c.id.is_some()).collect();
+        let call = match rng.below(8) {
+            0 | 1 if !earlier.is_empty() => TestCall {
+                time_ms,
+                ..earlier[rng.index(earlier.len())].clone()
+            },
+            2..=4 => TestCall {
+                time_ms,
+                id: Some(mid(pool[rng.index(pool.len())])),
+                request,
+            },
+            _ => TestCall {
+                time_ms,
+                id: None,
+                request,
+            },
+        };
+        out.push(call);
+    }
+    out
+}
+
+/// Limits small enough for [`random_calls`] to forget by age and by count.
+const RANDOM_MEMORY: CallMemory = CallMemory {
+    max_age_ms: 200,
+    max_entries: 4,
+};
+
+/// "Repeated calls" written as literally as possible: the remembered calls in a list in seq
+/// order, scanned linearly, in front of a replica that sees only the executed requests.
+struct Model {
+    domain: KvReplica,
+    remembered: Vec<CallRecord>,
+    seq: u64,
+    /// How often each rule fired: repeats, reuses, forgotten by age, forgotten by count.
+    fired: [usize; 4],
+}
+
+impl Model {
+    fn new() -> Model {
+        Model {
+            domain: KvReplica::in_memory().unwrap(),
+            remembered: Vec::new(),
+            seq: 0,
+            fired: [0; 4],
+        }
+    }
+
+    fn call(&mut self, c: &TestCall, memory: CallMemory) -> Outcome {
+        self.seq += 1;
+        let before = self.remembered.len();
+        self.remembered
+            .retain(|r| c.time_ms - r.time_ms <= memory.max_age_ms);
+        self.fired[2] += before - self.remembered.len();
+        let first =
+            c.id.as_ref()
+                .and_then(|id| self.remembered.iter().find(|r| &r.message_id == id));
+        if let Some(first) = first {
+            if first.request == c.request {
+                self.fired[0] += 1;
+                return repeat_of(first.reply.clone(), first.seq);
+            }
+            self.fired[1] += 1;
+            return Outcome::fresh(Reply::code(Code::MessageIdReused));
+        }
+        let domain_seq = self.domain.applied_seq() + 1;
+        let reply = self.domain.apply(domain_seq, &c.request).unwrap();
+        if let Some(id) = &c.id {
+            self.remembered.push(CallRecord {
+                message_id: id.clone(),
+                seq: self.seq,
+                time_ms: c.time_ms,
+                request: c.request.clone(),
+                reply: reply.clone(),
+            });
+            while self.remembered.len() as u64 > memory.max_entries {
+                self.remembered.remove(0);
+                self.fired[3] += 1;
+            }
+        }
+        Outcome::fresh(reply)
+    }
+
+    fn export(&self) -> Snapshot {
+        let slots = self.domain.export().unwrap().into_slots();
+        Snapshot::with_calls(slots, self.remembered.clone()).unwrap()
+    }
+}
+
+#[test]
+fn random_calls_agree_with_a_literal_model() {
+    let mut fired = [0; 4];
+    for seed in 1..=8 {
+        let mut r = KvReplica::in_memory().unwrap();
+        let mut model = Model::new();
+        for (i, c) in random_calls(seed, 300).iter().enumerate() {
+            let want = model.call(c, RANDOM_MEMORY);
+            let got = call_at(&mut r, RANDOM_MEMORY, c);
+            assert_eq!(got.encode(), want.encode(), "seed {seed}, call {i}: {c:?}");
+            if i % 25 == 0 {
+                assert_eq!(r.export().unwrap(), model.export(), "seed {seed}, call {i}");
+            }
+        }
+        let snap = model.export();
+        assert_eq!(r.export().unwrap(), snap);
+        assert_eq!(r.digest().unwrap(), snap.digest());
+        for (total, n) in fired.iter_mut().zip(model.fired) {
+            *total += n;
+        }
+    }
+    // Every rule fired, and more than a few times.
+    assert!(fired.iter().all(|&n| n > 20), "{fired:?}");
+}
+
+#[test]
+fn random_calls_agree_with_the_model_across_syncs_and_reopens() {
+    let calls = random_calls(4711, 240);
+    let mut model = Model::new();
+    for durability in [Durability::Deferred, Durability::Sync] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = KvReplica::open(dir.path(), durability).unwrap();
+        model = Model::new();
+        for (i, c) in calls.iter().enumerate() {
+            let want = model.call(c, RANDOM_MEMORY);
+            assert_eq!(call_at(&mut r, RANDOM_MEMORY, c), want, "call {i}");
+            if i % 13 == 0 {
+                r.sync().unwrap();
+            }
+            if i % 61 == 0 {
+                // Reopened: the summary of the remembered calls is read back from disk.
+                drop(r);
+                r = KvReplica::open(dir.path(), durability).unwrap();
+                assert_eq!(r.export().unwrap(), model.export(), "call {i}");
+            }
+        }
+        assert_eq!(r.export().unwrap(), model.export());
+    }
+    assert!(model.fired.iter().all(|&n| n > 0), "{:?}", model.fired);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Snapshots
 
 fn sample_workload() -> Vec<Request> {
@@ -1188,7 +1772,8 @@ fn file_and_memory_replicas_agree_byte_for_byte() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Crash consistency: a child process applies a workload and aborts without closing.
+// Crash consistency: a child process applies a workload of calls, some with message ids, and
+// aborts without closing.
 
 const CRASH_DIR: &str = "REPLICA_KV_CRASH_DIR";
 const CRASH_MODE: &str = "REPLICA_KV_CRASH_MODE";
@@ -1209,8 +1794,8 @@ fn crash_child() {
         Durability::Deferred
     };
     let mut r = KvReplica::open(Path::new(&dir), durability).unwrap();
-    for (req, seq) in random_workload(777, CRASH_TOTAL).iter().zip(1..) {
-        r.apply(seq, req).unwrap();
+    for (c, seq) in random_calls(777, CRASH_TOTAL).iter().zip(1..) {
+        call_at(&mut r, RANDOM_MEMORY, c);
         let sync = match mode.as_str() {
             "group" => seq % CRASH_GROUP == 0,
             _ => seq == CRASH_SYNC_AT,
@@ -1238,18 +1823,31 @@ fn crash_and_reopen(mode: &str, durability: Durability) -> (tempfile::TempDir, K
     (dir, r)
 }
 
-fn assert_consistent(r: &KvReplica) {
-    let work = random_workload(777, CRASH_TOTAL);
+/// The reopened replica holds exactly the first `applied_seq()` calls, remembered calls
+/// included, and goes on from there as if it had never crashed.
+fn assert_consistent(r: &mut KvReplica) {
+    let work = random_calls(777, CRASH_TOTAL);
     let applied = usize::try_from(r.applied_seq()).unwrap();
     assert!(applied <= CRASH_TOTAL);
-    assert_eq!(r.export().unwrap(), replay(&work[..applied]).1);
+    let mut model = Model::new();
+    for c in &work[..applied] {
+        model.call(c, RANDOM_MEMORY);
+    }
+    let state = r.export().unwrap();
+    assert_eq!(state, model.export());
+    assert!(!state.calls().is_empty(), "the workload remembers calls");
+    for (i, c) in work.iter().enumerate().skip(applied) {
+        let want = model.call(c, RANDOM_MEMORY);
+        assert_eq!(call_at(r, RANDOM_MEMORY, c), want, "call {i}");
+    }
+    assert_eq!(r.export().unwrap(), model.export());
 }
 
 #[test]
 fn crash_with_sync_durability_loses_nothing() {
     let (_dir, mut r) = crash_and_reopen("sync", Durability::Sync);
     assert_eq!(r.applied_seq(), CRASH_TOTAL as u64);
-    assert_consistent(&r);
+    assert_consistent(&mut r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
 }
@@ -1259,7 +1857,7 @@ fn crash_with_deferred_durability_keeps_a_consistent_prefix() {
     let (_dir, mut r) = crash_and_reopen("deferred", Durability::Deferred);
     // Everything up to the sync survived; the requests after it were never committed.
     assert_eq!(r.applied_seq(), CRASH_SYNC_AT);
-    assert_consistent(&r);
+    assert_consistent(&mut r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
 }
@@ -1269,7 +1867,7 @@ fn crash_with_group_commit_resumes_at_the_last_sync() {
     let (_dir, mut r) = crash_and_reopen("group", Durability::Deferred);
     let last_sync = CRASH_TOTAL as u64 / CRASH_GROUP * CRASH_GROUP;
     assert_eq!(r.applied_seq(), last_sync);
-    assert_consistent(&r);
+    assert_consistent(&mut r);
     let seq = r.applied_seq() + 1;
     assert_eq!(r.apply(seq, &schedule("MTLP0001")).unwrap().code, Code::Ok);
     r.sync().unwrap();

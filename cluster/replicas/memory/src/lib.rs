@@ -6,16 +6,19 @@
 //! alone and replies are deterministic.
 
 mod calendar;
+mod calls;
 mod ops;
 mod state;
 
-use tessera_types::{Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{CallRecord, Code, Ordered, Outcome, Replica, ReplicaError, Reply, Snapshot};
 
+use crate::calls::Remembered;
 use crate::state::State;
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryReplica {
     state: State,
+    calls: Remembered,
     applied_seq: u64,
 }
 
@@ -26,14 +29,37 @@ impl MemoryReplica {
 }
 
 impl Replica for MemoryReplica {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        let seq = call.seq;
         let expected = self.applied_seq.wrapping_add(1);
         if seq != expected || expected == 0 {
             return Err(ReplicaError::Sequence { expected, got: seq });
         }
-        let reply = ops::execute(&mut self.state, request);
+        self.calls
+            .forget_older(call.time_ms, call.memory.max_age_ms);
+        let outcome = match call.message_id.and_then(|id| self.calls.get(id)) {
+            Some(first) if first.request == *call.request => Outcome {
+                reply: first.reply.clone(),
+                repeat_of: Some(first.seq),
+            },
+            Some(_) => Outcome::fresh(Reply::code(Code::MessageIdReused)),
+            None => {
+                let reply = ops::execute(&mut self.state, call.request);
+                if let Some(id) = call.message_id {
+                    let record = CallRecord {
+                        message_id: id.clone(),
+                        seq,
+                        time_ms: call.time_ms,
+                        request: call.request.clone(),
+                        reply: reply.clone(),
+                    };
+                    self.calls.remember(record, call.memory.max_entries);
+                }
+                Outcome::fresh(reply)
+            }
+        };
         self.applied_seq = seq;
-        Ok(reply)
+        Ok(outcome)
     }
 
     fn applied_seq(&self) -> u64 {
@@ -41,12 +67,17 @@ impl Replica for MemoryReplica {
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
-        Ok(self.state.to_snapshot()?)
+        let slots = self.state.to_snapshot()?.into_slots();
+        Ok(Snapshot::with_calls(
+            slots,
+            self.calls.records().cloned().collect(),
+        )?)
     }
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
         // Built aside and swapped in, so the replica is never seen half-imported.
         self.state = State::from_snapshot(snapshot);
+        self.calls = Remembered::from_records(snapshot.calls());
         self.applied_seq = seq;
         Ok(())
     }

@@ -5,10 +5,13 @@
 //!   city derived from the event ID by generated columns; a `meta` row holds `applied_seq`.
 //! - `command`: step 0, argument syntax.
 //! - `ops`: the seven operations, each a handful of cached statements.
+//! - `calls`: the remembered calls of `docs/domain.md`, "Repeated calls", in a table of
+//!   their own, with a summary in memory so that most calls need no SQL for them.
 //! - `state`: export and import of the canonical snapshot.
 //!
-//! Every request also advances `applied_seq` atomically with its effects, so after a crash
-//! the database holds exactly the state after its recorded sequence number:
+//! Every call also advances `applied_seq` atomically with its effects (the request's, and
+//! remembering or forgetting calls), so after a crash the database holds exactly the state
+//! after its recorded sequence number:
 //!
 //! - `Durability::Sync` (and in memory): every request is one transaction, durable on return.
 //! - `Durability::Deferred`: one write transaction stays open across requests and each request
@@ -23,6 +26,7 @@
 //!   are gone and the replica can no longer match its `applied_seq`: it is then *poisoned*
 //!   and every later call fails with `ReplicaError::Storage`, so the manager replaces it.
 
+mod calls;
 mod command;
 mod error;
 mod ops;
@@ -35,8 +39,9 @@ mod tests;
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
-use tessera_types::{Durability, Replica, ReplicaError, Reply, Request, Snapshot};
+use tessera_types::{Code, Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Snapshot};
 
+use crate::calls::Summary;
 use crate::error::StorageError;
 
 /// Name of the database file inside the replica's directory.
@@ -49,6 +54,9 @@ pub struct SqliteReplica {
     /// Mirror of `meta.applied_seq`, updated only after the commit (or, when deferred, the
     /// savepoint release) that wrote it.
     applied_seq: u64,
+    /// Summary of `remembered_call`, updated like `applied_seq`: only after the write that
+    /// changed the table took hold.
+    calls: Summary,
     /// Only a file has a log to checkpoint on `sync`.
     on_disk: bool,
     /// Requests share one write transaction, committed by `sync`.
@@ -71,9 +79,11 @@ impl SqliteReplica {
         let mut conn = Connection::open_in_memory().map_err(StorageError::from)?;
         schema::configure_common(&conn)?;
         let applied_seq = schema::install(&mut conn)?;
+        let calls = Summary::load(&conn)?;
         Ok(SqliteReplica {
             conn,
             applied_seq,
+            calls,
             on_disk: false,
             deferred: false,
             in_batch: false,
@@ -86,10 +96,12 @@ impl SqliteReplica {
         let mut conn = Connection::open(dir.join(DATABASE_FILE))?;
         schema::configure_file(&conn, durability)?;
         let applied_seq = schema::install(&mut conn)?;
+        let calls = Summary::load(&conn)?;
         sync_directory(dir)?;
         Ok(SqliteReplica {
             conn,
             applied_seq,
+            calls,
             on_disk: true,
             deferred: durability == Durability::Deferred,
             in_batch: false,
@@ -227,8 +239,9 @@ fn sync_directory(_dir: &Path) -> error::Result<()> {
     Ok(())
 }
 
-impl Replica for SqliteReplica {
-    fn apply(&mut self, seq: u64, request: &Request) -> Result<Reply, ReplicaError> {
+impl SqliteReplica {
+    /// Calls must come with consecutive sequence numbers.
+    fn check_next(&self, seq: u64) -> Result<(), ReplicaError> {
         let expected = self
             .applied_seq
             .checked_add(1)
@@ -236,7 +249,46 @@ impl Replica for SqliteReplica {
         if seq != expected {
             return Err(ReplicaError::Sequence { expected, got: seq });
         }
-        Ok(self.transact(seq, |conn| ops::execute(conn, request))?)
+        Ok(())
+    }
+}
+
+/// The steps of `docs/domain.md`, "Repeated calls", in their order, inside the call's
+/// transaction. `calls` is the summary before the call; the one after is returned for the
+/// caller to install once the transaction holds.
+fn answer(
+    conn: &Connection,
+    call: &Ordered<'_>,
+    calls: Summary,
+) -> error::Result<(Outcome, Summary)> {
+    let calls = calls::forget_older(conn, calls, call.time_ms, call.memory.max_age_ms)?;
+    let Some(id) = call.message_id else {
+        return Ok((Outcome::fresh(ops::execute(conn, call.request)?), calls));
+    };
+    if let Some(first) = calls::find(conn, calls, id)? {
+        // A repeat or a reuse changes nothing but what step 1 forgot.
+        let outcome = if first.request == *call.request {
+            Outcome {
+                reply: first.reply,
+                repeat_of: Some(first.seq),
+            }
+        } else {
+            Outcome::fresh(Reply::code(Code::MessageIdReused))
+        };
+        return Ok((outcome, calls));
+    }
+    let reply = ops::execute(conn, call.request)?;
+    let calls = calls::remember(conn, calls, call, id, &reply)?;
+    Ok((Outcome::fresh(reply), calls))
+}
+
+impl Replica for SqliteReplica {
+    fn call(&mut self, call: &Ordered<'_>) -> Result<Outcome, ReplicaError> {
+        self.check_next(call.seq)?;
+        let before = self.calls;
+        let (outcome, after) = self.transact(call.seq, |conn| answer(conn, call, before))?;
+        self.calls = after;
+        Ok(outcome)
     }
 
     fn applied_seq(&self) -> u64 {
@@ -250,7 +302,8 @@ impl Replica for SqliteReplica {
     }
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
-        Ok(self.transact(seq, |conn| state::import(conn, snapshot))?)
+        self.calls = self.transact(seq, |conn| state::import(conn, snapshot))?;
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<(), ReplicaError> {

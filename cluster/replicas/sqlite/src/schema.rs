@@ -12,9 +12,15 @@ use tessera_types::{Durability, EventType};
 
 use crate::error::{Result, StorageError};
 
-/// Bumped whenever the schema changes incompatibly; a file with another version is refused
-/// rather than misread.
-const SCHEMA_VERSION: i64 = 1;
+/// Bumped whenever the schema changes; a file with a newer version is refused rather than
+/// misread, an older one is brought up to date (see [`install`]).
+///
+/// - 1: slots, reservations, `meta`.
+/// - 2: `remembered_call` (`docs/domain.md`, "Repeated calls").
+const SCHEMA_VERSION: i64 = 2;
+
+/// The oldest version [`install`] can bring up to date.
+const OLDEST_UPGRADABLE: i64 = 1;
 
 /// The whole schema. Idempotent, so it runs on every open.
 ///
@@ -85,6 +91,19 @@ CREATE VIEW IF NOT EXISTS holding AS
     SELECT r.participant, s.kind, s.event_id, s.city, s.city_rank, s.day, s.part, s.week
     FROM reservation AS r
     JOIN slot AS s ON s.kind = r.kind AND s.event_id = r.event_id;
+
+-- The calls answered with a message id (docs/domain.md, 'Repeated calls'). `seq` is the
+-- rowid, so the lowest seqs (the oldest calls: times never decrease along seqs) are a rowid
+-- range to delete; the message id is unique because a remembered id is never executed
+-- again. Request and reply are their canonical encodings (`encode`), which decode to exactly
+-- the values that were stored and so compare and rebuild exactly.
+CREATE TABLE IF NOT EXISTS remembered_call (
+    seq        INTEGER PRIMARY KEY CHECK (seq > 0),
+    message_id TEXT    NOT NULL UNIQUE,
+    time_ms    INTEGER NOT NULL CHECK (time_ms >= 0),
+    request    BLOB    NOT NULL,
+    reply      BLOB    NOT NULL
+);
 ";
 
 /// Rank of an event type in the spec's order, as stored in `kind`.
@@ -145,7 +164,12 @@ pub(crate) fn configure_common(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Creates or checks the schema and returns the persisted `applied_seq`.
+/// Creates, checks or upgrades the schema and returns the persisted `applied_seq`.
+///
+/// Every version so far only added tables, so the idempotent [`SCHEMA`] is the whole
+/// upgrade: a version 1 file gets an empty `remembered_call`, as it should be: the release
+/// that wrote it remembered no calls. A change that alters an existing table will
+/// need its own migration step here.
 pub(crate) fn install(conn: &mut Connection) -> Result<u64> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -157,9 +181,10 @@ pub(crate) fn install(conn: &mut Connection) -> Result<u64> {
         )
         .optional()?
         .is_some();
-    if has_tables && version != SCHEMA_VERSION {
+    if has_tables && !(OLDEST_UPGRADABLE..=SCHEMA_VERSION).contains(&version) {
         return Err(StorageError::new(format!(
-            "database has schema version {version}, this replica understands {SCHEMA_VERSION}"
+            "database has schema version {version}, this replica understands \
+             {OLDEST_UPGRADABLE} to {SCHEMA_VERSION}"
         )));
     }
     tx.execute_batch(SCHEMA)?;

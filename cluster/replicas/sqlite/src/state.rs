@@ -1,15 +1,28 @@
-//! Export and import of the canonical [`Snapshot`], the implementation-neutral state.
+//! Export and import of the canonical [`Snapshot`], the implementation-neutral state: the
+//! slots with their holders, then the remembered calls.
 
 use rusqlite::Connection;
 use tessera_types::{SlotRecord, Snapshot, UserId};
 
+use crate::calls::{self, Summary};
 use crate::error::{Result, StorageError};
 use crate::ops::{stored_event_id, stored_event_type};
 use crate::schema::kind_of;
 
+/// Reads the whole state. `digest` hashes this too, so the calls count exactly as the
+/// canonical snapshot has them.
+pub(crate) fn export(conn: &Connection) -> Result<Snapshot> {
+    let slots = export_slots(conn)?;
+    let calls = calls::export(conn)?;
+    // `Snapshot::with_calls` re-establishes canonical order and re-checks the invariants the
+    // schema already enforces; a failure here means the file was damaged behind SQLite's back.
+    Snapshot::with_calls(slots, calls)
+        .map_err(|e| StorageError::new(format!("stored state is invalid: {e}")))
+}
+
 /// Reads every slot with its holders. One pass over a LEFT JOIN: a slot without holders
 /// yields one row with a NULL participant.
-pub(crate) fn export(conn: &Connection) -> Result<Snapshot> {
+fn export_slots(conn: &Connection) -> Result<Vec<SlotRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.kind, s.event_id, s.capacity, r.participant
          FROM slot AS s
@@ -45,14 +58,17 @@ pub(crate) fn export(conn: &Connection) -> Result<Snapshot> {
             );
         }
     }
-    // `Snapshot::new` re-establishes canonical order and re-checks the invariants the schema
-    // already enforces; a failure here means the file was damaged behind SQLite's back.
-    Snapshot::new(slots).map_err(|e| StorageError::new(format!("stored state is invalid: {e}")))
+    Ok(slots)
 }
 
-/// Replaces the whole state with `snapshot`. The caller supplies the transaction, which also
-/// records the snapshot's sequence number.
-pub(crate) fn import(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
+/// Replaces the whole state with `snapshot` and returns the summary of its calls. The caller
+/// supplies the transaction, which also records the snapshot's sequence number.
+pub(crate) fn import(conn: &Connection, snapshot: &Snapshot) -> Result<Summary> {
+    import_slots(conn, snapshot)?;
+    calls::import(conn, snapshot.calls())
+}
+
+fn import_slots(conn: &Connection, snapshot: &Snapshot) -> Result<()> {
     conn.prepare_cached("DELETE FROM reservation")?
         .execute([])?;
     conn.prepare_cached("DELETE FROM slot")?.execute([])?;

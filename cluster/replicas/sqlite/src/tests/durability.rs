@@ -60,8 +60,8 @@ fn assert_reopens_at(dir: &Path, seq: usize) {
     assert_eq!(r.export().unwrap(), expected_after(seq));
 }
 
-const CRASH_DIR: &str = "TESSERA_SQLITE_CRASH_DIR";
-const CRASH_MODE: &str = "TESSERA_SQLITE_CRASH_MODE";
+pub(super) const CRASH_DIR: &str = "TESSERA_SQLITE_CRASH_DIR";
+pub(super) const CRASH_MODE: &str = "TESSERA_SQLITE_CRASH_MODE";
 
 /// Not a test of its own: the child process of the crash tests. Applies all requests,
 /// syncing after the first `SYNCED`, then aborts without syncing or dropping anything.
@@ -86,13 +86,14 @@ fn crash_child() {
 
 /// Runs [`crash_child`] in a new process and checks that it died by aborting.
 fn crash(dir: &Path, mode: &str) {
+    crash_in("tests::durability::crash_child", dir, mode);
+}
+
+/// Runs the ignored test `child` (a full path) in a new process, with [`CRASH_DIR`] and
+/// [`CRASH_MODE`] set, and checks that it died by aborting.
+pub(super) fn crash_in(child: &str, dir: &Path, mode: &str) {
     let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "tests::durability::crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args([child, "--exact", "--ignored", "--nocapture"])
         .env(CRASH_DIR, dir)
         .env(CRASH_MODE, mode)
         .status()

@@ -1,6 +1,8 @@
 //! Behavioural tests through the public `Replica` interface, one module per area of
 //! `docs/domain.md`. The helpers keep each test to the requests and replies that matter.
 
+mod call_model;
+mod calls;
 mod durability;
 mod exchange;
 mod removal;
