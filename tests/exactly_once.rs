@@ -15,24 +15,11 @@ use std::time::{Duration, Instant};
 
 use harness::{Options, Role, TestCluster};
 use tessera_protocol::wire::ChaosAction;
-use tessera_testkit::soap_client::{envelope, CallError, SoapClient, SOAP_PATH};
+use tessera_testkit::soap_client::{
+    envelope, envelope_with_message_id as with_message_id, CallError, SoapClient, SOAP_PATH,
+    WSA_NS as WSA,
+};
 use tessera_types::{Capacity, Request};
-
-const WSA: &str = "http://www.w3.org/2005/08/addressing";
-
-/// `request` as a SOAP 1.1 envelope with `wsa:MessageID` `id` (and an Action, as stacks send).
-fn with_message_id(request: &Request, id: &str) -> String {
-    envelope(request).replacen(
-        "<soap:Body>",
-        &format!(
-            "<soap:Header><wsa:Action xmlns:wsa=\"{WSA}\">urn:tessera:reservation:v1#{op}\
-             </wsa:Action><wsa:MessageID xmlns:wsa=\"{WSA}\">{id}</wsa:MessageID></soap:Header>\
-             <soap:Body>",
-            op = request.operation()
-        ),
-        1,
-    )
-}
 
 fn element<'a>(xml: &'a str, name: &str) -> &'a str {
     let open = format!("<{name}>");

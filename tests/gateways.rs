@@ -1,6 +1,7 @@
 //! Issue 15, several gateways: each `tesserad gateway` is an independent front end of the same
 //! cluster, and a real load balancer (Debian's HAProxy, health-checking `/health`) in front of
-//! them keeps the service up when one is `kill -9`'d under load.
+//! them keeps the service up when one is `kill -9`'d under load; clients that retry with their
+//! `wsa:MessageID` see every call take effect exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,11 +31,12 @@ fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn haproxy_config(bind: SocketAddr, gateways: &[SocketAddr]) -> String {
+fn haproxy_config(bind: SocketAddr, stats: SocketAddr, gateways: &[SocketAddr]) -> String {
     let mut cfg = format!(
         "global\n    maxconn 512\n\
          defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    \
          timeout server 30s\n    retries 2\n    option redispatch 1\n\
+         listen stats\n    bind {stats}\n    stats enable\n    stats uri /stats\n\
          frontend soap\n    bind {bind}\n    default_backend gateways\n\
          backend gateways\n    balance roundrobin\n    option httpchk GET /health\n    \
          http-check expect status 200\n    default-server inter 100ms fall 2 rise 2\n"
@@ -43,6 +45,28 @@ fn haproxy_config(bind: SocketAddr, gateways: &[SocketAddr]) -> String {
         cfg.push_str(&format!("    server gateway{} {g} check\n", i + 1));
     }
     cfg
+}
+
+/// Whether HAProxy's stats (CSV) say `server` of the gateways backend is down.
+async fn marked_down(stats: SocketAddr, server: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // HTTP/1.0: the page comes whole, up to the close (HTTP/1.1 would chunk it).
+    let Ok(mut conn) = tokio::net::TcpStream::connect(stats).await else {
+        return false;
+    };
+    let mut page = Vec::new();
+    if conn
+        .write_all(b"GET /stats;csv HTTP/1.0\r\n\r\n")
+        .await
+        .is_err()
+        || conn.read_to_end(&mut page).await.is_err()
+    {
+        return false;
+    }
+    String::from_utf8_lossy(&page).lines().any(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        f.len() > 17 && f[0] == "gateways" && f[1] == server && f[17].starts_with("DOWN")
+    })
 }
 
 /// Calls answered by one gateway so far, from its `/metrics`.
@@ -59,11 +83,12 @@ async fn calls_served(gateway: SocketAddr) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// One call through the balancer, retried (bounded, with a short pause) until answered.
-/// Returns the reply's code and how many attempts failed first.
-async fn call_until_answered(client: &SoapClient, request: &Request) -> (Code, u32) {
+/// One call through the balancer with the `wsa:MessageID` `id`, retried with it (bounded,
+/// with a short pause) until answered. Returns the reply's code and how many attempts failed
+/// first.
+async fn call_until_answered(client: &SoapClient, request: &Request, id: &str) -> (Code, u32) {
     for failed in 0..ATTEMPTS {
-        match client.submit(request).await {
+        match client.submit_once(request, id).await {
             Ok(reply) => return (reply.code, failed),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -102,8 +127,13 @@ async fn a_gateway_killed_under_load_behind_haproxy_loses_no_call() {
     ]);
 
     let balancer = local(free_port());
+    let stats = local(free_port());
     let haproxy_cfg = cluster.dir().join("haproxy.cfg");
-    std::fs::write(&haproxy_cfg, haproxy_config(balancer, &[first, second])).unwrap();
+    std::fs::write(
+        &haproxy_cfg,
+        haproxy_config(balancer, stats, &[first, second]),
+    )
+    .unwrap();
     let mut cmd = Command::new(haproxy);
     // -db: stay in the foreground, so the cluster reaps it like its own processes.
     cmd.args(["-db", "-f", haproxy_cfg.to_str().unwrap()])
@@ -128,7 +158,12 @@ async fn a_gateway_killed_under_load_behind_haproxy_loses_no_call() {
         event_id: "MTLE101226".parse().unwrap(),
         capacity: tessera_types::ids::Capacity::new(1000).unwrap(),
     };
-    assert_eq!(call_until_answered(&through, &slot).await.0, Code::Created);
+    assert_eq!(
+        call_until_answered(&through, &slot, "urn:test:slot")
+            .await
+            .0,
+        Code::Created
+    );
 
     // Clients reserve for distinct participants through the balancer; once a third of the
     // calls are answered, the second gateway is killed.
@@ -147,11 +182,12 @@ async fn a_gateway_killed_under_load_behind_haproxy_loses_no_call() {
                     event_id: "MTLE101226".parse().unwrap(),
                 };
                 let began = Instant::now();
-                let (code, failed) = call_until_answered(&client, &request).await;
+                let id = format!("urn:test:{participant}");
+                let (code, failed) = call_until_answered(&client, &request, &id).await;
                 answered.fetch_add(1, Ordering::Relaxed);
                 out.push((participant, code, failed, began.elapsed()));
             }
-            (out, client.connections())
+            out
         }));
     }
     let total = CLIENTS * PER_CLIENT;
@@ -165,48 +201,50 @@ async fn a_gateway_killed_under_load_behind_haproxy_loses_no_call() {
         before.0 > 0 && before.1 > 0,
         "both gateways carried calls before the kill: {before:?}"
     );
+    // Frozen first, so that calls pile up in it (some already ordered and executed, their
+    // answers never sent), then killed: those calls fail at their clients, which retry them
+    // through the other gateway.
+    signal(doomed, "STOP");
+    let stopped_at = answered.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marked_down(stats, "gateway2").await {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy did not take the frozen gateway out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signal(doomed, "KILL");
     let killed_at = answered.load(Ordering::Relaxed);
 
     let mut results = Vec::new();
-    let mut connections: u64 = 0;
     for t in tasks {
-        let (out, opened) = t.await.unwrap();
-        results.extend(out);
-        connections += opened;
+        results.extend(t.await.unwrap());
     }
     assert_eq!(results.len() as u64, total);
     let failed_attempts: u32 = results.iter().map(|r| r.2).sum();
     let slowest = results.iter().map(|r| r.3).max().unwrap();
     println!(
-        "killed the second gateway after {killed_at} of {total} calls; {failed_attempts} \
-         attempts failed and were retried; slowest call {slowest:?}"
+        "froze the second gateway after {stopped_at} of {total} calls, killed it after \
+         {killed_at}; {failed_attempts} attempts failed and were retried; slowest call \
+         {slowest:?}"
     );
-    // Without a wsa:MessageID a retry is a new request: one whose failed attempt had executed
-    // finds the reservation made. Nothing else may differ, and nothing is booked twice.
-    let repeated = results
-        .iter()
-        .filter(|r| r.1 == Code::AlreadyReserved)
-        .count() as u64;
-    // The balancer sends nothing more to a gateway that refuses connections (it retries such
-    // a connection on the other, and its health check takes the dead one out): only the calls
-    // in flight on the killed gateway, at most one per client, fail.
+    // The balancer sends nothing more to a gateway that fails its health check or refuses
+    // connections, and retries on the other what the frozen one never answered: at most the
+    // calls caught in it, one per client, fail at their clients.
     assert!(
         u64::from(failed_attempts) <= CLIENTS,
         "{failed_attempts} attempts failed"
     );
+    // Every call was retried with its MessageID: each is answered as its first execution,
+    // never as a second one (ALREADY_RESERVED), even when a failed attempt had taken effect.
     for (participant, code, failed, _) in &results {
-        assert!(
-            *code == Code::Reserved || *code == Code::AlreadyReserved,
-            "{participant}: {code:?} after {failed} failed attempts"
+        assert_eq!(
+            *code,
+            Code::Reserved,
+            "{participant}: after {failed} failed attempts"
         );
     }
-    // A pooled connection that broke is tried once more on a fresh one (SoapClient::call):
-    // those retries are bounded by the connections opened beyond one per client.
-    assert!(
-        repeated <= u64::from(failed_attempts) + connections.saturating_sub(CLIENTS),
-        "{repeated} already-reserved answers, {failed_attempts} failed attempts"
-    );
     let list = Request::ListReservationSlotAvailable {
         admin_id: "MTLA0001".parse().unwrap(),
         event_type: "Concerts".parse().unwrap(),
@@ -221,6 +259,14 @@ async fn a_gateway_killed_under_load_behind_haproxy_loses_no_call() {
     );
     // The surviving gateway carried the rest.
     assert!(calls_served(first).await > before.0);
+    // Ordered beyond the calls themselves (slot, reserves, the listing): retries that reached
+    // the cluster a second time, each answered as a repeat.
+    let ordered = cluster.status().await.next_seq.unwrap_or(1) - 1;
+    println!(
+        "{} calls ordered {ordered} times: {} repeats answered from the cluster's memory",
+        total + 2,
+        ordered.saturating_sub(total + 2)
+    );
 }
 
 /// `tesserad up --gateways 2`: two gateways, each its own front end of the one cluster the
@@ -265,13 +311,27 @@ async fn up_runs_several_gateways_of_one_cluster() {
         event_id: "TORA111226".parse().unwrap(),
         capacity: tessera_types::ids::Capacity::new(1).unwrap(),
     };
-    assert_eq!(call_until_answered(&one, &slot).await.0, Code::Created);
     assert_eq!(
-        call_until_answered(&two, &event("TORP0001")).await.0,
+        call_until_answered(&one, &slot, "urn:a").await.0,
+        Code::Created
+    );
+    assert_eq!(
+        call_until_answered(&two, &event("TORP0001"), "urn:b")
+            .await
+            .0,
+        Code::Reserved
+    );
+    // The first gateway's retry of the second's call is answered from the cluster's memory.
+    assert_eq!(
+        call_until_answered(&one, &event("TORP0001"), "urn:b")
+            .await
+            .0,
         Code::Reserved
     );
     assert_eq!(
-        call_until_answered(&one, &event("TORP0002")).await.0,
+        call_until_answered(&one, &event("TORP0002"), "urn:c")
+            .await
+            .0,
         Code::SlotFull,
         "the first gateway sees the seat the second booked"
     );

@@ -215,7 +215,17 @@ impl SoapClient {
 
     /// One call of `request`; its reply's code (the bench's workload needs no more).
     pub async fn submit(&self, request: &Request) -> Result<Reply, CallError> {
-        let text = self.post(&envelope(request)).await?;
+        self.code_of(&envelope(request)).await
+    }
+
+    /// [`submit`](Self::submit) with a `wsa:MessageID`: a retry with the same `id` gets the
+    /// first answer.
+    pub async fn submit_once(&self, request: &Request, id: &str) -> Result<Reply, CallError> {
+        self.code_of(&envelope_with_message_id(request, id)).await
+    }
+
+    async fn code_of(&self, envelope: &str) -> Result<Reply, CallError> {
+        let text = self.post(envelope).await?;
         let result = text
             .find("<result>")
             .map(|i| &text[i..])
@@ -293,6 +303,24 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let start = xml.find(&open)? + open.len();
     let len = xml[start..].find(&format!("</{name}>"))?;
     Some(&xml[start..start + len])
+}
+
+/// The W3C WS-Addressing namespace.
+pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
+
+/// [`envelope`] with WS-Addressing headers: an Action and the `wsa:MessageID` `id`, which makes
+/// the cluster execute the call at most once.
+pub fn envelope_with_message_id(request: &Request, id: &str) -> String {
+    envelope(request).replacen(
+        "<soap:Body>",
+        &format!(
+            "<soap:Header><wsa:Action xmlns:wsa=\"{WSA_NS}\">urn:tessera:reservation:v1#{op}\
+             </wsa:Action><wsa:MessageID xmlns:wsa=\"{WSA_NS}\">{id}</wsa:MessageID>\
+             </soap:Header><soap:Body>",
+            op = request.operation()
+        ),
+        1,
+    )
 }
 
 /// `request` as a SOAP 1.1 envelope, shaped like the golden requests in
