@@ -43,6 +43,11 @@ use crate::{Destination, ReplicaId, REPLICAS};
 pub use crate::verdicts::WRONG_LIMIT;
 /// Managers that must agree before a replica is replaced: a majority of four.
 pub const MAJORITY: usize = 3;
+
+/// Votes against a replica before its status says `voted-out`: more than one Byzantine
+/// manager can cast, so at least one correct manager wants it replaced (one lying manager
+/// alone must not paint every healthy replica as voted out).
+pub const SHOWN_VOTED_OUT: usize = 2;
 /// Checkpoints whose digests are remembered: a replica that lags far behind the others
 /// reports its digest for a checkpoint long after theirs, and it must still be compared
 /// (256 checkpoints: 256,000 seqs at the default interval, in about 36 KiB).

@@ -572,7 +572,7 @@ impl ReplicaManager {
             ReplicaState::Recovering
         } else if self.replica.ready.is_none() {
             ReplicaState::Down
-        } else if self.guard.votes_against(me) > 0 {
+        } else if self.guard.votes_against(me) >= guard::SHOWN_VOTED_OUT {
             ReplicaState::VotedOut
         } else if faults >= WRONG_LIMIT {
             ReplicaState::Lying

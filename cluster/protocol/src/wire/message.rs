@@ -208,7 +208,8 @@ pub enum ReplicaState {
     Up,
     /// Answering, but its latest consecutive wrong answers reach the replacement threshold.
     Lying,
-    /// At least one manager voted to replace its current generation.
+    /// At least two managers (so at least one correct one) voted to replace its current
+    /// generation.
     VotedOut,
     /// Being brought up to date by state transfer (after a replacement, or too far behind).
     Recovering,
