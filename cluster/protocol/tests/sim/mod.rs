@@ -1017,8 +1017,12 @@ impl Sim {
                 corrupts(seed, percent, seq) || run.as_ref().is_some_and(|run| run.contains(&seq));
             if rm.lying || (rm.byzantine && corrupt) {
                 rm.corrupted.entry(seq).or_insert(t);
-                if let Ok(good) = Reply::decode(reply) {
-                    *reply = tessera_types::fault::corrupt_reply(&good, seed, seq).encode();
+                if let Ok(good) = Outcome::decode(reply) {
+                    *reply = Outcome {
+                        reply: tessera_types::fault::corrupt_reply(&good.reply, seed, seq),
+                        ..good
+                    }
+                    .encode();
                 }
             }
             let first = &rm
@@ -1719,8 +1723,8 @@ impl Sim {
                     if wrong_answers <= 5 {
                         v.push(format!(
                             "seq {seq} ({id:?}): answered {:?}, the reference replica says {:?}",
-                            Reply::decode(&answer.reply),
-                            expected.map(|b| Reply::decode(&b))
+                            Outcome::decode(&answer.reply),
+                            expected.map(|b| Outcome::decode(&b))
                         ));
                     }
                 }
