@@ -49,6 +49,10 @@ const HANG_FOR: Duration = Duration::from_secs(5);
 const WRONG_BOUND: Duration = Duration::from_secs(2);
 const HANG_THRESHOLD: Duration = Duration::from_millis(1500);
 const CHECKPOINT_INTERVAL: u64 = 1000;
+/// `[exactly_once] max_entries` of the soak's cluster.
+const REMEMBERED: u64 = 2_000;
+/// Calls issued by all clients, numbering the message ids.
+static ISSUED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// A round may start only once the cluster is whole again; not within this, the soak fails.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -132,12 +136,18 @@ async fn chaos_soak() {
     let seed = env_u64("TESSERA_SOAK_SEED", 1);
     let secs = env_u64("TESSERA_SOAK_SECS", 150);
     println!("chaos soak: seed {seed}, {secs} s (replay: TESSERA_SOAK_SEED={seed} TESSERA_SOAK_SECS={secs} cargo test --test chaos_soak -- --nocapture)");
-    let cluster = TestCluster::start(Options {
+    let opts = Options {
         supervised: true,
         chaos: true,
         request_timeout_ms: 5_000,
         seed,
         ..Options::default()
+    };
+    // Every fifth call carries a message id (docs/domain.md, "Repeated calls"): remembered
+    // calls are state that crashes, lies, corrupted states and transfers must keep right too,
+    // and a small memory keeps them being forgotten by count all along.
+    let cluster = TestCluster::start_with(opts, |cfg| {
+        cfg.exactly_once.max_entries = REMEMBERED;
     });
     assert_eq!(
         cluster.cfg.recovery.hang_threshold_ms,
@@ -269,12 +279,22 @@ async fn client(
     while !stop.load(Ordering::Relaxed) {
         let _open = gate.read().await;
         let request = requests.lock().unwrap().next().expect("endless");
+        let n = ISSUED.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
+        // Each id is used once here: no repeats, so every call is answered at a seq of its
+        // own and the history check stays as it is.
+        let call = tessera_types::Call {
+            request,
+            message_id: (n % 5 == 0).then(|| {
+                tessera_types::MessageId::parse(&format!("urn:soak:{n}")).expect("printable")
+            }),
+        };
         let outcome = fe
-            .submit(&request)
+            .submit_call(&call, String::new())
             .await
             .map(|a| (a.seq, a.reply))
             .map_err(|e| e.to_string());
+        let request = call.request;
         let end = Instant::now();
         calls.lock().unwrap().push(Call {
             request,
