@@ -285,7 +285,7 @@ async fn client(
         // own and the history check stays as it is.
         let call = tessera_types::Call {
             request,
-            message_id: (n % 5 == 0).then(|| {
+            message_id: n.is_multiple_of(5).then(|| {
                 tessera_types::MessageId::parse(&format!("urn:soak:{n}")).expect("printable")
             }),
         };
