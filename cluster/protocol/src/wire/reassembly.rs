@@ -240,7 +240,7 @@ impl Reassembler {
         self.buffered
     }
 
-    /// Incomplete messages held: never more than [`MAX_PARTIALS`].
+    /// Incomplete messages held: never more than `MAX_PARTIALS` (256).
     pub fn partials(&self) -> usize {
         self.partial.len()
     }
