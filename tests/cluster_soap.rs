@@ -19,21 +19,22 @@ fn supervised() -> TestCluster {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zeep_drives_every_operation_over_both_ports_with_typed_results_and_faults() {
+/// Runs the zeep script `tools/NAME` against a fresh `tesserad up` over both ports (each with a
+/// city of its own), expecting its `PASS PORT` line for each.
+async fn zeep_over_both_ports(name: &str, cities: [&'static str; 2]) {
     let cluster = supervised();
     cluster.wait_gateway(Duration::from_secs(20)).await;
     let wsdl = format!("{}?wsdl", cluster.endpoint());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/zeep_scenario.py");
-    for (port, city) in [
-        ("ReservationSoapPort", "MTL"),
-        ("ReservationSoap12Port", "TOR"),
-    ] {
+    let script = format!("{}/tools/{name}", env!("CARGO_MANIFEST_DIR"));
+    for (port, city) in ["ReservationSoapPort", "ReservationSoap12Port"]
+        .into_iter()
+        .zip(cities)
+    {
         let out = tokio::task::spawn_blocking({
-            let wsdl = wsdl.clone();
+            let (wsdl, script) = (wsdl.clone(), script.clone());
             move || {
                 Command::new(harness::python())
-                    .args([script, &wsdl, port, city])
+                    .args([&script, &wsdl, port, city])
                     .output()
                     .expect("run python (tests/run sets up .venv with zeep)")
             }
@@ -44,41 +45,21 @@ async fn zeep_drives_every_operation_over_both_ports_with_typed_results_and_faul
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() && stdout.contains(&format!("PASS {port}")),
-            "zeep scenario on {port} failed:\n{stdout}\n{stderr}"
+            "{name} on {port} failed:\n{stdout}\n{stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zeep_drives_every_operation_over_both_ports_with_typed_results_and_faults() {
+    zeep_over_both_ports("zeep_scenario.py", ["MTL", "TOR"]).await;
 }
 
 /// zeep's `WsAddressingPlugin` over both ports: the response relates to the call's MessageID,
 /// a retry with it gets the first answer, and its reuse for another request is a fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zeep_with_ws_addressing_gets_exactly_once_retries() {
-    let cluster = supervised();
-    cluster.wait_gateway(Duration::from_secs(20)).await;
-    let wsdl = format!("{}?wsdl", cluster.endpoint());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/zeep_addressing.py");
-    for (port, city) in [
-        ("ReservationSoapPort", "MTL"),
-        ("ReservationSoap12Port", "VAN"),
-    ] {
-        let out = tokio::task::spawn_blocking({
-            let wsdl = wsdl.clone();
-            move || {
-                Command::new(harness::python())
-                    .args([script, &wsdl, port, city])
-                    .output()
-                    .expect("run python (tests/run sets up .venv with zeep)")
-            }
-        })
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stdout.contains(&format!("PASS {port}")),
-            "zeep WS-Addressing scenario on {port} failed:\n{stdout}\n{stderr}"
-        );
-    }
+    zeep_over_both_ports("zeep_addressing.py", ["MTL", "VAN"]).await;
 }
 
 /// The text of the fenced block that follows `<!-- readme-test: NAME -->` in the README.
