@@ -219,3 +219,71 @@ async fn every_operation_answers_in_both_versions() {
         }
     }
 }
+
+/// Stacks with WS-Addressing on, as they put it on the wire: JAX-WS RI and WCF's
+/// `wsHttpBinding` mark `To` and `Action` mustUnderstand and send an anonymous `ReplyTo`; gSOAP's
+/// wsa plugin uses the 2004 Member Submission namespace. Each is understood, answered with
+/// `RelatesTo` in its own namespace, and a resend of the same envelope (a retry) gets the same
+/// response: the call took effect once.
+#[tokio::test]
+async fn ws_addressing_styles_are_understood_and_answered_once() {
+    const W3C: &str = "http://www.w3.org/2005/08/addressing";
+    const SUB: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
+    let styles: &[(&str, SoapVersion, &str, &str, &str)] = &[
+        (
+            "JAX-WS RI with AddressingFeature",
+            SoapVersion::Soap11,
+            "text/xml; charset=utf-8",
+            W3C,
+            "<?xml version=\"1.0\" ?><S:Envelope xmlns:S=\"http://schemas.xmlsoap.org/soap/envelope/\"><S:Header><To xmlns=\"http://www.w3.org/2005/08/addressing\" S:mustUnderstand=\"1\">http://127.0.0.1:8080/ws/reservation</To><Action xmlns=\"http://www.w3.org/2005/08/addressing\" S:mustUnderstand=\"1\">urn:tessera:reservation:v1#reserveTicket</Action><ReplyTo xmlns=\"http://www.w3.org/2005/08/addressing\"><Address>http://www.w3.org/2005/08/addressing/anonymous</Address></ReplyTo><FaultTo xmlns=\"http://www.w3.org/2005/08/addressing\"><Address>http://www.w3.org/2005/08/addressing/anonymous</Address></FaultTo><MessageID xmlns=\"http://www.w3.org/2005/08/addressing\">{ID}</MessageID></S:Header><S:Body><ns2:reserveTicket xmlns:ns2=\"urn:tessera:reservation:v1\"><ns2:participantID>{P}</ns2:participantID><ns2:eventType>Concerts</ns2:eventType><ns2:eventID>MTLE101226</ns2:eventID></ns2:reserveTicket></S:Body></S:Envelope>",
+        ),
+        (
+            "WCF wsHttpBinding (SOAP 1.2, security off)",
+            SoapVersion::Soap12,
+            "application/soap+xml; charset=utf-8",
+            W3C,
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:a=\"http://www.w3.org/2005/08/addressing\"><s:Header><a:Action s:mustUnderstand=\"1\">urn:tessera:reservation:v1#reserveTicket</a:Action><a:MessageID>{ID}</a:MessageID><a:ReplyTo><a:Address>http://www.w3.org/2005/08/addressing/anonymous</a:Address></a:ReplyTo><a:To s:mustUnderstand=\"1\">http://127.0.0.1:8080/ws/reservation</a:To></s:Header><s:Body><reserveTicket xmlns=\"urn:tessera:reservation:v1\"><participantID>{P}</participantID><eventType>Concerts</eventType><eventID>MTLE101226</eventID></reserveTicket></s:Body></s:Envelope>",
+        ),
+        (
+            "gSOAP wsa plugin (2004/08 namespace)",
+            SoapVersion::Soap12,
+            "application/soap+xml; charset=utf-8",
+            SUB,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:wsa=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" xmlns:ns1=\"urn:tessera:reservation:v1\">\n <SOAP-ENV:Header>\n  <wsa:MessageID SOAP-ENV:mustUnderstand=\"true\">{ID}</wsa:MessageID>\n  <wsa:ReplyTo SOAP-ENV:mustUnderstand=\"true\"><wsa:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo>\n  <wsa:To SOAP-ENV:mustUnderstand=\"true\">http://127.0.0.1:8080/ws/reservation</wsa:To>\n  <wsa:Action SOAP-ENV:mustUnderstand=\"true\">urn:tessera:reservation:v1#reserveTicket</wsa:Action>\n </SOAP-ENV:Header>\n <SOAP-ENV:Body>\n  <ns1:reserveTicket>\n   <ns1:participantID>{P}</ns1:participantID>\n   <ns1:eventType>Concerts</ns1:eventType>\n   <ns1:eventID>MTLE101226</ns1:eventID>\n  </ns1:reserveTicket>\n </SOAP-ENV:Body>\n</SOAP-ENV:Envelope>\n",
+        ),
+    ];
+    let (app, backend) = with_slot().await;
+    for (i, (name, version, content_type_sent, wsa, envelope)) in styles.iter().enumerate() {
+        let id = format!("urn:uuid:00000000-0000-4000-8000-{:012}", i + 1);
+        let body = envelope
+            .replace("{P}", &format!("MTLP{:04}", i + 1))
+            .replace("{ID}", &id);
+        let calls_before = backend.calls();
+        let first = post(&app, content_type_sent, &[], body.clone()).await;
+        assert_eq!(first.status.as_u16(), 200, "{name}: {}", first.text());
+        assert!(
+            first.text().contains("<code>RESERVED</code>"),
+            "{name}: {}",
+            first.text()
+        );
+        assert!(
+            first.text().contains(&format!(
+                "<wsa:RelatesTo xmlns:wsa=\"{wsa}\">{id}</wsa:RelatesTo>"
+            )),
+            "{name}: {}",
+            first.text()
+        );
+        validate(*version, &first.body);
+        let again = post(&app, content_type_sent, &[], body).await;
+        assert_eq!(
+            again.text(),
+            first.text(),
+            "{name}: a retry gets the first answer"
+        );
+        assert_eq!(
+            backend.calls(),
+            calls_before + 2,
+            "{name}: both reached the backend"
+        );
+    }
+}
