@@ -97,6 +97,19 @@ pub fn loopback(dir: &Path) -> Config {
     cfg
 }
 
+/// The first of `n` consecutive free loopback ports, all taken from [`free_port`]'s
+/// sequence, so that no other cluster of this process is handed one of them later (checking
+/// that `p + 1` binds is not enough: the next `free_port` call would return it).
+pub fn free_ports_in_a_row(n: u16) -> u16 {
+    for _ in 0..1000 {
+        let first = free_port();
+        if (1..n).all(|k| free_port() == first.wrapping_add(k)) {
+            return first;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
 /// The front end id of a test's in-process front end in a [`loopback`] cluster.
 pub const TEST_FRONT_END: u32 = 2;
 /// Another front end id of a [`loopback`] cluster, for a test's hand-made datagrams.
