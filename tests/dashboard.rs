@@ -27,12 +27,7 @@ use serde_json::{json, Value};
 use tessera_protocol::wire::ChaosAction;
 
 fn installed(name: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
+    tessera_testkit::installed(name).unwrap_or_else(|| {
         panic!(
             "`{name}` is not installed: the dashboard test needs Debian's `chromium` and \
              `chromium-driver` packages (`apt-get install chromium chromium-driver`; .ci/run \

@@ -16,18 +16,14 @@ use std::time::{Duration, Instant};
 use harness::{Options, Role, TestCluster};
 use tessera_protocol::wire::ChaosAction;
 use tessera_testkit::soap_client::{
-    envelope, envelope_with_message_id as with_message_id, CallError, SoapClient, SOAP_PATH,
-    WSA_NS as WSA,
+    element, envelope, envelope_with_message_id as with_message_id, CallError, SoapClient,
+    SOAP_PATH, WSA_NS as WSA,
 };
 use tessera_types::{Capacity, Request};
 
-fn element<'a>(xml: &'a str, name: &str) -> &'a str {
-    let open = format!("<{name}>");
-    let start = xml
-        .find(&open)
-        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
-        + open.len();
-    &xml[start..start + xml[start..].find('<').unwrap()]
+/// The text of `<name>` in `xml`, which must hold one.
+fn text_of<'a>(xml: &'a str, name: &str) -> &'a str {
+    element(xml, name).unwrap_or_else(|| panic!("no <{name}> in {xml}"))
 }
 
 /// Posts until answered (the gateway may be restarting), bounded by a deadline.
@@ -113,14 +109,14 @@ async fn a_retried_call_takes_effect_once_and_gets_its_first_answer() {
     let x = "urn:uuid:00000000-0000-4000-8000-000000000001";
     send_and_hang_up(gateway, &with_message_id(&exchange, x));
     let first = post(&client, &with_message_id(&exchange, x)).await.unwrap();
-    assert_eq!(element(&first, "code"), "EXCHANGED", "{first}");
+    assert_eq!(text_of(&first, "code"), "EXCHANGED", "{first}");
     assert!(
         first.contains(&format!(
             "<wsa:RelatesTo xmlns:wsa=\"{WSA}\">{x}</wsa:RelatesTo>"
         )),
         "{first}"
     );
-    let revision: u64 = element(&first, "revision").parse().unwrap();
+    let revision: u64 = text_of(&first, "revision").parse().unwrap();
     let again = post(&client, &with_message_id(&exchange, x)).await.unwrap();
     assert_eq!(again, first, "a retry gets the first answer");
 
@@ -149,7 +145,7 @@ async fn a_retried_call_takes_effect_once_and_gets_its_first_answer() {
     };
     let y = "urn:uuid:00000000-0000-4000-8000-000000000002";
     let removed = post(&client, &with_message_id(&remove, y)).await.unwrap();
-    assert_eq!(element(&removed, "code"), "REMOVED", "{removed}");
+    assert_eq!(text_of(&removed, "code"), "REMOVED", "{removed}");
     assert_eq!(
         post(&client, &with_message_id(&remove, y)).await.unwrap(),
         removed

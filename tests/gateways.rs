@@ -98,7 +98,7 @@ async fn call_until_answered(client: &SoapClient, request: &Request, id: &str) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_under_load_behind_haproxy_loses_no_call() {
-    let haproxy = which("haproxy").unwrap_or_else(|| {
+    let haproxy = tessera_testkit::installed("haproxy").unwrap_or_else(|| {
         panic!(
             "haproxy not found: this test runs a real load balancer; install Debian's \
              `haproxy` package (.ci/run does)"
@@ -279,11 +279,8 @@ async fn up_runs_several_gateways_of_one_cluster() {
         ..Options::default()
     };
     let cluster = TestCluster::start_with(opts, |cfg| {
-        // Gateway k listens on the first's port + k - 1: find two free in a row.
-        let port = (0..200)
-            .map(|_| free_port())
-            .find(|p| std::net::TcpListener::bind(local(p + 1)).is_ok())
-            .expect("two free ports in a row");
+        // Gateway k listens on the first's port + k - 1.
+        let port = tessera_testkit::cluster::free_ports_in_a_row(2);
         tessera_testkit::cluster::set_gateway(cfg, local(port), false);
     });
     let first = cluster.cfg.gateway.listen;
@@ -354,19 +351,12 @@ async fn up_runs_several_gateways_of_one_cluster() {
     );
 }
 
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
 /// The shipped balancer configurations parse (`haproxy -c`); the TLS one needs its
 /// certificate files, which a test makes with `tesserad dev-cert`.
 #[test]
 fn the_shipped_haproxy_configurations_are_valid() {
-    let haproxy = which("haproxy").expect("haproxy (Debian's `haproxy` package)");
+    let haproxy =
+        tessera_testkit::installed("haproxy").expect("haproxy (Debian's `haproxy` package)");
     let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/haproxy");
     let check = |file: &std::path::Path| {
         let out = Command::new(&haproxy)

@@ -24,12 +24,7 @@ use http::{get, http};
 
 /// A tool from Debian's `prometheus` package, or a failure saying how to get it.
 fn prometheus_tool(name: &str) -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
+    tessera_testkit::installed(name).unwrap_or_else(|| {
         panic!(
             "`{name}` is not installed: these tests need Debian's `prometheus` package \
              (`apt-get install prometheus`; .ci/run installs it)"

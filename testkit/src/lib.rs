@@ -5,13 +5,16 @@
 //! |---|---|
 //! | [`python`](mod@python) | [`python()`](fn@python): the interpreter with the interop tools (zeep, lxml), set up on first use |
 //! | [`rng`] | [`Rng`]: the seeded generator every randomized test draws from |
+//! | [`programs`] | [`installed`]: a system program the suites drive, if it is installed |
 //! | `cluster` | `LocalCluster`: real `tesserad` processes on loopback, from a `Config` (feature `cluster`) |
 //! | `soap_client` | `SoapClient`: the minimal keep-alive SOAP load client, plain or TLS (feature `soap-client`) |
 //! | `local_backend` | `LocalBackend`: the gateway over one in-memory replica, no cluster (feature `local-backend`) |
 
+pub mod programs;
 pub mod python;
 pub mod rng;
 
+pub use programs::installed;
 pub use python::python;
 pub use rng::Rng;
 

@@ -298,7 +298,7 @@ async fn exchange(conn: &mut Connection, request: &[u8]) -> Result<(u16, Vec<u8>
 }
 
 /// The text of the first `<name>...</name>` in `xml` (unprefixed, as the gateway writes).
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let start = xml.find(&open)? + open.len();
     let len = xml[start..].find(&format!("</{name}>"))?;

@@ -143,7 +143,7 @@ impl Collector {
         let value = self.text.trim_matches([' ', '\t', '\r', '\n']);
         match field {
             Field::MessageId => {
-                let id = MessageId::parse(value).map_err(|e| invalid_owned(e.to_string()))?;
+                let id = MessageId::parse(value).map_err(|e| invalid(e.to_string()))?;
                 self.found.message_id = Some((id, version));
             }
             Field::ReplyAddress if !version.is_anonymous(value) => {
@@ -164,14 +164,7 @@ impl Collector {
     }
 }
 
-fn invalid(reason: &'static str) -> Fault {
-    Fault::InvalidArgument {
-        field: "wsa:MessageID",
-        reason: reason.into(),
-    }
-}
-
-fn invalid_owned(reason: String) -> Fault {
+fn invalid(reason: impl Into<std::borrow::Cow<'static, str>>) -> Fault {
     Fault::InvalidArgument {
         field: "wsa:MessageID",
         reason: reason.into(),
