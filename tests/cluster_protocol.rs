@@ -163,7 +163,7 @@ async fn hostile_datagrams_are_dropped_and_counted() {
                     trace: String::new(),
                 }],
             },
-            Destination::Sequencer,
+            Destination::Sequencer(1),
         )
         .unwrap()
         .remove(0);
@@ -171,12 +171,13 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     // only its own key can make.
     let impostor = tessera_node::keys::generate().unwrap();
     let mut wrong_key =
-        tessera_node::link_config(cfg, NodeId::Sequencer, impostor.clone(), 1).unwrap();
+        tessera_node::link_config(cfg, NodeId::Sequencer(1), impostor.clone(), 1).unwrap();
     wrong_key
         .roster
-        .insert(NodeId::Sequencer, impostor.public())
+        .insert(NodeId::Sequencer(1), impostor.public())
         .unwrap();
     let heartbeat = Message::Heartbeat {
+        view: 0,
         high: 1_000_000,
         low: 1,
     };
@@ -188,7 +189,7 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     let mut other_cluster_cfg = cfg.clone();
     other_cluster_cfg.cluster.name = "someone-else".into();
     let foreign = Link::new(
-        tessera_node::node_link_config(&other_cluster_cfg, NodeId::Sequencer, None).unwrap(),
+        tessera_node::node_link_config(&other_cluster_cfg, NodeId::Sequencer(1), None).unwrap(),
     )
     .unwrap()
     .encode(&heartbeat, Destination::AllReplicaManagers)
@@ -353,7 +354,7 @@ async fn a_rogue_manager_can_lie_only_as_itself() {
         );
         send_rms(liar.encode(&faults, all).unwrap());
     }
-    let fake_sequencer = as_(NodeId::Sequencer);
+    let fake_sequencer = as_(NodeId::Sequencer(1));
     let data = Message::Data(
         (next..next + 3)
             .map(|seq| Sequenced {
@@ -561,7 +562,7 @@ async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
     let old_incarnation = spare_incarnation();
     let old_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
     let captured = old_start
-        .encode(&submit(old_incarnation, 1), Destination::Sequencer)
+        .encode(&submit(old_incarnation, 1), Destination::Sequencer(1))
         .unwrap()
         .remove(0);
     sock.send_to(&captured, cfg.sequencer.address).unwrap();
@@ -599,7 +600,7 @@ async fn a_captured_submit_replayed_after_restarts_never_executes_twice() {
     // The front end restarts: a newer epoch and incarnation, one new request.
     let new_start = Link::new(tessera_node::node_link_config(&cfg, spare, None).unwrap()).unwrap();
     let fresh = new_start
-        .encode(&submit(spare_incarnation(), 1), Destination::Sequencer)
+        .encode(&submit(spare_incarnation(), 1), Destination::Sequencer(1))
         .unwrap()
         .remove(0);
     // Resent (the same bytes: the copies after the first are replays) until ordered.
@@ -731,7 +732,12 @@ impl Rogue {
             let mut log = RogueLog::default();
             let addr_of = |to: Destination| -> Vec<std::net::SocketAddr> {
                 match to {
-                    Destination::Sequencer => vec![cfg.sequencer.address],
+                    Destination::Sequencer(id) => cfg
+                        .sequencer_nodes()
+                        .into_iter()
+                        .filter(|(n, _)| *n == id)
+                        .map(|(_, a)| a)
+                        .collect(),
                     Destination::ReplicaManager(r) => vec![cfg.replica_manager[r.index()].address],
                     Destination::AllReplicaManagers => cfg
                         .replica_manager
@@ -774,7 +780,7 @@ impl Rogue {
                 if let Ok((n, from)) = sock.recv_from(&mut buf) {
                     let got = link.receive(std::time::Instant::now(), &buf[..n]);
                     match got {
-                        Some((NodeId::Sequencer, Message::Data(entries))) => {
+                        Some((NodeId::Sequencer(1), Message::Data(entries))) => {
                             let mut by_fe: std::collections::BTreeMap<_, Vec<_>> =
                                 Default::default();
                             for e in entries {
@@ -909,7 +915,7 @@ impl Rogue {
                     received: high,
                     applied: high,
                 };
-                send(&link, &ack, Destination::Sequencer);
+                send(&link, &ack, Destination::Sequencer(1));
                 log.acks += 1;
             }
             log
@@ -1112,7 +1118,7 @@ async fn forged_fragment_counts_are_dropped_counted_and_cost_no_memory() {
     let mut daemons = vec![(
         "sequencer".to_string(),
         cfg.sequencer.address,
-        Destination::Sequencer,
+        Destination::Sequencer(1),
     )];
     for r in ReplicaId::ALL {
         daemons.push((

@@ -134,12 +134,27 @@ pub fn set_gateway(cfg: &mut Config, listen: SocketAddr, https: bool) {
 /// One process role of a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Sequencer node 1 (the only one unless the file lists `[[sequencer.others]]`).
     Sequencer,
+    /// Sequencer node 2..=7 of `[[sequencer.others]]`.
+    OtherSequencer(u8),
     Rm(u8),
 }
 
+/// Process slots: sequencer 1, the four managers, sequencer nodes 2..=7.
+const SLOTS: usize = 5 + 6;
+
 impl Role {
-    /// Every role of a cluster, in start order.
+    /// Sequencer node `id`.
+    pub fn sequencer(id: u8) -> Role {
+        match id {
+            1 => Role::Sequencer,
+            n => Role::OtherSequencer(n),
+        }
+    }
+
+    /// The roles of sequencer node 1 and the managers, in start order (further sequencer
+    /// nodes start after them).
     pub const ALL: [Role; 5] = [
         Role::Sequencer,
         Role::Rm(1),
@@ -151,7 +166,8 @@ impl Role {
     /// The `tesserad` subcommand and its arguments.
     pub fn args(self) -> Vec<String> {
         match self {
-            Role::Sequencer => vec!["sequencer".into()],
+            Role::Sequencer => vec!["sequencer".into(), "--id".into(), "1".into()],
+            Role::OtherSequencer(id) => vec!["sequencer".into(), "--id".into(), id.to_string()],
             Role::Rm(id) => vec!["rm".into(), "--id".into(), id.to_string()],
         }
     }
@@ -160,6 +176,7 @@ impl Role {
         match self {
             Role::Sequencer => 0,
             Role::Rm(id) => usize::from(id),
+            Role::OtherSequencer(id) => 3 + usize::from(id),
         }
     }
 }
@@ -243,7 +260,7 @@ impl LocalCluster {
             config_path,
             launch,
             tesserad,
-            procs: (0..Role::ALL.len()).map(|_| None).collect(),
+            procs: (0..SLOTS).map(|_| None).collect(),
             supervisor: None,
             extra: Vec::new(),
             dir,
@@ -260,7 +277,14 @@ impl LocalCluster {
             cmd.arg("--config").arg(&cluster.config_path);
             cluster.supervisor = Some(cmd.spawn().map_err(io_err("starting tesserad up"))?);
         } else {
-            for role in Role::ALL {
+            let others: Vec<Role> = cluster
+                .cfg
+                .sequencer
+                .others
+                .iter()
+                .map(|o| Role::sequencer(o.id))
+                .collect();
+            for role in Role::ALL.into_iter().chain(others) {
                 cluster.spawn(role)?;
             }
         }
@@ -354,12 +378,20 @@ impl LocalCluster {
 
     /// (name, pid) of every process this cluster started, their replica children included.
     pub fn pids(&self) -> Vec<(String, u32)> {
-        let roles = Role::ALL.iter().filter_map(|r| {
+        let others = self
+            .cfg
+            .sequencer
+            .others
+            .iter()
+            .map(|o| Role::sequencer(o.id));
+        let all: Vec<Role> = Role::ALL.into_iter().chain(others).collect();
+        let roles = all.into_iter().filter_map(|r| {
             let name = match r {
                 Role::Sequencer => "sequencer".to_owned(),
+                Role::OtherSequencer(id) => format!("sequencer{id}"),
                 Role::Rm(id) => format!("rm{id}"),
             };
-            Some((name, self.pid(*r)?))
+            Some((name, self.pid(r)?))
         });
         let extra = self.extra.iter().map(|(n, c)| (n.clone(), c.id()));
         let mut out = Vec::new();

@@ -88,6 +88,7 @@ mod tests {
             next_seq: Some(11),
             replicas: vec![r(1, 10, "ab"), r(2, 10, "ab")],
             sequencer_dropped: None,
+            sequencers: Vec::new(),
         };
         assert_eq!(converged(&s), Some((10, "ab".into())));
         s.replicas[1].digest = Some("cd".into());

@@ -98,6 +98,11 @@ impl FrontEndClient {
                 timeouts: cfg.protocol_timeouts(),
                 incarnation,
                 reply_to: local_addr,
+                sequencers: cfg
+                    .sequencer_nodes()
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect(),
             },
         );
         let (tx, rx) = mpsc::channel(QUEUE);

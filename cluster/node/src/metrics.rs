@@ -202,6 +202,9 @@ pub struct SequencerMetrics {
     next_seq: IntGauge,
     retained: IntGauge,
     lowest_retained: IntGauge,
+    view: IntGauge,
+    primary: IntGauge,
+    committed: IntGauge,
     batch: Histogram,
     fsync: Histogram,
     nacks_served: IntCounter,
@@ -219,6 +222,9 @@ impl SequencerMetrics {
             next_seq: int_gauge(&r, "tessera_sequencer_next_seq", "The sequence number the next request will be given")?,
             retained: int_gauge(&r, "tessera_sequencer_retained_entries", "Sequenced entries kept in memory for retransmission to replica managers")?,
             lowest_retained: int_gauge(&r, "tessera_sequencer_lowest_retained_seq", "The lowest sequence number still kept for retransmission; a replica behind it catches up by state transfer")?,
+            view: int_gauge(&r, "tessera_sequencer_view", "The view this sequencer node is in (a new view begins with each failover)")?,
+            primary: int_gauge(&r, "tessera_sequencer_primary", "1 while this sequencer node is the primary (orders and announces), 0 as a standby")?,
+            committed: int_gauge(&r, "tessera_sequencer_committed_seq", "Highest sequence number a majority of the sequencer nodes hold durably")?,
             batch: histogram(&r, "tessera_sequencer_batch_entries", "Entries made durable by one log append and fsync (group commit)", prometheus::exponential_buckets(1.0, 2.0, 13)?)?,
             fsync: histogram(&r, "tessera_sequencer_fsync_duration_seconds", "Time to append one batch to the sequencer log and fsync it", prometheus::exponential_buckets(0.0001, 2.0, 16)?)?,
             nacks_served: counter(&r, "tessera_sequencer_nacks_served_total", "NACKs from replica managers answered with retransmissions")?,
@@ -243,6 +249,9 @@ impl SequencerMetrics {
         self.next_seq.set(gauge(status.next_seq));
         self.retained.set(gauge(status.retained));
         self.lowest_retained.set(gauge(status.lowest_retained));
+        self.view.set(gauge(status.view));
+        self.primary.set(i64::from(s.is_primary()));
+        self.committed.set(gauge(status.committed));
         let c = s.counters();
         set_counter(&self.nacks_served, c.nacks_served);
         set_counter(&self.nacked_entries, c.nacked_entries);

@@ -76,15 +76,26 @@ pub fn roles(cfg: &Config, chaos: bool, gateways: &[LocalGateway]) -> Vec<Role> 
             .unwrap_or_default();
         (args, address.map(|a| format!("http://{a}/metrics")))
     };
-    let (args, metrics) = metrics_args(cfg.sequencer.metrics_address);
-    let mut roles = vec![Role {
-        name: "sequencer".into(),
-        args: std::iter::once("sequencer".to_owned())
-            .chain(args)
-            .collect(),
-        address: cfg.sequencer.address.to_string(),
-        metrics,
-    }];
+    let mut roles = Vec::new();
+    let several = cfg.sequencer_nodes().len() > 1;
+    for (id, address) in cfg.sequencer_nodes() {
+        let configured = cfg.sequencer_node(id).and_then(|(_, m)| m);
+        let (args, metrics) = metrics_args(configured);
+        roles.push(Role {
+            name: if several {
+                format!("sequencer {id}")
+            } else {
+                "sequencer".into()
+            },
+            args: ["sequencer", "--id", &id.to_string()]
+                .into_iter()
+                .map(String::from)
+                .chain(args)
+                .collect(),
+            address: address.to_string(),
+            metrics,
+        });
+    }
     let gateway_metrics = |listen: SocketAddr, metrics_listen: Option<SocketAddr>| {
         cfg.gateway.metrics.then(|| match metrics_listen {
             Some(a) => format!("http://{a}/metrics"),

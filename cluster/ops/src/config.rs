@@ -184,6 +184,26 @@ pub struct SequencerSection {
     /// The sequencer's identity; when not given: `cluster.key_dir/sequencer.pub`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<PublicKey>,
+    /// Further sequencer nodes (ids 2..=7), for failover (`docs/protocol.md`, "Sequencer
+    /// failover"): this section's node is sequencer 1, the first by priority, then these in
+    /// the order listed. An entry counts once a majority of the nodes hold it, so list an
+    /// even number here (three nodes in all survive one lost, five survive two). None: one
+    /// sequencer, restarted from its log where it runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<SequencerNode>,
+}
+
+/// Another sequencer node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequencerNode {
+    pub id: u8,
+    pub address: SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<SocketAddr>,
+    /// When not given: `cluster.key_dir/sequencer-ID.pub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PublicKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -413,6 +433,7 @@ impl Default for SequencerSection {
             retain_min: 10_000,
             metrics_address: None,
             public_key: None,
+            others: Vec::new(),
         }
     }
 }
@@ -587,6 +608,20 @@ impl Config {
                     ),
                 ));
             }
+        }
+        let mut sequencers = vec![1u8];
+        for (i, o) in self.sequencer.others.iter().enumerate() {
+            if !(2..=NodeId::MAX_SEQUENCERS).contains(&o.id) || sequencers.contains(&o.id) {
+                return Err(bad(
+                    &format!("sequencer.others[{i}].id"),
+                    format!(
+                        "{} must be 2..={} (the [sequencer] section is 1) and not repeat another",
+                        o.id,
+                        NodeId::MAX_SEQUENCERS
+                    ),
+                ));
+            }
+            sequencers.push(o.id);
         }
         let max_id = RequestId::MAX_FRONT_END;
         if self.front_end.id == 0 || self.front_end.id > max_id {
@@ -790,7 +825,9 @@ impl Config {
     /// a loopback interface. An unspecified address (`0.0.0.0`) counts as not loopback, since
     /// peers may then reach the node from elsewhere.
     pub fn is_loopback_only(&self) -> bool {
-        self.sequencer.address.ip().is_loopback()
+        self.sequencer_nodes()
+            .iter()
+            .all(|(_, a)| a.ip().is_loopback())
             && self.front_end.address.ip().is_loopback()
             && self
                 .replica_manager
@@ -849,26 +886,7 @@ impl Config {
             key: "gateway.listen".into(),
             message,
         };
-        let mut taken: Vec<(SocketAddr, String)> = vec![
-            (self.sequencer.address, "the sequencer".into()),
-            (self.gateway.listen, "the first gateway".into()),
-        ];
-        taken.extend(
-            self.replica_manager
-                .iter()
-                .map(|r| (r.address, format!("replica manager {}", r.id))),
-        );
-        let metrics = self
-            .sequencer
-            .metrics_address
-            .into_iter()
-            .chain(
-                self.replica_manager
-                    .iter()
-                    .filter_map(|r| r.metrics_address),
-            )
-            .chain(self.gateway.metrics_listen);
-        taken.extend(metrics.map(|a| (a, "a metrics listener".into())));
+        let mut taken = self.taken_addresses();
         let shifted = |a: SocketAddr, k: usize| -> Option<SocketAddr> {
             let port = usize::from(a.port()).checked_add(k)?;
             Some(SocketAddr::new(a.ip(), u16::try_from(port).ok()?))
@@ -916,6 +934,96 @@ impl Config {
         Ok(added)
     }
 
+    /// Every address a node of this file listens on, and whose it is.
+    fn taken_addresses(&self) -> Vec<(SocketAddr, String)> {
+        let mut taken: Vec<(SocketAddr, String)> = self
+            .sequencer_nodes()
+            .into_iter()
+            .map(|(id, a)| (a, format!("sequencer {id}")))
+            .collect();
+        taken.push((self.gateway.listen, "the first gateway".into()));
+        taken.extend(
+            self.replica_manager
+                .iter()
+                .map(|r| (r.address, format!("replica manager {}", r.id))),
+        );
+        let metrics = self
+            .sequencer
+            .metrics_address
+            .into_iter()
+            .chain(
+                self.sequencer
+                    .others
+                    .iter()
+                    .filter_map(|o| o.metrics_address),
+            )
+            .chain(
+                self.replica_manager
+                    .iter()
+                    .filter_map(|r| r.metrics_address),
+            )
+            .chain(self.gateway.metrics_listen);
+        taken.extend(metrics.map(|a| (a, "a metrics listener".into())));
+        taken
+    }
+
+    /// For `tesserad up --sequencers N`: lists `n - 1` further sequencer nodes (ids 2..=n),
+    /// the k-th at the first sequencer's port - k (the managers are above it). One node
+    /// changes nothing.
+    pub fn add_local_sequencers(&mut self, n: usize) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: "--sequencers".into(),
+            key: "sequencer.others".into(),
+            message,
+        };
+        if n <= 1 {
+            return Ok(());
+        }
+        if !self.sequencer.others.is_empty() {
+            return Err(invalid(
+                "the configuration already lists [[sequencer.others]]; --sequencers adds them \
+                 to a file that has none"
+                    .into(),
+            ));
+        }
+        if n > usize::from(NodeId::MAX_SEQUENCERS) {
+            return Err(invalid(format!(
+                "at most {} sequencer nodes",
+                NodeId::MAX_SEQUENCERS
+            )));
+        }
+        let taken = self.taken_addresses();
+        let base = self.sequencer.address;
+        for k in 1..n {
+            let port = usize::from(base.port())
+                .checked_sub(k)
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "sequencer {} needs port {} - {k}",
+                        k + 1,
+                        base.port()
+                    ))
+                })?;
+            // k < n <= MAX_SEQUENCERS, and port < base.port().
+            let at = SocketAddr::new(base.ip(), port as u16);
+            if let Some((_, who)) = taken.iter().find(|(t, _)| t.port() == at.port()) {
+                return Err(invalid(format!(
+                    "sequencer {} would listen on {at}, where {who} is; move sequencer.address \
+                     (sequencer k listens on its port - (k - 1))",
+                    k + 1
+                )));
+            }
+            self.sequencer.others.push(SequencerNode {
+                id: k as u8 + 1,
+                address: at,
+                metrics_address: None,
+                public_key: None,
+            });
+        }
+        Ok(())
+    }
+
     /// Where this host's key files are.
     pub fn key_dir(&self) -> PathBuf {
         self.cluster
@@ -930,7 +1038,17 @@ impl Config {
         let mut roster = Roster::new();
         for node in crate::keys::identities(self) {
             let (key, listed) = match node {
-                NodeId::Sequencer => ("sequencer.public_key".to_owned(), self.sequencer.public_key),
+                NodeId::Sequencer(1) => {
+                    ("sequencer.public_key".to_owned(), self.sequencer.public_key)
+                }
+                NodeId::Sequencer(n) => (
+                    format!("sequencer.others (id {n}).public_key"),
+                    self.sequencer
+                        .others
+                        .iter()
+                        .find(|o| o.id == n)
+                        .and_then(|o| o.public_key),
+                ),
                 NodeId::ReplicaManager(r) => (
                     format!("replica_manager[{}].public_key", r.index()),
                     self.replica_manager
@@ -1002,8 +1120,32 @@ impl Config {
         self.cluster.data_dir.join(format!("rm{id}"))
     }
 
-    pub fn sequencer_dir(&self) -> PathBuf {
-        self.cluster.data_dir.join("sequencer")
+    /// Data directory of sequencer node `id` (1: `sequencer`, as before there were several).
+    pub fn sequencer_dir(&self, id: u8) -> PathBuf {
+        match id {
+            1 => self.cluster.data_dir.join("sequencer"),
+            n => self.cluster.data_dir.join(format!("sequencer-{n}")),
+        }
+    }
+
+    /// Every sequencer node's id and address, highest priority first.
+    pub fn sequencer_nodes(&self) -> Vec<(u8, SocketAddr)> {
+        std::iter::once((1, self.sequencer.address))
+            .chain(self.sequencer.others.iter().map(|o| (o.id, o.address)))
+            .collect()
+    }
+
+    /// Sequencer node `id`'s address and metrics listener.
+    pub fn sequencer_node(&self, id: u8) -> Option<(SocketAddr, Option<SocketAddr>)> {
+        match id {
+            1 => Some((self.sequencer.address, self.sequencer.metrics_address)),
+            n => self
+                .sequencer
+                .others
+                .iter()
+                .find(|o| o.id == n)
+                .map(|o| (o.address, o.metrics_address)),
+        }
     }
 }
 
@@ -1049,7 +1191,10 @@ mod tests {
         cfg.sequencer.public_key = Some(other);
         let text = cfg.to_toml_string().unwrap();
         let back = Config::parse(&text, "written").unwrap();
-        assert_eq!(back.roster().unwrap().get(NodeId::Sequencer), Some(&other));
+        assert_eq!(
+            back.roster().unwrap().get(NodeId::Sequencer(1)),
+            Some(&other)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1174,8 +1319,58 @@ mod tests {
         crowded.gateway.listen = SocketAddr::from(([127, 0, 0, 1], 7399));
         let err = crowded.add_local_gateways(2).unwrap_err().to_string();
         assert!(
-            err.contains("gateway 2 would listen on 127.0.0.1:7400, where the sequencer is"),
+            err.contains("gateway 2 would listen on 127.0.0.1:7400, where sequencer 1 is"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn up_lists_further_sequencers_below_the_first_and_the_file_round_trips() {
+        let mut cfg = Config::default();
+        cfg.add_local_sequencers(3).unwrap();
+        assert_eq!(
+            cfg.sequencer_nodes(),
+            vec![
+                (1, SocketAddr::from(([127, 0, 0, 1], 7400))),
+                (2, SocketAddr::from(([127, 0, 0, 1], 7399))),
+                (3, SocketAddr::from(([127, 0, 0, 1], 7398))),
+            ]
+        );
+        assert_eq!(cfg.sequencer_dir(1), cfg.cluster.data_dir.join("sequencer"));
+        assert_eq!(
+            cfg.sequencer_dir(3),
+            cfg.cluster.data_dir.join("sequencer-3")
+        );
+        let back = Config::parse(&cfg.to_toml_string().unwrap(), "t").unwrap();
+        assert_eq!(back.sequencer_nodes(), cfg.sequencer_nodes());
+        assert!(
+            cfg.add_local_sequencers(2).is_err(),
+            "a file that lists sequencer nodes is not added to"
+        );
+        // A further node may not land on another node's port.
+        let mut crowded = Config::default();
+        crowded.gateway.listen = SocketAddr::from(([127, 0, 0, 1], 7399));
+        let err = crowded.add_local_sequencers(2).unwrap_err().to_string();
+        assert!(err.contains("where the first gateway is"), "{err}");
+    }
+
+    #[test]
+    fn sequencer_node_ids_are_2_to_7_and_unique() {
+        let node = |id: u8, port: u16| {
+            format!("[[sequencer.others]]\nid = {id}\naddress = \"127.0.0.1:{port}\"\n")
+        };
+        for bad in [node(1, 7000), node(8, 7000), node(2, 7000) + &node(2, 7001)] {
+            let err = Config::parse(&bad, "t").unwrap_err().to_string();
+            assert!(err.contains("sequencer.others["), "{bad}: {err}");
+        }
+        let good = Config::parse(&(node(3, 7000) + &node(2, 7001)), "t").unwrap();
+        assert_eq!(
+            good.sequencer_nodes()
+                .iter()
+                .map(|n| n.0)
+                .collect::<Vec<_>>(),
+            vec![1, 3, 2],
+            "priority is the order listed"
         );
     }
 

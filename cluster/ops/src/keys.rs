@@ -42,11 +42,12 @@ pub enum KeyFileError {
     Random(String),
 }
 
-/// The file name (without extension) of `node`'s key: `sequencer`, `rm-N`, `front-end-N`,
-/// `operator`.
+/// The file name (without extension) of `node`'s key: `sequencer`, `sequencer-N`, `rm-N`,
+/// `front-end-N`, `operator`.
 pub fn key_name(node: NodeId) -> String {
     match node {
-        NodeId::Sequencer => "sequencer".into(),
+        NodeId::Sequencer(1) => "sequencer".into(),
+        NodeId::Sequencer(n) => format!("sequencer-{n}"),
         NodeId::ReplicaManager(r) => format!("rm-{r}"),
         NodeId::FrontEnd(n) => format!("front-end-{n}"),
         NodeId::Tool(_) => "operator".into(),
@@ -136,7 +137,11 @@ pub fn write_pair(dir: &Path, node: NodeId, key: &SecretKey) -> Result<(), KeyFi
 /// Every identity `cfg` names, in roster order: the sequencer, the managers, its front end,
 /// the operator.
 pub fn identities(cfg: &Config) -> Vec<NodeId> {
-    let mut nodes = vec![NodeId::Sequencer];
+    let mut nodes: Vec<NodeId> = cfg
+        .sequencer_nodes()
+        .into_iter()
+        .map(|(id, _)| NodeId::Sequencer(id))
+        .collect();
     nodes.extend(
         cfg.replica_manager
             .iter()
@@ -169,7 +174,8 @@ pub fn public_keys_toml(keys: &[(NodeId, PublicKey)]) -> String {
     let mut out = String::new();
     for (node, key) in keys {
         let section = match node {
-            NodeId::Sequencer => "[sequencer]".to_owned(),
+            NodeId::Sequencer(1) => "[sequencer]".to_owned(),
+            NodeId::Sequencer(n) => format!("[[sequencer.others]] id = {n}"),
             NodeId::ReplicaManager(r) => format!("[[replica_manager]] id = {r}"),
             NodeId::FrontEnd(_) => "[front_end]".to_owned(),
             NodeId::Tool(_) => "[operator]".to_owned(),

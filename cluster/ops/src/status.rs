@@ -42,11 +42,25 @@ fn state_name<S: Serializer>(state: &ReplicaState, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(state.as_str())
 }
 
+/// One sequencer node as it answered.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SequencerRow {
+    pub id: u8,
+    /// `primary`, `standby` (follows a primary it knows), `electing` (knows none), or
+    /// `down` (did not answer).
+    pub state: &'static str,
+    pub view: Option<u64>,
+    pub next_seq: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ClusterStatus {
-    /// `None` when the sequencer did not answer.
+    /// The primary sequencer's (or, with none, the furthest answering node's); `None` when no
+    /// sequencer node answered.
     pub next_seq: Option<u64>,
     pub replicas: Vec<ReplicaRow>,
+    /// Every sequencer node, in priority order.
+    pub sequencers: Vec<SequencerRow>,
     #[serde(skip)]
     pub sequencer_dropped: Option<u64>,
 }
@@ -83,7 +97,22 @@ fn row(rm: &RmStatus, now_unix_ms: u64) -> ReplicaRow {
 /// Queries every node, retrying for up to `wait` in total. Nodes that do not answer are rows
 /// without values (and `next_seq: None`), not an error.
 pub async fn query(cfg: &Config, wait: Duration) -> Result<ClusterStatus, EndpointError> {
-    let (sequencer, rms) = ask(cfg, None, wait).await?;
+    let (nodes, rms) = ask(cfg, None, wait).await?;
+    let sequencers = nodes
+        .iter()
+        .map(|(id, got)| SequencerRow {
+            id: *id,
+            state: match got {
+                None => "down",
+                Some(s) if s.primary == Some(*id) => "primary",
+                Some(s) if s.primary.is_some() => "standby",
+                Some(_) => "electing",
+            },
+            view: got.as_ref().map(|s| s.view),
+            next_seq: got.as_ref().map(|s| s.next_seq),
+        })
+        .collect();
+    let sequencer = leading(nodes);
     let replicas = cfg
         .replica_manager
         .iter()
@@ -108,17 +137,27 @@ pub async fn query(cfg: &Config, wait: Duration) -> Result<ClusterStatus, Endpoi
     Ok(ClusterStatus {
         next_seq: sequencer.as_ref().map(|s| s.next_seq),
         replicas,
+        sequencers,
         sequencer_dropped: sequencer.map(|s| s.dropped_datagrams),
     })
 }
 
-/// Every node's own status as it answered (`None`: it did not within `wait`): the sequencer's,
-/// and each replica manager's in id order.
+/// Every node's own status as it answered (`None`: it did not within `wait`): the leading
+/// sequencer node's, and each replica manager's in id order.
 pub async fn query_nodes(
     cfg: &Config,
     wait: Duration,
 ) -> Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>), EndpointError> {
-    ask(cfg, None, wait).await
+    let (nodes, rms) = ask(cfg, None, wait).await?;
+    Ok((leading(nodes), rms))
+}
+
+/// The primary's status, or with none (an election under way), the one furthest ahead.
+fn leading(nodes: Vec<(u8, Option<SequencerStatus>)>) -> Option<SequencerStatus> {
+    let answered = nodes.into_iter().filter_map(|(id, s)| Some((id, s?)));
+    answered
+        .max_by_key(|(id, s)| (s.primary == Some(*id), s.view, s.next_seq))
+        .map(|(_, s)| s)
 }
 
 /// Queries replica manager `id` alone; `None` if it did not answer within `wait`.
@@ -133,24 +172,36 @@ pub async fn query_rm(
         .and_then(Option::take))
 }
 
-/// Sends `StatusQuery` to the sequencer and every replica manager (or to replica manager
+/// Every sequencer node's answer, by id in priority order.
+type SequencerAnswers = Vec<(u8, Option<SequencerStatus>)>;
+
+/// Sends `StatusQuery` to every sequencer node and replica manager (or to replica manager
 /// `only`), resending every 200 ms to those that have not answered, until all answered or
 /// `wait` has passed.
 async fn ask(
     cfg: &Config,
     only: Option<u8>,
     wait: Duration,
-) -> Result<(Option<SequencerStatus>, Vec<Option<RmStatus>>), EndpointError> {
+) -> Result<(SequencerAnswers, Vec<Option<RmStatus>>), EndpointError> {
     let mut endpoint = Endpoint::open(cfg, 0x5747)?;
     let nonce = crate::clock::unix_ms();
     let query = Message::StatusQuery { nonce };
-    let mut sequencer: Option<SequencerStatus> = None;
+    let mut sequencers: SequencerAnswers = cfg
+        .sequencer_nodes()
+        .into_iter()
+        .map(|(id, _)| (id, None))
+        .collect();
     let mut rms: Vec<Option<RmStatus>> = vec![None; cfg.replica_manager.len()];
     let wanted = |i: usize| only.is_none_or(|id| usize::from(id) == i + 1);
-    let missing = |sequencer: &Option<SequencerStatus>, rms: &[Option<RmStatus>]| {
+    let missing = |sequencers: &SequencerAnswers, rms: &[Option<RmStatus>]| {
         let mut targets = Vec::new();
-        if only.is_none() && sequencer.is_none() {
-            targets.push(Destination::Sequencer);
+        if only.is_none() {
+            targets.extend(
+                sequencers
+                    .iter()
+                    .filter(|(_, got)| got.is_none())
+                    .map(|(id, _)| Destination::Sequencer(*id)),
+            );
         }
         for (r, got) in ReplicaId::ALL.into_iter().zip(rms) {
             if got.is_none() && wanted(r.index()) {
@@ -160,7 +211,7 @@ async fn ask(
         targets
     };
     let deadline = Instant::now() + wait;
-    let mut targets = missing(&sequencer, &rms);
+    let mut targets = missing(&sequencers, &rms);
     while Instant::now() < deadline && !targets.is_empty() {
         for to in &targets {
             endpoint.send(*to, &query).await?;
@@ -171,10 +222,12 @@ async fn ask(
                 break;
             };
             match got {
-                (NodeId::Sequencer, Message::SequencerStatus { nonce: n, status })
+                (NodeId::Sequencer(id), Message::SequencerStatus { nonce: n, status })
                     if n == nonce =>
                 {
-                    sequencer = Some(status)
+                    if let Some((_, slot)) = sequencers.iter_mut().find(|(i, _)| *i == id) {
+                        *slot = Some(status);
+                    }
                 }
                 (NodeId::ReplicaManager(i), Message::RmStatus { nonce: n, status })
                     if n == nonce =>
@@ -185,27 +238,31 @@ async fn ask(
                 }
                 _ => {}
             }
-            targets = missing(&sequencer, &rms);
+            targets = missing(&sequencers, &rms);
         }
     }
-    Ok((sequencer, rms))
+    Ok((sequencers, rms))
 }
 
 /// The human-readable table.
 pub fn table(s: &ClusterStatus) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let mut out = format!(
-        "next seq: {}\n{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
-        opt(s.next_seq.map(|n| n.to_string())),
-        "id",
-        "impl",
-        "pid",
-        "state",
-        "last seq",
-        "faults",
-        "replacements",
-        "digest"
-    );
+    let mut out = format!("next seq: {}\n", opt(s.next_seq.map(|n| n.to_string())));
+    if s.sequencers.len() > 1 {
+        let nodes: Vec<String> = s
+            .sequencers
+            .iter()
+            .map(|n| match n.view {
+                Some(v) => format!("{} {} (view {v})", n.id, n.state),
+                None => format!("{} {}", n.id, n.state),
+            })
+            .collect();
+        out.push_str(&format!("sequencers: {}\n", nodes.join(", ")));
+    }
+    out.push_str(&format!(
+        "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
+        "id", "impl", "pid", "state", "last seq", "faults", "replacements", "digest"
+    ));
     for r in &s.replicas {
         out.push_str(&format!(
             "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
@@ -258,6 +315,7 @@ mod tests {
             next_seq: Some(41),
             replicas: vec![r],
             sequencer_dropped: None,
+            sequencers: Vec::new(),
         })
         .contains("voted-out"));
     }

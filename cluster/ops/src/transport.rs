@@ -19,7 +19,8 @@ const SOCKET_BUFFER: usize = 8 << 20;
 /// Addresses of the cluster's nodes, from the configuration.
 #[derive(Debug, Clone)]
 pub struct Peers {
-    pub sequencer: SocketAddr,
+    /// Every sequencer node, by id.
+    pub sequencers: Vec<(u8, SocketAddr)>,
     pub replica_managers: Vec<SocketAddr>,
     /// `Some` in multicast mode.
     pub group: Option<SocketAddr>,
@@ -28,7 +29,7 @@ pub struct Peers {
 impl Peers {
     pub fn from_config(cfg: &Config) -> Self {
         Peers {
-            sequencer: cfg.sequencer.address,
+            sequencers: cfg.sequencer_nodes(),
             replica_managers: cfg.replica_manager.iter().map(|r| r.address).collect(),
             group: (cfg.network.mode == MulticastMode::Multicast).then_some(cfg.network.group),
         }
@@ -129,7 +130,13 @@ impl Transport {
     fn resolve(&self, to: Destination) -> Vec<SocketAddr> {
         match to {
             Destination::Addr(a) => vec![a],
-            Destination::Sequencer => vec![self.peers.sequencer],
+            Destination::Sequencer(id) => self
+                .peers
+                .sequencers
+                .iter()
+                .filter(|(n, _)| *n == id)
+                .map(|(_, a)| *a)
+                .collect(),
             Destination::ReplicaManager(r) => self
                 .peers
                 .replica_managers

@@ -101,7 +101,11 @@ async fn the_json_keys_are_the_documented_ones() {
     };
     let mut top = keys(&json);
     top.sort();
-    assert_eq!(top, ["next_seq", "replicas"]);
+    assert_eq!(top, ["next_seq", "replicas", "sequencers"]);
+    let mut node = keys(&json["sequencers"][0]);
+    node.sort();
+    assert_eq!(node, ["id", "next_seq", "state", "view"]);
+    assert_eq!(json["sequencers"][0]["state"], "down");
     let mut row = keys(&json["replicas"][0]);
     row.sort();
     assert_eq!(

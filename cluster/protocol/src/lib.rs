@@ -82,7 +82,8 @@ impl std::fmt::Display for ReplicaId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
     Addr(SocketAddr),
-    Sequencer,
+    /// The sequencer node with this id.
+    Sequencer(u8),
     ReplicaManager(ReplicaId),
     /// All replica managers: one IP multicast datagram, or a unicast fan-out, per config.
     AllReplicaManagers,

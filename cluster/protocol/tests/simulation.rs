@@ -135,6 +135,25 @@ fn manager_restarts_while_a_hung_replica_is_replaced() {
     );
 }
 
+/// Three sequencer nodes; the primary crashes at any point of its work (restarting later
+/// or never) or is cut off from everyone, the managers or the standbys: a standby takes over
+/// in a later view, nothing is announced with two requests, and every answer stays right.
+#[test]
+fn sequencer_failover() {
+    run_seeds("sequencer_failover", &seeds(8), |seed| {
+        Scenario::failover(seed, false)
+    });
+}
+
+/// As above, and whoever is primary next fails too (a double failover; a crashed first
+/// primary may return as a standby meanwhile).
+#[test]
+fn sequencer_double_failover() {
+    run_seeds("sequencer_double_failover", &seeds(6), |seed| {
+        Scenario::failover(seed, true)
+    });
+}
+
 /// Random mixes of everything above (sizes, loss, fragmentation, crashes, bursts, a silent and
 /// a Byzantine replica). Few seeds by default; `TESSERA_SIM_SEEDS` for a soak.
 #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::UserId;
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::DecodeError;
@@ -79,6 +80,16 @@ pub struct Call {
 }
 
 impl Call {
+    /// What a new primary sequencer orders first (Raft's no-op, `docs/protocol.md`,
+    /// "Sequencer failover"): every replica executes every seq, so it is a read, which changes
+    /// nothing; nobody waits for its reply.
+    pub fn noop() -> Call {
+        let nobody = UserId::parse("MTLP0000").unwrap_or_else(|_| unreachable!("a valid id"));
+        Call::plain(Request::GetEventSchedule {
+            participant_id: nobody,
+        })
+    }
+
     /// A call without a message id.
     pub fn plain(request: Request) -> Call {
         Call {

@@ -57,9 +57,17 @@ enum Command {
         /// `gateway.listen`'s port + k - 1 (put a load balancer in front: deploy/haproxy/).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         gateways: u16,
+        /// Run this many sequencer nodes (failover: one is primary, the others take over if
+        /// it fails; three survive one lost): node k listens on `sequencer.address`'s port
+        /// - (k - 1). Ignored if the file lists [[sequencer.others]] (they all run).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=7))]
+        sequencers: u8,
     },
-    /// Run only the sequencer.
+    /// Run only a sequencer node.
     Sequencer {
+        /// Which node: 1 is `[sequencer]`, others are `[[sequencer.others]]` ids.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=7))]
+        id: u8,
         /// Serve Prometheus metrics here (default: `[sequencer] metrics_address`, if set).
         #[arg(long, value_name = "ADDR")]
         metrics_address: Option<SocketAddr>,
@@ -109,7 +117,7 @@ enum Command {
     },
     /// Show every node's state.
     Status {
-        /// Print JSON (keys: next_seq, replicas[id, implementation, pid, state (up, lying, voted-out, recovering, down), last_seq, consecutive_faults, replacements (the generation), last_wrong_unix_ms, digest]).
+        /// Print JSON (keys: next_seq, replicas[id, implementation, pid, state (up, lying, voted-out, recovering, down), last_seq, consecutive_faults, replacements (the generation), last_wrong_unix_ms, digest], sequencers[id, state (primary, standby, electing, down), view, next_seq]).
         #[arg(long)]
         json: bool,
         /// How long to wait for nodes to answer, in milliseconds.
@@ -358,9 +366,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // role is given, written beside the data (paths in it stay relative to this directory).
     let mut extra_gateways = Vec::new();
     let mut up_config = None;
-    if let Command::Up { gateways, .. } = &cli.command {
+    if let Command::Up {
+        gateways,
+        sequencers,
+        ..
+    } = &cli.command
+    {
         extra_gateways = cfg.add_local_gateways(usize::from(*gateways))?;
-        if !extra_gateways.is_empty() {
+        let none_listed = cfg.sequencer.others.is_empty();
+        if none_listed {
+            cfg.add_local_sequencers(usize::from(*sequencers))?;
+        }
+        if !extra_gateways.is_empty() || (none_listed && *sequencers > 1) {
             let path = cfg.cluster.data_dir.join("up-cluster.toml");
             std::fs::create_dir_all(&cfg.cluster.data_dir).with_context(|| {
                 format!("creating data directory {}", cfg.cluster.data_dir.display())
@@ -421,11 +438,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 supervisor::run(&cfg, options, shutdown_signal()).await
             }
-            Command::Sequencer { metrics_address } => {
+            Command::Sequencer {
+                id,
+                metrics_address,
+            } => {
                 init_logging("sequencer", log_format);
                 supervisor::follow_supervisor();
-                let metrics = metrics_address.or(cfg.sequencer.metrics_address);
-                sequencer::run(cfg, metrics, shutdown_signal()).await
+                let configured = cfg.sequencer_node(id).and_then(|(_, m)| m);
+                let metrics = metrics_address.or(configured);
+                sequencer::run(cfg, id, metrics, shutdown_signal()).await
             }
             Command::Gateway { chaos, .. } => {
                 init_logging("gateway", log_format);

@@ -104,6 +104,11 @@ fn segment_path(dir: &Path, first: u64) -> PathBuf {
 
 /// Reads one segment's valid prefix; returns entries and the byte length of that prefix.
 fn read_segment(path: &Path) -> io::Result<(Vec<Sequenced>, u64)> {
+    read_segment_upto(path, u64::MAX)
+}
+
+/// As [`read_segment`], stopping after the entry with seq `keep`.
+fn read_segment_upto(path: &Path, keep: u64) -> io::Result<(Vec<Sequenced>, u64)> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut entries = Vec::new();
@@ -121,6 +126,7 @@ fn read_segment(path: &Path) -> io::Result<(Vec<Sequenced>, u64)> {
             break;
         }
         match decode(payload) {
+            Some(e) if e.seq > keep => break,
             Some(e) => entries.push(e),
             None => break,
         }
@@ -303,6 +309,55 @@ impl SequencerLog {
         Ok(())
     }
 
+    /// Deletes every entry above `keep`: a standby sequencer's entries that the primary's
+    /// log replaces (they were never committed). Durable when it returns.
+    pub fn truncate_after(&mut self, keep: u64) -> io::Result<()> {
+        if keep >= self.current.last {
+            return Ok(());
+        }
+        self.writer.flush()?;
+        // Whole segments beyond `keep` go, newest first; the one holding `keep` (if any)
+        // becomes the current segment, cut after it.
+        while self.current.first > keep {
+            let Some(prev) = self.closed.pop() else {
+                break;
+            };
+            fs::remove_file(&self.current.path)?;
+            self.current = prev;
+        }
+        let (entries, valid) = if self.current.first > keep {
+            // Nothing is left: start afresh after `keep`.
+            fs::remove_file(&self.current.path)?;
+            self.current = Segment {
+                first: keep + 1,
+                last: keep,
+                path: segment_path(&self.dir, keep + 1),
+                highest: Highest::new(),
+            };
+            (Vec::new(), 0)
+        } else {
+            read_segment_upto(&self.current.path, keep)?
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.current.path)?;
+        file.set_len(valid)?;
+        file.sync_all()?;
+        sync_dir(&self.dir)?;
+        io::Seek::seek(&mut file, io::SeekFrom::End(0))?;
+        self.current.last = entries.last().map_or(self.current.first - 1, |e| e.seq);
+        self.current.highest = Highest::new();
+        for e in &entries {
+            note(&mut self.current.highest, e.id);
+        }
+        self.writer = BufWriter::with_capacity(1 << 20, file);
+        self.written = valid;
+        self.allocated = valid;
+        Ok(())
+    }
+
     pub fn first_retained(&self) -> u64 {
         self.closed.first().map_or(self.current.first, |s| s.first)
     }
@@ -442,6 +497,38 @@ mod tests {
         log.append(&[entry(7)]).unwrap();
         drop(log);
         assert_eq!(SequencerLog::open(dir.path()).unwrap().1.len(), 7);
+    }
+
+    #[test]
+    fn truncating_after_a_seq_keeps_exactly_what_precedes_it_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = SequencerLog::open(dir.path()).unwrap();
+        log.append(&(1..=5).map(entry).collect::<Vec<_>>()).unwrap();
+        log.roll(6).unwrap();
+        log.append(&(6..=9).map(entry).collect::<Vec<_>>()).unwrap();
+        log.truncate_after(7).unwrap();
+        log.append(&[entry(8)]).unwrap();
+        drop(log);
+        let (mut log, got) = SequencerLog::open(dir.path()).unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+        // Back into the closed segment: the later one goes.
+        log.truncate_after(3).unwrap();
+        log.append(&[entry(4)]).unwrap();
+        drop(log);
+        let (mut log, got) = SequencerLog::open(dir.path()).unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=4).collect::<Vec<_>>()
+        );
+        // Everything.
+        log.truncate_after(0).unwrap();
+        log.append(&[entry(1)]).unwrap();
+        drop(log);
+        let got = SequencerLog::open(dir.path()).unwrap().1;
+        assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
     }
 
     #[test]

@@ -1,15 +1,16 @@
-//! The sequencer node: the tokio shell around `tessera_protocol::sequencer::Sequencer`.
-//! It owns the socket and the durable log; the fsync of each batch runs on a blocking thread
-//! while the next batch accumulates (group commit).
+//! A sequencer node: the tokio shell around `tessera_protocol::sequencer::Sequencer`.
+//! It owns the socket, the durable log and the node's `meta` (view and vote); each log write
+//! runs on a blocking thread while the next batch accumulates (group commit).
 
 pub mod log;
+pub mod meta;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tessera_protocol::sequencer::{Recovered, Sequencer, SequencerConfig};
-use tessera_protocol::wire::{Link, NodeId, Sequenced};
+use tessera_protocol::sequencer::{LogOp, Recovered, Sequencer, SequencerConfig};
+use tessera_protocol::wire::{Link, NodeId};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
@@ -19,44 +20,58 @@ use crate::transport::{Transport, DRAIN_MAX};
 use log::SequencerLog;
 
 enum LogJob {
-    Append(Vec<Sequenced>),
-    Truncate(u64),
+    Write(LogOp),
+    /// Delete segments wholly at or below this seq.
+    Forget(u64),
 }
 
-/// What the log thread reports: everything up to `upto` is durable; the batch of `entries`
-/// took `took` to append and fsync.
+/// What the log thread reports: the last write is durable; it appended `entries` (0 for a
+/// truncation or a meta write) in `took`.
 struct Persisted {
-    upto: u64,
     entries: usize,
     took: Duration,
 }
 
-/// Runs the sequencer until `shutdown` turns true, serving `/metrics` on `metrics_address`.
+/// Runs sequencer node `id` until `shutdown` turns true, serving `/metrics` on
+/// `metrics_address`.
 pub async fn run(
     cfg: Config,
+    id: u8,
     metrics_address: Option<SocketAddr>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let dir = cfg.sequencer_dir();
+    let Some((address, _)) = cfg.sequencer_node(id) else {
+        anyhow::bail!(
+            "the configuration has no sequencer {id}: [sequencer] is 1, [[sequencer.others]]              list the others"
+        );
+    };
+    let dir = cfg.sequencer_dir(id);
     let (log, recovered) = SequencerLog::open(&dir)
         .with_context(|| format!("opening the sequencer log in {}", dir.display()))?;
-    let transport = Transport::bind(&cfg, cfg.sequencer.address, false, 0)
-        .with_context(|| format!("binding the sequencer to {}", cfg.sequencer.address))?;
-    let link = Link::new(node_link_config(&cfg, NodeId::Sequencer, None)?)?;
+    let meta = meta::read(&dir)?;
+    let transport = Transport::bind(&cfg, address, false, 0)
+        .with_context(|| format!("binding sequencer {id} to {address}"))?;
+    let link = Link::new(node_link_config(&cfg, NodeId::Sequencer(id), None)?)?;
     let scfg = SequencerConfig {
         timeouts: cfg.protocol_timeouts(),
         retain_max: cfg.sequencer.retain_max,
         retain_min: cfg.sequencer.retain_min,
         instance: crate::clock::unix_ms(),
         accepts: |bytes| tessera_types::Call::decode(bytes).is_ok(),
+        me: id,
+        nodes: cfg.sequencer_nodes().into_iter().map(|(n, _)| n).collect(),
+        noop: tessera_types::Call::noop().encode(),
+        noop_reply_to: address,
     };
     let resumed = recovered.last().map(|e| e.seq);
+    let view = meta.view;
     let recovered = Recovered {
         entries: recovered,
         forgotten: log.forgotten(),
+        meta,
     };
     let mut seq = Sequencer::new(link, scfg, recovered, 1, Instant::now());
-    tracing::info!(address = %cfg.sequencer.address, next_seq = seq.next_seq(), ?resumed, "sequencer up");
+    tracing::info!(id, %address, next_seq = seq.next_seq(), ?resumed, view, "sequencer up");
 
     let (job_tx, job_rx) = std::sync::mpsc::channel::<LogJob>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<Persisted>>();
@@ -64,17 +79,33 @@ pub async fn run(
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let writer = std::thread::Builder::new()
         .name("sequencer-log".into())
-        .spawn(move || log_writer(log, job_rx, done_tx))?;
+        .spawn(move || log_writer(log, dir, job_rx, done_tx))?;
 
     let mut buf = vec![0u8; 65_536];
+    let mut role = (seq.status().view, seq.status().primary);
     let result = loop {
-        while let Some(batch) = seq.poll_persist() {
-            if job_tx.send(LogJob::Append(batch)).is_err() {
+        while let Some(op) = seq.poll_persist() {
+            if job_tx.send(LogJob::Write(op)).is_err() {
                 break;
             }
         }
         if let Some(upto) = seq.poll_truncate() {
-            let _ = job_tx.send(LogJob::Truncate(upto));
+            let _ = job_tx.send(LogJob::Forget(upto));
+        }
+        let status = seq.status();
+        if (status.view, status.primary) != role {
+            role = (status.view, status.primary);
+            match status.primary {
+                Some(p) if p == id => {
+                    tracing::info!(
+                        view = status.view,
+                        next_seq = status.next_seq,
+                        "primary now"
+                    )
+                }
+                Some(p) => tracing::info!(view = status.view, primary = p, "standby"),
+                None => tracing::info!(view = status.view, "no primary known: electing"),
+            }
         }
         while let Some(t) = seq.poll_transmit() {
             transport.send(&t).await;
@@ -99,8 +130,10 @@ pub async fn run(
             },
             done = done_rx.recv() => match done {
                 Some(Ok(p)) => {
-                    metrics.persisted(p.entries, p.took);
-                    seq.handle_persisted(Instant::now(), p.upto);
+                    if p.entries > 0 {
+                        metrics.persisted(p.entries, p.took);
+                    }
+                    seq.handle_persisted(Instant::now());
                 }
                 // Without a working log nothing more may be ordered: stop, and let the
                 // supervisor restart us on whatever the disk still holds.
@@ -121,19 +154,21 @@ pub async fn run(
 
 fn log_writer(
     mut log: SequencerLog,
+    dir: std::path::PathBuf,
     jobs: std::sync::mpsc::Receiver<LogJob>,
     done: mpsc::UnboundedSender<std::io::Result<Persisted>>,
 ) {
     while let Ok(job) = jobs.recv() {
         match job {
-            LogJob::Append(batch) => {
-                let Some(upto) = batch.last().map(|e| e.seq) else {
-                    continue;
-                };
+            LogJob::Write(op) => {
                 let began = Instant::now();
-                let r = log.append(&batch).map(|()| Persisted {
-                    upto,
-                    entries: batch.len(),
+                let (entries, r) = match &op {
+                    LogOp::Append(batch) => (batch.len(), log.append(batch)),
+                    LogOp::TruncateAfter(keep) => (0, log.truncate_after(*keep)),
+                    LogOp::Meta(m) => (0, meta::write(&dir, m)),
+                };
+                let r = r.map(|()| Persisted {
+                    entries,
                     took: began.elapsed(),
                 });
                 let failed = r.is_err();
@@ -141,7 +176,7 @@ fn log_writer(
                     return;
                 }
             }
-            LogJob::Truncate(upto) => {
+            LogJob::Forget(upto) => {
                 if let Err(e) = log.truncate(upto) {
                     tracing::warn!(error = %e, upto, "log truncation failed");
                 }

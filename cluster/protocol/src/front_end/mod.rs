@@ -52,6 +52,10 @@ pub struct FrontEndConfig {
     pub incarnation: u64,
     /// The shell's bound address, sent in every `Submission`: where replies come back to.
     pub reply_to: SocketAddr,
+    /// The sequencer nodes, highest priority first. A request goes to the one that last
+    /// answered `Ordered` (at first the first); a retransmission to every one, since the
+    /// primary may have changed.
+    pub sequencers: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +156,13 @@ pub struct FrontEnd {
     collecting: usize,
     timers: BTreeSet<(Instant, u64, Timer)>,
     latencies: SlidingMax,
-    /// Request numbers to (re)submit at the next flush.
+    /// Request numbers to submit at the next flush, to the primary.
     submit_queue: Vec<u64>,
+    /// Request numbers to submit again at the next flush, to every sequencer node.
+    resubmit_queue: Vec<u64>,
+    /// The sequencer node that last ordered one of our requests.
+    primary: u8,
+    sequencers: Vec<u8>,
     /// Seqs to re-ask, per replica manager.
     reask_queue: [Vec<u64>; PER_REPLICA],
     /// Answered requests still lingering for a replica's reply, per replica, by (seq, number).
@@ -189,6 +198,13 @@ impl FrontEnd {
             timers: BTreeSet::new(),
             latencies: SlidingMax::new(LATENCY_SAMPLES),
             submit_queue: Vec::new(),
+            resubmit_queue: Vec::new(),
+            primary: cfg.sequencers.first().copied().unwrap_or(1),
+            sequencers: if cfg.sequencers.is_empty() {
+                vec![1]
+            } else {
+                cfg.sequencers.clone()
+            },
             reask_queue: Default::default(),
             awaiting: Default::default(),
             verdicts: Reporter::default(),
@@ -264,7 +280,12 @@ impl FrontEnd {
             return;
         };
         match (sender, msg) {
-            (NodeId::Sequencer, Message::Ordered(ordered)) => {
+            (NodeId::Sequencer(s), Message::Ordered(ordered)) => {
+                // Only a primary answers, and only for what a majority of the sequencer nodes
+                // hold: whoever says it is primary now, or was when that was true.
+                if self.sequencers.contains(&s) {
+                    self.primary = s;
+                }
                 for (id, seq) in ordered {
                     self.on_ordered(now, id, seq);
                 }
@@ -648,7 +669,7 @@ impl FrontEnd {
         let next = later(now, req.rto);
         req.wake = Some((next, Timer::Resubmit));
         self.timers.insert((next, number, Timer::Resubmit));
-        self.submit_queue.push(number);
+        self.resubmit_queue.push(number);
         self.stats.submit_retransmits += 1;
     }
 
@@ -694,10 +715,17 @@ impl FrontEnd {
     }
 
     fn flush_submits(&mut self) {
-        if self.submit_queue.is_empty() {
+        let first = mem::take(&mut self.submit_queue);
+        self.flush_submit_queue(first, &[self.primary]);
+        let again = mem::take(&mut self.resubmit_queue);
+        let every = self.sequencers.clone();
+        self.flush_submit_queue(again, &every);
+    }
+
+    fn flush_submit_queue(&mut self, mut numbers: Vec<u64>, to: &[u8]) {
+        if numbers.is_empty() {
             return;
         }
-        let mut numbers = mem::take(&mut self.submit_queue);
         numbers.sort_unstable();
         numbers.dedup();
         let floor = self.floor();
@@ -720,22 +748,30 @@ impl FrontEnd {
             floor,
             entries: Vec::new(),
         };
-        let batches = batch::pack(entries, self.body_budget(Destination::Sequencer), &empty);
+        // Every sequencer node's link has the same shape: one tag.
+        let budget = self.body_budget(Destination::Sequencer(self.primary));
+        let batches = batch::pack(entries, budget, &empty);
         for entries in batches {
-            self.send_submit(floor, entries);
+            self.send_submit(floor, entries, to);
         }
     }
 
-    fn send_submit(&mut self, floor: u64, entries: Vec<Submission>) {
+    fn send_submit(&mut self, floor: u64, entries: Vec<Submission>, to: &[u8]) {
         let msg = Message::Submit { floor, entries };
-        match self.link.encode(&msg, Destination::Sequencer) {
-            Ok(datagrams) => {
-                self.out
-                    .extend(datagrams.into_iter().map(|datagram| Transmit {
-                        to: Destination::Sequencer,
-                        datagram,
-                    }));
+        let mut encoded = Ok(());
+        for &node in to {
+            let dest = Destination::Sequencer(node);
+            match self.link.encode(&msg, dest) {
+                Ok(datagrams) => self.out.extend(
+                    datagrams
+                        .into_iter()
+                        .map(|datagram| Transmit { to: dest, datagram }),
+                ),
+                Err(e) => encoded = Err(e),
             }
+        }
+        match encoded {
+            Ok(()) => {}
             Err(_) => {
                 let Message::Submit { entries, .. } = msg else {
                     return;
@@ -745,7 +781,7 @@ impl FrontEnd {
                     self.give_up(only.id.number);
                 } else {
                     for entry in entries {
-                        self.send_submit(floor, vec![entry]);
+                        self.send_submit(floor, vec![entry], to);
                     }
                 }
             }

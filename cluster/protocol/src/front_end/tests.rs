@@ -69,11 +69,12 @@ impl Net {
                 timeouts,
                 incarnation: INC,
                 reply_to: addr(),
+                sequencers: vec![1],
             },
         );
         Net {
             fe,
-            sequencer: link(NodeId::Sequencer),
+            sequencer: link(NodeId::Sequencer(1)),
             rms: ReplicaId::ALL
                 .into_iter()
                 .map(|r| link(NodeId::ReplicaManager(r)))
@@ -95,7 +96,7 @@ impl Net {
 
     fn ordered(&mut self, now: Instant, pairs: &[(u64, u64)]) {
         let msg = Message::Ordered(pairs.iter().map(|&(n, s)| (id(n), s)).collect());
-        let from = link(NodeId::Sequencer);
+        let from = link(NodeId::Sequencer(1));
         self.deliver(now, &from, &msg);
     }
 
@@ -221,7 +222,7 @@ fn answers_only_when_two_replies_are_identical() {
     assert_eq!(
         n.sent(),
         vec![(
-            Destination::Sequencer,
+            Destination::Sequencer(1),
             Message::Submit {
                 floor: 1,
                 entries: vec![Submission {
@@ -415,7 +416,7 @@ fn submit_times(sent: &[(Instant, Destination, Message)], t0: Instant) -> Vec<u6
     sent.iter()
         .filter(|(_, _, m)| matches!(m, Message::Submit { .. }))
         .map(|(t, to, _)| {
-            assert_eq!(*to, Destination::Sequencer);
+            assert_eq!(*to, Destination::Sequencer(1));
             (*t - t0).as_millis() as u64
         })
         .collect()
@@ -484,7 +485,7 @@ fn floor_advances_as_requests_are_ordered() {
         assert_eq!(n.fe.submit(n.t0, vec![i]), id(u64::from(i)));
     }
     match &n.sent()[..] {
-        [(Destination::Sequencer, Message::Submit { floor, entries })] => {
+        [(Destination::Sequencer(1), Message::Submit { floor, entries })] => {
             assert_eq!(*floor, 1);
             let ids: Vec<_> = entries.iter().map(|e| e.id.number).collect();
             assert_eq!(
@@ -596,7 +597,7 @@ fn replies_must_come_from_the_replica_they_name() {
     // Replica manager 1 speaking for replica 2: not a second vote.
     n.reply_as(n.at(2), 1, 2, 1, 10, b"A");
     // Nodes that are not replica managers.
-    for node in [NodeId::Sequencer, NodeId::FrontEnd(1), NodeId::Tool(3)] {
+    for node in [NodeId::Sequencer(1), NodeId::FrontEnd(1), NodeId::Tool(3)] {
         let msg = Message::Reply(vec![ReplyEntry {
             seq: 10,
             id: id(1),
@@ -744,7 +745,7 @@ fn many_in_flight_batch_into_full_datagrams() {
     assert_eq!(n.fe.in_flight(), count as usize);
     let mut grams = Vec::new();
     while let Some(t) = n.fe.poll_transmit() {
-        assert_eq!(t.to, Destination::Sequencer);
+        assert_eq!(t.to, Destination::Sequencer(1));
         grams.push(t.datagram);
     }
     // ~40 bytes per entry: dozens per datagram, each datagram nearly full.
@@ -922,7 +923,11 @@ fn garbage_is_counted_and_harmless() {
     let seq_link = &n.sequencer;
     let data = seq_link
         .encode(
-            &Message::Heartbeat { high: 9, low: 1 },
+            &Message::Heartbeat {
+                view: 0,
+                high: 9,
+                low: 1,
+            },
             Destination::Addr(addr()),
         )
         .unwrap()
@@ -1015,7 +1020,7 @@ fn canonical_reply(request: &[u8]) -> Vec<u8> {
 fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
     let mut rng = tessera_testkit::Rng::new(0x5eed);
     let mut n = Net::new();
-    let mut seq_link = link(NodeId::Sequencer);
+    let mut seq_link = link(NodeId::Sequencer(1));
     let mut rm_links: Vec<Link> = ReplicaId::ALL
         .into_iter()
         .map(|r| link(NodeId::ReplicaManager(r)))
@@ -1066,7 +1071,7 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                 continue;
             }
             match t.to {
-                Destination::Sequencer => {
+                Destination::Sequencer(1) => {
                     let Some((_, Message::Submit { floor, entries })) =
                         seq_link.receive(now, &t.datagram)
                     else {

@@ -103,6 +103,9 @@ pub struct RmConfig {
     /// How many answered calls with a message id the replica remembers, and how long
     /// (`[exactly_once]`): part of the replicated state, so the same for every manager.
     pub call_memory: CallMemory,
+    /// The sequencer node taken for the primary until a heartbeat of a later view names
+    /// another (the first configured).
+    pub sequencer: u8,
 }
 
 impl RmConfig {
@@ -130,6 +133,7 @@ impl Default for RmConfig {
             chaos: false,
             instance: 0,
             call_memory: CallMemory::default(),
+            sequencer: 1,
         }
     }
 }
@@ -292,6 +296,10 @@ pub struct ReplicaManager {
     /// From the sequencer's heartbeats: highest assigned, lowest retained.
     seq_high: u64,
     seq_low: u64,
+    /// The sequencer's view this manager follows, and that view's primary: ordering comes
+    /// from it alone, acks and NACKs go to it.
+    seq_view: u64,
+    primary: u8,
     behind_reported: Option<u64>,
 
     nacks: RecentNacks,
@@ -347,6 +355,8 @@ impl ReplicaManager {
             events: VecDeque::new(),
             seq_high: 0,
             seq_low: 0,
+            seq_view: 0,
+            primary: cfg.sequencer,
             behind_reported: None,
             nack_horizon: 0,
             ack_sent_at: now,
@@ -400,8 +410,14 @@ impl ReplicaManager {
             (NodeId::Tool(_), Message::Chaos { nonce, action }) => {
                 self.on_chaos(from, nonce, action)
             }
-            (NodeId::Sequencer, Message::Data(entries)) => self.on_data(entries),
-            (NodeId::Sequencer, Message::Heartbeat { high, low }) => self.on_heartbeat(high, low),
+            (NodeId::Sequencer(s), Message::Data(entries)) if s == self.primary => {
+                self.on_data(entries)
+            }
+            (NodeId::Sequencer(s), Message::Heartbeat { view, high, low })
+                if self.follows(s, view) =>
+            {
+                self.on_heartbeat(high, low)
+            }
             (NodeId::FrontEnd(_) | NodeId::Tool(_), Message::Reask(seqs)) => {
                 self.on_reask(from, &seqs)
             }
@@ -875,6 +891,18 @@ impl ReplicaManager {
         }
     }
 
+    /// Whether `view`'s primary `s` is the one to follow: the highest view heard so far wins,
+    /// so a returning or cut-off old primary is ignored once its successor was heard. (An old
+    /// primary's `Data` was committed, hence is the same in every later view: what is
+    /// refused from it is only the stale view of `high` and `low`.)
+    fn follows(&mut self, s: u8, view: u64) -> bool {
+        if view > self.seq_view {
+            self.seq_view = view;
+            self.primary = s;
+        }
+        view == self.seq_view && s == self.primary
+    }
+
     fn on_heartbeat(&mut self, high: u64, low: u64) {
         self.seq_high = self.seq_high.max(high.min(MAX_SEQ));
         self.seq_low = low;
@@ -1172,7 +1200,7 @@ impl ReplicaManager {
         }
         self.nacks.record(&ranges, now);
         self.counters.nacks_sent += 1;
-        self.send(Destination::Sequencer, &Message::Nack(ranges));
+        self.send(Destination::Sequencer(self.primary), &Message::Nack(ranges));
     }
 
     fn send_ack(&mut self, now: Instant) {
@@ -1181,7 +1209,10 @@ impl ReplicaManager {
         self.ack_sent = (received, applied);
         self.ack_sent_at = now;
         self.counters.acks_sent += 1;
-        self.send(Destination::Sequencer, &Message::Ack { received, applied });
+        self.send(
+            Destination::Sequencer(self.primary),
+            &Message::Ack { received, applied },
+        );
     }
 
     // ---- outgoing ----

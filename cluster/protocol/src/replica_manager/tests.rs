@@ -89,7 +89,7 @@ impl Harness {
         rm.handle_replica_started(t0, 4321, applied);
         let mut h = Harness {
             rm,
-            seq: link(NodeId::Sequencer, 1400),
+            seq: link(NodeId::Sequencer(1), 1400),
             fe: link(NodeId::FrontEnd(1), 1400),
             tool: link(NodeId::Tool(3), 1400),
             sink: crate::wire::testing::Sniffer::new("test", 1 << 16, 1 << 20),
@@ -107,7 +107,7 @@ impl Harness {
         assert_eq!(
             rest,
             vec![(
-                Destination::Sequencer,
+                Destination::Sequencer(1),
                 Message::Ack {
                     received: applied,
                     applied
@@ -270,7 +270,7 @@ impl Harness {
             .into_iter()
             .filter_map(|(to, m)| match m {
                 Message::Nack(r) => {
-                    assert_eq!(to, Destination::Sequencer);
+                    assert_eq!(to, Destination::Sequencer(1));
                     Some(r)
                 }
                 _ => None,
@@ -283,7 +283,7 @@ impl Harness {
             .into_iter()
             .filter_map(|(to, m)| match m {
                 Message::Ack { received, applied } => {
-                    assert_eq!(to, Destination::Sequencer);
+                    assert_eq!(to, Destination::Sequencer(1));
                     Some((received, applied))
                 }
                 _ => None,
@@ -429,14 +429,42 @@ fn heartbeat_reveals_a_lost_tail() {
     h.data(0, &[1, 2, 3]);
     assert_eq!(h.deliver_all(), vec![1, 2, 3]);
     assert!(h.nacks().is_empty());
-    h.seq_says(1, &Message::Heartbeat { high: 3, low: 1 });
+    h.seq_says(
+        1,
+        &Message::Heartbeat {
+            view: 0,
+            high: 3,
+            low: 1,
+        },
+    );
     assert!(h.nacks().is_empty());
-    h.seq_says(2, &Message::Heartbeat { high: 5, low: 1 });
+    h.seq_says(
+        2,
+        &Message::Heartbeat {
+            view: 0,
+            high: 5,
+            low: 1,
+        },
+    );
     assert_eq!(h.nacks(), vec![vec![(4, 5)]]);
     // The same heartbeat again does not re-nack early; a higher one nacks only the new part.
-    h.seq_says(3, &Message::Heartbeat { high: 5, low: 1 });
+    h.seq_says(
+        3,
+        &Message::Heartbeat {
+            view: 0,
+            high: 5,
+            low: 1,
+        },
+    );
     assert!(h.nacks().is_empty());
-    h.seq_says(4, &Message::Heartbeat { high: 6, low: 1 });
+    h.seq_says(
+        4,
+        &Message::Heartbeat {
+            view: 0,
+            high: 6,
+            low: 1,
+        },
+    );
     assert_eq!(h.nacks(), vec![vec![(6, 6)]]);
     assert!(h.events().is_empty());
 }
@@ -445,9 +473,23 @@ fn heartbeat_reveals_a_lost_tail() {
 fn behind_retention_is_reported_once_per_low() {
     let mut h = Harness::new();
     h.data(0, &[1, 2]);
-    h.seq_says(1, &Message::Heartbeat { high: 100, low: 3 });
+    h.seq_says(
+        1,
+        &Message::Heartbeat {
+            view: 0,
+            high: 100,
+            low: 3,
+        },
+    );
     assert!(h.events().is_empty(), "low = received + 1 is fine");
-    h.seq_says(2, &Message::Heartbeat { high: 100, low: 50 });
+    h.seq_says(
+        2,
+        &Message::Heartbeat {
+            view: 0,
+            high: 100,
+            low: 50,
+        },
+    );
     assert_eq!(
         h.events(),
         vec![RmEvent::BehindRetention {
@@ -456,9 +498,23 @@ fn behind_retention_is_reported_once_per_low() {
         }]
     );
     assert!(h.rm.is_recovering(), "a state transfer catches it up");
-    h.seq_says(3, &Message::Heartbeat { high: 100, low: 50 });
+    h.seq_says(
+        3,
+        &Message::Heartbeat {
+            view: 0,
+            high: 100,
+            low: 50,
+        },
+    );
     assert!(h.events().is_empty());
-    h.seq_says(4, &Message::Heartbeat { high: 100, low: 60 });
+    h.seq_says(
+        4,
+        &Message::Heartbeat {
+            view: 0,
+            high: 100,
+            low: 60,
+        },
+    );
     assert_eq!(
         h.events(),
         vec![RmEvent::BehindRetention {
@@ -493,7 +549,14 @@ fn holdback_is_bounded_and_refetched() {
         vec![vec![(1, 1)]],
         "nothing beyond the window is asked for"
     );
-    h.seq_says(1, &Message::Heartbeat { high: 20, low: 1 });
+    h.seq_says(
+        1,
+        &Message::Heartbeat {
+            view: 0,
+            high: 20,
+            low: 1,
+        },
+    );
     assert!(h.nacks().is_empty(), "window unchanged");
     h.data(2, &[1]);
     assert_eq!(h.deliver_all(), (1..=10).collect::<Vec<_>>());
@@ -891,7 +954,14 @@ fn reset_to_can_rewind() {
     h.data(0, &(1..=10).collect::<Vec<_>>());
     h.deliver_all();
     assert_eq!(h.rm.applied(), 10);
-    h.seq_says(0, &Message::Heartbeat { high: 10, low: 1 });
+    h.seq_says(
+        0,
+        &Message::Heartbeat {
+            view: 0,
+            high: 10,
+            low: 1,
+        },
+    );
     h.sent();
     h.rm.reset_to(h.at(1), 4);
     assert_eq!(h.nacks(), vec![vec![(5, 10)]]);
@@ -972,7 +1042,7 @@ fn garbage_and_nonsense_are_counted_and_ignored() {
     let mut bad_mac = good.clone();
     bad_mac[crate::wire::HEADER_LEN] ^= 1;
     let other = Link::new(crate::wire::testing::impostor_config(
-        NodeId::Sequencer,
+        NodeId::Sequencer(1),
         "test",
         1400,
     ))
@@ -1039,6 +1109,7 @@ fn extreme_heartbeats_do_not_panic() {
     h.seq_says(
         0,
         &Message::Heartbeat {
+            view: 0,
             high: u64::MAX,
             low: u64::MAX,
         },
@@ -1046,6 +1117,7 @@ fn extreme_heartbeats_do_not_panic() {
     h.seq_says(
         1,
         &Message::Heartbeat {
+            view: 0,
             high: u64::MAX,
             low: 0,
         },
@@ -1085,7 +1157,7 @@ proptest! {
                 got.extend(h.deliver_all());
             }
             if i % 5 == 0 {
-                h.seq_says(i as u64, &Message::Heartbeat { high: n, low: 1 });
+                h.seq_says(i as u64, &Message::Heartbeat { view: 0, high: n, low: 1 });
             }
             h.rm.queue.check_invariants();
             prop_assert!(h.rm.delivered() <= h.rm.received());

@@ -149,6 +149,22 @@ impl Dedup {
         }
     }
 
+    /// A standby's log lost its entries above `seq` to the primary's (they were never
+    /// committed): their ids are no longer ordered here.
+    pub(super) fn remove_above(&mut self, seq: u64) {
+        while let Some(&(s, id)) = self.order.back() {
+            if s <= seq {
+                break;
+            }
+            self.order.pop_back();
+            if let Some(fe) = self.fes.get_mut(&id.front_end_id()) {
+                if fe.incarnation == id.front_end && fe.seqs.get(&id.number) == Some(&s) {
+                    fe.seqs.remove(&id.number);
+                }
+            }
+        }
+    }
+
     #[cfg(test)]
     pub(super) fn front_ends(&self) -> usize {
         self.fes.len()

@@ -3,9 +3,15 @@
 //! front end (`Ordered`) and the replica managers (`Data`), and keeps what the replica
 //! managers may still need for retransmission. See `docs/protocol.md`.
 //!
+//! With several sequencer nodes configured, one is the primary of a view and the others are
+//! standbys that keep a copy of its log; an entry is announced only once a majority of the
+//! nodes hold it durably, and a standby that stops hearing the primary stands for the next
+//! view (`failover`, and `docs/protocol.md`, "Sequencer failover"). With one node it is the
+//! primary of view 0 for good, and nothing of this happens.
+//!
 //! IO-free, in the style of quinn-proto's `Connection`: the shell feeds datagrams
-//! ([`Sequencer::handle_datagram`]), timer expiries ([`Sequencer::handle_timeout`]) and fsync
-//! completions ([`Sequencer::handle_persisted`]) in, and drains log appends
+//! ([`Sequencer::handle_datagram`]), timer expiries ([`Sequencer::handle_timeout`]) and log
+//! write completions ([`Sequencer::handle_persisted`]) in, and drains log writes
 //! ([`Sequencer::poll_persist`]), datagrams ([`Sequencer::poll_transmit`]) and log truncation
 //! points ([`Sequencer::poll_truncate`]). No sockets, clocks, threads or randomness: the wall
 //! clock used for request timestamps is handed in by [`Sequencer::set_wall_clock_ms`].
@@ -15,16 +21,18 @@
 //! ```text
 //! on datagram:  seq.set_wall_clock_ms(unix_ms()); seq.handle_datagram(now, from, &buf)
 //! on timer:     seq.handle_timeout(now)
-//! always after: if no fsync running { if let Some(batch) = seq.poll_persist() { append + fsync batch } }
-//!               on fsync done: seq.handle_persisted(now, batch.last().seq)
+//! always after: if no log write running { if let Some(op) = seq.poll_persist() { carry it out, fsync } }
+//!               on write done: seq.handle_persisted(now)
 //!               while let Some(t) = seq.poll_transmit() { send t }
 //!               if let Some(upto) = seq.poll_truncate() { delete log entries <= upto }
 //!               arm the timer at seq.poll_timeout()
 //! ```
 
 mod dedup;
+mod failover;
 #[cfg(test)]
 mod tests;
+pub mod views;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -37,6 +45,8 @@ use crate::wire::{
 use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
 use dedup::{Dedup, Lookup};
+pub use views::Meta;
+use views::Views;
 
 /// At most this many assigned entries may wait for their fsync; further submissions are
 /// dropped (the front ends retransmit them) until the log catches up.
@@ -69,6 +79,16 @@ pub struct SequencerConfig {
     /// so that nothing every replica would fail on (and be replaced for, forever) is ever
     /// ordered.
     pub accepts: fn(&[u8]) -> bool,
+    /// This node's id, and every sequencer node's, itself included, highest priority first.
+    /// One node: it is the primary, always.
+    pub me: u8,
+    pub nodes: Vec<u8>,
+    /// The request a new primary orders first (Raft's no-op: entries of earlier views count
+    /// as committed only below one of the current view). Every replica executes every seq, so
+    /// it is a request that changes nothing (`tesserad` uses a read); its reply goes to
+    /// `noop_reply_to`, this node's own address, which ignores it.
+    pub noop: Vec<u8>,
+    pub noop_reply_to: SocketAddr,
 }
 
 impl Default for SequencerConfig {
@@ -79,8 +99,37 @@ impl Default for SequencerConfig {
             retain_min: 10_000,
             instance: 0,
             accepts: |_| true,
+            me: 1,
+            nodes: vec![1],
+            noop: Vec::new(),
+            noop_reply_to: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
+}
+
+/// A write to the log for the shell, which carries them out one at a time, in order, each
+/// durable before it reports [`Sequencer::handle_persisted`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOp {
+    /// Append these consecutive entries.
+    Append(Vec<Sequenced>),
+    /// Delete every entry above this seq (a standby's entries the primary's log replaces).
+    TruncateAfter(u64),
+    /// Replace the node's [`Meta`] (atomically).
+    Meta(Meta),
+}
+
+/// The log write handed out and not yet reported done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InFlight {
+    /// Entries up to this seq; none above `upto_valid` may count once done (they were
+    /// replaced while being written).
+    Append {
+        end: u64,
+        valid: u64,
+    },
+    Truncate,
+    Meta,
 }
 
 /// One assigned entry and the size of its postcard encoding (cached for packing).
@@ -90,6 +139,7 @@ struct Retained {
 }
 
 /// What the sequencer knows about one replica manager.
+#[derive(Clone)]
 struct Rm {
     /// Heard from since the sequencer started. Before that its `received` is unknown and it
     /// holds back retention and truncation for one `liveness` period.
@@ -100,6 +150,18 @@ struct Rm {
     /// Last time `received` advanced, the RM fell behind from being caught up, or it was
     /// sent a proactive retransmission.
     progress_at: Instant,
+}
+
+impl Rm {
+    fn new(now: Instant) -> Self {
+        Rm {
+            heard: false,
+            last_heard: now,
+            received: 0,
+            applied: 0,
+            progress_at: now,
+        }
+    }
 }
 
 pub struct Sequencer {
@@ -117,15 +179,22 @@ pub struct Sequencer {
     /// Seq of `retained[0]`; `retained` holds exactly `base..next_seq`.
     base: u64,
     retained: VecDeque<Retained>,
-    /// Highest durable seq. Everything above it is pending: assigned, not yet announced.
+    /// Highest seq in this node's log durably.
     durable: u64,
+    /// Highest seq a majority of the sequencer nodes hold durably (with one node: `durable`).
+    /// Everything above it is pending: assigned, not yet announced.
+    committed: u64,
     /// First seq not yet handed out by `poll_persist`.
     persist_next: u64,
-    /// Last seq of the batch handed out by `poll_persist` and not yet covered.
-    outstanding: Option<u64>,
+    /// The log write handed out by `poll_persist` and not yet done.
+    inflight: Option<InFlight>,
     /// (submit source, id, seq) of pending entries that were submitted (not recovered), in
-    /// seq order: who gets `Ordered` once they are durable.
+    /// seq order: who gets `Ordered` once they are committed.
     awaiting: VecDeque<(SocketAddr, RequestId, u64)>,
+    /// Failover state: role, view, vote, the other sequencer nodes (`failover`).
+    fo: failover::State,
+    /// The views of the log's entries.
+    views: Views,
     dedup: Dedup,
 
     rms: [Rm; REPLICAS as usize],
@@ -161,6 +230,9 @@ pub struct SequencerCounters {
 pub struct Recovered {
     /// The entries read back, consecutive and ascending (may be empty).
     pub entries: Vec<Sequenced>,
+    /// The node's persisted view, vote and entry views (default for a new node, or a log
+    /// from before failover).
+    pub meta: Meta,
     /// Per front end, the highest request id among the entries the log has deleted: ordered
     /// long ago, so neither it nor an earlier one of its incarnation is ever ordered again.
     pub forgotten: Vec<RequestId>,
@@ -180,7 +252,11 @@ impl Sequencer {
         first_seq: u64,
         now: Instant,
     ) -> Self {
-        let Recovered { entries, forgotten } = recovered;
+        let Recovered {
+            entries,
+            forgotten,
+            meta,
+        } = recovered;
         let first_seq = first_seq.max(1);
         let start = entries.first().map_or(first_seq, |e| e.seq.max(1));
         // A resend to one manager carries fewer tags than the multicast, but packing both
@@ -189,13 +265,6 @@ impl Sequencer {
         let ordered_payload = link
             .max_payload(Destination::Addr(SocketAddr::from(([0, 0, 0, 0], 0))))
             .max(1);
-        let rm = || Rm {
-            heard: false,
-            last_heard: now,
-            received: 0,
-            applied: 0,
-            progress_at: now,
-        };
         let mut s = Sequencer {
             link,
             payload,
@@ -206,11 +275,14 @@ impl Sequencer {
             base: start,
             retained: VecDeque::new(),
             durable: start - 1,
+            committed: start - 1,
             persist_next: start,
-            outstanding: None,
+            inflight: None,
             awaiting: VecDeque::new(),
+            fo: failover::State::new(&cfg, &meta, now),
+            views: Views::new(meta.boundaries),
             dedup: Dedup::new(cfg.retain_max.max(1)),
-            rms: std::array::from_fn(|_| rm()),
+            rms: std::array::from_fn(|_| Rm::new(now)),
             transmits: VecDeque::new(),
             // A restarted sequencer announces `high` at once.
             next_heartbeat: now,
@@ -241,6 +313,10 @@ impl Sequencer {
             s.retained.push_back(Retained { entry, size });
         }
         s.durable = s.next_seq - 1;
+        s.views.truncate_after(s.durable);
+        if s.fo.single() {
+            s.committed = s.durable;
+        }
         s.persist_next = s.next_seq;
         s.started_at = s.next_seq;
         s.dedup.prune_window(s.next_seq);
@@ -261,14 +337,20 @@ impl Sequencer {
         let Some((sender, msg)) = self.link.receive(now, datagram) else {
             return;
         };
+        let primary = self.fo.is_primary();
         match (sender, msg) {
-            (NodeId::FrontEnd(fe), Message::Submit { floor, entries }) => {
+            (NodeId::Sequencer(peer), msg) => self.on_peer(now, peer, msg),
+            // Only the primary orders and serves the managers; a standby's log is the
+            // primary's, and a front end that finds no primary asks every node.
+            (NodeId::FrontEnd(fe), Message::Submit { floor, entries }) if primary => {
                 self.on_submit(from, fe, floor, entries)
             }
-            (NodeId::ReplicaManager(r), Message::Ack { received, applied }) => {
+            (NodeId::ReplicaManager(r), Message::Ack { received, applied }) if primary => {
                 self.on_ack(now, r.index(), received, applied)
             }
-            (NodeId::ReplicaManager(r), Message::Nack(ranges)) => self.on_nack(now, r, &ranges),
+            (NodeId::ReplicaManager(r), Message::Nack(ranges)) if primary => {
+                self.on_nack(now, r, &ranges)
+            }
             // Only the operator's tools may ask: status is not for any node to read.
             (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
                 let msg = Message::SequencerStatus {
@@ -281,12 +363,25 @@ impl Sequencer {
         }
     }
 
-    /// Next batch of newly assigned entries for the shell to append to the log and fsync. At
-    /// most one batch is outstanding: after `Some(..)` it returns `None` until
-    /// [`handle_persisted`](Self::handle_persisted) covers it. Entries assigned meanwhile form
-    /// the next batch (group commit).
-    pub fn poll_persist(&mut self) -> Option<Vec<Sequenced>> {
-        if self.outstanding.is_some() || self.persist_next >= self.next_seq {
+    /// Next write for the shell to make durable in the log. At most one is outstanding: after
+    /// `Some(..)` it returns `None` until [`handle_persisted`](Self::handle_persisted) reports
+    /// it done. Entries assigned meanwhile form the next batch (group commit). A truncation
+    /// goes before the meta that may name views of entries after it, and both before entries
+    /// appended after them.
+    pub fn poll_persist(&mut self) -> Option<LogOp> {
+        if self.inflight.is_some() {
+            return None;
+        }
+        if let Some(upto) = self.fo.truncate_to.take() {
+            self.inflight = Some(InFlight::Truncate);
+            return Some(LogOp::TruncateAfter(upto));
+        }
+        if self.fo.meta_dirty {
+            self.fo.meta_dirty = false;
+            self.inflight = Some(InFlight::Meta);
+            return Some(LogOp::Meta(self.meta()));
+        }
+        if self.persist_next >= self.next_seq {
             return None;
         }
         let from = self.index(self.persist_next)?;
@@ -295,27 +390,44 @@ impl Sequencer {
             .range(from..)
             .map(|s| s.entry.clone())
             .collect();
-        self.outstanding = Some(self.next_seq - 1);
+        let end = self.next_seq - 1;
+        self.inflight = Some(InFlight::Append { end, valid: end });
         self.persist_next = self.next_seq;
-        Some(batch)
+        self.replicate_new(batch.first().map_or(end, |e| e.seq), end);
+        Some(LogOp::Append(batch))
     }
 
-    /// Everything up to `upto` is durable: now send `Ordered` to the front ends and multicast
-    /// `Data`. Values beyond the outstanding batch are clamped to it; stale values are ignored.
-    pub fn handle_persisted(&mut self, now: Instant, upto: u64) {
+    /// The write handed out by `poll_persist` is durable. Entries count once a majority of
+    /// the sequencer nodes hold them: then `Ordered` goes to the front ends and `Data` to the
+    /// managers.
+    pub fn handle_persisted(&mut self, now: Instant) {
         self.now = now;
-        let Some(end) = self.outstanding else {
-            return;
-        };
-        let upto = upto.min(end);
-        if upto <= self.durable {
+        match self.inflight.take() {
+            None => {}
+            Some(InFlight::Truncate) => {}
+            Some(InFlight::Meta) => self.on_meta_durable(),
+            Some(InFlight::Append { end, valid }) => {
+                let upto = end.min(valid);
+                if upto > self.durable {
+                    self.durable = upto;
+                    if self.fo.is_primary() {
+                        self.advance_commit(now);
+                    } else {
+                        self.acknowledge_primary();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything up to `upto` is committed: send `Ordered` to the front ends and multicast
+    /// `Data`.
+    fn commit(&mut self, now: Instant, upto: u64) {
+        if upto <= self.committed {
             return;
         }
-        if upto == end {
-            self.outstanding = None;
-        }
-        let old = self.durable;
-        self.durable = upto;
+        let old = self.committed;
+        self.committed = upto;
         self.fresh = true;
         for rm in &mut self.rms {
             if rm.heard && rm.received >= old {
@@ -345,14 +457,18 @@ impl Sequencer {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         self.link.handle_timeout(now);
+        self.failover_timeout(now);
         self.advance_low(now);
+        if !self.fo.is_primary() {
+            return;
+        }
         let t = self.cfg.timeouts;
 
         if now >= self.next_heartbeat {
             let behind = self
                 .rms
                 .iter()
-                .any(|rm| rm.heard && self.is_live(rm, now) && rm.received < self.durable);
+                .any(|rm| rm.heard && self.is_live(rm, now) && rm.received < self.committed);
             let keepalive = self.last_heartbeat.is_none_or(|last| {
                 now.saturating_duration_since(last) >= heartbeat_interval(&t) * IDLE_HEARTBEATS
             });
@@ -375,7 +491,7 @@ impl Sequencer {
                     let hb = self.heartbeat();
                     self.send(to, &hb);
                 } else {
-                    let (_, sent) = self.send_range(to, from, self.durable, RESEND_BUDGET);
+                    let (_, sent) = self.send_range(to, from, self.committed, RESEND_BUDGET);
                     self.counters.retransmitted_entries += sent;
                 }
             }
@@ -387,10 +503,14 @@ impl Sequencer {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.next_heartbeat;
+        let mut next = self.failover_deadline();
         if let Some(t) = self.link.poll_timeout() {
             next = next.min(t);
         }
+        if !self.fo.is_primary() {
+            return Some(next);
+        }
+        next = next.min(self.next_heartbeat);
         let rt = retransmit_interval(&self.cfg.timeouts);
         for rm in &self.rms {
             if self.behind_and_live(rm, self.now) {
@@ -406,10 +526,23 @@ impl Sequencer {
     /// sequencer still recognises retransmitted submissions; it also means the log is never
     /// emptied once it holds an entry, so `next_seq` survives a restart). `None`: nothing new,
     /// or no replica manager is live.
+    ///
+    /// A standby knows nothing of the managers: it keeps the `retain_max` most recent
+    /// committed entries (a manager further behind when it takes over catches up by state
+    /// transfer).
     pub fn poll_truncate(&mut self) -> Option<u64> {
         let now = self.now;
         let keep = self.cfg.retain_max.max(1) as u64;
-        let mut upto = self.durable.saturating_sub(keep).min(self.base - 1);
+        let mut upto = self.committed.saturating_sub(keep).min(self.base - 1);
+        if !self.fo.is_primary() {
+            let upto = upto.min(self.durable.saturating_sub(keep));
+            if upto <= self.truncated {
+                return None;
+            }
+            self.truncated = upto;
+            self.views.forget_below(upto);
+            return Some(upto);
+        }
         let mut any_live = false;
         for rm in &self.rms {
             if self.is_live(rm, now) {
@@ -421,6 +554,7 @@ impl Sequencer {
             return None;
         }
         self.truncated = upto;
+        self.views.forget_below(upto);
         Some(upto)
     }
 
@@ -432,6 +566,9 @@ impl Sequencer {
             retained: self.retained.len() as u64,
             instance: self.cfg.instance,
             started_at: self.started_at,
+            view: self.fo.view,
+            primary: self.fo.primary(),
+            committed: self.committed,
         }
     }
 
@@ -451,6 +588,11 @@ impl Sequencer {
 
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Whether this node orders and announces (always, with one node).
+    pub fn is_primary(&self) -> bool {
+        self.fo.is_primary()
     }
 
     /// Submissions refused so far: not accepted by `SequencerConfig::accepts`, larger than
@@ -481,15 +623,16 @@ impl Sequencer {
             match self.dedup.lookup(sub.id) {
                 Lookup::Stale => continue,
                 Lookup::Known(seq) => {
-                    if seq <= self.durable {
+                    if seq <= self.committed {
                         again.push((sub.id, seq));
                     }
-                    // Not yet durable: the Ordered follows the fsync.
+                    // Not yet committed: the Ordered follows.
                     continue;
                 }
                 Lookup::New => {}
             }
-            if self.next_seq - 1 - self.durable >= PENDING_MAX as u64 || self.next_seq == u64::MAX {
+            if self.next_seq - 1 - self.committed >= PENDING_MAX as u64 || self.next_seq == u64::MAX
+            {
                 self.refused += 1;
                 continue;
             }
@@ -524,19 +667,19 @@ impl Sequencer {
     }
 
     fn on_ack(&mut self, now: Instant, idx: usize, received: u64, applied: u64) {
-        let durable = self.durable;
+        let committed = self.committed;
         let was_live = self.is_live(&self.rms[idx], now);
         let rm = &mut self.rms[idx];
         // Claims beyond what was ever sent are clamped; a lower value than before is taken at
         // face value (the RM may have restarted).
-        let received = received.min(durable);
+        let received = received.min(committed);
         if !rm.heard || !was_live || received > rm.received {
             rm.progress_at = now;
         }
         rm.heard = true;
         rm.last_heard = now;
         rm.received = received;
-        rm.applied = applied.min(durable);
+        rm.applied = applied.min(committed);
         self.advance_low(now);
     }
 
@@ -551,7 +694,7 @@ impl Sequencer {
         let mut budget = RESEND_BUDGET;
         let mut below = false;
         for &(a, b) in ranges {
-            let b = b.min(self.durable);
+            let b = b.min(self.committed);
             if a > b {
                 continue;
             }
@@ -575,17 +718,17 @@ impl Sequencer {
 
     // ---- retention ----
 
-    /// Drops retained entries every live RM has received, except the last `retain_min`, and any
-    /// beyond `retain_max`.
-    /// Never drops a pending (not yet durable, so not yet sent) entry; never moves back.
+    /// Drops retained entries every live RM and standby has received, except the last
+    /// `retain_min`, and any beyond `retain_max`.
+    /// Never drops a pending (not yet committed, so not yet sent) entry; never moves back.
     fn advance_low(&mut self, now: Instant) {
-        let mut target = self.durable.saturating_add(1);
+        let mut target = self.committed.saturating_add(1).min(self.peers_floor(now));
         let mut any_live = false;
         for rm in &self.rms {
             if self.is_live(rm, now) {
                 any_live = true;
                 let wants = if rm.heard {
-                    rm.received.min(self.durable) + 1
+                    rm.received.min(self.committed) + 1
                 } else {
                     0
                 };
@@ -596,15 +739,15 @@ impl Sequencer {
             target = self.base;
         }
         let floor = self
-            .durable
+            .committed
             .saturating_add(1)
             .saturating_sub(self.cfg.retain_min as u64);
         target = target.min(floor.max(self.base));
         let cap = self
-            .durable
+            .committed
             .saturating_add(1)
             .saturating_sub(self.cfg.retain_max as u64);
-        let target = target.max(cap).min(self.durable.saturating_add(1));
+        let target = target.max(cap).min(self.committed.saturating_add(1));
         while self.base < target && self.retained.pop_front().is_some() {
             self.base += 1;
         }
@@ -614,7 +757,8 @@ impl Sequencer {
 
     fn heartbeat(&self) -> Message {
         Message::Heartbeat {
-            high: self.durable,
+            view: self.fo.view,
+            high: self.committed,
             low: self.base,
         }
     }
@@ -628,7 +772,7 @@ impl Sequencer {
     }
 
     fn behind_and_live(&self, rm: &Rm, now: Instant) -> bool {
-        rm.heard && rm.received < self.durable && self.is_live(rm, now)
+        rm.heard && rm.received < self.committed && self.is_live(rm, now)
     }
 
     fn retransmit_due(&self, idx: usize, now: Instant) -> bool {

@@ -95,14 +95,14 @@ impl H {
             retain_max,
             retain_min: 0,
             instance: 0,
-            accepts: |_| true,
+            ..SequencerConfig::default()
         };
         let mut s = Sequencer::new(
-            link(NodeId::Sequencer, max_datagram),
+            link(NodeId::Sequencer(1), max_datagram),
             cfg,
             Recovered {
                 entries: recovered,
-                forgotten: Vec::new(),
+                ..Recovered::default()
             },
             first_seq,
             now,
@@ -128,7 +128,7 @@ impl H {
     }
 
     fn deliver(&mut self, from: &Link, port: u16, msg: &Message) {
-        for g in from.encode(msg, Destination::Sequencer).unwrap() {
+        for g in from.encode(msg, Destination::Sequencer(1)).unwrap() {
             self.s.handle_datagram(self.now, addr(port), &g);
         }
     }
@@ -139,7 +139,7 @@ impl H {
             None => &self.fe,
             Some(i) => &self.rms[usize::from(i - 1)],
         };
-        for g in from.encode(msg, Destination::Sequencer).unwrap() {
+        for g in from.encode(msg, Destination::Sequencer(1)).unwrap() {
             self.s.handle_datagram(self.now, addr(port), &g);
         }
     }
@@ -172,9 +172,8 @@ impl H {
 
     /// Persists whatever is pending, in as many batches as it takes.
     fn persist_all(&mut self) {
-        while let Some(batch) = self.s.poll_persist() {
-            let last = batch.last().unwrap().seq;
-            self.s.handle_persisted(self.now, last);
+        while appended(self.s.poll_persist()).is_some() {
+            self.s.handle_persisted(self.now);
         }
     }
 
@@ -197,10 +196,10 @@ impl H {
                 Destination::Addr(_) => &mut self.fe,
                 Destination::ReplicaManager(i) => &mut self.rms[i.index()],
                 Destination::AllReplicaManagers => &mut self.rms[0],
-                Destination::Sequencer => panic!("sequencer sent to itself"),
+                Destination::Sequencer(_) => panic!("a single sequencer sent to a peer"),
             };
             if let Some((sender, msg)) = receiver.receive(now, &t.datagram) {
-                assert_eq!(sender, NodeId::Sequencer);
+                assert_eq!(sender, NodeId::Sequencer(1));
                 got.push((t.to, msg));
             }
         }
@@ -211,6 +210,14 @@ impl H {
         self.advance(d);
         self.s.handle_timeout(self.now);
         self.out()
+    }
+}
+
+/// The entries of a log write that is an append.
+fn appended(op: Option<LogOp>) -> Option<Vec<Sequenced>> {
+    match op? {
+        LogOp::Append(batch) => Some(batch),
+        other => panic!("a single sequencer writes only entries, not {other:?}"),
     }
 }
 
@@ -236,7 +243,7 @@ fn ordered(out: &[(Destination, Message)]) -> Vec<(Destination, RequestId, u64)>
 fn heartbeats(out: &[(Destination, Message)]) -> Vec<(Destination, u64, u64)> {
     out.iter()
         .filter_map(|(d, m)| match m {
-            Message::Heartbeat { high, low } => Some((*d, *high, *low)),
+            Message::Heartbeat { view: 0, high, low } => Some((*d, *high, *low)),
             _ => None,
         })
         .collect()
@@ -251,7 +258,7 @@ fn assigns_consecutive_seqs_without_gaps() {
     h.submit(1, &[4]);
     h.submit(1, &[5, 6]);
     assert_eq!(h.s.next_seq(), 7);
-    let batch = h.s.poll_persist().unwrap();
+    let batch = appended(h.s.poll_persist()).unwrap();
     let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
     let numbers: Vec<u64> = batch.iter().map(|e| e.id.number).collect();
@@ -267,13 +274,13 @@ fn nothing_is_sent_before_the_fsync() {
     let mut h = H::new(1000);
     h.submit(1, &[1, 2]);
     assert!(h.raw().is_empty());
-    let batch = h.s.poll_persist().unwrap();
+    assert_eq!(appended(h.s.poll_persist()).map(|b| b.len()), Some(2));
     // Heartbeats meanwhile announce only durable seqs.
     let out = h.tick(h.t().heartbeat);
     assert_eq!(heartbeats(&out), vec![(ALL, 0, 1)]);
     assert!(data_seqs(&out, ALL).is_empty() && ordered(&out).is_empty());
 
-    h.s.handle_persisted(h.now, batch.last().unwrap().seq);
+    h.s.handle_persisted(h.now);
     let out = h.out();
     assert_eq!(data_seqs(&out, ALL), vec![1, 2]);
     assert_eq!(
@@ -307,37 +314,35 @@ fn ordered_goes_to_each_submitting_address() {
 fn group_commit_one_outstanding_batch() {
     let mut h = H::new(100_000);
     h.submit(0, &[1]);
-    let first = h.s.poll_persist().unwrap();
+    let first = appended(h.s.poll_persist()).unwrap();
     assert_eq!(first.len(), 1);
     for n in 2..=200 {
         h.submit(0, &[n]);
     }
     assert_eq!(h.s.poll_persist(), None, "one batch outstanding at a time");
-    h.s.handle_persisted(h.now, 1);
+    h.s.handle_persisted(h.now);
     let out = h.out();
     assert_eq!(data_seqs(&out, ALL), vec![1]);
-    let second = h.s.poll_persist().unwrap();
+    let second = appended(h.s.poll_persist()).unwrap();
     assert_eq!(second.len(), 199, "everything assigned during the fsync");
     assert_eq!(second[0].seq, 2);
-    // A partial completion announces only what it covers, and keeps the batch outstanding.
-    h.s.handle_persisted(h.now, 100);
-    assert_eq!(data_seqs(&h.out(), ALL), (2..=100).collect::<Vec<_>>());
     h.submit(0, &[201]);
     assert_eq!(h.s.poll_persist(), None);
-    // Beyond the batch is clamped to it.
-    h.s.handle_persisted(h.now, 10_000);
+    h.s.handle_persisted(h.now);
     let raw = h.raw();
     let datagrams = raw.iter().filter(|t| t.to == ALL).count();
     let out = h.decode(raw);
-    assert_eq!(data_seqs(&out, ALL), (101..=200).collect::<Vec<_>>());
+    assert_eq!(data_seqs(&out, ALL), (2..=200).collect::<Vec<_>>());
     assert!(
-        datagrams < 20,
-        "packed: {datagrams} datagrams for 100 entries"
+        datagrams < 40,
+        "packed: {datagrams} datagrams for 199 entries"
     );
-    assert_eq!(ordered(&out).len(), 100);
-    assert_eq!(h.s.poll_persist().unwrap().len(), 1);
-    // Stale completions are ignored.
-    h.s.handle_persisted(h.now, 5);
+    assert_eq!(ordered(&out).len(), 199);
+    assert_eq!(appended(h.s.poll_persist()).unwrap().len(), 1);
+    // A completion reported twice is ignored.
+    h.s.handle_persisted(h.now);
+    h.raw();
+    h.s.handle_persisted(h.now);
     assert!(h.raw().is_empty());
 }
 
@@ -379,14 +384,14 @@ fn data_is_packed_into_full_unfragmented_datagrams() {
 fn retransmitted_submit_keeps_its_seq() {
     let mut h = H::new(1000);
     h.submit(1, &[1, 2]);
-    let batch = h.s.poll_persist().unwrap();
+    assert!(appended(h.s.poll_persist()).is_some());
     // Before the fsync: silent, no new seq.
     h.submit(1, &[2, 1]);
     assert_eq!(h.s.next_seq(), 3);
     assert!(h.raw().is_empty());
-    h.s.handle_persisted(h.now, batch.last().unwrap().seq);
+    h.s.handle_persisted(h.now);
     h.out();
-    assert_eq!(h.s.poll_persist(), None);
+    assert_eq!(appended(h.s.poll_persist()), None);
     // After: Ordered again, to wherever the retransmission came from; and a new one in the
     // same Submit gets the next seq.
     h.submit_from(9300, 1, &[2, 3]);
@@ -397,7 +402,7 @@ fn retransmitted_submit_keeps_its_seq() {
         vec![(Destination::Addr(addr(9300)), id(2), 2)]
     );
     assert!(data_seqs(&out, ALL).is_empty());
-    assert_eq!(h.s.poll_persist().unwrap().len(), 1);
+    assert_eq!(appended(h.s.poll_persist()).unwrap().len(), 1);
 }
 
 #[test]
@@ -478,11 +483,12 @@ fn a_restart_never_orders_again_what_its_log_or_summary_names() {
     // The log deleted the segment holding front end 6's requests up to 7.
     let cfg = h.s.cfg.clone();
     let s = Sequencer::new(
-        link(NodeId::Sequencer, MAX_DATAGRAM),
+        link(NodeId::Sequencer(1), MAX_DATAGRAM),
         cfg,
         Recovered {
             entries: recovered,
             forgotten: vec![other_fe],
+            ..Recovered::default()
         },
         1,
         h.now,
@@ -575,6 +581,9 @@ fn recovery_continues_after_the_log_and_remembers_its_ids() {
             retained: 3,
             instance: 0,
             started_at: 8,
+            view: 0,
+            primary: Some(1),
+            committed: 7,
         }
     );
     // A restarted sequencer says where it stands at once.
@@ -586,13 +595,13 @@ fn recovery_continues_after_the_log_and_remembers_its_ids() {
         ordered(&h.out()),
         vec![(Destination::Addr(addr(FE_ADDR)), id(2), 6)]
     );
-    assert_eq!(h.s.poll_persist(), None);
+    assert_eq!(appended(h.s.poll_persist()), None);
     // A new request continues at last + 1, with a timestamp not before the log's last one
     // even though the shell's clock (1 000) is behind it.
     h.submit(0, &[4]);
-    let batch = h.s.poll_persist().unwrap();
+    let batch = appended(h.s.poll_persist()).unwrap();
     assert_eq!((batch[0].seq, batch[0].timestamp_ms), (8, 4_200));
-    h.s.handle_persisted(h.now, 8);
+    h.s.handle_persisted(h.now);
     // A replica manager that missed the tail before the crash can fetch it.
     h.rm_says(2, Message::Nack(vec![(5, 7)]));
     assert_eq!(
@@ -606,7 +615,7 @@ fn empty_log_starts_at_first_seq() {
     let mut h = H::recovered(1000, Vec::new(), 500);
     assert_eq!(h.s.next_seq(), 500);
     h.submit(0, &[1]);
-    assert_eq!(h.s.poll_persist().unwrap()[0].seq, 500);
+    assert_eq!(appended(h.s.poll_persist()).unwrap()[0].seq, 500);
     assert_eq!(h.s.poll_truncate(), None);
     let h0 = H::recovered(1000, Vec::new(), 0);
     assert_eq!(h0.s.next_seq(), 1);
@@ -640,12 +649,11 @@ fn timestamps_never_decrease() {
     h.submit(0, &[2]);
     h.s.set_wall_clock_ms(6_000);
     h.submit(0, &[3]);
-    let ts: Vec<u64> =
-        h.s.poll_persist()
-            .unwrap()
-            .iter()
-            .map(|e| e.timestamp_ms)
-            .collect();
+    let ts: Vec<u64> = appended(h.s.poll_persist())
+        .unwrap()
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .collect();
     assert_eq!(ts, vec![5_000, 5_000, 6_000]);
 }
 
@@ -885,6 +893,9 @@ fn retention_follows_live_rms_and_the_cap() {
             retained: 0,
             instance: 0,
             started_at: 1,
+            view: 0,
+            primary: Some(1),
+            committed: 30,
         }
     );
 }
@@ -907,11 +918,11 @@ fn pending_entries_are_never_dropped() {
     let mut h = H::new(2);
     h.ack_all(0, 0);
     h.submit(0, &[1, 2, 3, 4, 5]);
-    let batch = h.s.poll_persist().unwrap();
+    let batch = appended(h.s.poll_persist()).unwrap();
     assert_eq!(batch.len(), 5);
     h.ack_all(1_000, 1_000);
     h.tick(h.t().liveness * 2);
-    h.s.handle_persisted(h.now, 5);
+    h.s.handle_persisted(h.now);
     assert_eq!(data_seqs(&h.out(), ALL), vec![1, 2, 3, 4, 5]);
     assert_eq!(h.s.status().lowest_retained, 4);
 }
@@ -966,7 +977,7 @@ fn garbage_is_counted_and_ignored() {
                 floor: 0,
                 entries: vec![sub(9)],
             },
-            Destination::Sequencer,
+            Destination::Sequencer(1),
         )
         .unwrap()
         .remove(0);
@@ -1003,7 +1014,15 @@ fn garbage_is_counted_and_ignored() {
         },
     );
     h.deliver(&rm, 1, &Message::Data(vec![entry(4, 9, 0)]));
-    h.deliver(&rm, 1, &Message::Heartbeat { high: 100, low: 1 });
+    h.deliver(
+        &rm,
+        1,
+        &Message::Heartbeat {
+            view: 0,
+            high: 100,
+            low: 1,
+        },
+    );
     h.deliver(&rm, 1, &Message::Ordered(vec![(id(9), 4)]));
     let fe = link(NodeId::FrontEnd(5), MAX_DATAGRAM);
     h.deliver(
@@ -1014,7 +1033,7 @@ fn garbage_is_counted_and_ignored() {
             applied: 3,
         },
     );
-    let seq = link(NodeId::Sequencer, MAX_DATAGRAM);
+    let seq = link(NodeId::Sequencer(1), MAX_DATAGRAM);
     h.deliver(
         &seq,
         1,
@@ -1025,7 +1044,7 @@ fn garbage_is_counted_and_ignored() {
     );
     assert!(h.out().is_empty());
     assert_eq!(h.s.next_seq(), 4);
-    assert_eq!(h.s.poll_persist(), None);
+    assert_eq!(appended(h.s.poll_persist()), None);
 }
 
 #[test]
@@ -1054,6 +1073,9 @@ fn status_query_is_answered() {
                     retained: 3,
                     instance: 0,
                     started_at: 1,
+                    view: 0,
+                    primary: Some(1),
+                    committed: 3,
                 }
             }
         )]
@@ -1113,7 +1135,7 @@ fn submissions_too_large_to_sequence_are_refused() {
     let small = Link::new(LinkConfig {
         max_datagram: MAX_DATAGRAM,
         max_message: 2000,
-        ..crate::wire::testing::link_config(NodeId::Sequencer, "test", MAX_DATAGRAM)
+        ..crate::wire::testing::link_config(NodeId::Sequencer(1), "test", MAX_DATAGRAM)
     })
     .unwrap();
     let now = Instant::now();
@@ -1140,7 +1162,7 @@ fn submissions_too_large_to_sequence_are_refused() {
         if postcard::to_stdvec(&msg).unwrap().len() > 2000 {
             break;
         }
-        for g in fe.encode(&msg, Destination::Sequencer).unwrap() {
+        for g in fe.encode(&msg, Destination::Sequencer(1)).unwrap() {
             s.handle_datagram(now, addr(FE_ADDR), &g);
         }
         request.push(0);
@@ -1148,8 +1170,8 @@ fn submissions_too_large_to_sequence_are_refused() {
     // ...is accepted only while its Data message still fits.
     assert!(s.refused() > 0);
     assert!(s.next_seq() > 1);
-    while let Some(b) = s.poll_persist() {
-        s.handle_persisted(now, b.last().unwrap().seq);
+    while appended(s.poll_persist()).is_some() {
+        s.handle_persisted(now);
     }
     let mut sent = 0;
     while let Some(t) = s.poll_transmit() {
@@ -1230,9 +1252,9 @@ proptest! {
         let mut persisted = Vec::new();
         let mut truncated = 0;
         for ms in steps {
-            if let Some(b) = h.s.poll_persist() {
+            if let Some(b) = appended(h.s.poll_persist()) {
                 persisted.extend(b.iter().map(|e| e.seq));
-                h.s.handle_persisted(h.now, b.last().unwrap().seq);
+                h.s.handle_persisted(h.now);
             }
             let out = h.tick(Duration::from_millis(ms));
             let durable = h.s.durable;

@@ -167,7 +167,7 @@ mod tests {
                             .entry(max_datagram)
                             .or_insert_with(|| link(max_datagram));
                         link.as_ref().map(|l| {
-                            l.encode(&make(b.clone()), crate::Destination::Sequencer)
+                            l.encode(&make(b.clone()), crate::Destination::Sequencer(1))
                                 .expect("encodes")
                         })
                     })
@@ -189,7 +189,7 @@ mod tests {
     /// `None` below the smallest datagram a link can fragment into.
     fn link(max_datagram: usize) -> Option<Link> {
         // A roster of one, so every destination costs one tag.
-        let me = NodeId::Sequencer;
+        let me = NodeId::Sequencer(1);
         let mut roster = Roster::new();
         roster
             .insert(me, testing::secret(me).public())

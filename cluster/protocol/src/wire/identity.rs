@@ -237,7 +237,7 @@ mod tests {
     fn both_ends_derive_the_same_pairwise_key_and_a_third_cannot() {
         let c = ClusterId(7);
         let (a, b, m) = (key(1), key(2), key(3));
-        let (na, nb) = (NodeId::Sequencer, NodeId::FrontEnd(9));
+        let (na, nb) = (NodeId::Sequencer(1), NodeId::FrontEnd(9));
         let nm = NodeId::ReplicaManager(ReplicaId::ALL[2]);
         let ab = pairwise_key(c, (na, &a), (nb, &b.public())).unwrap();
         let ba = pairwise_key(c, (nb, &b), (na, &a.public())).unwrap();
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(
             pairwise_key(
                 ClusterId(1),
-                (NodeId::Sequencer, &key(1)),
+                (NodeId::Sequencer(1), &key(1)),
                 (NodeId::OPERATOR, &zero)
             ),
             Err(KeyError::WeakPublicKey(NodeId::OPERATOR))
@@ -296,7 +296,7 @@ mod tests {
     #[test]
     fn every_tool_is_the_operator_in_the_roster() {
         let mut r = Roster::new();
-        r.insert(NodeId::Sequencer, key(1).public()).unwrap();
+        r.insert(NodeId::Sequencer(1), key(1).public()).unwrap();
         r.insert(NodeId::Tool(55), key(2).public()).unwrap();
         assert_eq!(r.get(NodeId::Tool(1234)), Some(&key(2).public()));
         assert_eq!(r.index(NodeId::Tool(9)), r.index(NodeId::OPERATOR));

@@ -84,7 +84,8 @@ impl WireStats {
 /// Audience masks of the destinations a state machine names.
 #[derive(Debug, Clone, Copy, Default)]
 struct Audiences {
-    sequencer: u32,
+    /// By sequencer id - 1.
+    sequencers: [u32; NodeId::MAX_SEQUENCERS as usize],
     managers: [u32; crate::REPLICAS as usize],
     all_managers: u32,
     /// Any `Destination::Addr`: a front end's `reply_to` or a tool's socket. The machines
@@ -125,10 +126,11 @@ impl Link {
         }
         let keys = cfg.roster.identities().map(|_| OnceLock::new()).collect();
         let bit = |n: NodeId| cfg.roster.index(n).map_or(0, |i| 1u32 << i);
-        let mut a = Audiences {
-            sequencer: bit(NodeId::Sequencer),
-            ..Audiences::default()
-        };
+        let mut a = Audiences::default();
+        for (i, mask) in a.sequencers.iter_mut().enumerate() {
+            // i < MAX_SEQUENCERS, which fits a u8.
+            *mask = bit(NodeId::Sequencer(i as u8 + 1));
+        }
         for r in crate::ReplicaId::ALL {
             a.managers[r.index()] = bit(NodeId::ReplicaManager(r));
             a.all_managers |= bit(NodeId::ReplicaManager(r));
@@ -138,8 +140,10 @@ impl Link {
                 a.addressed |= bit(n);
             }
         }
-        let widest = [a.sequencer, a.all_managers, a.addressed]
+        let widest = a
+            .sequencers
             .iter()
+            .chain([&a.all_managers, &a.addressed])
             .map(|m| m.count_ones() as usize)
             .max()
             .unwrap_or(0);
@@ -193,7 +197,11 @@ impl Link {
 
     fn audience(&self, to: Destination) -> u32 {
         match to {
-            Destination::Sequencer => self.audiences.sequencer,
+            Destination::Sequencer(n) => usize::from(n)
+                .checked_sub(1)
+                .and_then(|i| self.audiences.sequencers.get(i))
+                .copied()
+                .unwrap_or(0),
             Destination::ReplicaManager(r) => self.audiences.managers[r.index()],
             Destination::AllReplicaManagers => self.audiences.all_managers,
             Destination::Addr(_) => self.audiences.addressed,
@@ -451,7 +459,11 @@ mod tests {
         }])
     }
 
-    const HB: Message = Message::Heartbeat { high: 5, low: 1 };
+    const HB: Message = Message::Heartbeat {
+        view: 0,
+        high: 5,
+        low: 1,
+    };
 
     #[test]
     fn round_trip_whole_and_fragmented() {
@@ -491,7 +503,7 @@ mod tests {
     #[test]
     fn rejects_are_counted_not_decoded() {
         let now = Instant::now();
-        let a = link(NodeId::Sequencer, "c", 1400);
+        let a = link(NodeId::Sequencer(1), "c", 1400);
         let mut b = link(rm(1), "c", 1400);
         let good = a
             .encode(&HB, Destination::AllReplicaManagers)
@@ -510,7 +522,7 @@ mod tests {
         let mut version = good.clone();
         version[4] = 0;
         assert!(b.receive(now, &version).is_none());
-        let other_cluster = link(NodeId::Sequencer, "other", 1400)
+        let other_cluster = link(NodeId::Sequencer(1), "other", 1400)
             .encode(&HB, Destination::AllReplicaManagers)
             .unwrap();
         assert!(b.receive(now, &other_cluster[0]).is_none());
@@ -533,7 +545,7 @@ mod tests {
             (1, 2, 1, 1, 1)
         );
         assert_eq!(s.dropped(), 6);
-        assert_eq!(b.receive(now, &bad_mac), Some((NodeId::Sequencer, HB)));
+        assert_eq!(b.receive(now, &bad_mac), Some((NodeId::Sequencer(1), HB)));
         assert_eq!(b.receive(now, &good), None, "the same counter again");
         assert_eq!(b.stats().replayed, 1);
     }
@@ -544,7 +556,7 @@ mod tests {
         let mut fe = link(NodeId::FrontEnd(1), "c", 1400);
         // Manager 3 is compromised: it has its own key and the roster, nothing else.
         let own = link(rm(3), "c", 1400);
-        for claimed in [rm(1), rm(2), NodeId::Sequencer, NodeId::OPERATOR] {
+        for claimed in [rm(1), rm(2), NodeId::Sequencer(1), NodeId::OPERATOR] {
             // Its own key does not match the claimed identity's public key, so no link...
             let as_other = Link::new(LinkConfig {
                 me: claimed,
@@ -566,7 +578,7 @@ mod tests {
     #[test]
     fn unknown_senders_and_strangers_are_dropped() {
         let now = Instant::now();
-        let mut seq = link(NodeId::Sequencer, "c", 1400);
+        let mut seq = link(NodeId::Sequencer(1), "c", 1400);
         // A front end id the roster does not list, with a key of its own.
         let mut roster = testing::roster();
         let stranger = NodeId::FrontEnd(4242);
@@ -579,7 +591,7 @@ mod tests {
             ..testing::link_config(stranger, "c", 1400)
         })
         .unwrap();
-        let g = s.encode(&HB, Destination::Sequencer).unwrap();
+        let g = s.encode(&HB, Destination::Sequencer(1)).unwrap();
         assert_eq!(seq.receive(now, &g[0]), None);
         assert_eq!(seq.stats().unknown_sender, 1);
         // A known node with a key that is not the one in the configuration.
@@ -592,7 +604,7 @@ mod tests {
             ..testing::link_config(rm(2), "c", 1400)
         })
         .unwrap();
-        let g = impostor.encode(&HB, Destination::Sequencer).unwrap();
+        let g = impostor.encode(&HB, Destination::Sequencer(1)).unwrap();
         assert_eq!(seq.receive(now, &g[0]), None);
         assert_eq!(seq.stats().bad_mac, 1);
         // A datagram meant for the managers only carries no tag for the sequencer.
@@ -606,12 +618,12 @@ mod tests {
     fn a_restarted_sender_wins_and_its_old_epoch_is_refused() {
         let now = Instant::now();
         let mut rm1 = link(rm(1), "c", 1400);
-        let old = link(NodeId::Sequencer, "c", 1400);
+        let old = link(NodeId::Sequencer(1), "c", 1400);
         let captured = old.encode(&HB, Destination::AllReplicaManagers).unwrap();
         assert!(rm1.receive(now, &captured[0]).is_some());
         let new = Link::new(LinkConfig {
             epoch: 2,
-            ..testing::link_config(NodeId::Sequencer, "c", 1400)
+            ..testing::link_config(NodeId::Sequencer(1), "c", 1400)
         })
         .unwrap();
         let fresh = new.encode(&HB, Destination::AllReplicaManagers).unwrap();
@@ -627,9 +639,9 @@ mod tests {
         assert!(matches!(
             Link::new(LinkConfig {
                 secret: SecretKey::from_bytes([1; KEY_LEN]),
-                ..testing::link_config(NodeId::Sequencer, "c", 1400)
+                ..testing::link_config(NodeId::Sequencer(1), "c", 1400)
             }),
-            Err(WireError::Key(KeyError::Mismatch(NodeId::Sequencer)))
+            Err(WireError::Key(KeyError::Mismatch(NodeId::Sequencer(1))))
         ));
         assert!(matches!(
             Link::new(testing::link_config(NodeId::FrontEnd(3), "c", 1400)),
@@ -641,7 +653,7 @@ mod tests {
     fn oversize_messages_are_refused_both_ways() {
         let cfg = LinkConfig {
             max_message: 1000,
-            ..testing::link_config(NodeId::Sequencer, "c", 1400)
+            ..testing::link_config(NodeId::Sequencer(1), "c", 1400)
         };
         let a = Link::new(cfg.clone()).unwrap();
         assert!(matches!(
@@ -649,7 +661,7 @@ mod tests {
             Err(WireError::TooLarge { .. })
         ));
         // A receiver with a smaller limit drops a sender's larger message.
-        let big = link(NodeId::Sequencer, "c", 1400)
+        let big = link(NodeId::Sequencer(1), "c", 1400)
             .encode(&big_reply(5000), fe_addr())
             .unwrap();
         let mut small = Link::new(LinkConfig {
@@ -667,7 +679,7 @@ mod tests {
     #[test]
     fn stale_partials_expire() {
         let t0 = Instant::now();
-        let a = link(NodeId::Sequencer, "c", 600);
+        let a = link(NodeId::Sequencer(1), "c", 600);
         let mut b = link(NodeId::FrontEnd(1), "c", 600);
         let grams = a.encode(&big_reply(5000), fe_addr()).unwrap();
         assert!(b.receive(t0, &grams[0]).is_none());
@@ -683,7 +695,7 @@ mod tests {
         #[test]
         fn tampering_and_replay_never_deliver(at in any::<prop::sample::Index>(), bit in 0u8..8) {
             let now = Instant::now();
-            let a = link(NodeId::Sequencer, "c", 1400);
+            let a = link(NodeId::Sequencer(1), "c", 1400);
             let mut b = link(rm(2), "c", 1400);
             let g = a.encode(&HB, Destination::AllReplicaManagers).unwrap().remove(0);
             let mut t = g.clone();

@@ -12,7 +12,9 @@ use crate::ReplicaId;
 /// only that node's key can make, so a node can trust it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeId {
-    Sequencer,
+    /// A sequencer node (id 1..=[`NodeId::MAX_SEQUENCERS`]); one of them is the primary of a
+    /// view at a time (`docs/protocol.md`, "Sequencer failover").
+    Sequencer(u8),
     ReplicaManager(ReplicaId),
     /// A front end instance (24-bit id).
     FrontEnd(u32),
@@ -25,9 +27,13 @@ impl NodeId {
     /// whatever its own `Tool` number.
     pub const OPERATOR: NodeId = NodeId::Tool(0);
 
+    /// Sequencer node ids are 1..=this: one audience bit each, and a majority of at most
+    /// four failures is plenty.
+    pub const MAX_SEQUENCERS: u8 = 7;
+
     pub(crate) fn to_wire(self) -> u32 {
         match self {
-            NodeId::Sequencer => 0,
+            NodeId::Sequencer(n) => u32::from(n),
             NodeId::ReplicaManager(r) => 0x0100_0000 | u32::from(r.get()),
             NodeId::FrontEnd(n) => 0x0200_0000 | (n & 0x00ff_ffff),
             NodeId::Tool(n) => 0x0300_0000 | (n & 0x00ff_ffff),
@@ -37,7 +43,10 @@ impl NodeId {
     pub(crate) fn from_wire(v: u32) -> Option<Self> {
         let low = v & 0x00ff_ffff;
         match v >> 24 {
-            0 if low == 0 => Some(NodeId::Sequencer),
+            0 => u8::try_from(low)
+                .ok()
+                .filter(|n| (1..=Self::MAX_SEQUENCERS).contains(n))
+                .map(NodeId::Sequencer),
             1 => u8::try_from(low)
                 .ok()
                 .and_then(ReplicaId::new)
@@ -52,7 +61,7 @@ impl NodeId {
 impl std::fmt::Display for NodeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NodeId::Sequencer => f.write_str("the sequencer"),
+            NodeId::Sequencer(n) => write!(f, "sequencer {n}"),
             NodeId::ReplicaManager(r) => write!(f, "replica manager {r}"),
             NodeId::FrontEnd(n) => write!(f, "front end {n}"),
             NodeId::Tool(_) => f.write_str("the operator"),
@@ -327,6 +336,13 @@ pub struct SequencerStatus {
     pub instance: u64,
     /// `next_seq` when this instance started, after reading its log.
     pub started_at: u64,
+    /// The view this node is in, and the primary of it it knows (`None`: no primary known,
+    /// an election is under way).
+    pub view: u64,
+    pub primary: Option<u8>,
+    /// Highest seq a majority of the sequencer nodes hold durably: everything up to it has
+    /// been (or may be) sent to the managers.
+    pub committed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,9 +359,45 @@ pub enum Message {
     Data(Vec<Sequenced>),
     /// Sequencer → replica managers: highest assigned and lowest retained sequence number,
     /// so that a lost last message is noticed and a laggard knows what it can still get.
+    /// `view`: the sender is its primary; a manager follows the primary of the highest view
+    /// it has seen.
     Heartbeat {
+        view: u64,
         high: u64,
         low: u64,
+    },
+    /// Primary → standby sequencer: the entries after `prev_seq` of its log (empty: a
+    /// heartbeat), where the standby's log must hold `prev_seq` from view `prev_view`, and
+    /// its views (`boundaries`, see `sequencer::views`) for these entries; `committed`: the
+    /// highest seq a majority holds.
+    Replicate {
+        view: u64,
+        prev_seq: u64,
+        prev_view: u64,
+        committed: u64,
+        /// (first seq, view) of each view among `entries`, ascending.
+        boundaries: Vec<(u64, u64)>,
+        entries: Vec<Sequenced>,
+    },
+    /// Standby → primary: my log matches yours up to `durable` and holds it durably
+    /// (`matched`), or does not hold `prev_seq` of your last `Replicate` from that view
+    /// (`!matched`: resend from `durable + 1`, where my log still may).
+    Replicated {
+        view: u64,
+        matched: bool,
+        durable: u64,
+    },
+    /// Candidate sequencer → the others: make me primary of `view`; my log ends at
+    /// `last_seq`, written in `last_view`.
+    Candidacy {
+        view: u64,
+        last_view: u64,
+        last_seq: u64,
+    },
+    /// Sequencer → candidate: whether it has this node's vote for `view`.
+    Ballot {
+        view: u64,
+        granted: bool,
     },
     /// Replica manager → sequencer: cumulative; everything up to `received` is in hand and
     /// everything up to `applied` has been applied durably by the replica.
@@ -467,6 +519,10 @@ impl Message {
             Message::ChaosReply { .. } => 21,
             Message::Hello { .. } => 22,
             Message::Welcome { .. } => 23,
+            Message::Replicate { .. } => 24,
+            Message::Replicated { .. } => 25,
+            Message::Candidacy { .. } => 26,
+            Message::Ballot { .. } => 27,
         }
     }
 
@@ -495,6 +551,10 @@ impl Message {
             21 => "chaos-reply",
             22 => "hello",
             23 => "welcome",
+            24 => "replicate",
+            25 => "replicated",
+            26 => "candidacy",
+            27 => "ballot",
             _ => "unknown",
         }
     }
@@ -507,7 +567,7 @@ mod tests {
     #[test]
     fn node_ids_round_trip() {
         for n in [
-            NodeId::Sequencer,
+            NodeId::Sequencer(1),
             NodeId::ReplicaManager(ReplicaId::ALL[0]),
             NodeId::ReplicaManager(ReplicaId::ALL[3]),
             NodeId::FrontEnd(7),
@@ -518,6 +578,8 @@ mod tests {
         assert_eq!(NodeId::from_wire(0x0400_0000), None);
         assert_eq!(NodeId::from_wire(0x0100_0005), None, "no replica manager 5");
         assert_eq!(NodeId::from_wire(0x0100_0000), None, "nor 0");
-        assert_eq!(NodeId::from_wire(0x0000_0001), None);
+        assert_eq!(NodeId::from_wire(0x0000_0003), Some(NodeId::Sequencer(3)));
+        assert_eq!(NodeId::from_wire(0x0000_0000), None, "no sequencer 0");
+        assert_eq!(NodeId::from_wire(0x0000_0008), None, "nor 8");
     }
 }

@@ -251,7 +251,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const S: NodeId = NodeId::Sequencer;
+    const S: NodeId = NodeId::Sequencer(1);
 
     #[test]
     fn a_huge_claimed_count_allocates_nothing() {

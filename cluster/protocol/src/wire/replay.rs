@@ -155,7 +155,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const S: NodeId = NodeId::Sequencer;
+    const S: NodeId = NodeId::Sequencer(1);
 
     #[test]
     fn replays_and_old_epochs_are_refused() {

@@ -11,6 +11,9 @@ use super::identity::{identity_of, Roster, SecretKey};
 use super::{ClusterId, LinkConfig, NodeId};
 use crate::ReplicaId;
 
+/// Sequencer nodes the test roster knows: 1..=this.
+pub const SEQUENCERS: u8 = 5;
+
 /// Front end ids the test roster knows.
 pub const FRONT_ENDS: [u32; 7] = [1, 2, 5, 6, 7, 9, 99];
 
@@ -23,7 +26,8 @@ pub fn secret(node: NodeId) -> SecretKey {
     ))
 }
 
-/// The sequencer, the four managers, the front ends of [`FRONT_ENDS`] and the operator.
+/// Sequencer nodes 1..=[`SEQUENCERS`], the four managers, the front ends of [`FRONT_ENDS`]
+/// and the operator.
 pub fn roster() -> Roster {
     static ROSTER: std::sync::OnceLock<Roster> = std::sync::OnceLock::new();
     ROSTER.get_or_init(build_roster).clone()
@@ -31,8 +35,9 @@ pub fn roster() -> Roster {
 
 fn build_roster() -> Roster {
     let mut r = Roster::new();
-    let nodes = [NodeId::Sequencer, NodeId::OPERATOR]
-        .into_iter()
+    let nodes = (1..=SEQUENCERS)
+        .map(NodeId::Sequencer)
+        .chain([NodeId::OPERATOR])
         .chain(ReplicaId::ALL.map(NodeId::ReplicaManager))
         .chain(FRONT_ENDS.map(NodeId::FrontEnd));
     for n in nodes {

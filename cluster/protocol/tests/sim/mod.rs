@@ -27,12 +27,12 @@ use tessera_protocol::replica_manager::{
     execute, Command, FromReplica, Record, ReplicaManager, ReplicaSignal, RmConfig, RmEvent,
     ToReplica,
 };
-use tessera_protocol::sequencer::{Recovered, Sequencer, SequencerConfig};
+use tessera_protocol::sequencer::{LogOp, Meta, Recovered, Sequencer, SequencerConfig};
 use tessera_protocol::wire::{
     testing, FaultKind, Link, LinkConfig, Message, NodeId, RequestId, Sequenced,
 };
 use tessera_protocol::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
-use tessera_types::{Faulty, Outcome, Replica, Reply, Request};
+use tessera_types::{Call, Faulty, Outcome, Replica, Reply, Request};
 
 pub use tessera_testkit::rng::{mix, Rng};
 use workload::Workload;
@@ -74,9 +74,24 @@ pub enum FaultSpec {
         for_ms: u64,
         drop: f64,
     },
-    /// The sequencer process dies (the fsync in flight leaves a random prefix of its batch in
-    /// the log) and restarts `down_ms` later from what the log holds, with a fresh link.
+    /// The sequencer process (the primary, with several) dies (the fsync in flight leaves a
+    /// random prefix of its batch in the log) and restarts `down_ms` later from what the log
+    /// holds, with a fresh link.
     SequencerCrash { after: usize, down_ms: u64 },
+    /// From `after` answered requests on, the primary sequencer node dies at the next `point`
+    /// and restarts `restart_ms` later (never: `None`).
+    PrimaryCrash {
+        after: usize,
+        point: SeqPoint,
+        restart_ms: Option<u64>,
+    },
+    /// The primary sequencer node is cut off from `from` for `for_ms` (every datagram either
+    /// way lost), then the cut heals.
+    PrimaryCut {
+        after: usize,
+        from: Cut,
+        for_ms: u64,
+    },
     /// Replica `rm` returns a wrong (well-formed) reply for about `percent`% of the seqs, chosen
     /// by hashing (seed, seq); its state stays correct.
     Byzantine { rm: u8, percent: u64 },
@@ -99,6 +114,29 @@ pub enum FaultSpec {
         down_ms: u64,
         durable: bool,
     },
+}
+
+/// Where in its work a `PrimaryCrash` strikes the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqPoint {
+    /// At once.
+    Now,
+    /// When its next log write is durable, before it acts on it (nothing announced).
+    Durable,
+    /// Right after it announced entries (`Data` to the managers).
+    Announced,
+    /// While a log write is in flight (a random prefix of an append survives).
+    Writing,
+}
+
+/// Whom a `PrimaryCut` separates the primary from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    Everyone,
+    /// The replica managers (it still hears the standbys and front ends).
+    Managers,
+    /// The other sequencer nodes (it still reaches the managers and front ends).
+    Standbys,
 }
 
 /// When a `ManagerCrash` strikes: after some progress, or at a point of the replacement of
@@ -136,6 +174,8 @@ impl CrashPoint {
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub requests: usize,
+    /// Sequencer nodes (1: no failover).
+    pub sequencers: usize,
     pub submitters: usize,
     pub front_ends: usize,
     pub net: NetConfig,
@@ -161,6 +201,7 @@ impl Scenario {
     pub fn lossy(front_ends: usize) -> Self {
         Scenario {
             requests: 500,
+            sequencers: 1,
             submitters: 32,
             front_ends,
             net: NetConfig {
@@ -227,6 +268,23 @@ impl Scenario {
             sc.faults.push(FaultSpec::Byzantine {
                 rm,
                 percent: r.range(1, 30),
+            });
+        }
+        // Sometimes three sequencer nodes, whose primary crashes or is cut off once.
+        if r.chance(0.3) {
+            sc.sequencers = 3;
+            sc.faults.push(if r.chance(0.5) {
+                FaultSpec::PrimaryCrash {
+                    after: after(&mut r),
+                    point: *r.pick(&[SeqPoint::Now, SeqPoint::Durable, SeqPoint::Announced]),
+                    restart_ms: r.chance(0.5).then(|| r.range(10, 2_000)),
+                }
+            } else {
+                FaultSpec::PrimaryCut {
+                    after: after(&mut r),
+                    from: *r.pick(&[Cut::Everyone, Cut::Managers, Cut::Standbys]),
+                    for_ms: r.range(50, 3_000),
+                }
             });
         }
         // A replica manager killed and restarted (not with a silent one: that would be two
@@ -327,6 +385,62 @@ impl Scenario {
         sc
     }
 
+    /// Three sequencer nodes under loss and reordering; the primary is killed at a random
+    /// point of its work (before, during or after a log write, right after announcing) and
+    /// restarted later or never, or cut off (from everyone, from the managers, or from the
+    /// standbys) and healed; with `double`, whoever is primary next fails too. A Byzantine
+    /// replica lies meanwhile in some seeds.
+    pub fn failover(seed: u64, double: bool) -> Self {
+        let mut r = Rng::new(mix(seed ^ 0xfa11_0fe2));
+        let mut sc = Scenario::lossy(1 + r.range(0, 2) as usize);
+        sc.sequencers = 3;
+        sc.requests = r.range(300, 700) as usize;
+        sc.submitters = r.range(4, 32) as usize;
+        sc.net.drop = r.range(0, 20) as f64 / 100.0;
+        sc.fsync_us = (200, r.range(500, 5_000));
+        // Failover waits `liveness` for the primary; clients wait for failover.
+        sc.timeouts.liveness = Duration::from_millis(*r.pick(&[200, 500, 1000]));
+        sc.timeouts.request_timeout = Duration::from_secs(30);
+        let points = [
+            SeqPoint::Now,
+            SeqPoint::Durable,
+            SeqPoint::Announced,
+            SeqPoint::Writing,
+        ];
+        // Three nodes survive one lost for good, not two.
+        let mut lost_one = false;
+        let mut fault = |r: &mut Rng, after: usize| -> FaultSpec {
+            if r.chance(0.6) {
+                let restart_ms = (lost_one || r.chance(0.6)).then(|| r.range(10, 3_000));
+                lost_one |= restart_ms.is_none();
+                FaultSpec::PrimaryCrash {
+                    after,
+                    point: *r.pick(&points),
+                    restart_ms,
+                }
+            } else {
+                FaultSpec::PrimaryCut {
+                    after,
+                    from: *r.pick(&[Cut::Everyone, Cut::Managers, Cut::Standbys]),
+                    for_ms: r.range(50, 4_000),
+                }
+            }
+        };
+        let first = r.range(20, sc.requests as u64 / 2) as usize;
+        sc.faults.push(fault(&mut r, first));
+        if double {
+            let second = first + r.range(30, sc.requests as u64 / 3) as usize;
+            sc.faults.push(fault(&mut r, second));
+        }
+        if r.chance(0.3) {
+            sc.faults.push(FaultSpec::Byzantine {
+                rm: r.range(1, 4) as u8,
+                percent: r.range(1, 20),
+            });
+        }
+        sc
+    }
+
     /// A lie must end within this of its first wrong answer, a hang within
     /// `hang_threshold` plus this of its start (`docs/recovery.md`, "Bounded repair").
     pub const REPAIR_BOUND: Duration = Duration::from_secs(2);
@@ -397,7 +511,8 @@ fn corrupts(seed: u64, percent: u64, seq: u64) -> bool {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Node {
-    Sequencer,
+    /// Sequencer node index (its id is index + 1).
+    Sequencer(usize),
     /// Replica manager index 0..4 (its id is index + 1).
     Rm(usize),
     Fe(usize),
@@ -407,7 +522,9 @@ impl Node {
     /// A fake address per node, as the transport would have from the configuration.
     fn addr(self) -> SocketAddr {
         match self {
-            Node::Sequencer => SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), 7000)),
+            Node::Sequencer(k) => {
+                SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1 + k as u8), 7000 - k as u16))
+            }
             Node::Rm(i) => {
                 SocketAddr::from((Ipv4Addr::new(10, 0, 0, 11 + i as u8), 7001 + i as u16))
             }
@@ -429,10 +546,10 @@ enum Event {
         node: Node,
         at: u64,
     },
-    /// The sequencer's fsync of its outstanding batch completed (`epoch`: which incarnation).
+    /// Sequencer node `node`'s log write completed (`epoch`: which incarnation).
     Persisted {
+        node: usize,
         epoch: u64,
-        upto: u64,
     },
     /// Replica `rm` finished the request at the head of its pipe (unless its process,
     /// counted by `process`, was replaced or killed meanwhile).
@@ -450,7 +567,7 @@ enum Event {
         submitter: usize,
     },
     FaultStart(usize),
-    SequencerRestart,
+    SequencerRestart(usize),
     /// Replica manager `rm` restarts from what it persisted.
     ManagerRestart {
         rm: usize,
@@ -463,12 +580,24 @@ struct SequencerNode {
     epoch: u64,
     /// The durable log: what a restart recovers.
     log: Vec<Sequenced>,
+    /// The durable view, vote and entry views.
+    meta: Meta,
     /// Per front end, the highest request id the log truncated away (the real log's
     /// `frontends` summary): also recovered.
     forgotten: BTreeMap<u32, RequestId>,
-    /// The batch handed out by `poll_persist` whose fsync is running.
-    fsync: Option<Vec<Sequenced>>,
+    /// The log write handed out by `poll_persist` and not yet durable.
+    writing: Option<LogOp>,
+    /// A `PrimaryCrash` waiting for its point.
+    crash_at: Option<(SeqPoint, Option<u64>)>,
     armed: Option<u64>,
+}
+
+/// A period during which sequencer node `node` is cut off from `from`.
+struct CutWindow {
+    node: usize,
+    from: Cut,
+    since: u64,
+    until: u64,
 }
 
 struct RmNode {
@@ -625,7 +754,12 @@ pub struct Sim {
     counter: u64,
     queue: BTreeMap<(u64, u64), Event>,
     addrs: BTreeMap<SocketAddr, Node>,
-    sequencer: SequencerNode,
+    sequencers: Vec<SequencerNode>,
+    cuts: Vec<CutWindow>,
+    /// Every entry a sequencer node announced (`Data`), by seq: one request per seq, ever.
+    announced: BTreeMap<u64, (RequestId, Vec<u8>)>,
+    /// The primary of each view seen: one per view.
+    primaries: BTreeMap<u64, usize>,
     rms: Vec<RmNode>,
     fes: Vec<FeNode>,
     /// Decodes what front ends send, to record their fault reports before the network can
@@ -671,20 +805,24 @@ impl Sim {
         let workload = Workload::new(root.fork());
         let base = Instant::now();
         let link = |me| link(&sc, me, 0);
-        let sequencer = SequencerNode {
-            machine: Some(Sequencer::new(
-                link(NodeId::Sequencer),
-                sequencer_config(&sc),
-                Recovered::default(),
-                1,
-                base,
-            )),
-            epoch: 0,
-            log: Vec::new(),
-            forgotten: BTreeMap::new(),
-            fsync: None,
-            armed: None,
-        };
+        let sequencers = (0..sc.sequencers.max(1))
+            .map(|k| SequencerNode {
+                machine: Some(Sequencer::new(
+                    link(NodeId::Sequencer(k as u8 + 1)),
+                    sequencer_config(&sc, k),
+                    Recovered::default(),
+                    1,
+                    base,
+                )),
+                epoch: 0,
+                log: Vec::new(),
+                meta: Meta::default(),
+                forgotten: BTreeMap::new(),
+                writing: None,
+                crash_at: None,
+                armed: None,
+            })
+            .collect();
         let rms = (0..RMS)
             .map(|i| {
                 let id = i as u8 + 1;
@@ -724,13 +862,16 @@ impl Sim {
                             testing::FRONT_ENDS[j],
                         ),
                         reply_to: Node::Fe(j).addr(),
+                        sequencers: sequencer_ids(&sc),
                     },
                 ),
                 armed: None,
             })
             .collect();
         let mut addrs = BTreeMap::new();
-        addrs.insert(Node::Sequencer.addr(), Node::Sequencer);
+        for k in 0..sc.sequencers.max(1) {
+            addrs.insert(Node::Sequencer(k).addr(), Node::Sequencer(k));
+        }
         for i in 0..RMS {
             addrs.insert(Node::Rm(i).addr(), Node::Rm(i));
         }
@@ -745,6 +886,8 @@ impl Sim {
                 FaultSpec::Silent { after, .. }
                 | FaultSpec::LossBurst { after, .. }
                 | FaultSpec::SequencerCrash { after, .. }
+                | FaultSpec::PrimaryCrash { after, .. }
+                | FaultSpec::PrimaryCut { after, .. }
                 | FaultSpec::Liar { after, .. }
                 | FaultSpec::Hang { after, .. }
                 | FaultSpec::ManagerCrash {
@@ -766,7 +909,10 @@ impl Sim {
             counter: 0,
             queue: BTreeMap::new(),
             addrs,
-            sequencer,
+            sequencers,
+            cuts: Vec::new(),
+            announced: BTreeMap::new(),
+            primaries: BTreeMap::new(),
             rms,
             fes,
             sniffer: testing::Sniffer::new("sim", sc.max_datagram, 4 << 20),
@@ -794,7 +940,9 @@ impl Sim {
         };
         // Start-up: every node gets its first drive (the RMs' hello acks go out), and the
         // submitters start staggered over the first think interval.
-        sim.drive_sequencer();
+        for k in 0..sim.sequencers.len() {
+            sim.drive_sequencer(k);
+        }
         for i in 0..RMS {
             sim.drive_rm(i);
         }
@@ -866,12 +1014,28 @@ impl Sim {
 
     fn complete(&self) -> bool {
         let n = self.sc.requests;
+        // New primaries' no-ops are seqs too.
+        let top = self
+            .announced
+            .keys()
+            .next_back()
+            .map_or(0, |&s| s)
+            .max(n as u64);
         self.answers.len() + self.unavailable.len() >= n
             && self
                 .rms
                 .iter()
-                .all(|rm| !rm.down && rm.applied_seq() >= n as u64)
+                .all(|rm| !rm.down && rm.applied_seq() >= top)
             && self.episodes.all_ended()
+    }
+
+    /// Seqs announced for a new primary's no-op (its id is of no front end).
+    fn noops(&self) -> BTreeMap<u64, Vec<u8>> {
+        self.announced
+            .iter()
+            .filter(|(_, (id, _))| id.front_end == 0)
+            .map(|(&seq, (_, bytes))| (seq, bytes.clone()))
+            .collect()
     }
 
     /// Processes the next event; false when the queue is empty.
@@ -889,12 +1053,12 @@ impl Sim {
         match ev {
             Event::Datagram { to, from, bytes } => self.on_datagram(to, from, bytes),
             Event::Timer { node, at } => self.on_timer(node, at),
-            Event::Persisted { epoch, upto } => self.on_persisted(epoch, upto),
+            Event::Persisted { node, epoch } => self.on_persisted(node, epoch),
             Event::ReplicaDone { rm, process } => self.on_replica_done(rm, process),
             Event::ReplicaExit { rm, process } => self.on_replica_exit(rm, process),
             Event::Submit { submitter } => self.on_submit(submitter),
             Event::FaultStart(i) => self.start_fault(i),
-            Event::SequencerRestart => self.restart_sequencer(),
+            Event::SequencerRestart(k) => self.restart_sequencer(k),
             Event::ManagerRestart { rm } => self.restart_manager(rm),
         }
         true
@@ -904,16 +1068,16 @@ impl Sim {
 
     fn on_datagram(&mut self, to: Node, from: Node, bytes: Vec<u8>) {
         // A silent node hears nothing either, also what was already in flight.
-        if self.loss_rate(to) >= 1.0 {
+        if self.loss_between(from, to) >= 1.0 {
             self.stats.dropped += 1;
             return;
         }
         let now = self.instant(self.now);
         let from_addr = from.addr();
         match to {
-            Node::Sequencer => {
+            Node::Sequencer(k) => {
                 let wall = WALL_EPOCH_MS + self.now / MS;
-                let Some(seq) = self.sequencer.machine.as_mut() else {
+                let Some(seq) = self.sequencers[k].machine.as_mut() else {
                     // Crashed: the datagram hits a closed port.
                     self.stats.dropped += 1;
                     return;
@@ -941,12 +1105,12 @@ impl Sim {
     fn on_timer(&mut self, node: Node, at: u64) {
         let now = self.instant(self.now);
         match node {
-            Node::Sequencer => {
-                if self.sequencer.armed != Some(at) {
+            Node::Sequencer(k) => {
+                if self.sequencers[k].armed != Some(at) {
                     return;
                 }
-                self.sequencer.armed = None;
-                let Some(seq) = self.sequencer.machine.as_mut() else {
+                self.sequencers[k].armed = None;
+                let Some(seq) = self.sequencers[k].machine.as_mut() else {
                     return;
                 };
                 seq.handle_timeout(now);
@@ -969,20 +1133,64 @@ impl Sim {
         self.drive(node);
     }
 
-    fn on_persisted(&mut self, epoch: u64, upto: u64) {
-        if epoch != self.sequencer.epoch {
-            // The fsync of a crashed incarnation; the crash already decided what it left.
+    fn on_persisted(&mut self, k: usize, epoch: u64) {
+        let node = &mut self.sequencers[k];
+        if epoch != node.epoch {
+            // The write of a crashed incarnation; the crash already decided what it left.
             return;
         }
-        let Some(batch) = self.sequencer.fsync.take() else {
+        let Some(op) = node.writing.take() else {
             return;
         };
-        self.sequencer.log.extend(batch);
-        let now = self.instant(self.now);
-        if let Some(seq) = self.sequencer.machine.as_mut() {
-            seq.handle_persisted(now, upto);
+        Self::apply_log_op(node, op);
+        if self.strikes(k, SeqPoint::Durable) {
+            return;
         }
-        self.drive_sequencer();
+        let now = self.instant(self.now);
+        if let Some(seq) = self.sequencers[k].machine.as_mut() {
+            seq.handle_persisted(now);
+        }
+        self.drive_sequencer(k);
+    }
+
+    /// A log write reaching the disk, as `tessera-node`'s sequencer log carries it out.
+    fn apply_log_op(node: &mut SequencerNode, op: LogOp) {
+        match op {
+            LogOp::Append(batch) => node.log.extend(batch),
+            LogOp::TruncateAfter(upto) => {
+                let keep = node.log.partition_point(|e| e.seq <= upto);
+                node.log.truncate(keep);
+            }
+            LogOp::Meta(meta) => node.meta = meta,
+        }
+    }
+
+    /// Whether a `PrimaryCrash` waiting for `point` strikes node `k` now (it then is down).
+    fn strikes(&mut self, k: usize, point: SeqPoint) -> bool {
+        match self.sequencers[k].crash_at {
+            Some((p, restart)) if p == point && self.is_primary(k) => {
+                self.sequencers[k].crash_at = None;
+                self.note(format!("{point:?}: sequencer {} (primary) killed", k + 1));
+                self.crash_sequencer(k);
+                if let Some(ms) = restart {
+                    self.schedule(self.now + ms * MS, Event::SequencerRestart(k));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_primary(&self, k: usize) -> bool {
+        self.sequencers[k]
+            .machine
+            .as_ref()
+            .is_some_and(|m| m.status().primary == Some(k as u8 + 1))
+    }
+
+    /// The node that is primary now, if any (the first, if several think so).
+    fn primary(&self) -> Option<usize> {
+        (0..self.sequencers.len()).find(|&k| self.is_primary(k))
     }
 
     /// Replica `i` carries out the request at the head of its pipe, as `tessera-node`'s replica
@@ -1116,11 +1324,41 @@ impl Sim {
                 drop,
             }),
             FaultSpec::SequencerCrash { down_ms, .. } => {
-                if self.sequencer.machine.is_some() {
-                    self.crash_sequencer();
-                    self.schedule(self.now + down_ms * MS, Event::SequencerRestart);
+                let k = self.primary().unwrap_or(0);
+                if self.sequencers[k].machine.is_some() {
+                    self.crash_sequencer(k);
+                    self.schedule(self.now + down_ms * MS, Event::SequencerRestart(k));
                 }
             }
+            FaultSpec::PrimaryCrash {
+                point, restart_ms, ..
+            } => match self.primary() {
+                Some(k) => {
+                    self.sequencers[k].crash_at = Some((point, restart_ms));
+                    if point == SeqPoint::Now
+                        || (point == SeqPoint::Writing && self.sequencers[k].writing.is_some())
+                    {
+                        self.sequencers[k].crash_at = Some((SeqPoint::Now, restart_ms));
+                        self.strikes(k, SeqPoint::Now);
+                    }
+                }
+                None => self.note("PrimaryCrash: no primary at that moment".into()),
+            },
+            FaultSpec::PrimaryCut { from, for_ms, .. } => match self.primary() {
+                Some(k) => {
+                    self.note(format!(
+                        "sequencer {} (primary) cut off from {from:?}",
+                        k + 1
+                    ));
+                    self.cuts.push(CutWindow {
+                        node: k,
+                        from,
+                        since: self.now,
+                        until: self.now + for_ms * MS,
+                    });
+                }
+                None => self.note("PrimaryCut: no primary at that moment".into()),
+            },
             FaultSpec::Liar { rm, .. } => {
                 let i = usize::from(rm - 1);
                 if !self.rms[i].down {
@@ -1241,89 +1479,131 @@ impl Sim {
         self.drive_rm(i);
     }
 
-    fn crash_sequencer(&mut self) {
-        let Some(seq) = self.sequencer.machine.take() else {
+    fn crash_sequencer(&mut self, k: usize) {
+        let node = &mut self.sequencers[k];
+        let Some(seq) = node.machine.take() else {
             return;
         };
-        self.sequencer.epoch += 1;
-        self.sequencer.armed = None;
-        let durable = self.sequencer.log.last().map_or(0, |e| e.seq);
-        // The fsync in flight may have reached the disk partly: any prefix of the batch.
+        node.epoch += 1;
+        node.armed = None;
+        node.crash_at = None;
+        let durable = node.log.last().map_or(0, |e| e.seq);
+        // The write in flight may have reached the disk partly: any prefix of an append; a
+        // truncation or an atomic meta replacement, or not.
         let mut kept = 0;
-        if let Some(batch) = self.sequencer.fsync.take() {
-            kept = self.rng.range(0, batch.len() as u64) as usize;
-            self.sequencer.log.extend(batch.into_iter().take(kept));
+        match node.writing.take() {
+            Some(LogOp::Append(batch)) => {
+                kept = self.rng.range(0, batch.len() as u64) as usize;
+                node.log.extend(batch.into_iter().take(kept));
+            }
+            Some(op) if self.rng.chance(0.5) => Self::apply_log_op(node, op),
+            Some(_) | None => {}
         }
-        let lost = seq.next_seq() - 1 - durable - kept as u64;
+        let lost = (seq.next_seq() - 1).saturating_sub(durable + kept as u64);
         self.note(format!(
-            "sequencer crash: log up to {durable}, {kept} of the fsync in flight kept, {lost} assignments lost"
+            "sequencer {} crash: log up to {durable}, {kept} of the write in flight kept, {lost} assignments lost",
+            k + 1
         ));
     }
 
-    fn restart_sequencer(&mut self) {
+    fn restart_sequencer(&mut self, k: usize) {
         let now = self.instant(self.now);
+        let node = &self.sequencers[k];
+        if node.machine.is_some() {
+            return;
+        }
         let seq = Sequencer::new(
-            link(&self.sc, NodeId::Sequencer, self.now),
-            sequencer_config(&self.sc),
+            link(&self.sc, NodeId::Sequencer(k as u8 + 1), self.now),
+            sequencer_config(&self.sc, k),
             Recovered {
-                entries: self.sequencer.log.clone(),
-                forgotten: self.sequencer.forgotten.values().copied().collect(),
+                entries: node.log.clone(),
+                forgotten: node.forgotten.values().copied().collect(),
+                meta: node.meta.clone(),
             },
             1,
             now,
         );
-        self.note(format!("sequencer restarted at seq {}", seq.next_seq()));
-        self.sequencer.machine = Some(seq);
-        self.drive_sequencer();
+        self.note(format!(
+            "sequencer {} restarted at seq {}",
+            k + 1,
+            seq.next_seq()
+        ));
+        self.sequencers[k].machine = Some(seq);
+        self.drive_sequencer(k);
     }
 
     // ---- driving the machines as their shells do ----
 
     fn drive(&mut self, node: Node) {
         match node {
-            Node::Sequencer => self.drive_sequencer(),
+            Node::Sequencer(k) => self.drive_sequencer(k),
             Node::Rm(i) => self.drive_rm(i),
             Node::Fe(j) => self.drive_fe(j),
         }
     }
 
-    /// `tessera-node`'s sequencer loop: hand out the next batch to the log writer, apply
-    /// truncation, send, re-arm the timer.
-    fn drive_sequencer(&mut self) {
-        let Some(seq) = self.sequencer.machine.as_mut() else {
+    /// `tessera-node`'s sequencer loop: hand out the next log write, apply truncation, send,
+    /// re-arm the timer.
+    fn drive_sequencer(&mut self, k: usize) {
+        let Some(seq) = self.sequencers[k].machine.as_mut() else {
             return;
         };
-        // At most one batch is outstanding: `poll_persist` says None until it is persisted.
-        let persist = seq.poll_persist();
+        // At most one write is outstanding: `poll_persist` says None until it is persisted.
+        let write = seq.poll_persist();
         let truncate = seq.poll_truncate();
         let out: Vec<Transmit> = std::iter::from_fn(|| seq.poll_transmit()).collect();
         let next = seq.poll_timeout();
-        if let Some(upto) = persist.as_ref().and_then(|b| b.last()).map(|e| e.seq) {
-            if self.sequencer.fsync.is_some() {
+        let status = seq.status();
+        if status.primary == Some(k as u8 + 1) {
+            if let Some(&other) = self.primaries.get(&status.view) {
+                if other != k {
+                    self.violation(format!(
+                        "sequencers {} and {} are both primary of view {}",
+                        other + 1,
+                        k + 1,
+                        status.view
+                    ));
+                }
+            } else {
+                self.note(format!(
+                    "sequencer {} is primary of view {}",
+                    k + 1,
+                    status.view
+                ));
+                self.primaries.insert(status.view, k);
+            }
+        }
+        if let Some(op) = write {
+            if self.sequencers[k].writing.is_some() {
                 self.violation(
-                    "sequencer handed out a second batch before the first was persisted".into(),
+                    "sequencer handed out a second log write before the first was durable".into(),
                 );
             }
-            self.sequencer.fsync = persist;
+            self.sequencers[k].writing = Some(op);
             let at = self.now + self.rng.range(self.sc.fsync_us.0, self.sc.fsync_us.1) * US;
-            let epoch = self.sequencer.epoch;
-            self.schedule(at, Event::Persisted { epoch, upto });
+            let epoch = self.sequencers[k].epoch;
+            self.schedule(at, Event::Persisted { node: k, epoch });
         }
         if let Some(upto) = truncate {
-            let cut = self.sequencer.log.partition_point(|e| e.seq <= upto);
-            for e in self.sequencer.log.drain(..cut) {
-                let top = self
-                    .sequencer
-                    .forgotten
-                    .entry(e.id.front_end_id())
-                    .or_insert(e.id);
+            let node = &mut self.sequencers[k];
+            let cut = node.log.partition_point(|e| e.seq <= upto);
+            for e in node.log.drain(..cut) {
+                let top = node.forgotten.entry(e.id.front_end_id()).or_insert(e.id);
                 *top = (*top).max(e.id);
             }
         }
+        let mut announced = false;
         for t in out {
-            self.send(Node::Sequencer, t);
+            announced |= t.to == Destination::AllReplicaManagers;
+            self.send(Node::Sequencer(k), t);
         }
-        self.arm(Node::Sequencer, next);
+        self.arm(Node::Sequencer(k), next);
+        if announced && self.strikes(k, SeqPoint::Announced) {
+            return;
+        }
+        if self.sequencers[k].writing.is_some() {
+            self.strikes(k, SeqPoint::Writing);
+        }
     }
 
     /// `tessera-node`'s replica manager loop: carry out commands (persist, start the replica,
@@ -1510,7 +1790,7 @@ impl Sim {
     fn arm(&mut self, node: Node, next: Option<Instant>) {
         let at = next.map(|i| self.virtual_ns(i).max(self.now));
         let armed = match node {
-            Node::Sequencer => &mut self.sequencer.armed,
+            Node::Sequencer(k) => &mut self.sequencers[k].armed,
             Node::Rm(i) => &mut self.rms[i].armed,
             Node::Fe(j) => &mut self.fes[j].armed,
         };
@@ -1537,6 +1817,31 @@ impl Sim {
             .fold(0.0, f64::max)
     }
 
+    /// Loss probability between two nodes from fault windows: a manager's, and a cut of a
+    /// sequencer node.
+    fn loss_between(&self, a: Node, b: Node) -> f64 {
+        let cut = |x: Node, y: Node| {
+            let Node::Sequencer(k) = x else {
+                return false;
+            };
+            self.cuts.iter().any(|c| {
+                c.node == k
+                    && c.since <= self.now
+                    && self.now < c.until
+                    && matches!(
+                        (c.from, y),
+                        (Cut::Everyone, _)
+                            | (Cut::Managers, Node::Rm(_))
+                            | (Cut::Standbys, Node::Sequencer(_))
+                    )
+            })
+        };
+        if cut(a, b) || cut(b, a) {
+            return 1.0;
+        }
+        self.loss_rate(a).max(self.loss_rate(b))
+    }
+
     /// Resolves the destination like the transport (fan-out: one copy per replica manager),
     /// then decides each copy's fate: lost, or delivered once or twice after a random delay.
     fn send(&mut self, from: Node, t: Transmit) {
@@ -1546,9 +1851,19 @@ impl Sim {
         if let Node::Rm(i) = from {
             self.sniff_recovery(i, &t);
         }
+        if let Node::Sequencer(k) = from {
+            self.sniff_announced(k, &t);
+        }
         let targets: Vec<Node> = match t.to {
             Destination::Addr(a) => self.addrs.get(&a).copied().into_iter().collect(),
-            Destination::Sequencer => vec![Node::Sequencer],
+            Destination::Sequencer(id) => {
+                let k = usize::from(id).wrapping_sub(1);
+                if k < self.sequencers.len() {
+                    vec![Node::Sequencer(k)]
+                } else {
+                    Vec::new()
+                }
+            }
             Destination::ReplicaManager(id) => vec![Node::Rm(id.index())],
             Destination::AllReplicaManagers => (0..RMS).map(Node::Rm).collect(),
         };
@@ -1560,12 +1875,7 @@ impl Sim {
         }
         for to in targets {
             self.stats.sent += 1;
-            let loss = self
-                .sc
-                .net
-                .drop
-                .max(self.loss_rate(from))
-                .max(self.loss_rate(to));
+            let loss = self.sc.net.drop.max(self.loss_between(from, to));
             if self.rng.chance(loss) {
                 self.stats.dropped += 1;
                 continue;
@@ -1581,6 +1891,40 @@ impl Sim {
                 let at = self.now + self.rng.range(lo, hi) * US;
                 let bytes = t.datagram.clone();
                 self.schedule(at, Event::Datagram { to, from, bytes });
+            }
+        }
+    }
+
+    /// Records every entry a sequencer node announces to the managers (as it sends it): one
+    /// request per seq, whichever node announces it, in whichever view.
+    fn sniff_announced(&mut self, k: usize, t: &Transmit) {
+        if !matches!(
+            t.to,
+            Destination::AllReplicaManagers | Destination::ReplicaManager(_)
+        ) || t.datagram.get(13) != Some(&Message::Data(Vec::new()).kind())
+        {
+            return;
+        }
+        let now = self.instant(self.now);
+        let Some((_, Message::Data(entries))) = self.sniffer.receive(now, &t.datagram) else {
+            return;
+        };
+        for e in entries {
+            match self.announced.get(&e.seq) {
+                Some((id, bytes)) if *id != e.id || *bytes != e.request => {
+                    let msg = format!(
+                        "seq {} announced for {:?} and, by sequencer {}, for {:?}",
+                        e.seq,
+                        id,
+                        k + 1,
+                        e.id
+                    );
+                    self.violation(msg);
+                }
+                Some(_) => {}
+                None => {
+                    self.announced.insert(e.seq, (e.id, e.request));
+                }
             }
         }
     }
@@ -1656,7 +2000,10 @@ impl Sim {
     /// Checks the run's outcome against a single replica applying the requests in seq order,
     /// and the fault reports against the injected faults.
     fn check(&mut self) {
-        let n = self.sc.requests as u64;
+        let noops = self.noops();
+        let requests = self.sc.requests as u64;
+        // Every seq is a request's or a new primary's no-op.
+        let n = requests + noops.len() as u64;
         let mut v = Vec::new();
 
         if self.issued.len() < self.sc.requests {
@@ -1680,7 +2027,7 @@ impl Sim {
             ));
         }
 
-        // Answered seqs: unique and exactly 1..=N.
+        // Answered seqs and no-ops: unique and exactly 1..=N.
         let mut by_seq: BTreeMap<u64, RequestId> = BTreeMap::new();
         for (id, a) in &self.answers {
             if let Some(other) = by_seq.insert(a.seq, *id) {
@@ -1689,15 +2036,17 @@ impl Sim {
                     a.seq
                 ));
             }
+            if noops.contains_key(&a.seq) {
+                v.push(format!("seq {} is a no-op and answered for {id:?}", a.seq));
+            }
         }
-        let contiguous = by_seq.keys().copied().eq(1..=n);
+        let mut seqs: BTreeSet<u64> = by_seq.keys().copied().collect();
+        seqs.extend(noops.keys());
+        let contiguous = seqs.iter().copied().eq(1..=n);
         if !contiguous {
-            let missing: Vec<u64> = (1..=n)
-                .filter(|s| !by_seq.contains_key(s))
-                .take(10)
-                .collect();
-            let extra: Vec<u64> = by_seq
-                .keys()
+            let missing: Vec<u64> = (1..=n).filter(|s| !seqs.contains(s)).take(10).collect();
+            let extra: Vec<u64> = seqs
+                .iter()
                 .copied()
                 .filter(|&s| s == 0 || s > n)
                 .take(10)
@@ -1707,11 +2056,21 @@ impl Sim {
             ));
         }
 
-        // The reference: one replica applying the answered requests in seq order.
+        // The reference: one replica applying the answered requests (and no-ops) in seq order.
         let mut reference = MemoryReplica::new();
         if contiguous {
             let mut wrong_answers = 0;
-            for (&seq, id) in &by_seq {
+            for seq in 1..=n {
+                if let Some(bytes) = noops.get(&seq) {
+                    let noop = Call::decode(bytes).map(|c| c.request);
+                    if let Err(e) = noop.map(|r| reference.apply(seq, &r)) {
+                        v.push(format!("the no-op at seq {seq} does not decode: {e}"));
+                    }
+                    continue;
+                }
+                let Some(id) = by_seq.get(&seq) else {
+                    continue;
+                };
                 let issued = &self.issued[self.by_id[id]];
                 let expected = Request::decode(&issued.bytes)
                     .map_err(|e| e.to_string())
@@ -1749,7 +2108,11 @@ impl Sim {
             if contiguous {
                 // Compared by request bytes: the replica sees no ids.
                 let first_diff = rm.applied.iter().find(|(seq, (bytes, _))| {
-                    by_seq.get(seq).map(|id| &self.issued[self.by_id[id]].bytes) != Some(bytes)
+                    let expected = match by_seq.get(seq) {
+                        Some(id) => Some(&self.issued[self.by_id[id]].bytes),
+                        None => noops.get(seq),
+                    };
+                    expected != Some(bytes)
                 });
                 if let Some((seq, (bytes, _))) = first_diff {
                     v.push(format!(
@@ -2014,10 +2377,19 @@ fn rm_config(sc: &Scenario, id: u8) -> RmConfig {
     }
 }
 
-fn sequencer_config(sc: &Scenario) -> SequencerConfig {
+/// The ids of the scenario's sequencer nodes, highest priority first.
+fn sequencer_ids(sc: &Scenario) -> Vec<u8> {
+    (1..=sc.sequencers.max(1) as u8).collect()
+}
+
+fn sequencer_config(sc: &Scenario, k: usize) -> SequencerConfig {
     SequencerConfig {
         timeouts: sc.timeouts,
         retain_max: sc.retain_max,
+        me: k as u8 + 1,
+        nodes: sequencer_ids(sc),
+        noop: Call::noop().encode(),
+        noop_reply_to: Node::Sequencer(k).addr(),
         ..SequencerConfig::default()
     }
 }
