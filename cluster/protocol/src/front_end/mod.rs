@@ -31,9 +31,13 @@ use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
 use latency::SlidingMax;
 
-/// Submit retransmission and re-ask intervals double up to this (or up to the configured
-/// interval, if that is larger).
+/// Re-ask intervals double up to this (or up to the configured interval, if larger).
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
+
+/// Submit retransmission intervals double up to this (or up to the configured interval, if
+/// larger). Lower than re-asks': after a sequencer failover a request is ordered at its next
+/// retransmission to the new primary, so this bounds what clients wait beyond the takeover.
+const SUBMIT_BACKOFF_CAP: Duration = Duration::from_millis(250);
 /// Retransmission intervals are raised to at least this, so that a zero in the configuration
 /// cannot make a timer due again at the instant it fired.
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
@@ -665,7 +669,7 @@ impl FrontEnd {
             req.wake = None;
             return;
         }
-        req.rto = backoff(req.rto, base);
+        req.rto = backoff(req.rto, base, SUBMIT_BACKOFF_CAP);
         let next = later(now, req.rto);
         req.wake = Some((next, Timer::Resubmit));
         self.timers.insert((next, number, Timer::Resubmit));
@@ -696,7 +700,7 @@ impl FrontEnd {
         // With all four replies in and still no two alike, asking again changes nothing
         // (replicas answer from their reply cache): wait for the deadline.
         if asked {
-            req.rto = backoff(req.rto, base);
+            req.rto = backoff(req.rto, base, BACKOFF_CAP);
             let next = later(now, req.rto);
             req.wake = Some((next, Timer::Reask));
             self.timers.insert((next, number, Timer::Reask));
@@ -845,6 +849,6 @@ fn later(now: Instant, after: Duration) -> Instant {
     now.checked_add(after).unwrap_or(now)
 }
 
-fn backoff(rto: Duration, base: Duration) -> Duration {
-    rto.saturating_mul(2).min(BACKOFF_CAP.max(base))
+fn backoff(rto: Duration, base: Duration, cap: Duration) -> Duration {
+    rto.saturating_mul(2).min(cap.max(base))
 }

@@ -547,15 +547,17 @@ impl Sequencer {
     // ---- elections ----
 
     fn on_candidacy(&mut self, now: Instant, from: u8, view: u64, their_last: (u64, u64)) {
-        // Raft's guard against disruption: while the primary is heard (within the least
-        // time after which anyone stands), nobody else may be elected.
-        let liveness = self.fo.timeouts.liveness;
+        // Raft's guard against disruption: while the primary is heard, nobody else may be
+        // elected. "Heard" is within half of `liveness`: the first standby stands when it has
+        // not heard the primary for `liveness`, and the others last heard it at about the
+        // same time, so by then each of them must already count it as silent.
+        let recently = self.fo.timeouts.liveness / 2;
         let hears_primary = match self.fo.role {
             Role::Primary => true,
             Role::Standby { primary: Some(_) } => self
                 .fo
                 .primary_heard
-                .is_some_and(|h| now.saturating_duration_since(h) < liveness),
+                .is_some_and(|h| now.saturating_duration_since(h) < recently),
             _ => false,
         };
         if view < self.fo.view || hears_primary {

@@ -1,0 +1,300 @@
+//! Issue 15, sequencer failover, on real `tesserad` processes: three sequencer nodes; the
+//! primary is `kill -9`'d and not restarted under a contending workload, or frozen (`SIGSTOP`:
+//! cut off from everyone) and thawed; a standby takes over, every call is answered as one
+//! replica applying the requests in the chosen order would answer it, a call repeated with
+//! its message id after the failover gets its first reply, and the old primary comes back as
+//! a standby without anything diverging.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "cluster/harness.rs"]
+mod harness;
+#[path = "cluster/workload.rs"]
+mod workload;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harness::{Options, Role, TestCluster};
+use tessera_node::config::SequencerNode;
+use tessera_node::status::ClusterStatus;
+use tessera_node::FrontEndClient;
+use tessera_types::{Call, MessageId, Replica};
+use workload::{Answered, Requests};
+
+/// Failure detection: a standby stands once it has not heard the primary for this long.
+const LIVENESS_MS: u64 = 1_000;
+
+/// A cluster with sequencer nodes 1, 2 and 3, each on its own free port.
+fn three_sequencers() -> TestCluster {
+    TestCluster::start_with(Options::default(), |cfg| {
+        cfg.timeouts.liveness_ms = LIVENESS_MS;
+        for id in [2, 3] {
+            cfg.sequencer.others.push(SequencerNode {
+                id,
+                address: std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    tessera_testkit::cluster::free_port(),
+                )),
+                metrics_address: None,
+                public_key: None,
+            });
+        }
+    })
+}
+
+/// The primary's id, once exactly one node says it is primary and the others follow it.
+fn primary(s: &ClusterStatus) -> Option<u8> {
+    let primaries: Vec<&_> = s
+        .sequencers
+        .iter()
+        .filter(|n| n.state == "primary")
+        .collect();
+    match primaries[..] {
+        [p] => Some(p.id),
+        _ => None,
+    }
+}
+
+async fn wait_primary(cluster: &TestCluster, within: Duration) -> (u8, ClusterStatus) {
+    match cluster.wait_status(within, |s| primary(s).is_some()).await {
+        Ok(s) => (primary(&s).unwrap(), s),
+        Err(s) => panic!("no single primary within {within:?}: {s:#?}"),
+    }
+}
+
+/// Calls answered while the workload ran, each with how long it took and when it ended.
+struct Timed {
+    answered: Answered,
+    took: Duration,
+    done: Instant,
+}
+
+/// Submits `n` requests of the contention-heavy mix from `concurrency` tasks; every one must
+/// be answered (a failed call fails the test).
+fn start_workload(
+    fe: &FrontEndClient,
+    n: usize,
+    seed: u64,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<Vec<Timed>> {
+    let queue = Arc::new(Mutex::new(
+        Requests::new(seed).take(n).collect::<VecDeque<_>>(),
+    ));
+    let fe = fe.clone();
+    tokio::spawn(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let fe = fe.clone();
+            let queue = Arc::clone(&queue);
+            tasks.push(tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let Some(request) = queue.lock().unwrap().pop_front() else {
+                        return done;
+                    };
+                    let began = Instant::now();
+                    match fe.submit(&request).await {
+                        Ok(a) => done.push(Timed {
+                            answered: Answered {
+                                seq: a.seq,
+                                request,
+                                reply: a.reply,
+                            },
+                            took: began.elapsed(),
+                            done: Instant::now(),
+                        }),
+                        Err(e) => panic!("request {request:?} failed: {e}"),
+                    }
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("submitter task"));
+        }
+        all
+    })
+}
+
+/// Waits until `count` calls of a running workload were answered (its front end's stats).
+async fn wait_answered(fe: &FrontEndClient, count: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    while fe.stats().answered < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} calls answered within {within:?}",
+            fe.stats().answered
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Replays the answers in seq order through one in-process replica, with the new primaries'
+/// no-op reads at the seqs no call was answered for (at most `unanswered` of them: one per
+/// view that had a primary, and one per repeated call), checks every reply, and returns the
+/// replica's digest.
+fn check_with_noops(answers: &[Answered], unanswered: u64) -> String {
+    let mut sorted: Vec<&Answered> = answers.iter().collect();
+    sorted.sort_by_key(|a| a.seq);
+    let mut replica = replica_memory::MemoryReplica::new();
+    let noop = Call::noop().request;
+    let mut gaps = 0;
+    let mut seq = 0;
+    for a in sorted {
+        assert!(a.seq > seq, "seq {} answered twice", a.seq);
+        while seq + 1 < a.seq {
+            seq += 1;
+            gaps += 1;
+            replica.apply(seq, &noop).unwrap();
+        }
+        seq = a.seq;
+        let expected = replica.apply(a.seq, &a.request).unwrap();
+        assert_eq!(a.reply, expected, "seq {} request {:?}", a.seq, a.request);
+    }
+    assert!(
+        gaps <= unanswered,
+        "{gaps} seqs answered for no call, but at most {unanswered} may be no-ops and repeats"
+    );
+    let digest = replica.digest().unwrap();
+    digest.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a failover cost the clients: the longest time after the fault in which no call was
+/// answered, and the longest call.
+fn pause(timed: &[Timed], fault: Instant) -> (Duration, Duration) {
+    let longest = timed.iter().map(|t| t.took).max().unwrap_or_default();
+    let mut ends: Vec<Instant> = timed
+        .iter()
+        .map(|t| t.done)
+        .filter(|&d| d > fault)
+        .collect();
+    ends.sort_unstable();
+    let silence = std::iter::once(fault)
+        .chain(ends.iter().copied())
+        .zip(ends.iter().copied())
+        .map(|(a, b)| b - a)
+        .max()
+        .unwrap_or_default();
+    (silence, longest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_is_replaced_and_returns_as_a_standby() {
+    let mut cluster = three_sequencers();
+    let (first, s) = wait_primary(&cluster, Duration::from_secs(20)).await;
+    let first_view = s
+        .sequencers
+        .iter()
+        .map(|n| n.view.unwrap_or(0))
+        .max()
+        .unwrap();
+    let fe = cluster.front_end();
+
+    // A call with a message id, answered before the failover.
+    let once = Call {
+        request: Requests::new(90).next().unwrap(),
+        message_id: Some(MessageId::parse("urn:uuid:failover-once").unwrap()),
+    };
+    let before = fe.submit_call(&once, String::new()).await.unwrap();
+
+    let work = start_workload(&fe, 600, 91, 8);
+    wait_answered(&fe, 150, Duration::from_secs(60)).await;
+    let killed = Instant::now();
+    cluster.kill9(Role::sequencer(first));
+    let timed = work.await.unwrap();
+    let (silence, longest) = pause(&timed, killed);
+    println!(
+        "primary {first} killed (liveness {LIVENESS_MS} ms): no call answered for {silence:?}, longest call {longest:?}"
+    );
+    let (second, s) = wait_primary(&cluster, Duration::from_secs(20)).await;
+    assert_ne!(second, first);
+    let view = s
+        .sequencers
+        .iter()
+        .map(|n| n.view.unwrap_or(0))
+        .max()
+        .unwrap();
+    assert!(view > first_view);
+
+    // The repeat after the failover gets the first reply, and changes nothing.
+    let again = fe.submit_call(&once, String::new()).await.unwrap();
+    assert_eq!((again.seq, &again.reply), (before.seq, &before.reply));
+
+    // The old primary comes back: a standby of the new view, and the logs agree.
+    cluster.restart(Role::sequencer(first));
+    let back = cluster
+        .wait_status(Duration::from_secs(20), |s| {
+            primary(s) == Some(second)
+                && s.sequencers.iter().all(|n| n.state != "down")
+                && s.sequencers.iter().all(|n| n.view >= Some(view))
+        })
+        .await;
+    let s = back.unwrap_or_else(|s| panic!("the old primary did not rejoin: {s:#?}"));
+    assert_eq!(
+        s.sequencers.iter().find(|n| n.id == first).unwrap().state,
+        "standby"
+    );
+    let more = start_workload(&fe, 100, 92, 4).await.unwrap();
+
+    let mut answers: Vec<Answered> = timed.into_iter().chain(more).map(|t| t.answered).collect();
+    answers.push(Answered {
+        seq: before.seq,
+        request: once.request.clone(),
+        reply: before.reply.clone(),
+    });
+    // The repeat took a seq of its own, answered with the first one's. (No digest against
+    // the reference here: the replicas remember the call with its sequencer timestamp, which
+    // the reference cannot know; they must agree among themselves.)
+    check_with_noops(&answers, view + 1);
+    cluster
+        .wait_converged_at_high(Duration::from_secs(30))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_primary_is_replaced_and_once_thawed_gets_nothing_executed() {
+    let cluster = three_sequencers();
+    let (first, _) = wait_primary(&cluster, Duration::from_secs(20)).await;
+    let fe = cluster.front_end();
+    let work = start_workload(&fe, 500, 93, 8);
+    wait_answered(&fe, 120, Duration::from_secs(60)).await;
+    // SIGSTOP: the primary hears and says nothing, as if its link went down, with whatever
+    // it had assigned but not replicated still in its memory.
+    let frozen = Instant::now();
+    cluster.pause(Role::sequencer(first));
+    wait_answered(&fe, 250, Duration::from_secs(30)).await;
+    let (second, _) = wait_primary(&cluster, Duration::from_secs(20)).await;
+    assert_ne!(second, first);
+    // Thawed: it still believes it is primary of its old view until it hears the new one;
+    // nothing it says then may be executed.
+    cluster.resume(Role::sequencer(first));
+    let timed = work.await.unwrap();
+    let (silence, longest) = pause(&timed, frozen);
+    println!(
+        "primary {first} frozen (liveness {LIVENESS_MS} ms): no call answered for {silence:?}, longest call {longest:?}"
+    );
+    let s = cluster
+        .wait_status(Duration::from_secs(20), |s| {
+            primary(s) == Some(second)
+                && s.sequencers
+                    .iter()
+                    .find(|n| n.id == first)
+                    .is_some_and(|n| n.state == "standby")
+        })
+        .await
+        .unwrap_or_else(|s| panic!("the thawed primary did not become a standby: {s:#?}"));
+    let view = s
+        .sequencers
+        .iter()
+        .map(|n| n.view.unwrap_or(0))
+        .max()
+        .unwrap();
+    let answers: Vec<Answered> = timed.into_iter().map(|t| t.answered).collect();
+    let reference = check_with_noops(&answers, view);
+    let s = cluster
+        .wait_converged_at_high(Duration::from_secs(30))
+        .await;
+    assert_eq!(s.replicas[0].digest.as_deref(), Some(reference.as_str()));
+}
