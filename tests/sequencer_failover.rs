@@ -3,7 +3,8 @@
 //! cut off from everyone) and thawed; a standby takes over, every call is answered as one
 //! replica applying the requests in the chosen order would answer it, a call repeated with
 //! its message id after the failover gets its first reply, and the old primary comes back as
-//! a standby without anything diverging.
+//! a standby without anything diverging. Across network namespaces (where this machine
+//! allows them), the primary's host loses its link under load and gets it back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -297,4 +298,37 @@ async fn a_frozen_primary_is_replaced_and_once_thawed_gets_nothing_executed() {
         .wait_converged_at_high(Duration::from_secs(30))
         .await;
     assert_eq!(s.replicas[0].digest.as_deref(), Some(reference.as_str()));
+}
+
+/// `deploy/netns-lan.sh failover`: sequencer nodes on three namespace "hosts", the gateway on
+/// a fourth; the primary's host loses its link (`ip link set eth0 down`) under a load of
+/// calls, then gets it back. Needs root for `ip netns`; elsewhere it says it skipped (CI runs
+/// as root).
+#[test]
+fn the_primarys_host_losing_its_link_under_load() {
+    let probe = format!("tessera-probe-{}", std::process::id());
+    let allowed = std::process::Command::new("ip")
+        .args(["netns", "add", &probe])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !allowed {
+        println!("skipped: this machine does not allow network namespaces (needs root)");
+        return;
+    }
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &probe])
+        .status();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/netns-lan.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg("failover")
+        .arg(tessera_testkit::cluster::tesserad())
+        .output()
+        .expect("runs deploy/netns-lan.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains("netns-lan: PASS"),
+        "deploy/netns-lan.sh failover failed"
+    );
 }
