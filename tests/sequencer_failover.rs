@@ -29,8 +29,12 @@ const LIVENESS_MS: u64 = 1_000;
 
 /// A cluster with sequencer nodes 1, 2 and 3, each on its own free port.
 fn three_sequencers() -> TestCluster {
+    three_sequencers_with(LIVENESS_MS)
+}
+
+fn three_sequencers_with(liveness_ms: u64) -> TestCluster {
     TestCluster::start_with(Options::default(), |cfg| {
-        cfg.timeouts.liveness_ms = LIVENESS_MS;
+        cfg.timeouts.liveness_ms = liveness_ms;
         for id in [2, 3] {
             cfg.sequencer.others.push(SequencerNode {
                 id,
@@ -330,5 +334,51 @@ fn the_primarys_host_losing_its_link_under_load() {
     assert!(
         out.status.success() && text.contains("netns-lan: PASS"),
         "deploy/netns-lan.sh failover failed"
+    );
+}
+
+/// For `docs/performance.md`: ten takeovers at the default `liveness_ms` (2000) under a steady
+/// load from 8 submitters; for each, the time from the primary's `kill -9` to the first call
+/// answered after it, and the longest time without an answer. Prints median and worst.
+/// `cargo test -p tessera-tests --test sequencer_failover -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (about a minute), not a check"]
+async fn ten_takeovers_measured() {
+    let mut cluster = three_sequencers_with(2_000);
+    let fe = cluster.front_end();
+    let mut firsts = Vec::new();
+    let mut silences = Vec::new();
+    for round in 0..10 {
+        let (primary_id, _) = wait_primary(&cluster, Duration::from_secs(30)).await;
+        // Every node up and following before the next kill.
+        cluster
+            .wait_status(Duration::from_secs(30), |s| {
+                s.sequencers.iter().all(|n| n.state != "down") && primary(s).is_some()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("not settled before round {round}: {s:#?}"));
+        let answered = fe.stats().answered;
+        let work = start_workload(&fe, 400, 100 + round, 8);
+        wait_answered(&fe, answered + 100, Duration::from_secs(60)).await;
+        let killed = Instant::now();
+        cluster.kill9(Role::sequencer(primary_id));
+        let timed = work.await.unwrap();
+        let first = timed
+            .iter()
+            .filter(|t| t.done > killed && t.done - t.took > killed)
+            .map(|t| t.done - killed)
+            .min()
+            .unwrap_or_default();
+        let (silence, _) = pause(&timed, killed);
+        println!("takeover {round}: first call submitted after the kill answered {first:?} after it; no call answered for {silence:?}");
+        firsts.push(first);
+        silences.push(silence);
+        cluster.restart(Role::sequencer(primary_id));
+    }
+    firsts.sort_unstable();
+    silences.sort_unstable();
+    println!(
+        "10 takeovers (liveness 2000 ms): first answer after the kill median {:?}, worst {:?}; longest silence median {:?}, worst {:?}",
+        firsts[4], firsts[9], silences[4], silences[9]
     );
 }

@@ -14,6 +14,11 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn start() -> anyhow::Result<Cluster> {
+        Self::start_with_sequencers(1)
+    }
+
+    /// A cluster with `n` sequencer nodes (further ones on free loopback ports).
+    pub(crate) fn start_with_sequencers(n: u8) -> anyhow::Result<Cluster> {
         let dir = tempfile::tempdir().context("creating a temp dir")?;
         // Own ports and group: no other cluster on this host (tests, other benches) sees us.
         let mut cfg = cluster::loopback(dir.path());
@@ -30,6 +35,16 @@ impl Cluster {
                 });
         }
         cfg.cluster.max_datagram_bytes = Some(MAX_DATAGRAM);
+        for id in 2..=n {
+            cfg.sequencer
+                .others
+                .push(tessera_node::config::SequencerNode {
+                    id,
+                    address: SocketAddr::from(([127, 0, 0, 1], cluster::free_port())),
+                    metrics_address: None,
+                    public_key: None,
+                });
+        }
         let local = LocalCluster::start_with(
             PathBuf::from(env!("CARGO_BIN_EXE_tesserad")),
             cfg,

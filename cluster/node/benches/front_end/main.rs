@@ -32,6 +32,10 @@
 //!   metrics, the default), so that metrics collection's cost shows side by side in one run
 //!   (target: at least 0.95 of the throughput without).
 //!
+//! Last, when N = 64 is run, issue 15's cost of failover: two fresh clusters, one sequencer
+//! node against three (the primary replicating to two standbys), A B B A at 64 submitters
+//! (target: at least 0.90 of the throughput without standbys).
+//!
 //! Each phase runs a warm-up and then a fixed measuring window, and reports requests/s and
 //! p50/p99 latency; then the ratios replicated/unreplicated and whether the issue's targets
 //! hold at 64 submitters (replicated throughput ≥ 0.5 × unreplicated, replicated p99 < 10 ms),
@@ -100,6 +104,7 @@ mod cluster;
 mod measure;
 mod report;
 mod settings;
+mod standby;
 mod workload;
 
 use baseline::*;
@@ -107,6 +112,7 @@ use cluster::*;
 use measure::*;
 use report::*;
 use settings::*;
+use standby::*;
 use workload::*;
 
 fn main() -> anyhow::Result<()> {
@@ -412,6 +418,30 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         None => println!("SOAP phase: not run (N = {SOAP_CLIENTS} was not run)"),
     }
 
+    // The main cluster is done; the failover comparison starts two clusters of its own.
+    drop(fe);
+    drop(server);
+    drop(cluster);
+    let standby = match rows.iter().any(|r| r.concurrency == 64) {
+        true => {
+            let c = standby_cost(settings, 64).await?;
+            println!(
+                "\nstandby sequencers at 64 submitters: one node {:.0} and {:.0} req/s, three nodes {:.0} and {:.0} req/s (p99 {:.3} against {:.3} ms): ratio {:.3} (≥ {:.2}: {})",
+                c.pairs[0].0,
+                c.pairs[1].1,
+                c.pairs[0].1,
+                c.pairs[1].0,
+                c.standby_p99_ms,
+                c.single_p99_ms,
+                c.ratio,
+                c.ratio_min,
+                if c.ok { "MET" } else { "MISSED" }
+            );
+            Some(c)
+        }
+        false => None,
+    };
+
     let report = Report {
         benchmark: "front_end",
         window_secs: settings.secs,
@@ -424,15 +454,12 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         rows,
         targets,
         soap,
+        standby,
         replicated_front_end_stats: serde_json::to_value(&stats)?,
     };
     let path = target_dir().join("bench-front-end.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
     println!("results written to {}", path.display());
-
-    drop(fe);
-    drop(server);
-    drop(cluster);
     Ok(())
 }

@@ -99,6 +99,7 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     pub(crate) targets: Option<Targets>,
     pub(crate) soap: Option<SoapPhase>,
+    pub(crate) standby: Option<StandbyCost>,
     pub(crate) replicated_front_end_stats: serde_json::Value,
 }
 
