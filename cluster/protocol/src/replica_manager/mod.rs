@@ -1036,7 +1036,15 @@ impl ReplicaManager {
             ChaosAction::Heal => {
                 self.signal(ReplicaSignal::Continue);
                 self.set_fault(None);
+                self.set_delay(0);
             }
+            ChaosAction::Slow { ms } => self.set_delay(ms),
+        }
+    }
+
+    fn set_delay(&mut self, ms: u32) {
+        if self.replica.ready.is_some() {
+            self.ask_replica(ToReplica::SetDelay { ms }, Owed::FaultSet);
         }
     }
 

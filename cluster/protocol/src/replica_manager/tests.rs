@@ -169,7 +169,7 @@ impl Harness {
                     self.replica_applied = *seq;
                     FromReplica::Imported { applied: *seq }
                 }
-                Some(ToReplica::SetFault(_)) => FromReplica::FaultSet,
+                Some(ToReplica::SetFault(_) | ToReplica::SetDelay { .. }) => FromReplica::FaultSet,
             };
             self.written.pop_front();
             self.rm.handle_replica(now, answer);

@@ -182,6 +182,9 @@ pub enum ChaosAction {
     /// Replies stay right, but the state is damaged after every request: only checkpoint
     /// digests can tell.
     CorruptState,
+    /// The replica process waits `ms` before each request it applies (0: full speed again):
+    /// a replica that cannot keep up, to exercise flow control. `Heal` also ends it.
+    Slow { ms: u32 },
 }
 
 impl ChaosAction {
@@ -192,6 +195,7 @@ impl ChaosAction {
             ChaosAction::Hang => "hang",
             ChaosAction::Heal => "heal",
             ChaosAction::CorruptState => "corrupt-state",
+            ChaosAction::Slow { .. } => "slow",
         }
     }
 }
