@@ -760,9 +760,13 @@ impl ReplicaManager {
         self.guard.my_checkpoint(now, seq, digest);
     }
 
-    /// How long our replica has had work outstanding without answering.
+    /// How long our replica has had work outstanding without answering. Also while a state
+    /// transfer runs: a replica too slow to keep up starts one (it falls behind the
+    /// sequencer's window), and its snapshot is installed only after the requests it was
+    /// already given; one that takes longer than the hang threshold over each of them must
+    /// still be found hung, not shelter in the transfer for as long as they take.
     fn stalled(&self, now: Instant) -> Duration {
-        if self.transfer.is_some() || !self.replica.owes_a_reply() {
+        if !self.replica.owes_a_reply() {
             Duration::ZERO
         } else {
             now.saturating_duration_since(self.replica.last_progress)
@@ -878,16 +882,22 @@ impl ReplicaManager {
     fn on_heartbeat(&mut self, high: u64, low: u64) {
         self.seq_high = self.seq_high.max(high.min(MAX_SEQ));
         self.seq_low = low;
-        let next = self.queue.received() + 1;
-        if self.acking && low > next && self.behind_reported != Some(low) {
+        // Behind what the sequencer retains, counted from what the replica was *given*, not
+        // from what we hold: a replica slower than the cluster never stops the sequencer from
+        // dropping entries (retention follows `received`), so measured by `received` it would
+        // fall up to `holdback_max` entries behind, held here, before catching up. Measured by
+        // `delivered` its lag stays within the sequencer's window, and it jumps ahead to a
+        // checkpoint its peers vouch for whenever it falls out of it (flow control,
+        // `docs/recovery.md`).
+        let next = self.queue.delivered() + 1;
+        if self.acking && low > next && self.transfer.is_none() && self.behind_reported != Some(low)
+        {
             self.behind_reported = Some(low);
             self.events.push_back(RmEvent::BehindRetention {
                 low,
                 delivered: self.queue.delivered(),
             });
-            if self.transfer.is_none() {
-                self.start_transfer(self.now);
-            }
+            self.start_transfer(self.now);
         }
     }
 
