@@ -32,6 +32,7 @@ pub mod transfer;
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,14 @@ const NACK_SCAN: usize = 4 * MAX_NACK_RANGES;
 
 /// Snapshots kept to serve state transfers.
 const SNAPSHOTS_KEPT: usize = 2;
+
+/// Largest part of a snapshot sent in one `SnapshotPart`: a few hundred datagrams at most,
+/// which a receiver's socket buffer takes in one burst.
+const SNAPSHOT_PART_MAX: usize = 1 << 20;
+
+/// How long a snapshot that a peer is fetching stays available after its last part was
+/// asked for, although newer checkpoints replaced it.
+const SERVING_KEPT: Duration = Duration::from_secs(10);
 
 /// Notices kept for status (the dashboard's timeline polls them, so a burst between two polls
 /// must fit).
@@ -318,7 +327,11 @@ pub struct ReplicaManager {
     /// The last record handed out to be persisted.
     persisted: Record,
     /// Our latest checkpoint snapshots: (seq, digest, canonical bytes).
-    snapshots: VecDeque<(u64, [u8; 32], Vec<u8>)>,
+    snapshots: VecDeque<(u64, [u8; 32], Arc<Vec<u8>>)>,
+    /// The snapshot a peer is fetching part by part, and when it last asked: kept while it
+    /// does, even after checkpoints newer than it pushed it out of `snapshots` (at high rates
+    /// a checkpoint lasts well under the time a large snapshot takes to send).
+    serving: Option<(u64, [u8; 32], Arc<Vec<u8>>, Instant)>,
     /// The latest `now` seen, for calls that are not given one.
     now: Instant,
     next_nonce: u64,
@@ -373,6 +386,7 @@ impl ReplicaManager {
             next_notice: 1,
             persisted: record,
             snapshots: VecDeque::new(),
+            serving: None,
             now,
             next_nonce: 1,
             chaos_seen: VecDeque::new(),
@@ -753,9 +767,16 @@ impl ReplicaManager {
     /// digest compared with every other replica's.
     fn checkpoint(&mut self, now: Instant, seq: u64, snapshot: Vec<u8>) {
         let digest = Digest::of_state(&snapshot).0;
-        self.snapshots.push_back((seq, digest, snapshot));
+        self.snapshots.push_back((seq, digest, Arc::new(snapshot)));
         while self.snapshots.len() > SNAPSHOTS_KEPT {
             self.snapshots.pop_front();
+        }
+        if self
+            .serving
+            .as_ref()
+            .is_some_and(|s| now.saturating_duration_since(s.3) > SERVING_KEPT)
+        {
+            self.serving = None;
         }
         self.guard.my_checkpoint(now, seq, digest);
     }
@@ -783,6 +804,7 @@ impl ReplicaManager {
         let incarnation = self.guard.replaced_mine(self.queue.delivered());
         // A fresh replica's snapshots come from its new state only.
         self.snapshots.clear();
+        self.serving = None;
         let cause = match &reason {
             ReplaceReason::Voted(why) => ReplaceCause::Voted(*why),
             ReplaceReason::Exited => ReplaceCause::Exited,
@@ -966,12 +988,14 @@ impl ReplicaManager {
             Message::Welcome { mine, yours } => self.guard.on_welcome(peer, mine, yours),
             // A recovering replica has nothing trustworthy to offer.
             Message::SnapshotQuery { nonce, fetch } if self.transfer.is_none() => {
-                let checkpoints = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
+                let checkpoints = self.offered_checkpoints();
+                // Whole, as a peer of an earlier version asks for it (too large a snapshot
+                // does not encode, and that peer's fetch times out as before).
                 let snapshot = fetch.and_then(|want| {
                     self.snapshots
                         .iter()
                         .find(|(s, _, _)| *s == want)
-                        .map(|(s, _, b)| (*s, b.clone()))
+                        .map(|(s, _, b)| (*s, b.to_vec()))
                 });
                 // To the peer's identity, not its address: only its tag is in the datagram.
                 self.send(
@@ -993,8 +1017,80 @@ impl ReplicaManager {
                     t.on_offer(now, peer, nonce, checkpoints, snapshot, floor);
                 }
             }
+            Message::SnapshotFetch { nonce, seq, offset } if self.transfer.is_none() => {
+                self.serve_part(now, peer, nonce, seq, offset);
+            }
+            Message::SnapshotPart {
+                nonce,
+                seq,
+                total,
+                offset,
+                bytes,
+            } => {
+                let floor = self.seq_low;
+                if let Some(t) = &mut self.transfer {
+                    let part = transfer::Part {
+                        seq,
+                        total,
+                        offset,
+                        bytes,
+                    };
+                    t.on_part(now, peer, nonce, part, floor);
+                }
+            }
             _ => self.counters.ignored += 1,
         }
+    }
+
+    /// (seq, digest) of every snapshot we can serve.
+    fn offered_checkpoints(&self) -> Vec<(u64, [u8; 32])> {
+        let mut offered: Vec<_> = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
+        if let Some((seq, digest, _, _)) = &self.serving {
+            if !offered.iter().any(|(s, _)| s == seq) {
+                offered.push((*seq, *digest));
+            }
+        }
+        offered
+    }
+
+    /// One part of the snapshot after `seq` for `peer`, from byte `offset`; if we no longer
+    /// hold it, what we hold instead (the peer then chooses again at once).
+    fn serve_part(&mut self, now: Instant, peer: ReplicaId, nonce: u64, seq: u64, offset: u64) {
+        let held = self
+            .snapshots
+            .iter()
+            .find(|(s, _, _)| *s == seq)
+            .map(|(s, d, b)| (*s, *d, Arc::clone(b)))
+            .or_else(|| {
+                self.serving
+                    .as_ref()
+                    .filter(|(s, _, _, _)| *s == seq)
+                    .map(|(s, d, b, _)| (*s, *d, Arc::clone(b)))
+            });
+        let to = Destination::ReplicaManager(peer);
+        let Some((seq, digest, bytes)) = held else {
+            let offer = Message::SnapshotOffer {
+                nonce,
+                checkpoints: self.offered_checkpoints(),
+                snapshot: None,
+            };
+            self.send(to, &offer);
+            return;
+        };
+        let part = (self.link.max_message() / 2).clamp(1024, SNAPSHOT_PART_MAX);
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = start.saturating_add(part).min(bytes.len());
+        let message = Message::SnapshotPart {
+            nonce,
+            seq,
+            total: bytes.len() as u64,
+            offset: start as u64,
+            bytes: bytes[start..end].to_vec(),
+        };
+        self.serving = Some((seq, digest, bytes, now));
+        self.send(to, &message);
     }
 
     fn on_chaos(&mut self, from: SocketAddr, nonce: u64, action: ChaosAction) {

@@ -1419,3 +1419,70 @@ fn status_shows_a_lying_replica_and_one_being_voted_out() {
     assert_eq!(vote_from(1), ReplicaState::Lying);
     assert_eq!(vote_from(3), ReplicaState::VotedOut);
 }
+
+/// A peer fetching a snapshot part by part keeps getting it after newer checkpoints pushed it
+/// out of the two kept: a large snapshot takes longer to send than a checkpoint lasts.
+#[test]
+fn a_snapshot_being_fetched_is_served_after_newer_checkpoints_replace_it() {
+    let mut h = Harness::with(
+        RmConfig {
+            checkpoint_interval: 3,
+            ..cfg(2)
+        },
+        0,
+        1400,
+    );
+    let snapshot = tessera_types::Snapshot::default().encode();
+    let digest = Digest::of_state(&snapshot).0;
+    let peer = link(NodeId::ReplicaManager(r(1)), 1400);
+    let ask = |h: &mut Harness, ms: u64, msg: &Message| {
+        for g in peer.encode(msg, Destination::AllReplicaManagers).unwrap() {
+            h.rm.handle_datagram(h.at(ms), addr(SEQ), &g);
+        }
+        h.pump(h.at(ms));
+        h.sent()
+    };
+    h.data(0, &[1, 2, 3]);
+    assert_eq!(h.deliver_all(), vec![1, 2, 3]);
+    h.sent();
+    let fetch = Message::SnapshotFetch {
+        nonce: 5,
+        seq: 3,
+        offset: 0,
+    };
+    let part = Message::SnapshotPart {
+        nonce: 5,
+        seq: 3,
+        total: snapshot.len() as u64,
+        offset: 0,
+        bytes: snapshot.clone(),
+    };
+    assert!(ask(&mut h, 1, &fetch).iter().any(|(_, m)| *m == part));
+    // Checkpoints 6 and 9 replace 3 among the two kept...
+    h.data(2, &(4..=9).collect::<Vec<_>>());
+    assert_eq!(h.deliver_all(), (4..=9).collect::<Vec<_>>());
+    h.sent();
+    // ...but 3 is still offered and served to the peer fetching it.
+    let query = Message::SnapshotQuery {
+        nonce: 6,
+        fetch: None,
+    };
+    let offered = ask(&mut h, 3, &query)
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            Message::SnapshotOffer { checkpoints, .. } => Some(checkpoints),
+            _ => None,
+        })
+        .expect("an offer");
+    assert_eq!(offered, vec![(6, digest), (9, digest), (3, digest)]);
+    assert!(ask(&mut h, 4, &fetch).iter().any(|(_, m)| *m == part));
+    // A snapshot it never held: it says what it holds instead.
+    let unknown = Message::SnapshotFetch {
+        nonce: 5,
+        seq: 4,
+        offset: 0,
+    };
+    assert!(ask(&mut h, 5, &unknown)
+        .iter()
+        .any(|(_, m)| matches!(m, Message::SnapshotOffer { snapshot: None, .. })));
+}

@@ -442,6 +442,25 @@ pub enum Message {
         accepted: bool,
         detail: String,
     },
+    /// Recovering replica manager → the peer it chose: send the part of your snapshot after
+    /// `seq` that starts at byte `offset`. A snapshot outgrows one message (1,000,000
+    /// reservations are about 9 MB, a message at most `cluster.max_message_bytes`), so it
+    /// travels in parts, asked for one after another.
+    SnapshotFetch {
+        nonce: u64,
+        seq: u64,
+        offset: u64,
+    },
+    /// Peer → recovering replica manager: `bytes` of the snapshot after `seq`, which is
+    /// `total` bytes long, from byte `offset` on. A peer that no longer holds that snapshot
+    /// answers with a `SnapshotOffer` of what it holds instead.
+    SnapshotPart {
+        nonce: u64,
+        seq: u64,
+        total: u64,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Message {
@@ -471,6 +490,8 @@ impl Message {
             Message::ChaosReply { .. } => 21,
             Message::Hello { .. } => 22,
             Message::Welcome { .. } => 23,
+            Message::SnapshotFetch { .. } => 24,
+            Message::SnapshotPart { .. } => 25,
         }
     }
 
@@ -499,6 +520,8 @@ impl Message {
             21 => "chaos-reply",
             22 => "hello",
             23 => "welcome",
+            24 => "snapshot-fetch",
+            25 => "snapshot-part",
             _ => "unknown",
         }
     }
