@@ -321,6 +321,9 @@ pub struct ReplicaManager {
     /// When the running transfer began, and the size of the snapshot it is installing.
     transfer_began: Instant,
     transfer_bytes: u64,
+    /// The snapshot being installed (seq, bytes): once the replica has it, it is one of our
+    /// checkpoints to serve.
+    installing: Option<(u64, Arc<Vec<u8>>)>,
     /// Recent notices for status: (number, when, what).
     notices: VecDeque<(u64, Instant, Notice)>,
     next_notice: u64,
@@ -382,6 +385,7 @@ impl ReplicaManager {
             transfer: None,
             transfer_began: now,
             transfer_bytes: 0,
+            installing: None,
             notices: VecDeque::new(),
             next_notice: 1,
             persisted: record,
@@ -805,6 +809,7 @@ impl ReplicaManager {
         // A fresh replica's snapshots come from its new state only.
         self.snapshots.clear();
         self.serving = None;
+        self.installing = None;
         let cause = match &reason {
             ReplaceReason::Voted(why) => ReplaceCause::Voted(*why),
             ReplaceReason::Exited => ReplaceCause::Exited,
@@ -837,6 +842,20 @@ impl ReplicaManager {
     /// The replica installed the state after `seq`: deliver from `seq + 1` on.
     fn finish_recovery(&mut self, now: Instant, seq: u64) {
         self.transfer = None;
+        // What we installed is a checkpoint two peers vouched for, and now our replica's state:
+        // we serve it too. Otherwise, when replicas are replaced one after another while the
+        // cluster is idle (no new checkpoint), each replacement leaves one peer fewer that
+        // holds the latest checkpoint, and the third one found no two peers to agree and
+        // waited for load to bring the next checkpoint (seen in the catch-up bench).
+        if let Some((at, bytes)) = self.installing.take() {
+            if at == seq {
+                let digest = Digest::of_state(&bytes).0;
+                self.snapshots.push_back((seq, digest, bytes));
+                while self.snapshots.len() > SNAPSHOTS_KEPT {
+                    self.snapshots.pop_front();
+                }
+            }
+        }
         self.replica.last_progress = now;
         self.replica.last_applied = seq;
         self.replica.synced = seq;
@@ -1241,10 +1260,15 @@ impl ReplicaManager {
     /// it was already asked to do.
     fn install(&mut self, install: Install) {
         let request = match install.snapshot {
-            Some(snapshot) => ToReplica::Import {
-                seq: install.seq,
-                snapshot,
-            },
+            Some(snapshot) => {
+                let kept = Arc::new(snapshot);
+                let request = ToReplica::Import {
+                    seq: install.seq,
+                    snapshot: kept.to_vec(),
+                };
+                self.installing = Some((install.seq, kept));
+                request
+            }
             None => ToReplica::import_empty(),
         };
         let bytes = match &request {

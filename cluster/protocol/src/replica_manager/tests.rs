@@ -1486,3 +1486,73 @@ fn a_snapshot_being_fetched_is_served_after_newer_checkpoints_replace_it() {
         .iter()
         .any(|(_, m)| matches!(m, Message::SnapshotOffer { snapshot: None, .. })));
 }
+
+/// The checkpoint a manager installed is one it serves: two peers vouched for it, and it is
+/// its replica's state. Without that, replicas replaced one after another while the cluster
+/// was idle left ever fewer peers holding the latest checkpoint, and the third replacement
+/// found no two to agree (the catch-up bench).
+#[test]
+fn an_installed_snapshot_is_served_like_a_checkpoint() {
+    let mut h = Harness::new();
+    h.data(0, &(1..=300).collect::<Vec<_>>());
+    h.seq_says(
+        1,
+        &Message::Heartbeat {
+            high: 300,
+            low: 280,
+        },
+    );
+    assert!(h.rm.is_recovering());
+    let nonce = h
+        .sent()
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            Message::SnapshotQuery { nonce, .. } => Some(nonce),
+            _ => None,
+        })
+        .expect("the transfer asks its peers");
+    let snapshot = tessera_types::Snapshot::default().encode();
+    let digest = Digest::of_state(&snapshot).0;
+    let from = |h: &mut Harness, peer: u8, ms: u64, msg: &Message| {
+        for g in link(NodeId::ReplicaManager(r(peer)), 1400)
+            .encode(msg, Destination::AllReplicaManagers)
+            .unwrap()
+        {
+            h.rm.handle_datagram(h.at(ms), addr(SEQ), &g);
+        }
+        h.pump(h.at(ms));
+        h.sent()
+    };
+    for peer in [1, 3] {
+        let offer = Message::SnapshotOffer {
+            nonce,
+            checkpoints: vec![(290, digest)],
+            snapshot: None,
+        };
+        from(&mut h, peer, 2, &offer);
+    }
+    let part = Message::SnapshotPart {
+        nonce,
+        seq: 290,
+        total: snapshot.len() as u64,
+        offset: 0,
+        bytes: snapshot.clone(),
+    };
+    from(&mut h, 1, 3, &part);
+    // The import waits for the requests already in the replica's pipe.
+    h.deliver_all();
+    h.pump(h.at(4));
+    assert!(!h.rm.is_recovering());
+    let query = Message::SnapshotQuery {
+        nonce: 77,
+        fetch: None,
+    };
+    let offered = from(&mut h, 4, 5, &query)
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            Message::SnapshotOffer { checkpoints, .. } => Some(checkpoints),
+            _ => None,
+        })
+        .expect("an offer");
+    assert_eq!(offered, vec![(290, digest)]);
+}
