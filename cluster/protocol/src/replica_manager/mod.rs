@@ -262,6 +262,14 @@ pub struct RmCounters {
     pub transfer_bytes: u64,
 }
 
+/// A snapshot a peer is fetching, and when it last asked for a part.
+struct Serving {
+    seq: u64,
+    digest: [u8; 32],
+    bytes: Arc<Vec<u8>>,
+    asked: Instant,
+}
+
 /// Bounded memory of fault reports already passed on.
 struct FaultDedup {
     seen: HashSet<FaultReport>,
@@ -334,7 +342,7 @@ pub struct ReplicaManager {
     /// The snapshot a peer is fetching part by part, and when it last asked: kept while it
     /// does, even after checkpoints newer than it pushed it out of `snapshots` (at high rates
     /// a checkpoint lasts well under the time a large snapshot takes to send).
-    serving: Option<(u64, [u8; 32], Arc<Vec<u8>>, Instant)>,
+    serving: Option<Serving>,
     /// The latest `now` seen, for calls that are not given one.
     now: Instant,
     next_nonce: u64,
@@ -778,7 +786,7 @@ impl ReplicaManager {
         if self
             .serving
             .as_ref()
-            .is_some_and(|s| now.saturating_duration_since(s.3) > SERVING_KEPT)
+            .is_some_and(|s| now.saturating_duration_since(s.asked) > SERVING_KEPT)
         {
             self.serving = None;
         }
@@ -1064,9 +1072,9 @@ impl ReplicaManager {
     /// (seq, digest) of every snapshot we can serve.
     fn offered_checkpoints(&self) -> Vec<(u64, [u8; 32])> {
         let mut offered: Vec<_> = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
-        if let Some((seq, digest, _, _)) = &self.serving {
-            if !offered.iter().any(|(s, _)| s == seq) {
-                offered.push((*seq, *digest));
+        if let Some(serving) = &self.serving {
+            if !offered.iter().any(|(s, _)| *s == serving.seq) {
+                offered.push((serving.seq, serving.digest));
             }
         }
         offered
@@ -1083,8 +1091,8 @@ impl ReplicaManager {
             .or_else(|| {
                 self.serving
                     .as_ref()
-                    .filter(|(s, _, _, _)| *s == seq)
-                    .map(|(s, d, b, _)| (*s, *d, Arc::clone(b)))
+                    .filter(|s| s.seq == seq)
+                    .map(|s| (s.seq, s.digest, Arc::clone(&s.bytes)))
             });
         let to = Destination::ReplicaManager(peer);
         let Some((seq, digest, bytes)) = held else {
@@ -1108,7 +1116,12 @@ impl ReplicaManager {
             offset: start as u64,
             bytes: bytes[start..end].to_vec(),
         };
-        self.serving = Some((seq, digest, bytes, now));
+        self.serving = Some(Serving {
+            seq,
+            digest,
+            bytes,
+            asked: now,
+        });
         self.send(to, &message);
     }
 
