@@ -366,6 +366,8 @@ fn chaos_text(a: ChaosAction) -> &'static str {
         ChaosAction::Hang => "hang (SIGSTOP)",
         ChaosAction::Heal => "heal",
         ChaosAction::CorruptState => "corrupt state (right replies, damaged state)",
+        ChaosAction::Slow { ms: 0 } => "slow (back to full speed)",
+        ChaosAction::Slow { .. } => "slow (waits before each request)",
     }
 }
 

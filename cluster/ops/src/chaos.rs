@@ -85,8 +85,16 @@ pub fn parse_action(s: &str) -> Result<ChaosAction, String> {
         "hang" => Ok(ChaosAction::Hang),
         "heal" => Ok(ChaosAction::Heal),
         "corrupt-state" => Ok(ChaosAction::CorruptState),
+        "slow" => Ok(ChaosAction::Slow {
+            ms: DEFAULT_SLOW_MS,
+        }),
         _ => Err(format!(
-            "unknown action {s:?} (expected byzantine, crash, hang, heal or corrupt-state)"
+            "unknown action {s:?} (expected byzantine, crash, hang, heal, corrupt-state or slow)"
         )),
     }
 }
+
+/// How long `slow` makes a replica wait before each request when no other time is given: far
+/// slower than the cluster runs under load (well under 0.1 ms a request), yet answering well
+/// within the hang threshold.
+pub const DEFAULT_SLOW_MS: u32 = 5;

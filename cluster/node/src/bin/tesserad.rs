@@ -103,13 +103,17 @@ enum Command {
     },
     /// Inject a fault into a replica of a cluster started with --chaos.
     Chaos {
-        /// byzantine (wrong replies), crash (abrupt exit), hang (SIGSTOP), heal, or corrupt-state
-        /// (right replies over a damaged state: caught by checkpoint digests).
+        /// byzantine (wrong replies), crash (abrupt exit), hang (SIGSTOP), heal, corrupt-state
+        /// (right replies over a damaged state: caught by checkpoint digests), or slow (the
+        /// replica waits --ms before each request; heal or --ms 0 ends it).
         #[arg(value_parser = tessera_node::chaos::parse_action)]
         action: tessera_protocol::wire::ChaosAction,
         /// Replica 1..=4.
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
         replica: u8,
+        /// For slow: milliseconds the replica waits before each request.
+        #[arg(long, value_name = "MS", default_value_t = tessera_node::chaos::DEFAULT_SLOW_MS)]
+        ms: u32,
         /// The operator's secret key file (default: `operator.key` in `cluster.key_dir`,
         /// where `tesserad up` makes it).
         #[arg(long, value_name = "FILE")]
@@ -465,8 +469,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 replica_manager::run(cfg, id, chaos, metrics, shutdown_signal()).await
             }
             Command::Chaos {
-                action, replica, ..
+                action,
+                replica,
+                ms,
+                ..
             } => {
+                let action = match action {
+                    tessera_protocol::wire::ChaosAction::Slow { .. } => {
+                        tessera_protocol::wire::ChaosAction::Slow { ms }
+                    }
+                    other => other,
+                };
                 let answer =
                     tessera_node::chaos::send(&cfg, replica, action, Duration::from_secs(3))
                         .await?;

@@ -2,6 +2,7 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use tessera_protocol::replica_manager::{execute, FromReplica, ToReplica};
 use tessera_types::{Durability, Faulty, Replica, ReplicaError};
@@ -57,14 +58,27 @@ pub fn run(implementation: Implementation, dir: &Path) -> anyhow::Result<()> {
     )?;
     output.flush()?;
     let mut unflushed = 0;
+    // Fault injection (`ChaosAction::Slow`): how long to wait before each `Apply`.
+    let mut delay = Duration::ZERO;
     while let Some(body) = read_frame(&mut input)? {
         let response = match frame::decode::<ToReplica>(&body) {
-            Ok(req) => execute(&mut replica, req),
+            Ok(ToReplica::SetDelay { ms }) => {
+                delay = Duration::from_millis(u64::from(ms));
+                FromReplica::FaultSet
+            }
+            Ok(req) => {
+                if !delay.is_zero() && matches!(req, ToReplica::Apply { .. }) {
+                    std::thread::sleep(delay);
+                }
+                execute(&mut replica, req)
+            }
             Err(e) => FromReplica::Failed(format!("undecodable frame: {e}")),
         };
         write_frame(&mut output, &response)?;
         unflushed += 1;
-        if input.buffer().is_empty() || unflushed >= FLUSH_EVERY {
+        // A slowed replica answers each request as it finishes, like a replica that is slow
+        // by nature, rather than in bursts of `FLUSH_EVERY` long waits apart.
+        if input.buffer().is_empty() || unflushed >= FLUSH_EVERY || !delay.is_zero() {
             output.flush()?;
             unflushed = 0;
         }

@@ -27,6 +27,10 @@ pub enum ToReplica {
     Import { seq: u64, snapshot: Vec<u8> },
     /// Byzantine mode on or off (fault injection).
     SetFault(Option<FaultMode>),
+    /// Wait `ms` before applying each request from now on (fault injection: a replica that
+    /// cannot keep up). Only a replica process, which has a clock, waits; [`execute`] just
+    /// acknowledges it, so the simulation models slowness in its own service times.
+    SetDelay { ms: u32 },
 }
 
 impl ToReplica {
@@ -137,6 +141,7 @@ pub fn execute<R: Replica>(replica: &mut Faulty<R>, request: ToReplica) -> FromR
                 }));
                 FromReplica::FaultSet
             }
+            ToReplica::SetDelay { .. } => FromReplica::FaultSet,
         })
     })();
     result.unwrap_or_else(FromReplica::Failed)

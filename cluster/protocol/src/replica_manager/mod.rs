@@ -32,6 +32,7 @@ pub mod transfer;
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,14 @@ const NACK_SCAN: usize = 4 * MAX_NACK_RANGES;
 
 /// Snapshots kept to serve state transfers.
 const SNAPSHOTS_KEPT: usize = 2;
+
+/// Largest part of a snapshot sent in one `SnapshotPart`: a few hundred datagrams at most,
+/// which a receiver's socket buffer takes in one burst.
+const SNAPSHOT_PART_MAX: usize = 1 << 20;
+
+/// How long a snapshot that a peer is fetching stays available after its last part was
+/// asked for, although newer checkpoints replaced it.
+const SERVING_KEPT: Duration = Duration::from_secs(10);
 
 /// Notices kept for status (the dashboard's timeline polls them, so a burst between two polls
 /// must fit).
@@ -257,6 +266,14 @@ pub struct RmCounters {
     pub transfer_bytes: u64,
 }
 
+/// A snapshot a peer is fetching, and when it last asked for a part.
+struct Serving {
+    seq: u64,
+    digest: [u8; 32],
+    bytes: Arc<Vec<u8>>,
+    asked: Instant,
+}
+
 /// Bounded memory of fault reports already passed on.
 struct FaultDedup {
     seen: HashSet<FaultReport>,
@@ -320,13 +337,20 @@ pub struct ReplicaManager {
     /// When the running transfer began, and the size of the snapshot it is installing.
     transfer_began: Instant,
     transfer_bytes: u64,
+    /// The snapshot being installed (seq, bytes): once the replica has it, it is one of our
+    /// checkpoints to serve.
+    installing: Option<(u64, Arc<Vec<u8>>)>,
     /// Recent notices for status: (number, when, what).
     notices: VecDeque<(u64, Instant, Notice)>,
     next_notice: u64,
     /// The last record handed out to be persisted.
     persisted: Record,
     /// Our latest checkpoint snapshots: (seq, digest, canonical bytes).
-    snapshots: VecDeque<(u64, [u8; 32], Vec<u8>)>,
+    snapshots: VecDeque<(u64, [u8; 32], Arc<Vec<u8>>)>,
+    /// The snapshot a peer is fetching part by part, and when it last asked: kept while it
+    /// does, even after checkpoints newer than it pushed it out of `snapshots` (at high rates
+    /// a checkpoint lasts well under the time a large snapshot takes to send).
+    serving: Option<Serving>,
     /// The latest `now` seen, for calls that are not given one.
     now: Instant,
     next_nonce: u64,
@@ -379,10 +403,12 @@ impl ReplicaManager {
             transfer: None,
             transfer_began: now,
             transfer_bytes: 0,
+            installing: None,
             notices: VecDeque::new(),
             next_notice: 1,
             persisted: record,
             snapshots: VecDeque::new(),
+            serving: None,
             now,
             next_nonce: 1,
             chaos_seen: VecDeque::new(),
@@ -769,16 +795,27 @@ impl ReplicaManager {
     /// digest compared with every other replica's.
     fn checkpoint(&mut self, now: Instant, seq: u64, snapshot: Vec<u8>) {
         let digest = Digest::of_state(&snapshot).0;
-        self.snapshots.push_back((seq, digest, snapshot));
+        self.snapshots.push_back((seq, digest, Arc::new(snapshot)));
         while self.snapshots.len() > SNAPSHOTS_KEPT {
             self.snapshots.pop_front();
+        }
+        if self
+            .serving
+            .as_ref()
+            .is_some_and(|s| now.saturating_duration_since(s.asked) > SERVING_KEPT)
+        {
+            self.serving = None;
         }
         self.guard.my_checkpoint(now, seq, digest);
     }
 
-    /// How long our replica has had work outstanding without answering.
+    /// How long our replica has had work outstanding without answering. Also while a state
+    /// transfer runs: a replica too slow to keep up starts one (it falls behind the
+    /// sequencer's window), and its snapshot is installed only after the requests it was
+    /// already given; one that takes longer than the hang threshold over each of them must
+    /// still be found hung, not shelter in the transfer for as long as they take.
     fn stalled(&self, now: Instant) -> Duration {
-        if self.transfer.is_some() || !self.replica.owes_a_reply() {
+        if !self.replica.owes_a_reply() {
             Duration::ZERO
         } else {
             now.saturating_duration_since(self.replica.last_progress)
@@ -795,6 +832,8 @@ impl ReplicaManager {
         let incarnation = self.guard.replaced_mine(self.queue.delivered());
         // A fresh replica's snapshots come from its new state only.
         self.snapshots.clear();
+        self.serving = None;
+        self.installing = None;
         let cause = match &reason {
             ReplaceReason::Voted(why) => ReplaceCause::Voted(*why),
             ReplaceReason::Exited => ReplaceCause::Exited,
@@ -827,6 +866,20 @@ impl ReplicaManager {
     /// The replica installed the state after `seq`: deliver from `seq + 1` on.
     fn finish_recovery(&mut self, now: Instant, seq: u64) {
         self.transfer = None;
+        // What we installed is a checkpoint two peers vouched for, and now our replica's state:
+        // we serve it too. Otherwise, when replicas are replaced one after another while the
+        // cluster is idle (no new checkpoint), each replacement leaves one peer fewer that
+        // holds the latest checkpoint, and the third one found no two peers to agree and
+        // waited for load to bring the next checkpoint (seen in the catch-up bench).
+        if let Some((at, bytes)) = self.installing.take() {
+            if at == seq {
+                let digest = Digest::of_state(&bytes).0;
+                self.snapshots.push_back((seq, digest, bytes));
+                while self.snapshots.len() > SNAPSHOTS_KEPT {
+                    self.snapshots.pop_front();
+                }
+            }
+        }
         self.replica.last_progress = now;
         self.replica.last_applied = seq;
         self.replica.synced = seq;
@@ -906,16 +959,22 @@ impl ReplicaManager {
     fn on_heartbeat(&mut self, high: u64, low: u64) {
         self.seq_high = self.seq_high.max(high.min(MAX_SEQ));
         self.seq_low = low;
-        let next = self.queue.received() + 1;
-        if self.acking && low > next && self.behind_reported != Some(low) {
+        // Behind what the sequencer retains, counted from what the replica was *given*, not
+        // from what we hold: a replica slower than the cluster never stops the sequencer from
+        // dropping entries (retention follows `received`), so measured by `received` it would
+        // fall up to `holdback_max` entries behind, held here, before catching up. Measured by
+        // `delivered` its lag stays within the sequencer's window, and it jumps ahead to a
+        // checkpoint its peers vouch for whenever it falls out of it (flow control,
+        // `docs/recovery.md`).
+        let next = self.queue.delivered() + 1;
+        if self.acking && low > next && self.transfer.is_none() && self.behind_reported != Some(low)
+        {
             self.behind_reported = Some(low);
             self.events.push_back(RmEvent::BehindRetention {
                 low,
                 delivered: self.queue.delivered(),
             });
-            if self.transfer.is_none() {
-                self.start_transfer(self.now);
-            }
+            self.start_transfer(self.now);
         }
     }
 
@@ -984,12 +1043,14 @@ impl ReplicaManager {
             Message::Welcome { mine, yours } => self.guard.on_welcome(peer, mine, yours),
             // A recovering replica has nothing trustworthy to offer.
             Message::SnapshotQuery { nonce, fetch } if self.transfer.is_none() => {
-                let checkpoints = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
+                let checkpoints = self.offered_checkpoints();
+                // Whole, as a peer of an earlier version asks for it (too large a snapshot
+                // does not encode, and that peer's fetch times out as before).
                 let snapshot = fetch.and_then(|want| {
                     self.snapshots
                         .iter()
                         .find(|(s, _, _)| *s == want)
-                        .map(|(s, _, b)| (*s, b.clone()))
+                        .map(|(s, _, b)| (*s, b.to_vec()))
                 });
                 // To the peer's identity, not its address: only its tag is in the datagram.
                 self.send(
@@ -1011,8 +1072,85 @@ impl ReplicaManager {
                     t.on_offer(now, peer, nonce, checkpoints, snapshot, floor);
                 }
             }
+            Message::SnapshotFetch { nonce, seq, offset } if self.transfer.is_none() => {
+                self.serve_part(now, peer, nonce, seq, offset);
+            }
+            Message::SnapshotPart {
+                nonce,
+                seq,
+                total,
+                offset,
+                bytes,
+            } => {
+                let floor = self.seq_low;
+                if let Some(t) = &mut self.transfer {
+                    let part = transfer::Part {
+                        seq,
+                        total,
+                        offset,
+                        bytes,
+                    };
+                    t.on_part(now, peer, nonce, part, floor);
+                }
+            }
             _ => self.counters.ignored += 1,
         }
+    }
+
+    /// (seq, digest) of every snapshot we can serve.
+    fn offered_checkpoints(&self) -> Vec<(u64, [u8; 32])> {
+        let mut offered: Vec<_> = self.snapshots.iter().map(|(s, d, _)| (*s, *d)).collect();
+        if let Some(serving) = &self.serving {
+            if !offered.iter().any(|(s, _)| *s == serving.seq) {
+                offered.push((serving.seq, serving.digest));
+            }
+        }
+        offered
+    }
+
+    /// One part of the snapshot after `seq` for `peer`, from byte `offset`; if we no longer
+    /// hold it, what we hold instead (the peer then chooses again at once).
+    fn serve_part(&mut self, now: Instant, peer: ReplicaId, nonce: u64, seq: u64, offset: u64) {
+        let held = self
+            .snapshots
+            .iter()
+            .find(|(s, _, _)| *s == seq)
+            .map(|(s, d, b)| (*s, *d, Arc::clone(b)))
+            .or_else(|| {
+                self.serving
+                    .as_ref()
+                    .filter(|s| s.seq == seq)
+                    .map(|s| (s.seq, s.digest, Arc::clone(&s.bytes)))
+            });
+        let to = Destination::ReplicaManager(peer);
+        let Some((seq, digest, bytes)) = held else {
+            let offer = Message::SnapshotOffer {
+                nonce,
+                checkpoints: self.offered_checkpoints(),
+                snapshot: None,
+            };
+            self.send(to, &offer);
+            return;
+        };
+        let part = (self.link.max_message() / 2).clamp(1024, SNAPSHOT_PART_MAX);
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = start.saturating_add(part).min(bytes.len());
+        let message = Message::SnapshotPart {
+            nonce,
+            seq,
+            total: bytes.len() as u64,
+            offset: start as u64,
+            bytes: bytes[start..end].to_vec(),
+        };
+        self.serving = Some(Serving {
+            seq,
+            digest,
+            bytes,
+            asked: now,
+        });
+        self.send(to, &message);
     }
 
     fn on_chaos(&mut self, from: SocketAddr, nonce: u64, action: ChaosAction) {
@@ -1064,7 +1202,15 @@ impl ReplicaManager {
             ChaosAction::Heal => {
                 self.signal(ReplicaSignal::Continue);
                 self.set_fault(None);
+                self.set_delay(0);
             }
+            ChaosAction::Slow { ms } => self.set_delay(ms),
+        }
+    }
+
+    fn set_delay(&mut self, ms: u32) {
+        if self.replica.ready.is_some() {
+            self.ask_replica(ToReplica::SetDelay { ms }, Owed::FaultSet);
         }
     }
 
@@ -1155,10 +1301,15 @@ impl ReplicaManager {
     /// it was already asked to do.
     fn install(&mut self, install: Install) {
         let request = match install.snapshot {
-            Some(snapshot) => ToReplica::Import {
-                seq: install.seq,
-                snapshot,
-            },
+            Some(snapshot) => {
+                let kept = Arc::new(snapshot);
+                let request = ToReplica::Import {
+                    seq: install.seq,
+                    snapshot: kept.to_vec(),
+                };
+                self.installing = Some((install.seq, kept));
+                request
+            }
             None => ToReplica::import_empty(),
         };
         let bytes = match &request {

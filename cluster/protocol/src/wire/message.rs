@@ -191,6 +191,9 @@ pub enum ChaosAction {
     /// Replies stay right, but the state is damaged after every request: only checkpoint
     /// digests can tell.
     CorruptState,
+    /// The replica process waits `ms` before each request it applies (0: full speed again):
+    /// a replica that cannot keep up, to exercise flow control. `Heal` also ends it.
+    Slow { ms: u32 },
 }
 
 impl ChaosAction {
@@ -201,6 +204,7 @@ impl ChaosAction {
             ChaosAction::Hang => "hang",
             ChaosAction::Heal => "heal",
             ChaosAction::CorruptState => "corrupt-state",
+            ChaosAction::Slow { .. } => "slow",
         }
     }
 }
@@ -490,6 +494,25 @@ pub enum Message {
         accepted: bool,
         detail: String,
     },
+    /// Recovering replica manager → the peer it chose: send the part of your snapshot after
+    /// `seq` that starts at byte `offset`. A snapshot outgrows one message (1,000,000
+    /// reservations are about 9 MB, a message at most `cluster.max_message_bytes`), so it
+    /// travels in parts, asked for one after another.
+    SnapshotFetch {
+        nonce: u64,
+        seq: u64,
+        offset: u64,
+    },
+    /// Peer → recovering replica manager: `bytes` of the snapshot after `seq`, which is
+    /// `total` bytes long, from byte `offset` on. A peer that no longer holds that snapshot
+    /// answers with a `SnapshotOffer` of what it holds instead.
+    SnapshotPart {
+        nonce: u64,
+        seq: u64,
+        total: u64,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Message {
@@ -523,6 +546,8 @@ impl Message {
             Message::Replicated { .. } => 25,
             Message::Candidacy { .. } => 26,
             Message::Ballot { .. } => 27,
+            Message::SnapshotFetch { .. } => 28,
+            Message::SnapshotPart { .. } => 29,
         }
     }
 
@@ -555,6 +580,8 @@ impl Message {
             25 => "replicated",
             26 => "candidacy",
             27 => "ballot",
+            28 => "snapshot-fetch",
+            29 => "snapshot-part",
             _ => "unknown",
         }
     }

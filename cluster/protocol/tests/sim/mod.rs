@@ -114,6 +114,11 @@ pub enum FaultSpec {
         down_ms: u64,
         durable: bool,
     },
+    /// Replica `rm` takes `service_us` over every request it applies, from the start
+    /// (`tesserad chaos slow`): slower than the cluster, answering within the hang threshold.
+    /// The scenario must make it fall out of the sequencer's window (a small `retain_max`):
+    /// it must then catch up by state transfer, without being replaced.
+    Slow { rm: u8, service_us: u64 },
 }
 
 /// Where in its work a `PrimaryCrash` strikes the primary.
@@ -451,6 +456,14 @@ impl Scenario {
         self.faults
             .iter()
             .any(|f| matches!(f, FaultSpec::ManagerCrash { .. }))
+    }
+
+    /// The service time of replica `i` (0-based) when it is slow.
+    fn slow(&self, i: usize) -> Option<u64> {
+        self.faults.iter().find_map(|f| match *f {
+            FaultSpec::Slow { rm, service_us } if usize::from(rm - 1) == i => Some(service_us),
+            _ => None,
+        })
     }
 
     /// Replicas whose replacement is legitimate.
@@ -793,6 +806,8 @@ pub struct Sim {
     fired: BTreeSet<usize>,
 
     violations: Vec<String>,
+    /// A retention overrun was reported (once per run is enough).
+    retention_overrun: bool,
     trace: blake3::Hasher,
     stats: NetStats,
     same_instant: u64,
@@ -896,6 +911,7 @@ impl Sim {
                 } => Some((after, i)),
                 FaultSpec::Byzantine { .. }
                 | FaultSpec::WrongRun { .. }
+                | FaultSpec::Slow { .. }
                 | FaultSpec::ManagerCrash { .. } => None,
             })
             .collect();
@@ -933,6 +949,7 @@ impl Sim {
             episodes: Episodes::default(),
             fired: BTreeSet::new(),
             violations: Vec::new(),
+            retention_overrun: false,
             trace: blake3::Hasher::new(),
             stats: NetStats::default(),
             same_instant: 0,
@@ -987,6 +1004,27 @@ impl Sim {
             u64::try_from((self.sc.timeouts.linger_cap * 2).as_nanos()).unwrap_or(0) + 500 * MS;
         let mut settle_until = None;
         while self.step() {
+            // Durable entries the primary keeps for retransmission to the managers (those
+            // still being fsynced come on top: a batch at most).
+            let retained = (0..self.sequencers.len())
+                .filter(|&k| self.is_primary(k))
+                .map(|k| {
+                    let node = &self.sequencers[k];
+                    let durable = node.log.last().map_or(0, |e| e.seq);
+                    node.machine.as_ref().map_or(0, |m| {
+                        (durable + 1).saturating_sub(m.status().lowest_retained)
+                    })
+                })
+                .max()
+                .unwrap_or(0);
+            if retained > self.sc.retain_max as u64 && !self.retention_overrun {
+                self.retention_overrun = true;
+                let msg = format!(
+                    "the sequencer retains {retained} durable entries, more than retain_max {}",
+                    self.sc.retain_max
+                );
+                self.violation(msg);
+            }
             if settle_until.is_none() && self.complete() {
                 settle_until = Some(self.now + settle);
             }
@@ -1284,7 +1322,10 @@ impl Sim {
         }
         let Some(next) = rm.inbox.front() else { return };
         let us = match next {
-            ToReplica::Apply { .. } => self.rng.range(self.sc.service_us.0, self.sc.service_us.1),
+            ToReplica::Apply { .. } => match self.sc.slow(i) {
+                Some(us) => us,
+                None => self.rng.range(self.sc.service_us.0, self.sc.service_us.1),
+            },
             ToReplica::Import { .. } | ToReplica::Export => 300,
             _ => 50,
         };
@@ -1377,7 +1418,7 @@ impl Sim {
                 }
             }
             FaultSpec::ManagerCrash { rm, .. } => self.crash_manager(i, usize::from(rm - 1)),
-            FaultSpec::Byzantine { .. } | FaultSpec::WrongRun { .. } => {}
+            FaultSpec::Byzantine { .. } | FaultSpec::WrongRun { .. } | FaultSpec::Slow { .. } => {}
         }
     }
 
@@ -1701,9 +1742,9 @@ impl Sim {
                     "rm {} fell behind the sequencer's retention (low {low}, delivered {delivered})",
                     i + 1,
                 );
-                if self.sc.manager_crashes() {
-                    // A restarted manager whose replica lost its state: it catches up by
-                    // state transfer.
+                if self.sc.manager_crashes() || self.sc.slow(i).is_some() {
+                    // A restarted manager whose replica lost its state, or a replica slower
+                    // than the cluster: it catches up by state transfer.
                     self.note(msg);
                 } else {
                     self.violation(msg);
@@ -2157,6 +2198,18 @@ impl Sim {
                     e.kind,
                     start as f64 / MS as f64
                 )),
+            }
+        }
+
+        // A slow replica that fell out of the sequencer's window caught up by state transfer.
+        for f in &self.sc.faults {
+            if let FaultSpec::Slow { rm, .. } = *f {
+                let transfers = self.rms[usize::from(rm - 1)].machine.counters().transfers;
+                if transfers == 0 {
+                    v.push(format!(
+                        "slow replica {rm} never caught up by state transfer"
+                    ));
+                }
             }
         }
 

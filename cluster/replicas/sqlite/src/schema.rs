@@ -106,6 +106,27 @@ CREATE TABLE IF NOT EXISTS remembered_call (
 );
 ";
 
+/// Removes what replacing every reservation would otherwise maintain row by row: the
+/// holder-count triggers (an `UPDATE` of the slot, with its generated columns, per row
+/// deleted or inserted) and the by-slot index. [`restore_after_bulk_load`] puts them back;
+/// between the two the caller must keep `booked` right itself. Both run inside the caller's
+/// transaction, so a failure rolls the schema back with the data.
+pub(crate) fn prepare_bulk_load(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DROP TRIGGER IF EXISTS reservation_added;
+         DROP TRIGGER IF EXISTS reservation_released;
+         DROP INDEX IF EXISTS reservation_by_slot;",
+    )?;
+    Ok(())
+}
+
+/// Recreates what [`prepare_bulk_load`] removed, from the one schema text: building the index
+/// once over sorted rows costs a fraction of maintaining it per insert.
+pub(crate) fn restore_after_bulk_load(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
 /// Rank of an event type in the spec's order, as stored in `kind`.
 pub(crate) fn kind_of(event_type: EventType) -> i64 {
     match event_type {
