@@ -43,7 +43,8 @@
 //! avoided (the four replicas; HTTP itself) used in the same run.
 //! Results also go to `target/bench-front-end.json` (the SOAP phase under `soap`).
 //!
-//! Environment: `TESSERA_BENCH_SECS` (measuring window per phase, default 5),
+//! Environment: `TESSERA_BENCH_STANDBY_ONLY=1` (only the failover comparison, at the last N),
+//! `TESSERA_BENCH_SECS` (measuring window per phase, default 5),
 //! `TESSERA_BENCH_WARMUP_SECS` (default 1), `TESSERA_BENCH_N` (default `1,16,64`),
 //! `TESSERA_LOG` (log filter of the cluster processes, default `warn`).
 //!
@@ -136,6 +137,12 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
         "front_end bench: N = {:?}, {:.1} s warm-up + {:.1} s measured per phase, {} cores",
         settings.concurrency, settings.warmup, settings.secs, cores
     );
+    if std::env::var("TESSERA_BENCH_STANDBY_ONLY").is_ok_and(|v| v == "1") {
+        // The failover comparison alone (it starts clusters of its own).
+        let n = settings.concurrency.last().copied().unwrap_or(64);
+        standby_cost(settings, n).await?.print();
+        return Ok(());
+    }
     let mut cluster = Cluster::start()?;
     let fe = FrontEndClient::start(cluster.cfg())?;
     wait_ready(&Target::Replicated(fe.clone()), Duration::from_secs(30))
@@ -425,18 +432,7 @@ async fn run(settings: &Settings, cores: usize) -> anyhow::Result<()> {
     let standby = match rows.iter().any(|r| r.concurrency == 64) {
         true => {
             let c = standby_cost(settings, 64).await?;
-            println!(
-                "\nstandby sequencers at 64 submitters: one node {:.0} and {:.0} req/s, three nodes {:.0} and {:.0} req/s (p99 {:.3} against {:.3} ms): ratio {:.3} (≥ {:.2}: {})",
-                c.pairs[0].0,
-                c.pairs[1].1,
-                c.pairs[0].1,
-                c.pairs[1].0,
-                c.standby_p99_ms,
-                c.single_p99_ms,
-                c.ratio,
-                c.ratio_min,
-                if c.ok { "MET" } else { "MISSED" }
-            );
+            c.print();
             Some(c)
         }
         false => None,

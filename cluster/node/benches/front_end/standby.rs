@@ -19,6 +19,38 @@ pub(crate) struct StandbyCost {
     pub(crate) ratio: f64,
     pub(crate) ratio_min: f64,
     pub(crate) ok: bool,
+    /// CPU per answered request by process, in the first window of each cluster.
+    pub(crate) single_cpu_us: Vec<(String, f64)>,
+    pub(crate) standby_cpu_us: Vec<(String, f64)>,
+}
+
+impl StandbyCost {
+    pub(crate) fn print(&self) {
+        let line = |cpu: &[(String, f64)]| {
+            let total: f64 = cpu.iter().map(|(_, us)| us).sum();
+            let parts: Vec<String> = cpu
+                .iter()
+                .filter(|(name, _)| name.starts_with("sequencer"))
+                .map(|(name, us)| format!("{name} {us:.1}"))
+                .collect();
+            format!("{total:.1} µs CPU per request ({})", parts.join(", "))
+        };
+        println!(
+            "\nstandby sequencers at {} submitters: one node {:.0} and {:.0} req/s, three nodes {:.0} and {:.0} req/s (p99 {:.3} against {:.3} ms): ratio {:.3} (≥ {:.2}: {})",
+            self.concurrency,
+            self.pairs[0].0,
+            self.pairs[1].1,
+            self.pairs[0].1,
+            self.pairs[1].0,
+            self.standby_p99_ms,
+            self.single_p99_ms,
+            self.ratio,
+            self.ratio_min,
+            if self.ok { "MET" } else { "MISSED" }
+        );
+        println!("  one node:    {}", line(&self.single_cpu_us));
+        println!("  three nodes: {}", line(&self.standby_cpu_us));
+    }
 }
 
 pub(crate) async fn standby_cost(settings: &Settings, n: usize) -> anyhow::Result<StandbyCost> {
@@ -62,5 +94,7 @@ pub(crate) async fn standby_cost(settings: &Settings, n: usize) -> anyhow::Resul
         ratio,
         ratio_min: STANDBY_RATIO_MIN,
         ok: ratio >= STANDBY_RATIO_MIN,
+        single_cpu_us: a1.cpu_us_per_request,
+        standby_cpu_us: b1.cpu_us_per_request,
     })
 }

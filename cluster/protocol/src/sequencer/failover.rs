@@ -347,7 +347,12 @@ impl Sequencer {
         if known > self.committed {
             self.committed = known;
         }
-        self.acknowledge_primary();
+        // New entries are acknowledged once durable (`handle_persisted`); a heartbeat, a
+        // duplicate or a conflict's repair is answered now, so that the primary hears this
+        // node and learns how far it matches.
+        if self.durable >= self.fo.confirmed {
+            self.acknowledge_primary();
+        }
     }
 
     fn reject(&mut self, to: u8, hint: u64) {
