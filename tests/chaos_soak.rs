@@ -153,19 +153,7 @@ async fn chaos_soak() {
     // supervisor restarts the killed one, which comes back as a standby).
     let cluster = TestCluster::start_with(opts, |cfg| {
         cfg.exactly_once.max_entries = REMEMBERED;
-        for id in [2, 3] {
-            cfg.sequencer
-                .others
-                .push(tessera_node::config::SequencerNode {
-                    id,
-                    address: std::net::SocketAddr::from((
-                        [127, 0, 0, 1],
-                        tessera_testkit::cluster::free_port(),
-                    )),
-                    metrics_address: None,
-                    public_key: None,
-                });
-        }
+        tessera_testkit::cluster::add_sequencer_nodes(cfg, 3);
     });
     assert_eq!(
         cluster.cfg.recovery.hang_threshold_ms,

@@ -13,16 +13,13 @@ mod harness;
 #[path = "cluster/workload.rs"]
 mod workload;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::{Options, Role, TestCluster};
-use tessera_node::config::SequencerNode;
 use tessera_node::status::ClusterStatus;
 use tessera_node::FrontEndClient;
 use tessera_types::{Call, MessageId, Replica};
-use workload::{Answered, Requests};
+use workload::{run_workload_timed, Answered, Requests, Timed};
 
 /// Failure detection: a standby stands once it has not heard the primary for this long.
 const LIVENESS_MS: u64 = 1_000;
@@ -35,18 +32,17 @@ fn three_sequencers() -> TestCluster {
 fn three_sequencers_with(liveness_ms: u64) -> TestCluster {
     TestCluster::start_with(Options::default(), |cfg| {
         cfg.timeouts.liveness_ms = liveness_ms;
-        for id in [2, 3] {
-            cfg.sequencer.others.push(SequencerNode {
-                id,
-                address: std::net::SocketAddr::from((
-                    [127, 0, 0, 1],
-                    tessera_testkit::cluster::free_port(),
-                )),
-                metrics_address: None,
-                public_key: None,
-            });
-        }
+        tessera_testkit::cluster::add_sequencer_nodes(cfg, 3);
     })
+}
+
+/// The highest view any sequencer node is in.
+fn highest_view(s: &ClusterStatus) -> u64 {
+    s.sequencers
+        .iter()
+        .filter_map(|n| n.view)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The primary's id, once exactly one node says it is primary and the others follow it.
@@ -69,58 +65,16 @@ async fn wait_primary(cluster: &TestCluster, within: Duration) -> (u8, ClusterSt
     }
 }
 
-/// Calls answered while the workload ran, each with how long it took and when it ended.
-struct Timed {
-    answered: Answered,
-    took: Duration,
-    done: Instant,
-}
-
-/// Submits `n` requests of the contention-heavy mix from `concurrency` tasks; every one must
-/// be answered (a failed call fails the test).
+/// Submits `n` requests of the contention-heavy mix from `concurrency` tasks in the
+/// background; every one must be answered (a failed call fails the test).
 fn start_workload(
     fe: &FrontEndClient,
     n: usize,
     seed: u64,
     concurrency: usize,
 ) -> tokio::task::JoinHandle<Vec<Timed>> {
-    let queue = Arc::new(Mutex::new(
-        Requests::new(seed).take(n).collect::<VecDeque<_>>(),
-    ));
-    let fe = fe.clone();
-    tokio::spawn(async move {
-        let mut tasks = Vec::new();
-        for _ in 0..concurrency {
-            let fe = fe.clone();
-            let queue = Arc::clone(&queue);
-            tasks.push(tokio::spawn(async move {
-                let mut done = Vec::new();
-                loop {
-                    let Some(request) = queue.lock().unwrap().pop_front() else {
-                        return done;
-                    };
-                    let began = Instant::now();
-                    match fe.submit(&request).await {
-                        Ok(a) => done.push(Timed {
-                            answered: Answered {
-                                seq: a.seq,
-                                request,
-                                reply: a.reply,
-                            },
-                            took: began.elapsed(),
-                            done: Instant::now(),
-                        }),
-                        Err(e) => panic!("request {request:?} failed: {e}"),
-                    }
-                }
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.expect("submitter task"));
-        }
-        all
-    })
+    let requests = Requests::new(seed).take(n).collect();
+    tokio::spawn(run_workload_timed(fe.clone(), requests, concurrency))
 }
 
 /// Waits until `count` calls of a running workload were answered (its front end's stats).
@@ -189,12 +143,7 @@ fn pause(timed: &[Timed], fault: Instant) -> (Duration, Duration) {
 async fn a_killed_primary_is_replaced_and_returns_as_a_standby() {
     let mut cluster = three_sequencers();
     let (first, s) = wait_primary(&cluster, Duration::from_secs(20)).await;
-    let first_view = s
-        .sequencers
-        .iter()
-        .map(|n| n.view.unwrap_or(0))
-        .max()
-        .unwrap();
+    let first_view = highest_view(&s);
     let fe = cluster.front_end();
 
     // A call with a message id, answered before the failover.
@@ -215,12 +164,7 @@ async fn a_killed_primary_is_replaced_and_returns_as_a_standby() {
     );
     let (second, s) = wait_primary(&cluster, Duration::from_secs(20)).await;
     assert_ne!(second, first);
-    let view = s
-        .sequencers
-        .iter()
-        .map(|n| n.view.unwrap_or(0))
-        .max()
-        .unwrap();
+    let view = highest_view(&s);
     assert!(view > first_view);
 
     // The repeat after the failover gets the first reply, and changes nothing.
@@ -290,12 +234,7 @@ async fn a_frozen_primary_is_replaced_and_once_thawed_gets_nothing_executed() {
         })
         .await
         .unwrap_or_else(|s| panic!("the thawed primary did not become a standby: {s:#?}"));
-    let view = s
-        .sequencers
-        .iter()
-        .map(|n| n.view.unwrap_or(0))
-        .max()
-        .unwrap();
+    let view = highest_view(&s);
     let answers: Vec<Answered> = timed.into_iter().map(|t| t.answered).collect();
     let reference = check_with_noops(&answers, view);
     let s = cluster

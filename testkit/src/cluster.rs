@@ -97,6 +97,21 @@ pub fn loopback(dir: &Path) -> Config {
     cfg
 }
 
+/// Lists sequencer nodes 2..=`n` in `cfg` (`[[sequencer.others]]`), each on a free loopback
+/// port: a cluster with failover (one node: nothing changes).
+pub fn add_sequencer_nodes(cfg: &mut Config, n: u8) {
+    for id in 2..=n {
+        cfg.sequencer
+            .others
+            .push(tessera_ops::config::SequencerNode {
+                id,
+                address: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                metrics_address: None,
+                public_key: None,
+            });
+    }
+}
+
 /// The first of `n` consecutive free loopback ports, all taken from [`free_port`]'s
 /// sequence, so that no other cluster of this process is handed one of them later (checking
 /// that `p + 1` binds is not enough: the next `free_port` call would return it).

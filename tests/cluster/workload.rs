@@ -109,6 +109,28 @@ pub async fn run_workload(
     requests: Vec<Request>,
     concurrency: usize,
 ) -> Vec<Answered> {
+    let mut all: Vec<Answered> = run_workload_timed(fe.clone(), requests, concurrency)
+        .await
+        .into_iter()
+        .map(|t| t.answered)
+        .collect();
+    all.sort_by_key(|a| a.seq);
+    all
+}
+
+/// An answered call, with how long it took and when it ended.
+pub struct Timed {
+    pub answered: Answered,
+    pub took: std::time::Duration,
+    pub done: std::time::Instant,
+}
+
+/// [`run_workload`], timing each call (in completion order per task).
+pub async fn run_workload_timed(
+    fe: FrontEndClient,
+    requests: Vec<Request>,
+    concurrency: usize,
+) -> Vec<Timed> {
     let queue = Arc::new(Mutex::new(requests.into_iter().collect::<VecDeque<_>>()));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -120,11 +142,16 @@ pub async fn run_workload(
                 let Some(request) = queue.lock().unwrap().pop_front() else {
                     return done;
                 };
+                let began = std::time::Instant::now();
                 match fe.submit(&request).await {
-                    Ok(a) => done.push(Answered {
-                        seq: a.seq,
-                        request,
-                        reply: a.reply,
+                    Ok(a) => done.push(Timed {
+                        answered: Answered {
+                            seq: a.seq,
+                            request,
+                            reply: a.reply,
+                        },
+                        took: began.elapsed(),
+                        done: std::time::Instant::now(),
                     }),
                     Err(e) => panic!("request {request:?} failed: {e}"),
                 }
@@ -135,7 +162,6 @@ pub async fn run_workload(
     for t in tasks {
         all.extend(t.await.expect("submitter task"));
     }
-    all.sort_by_key(|a| a.seq);
     all
 }
 

@@ -35,16 +35,7 @@ impl Cluster {
                 });
         }
         cfg.cluster.max_datagram_bytes = Some(MAX_DATAGRAM);
-        for id in 2..=n {
-            cfg.sequencer
-                .others
-                .push(tessera_node::config::SequencerNode {
-                    id,
-                    address: SocketAddr::from(([127, 0, 0, 1], cluster::free_port())),
-                    metrics_address: None,
-                    public_key: None,
-                });
-        }
+        cluster::add_sequencer_nodes(&mut cfg, n);
         let local = LocalCluster::start_with(
             PathBuf::from(env!("CARGO_BIN_EXE_tesserad")),
             cfg,

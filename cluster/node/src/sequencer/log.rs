@@ -70,6 +70,38 @@ fn check(payload: &[u8]) -> [u8; 8] {
     c
 }
 
+/// A small file written whole (`check [u8; 8] | payload`), as read back.
+pub(super) enum Checked {
+    Missing,
+    /// Short, or its check fails: never written so by us, since it is replaced atomically.
+    Damaged,
+    Payload(Vec<u8>),
+}
+
+pub(super) fn read_checked(path: &Path) -> io::Result<Checked> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Checked::Missing),
+        Err(e) => return Err(e),
+    };
+    if bytes.len() < 8 || check(&bytes[8..]) != bytes[..8] {
+        return Ok(Checked::Damaged);
+    }
+    Ok(Checked::Payload(bytes[8..].to_vec()))
+}
+
+/// Replaces `dir/name` with `check | payload` atomically and durably: a temporary file,
+/// synced, renamed into place, the directory synced.
+pub(super) fn replace_checked(dir: &Path, name: &str, payload: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(&check(payload))?;
+    f.write_all(payload)?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)
+}
+
 /// A record as written before `Sequenced` carried the gateway's request id (`trace`).
 #[derive(serde::Deserialize)]
 struct SequencedWithoutTrace {
@@ -370,11 +402,6 @@ impl SequencerLog {
 
 fn read_forgotten(dir: &Path) -> io::Result<Highest> {
     let path = dir.join(FORGOTTEN_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Highest::new()),
-        Err(e) => return Err(e),
-    };
     // Written whole and renamed into place, so a bad one is damage, not a torn write: starting
     // without it would reopen replays of old requests, so refuse.
     let corrupt = || {
@@ -388,10 +415,12 @@ fn read_forgotten(dir: &Path) -> io::Result<Highest> {
             ),
         )
     };
-    if bytes.len() < 8 || check(&bytes[8..]) != bytes[..8] {
-        return Err(corrupt());
-    }
-    let ids: Vec<RequestId> = postcard::from_bytes(&bytes[8..]).map_err(|_| corrupt())?;
+    let payload = match read_checked(&path)? {
+        Checked::Missing => return Ok(Highest::new()),
+        Checked::Damaged => return Err(corrupt()),
+        Checked::Payload(p) => p,
+    };
+    let ids: Vec<RequestId> = postcard::from_bytes(&payload).map_err(|_| corrupt())?;
     let mut highest = Highest::new();
     for id in ids {
         note(&mut highest, id);
@@ -402,13 +431,7 @@ fn read_forgotten(dir: &Path) -> io::Result<Highest> {
 fn write_forgotten(dir: &Path, highest: &Highest) -> io::Result<()> {
     let ids: Vec<RequestId> = highest.values().copied().collect();
     let payload = postcard::to_stdvec(&ids).map_err(io::Error::other)?;
-    let tmp = dir.join(format!("{FORGOTTEN_FILE}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(&check(&payload))?;
-    f.write_all(&payload)?;
-    f.sync_all()?;
-    fs::rename(&tmp, dir.join(FORGOTTEN_FILE))?;
-    sync_dir(dir)
+    replace_checked(dir, FORGOTTEN_FILE, &payload)
 }
 
 impl Drop for SequencerLog {

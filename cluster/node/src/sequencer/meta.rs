@@ -4,28 +4,18 @@
 //!
 //! Format: `check [u8; 8] | postcard Meta`, `check` being the BLAKE3 of the rest.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use tessera_protocol::sequencer::Meta;
 
-const META_FILE: &str = "meta";
+use super::log::{read_checked, replace_checked, Checked};
 
-fn check(payload: &[u8]) -> [u8; 8] {
-    let mut c = [0; 8];
-    c.copy_from_slice(&blake3::hash(payload).as_bytes()[..8]);
-    c
-}
+const META_FILE: &str = "meta";
 
 /// The node's meta; the default (view 0, no vote) if it has none yet.
 pub fn read(dir: &Path) -> io::Result<Meta> {
     let path = dir.join(META_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Meta::default()),
-        Err(e) => return Err(e),
-    };
     // Replaced atomically, so a bad one is damage. Starting without it could make this node
     // vote twice in one view, or take its entries for another view's: refuse.
     let corrupt = || {
@@ -39,22 +29,17 @@ pub fn read(dir: &Path) -> io::Result<Meta> {
             ),
         )
     };
-    if bytes.len() < 8 || check(&bytes[8..]) != bytes[..8] {
-        return Err(corrupt());
+    match read_checked(&path)? {
+        Checked::Missing => Ok(Meta::default()),
+        Checked::Damaged => Err(corrupt()),
+        Checked::Payload(p) => postcard::from_bytes(&p).map_err(|_| corrupt()),
     }
-    postcard::from_bytes(&bytes[8..]).map_err(|_| corrupt())
 }
 
 /// Replaces the node's meta, durably.
 pub fn write(dir: &Path, meta: &Meta) -> io::Result<()> {
     let payload = postcard::to_stdvec(meta).map_err(io::Error::other)?;
-    let tmp = dir.join(format!("{META_FILE}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(&check(&payload))?;
-    f.write_all(&payload)?;
-    f.sync_all()?;
-    fs::rename(&tmp, dir.join(META_FILE))?;
-    File::open(dir)?.sync_all()
+    replace_checked(dir, META_FILE, &payload)
 }
 
 #[cfg(test)]
@@ -73,10 +58,10 @@ mod tests {
         write(dir.path(), &meta).unwrap();
         assert_eq!(read(dir.path()).unwrap(), meta);
         let path = dir.path().join(META_FILE);
-        let mut bytes = fs::read(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        fs::write(&path, bytes).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         let err = read(dir.path()).unwrap_err();
         assert!(err.to_string().contains("damaged"), "{err}");
     }
