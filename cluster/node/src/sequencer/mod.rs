@@ -82,7 +82,7 @@ pub async fn run(
         .spawn(move || log_writer(log, dir, job_rx, done_tx))?;
 
     let mut buf = vec![0u8; 65_536];
-    let mut role = (seq.status().view, seq.status().primary);
+    let mut role = seq.role();
     let result = loop {
         while let Some(op) = seq.poll_persist() {
             if job_tx.send(LogJob::Write(op)).is_err() {
@@ -92,19 +92,15 @@ pub async fn run(
         if let Some(upto) = seq.poll_truncate() {
             let _ = job_tx.send(LogJob::Forget(upto));
         }
-        let status = seq.status();
-        if (status.view, status.primary) != role {
-            role = (status.view, status.primary);
-            match status.primary {
+        if seq.role() != role {
+            role = seq.role();
+            let (view, primary) = role;
+            match primary {
                 Some(p) if p == id => {
-                    tracing::info!(
-                        view = status.view,
-                        next_seq = status.next_seq,
-                        "primary now"
-                    )
+                    tracing::info!(view, next_seq = seq.next_seq(), "primary now")
                 }
-                Some(p) => tracing::info!(view = status.view, primary = p, "standby"),
-                None => tracing::info!(view = status.view, "no primary known: electing"),
+                Some(p) => tracing::info!(view, primary = p, "standby"),
+                None => tracing::info!(view, "no primary known: electing"),
             }
         }
         while let Some(t) = seq.poll_transmit() {

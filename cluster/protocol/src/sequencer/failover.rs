@@ -636,10 +636,7 @@ impl Sequencer {
             p.next = next;
         }
         // The managers are heard afresh; the new view is announced at once.
-        let fresh = super::Rm::new(now);
-        for rm in &mut self.rms {
-            *rm = fresh.clone();
-        }
+        self.rms = std::array::from_fn(|_| super::Rm::new(now));
         self.next_heartbeat = now;
         self.fresh = true;
         let noop = Sequenced {

@@ -122,8 +122,8 @@ pub enum LogOp {
 /// The log write handed out and not yet reported done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InFlight {
-    /// Entries up to this seq; none above `upto_valid` may count once done (they were
-    /// replaced while being written).
+    /// Entries up to `end`; none above `valid` may count once done (they were replaced
+    /// while being written).
     Append {
         end: u64,
         valid: u64,
@@ -139,7 +139,6 @@ struct Retained {
 }
 
 /// What the sequencer knows about one replica manager.
-#[derive(Clone)]
 struct Rm {
     /// Heard from since the sequencer started. Before that its `received` is unknown and it
     /// holds back retention and truncation for one `liveness` period.
@@ -593,6 +592,12 @@ impl Sequencer {
     /// Whether this node orders and announces (always, with one node).
     pub fn is_primary(&self) -> bool {
         self.fo.is_primary()
+    }
+
+    /// The view this node is in, and the primary of it it knows (`None`: an election is under
+    /// way): cheaper than [`status`](Self::status), for a shell that watches for changes.
+    pub fn role(&self) -> (u64, Option<u8>) {
+        (self.fo.view, self.fo.primary())
     }
 
     /// Submissions refused so far: not accepted by `SequencerConfig::accepts`, larger than
