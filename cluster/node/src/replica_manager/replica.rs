@@ -13,6 +13,10 @@ use crate::replica_host::{ReplicaProcess, ReplicaSpec};
 
 /// How long a replica may take to open its storage and say it is ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// A replica that exits before it is ready is started again this many times in all, this
+/// far apart (its previous process may still be letting go of its storage).
+const START_ATTEMPTS: u32 = 10;
+const START_RETRY: Duration = Duration::from_millis(200);
 
 pub struct Replica {
     process: ReplicaProcess,
@@ -29,12 +33,26 @@ impl Replica {
         }
         std::fs::create_dir_all(&spec.dir)
             .with_context(|| format!("creating {}", spec.dir.display()))?;
-        let (process, mut reader) =
-            ReplicaProcess::spawn(spec).context("starting the replica process")?;
-        let applied = match tokio::time::timeout(START_TIMEOUT, reader.next()).await {
-            Ok(Ok(Some(FromReplica::Ready { applied }))) => applied,
-            Ok(other) => bail!("replica did not start: {other:?}"),
-            Err(_) => bail!("replica did not start within {START_TIMEOUT:?}"),
+        let mut attempt = 1;
+        let (process, mut reader, applied) = loop {
+            let (process, mut reader) =
+                ReplicaProcess::spawn(spec).context("starting the replica process")?;
+            match tokio::time::timeout(START_TIMEOUT, reader.next()).await {
+                Ok(Ok(Some(FromReplica::Ready { applied }))) => break (process, reader, applied),
+                // It exited before it was ready. After a `kill -9` of this manager, the
+                // previous replica process may still hold its storage's lock while it sees
+                // its stdin close and exits: try again, a bounded number of times.
+                Ok(Ok(None)) if attempt < START_ATTEMPTS => {
+                    tracing::warn!(
+                        attempt,
+                        "the replica exited before it was ready; starting it again"
+                    );
+                    attempt += 1;
+                    tokio::time::sleep(START_RETRY).await;
+                }
+                Ok(other) => bail!("replica did not start: {other:?}"),
+                Err(_) => bail!("replica did not start within {START_TIMEOUT:?}"),
+            }
         };
         let (tx, answers) = mpsc::unbounded_channel();
         // EOF or a broken frame both end the channel: the manager treats that as the replica
