@@ -2208,7 +2208,10 @@ impl Sim {
                 ));
             }
             if unseen.len() > 5 {
-                v.push(format!("... {} fast reads not linearizable in all", unseen.len()));
+                v.push(format!(
+                    "... {} fast reads not linearizable in all",
+                    unseen.len()
+                ));
             }
         }
         // A checker that sees no fast answer checks nothing.
