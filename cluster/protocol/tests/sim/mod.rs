@@ -201,6 +201,10 @@ pub struct Scenario {
     /// Read-only requests take the front ends' fast read path (`FrontEnd::submit_read`),
     /// and every fast answer is checked for linearizability.
     pub fast_reads: bool,
+    /// Replica managers (ids) whose datagrams from the sequencer arrive this many µs later
+    /// than the rest: their replicas run behind the others by about that much, while reads
+    /// and everything else reach them on time.
+    pub late_ordering: Option<(Vec<u8>, u64)>,
 }
 
 impl Scenario {
@@ -227,6 +231,7 @@ impl Scenario {
             faults: Vec::new(),
             deadline: Duration::from_secs(120),
             fast_reads: false,
+            late_ordering: None,
         }
     }
 
@@ -504,7 +509,9 @@ impl Scenario {
     /// reports are fully predictable: exactly the corrupted seqs are `Wrong`, and `Missing`
     /// appears for the silent replica manager only.
     fn exact_fault_reports(&self) -> bool {
+        // Late managers answer after the linger window: `Missing`, though never silent.
         self.net.drop == 0.0
+            && self.late_ordering.is_none()
             && self.faults.iter().all(|f| {
                 matches!(
                     f,
@@ -1984,9 +1991,17 @@ impl Sim {
             } else {
                 1
             };
+            let late = match (from, to, &self.sc.late_ordering) {
+                (Node::Sequencer(_), Node::Rm(i), Some((rms, us)))
+                    if rms.contains(&(i as u8 + 1)) =>
+                {
+                    *us
+                }
+                _ => 0,
+            };
             for _ in 0..copies {
                 let (lo, hi) = self.sc.net.latency_us;
-                let at = self.now + self.rng.range(lo, hi) * US;
+                let at = self.now + (self.rng.range(lo, hi) + late) * US;
                 let bytes = t.datagram.clone();
                 self.schedule(at, Event::Datagram { to, from, bytes });
             }
