@@ -34,6 +34,8 @@ type Responder = oneshot::Sender<Result<Answer, FrontEndError>>;
 
 struct Submit {
     request: Vec<u8>,
+    /// A read-only call without a message id, for the fast read path.
+    fast_read: bool,
     /// The caller's request id, for the managers' logs (empty: none).
     trace: String,
     respond: Responder,
@@ -60,6 +62,8 @@ impl std::ops::Deref for ClientStats {
 pub struct FrontEndClient {
     tx: mpsc::Sender<Submit>,
     local_addr: SocketAddr,
+    /// `[front_end] fast_reads`.
+    fast_reads: bool,
     stats: Arc<Mutex<ClientStats>>,
 }
 
@@ -119,6 +123,7 @@ impl FrontEndClient {
         Ok(FrontEndClient {
             tx,
             local_addr,
+            fast_reads: cfg.front_end.fast_reads,
             stats,
         })
     }
@@ -144,7 +149,8 @@ impl FrontEndClient {
         request: &Request,
         request_id: String,
     ) -> Result<Answer, FrontEndError> {
-        self.send(Call::encode_parts(request, None), request_id)
+        let fast = request.is_read_only();
+        self.send(Call::encode_parts(request, None), fast, request_id)
             .await
     }
 
@@ -156,20 +162,43 @@ impl FrontEndClient {
         call: &Call,
         request_id: String,
     ) -> Result<Answer, FrontEndError> {
-        self.send(call.encode(), request_id).await
+        // A call with a message id may be a repeat, answered from the replicas' memory of
+        // answered calls: only ordering finds it there.
+        let fast = call.message_id.is_none() && call.request.is_read_only();
+        self.send(call.encode(), fast, request_id).await
     }
 
-    async fn send(&self, call: Vec<u8>, request_id: String) -> Result<Answer, FrontEndError> {
+    async fn send(
+        &self,
+        call: Vec<u8>,
+        fast_read: bool,
+        request_id: String,
+    ) -> Result<Answer, FrontEndError> {
         let (respond, rx) = oneshot::channel();
         self.tx
             .send(Submit {
                 request: call,
+                fast_read: fast_read && self.fast_reads,
                 trace: request_id,
                 respond,
             })
             .await
             .map_err(|_| FrontEndError::Stopped)?;
         rx.await.map_err(|_| FrontEndError::Stopped)?
+    }
+}
+
+fn start(
+    fe: &mut FrontEnd,
+    now: Instant,
+    call: Vec<u8>,
+    fast_read: bool,
+    trace: String,
+) -> RequestId {
+    if fast_read {
+        fe.submit_read(now, call, trace)
+    } else {
+        fe.submit_traced(now, call, trace)
     }
 }
 
@@ -237,11 +266,11 @@ async fn drive(
             cmd = rx.recv(), if open => match cmd {
                 Some(first) => {
                     let now = Instant::now();
-                    let id = fe.submit_traced(now, first.request, first.trace);
+                    let id = start(&mut fe, now, first.request, first.fast_read, first.trace);
                     waiting.insert(id, (first.respond, now));
                     // Take whatever else is queued, so one Submit datagram carries the burst.
                     while let Ok(more) = rx.try_recv() {
-                        let id = fe.submit_traced(now, more.request, more.trace);
+                        let id = start(&mut fe, now, more.request, more.fast_read, more.trace);
                         waiting.insert(id, (more.respond, now));
                     }
                 }

@@ -257,6 +257,11 @@ pub struct FrontEndSection {
     /// identity of its own, which the nodes must know to accept it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<FrontEndIdentity>,
+    /// Read-only calls without a `wsa:MessageID` (`getEventSchedule`,
+    /// `listReservationSlotAvailable`) skip the sequencer's log: the primary's commit point,
+    /// then two replicas that agree at or beyond it (`docs/protocol.md`, "Fast reads").
+    /// `false`: every call is ordered.
+    pub fast_reads: bool,
 }
 
 /// A further gateway of `tesserad up --gateways N` ([`Config::add_local_gateways`]).
@@ -445,6 +450,7 @@ impl Default for FrontEndSection {
             id: 1,
             public_key: None,
             others: Vec::new(),
+            fast_reads: true,
         }
     }
 }

@@ -186,6 +186,48 @@ fn sequencer_double_failover() {
 
 /// Random mixes of everything above (sizes, loss, fragmentation, crashes, bursts, a silent and
 /// a Byzantine replica). Few seeds by default; `TESSERA_SIM_SEEDS` for a soak.
+/// Fast reads (`docs/protocol.md`, "Fast reads") concurrent with writes, under loss, with a
+/// Byzantine replica, a silent replica manager, a crashed one, or sequencer failovers: every
+/// read answered on the fast path must be what the reference replica reads at some seq
+/// between the highest seq answered to any client when the read started and the highest seq
+/// applied anywhere when it was answered.
+#[test]
+fn fast_reads_are_linearizable() {
+    run_seeds("fast_reads_are_linearizable", &seeds(8), |seed| {
+        let mut sc = match seed % 5 {
+            0 => {
+                let mut sc = Scenario::lossy(1 + (mix(seed) % 3) as usize);
+                sc.faults = vec![
+                    FaultSpec::Byzantine {
+                        rm: 1 + (mix(seed ^ 1) % 4) as u8,
+                        percent: 30,
+                    },
+                    FaultSpec::Silent {
+                        rm: 1 + (mix(seed ^ 1) % 4 + 1) as u8 % 4 + 1,
+                        after: 100,
+                        for_ms: 250,
+                    },
+                ];
+                sc
+            }
+            1 => Scenario::failover(seed, false),
+            2 => Scenario::failover(seed, true),
+            3 => Scenario::random(seed),
+            // Two managers receive the order late (reads reach them on time): they agree on
+            // a state behind the others, which no read may be answered from.
+            _ => {
+                let mut sc = Scenario::lossy(1);
+                sc.net.drop = 0.0;
+                let a = 1 + (mix(seed) % 4) as u8;
+                sc.late_ordering = Some((vec![a, a % 4 + 1], 20_000 + mix(seed ^ 3) % 40_000));
+                sc
+            }
+        };
+        sc.fast_reads = true;
+        sc
+    });
+}
+
 #[test]
 fn random_scenarios() {
     run_seeds("random_scenarios", &seeds(8), Scenario::random);

@@ -12,6 +12,7 @@ use crate::call::{Ordered, Outcome};
 use crate::ids::{EventId, EventType, UserId, MAX_CAPACITY};
 use crate::replica::{Replica, ReplicaError};
 use crate::reply::{Code, Reply, ReplyBody};
+use crate::request::Request;
 use crate::snapshot::{Digest, SlotRecord, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +156,18 @@ impl<R: Replica> Replica for Faulty<R> {
 
     fn applied_seq(&self) -> u64 {
         self.inner.applied_seq()
+    }
+
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        let reply = self.inner.read(request)?;
+        // A lying replica lies on reads too; keyed by the seq it reads at, as its ordered
+        // replies are, so it stays deterministic.
+        Ok(match self.mode {
+            Some(cfg) if cfg.corrupt_replies => {
+                reply.map(|r| corrupt_reply(&r, cfg.seed, self.inner.applied_seq()))
+            }
+            _ => reply,
+        })
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {

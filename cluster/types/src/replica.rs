@@ -63,6 +63,17 @@ pub trait Replica {
     /// Sequence number of the last applied request; 0 for a fresh replica.
     fn applied_seq(&self) -> u64;
 
+    /// Answers a read-only `request` (`Request::is_read_only`) against the state after
+    /// `applied_seq()`, as a call of it without a message id would, but consuming no sequence
+    /// number and changing nothing: the front end's fast read path (`docs/protocol.md`,
+    /// "Fast reads"). `Ok(None)`: this replica does not serve fast reads (the default), or
+    /// `request` is not read-only; the front end then orders the read instead. Must be as
+    /// deterministic as `call`: two correct replicas at the same seq answer the same bytes.
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        let _ = request;
+        Ok(None)
+    }
+
     /// The current state in canonical form.
     fn export(&self) -> Result<Snapshot, ReplicaError>;
 
@@ -86,6 +97,9 @@ impl<R: Replica + ?Sized> Replica for Box<R> {
     }
     fn applied_seq(&self) -> u64 {
         (**self).applied_seq()
+    }
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        (**self).read(request)
     }
     fn export(&self) -> Result<Snapshot, ReplicaError> {
         (**self).export()

@@ -13,6 +13,7 @@
 //! end (answered). So a timeout costs O(log n) per due timer, never a scan of all requests.
 
 mod latency;
+mod reads;
 #[cfg(test)]
 mod tests;
 
@@ -102,6 +103,12 @@ pub struct FrontEndStats {
     pub wrong_by_replica: [u64; PER_REPLICA],
     /// `missing`, per replica.
     pub missing_by_replica: [u64; PER_REPLICA],
+    /// Reads started on the fast path ([`FrontEnd::submit_read`]), those answered on it,
+    /// and those that fell back to being ordered (no read index, or no two replies alike in
+    /// time).
+    pub fast_reads: u64,
+    pub fast_answered: u64,
+    pub fast_fallbacks: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,6 +122,8 @@ enum Timer {
     Reask,
     /// Stop collecting and report; after answering.
     LingerEnd,
+    /// A fast read has no answer yet: order it instead.
+    ReadFallback,
 }
 
 enum Stage {
@@ -178,6 +187,8 @@ pub struct FrontEnd {
     out: VecDeque<Transmit>,
     events: VecDeque<FrontEndEvent>,
     stats: FrontEndStats,
+    /// Fast reads in progress (`reads`).
+    fast: reads::FastReads,
 }
 
 impl FrontEnd {
@@ -216,6 +227,7 @@ impl FrontEnd {
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
+            fast: reads::FastReads::default(),
         }
     }
 
@@ -246,13 +258,29 @@ impl FrontEnd {
         self.now = Some(now);
         let number = self.next_number;
         self.next_number = number.saturating_add(1);
-        let deadline = later(now, self.timeouts.request_timeout);
+        self.collecting += 1;
+        self.stats.submitted += 1;
+        self.order(now, number, now, request, trace);
+        self.id(number)
+    }
+
+    /// Starts ordering request `number`, submitted at `submitted` (a fast read falling back
+    /// keeps its number and its deadline).
+    fn order(
+        &mut self,
+        now: Instant,
+        number: u64,
+        submitted: Instant,
+        request: Vec<u8>,
+        trace: String,
+    ) {
+        let deadline = later(submitted, self.timeouts.request_timeout);
         let rto = self.timeouts.submit_retransmit;
         let resubmit = later(now, rto);
         self.requests.insert(
             number,
             Pending {
-                submitted: now,
+                submitted,
                 deadline,
                 request,
                 trace,
@@ -268,12 +296,6 @@ impl FrontEnd {
         self.timers.insert((resubmit, number, Timer::Resubmit));
         self.unordered.insert(number);
         self.submit_queue.push(number);
-        self.collecting += 1;
-        self.stats.submitted += 1;
-        RequestId {
-            front_end: self.incarnation,
-            number,
-        }
     }
 
     /// One datagram received on the shell's socket. `from` is not trusted: the sender is the
@@ -297,6 +319,17 @@ impl FrontEnd {
             (NodeId::ReplicaManager(r), Message::Reply(entries)) => {
                 for entry in entries {
                     self.on_reply(now, r, entry);
+                }
+            }
+            (
+                NodeId::Sequencer(s),
+                Message::ReadIndexIs {
+                    nonce, committed, ..
+                },
+            ) if self.sequencers.contains(&s) => self.on_read_index(now, nonce, committed),
+            (NodeId::ReplicaManager(r), Message::ReadReply(entries)) => {
+                for entry in entries {
+                    self.on_read_reply(now, r, entry);
                 }
             }
             // Nothing else is addressed to a front end.
@@ -325,6 +358,7 @@ impl FrontEnd {
                         self.finish(number);
                     }
                 }
+                Timer::ReadFallback => self.on_read_fallback(now, number, at),
             }
         }
         self.verdicts.handle_timeout(now);
@@ -713,6 +747,7 @@ impl FrontEnd {
     }
 
     fn flush(&mut self) {
+        self.flush_reads();
         self.flush_submits();
         self.flush_reasks();
         self.flush_faults();

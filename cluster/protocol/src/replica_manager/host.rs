@@ -4,7 +4,7 @@
 //! side is [`execute`], so the two cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use tessera_types::{Call, CallMemory, FaultConfig, Faulty, Ordered, Replica, Snapshot};
+use tessera_types::{Call, CallMemory, FaultConfig, Faulty, Ordered, Outcome, Replica, Snapshot};
 
 /// Manager → replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,9 @@ pub enum ToReplica {
     /// cannot keep up). Only a replica process, which has a clock, waits; [`execute`] just
     /// acknowledges it, so the simulation models slowness in its own service times.
     SetDelay { ms: u32 },
+    /// Answer a read-only call (`tessera_types::Call` bytes, without a message id) against the current state,
+    /// consuming no seq and changing nothing (a fast read, `docs/protocol.md`).
+    Read { request: Vec<u8> },
 }
 
 impl ToReplica {
@@ -80,6 +83,12 @@ pub enum FromReplica {
         applied: u64,
     },
     FaultSet,
+    /// The answer to `Read` at the state after `applied`: `Outcome` bytes, as an `Applied`
+    /// reply would be; `None` when the replica does not serve it (the read is ordered).
+    Read {
+        applied: u64,
+        reply: Option<Vec<u8>>,
+    },
     /// The request could not be carried out; the replica is to be replaced.
     Failed(String),
 }
@@ -142,6 +151,23 @@ pub fn execute<R: Replica>(replica: &mut Faulty<R>, request: ToReplica) -> FromR
                 FromReplica::FaultSet
             }
             ToReplica::SetDelay { .. } => FromReplica::FaultSet,
+            ToReplica::Read { request } => {
+                // Only a read-only call without a message id is read this way (a call with
+                // one may be a repeat, answered from the replica's memory); anything else, or
+                // bytes that do not decode (the front end's, not the replica's fault), gets
+                // no answer and is ordered instead.
+                let reply = match Call::decode(&request) {
+                    Ok(call) if call.message_id.is_none() && call.request.is_read_only() => replica
+                        .read(&call.request)
+                        .map_err(|e| e.to_string())?
+                        .map(|reply| Outcome::fresh(reply).encode()),
+                    _ => None,
+                };
+                FromReplica::Read {
+                    applied: replica.applied_seq(),
+                    reply,
+                }
+            }
         })
     })();
     result.unwrap_or_else(FromReplica::Failed)

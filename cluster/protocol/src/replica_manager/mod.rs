@@ -25,6 +25,7 @@ mod holdback;
 pub mod host;
 mod nack;
 mod pipeline;
+mod reads;
 mod replies;
 #[cfg(test)]
 mod tests;
@@ -40,8 +41,8 @@ use tessera_types::{CallMemory, Digest};
 
 use crate::wire::{
     ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Link, Message, NodeId,
-    Notice, NoticeEntry, ReplaceCause, ReplicaState, ReplyEntry, RmStatus, Sequenced, VoteReason,
-    WireStats,
+    Notice, NoticeEntry, ReadEntry, ReadReplyEntry, ReplaceCause, ReplicaState, ReplyEntry,
+    RmStatus, Sequenced, VoteReason, WireStats,
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit};
 
@@ -51,6 +52,7 @@ pub use host::{execute, FaultMode, FromReplica, ToReplica};
 use nack::RecentNacks;
 pub use pipeline::MAX_IN_FLIGHT;
 use pipeline::{Owed, Pipeline, DIGEST_EVERY};
+use reads::{HeldReads, OwedRead};
 use replies::Replies;
 use transfer::{Install, StateTransfer};
 
@@ -264,6 +266,10 @@ pub struct RmCounters {
     /// State transfers completed, and the snapshot bytes they installed.
     pub transfers: u64,
     pub transfer_bytes: u64,
+    /// Fast reads given to the replica, and those dropped unanswered (replica not serving,
+    /// or too many held).
+    pub reads_served: u64,
+    pub reads_refused: u64,
 }
 
 /// A snapshot a peer is fetching, and when it last asked for a part.
@@ -355,6 +361,9 @@ pub struct ReplicaManager {
     now: Instant,
     next_nonce: u64,
     chaos_seen: VecDeque<u64>,
+    /// Fast reads waiting for their `at_least`, and answers to send, per front end address.
+    reads: HeldReads,
+    read_replies: Vec<(SocketAddr, ReadReplyEntry)>,
 }
 
 impl ReplicaManager {
@@ -412,6 +421,8 @@ impl ReplicaManager {
             now,
             next_nonce: 1,
             chaos_seen: VecDeque::new(),
+            reads: HeldReads::default(),
+            read_replies: Vec::new(),
             cfg,
         };
         if record.recovering {
@@ -448,6 +459,7 @@ impl ReplicaManager {
                 self.on_reask(from, &seqs)
             }
             (NodeId::FrontEnd(_), Message::Faults(reports)) => self.on_faults(now, &reports),
+            (NodeId::FrontEnd(_), Message::Read(entries)) => self.on_read(now, from, entries),
             (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
                 let status = self.status();
                 self.send(
@@ -538,6 +550,22 @@ impl ReplicaManager {
                 self.finish_recovery(now, applied);
             }
             (Owed::FaultSet, FromReplica::FaultSet) => {}
+            (Owed::Read(read), FromReplica::Read { applied, reply }) => {
+                self.replica.last_progress = now;
+                // Only a state that includes every seq the front end asked for answers it; a
+                // replica that does not serve reads says nothing, and the read is ordered.
+                if let Some(reply) = reply.filter(|_| applied >= read.at_least) {
+                    self.read_replies.push((
+                        read.to,
+                        ReadReplyEntry {
+                            id: read.id,
+                            replica: self.cfg.id,
+                            seq: applied,
+                            reply,
+                        },
+                    ));
+                }
+            }
             (owed, answer) => self.replace(
                 now,
                 ReplaceReason::Failed(format!("answered {answer:?} where {owed:?} was due")),
@@ -578,6 +606,9 @@ impl ReplicaManager {
             for (to, entries) in self.replies.flush() {
                 self.send_replies(to, entries);
             }
+        }
+        if !self.read_replies.is_empty() {
+            self.flush_read_replies();
         }
         self.transmits.pop_front()
     }
@@ -768,6 +799,69 @@ impl ReplicaManager {
             self.replica.next_digest = now + DIGEST_EVERY;
             self.replica.digest_seq = Some(self.replica.last_applied);
             self.ask_replica(ToReplica::Digest, Owed::Digest);
+        }
+    }
+
+    /// Fast reads from a front end: held until their `at_least` was written to the replica.
+    /// A replica being replaced or brought up to date answers none.
+    fn on_read(&mut self, now: Instant, from: SocketAddr, entries: Vec<ReadEntry>) {
+        if !self.serves_reads() {
+            self.counters.reads_refused += entries.len() as u64;
+            return;
+        }
+        for entry in entries {
+            if !self.reads.hold(now, from, entry) {
+                self.counters.reads_refused += 1;
+            }
+        }
+    }
+
+    fn serves_reads(&self) -> bool {
+        self.transfer.is_none() && self.replica.ready.is_some() && self.acking
+    }
+
+    /// Writes the held reads whose `at_least` the replica has been given.
+    fn feed_reads(&mut self, now: Instant) {
+        if self.reads.len() == 0 {
+            return;
+        }
+        if !self.serves_reads() {
+            self.reads.clear();
+            return;
+        }
+        for read in self.reads.release(now, self.queue.delivered()) {
+            if self.replica.owed.is_empty() {
+                self.replica.last_progress = now;
+            }
+            self.counters.reads_served += 1;
+            let owed = OwedRead {
+                id: read.entry.id,
+                to: read.from,
+                at_least: read.entry.at_least,
+            };
+            self.ask_replica(
+                ToReplica::Read {
+                    request: read.entry.request,
+                },
+                Owed::Read(owed),
+            );
+        }
+    }
+
+    fn flush_read_replies(&mut self) {
+        let mut by_addr: std::collections::BTreeMap<SocketAddr, Vec<ReadReplyEntry>> =
+            std::collections::BTreeMap::new();
+        for (to, entry) in std::mem::take(&mut self.read_replies) {
+            by_addr.entry(to).or_default().push(entry);
+        }
+        let budget = self
+            .link
+            .max_payload(Destination::Addr(SocketAddr::from(([0, 0, 0, 0], 0))));
+        for (to, entries) in by_addr {
+            for batch in crate::wire::batch::pack(entries, budget, &Message::ReadReply(Vec::new()))
+            {
+                self.send(Destination::Addr(to), &Message::ReadReply(batch));
+            }
         }
     }
 
@@ -1267,6 +1361,7 @@ impl ReplicaManager {
             }
         }
         self.feed_replica(now);
+        self.feed_reads(now);
         if self.acking {
             self.maybe_nack(now);
             if now >= self.ack_due() {

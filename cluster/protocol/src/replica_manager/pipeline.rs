@@ -31,6 +31,8 @@ pub enum Owed {
     Checkpoint(u64),
     Imported,
     FaultSet,
+    /// A fast read's answer, for the front end that asked.
+    Read(super::reads::OwedRead),
 }
 
 #[derive(Debug)]

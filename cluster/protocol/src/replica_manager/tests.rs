@@ -170,6 +170,10 @@ impl Harness {
                     FromReplica::Imported { applied: *seq }
                 }
                 Some(ToReplica::SetFault(_) | ToReplica::SetDelay { .. }) => FromReplica::FaultSet,
+                Some(ToReplica::Read { .. }) => FromReplica::Read {
+                    applied: self.replica_applied,
+                    reply: None,
+                },
             };
             self.written.pop_front();
             self.rm.handle_replica(now, answer);

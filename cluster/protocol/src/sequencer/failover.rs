@@ -45,6 +45,8 @@ struct Peer {
     /// Next seq to send it.
     next: u64,
     heard: Option<Instant>,
+    /// Highest read round it confirmed in this node's current view as primary (`reads`).
+    read_round: u64,
 }
 
 pub(super) struct State {
@@ -91,6 +93,7 @@ impl State {
                 matched: 0,
                 next: 1,
                 heard: None,
+                read_round: 0,
             })
             .collect::<Vec<_>>();
         let single = peers.is_empty();
@@ -141,6 +144,28 @@ impl State {
             Role::Primary => Some(self.me),
             Role::Standby { primary } => primary,
             Role::Candidate { .. } => None,
+        }
+    }
+
+    pub(super) fn peer_ids(&self) -> Vec<u8> {
+        self.peers.iter().map(|p| p.id).collect()
+    }
+
+    pub(super) fn confirm_read_round(&mut self, peer: u8, round: u64) {
+        if let Some(p) = self.peers.iter_mut().find(|p| p.id == peer) {
+            p.read_round = p.read_round.max(round);
+        }
+    }
+
+    /// The highest read round that this node and enough standbys to make a majority have
+    /// confirmed (with one node: every round).
+    pub(super) fn confirmed_read_round(&self) -> u64 {
+        let mut rounds: Vec<u64> = self.peers.iter().map(|p| p.read_round).collect();
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        match self.majority().checked_sub(2) {
+            // The majority is this node and the (majority - 1) standbys of highest rounds.
+            Some(i) => rounds.get(i).copied().unwrap_or(0),
+            None => u64::MAX,
         }
     }
 
@@ -233,6 +258,8 @@ impl Sequencer {
                 last_seq,
             } => self.on_candidacy(now, peer, view, (last_view, last_seq)),
             Message::Ballot { view, granted } => self.on_ballot(now, peer, view, granted),
+            Message::ReadConfirm { view, round } => self.on_read_confirm(peer, view, round),
+            Message::ReadConfirmed { view, round } => self.on_read_confirmed(peer, view, round),
             _ => {}
         }
     }
@@ -260,6 +287,8 @@ impl Sequencer {
             self.fo.last_primary = Some(self.fo.me);
             // Front ends resubmit what was not ordered to whoever is primary next.
             self.awaiting.clear();
+            // And fall back to ordering the reads whose index was not given.
+            self.read_waiting.clear();
         }
         self.fo.role = Role::Standby { primary: None };
         self.fo.listen_until(now);
@@ -634,7 +663,11 @@ impl Sequencer {
         for p in &mut self.fo.peers {
             p.matched = 0;
             p.next = next;
+            p.read_round = 0;
         }
+        // Read indexes wait for this view's first entry, the no-op below.
+        self.view_first = next;
+        self.read_waiting.clear();
         // The managers are heard afresh; the new view is announced at once.
         self.rms = std::array::from_fn(|_| super::Rm::new(now));
         self.next_heartbeat = now;

@@ -30,6 +30,7 @@
 
 mod dedup;
 mod failover;
+mod reads;
 #[cfg(test)]
 mod tests;
 pub mod views;
@@ -209,6 +210,11 @@ pub struct Sequencer {
     /// `next_seq` when this instance started (after reading the log).
     started_at: u64,
     counters: SequencerCounters,
+    /// Fast reads (`reads`): the last read round asked of the standbys, the questions
+    /// waiting for theirs, and this view's first seq (no read index before it is committed).
+    read_round: u64,
+    read_waiting: VecDeque<reads::Waiting>,
+    view_first: u64,
 }
 
 /// What the sequencer did since it started, for metrics.
@@ -291,6 +297,9 @@ impl Sequencer {
             refused: 0,
             started_at: start,
             counters: SequencerCounters::default(),
+            read_round: 0,
+            read_waiting: VecDeque::new(),
+            view_first: 0,
             cfg,
         };
         for id in forgotten {
@@ -349,6 +358,9 @@ impl Sequencer {
             }
             (NodeId::ReplicaManager(r), Message::Nack(ranges)) if primary => {
                 self.on_nack(now, r, &ranges)
+            }
+            (NodeId::FrontEnd(_), Message::ReadIndex { nonce }) if primary => {
+                self.on_read_index(from, nonce)
             }
             // Only the operator's tools may ask: status is not for any node to read.
             (NodeId::Tool(_), Message::StatusQuery { nonce }) => {
@@ -450,6 +462,7 @@ impl Sequencer {
         for (addr, pairs) in by_addr {
             self.send_ordered(Destination::Addr(addr), pairs);
         }
+        self.answer_reads();
         self.advance_low(now);
     }
 

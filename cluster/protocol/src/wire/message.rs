@@ -116,6 +116,29 @@ pub struct Submission {
     pub trace: String,
 }
 
+/// A fast read on its way from a front end to a replica manager (`docs/protocol.md`,
+/// "Fast reads").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadEntry {
+    pub id: RequestId,
+    /// Answer only from a state that includes every seq up to here: the primary's commit
+    /// point when the read's index was asked for.
+    pub at_least: u64,
+    /// `tessera_types::Call::encode()` of a read-only call without a message id.
+    pub request: Vec<u8>,
+}
+
+/// One replica's answer to one fast read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadReplyEntry {
+    pub id: RequestId,
+    pub replica: ReplicaId,
+    /// The replica's applied seq when it answered (at least the read's `at_least`).
+    pub seq: u64,
+    /// `tessera_types::Outcome::encode()`: the bytes voted on, as for an ordered reply.
+    pub reply: Vec<u8>,
+}
+
 /// Longest [`Submission::trace`] a front end sends; longer ones are cut.
 pub const TRACE_MAX: usize = 64;
 
@@ -513,6 +536,34 @@ pub enum Message {
         offset: u64,
         bytes: Vec<u8>,
     },
+    /// Front end → sequencer node: what is your commit point? Answered by a primary only,
+    /// once it knows it still is one (`docs/protocol.md`, "Fast reads").
+    ReadIndex {
+        nonce: u64,
+    },
+    /// Primary sequencer → front end: every seq announced before your `ReadIndex` arrived
+    /// is at most `committed`.
+    ReadIndexIs {
+        nonce: u64,
+        view: u64,
+        committed: u64,
+    },
+    /// Front end → replica manager: answer these reads from a state at or after their
+    /// `at_least`, without ordering them.
+    Read(Vec<ReadEntry>),
+    /// Replica manager → front end (the address the `Read` came from).
+    ReadReply(Vec<ReadReplyEntry>),
+    /// Primary → standby sequencer: do you still follow me in `view`? Sent after a
+    /// `ReadIndex` arrived; `round` numbers the question.
+    ReadConfirm {
+        view: u64,
+        round: u64,
+    },
+    /// Standby → primary: yes, I was in your `view` when your `ReadConfirm` of `round` came.
+    ReadConfirmed {
+        view: u64,
+        round: u64,
+    },
 }
 
 impl Message {
@@ -548,6 +599,12 @@ impl Message {
             Message::Ballot { .. } => 27,
             Message::SnapshotFetch { .. } => 28,
             Message::SnapshotPart { .. } => 29,
+            Message::ReadIndex { .. } => 30,
+            Message::ReadIndexIs { .. } => 31,
+            Message::Read(_) => 32,
+            Message::ReadReply(_) => 33,
+            Message::ReadConfirm { .. } => 34,
+            Message::ReadConfirmed { .. } => 35,
         }
     }
 
@@ -582,6 +639,12 @@ impl Message {
             27 => "ballot",
             28 => "snapshot-fetch",
             29 => "snapshot-part",
+            30 => "read-index",
+            31 => "read-index-is",
+            32 => "read",
+            33 => "read-reply",
+            34 => "read-confirm",
+            35 => "read-confirmed",
             _ => "unknown",
         }
     }

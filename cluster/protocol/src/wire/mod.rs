@@ -33,8 +33,8 @@ pub use identity::{identity_of, KeyError, PublicKey, Roster, SecretKey, KEY_LEN,
 pub use link::{Link, LinkConfig, WireStats};
 pub use message::{
     ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Message, NodeId, Notice,
-    NoticeEntry, ReplaceCause, ReplicaState, ReplyEntry, RequestId, RmStatus, Sequenced,
-    SequencerStatus, Submission, VoteReason, TRACE_MAX,
+    NoticeEntry, ReadEntry, ReadReplyEntry, ReplaceCause, ReplicaState, ReplyEntry, RequestId,
+    RmStatus, Sequenced, SequencerStatus, Submission, VoteReason, TRACE_MAX,
 };
 pub use reassembly::Reassembler;
 pub use reassembly::MIN_FRAGMENT;

@@ -198,6 +198,13 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     /// Virtual time by which everything must have been answered and applied.
     pub deadline: Duration,
+    /// Read-only requests take the front ends' fast read path (`FrontEnd::submit_read`),
+    /// and every fast answer is checked for linearizability.
+    pub fast_reads: bool,
+    /// Replica managers (ids) whose datagrams from the sequencer arrive this many µs later
+    /// than the rest: their replicas run behind the others by about that much, while reads
+    /// and everything else reach them on time.
+    pub late_ordering: Option<(Vec<u8>, u64)>,
 }
 
 impl Scenario {
@@ -223,6 +230,8 @@ impl Scenario {
             timeouts: Timeouts::default(),
             faults: Vec::new(),
             deadline: Duration::from_secs(120),
+            fast_reads: false,
+            late_ordering: None,
         }
     }
 
@@ -500,7 +509,9 @@ impl Scenario {
     /// reports are fully predictable: exactly the corrupted seqs are `Wrong`, and `Missing`
     /// appears for the silent replica manager only.
     fn exact_fault_reports(&self) -> bool {
+        // Late managers answer after the linger window: `Missing`, though never silent.
         self.net.drop == 0.0
+            && self.late_ordering.is_none()
             && self.faults.iter().all(|f| {
                 matches!(
                     f,
@@ -787,6 +798,13 @@ pub struct Sim {
     waiting: BTreeMap<RequestId, usize>,
     answers: BTreeMap<RequestId, Answer>,
     unavailable: Vec<RequestId>,
+    /// Fast reads: the highest seq answered (ordered) to any client when each started.
+    fast_started: BTreeMap<RequestId, u64>,
+    /// Fast reads answered on the fast path: (lo, hi) = (highest seq answered to any client
+    /// when it started, highest seq applied anywhere when it was answered).
+    fast_answered: BTreeMap<RequestId, (u64, u64)>,
+    /// Highest seq answered to any client so far (ordered answers only).
+    answered_high: u64,
 
     windows: Vec<Window>,
     /// (answered count, fault index), ascending.
@@ -938,6 +956,9 @@ impl Sim {
             waiting: BTreeMap::new(),
             answers: BTreeMap::new(),
             unavailable: Vec::new(),
+            fast_started: BTreeMap::new(),
+            fast_answered: BTreeMap::new(),
+            answered_high: 0,
             windows: Vec::new(),
             triggers: triggers.into(),
             byzantine: sc.byzantine(),
@@ -1052,13 +1073,13 @@ impl Sim {
 
     fn complete(&self) -> bool {
         let n = self.sc.requests;
-        // New primaries' no-ops are seqs too.
+        // New primaries' no-ops are seqs too; fast reads answered on the fast path are not.
         let top = self
             .announced
             .keys()
             .next_back()
             .map_or(0, |&s| s)
-            .max(n as u64);
+            .max((n - self.fast_answered.len()) as u64);
         self.answers.len() + self.unavailable.len() >= n
             && self
                 .rms
@@ -1286,6 +1307,22 @@ impl Sim {
                 self.violations.push(msg);
             }
         }
+        if let FromReplica::Read {
+            applied,
+            reply: Some(reply),
+        } = &mut answer
+        {
+            // A lying replica lies on fast reads too (keyed by the seq it read at).
+            if rm.lying || (rm.byzantine && corrupts(seed, percent, *applied)) {
+                if let Ok(good) = Outcome::decode(reply) {
+                    *reply = Outcome {
+                        reply: tessera_types::fault::corrupt_reply(&good.reply, seed, *applied),
+                        ..good
+                    }
+                    .encode();
+                }
+            }
+        }
         let imported = matches!(answer, FromReplica::Imported { .. });
         if let FromReplica::Failed(why) = &answer {
             let msg = format!("rm {}: the replica failed: {why}", i + 1);
@@ -1339,9 +1376,19 @@ impl Sim {
             return;
         }
         let fe = self.submitter_fe[submitter];
-        let bytes = self.workload.next_request().encode();
+        let request = self.workload.next_request();
+        let bytes = request.encode();
         let now = self.instant(self.now);
-        let id = self.fes[fe].machine.submit(now, bytes.clone());
+        let id = if self.sc.fast_reads && request.is_read_only() {
+            // A bare request decodes as a call without a message id.
+            let id = self.fes[fe]
+                .machine
+                .submit_read(now, bytes.clone(), String::new());
+            self.fast_started.insert(id, self.answered_high);
+            id
+        } else {
+            self.fes[fe].machine.submit(now, bytes.clone())
+        };
         self.by_id.insert(id, self.issued.len());
         self.issued.push(Issued { id, fe, bytes });
         self.waiting.insert(id, submitter);
@@ -1795,6 +1842,23 @@ impl Sim {
                     return;
                 }
                 let at = self.now;
+                // Ordered: its seq carries it. Otherwise it was answered on the fast path.
+                let ordered = self.announced.get(&seq).is_some_and(|(i, _)| *i == id);
+                match self.fast_started.get(&id) {
+                    Some(&lo) if !ordered => {
+                        let hi = self
+                            .rms
+                            .iter()
+                            .map(|rm| {
+                                let executed = rm.applied.keys().next_back().copied();
+                                rm.applied_seq().max(executed.unwrap_or(0))
+                            })
+                            .max()
+                            .unwrap_or(0);
+                        self.fast_answered.insert(id, (lo, hi));
+                    }
+                    _ => self.answered_high = self.answered_high.max(seq),
+                }
                 self.answers.insert(id, Answer { seq, reply, at });
                 id
             }
@@ -1927,9 +1991,17 @@ impl Sim {
             } else {
                 1
             };
+            let late = match (from, to, &self.sc.late_ordering) {
+                (Node::Sequencer(_), Node::Rm(i), Some((rms, us)))
+                    if rms.contains(&(i as u8 + 1)) =>
+                {
+                    *us
+                }
+                _ => 0,
+            };
             for _ in 0..copies {
                 let (lo, hi) = self.sc.net.latency_us;
-                let at = self.now + self.rng.range(lo, hi) * US;
+                let at = self.now + (self.rng.range(lo, hi) + late) * US;
                 let bytes = t.datagram.clone();
                 self.schedule(at, Event::Datagram { to, from, bytes });
             }
@@ -2042,7 +2114,8 @@ impl Sim {
     /// and the fault reports against the injected faults.
     fn check(&mut self) {
         let noops = self.noops();
-        let requests = self.sc.requests as u64;
+        // Fast reads answered on the fast path have no seq of their own.
+        let requests = (self.sc.requests - self.fast_answered.len()) as u64;
         // Every seq is a request's or a new primary's no-op.
         let n = requests + noops.len() as u64;
         let mut v = Vec::new();
@@ -2071,6 +2144,9 @@ impl Sim {
         // Answered seqs and no-ops: unique and exactly 1..=N.
         let mut by_seq: BTreeMap<u64, RequestId> = BTreeMap::new();
         for (id, a) in &self.answers {
+            if self.fast_answered.contains_key(id) {
+                continue;
+            }
             if let Some(other) = by_seq.insert(a.seq, *id) {
                 v.push(format!(
                     "seq {} answered for both {other:?} and {id:?}",
@@ -2101,12 +2177,16 @@ impl Sim {
         let mut reference = MemoryReplica::new();
         if contiguous {
             let mut wrong_answers = 0;
+            // Fast reads not yet seen right at a seq of their window.
+            let mut unseen: BTreeMap<RequestId, (u64, u64)> = self.fast_answered.clone();
+            self.linearizable(&reference, 0, &mut unseen);
             for seq in 1..=n {
                 if let Some(bytes) = noops.get(&seq) {
                     let noop = Call::decode(bytes).map(|c| c.request);
                     if let Err(e) = noop.map(|r| reference.apply(seq, &r)) {
                         v.push(format!("the no-op at seq {seq} does not decode: {e}"));
                     }
+                    self.linearizable(&reference, seq, &mut unseen);
                     continue;
                 }
                 let Some(id) = by_seq.get(&seq) else {
@@ -2128,10 +2208,33 @@ impl Sim {
                         ));
                     }
                 }
+                self.linearizable(&reference, seq, &mut unseen);
             }
             if wrong_answers > 5 {
                 v.push(format!("... {wrong_answers} wrong answers in all"));
             }
+            for (id, (lo, hi)) in unseen.iter().take(5) {
+                v.push(format!(
+                    "fast read {id:?} ({:?}) answered {:?}: no seq in [{lo}, {hi}] (highest \
+                     answered when it started, highest applied when it was answered) gives \
+                     that answer",
+                    Request::decode(&self.issued[self.by_id[id]].bytes),
+                    Outcome::decode(&self.answers[id].reply),
+                ));
+            }
+            if unseen.len() > 5 {
+                v.push(format!(
+                    "... {} fast reads not linearizable in all",
+                    unseen.len()
+                ));
+            }
+        }
+        // A checker that sees no fast answer checks nothing.
+        if self.fast_started.len() >= 20 && self.fast_answered.is_empty() {
+            v.push(format!(
+                "none of {} fast reads was answered on the fast path",
+                self.fast_started.len()
+            ));
         }
         let reference_digest = reference.digest().ok();
 
@@ -2296,6 +2399,27 @@ impl Sim {
     /// answers nothing until its state transfer is done), and always names the silent one for
     /// a seq whose reply it could only have produced while silent, when the answer's linger
     /// window (at most `linger_cap`) certainly ended before the silence did.
+    /// The reference replica is at `seq`: every fast read whose window holds `seq` and whose
+    /// answer is the reference's read there is linearizable (it could have taken effect then).
+    fn linearizable(
+        &self,
+        reference: &MemoryReplica,
+        seq: u64,
+        unseen: &mut BTreeMap<RequestId, (u64, u64)>,
+    ) {
+        unseen.retain(|id, &mut (lo, hi)| {
+            if seq < lo || seq > hi {
+                return true;
+            }
+            let issued = &self.issued[self.by_id[id]];
+            let expected = Request::decode(&issued.bytes)
+                .ok()
+                .and_then(|r| reference.read(&r).ok().flatten())
+                .map(|r| Outcome::fresh(r).encode());
+            expected.as_ref() != Some(&self.answers[id].reply)
+        });
+    }
+
     fn check_missing(&self, v: &mut Vec<String>) {
         let silent: BTreeSet<u8> = self
             .windows
@@ -2370,7 +2494,7 @@ impl Sim {
             s,
             "virtual {:.1} ms, {} events; datagrams sent {}, dropped {}, duplicated {}, delivered {}; \
              answered {}/{}; resubmits {resubmits}, reasks {reasks}, nacks {nacks}; \
-             Wrong {} Missing {}; replicas applied {:?}",
+             Wrong {} Missing {}; fast reads {}/{}; replicas applied {:?}",
             self.now as f64 / MS as f64,
             self.stats.events,
             self.stats.sent,
@@ -2381,6 +2505,8 @@ impl Sim {
             self.sc.requests,
             self.wrong.len(),
             self.missing.len(),
+            self.fast_answered.len(),
+            self.fast_started.len(),
             self.rms.iter().map(RmNode::applied_seq).collect::<Vec<_>>(),
         );
         let corrupted: usize = self.rms.iter().map(|r| r.corrupted.len()).sum();

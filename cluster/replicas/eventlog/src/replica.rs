@@ -9,7 +9,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use tessera_types::{Durability, Ordered, Outcome, Replica, ReplicaError, Snapshot, SnapshotError};
+use tessera_types::{
+    Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot, SnapshotError,
+};
 
 use crate::answered::{Answered, CallEvent};
 use crate::decide::decide_call;
@@ -280,6 +282,22 @@ impl Replica for EventLogReplica {
 
     fn applied_seq(&self) -> u64 {
         self.applied
+    }
+
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        self.healthy()?;
+        if !request.is_read_only() {
+            return Ok(None);
+        }
+        // Deciding a read emits no event; the events go to a scratch list, never the log.
+        let mut events = Vec::new();
+        let reply = crate::decide::decide(&self.state, request, &mut events);
+        if !events.is_empty() {
+            return Err(ReplicaError::Storage(
+                "a read-only request decided events".to_owned(),
+            ));
+        }
+        Ok(Some(reply))
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {

@@ -130,6 +130,11 @@ fn execute(txn: &WriteTransaction, request: &Request) -> Result<Reply, TableErro
     Ok(ops::apply(&mut tables, request)?)
 }
 
+/// A read-only request against the open transaction's tables; writes nothing.
+pub(crate) fn read_only(txn: &WriteTransaction, request: &Request) -> Result<Reply, TableError> {
+    execute(txn, request)
+}
+
 /// Reads every remembered call, in seq order, from the committed state.
 pub(crate) fn read_all(txn: &ReadTransaction) -> Result<Vec<CallRecord>, TableError> {
     read_records(&txn.open_table(CALLS)?)

@@ -49,7 +49,9 @@ use std::path::Path;
 
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase, WriteTransaction};
-use tessera_types::{Durability, Ordered, Outcome, Replica, ReplicaError, Snapshot};
+use tessera_types::{
+    Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot,
+};
 
 use crate::calls::Summary;
 
@@ -241,6 +243,25 @@ impl Replica for KvReplica {
 
     fn applied_seq(&self) -> u64 {
         self.applied
+    }
+
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        self.check_failed()?;
+        if !request.is_read_only() {
+            return Ok(None);
+        }
+        // The open batch holds the writes after the last commit; without one, a write
+        // transaction that is dropped unused (aborted) sees the committed state. The two
+        // read-only operations only read the tables.
+        match &self.pending {
+            Some(txn) => calls::read_only(txn, request).map(Some).map_err(storage),
+            None => {
+                let txn = self.begin()?;
+                let reply = calls::read_only(&txn, request).map_err(storage)?;
+                txn.abort().map_err(storage)?;
+                Ok(Some(reply))
+            }
+        }
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {

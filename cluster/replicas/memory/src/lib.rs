@@ -10,7 +10,9 @@ mod calls;
 mod ops;
 mod state;
 
-use tessera_types::{CallRecord, Code, Ordered, Outcome, Replica, ReplicaError, Reply, Snapshot};
+use tessera_types::{
+    CallRecord, Code, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot,
+};
 
 use crate::calls::Remembered;
 use crate::state::State;
@@ -64,6 +66,10 @@ impl Replica for MemoryReplica {
 
     fn applied_seq(&self) -> u64 {
         self.applied_seq
+    }
+
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        Ok(ops::read(&self.state, request))
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {

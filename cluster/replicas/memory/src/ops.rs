@@ -52,6 +52,19 @@ pub fn execute(state: &mut State, request: &Request) -> Reply {
     }
 }
 
+/// A read-only request against the state, which it cannot change (`&State`); `None` for any
+/// other request.
+pub fn read(state: &State, request: &Request) -> Option<Reply> {
+    match *request {
+        Request::ListReservationSlotAvailable {
+            admin_id,
+            event_type,
+        } => Some(list(state, admin_id, event_type)),
+        Request::GetEventSchedule { participant_id } => Some(schedule(state, participant_id)),
+        _ => None,
+    }
+}
+
 fn is_admin_of(user: &UserId, city: City) -> bool {
     user.role() == Role::Admin && user.city() == city
 }

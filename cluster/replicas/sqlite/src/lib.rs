@@ -39,7 +39,9 @@ mod tests;
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
-use tessera_types::{Code, Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Snapshot};
+use tessera_types::{
+    Code, Durability, Ordered, Outcome, Replica, ReplicaError, Reply, Request, Snapshot,
+};
 
 use crate::calls::Summary;
 use crate::error::StorageError;
@@ -293,6 +295,16 @@ impl Replica for SqliteReplica {
 
     fn applied_seq(&self) -> u64 {
         self.applied_seq
+    }
+
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        if !request.is_read_only() {
+            return Ok(None);
+        }
+        // Inside the open batch, if any: the connection sees its own uncommitted writes, so
+        // this is the state after `applied_seq`. The two read-only operations only SELECT.
+        self.check_usable()?;
+        Ok(Some(ops::execute(&self.conn, request)?))
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
