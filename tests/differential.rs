@@ -261,14 +261,39 @@ fn feed(
 ) -> Result<(), String> {
     for request in requests {
         let text = render_request(request);
+        // The fast read path: each member reads a read-only request without ordering it,
+        // and must answer what ordering it next then answers.
+        let reads: Vec<(String, Result<Option<Reply>, String>)> = if request.is_read_only() {
+            cluster
+                .members()
+                .iter()
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        m.replica.read(request).map_err(|e| e.to_string()),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let outcomes = cluster.apply(request);
-        match agree(&outcomes) {
-            Ok(reply) => log.push((text, render_reply(&reply))),
+        let reply = match agree(&outcomes) {
+            Ok(reply) => reply,
             Err(e) => {
                 log.push((text, "<disagreement>".into()));
                 return Err(e);
             }
+        };
+        for (name, read) in reads {
+            if read.as_ref() != Ok(&Some(reply.clone())) {
+                log.push((text, render_reply(&reply)));
+                return Err(format!(
+                    "{name}: read() answered {read:?} where ordering answered {reply:?}"
+                ));
+            }
         }
+        log.push((text, render_reply(&reply)));
         cluster
             .agreed_digest()
             .map_err(|e| format!("digests differ after the last step: {e}"))?;

@@ -13,7 +13,7 @@ fn r(n: u8) -> ReplicaId {
 }
 use crate::verdicts::FAULT_COPIES;
 use crate::wire::LinkConfig;
-use crate::wire::{FaultKind, FaultReport};
+use crate::wire::{FaultKind, FaultReport, ReadReplyEntry};
 
 const INC: u64 = 77;
 
@@ -1327,4 +1327,217 @@ fn an_overtaken_reply_still_counts() {
         "{sent:?}"
     );
     n.assert_forgotten();
+}
+
+impl Net {
+    /// The sequencer answers read-index question `nonce` with commit point `committed`.
+    fn read_index_is(&mut self, now: Instant, nonce: u64, committed: u64) {
+        let from = link(NodeId::Sequencer(1));
+        let msg = Message::ReadIndexIs {
+            nonce,
+            view: 1,
+            committed,
+        };
+        self.deliver(now, &from, &msg);
+    }
+
+    /// Manager `rm` answers fast read `number` for `replica`, read at `seq`.
+    fn read_reply_as(
+        &mut self,
+        now: Instant,
+        rm: u8,
+        replica: u8,
+        number: u64,
+        seq: u64,
+        bytes: &[u8],
+    ) {
+        let msg = Message::ReadReply(vec![ReadReplyEntry {
+            id: id(number),
+            replica: r(replica),
+            seq,
+            reply: bytes.to_vec(),
+        }]);
+        let from = &self.rms[usize::from(rm - 1)];
+        for d in from.encode(&msg, Destination::Addr(addr())).unwrap() {
+            self.fe.handle_datagram(now, addr(), &d);
+        }
+    }
+
+    /// Starts fast read 1 and gives it commit point `committed`; returns what was sent.
+    fn read_at(&mut self, committed: u64) -> Vec<(Destination, Message)> {
+        assert_eq!(
+            self.fe
+                .submit_read(self.t0, b"read".to_vec(), String::new()),
+            id(1)
+        );
+        assert_eq!(
+            self.sent(),
+            vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })]
+        );
+        self.read_index_is(self.at(1), 1, committed);
+        self.sent()
+    }
+}
+
+#[test]
+fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
+    let mut n = Net::new();
+    let sent = n.read_at(40);
+    let read = Message::Read(vec![crate::wire::ReadEntry {
+        id: id(1),
+        at_least: 40,
+        request: b"read".to_vec(),
+    }]);
+    let to: Vec<Destination> = sent.iter().map(|(d, _)| *d).collect();
+    assert_eq!(
+        to,
+        ReplicaId::ALL.map(Destination::ReplicaManager).to_vec(),
+        "one Read to each manager"
+    );
+    assert!(sent.iter().all(|(_, m)| *m == read), "{sent:?}");
+    // Nothing goes through the sequencer's log.
+    n.read_reply(n.at(2), 1, 1, 41, b"A");
+    n.read_reply(n.at(3), 2, 1, 42, b"B");
+    assert!(
+        n.events().is_empty(),
+        "two different replies are not an answer"
+    );
+    n.read_reply(n.at(4), 3, 1, 45, b"B");
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Answered {
+            id: id(1),
+            seq: 42,
+            reply: b"B".to_vec(),
+            replies: 3,
+        }],
+        "the revision is the lower of the two states read"
+    );
+    assert!(n.sent().is_empty(), "no Submit, no fault report");
+    n.read_reply(n.at(5), 4, 1, 45, b"B");
+    assert!(n.events().is_empty(), "answered once");
+    assert_eq!(n.fe.fast_reads_in_flight(), 0);
+    n.assert_forgotten();
+    let s = n.fe.stats();
+    assert_eq!(
+        (s.fast_reads, s.fast_answered, s.fast_fallbacks, s.answered),
+        (1, 1, 0, 1)
+    );
+}
+
+impl Net {
+    fn read_reply(&mut self, now: Instant, rm: u8, number: u64, seq: u64, bytes: &[u8]) {
+        self.read_reply_as(now, rm, rm, number, seq, bytes);
+    }
+}
+
+#[test]
+fn a_fast_reply_below_the_index_or_for_another_replica_does_not_count() {
+    let mut n = Net::new();
+    n.read_at(40);
+    // Two alike, but one read before the index: a correct replica never does that.
+    n.read_reply(n.at(2), 1, 1, 39, b"stale");
+    n.read_reply(n.at(3), 2, 1, 40, b"stale");
+    assert!(n.events().is_empty());
+    // Manager 3 speaking for replica 2, and manager 2 again: neither counts.
+    n.read_reply_as(n.at(4), 3, 2, 1, 40, b"stale");
+    n.read_reply(n.at(5), 2, 1, 41, b"stale");
+    assert!(n.events().is_empty());
+    n.read_reply(n.at(6), 4, 1, 44, b"stale");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 40, .. }]
+    ));
+}
+
+#[test]
+fn a_fast_read_without_two_alike_in_time_is_ordered_under_its_number() {
+    let mut n = Net::with(
+        Timeouts {
+            reask: ms(20),
+            ..Timeouts::default()
+        },
+        link(NodeId::FrontEnd(1)),
+    );
+    n.read_at(40);
+    n.read_reply(n.at(2), 1, 1, 41, b"A");
+    n.read_reply(n.at(3), 2, 1, 41, b"B");
+    let sent = n.run_until(n.at(45));
+    let submits: Vec<_> = sent
+        .iter()
+        .filter_map(|(t, d, m)| match m {
+            Message::Submit { entries, .. } => Some((*t, *d, entries.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(submits.len(), 1, "{sent:?}");
+    let (t, dest, entries) = &submits[0];
+    assert_eq!(*t, n.t0 + ms(40), "fallback after two re-ask intervals");
+    assert_eq!(*dest, Destination::Sequencer(1));
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].id, &entries[0].request[..]),
+        (id(1), &b"read"[..])
+    );
+    // Late fast replies no longer count; the ordered replies do.
+    n.read_reply(n.at(46), 3, 1, 41, b"B");
+    assert!(n.events().is_empty());
+    n.ordered(n.at(47), &[(1, 50)]);
+    n.reply(n.at(48), 1, 1, 50, b"B");
+    n.reply(n.at(49), 2, 1, 50, b"B");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 50, .. }]
+    ));
+    let s = n.fe.stats();
+    assert_eq!((s.fast_reads, s.fast_answered, s.fast_fallbacks), (1, 0, 1));
+}
+
+#[test]
+fn all_four_fast_replies_different_fall_back_at_once() {
+    let mut n = Net::new();
+    n.read_at(7);
+    for (rm, bytes) in [(1, b"A"), (2, b"B"), (3, b"C")] {
+        n.read_reply(n.at(2), rm, 1, 7, bytes);
+    }
+    assert!(n.sent().is_empty());
+    n.read_reply(n.at(3), 4, 1, 7, b"D");
+    assert!(
+        n.sent()
+            .iter()
+            .any(|(d, m)| *d == Destination::Sequencer(1) && matches!(m, Message::Submit { .. })),
+        "ordered at once, without waiting for the patience to run out"
+    );
+}
+
+#[test]
+fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
+    let mut n = Net::with(
+        Timeouts {
+            reask: ms(20),
+            ..Timeouts::default()
+        },
+        link(NodeId::FrontEnd(1)),
+    );
+    n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
+    n.fe.submit_read(n.t0, b"r2".to_vec(), String::new());
+    // One question for both reads started together.
+    assert_eq!(
+        n.sent(),
+        vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })]
+    );
+    let sent = n.run_until(n.at(45));
+    let ordered: Vec<RequestId> = sent
+        .iter()
+        .flat_map(|(_, _, m)| match m {
+            Message::Submit { entries, .. } => entries.iter().map(|e| e.id).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(ordered, vec![id(1), id(2)]);
+    n.read_index_is(n.at(46), 1, 9);
+    assert!(
+        n.sent().iter().all(|(_, m)| !matches!(m, Message::Read(_))),
+        "no Read for reads already ordered"
+    );
 }

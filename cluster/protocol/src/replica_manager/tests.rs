@@ -11,7 +11,7 @@ use crate::ReplicaId;
 fn r(n: u8) -> ReplicaId {
     ReplicaId::new(n).expect("a replica number")
 }
-use crate::wire::{FaultKind, LinkConfig, RequestId};
+use crate::wire::{FaultKind, LinkConfig, ReadEntry, RequestId};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -170,9 +170,16 @@ impl Harness {
                     FromReplica::Imported { applied: *seq }
                 }
                 Some(ToReplica::SetFault(_) | ToReplica::SetDelay { .. }) => FromReplica::FaultSet,
-                Some(ToReplica::Read { .. }) => FromReplica::Read {
+                Some(ToReplica::Read { request }) => FromReplica::Read {
                     applied: self.replica_applied,
-                    reply: None,
+                    reply: Some(
+                        [
+                            request.as_slice(),
+                            b" at ",
+                            &self.replica_applied.to_le_bytes(),
+                        ]
+                        .concat(),
+                    ),
                 },
             };
             self.written.pop_front();
@@ -1635,4 +1642,86 @@ fn an_installed_snapshot_is_served_like_a_checkpoint() {
         })
         .expect("an offer");
     assert_eq!(offered, vec![(290, digest)]);
+}
+
+fn read_entry(number: u64, at_least: u64) -> ReadEntry {
+    ReadEntry {
+        id: RequestId {
+            front_end: 42,
+            number,
+        },
+        at_least,
+        request: format!("read {number}").into_bytes(),
+    }
+}
+
+/// The fast-read answers in `sent`: (to, number, seq, reply).
+fn read_replies(sent: &[(Destination, Message)]) -> Vec<(Destination, u64, u64, Vec<u8>)> {
+    sent.iter()
+        .filter_map(|(to, m)| match m {
+            Message::ReadReply(entries) => Some(entries.iter().map(move |e| {
+                assert_eq!(e.replica, r(2));
+                (*to, e.id.number, e.seq, e.reply.clone())
+            })),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn a_fast_read_waits_until_its_index_was_given_to_the_replica() {
+    let mut h = Harness::new();
+    h.data(0, &[1, 2, 3]);
+    assert_eq!(h.deliver(), vec![1, 2, 3]);
+    h.fe_says(1, &Message::Read(vec![read_entry(7, 5), read_entry(8, 2)]));
+    // Read 8's index was written: it goes behind seq 3 in the pipe. Read 7 waits for 5.
+    let reads: Vec<_> = h
+        .written
+        .iter()
+        .filter(|w| matches!(w, ToReplica::Read { .. }))
+        .collect();
+    assert_eq!(reads.len(), 1, "{:?}", h.written);
+    for seq in 1..=3 {
+        h.reply(1, seq, vec![seq as u8]);
+    }
+    let sent = h.sent();
+    let at = |seq: u64| seq.to_le_bytes();
+    assert_eq!(
+        read_replies(&sent),
+        vec![(
+            Destination::Addr(addr(FE)),
+            8,
+            3,
+            [&b"read 8 at "[..], &at(3)].concat()
+        )]
+    );
+    h.data(2, &[4, 5]);
+    h.deliver_all();
+    assert_eq!(
+        read_replies(&h.sent()),
+        vec![(
+            Destination::Addr(addr(FE)),
+            7,
+            5,
+            [&b"read 7 at "[..], &at(5)].concat()
+        )]
+    );
+    assert_eq!(h.rm.counters().reads_served, 2);
+    // A read is never ordered: nothing about it goes to the sequencer, and seqs are not used.
+    assert_eq!(h.rm.status().last_seq, 5);
+}
+
+#[test]
+fn a_fast_read_answered_below_its_index_is_not_sent() {
+    // The replica says it read at 3 although 5 was written before the read: a correct replica
+    // cannot, so the manager keeps quiet and the front end orders the read.
+    let mut h = Harness::new();
+    h.data(0, &[1, 2, 3, 4, 5]);
+    h.deliver_all();
+    h.sent();
+    h.replica_applied = 3;
+    h.fe_says(1, &Message::Read(vec![read_entry(9, 5)]));
+    h.deliver_all();
+    assert!(read_replies(&h.sent()).is_empty());
 }

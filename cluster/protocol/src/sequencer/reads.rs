@@ -103,3 +103,50 @@ impl Sequencer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::super::failover::State;
+    use super::super::views::Meta;
+    use super::super::SequencerConfig;
+
+    fn state(nodes: &[u8]) -> State {
+        let cfg = SequencerConfig {
+            me: 1,
+            nodes: nodes.to_vec(),
+            ..SequencerConfig::default()
+        };
+        State::new(&cfg, &Meta::default(), Instant::now())
+    }
+
+    #[test]
+    fn a_read_round_needs_a_majority_with_the_primary() {
+        // Three nodes: the primary and one standby are a majority.
+        let mut s = state(&[1, 2, 3]);
+        assert_eq!(s.confirmed_read_round(), 0);
+        s.confirm_read_round(3, 5);
+        assert_eq!(s.confirmed_read_round(), 5);
+        s.confirm_read_round(2, 7);
+        assert_eq!(s.confirmed_read_round(), 7);
+        // An older confirmation changes nothing; one from a stranger is ignored.
+        s.confirm_read_round(2, 1);
+        s.confirm_read_round(9, 99);
+        assert_eq!(s.confirmed_read_round(), 7);
+
+        // Five nodes: two standbys must have confirmed; the lower of the best two counts.
+        let mut s = state(&[1, 2, 3, 4, 5]);
+        s.confirm_read_round(2, 8);
+        assert_eq!(s.confirmed_read_round(), 0);
+        s.confirm_read_round(4, 6);
+        assert_eq!(s.confirmed_read_round(), 6);
+        s.confirm_read_round(5, 9);
+        assert_eq!(s.confirmed_read_round(), 8);
+    }
+
+    #[test]
+    fn a_single_node_confirms_every_round_itself() {
+        assert_eq!(state(&[1]).confirmed_read_round(), u64::MAX);
+    }
+}

@@ -1292,3 +1292,35 @@ fn the_last_retain_min_entries_stay_for_replay_after_a_checkpoint() {
         vec![26, 27, 28, 29, 30]
     );
 }
+
+#[test]
+fn a_single_node_gives_the_read_index_at_once_and_only_what_is_committed() {
+    let mut h = H::new(100);
+    h.submit(1, &[1, 2, 3]);
+    h.persist_all();
+    h.out();
+    // Assigned but not yet durable: not committed, not in the index.
+    h.submit(1, &[4]);
+    h.deliver_from(None, FE_ADDR, &Message::ReadIndex { nonce: 9 });
+    let out = h.out();
+    let answers: Vec<_> = out
+        .iter()
+        .filter_map(|(d, m)| match m {
+            Message::ReadIndexIs {
+                nonce, committed, ..
+            } => Some((*d, *nonce, *committed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(Destination::Addr(addr(FE_ADDR)), 9, 3)],
+        "{out:?}"
+    );
+    // Only front ends ask.
+    h.rm_says(1, Message::ReadIndex { nonce: 10 });
+    assert!(h
+        .out()
+        .iter()
+        .all(|(_, m)| !matches!(m, Message::ReadIndexIs { .. })));
+}

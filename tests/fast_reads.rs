@@ -1,0 +1,311 @@
+//! Issue 16, fast reads, on real `tesserad` processes: a read-heavy, contending workload from
+//! many concurrent callers while datagrams are lost on every link, one replica lies (its reads
+//! too) and another is `kill -9`'d, and, in the second test, while the primary sequencer is
+//! `kill -9`'d. Every call's invocation and response instants are recorded, and a history
+//! checker proves every read linearizable: its answer is the state after some prefix of the
+//! writes (in the order the sequencer chose) that includes every write answered before the
+//! read began and none begun after it was answered. Reads answered on the fast path and reads
+//! that fell back to ordering are checked alike; the test also requires that most reads took
+//! the fast path, so it cannot pass by never using it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "cluster/harness.rs"]
+mod harness;
+#[path = "cluster/workload.rs"]
+mod workload;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harness::{signal_pid, Options, Role, TestCluster};
+use tessera_node::FrontEndClient;
+use tessera_protocol::wire::ChaosAction;
+use tessera_types::{Call, Replica, Reply, Request};
+use workload::Requests;
+
+/// One call as the caller saw it.
+#[derive(Debug, Clone)]
+struct Event {
+    request: Request,
+    reply: Reply,
+    /// The revision the cluster answered with.
+    seq: u64,
+    invoked: Instant,
+    returned: Instant,
+}
+
+/// Half reads, half the contention-heavy mix (itself a fifth reads), over the same small
+/// space of participants, admins and events, so that reads see writes land.
+fn read_heavy(n: usize, seed: u64) -> Vec<Request> {
+    let mut mix = Requests::new(seed);
+    (0..n)
+        .map(|i| {
+            let r = mix.next().unwrap();
+            if i % 2 == 0 {
+                return r;
+            }
+            match r {
+                Request::AddReservationSlot {
+                    admin_id,
+                    event_type,
+                    ..
+                }
+                | Request::RemoveReservationSlot {
+                    admin_id,
+                    event_type,
+                    ..
+                } => Request::ListReservationSlotAvailable {
+                    admin_id,
+                    event_type,
+                },
+                Request::ReserveTicket { participant_id, .. }
+                | Request::CancelTicket { participant_id, .. }
+                | Request::ExchangeTicket { participant_id, .. } => {
+                    Request::GetEventSchedule { participant_id }
+                }
+                read => read,
+            }
+        })
+        .collect()
+}
+
+/// Runs `requests` from `concurrency` callers; every call must be answered.
+async fn run_history(
+    fe: &FrontEndClient,
+    requests: Vec<Request>,
+    concurrency: usize,
+) -> Vec<Event> {
+    let queue = Arc::new(Mutex::new(requests.into_iter().collect::<VecDeque<_>>()));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let fe = fe.clone();
+        let queue = Arc::clone(&queue);
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let Some(request) = queue.lock().unwrap().pop_front() else {
+                    return done;
+                };
+                let invoked = Instant::now();
+                let answer = fe
+                    .submit(&request)
+                    .await
+                    .unwrap_or_else(|e| panic!("{request:?} failed: {e}"));
+                done.push(Event {
+                    request,
+                    reply: answer.reply,
+                    seq: answer.seq,
+                    invoked,
+                    returned: Instant::now(),
+                });
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("caller task"));
+    }
+    all
+}
+
+/// Checks the writes against one replica applying them in seq order, and every read's
+/// linearizability (see the module doc). Returns how many reads were checked.
+fn check_history(events: &[Event]) -> usize {
+    let mut writes: Vec<&Event> = events
+        .iter()
+        .filter(|e| !e.request.is_read_only())
+        .collect();
+    writes.sort_by_key(|w| w.seq);
+    let reads: Vec<&Event> = events.iter().filter(|e| e.request.is_read_only()).collect();
+
+    // Each read's window of admissible states, as counts of writes applied (in seq order):
+    // at least every write answered before it began, at most those before the first write
+    // that began after it was answered.
+    let mut windows: Vec<(usize, usize, &Event)> = Vec::new();
+    for read in &reads {
+        let must_see = writes
+            .iter()
+            .filter(|w| w.returned < read.invoked)
+            .map(|w| w.seq)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            read.seq >= must_see,
+            "a read began after the write of seq {must_see} was answered, but was answered at revision {}: {read:?}",
+            read.seq
+        );
+        let lo = writes.partition_point(|w| w.seq <= must_see);
+        let hi = writes
+            .iter()
+            .filter(|w| w.invoked > read.returned)
+            .map(|w| w.seq)
+            .min()
+            .map_or(writes.len(), |first_later| {
+                writes.partition_point(|w| w.seq < first_later)
+            });
+        assert!(lo <= hi, "no admissible state for {read:?}");
+        windows.push((lo, hi, read));
+    }
+    windows.sort_by_key(|&(lo, _, _)| lo);
+
+    let mut replica = replica_memory::MemoryReplica::new();
+    let noop = Call::noop().request;
+    let mut applied = 0;
+    let mut next = windows.iter().peekable();
+    let mut open: Vec<(usize, usize, &Event)> = Vec::new();
+    for k in 0..=writes.len() {
+        // The state after the first k writes.
+        if k > 0 {
+            let w = writes[k - 1];
+            assert!(w.seq > applied, "seq {} answered for two writes", w.seq);
+            // Seqs no write was answered for held ordered reads or no-ops: nothing changes.
+            while applied + 1 < w.seq {
+                applied += 1;
+                replica.apply(applied, &noop).unwrap();
+            }
+            applied = w.seq;
+            let expected = replica.apply(w.seq, &w.request).unwrap();
+            assert_eq!(w.reply, expected, "seq {} write {:?}", w.seq, w.request);
+        }
+        while let Some(&&(lo, hi, read)) = next.peek() {
+            if lo > k {
+                break;
+            }
+            open.push((lo, hi, read));
+            next.next();
+        }
+        open.retain(|&(lo, hi, read)| {
+            let here = replica.read(&read.request).unwrap();
+            if here.as_ref() == Some(&read.reply) {
+                return false;
+            }
+            assert!(
+                hi > k,
+                "read {:?} answered {:?} at revision {}, which no admissible state gives (the states after {lo} to {hi} writes in seq order)",
+                read.request,
+                read.reply,
+                read.seq,
+            );
+            true
+        });
+    }
+    assert!(open.is_empty() && next.peek().is_none());
+    reads.len()
+}
+
+/// Keeps replica `id` Byzantine for as long as the returned task runs: it is replaced after
+/// three wrong ordered replies, and the fresh one is turned Byzantine again.
+fn keep_lying(cluster: &TestCluster, id: u8) -> tokio::task::JoinHandle<()> {
+    let cfg = cluster.cfg.clone();
+    tokio::spawn(async move {
+        for _ in 0..600 {
+            // Refused while the replica is being replaced; the next round catches it.
+            let _ =
+                tessera_node::chaos::send(&cfg, id, ChaosAction::Byzantine, Duration::from_secs(1))
+                    .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+fn report(fe: &FrontEndClient, what: &str, reads: usize) {
+    let s = fe.stats();
+    println!(
+        "{what}: {reads} reads checked; fast path: {} started, {} answered on it, {} fell back to ordering",
+        s.fast_reads, s.fast_answered, s.fast_fallbacks
+    );
+    assert!(
+        s.fast_answered * 2 > s.fast_reads,
+        "most reads should be answered on the fast path: {s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_lost_datagrams() {
+    let cluster = TestCluster::start(Options {
+        chaos: true,
+        drop: 0.02,
+        seed: 16,
+        ..Options::default()
+    });
+    let fe = cluster.front_end();
+    let mut events = run_history(&fe, read_heavy(200, 160), 8).await;
+    let liar = keep_lying(&cluster, 1);
+    let work = {
+        let fe = fe.clone();
+        tokio::spawn(async move { run_history(&fe, read_heavy(2400, 161), 16).await })
+    };
+    // Replica 4 crashes twice while the work runs (its manager replaces it each time).
+    for _ in 0..2 {
+        let before = fe.stats().answered;
+        assert!(
+            harness::eventually(Duration::from_secs(60), || fe.stats().answered
+                > before + 600)
+            .await,
+            "the workload stalled"
+        );
+        signal_pid(cluster.replica_pid(4).await, "KILL");
+    }
+    events.extend(work.await.unwrap());
+    liar.abort();
+    let reads = check_history(&events);
+    report(&fe, "lying replica 1, crashed replica 4, 2% loss", reads);
+    let s = cluster.status().await;
+    assert!(
+        s.replicas[0].replacements.unwrap_or(0) >= 1
+            && s.replicas[3].replacements.unwrap_or(0) >= 1,
+        "the faults were in effect: {s:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
+    let mut cluster = TestCluster::start_with(
+        Options {
+            drop: 0.01,
+            seed: 17,
+            ..Options::default()
+        },
+        |cfg| {
+            cfg.timeouts.liveness_ms = 1_000;
+            tessera_testkit::cluster::add_sequencer_nodes(cfg, 3);
+        },
+    );
+    let primary = match cluster
+        .wait_status(Duration::from_secs(20), |s| {
+            s.sequencers.iter().filter(|n| n.state == "primary").count() == 1
+        })
+        .await
+    {
+        Ok(s) => {
+            s.sequencers
+                .iter()
+                .find(|n| n.state == "primary")
+                .unwrap()
+                .id
+        }
+        Err(s) => panic!("no primary: {s:#?}"),
+    };
+    let fe = cluster.front_end();
+    let work = {
+        let fe = fe.clone();
+        tokio::spawn(async move { run_history(&fe, read_heavy(2000, 170), 16).await })
+    };
+    assert!(
+        harness::eventually(Duration::from_secs(60), || fe.stats().answered > 600).await,
+        "the workload stalled"
+    );
+    cluster.kill9(Role::sequencer(primary));
+    let events = work.await.unwrap();
+    let reads = check_history(&events);
+    report(&fe, "primary sequencer killed, 1% loss", reads);
+    let s = cluster.status().await;
+    assert!(
+        s.sequencers
+            .iter()
+            .any(|n| n.id != primary && n.state == "primary"),
+        "another node took over: {s:#?}"
+    );
+}
