@@ -23,8 +23,9 @@ cargo build --release --locked -p tessera-node --bin tesserad
 TESSERAD=$PWD/target/release/tesserad
 
 pids=()
+TESSERA_PID=
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}" $TESSERA_PID; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -86,9 +87,10 @@ run() {
         after=$(scrape)
         read -r read_ms write_ms < <(awk -v a="$before" -v b="$after" 'BEGIN {
             split(a, x, " "); split(b, y, " ")
-            rc = y[1] - x[1]; ws = y[3] - x[3]
-            printf "%s %s\n", rc > 0 ? sprintf("%.3f", (y[2] - x[2]) * 1000 / rc) : "-",
-                              ws > 0 ? sprintf("%.3f", (y[4] - x[4]) * 1000 / ws) : "-" }')
+            r = "-"; w = "-"
+            if (y[1] > x[1]) r = sprintf("%.3f", (y[2] - x[2]) * 1000 / (y[1] - x[1]))
+            if (y[3] > x[3]) w = sprintf("%.3f", (y[4] - x[4]) * 1000 / (y[3] - x[3]))
+            print r, w }')
     fi
     local rps p50 p99
     rps=$(sed -E 's/.* rps=([^ ]+).*/\1/' <<<"$result")

@@ -124,6 +124,8 @@ enum Timer {
     LingerEnd,
     /// A fast read has no answer yet: order it instead.
     ReadFallback,
+    /// The managers a fast read asked first have not given two alike: ask the others.
+    ReadEscalate,
 }
 
 enum Stage {
@@ -359,6 +361,7 @@ impl FrontEnd {
                     }
                 }
                 Timer::ReadFallback => self.on_read_fallback(now, number, at),
+                Timer::ReadEscalate => self.on_read_escalate(now, number, at),
             }
         }
         self.verdicts.handle_timeout(now);

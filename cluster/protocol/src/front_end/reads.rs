@@ -1,7 +1,9 @@
 //! Fast reads (`docs/protocol.md`, "Fast reads"): a read-only call without a message id asks
 //! the primary sequencer for its commit point (`ReadIndex`, one for every read started since
-//! the last one was sent), then asks all four managers to read it at a state that includes
-//! that point, and answers with the first reply two replicas sent byte for byte. Anything
+//! the last one was sent), then asks managers to read it at a state that includes that point,
+//! and answers with the first reply two replicas sent byte for byte. It asks the two whose
+//! replicas have answered fast reads fastest, and the other two only if those have not given
+//! two alike within a re-ask interval: a read then costs two replicas' work, not four. Anything
 //! else (no index, no two alike) within the patience falls back to ordering the read under
 //! the same number, within the same deadline.
 //!
@@ -9,7 +11,7 @@
 //! it was answered, so its seq is at most the index; at least one of two replicas is correct,
 //! and a correct one answers only from a state at or beyond the index, which includes it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::mem;
 use std::time::{Duration, Instant};
 
@@ -20,13 +22,27 @@ use crate::{Destination, ReplicaId, Transmit};
 /// A fast read that has no answer after this many re-ask intervals is ordered instead.
 const PATIENCE_REASKS: u32 = 2;
 
+/// How many managers a fast read asks at first.
+const FIRST_ASKED: usize = 2;
+
+/// Every this many read indexes, the reads go to all four managers at once, so that the
+/// record of replicas not asked first lately is renewed.
+const EXPLORE_EVERY: u64 = 64;
+
+/// Which managers a `Read` goes to (`mask[r - 1]`: replica r's).
+type Asked = [bool; PER_REPLICA];
+
 enum ReadStage {
     /// Waiting for the read index asked for with this nonce (0: not asked yet).
     Index { nonce: u64 },
     /// Asked of the managers at `at_least`; each replica's first (seq, reply) counts.
+    /// `asked[r - 1]`: when replica r's manager was asked; `escalate_at`: when the others
+    /// are, unless two alike came (`None` once all four were asked).
     Collecting {
         at_least: u64,
         replies: [Option<(u64, Vec<u8>)>; PER_REPLICA],
+        asked: [Option<Instant>; PER_REPLICA],
+        escalate_at: Option<Instant>,
     },
 }
 
@@ -47,8 +63,45 @@ pub(super) struct FastReads {
     /// The reads each outstanding `ReadIndex` nonce serves.
     by_nonce: HashMap<u64, Vec<u64>>,
     next_nonce: u64,
-    /// Reads to send to the managers.
-    to_send: Vec<ReadEntry>,
+    /// Reads to send, and to which managers.
+    to_send: Vec<(ReadEntry, Asked)>,
+    /// Per replica, the smoothed time from asking to its fast reply (`None`: not measured
+    /// yet, so tried first); a replica that missed or answered wrong counts as slow.
+    speed: [Option<Duration>; PER_REPLICA],
+    /// Read indexes received.
+    indexes: u64,
+}
+
+impl FastReads {
+    /// The managers to ask first: the replicas with the fastest record (every
+    /// `EXPLORE_EVERY`th time, all four).
+    fn first_asked(&mut self) -> Asked {
+        self.indexes += 1;
+        if self.indexes % EXPLORE_EVERY == 0 {
+            return [true; PER_REPLICA];
+        }
+        let mut order: Vec<usize> = (0..PER_REPLICA).collect();
+        order.sort_by_key(|&i| (self.speed[i].unwrap_or_default(), i));
+        let mut mask = [false; PER_REPLICA];
+        for &i in order.iter().take(FIRST_ASKED) {
+            mask[i] = true;
+        }
+        mask
+    }
+
+    fn observe(&mut self, slot: usize, took: Duration) {
+        if let Some(speed) = self.speed.get_mut(slot) {
+            // An exponential average over about eight replies.
+            *speed = Some(speed.map_or(took, |old| (old * 7 + took) / 8));
+        }
+    }
+
+    /// `slot` missed a read or answered it wrong: not asked first until the others do worse.
+    fn demote(&mut self, slot: usize, to: Duration) {
+        if let Some(speed) = self.speed.get_mut(slot) {
+            *speed = Some(speed.unwrap_or_default().max(to));
+        }
+    }
 }
 
 impl FrontEnd {
@@ -84,11 +137,13 @@ impl FrontEnd {
     }
 
     /// The primary's commit point for the reads of `nonce`.
-    pub(super) fn on_read_index(&mut self, _now: Instant, nonce: u64, committed: u64) {
+    pub(super) fn on_read_index(&mut self, now: Instant, nonce: u64, committed: u64) {
         let Some(numbers) = self.fast.by_nonce.remove(&nonce) else {
             return;
         };
         let incarnation = self.incarnation;
+        let first = self.fast.first_asked();
+        let escalate_at = later(now, self.timeouts.reask.max(Duration::from_millis(1)));
         for number in numbers {
             let Some(read) = self.fast.reads.get_mut(&number) else {
                 continue;
@@ -99,15 +154,75 @@ impl FrontEnd {
             read.stage = ReadStage::Collecting {
                 at_least: committed,
                 replies: Default::default(),
+                asked: first.map(|ask| ask.then_some(now)),
+                escalate_at: Some(escalate_at),
             };
-            self.fast.to_send.push(ReadEntry {
+            self.timers
+                .insert((escalate_at, number, Timer::ReadEscalate));
+            let entry = ReadEntry {
                 id: RequestId {
                     front_end: incarnation,
                     number,
                 },
                 at_least: committed,
                 request: read.call.clone(),
-            });
+            };
+            self.fast.to_send.push((entry, first));
+        }
+    }
+
+    pub(super) fn on_read_escalate(&mut self, now: Instant, number: u64, at: Instant) {
+        let due = self.fast.reads.get(&number).is_some_and(
+            |r| matches!(r.stage, ReadStage::Collecting { escalate_at: Some(e), .. } if e == at),
+        );
+        if due {
+            self.read_escalate(now, number);
+        }
+    }
+
+    /// Asks the managers not asked yet; those asked that have not replied count as slow.
+    fn read_escalate(&mut self, now: Instant, number: u64) {
+        let reask = self.timeouts.reask;
+        let Some(read) = self.fast.reads.get_mut(&number) else {
+            return;
+        };
+        let ReadStage::Collecting {
+            at_least,
+            replies,
+            asked,
+            escalate_at,
+        } = &mut read.stage
+        else {
+            return;
+        };
+        if let Some(at) = escalate_at.take() {
+            self.timers.remove(&(at, number, Timer::ReadEscalate));
+        }
+        let mut rest = [false; PER_REPLICA];
+        let mut silent = Vec::new();
+        for slot in 0..PER_REPLICA {
+            match asked[slot] {
+                None => {
+                    asked[slot] = Some(now);
+                    rest[slot] = true;
+                }
+                Some(_) if replies[slot].is_none() => silent.push(slot),
+                Some(_) => {}
+            }
+        }
+        let entry = ReadEntry {
+            id: RequestId {
+                front_end: self.incarnation,
+                number,
+            },
+            at_least: *at_least,
+            request: read.call.clone(),
+        };
+        for slot in silent {
+            self.fast.demote(slot, reask);
+        }
+        if rest.contains(&true) {
+            self.fast.to_send.push((entry, rest));
         }
     }
 
@@ -121,9 +236,20 @@ impl FrontEnd {
         let Some(read) = self.fast.reads.get_mut(&number) else {
             return;
         };
-        let ReadStage::Collecting { at_least, replies } = &mut read.stage else {
+        let ReadStage::Collecting {
+            at_least,
+            replies,
+            asked,
+            escalate_at,
+        } = &mut read.stage
+        else {
             return;
         };
+        let took = asked
+            .get(slot)
+            .copied()
+            .flatten()
+            .map(|t| now.saturating_duration_since(t));
         // A correct replica never answers below the index; one that claims to has lied.
         if entry.seq < *at_least {
             return;
@@ -143,9 +269,21 @@ impl FrontEnd {
             if let Some(vote) = replies.get_mut(slot) {
                 *vote = Some((entry.seq, entry.reply));
             }
-            // All four in and no two alike: only ordering can tell.
-            if replies.iter().all(Option::is_some) {
+            let all_in = replies.iter().all(Option::is_some);
+            // Every manager asked so far answered, none alike: ask the others at once.
+            let ask_rest = escalate_at.is_some()
+                && asked
+                    .iter()
+                    .zip(replies.iter())
+                    .all(|(a, r)| a.is_none() || r.is_some());
+            if let Some(took) = took {
+                self.fast.observe(slot, took);
+            }
+            if all_in {
+                // All four in and no two alike: only ordering can tell.
                 self.read_fallback(now, number);
+            } else if ask_rest {
+                self.read_escalate(now, number);
             }
             return;
         };
@@ -153,10 +291,23 @@ impl FrontEnd {
         // The revision: the lower of the two states the answer was read at (both hold it, and
         // at least one is a correct replica's, so it is not below the index).
         let seq = entry.seq.min(other_seq);
+        // Those that answered otherwise are not asked first next time.
+        let wrong: Vec<usize> = (0..PER_REPLICA)
+            .filter(|&i| replies[i].as_ref().is_some_and(|(_, r)| *r != entry.reply))
+            .collect();
         let fallback_at = read.fallback_at;
+        if let Some(at) = *escalate_at {
+            self.timers.remove(&(at, number, Timer::ReadEscalate));
+        }
         self.fast.reads.remove(&number);
         self.timers
             .remove(&(fallback_at, number, Timer::ReadFallback));
+        if let Some(took) = took {
+            self.fast.observe(slot, took);
+        }
+        for i in wrong {
+            self.fast.demote(i, self.timeouts.reask.saturating_mul(4));
+        }
         self.unordered.remove(&number);
         self.collecting = self.collecting.saturating_sub(1);
         self.stats.answered += 1;
@@ -187,6 +338,13 @@ impl FrontEnd {
         };
         self.timers
             .remove(&(read.fallback_at, number, Timer::ReadFallback));
+        if let ReadStage::Collecting {
+            escalate_at: Some(at),
+            ..
+        } = read.stage
+        {
+            self.timers.remove(&(at, number, Timer::ReadEscalate));
+        }
         self.stats.fast_fallbacks += 1;
         self.order(now, number, read.submitted, read.call, read.trace);
     }
@@ -221,21 +379,26 @@ impl FrontEnd {
         if self.fast.to_send.is_empty() {
             return;
         }
-        let entries = mem::take(&mut self.fast.to_send);
+        let mut by_managers: BTreeMap<Asked, Vec<ReadEntry>> = BTreeMap::new();
+        for (entry, to) in mem::take(&mut self.fast.to_send) {
+            by_managers.entry(to).or_default().push(entry);
+        }
         let budget = self.body_budget(Destination::AllReplicaManagers);
-        for batch in batch::pack(entries, budget, &Message::Read(Vec::new())) {
-            // One datagram with a tag for each manager, sent to each.
-            let Ok(datagrams) = self
-                .link
-                .encode(&Message::Read(batch), Destination::AllReplicaManagers)
-            else {
-                continue;
-            };
-            for replica in ReplicaId::ALL {
-                self.out.extend(datagrams.iter().map(|datagram| Transmit {
-                    to: Destination::ReplicaManager(replica),
-                    datagram: datagram.clone(),
-                }));
+        for (to, entries) in by_managers {
+            for batch in batch::pack(entries, budget, &Message::Read(Vec::new())) {
+                // One datagram with a tag for each manager, sent to those asked.
+                let Ok(datagrams) = self
+                    .link
+                    .encode(&Message::Read(batch), Destination::AllReplicaManagers)
+                else {
+                    continue;
+                };
+                for replica in ReplicaId::ALL.into_iter().filter(|r| to[r.index()]) {
+                    self.out.extend(datagrams.iter().map(|datagram| Transmit {
+                        to: Destination::ReplicaManager(replica),
+                        datagram: datagram.clone(),
+                    }));
+                }
             }
         }
     }

@@ -1380,7 +1380,7 @@ impl Net {
 }
 
 #[test]
-fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
+fn a_fast_read_asks_the_index_then_two_managers_then_the_others_and_answers_with_two_alike() {
     let mut n = Net::new();
     let sent = n.read_at(40);
     let read = Message::Read(vec![crate::wire::ReadEntry {
@@ -1388,19 +1388,27 @@ fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
         at_least: 40,
         request: b"read".to_vec(),
     }]);
-    let to: Vec<Destination> = sent.iter().map(|(d, _)| *d).collect();
+    let to = |sent: &[(Destination, Message)]| -> Vec<Destination> {
+        assert!(sent.iter().all(|(_, m)| *m == read), "{sent:?}");
+        sent.iter().map(|(d, _)| *d).collect()
+    };
     assert_eq!(
-        to,
-        ReplicaId::ALL.map(Destination::ReplicaManager).to_vec(),
-        "one Read to each manager"
+        to(&sent),
+        [1, 2].map(|i| Destination::ReplicaManager(r(i))).to_vec(),
+        "two managers first (none measured yet: the first two)"
     );
-    assert!(sent.iter().all(|(_, m)| *m == read), "{sent:?}");
     // Nothing goes through the sequencer's log.
     n.read_reply(n.at(2), 1, 1, 41, b"A");
+    assert!(n.sent().is_empty());
     n.read_reply(n.at(3), 2, 1, 42, b"B");
     assert!(
         n.events().is_empty(),
         "two different replies are not an answer"
+    );
+    assert_eq!(
+        to(&n.sent()),
+        [3, 4].map(|i| Destination::ReplicaManager(r(i))).to_vec(),
+        "both asked answered, differently: the other two are asked at once"
     );
     n.read_reply(n.at(4), 3, 1, 45, b"B");
     assert_eq!(
@@ -1423,6 +1431,54 @@ fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
         (s.fast_reads, s.fast_answered, s.fast_fallbacks, s.answered),
         (1, 1, 0, 1)
     );
+}
+
+#[test]
+fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
+    let mut n = Net::with(
+        Timeouts {
+            reask: ms(20),
+            ..Timeouts::default()
+        },
+        link(NodeId::FrontEnd(1)),
+    );
+    let read_targets = |sent: &[(Destination, Message)]| -> Vec<u8> {
+        sent.iter()
+            .filter_map(|(d, m)| match (d, m) {
+                (Destination::ReplicaManager(rm), Message::Read(_)) => Some(rm.index() as u8 + 1),
+                _ => None,
+            })
+            .collect()
+    };
+    // Read 1: managers 1 and 2 asked; 1 is silent, so after a re-ask interval 3 and 4 are;
+    // 2 and 4 agree; 3 answers wrong, late.
+    n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
+    n.sent();
+    n.read_index_is(n.at(1), 1, 5);
+    assert_eq!(read_targets(&n.sent()), vec![1, 2]);
+    n.read_reply(n.at(2), 2, 1, 5, b"X");
+    let sent: Vec<_> = n
+        .run_until(n.at(21))
+        .into_iter()
+        .map(|(_, d, m)| (d, m))
+        .collect();
+    assert_eq!(
+        read_targets(&sent),
+        vec![3, 4],
+        "the silent one is made up for"
+    );
+    n.read_reply(n.at(22), 3, 1, 5, b"wrong");
+    n.read_reply(n.at(23), 4, 1, 5, b"X");
+    assert!(matches!(n.events()[..], [FrontEndEvent::Answered { .. }]));
+    // Read 2: replica 1 missed and replica 3 was wrong: 2 and 4 are asked first.
+    n.fe.submit_read(n.at(30), b"r2".to_vec(), String::new());
+    n.sent();
+    n.read_index_is(n.at(31), 2, 5);
+    assert_eq!(read_targets(&n.sent()), vec![2, 4]);
+    n.read_reply(n.at(32), 2, 2, 5, b"Y");
+    n.read_reply(n.at(32), 4, 2, 5, b"Y");
+    assert!(matches!(n.events()[..], [FrontEndEvent::Answered { .. }]));
+    n.assert_forgotten();
 }
 
 impl Net {
@@ -1500,7 +1556,12 @@ fn all_four_fast_replies_different_fall_back_at_once() {
     for (rm, bytes) in [(1, b"A"), (2, b"B"), (3, b"C")] {
         n.read_reply(n.at(2), rm, 1, 7, bytes);
     }
-    assert!(n.sent().is_empty());
+    assert!(
+        n.sent()
+            .iter()
+            .all(|(_, m)| !matches!(m, Message::Submit { .. })),
+        "one reply still to come"
+    );
     n.read_reply(n.at(3), 4, 1, 7, b"D");
     assert!(
         n.sent()
