@@ -1,9 +1,10 @@
 //! Fast reads (`docs/protocol.md`, "Fast reads"): a read-only call without a message id asks
 //! the primary sequencer for its commit point (`ReadIndex`, one for every read started since
 //! the last one was sent), then asks managers to read it at a state that includes that point,
-//! and answers with the first reply two replicas sent byte for byte. It asks the two whose
-//! replicas have answered fast reads fastest, and the other two only if those have not given
-//! two alike within a re-ask interval: a read then costs two replicas' work, not four. Anything
+//! and answers with the first reply two replicas sent byte for byte. Under load it asks the
+//! two whose replicas have answered fast reads fastest, and the other two only if those have
+//! not given two alike within a re-ask interval: a read then costs two replicas' work, not
+//! four. With few reads in flight it asks all four, for the first two answers. Anything
 //! else (no index, no two alike) within the patience falls back to ordering the read under
 //! the same number, within the same deadline.
 //!
@@ -24,6 +25,9 @@ const PATIENCE_REASKS: u32 = 2;
 
 /// How many managers a fast read asks at first.
 const FIRST_ASKED: usize = 2;
+
+/// With at most this many fast reads in flight, every read goes to all four managers at once.
+const ASK_ALL_UP_TO: usize = 2;
 
 /// Every this many read indexes, the reads go to all four managers at once, so that the
 /// record of replicas not asked first lately is renewed.
@@ -76,11 +80,12 @@ pub(super) struct FastReads {
 }
 
 impl FastReads {
-    /// The managers to ask first: the replicas with the fastest record (every
-    /// `EXPLORE_EVERY`th time, all four).
+    /// The managers to ask first: the replicas with the fastest record; all four while few
+    /// reads are in flight (the replicas have time to spare, and the first two of four answer
+    /// sooner than two given ones) and every `EXPLORE_EVERY`th time.
     fn first_asked(&mut self) -> Asked {
         self.indexes += 1;
-        if self.indexes.is_multiple_of(EXPLORE_EVERY) {
+        if self.reads.len() <= ASK_ALL_UP_TO || self.indexes.is_multiple_of(EXPLORE_EVERY) {
             return [true; PER_REPLICA];
         }
         let mut order: Vec<usize> = (0..PER_REPLICA).collect();

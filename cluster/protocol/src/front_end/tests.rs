@@ -1380,7 +1380,8 @@ impl Net {
 }
 
 #[test]
-fn a_fast_read_asks_the_index_then_two_managers_then_the_others_and_answers_with_two_alike() {
+fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
+    // One read in flight: all four managers are asked at once.
     let mut n = Net::new();
     let sent = n.read_at(40);
     let read = Message::Read(vec![crate::wire::ReadEntry {
@@ -1388,27 +1389,17 @@ fn a_fast_read_asks_the_index_then_two_managers_then_the_others_and_answers_with
         at_least: 40,
         request: b"read".to_vec(),
     }]);
-    let to = |sent: &[(Destination, Message)]| -> Vec<Destination> {
-        assert!(sent.iter().all(|(_, m)| *m == read), "{sent:?}");
-        sent.iter().map(|(d, _)| *d).collect()
-    };
+    assert!(sent.iter().all(|(_, m)| *m == read), "{sent:?}");
     assert_eq!(
-        to(&sent),
-        [1, 2].map(|i| Destination::ReplicaManager(r(i))).to_vec(),
-        "two managers first (none measured yet: the first two)"
+        sent.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        ReplicaId::ALL.map(Destination::ReplicaManager).to_vec()
     );
     // Nothing goes through the sequencer's log.
     n.read_reply(n.at(2), 1, 1, 41, b"A");
-    assert!(n.sent().is_empty());
     n.read_reply(n.at(3), 2, 1, 42, b"B");
     assert!(
         n.events().is_empty(),
         "two different replies are not an answer"
-    );
-    assert_eq!(
-        to(&n.sent()),
-        [3, 4].map(|i| Destination::ReplicaManager(r(i))).to_vec(),
-        "both asked answered, differently: the other two are asked at once"
     );
     n.read_reply(n.at(4), 3, 1, 45, b"B");
     assert_eq!(
@@ -1433,6 +1424,66 @@ fn a_fast_read_asks_the_index_then_two_managers_then_the_others_and_answers_with
     );
 }
 
+/// The managers each `Read` in `sent` went to, in order (1..=4).
+fn read_targets(sent: &[(Destination, Message)]) -> Vec<u8> {
+    sent.iter()
+        .filter_map(|(d, m)| match (d, m) {
+            (Destination::ReplicaManager(rm), Message::Read(_)) => Some(rm.index() as u8 + 1),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Net {
+    /// Starts fast reads `numbers` together (one index) and gives them commit point
+    /// `committed`; returns the managers their `Read` went to.
+    fn reads_at(&mut self, at: u64, numbers: &[u64], nonce: u64, committed: u64) -> Vec<u8> {
+        for &number in numbers {
+            let call = format!("read {number}").into_bytes();
+            assert_eq!(
+                self.fe.submit_read(self.at(at), call, String::new()),
+                id(number)
+            );
+        }
+        assert_eq!(
+            self.sent(),
+            vec![(Destination::Sequencer(1), Message::ReadIndex { nonce })]
+        );
+        self.read_index_is(self.at(at + 1), nonce, committed);
+        read_targets(&self.sent())
+    }
+}
+
+#[test]
+fn under_load_a_fast_read_asks_two_managers_then_the_others() {
+    let mut n = Net::new();
+    assert_eq!(
+        n.reads_at(0, &[1, 2, 3], 1, 40),
+        vec![1, 2],
+        "three reads in flight: two managers first (none measured yet: the first two)"
+    );
+    for number in 1..=3 {
+        n.read_reply(n.at(2), 1, number, 41, b"A");
+    }
+    assert!(n.sent().is_empty());
+    for number in 1..=2 {
+        n.read_reply(n.at(3), 2, number, 41, b"A");
+    }
+    n.read_reply(n.at(3), 2, 3, 42, b"B");
+    assert_eq!(n.events().len(), 2, "reads 1 and 2 answered");
+    assert_eq!(
+        read_targets(&n.sent()),
+        vec![3, 4],
+        "read 3: both asked answered, differently: the other two are asked at once"
+    );
+    n.read_reply(n.at(4), 3, 3, 45, b"B");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 42, .. }]
+    ));
+    n.assert_forgotten();
+}
+
 #[test]
 fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
     let mut n = Net::with(
@@ -1442,21 +1493,12 @@ fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
         },
         link(NodeId::FrontEnd(1)),
     );
-    let read_targets = |sent: &[(Destination, Message)]| -> Vec<u8> {
-        sent.iter()
-            .filter_map(|(d, m)| match (d, m) {
-                (Destination::ReplicaManager(rm), Message::Read(_)) => Some(rm.index() as u8 + 1),
-                _ => None,
-            })
-            .collect()
-    };
-    // Read 1: managers 1 and 2 asked; 1 is silent, so after a re-ask interval 3 and 4 are;
-    // 2 and 4 agree; 3 answers wrong, late.
-    n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
-    n.sent();
-    n.read_index_is(n.at(1), 1, 5);
-    assert_eq!(read_targets(&n.sent()), vec![1, 2]);
-    n.read_reply(n.at(2), 2, 1, 5, b"X");
+    // Reads 1-3: managers 1 and 2 asked; 1 is silent, so after a re-ask interval 3 and 4
+    // are; 2 and 4 agree; 3 answers wrong.
+    assert_eq!(n.reads_at(0, &[1, 2, 3], 1, 5), vec![1, 2]);
+    for number in 1..=3 {
+        n.read_reply(n.at(2), 2, number, 5, b"X");
+    }
     let sent: Vec<_> = n
         .run_until(n.at(21))
         .into_iter()
@@ -1467,17 +1509,18 @@ fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
         vec![3, 4],
         "the silent one is made up for"
     );
-    n.read_reply(n.at(22), 3, 1, 5, b"wrong");
-    n.read_reply(n.at(23), 4, 1, 5, b"X");
-    assert!(matches!(n.events()[..], [FrontEndEvent::Answered { .. }]));
-    // Read 2: replica 1 missed and replica 3 was wrong: 2 and 4 are asked first.
-    n.fe.submit_read(n.at(30), b"r2".to_vec(), String::new());
-    n.sent();
-    n.read_index_is(n.at(31), 2, 5);
-    assert_eq!(read_targets(&n.sent()), vec![2, 4]);
-    n.read_reply(n.at(32), 2, 2, 5, b"Y");
-    n.read_reply(n.at(32), 4, 2, 5, b"Y");
-    assert!(matches!(n.events()[..], [FrontEndEvent::Answered { .. }]));
+    for number in 1..=3 {
+        n.read_reply(n.at(22), 3, number, 5, b"wrong");
+        n.read_reply(n.at(23), 4, number, 5, b"X");
+    }
+    assert_eq!(n.events().len(), 3);
+    // Reads 4-6: replica 1 missed and replica 3 was wrong: 2 and 4 are asked first.
+    assert_eq!(n.reads_at(30, &[4, 5, 6], 2, 5), vec![2, 4]);
+    for number in 4..=6 {
+        n.read_reply(n.at(32), 2, number, 5, b"Y");
+        n.read_reply(n.at(32), 4, number, 5, b"Y");
+    }
+    assert_eq!(n.events().len(), 3);
     n.assert_forgotten();
 }
 
