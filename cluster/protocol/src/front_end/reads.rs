@@ -4,7 +4,9 @@
 //! and answers with the first reply two replicas sent byte for byte. Under load it asks the
 //! two whose replicas have answered fast reads fastest, and the other two only if those have
 //! not given two alike within a re-ask interval: a read then costs two replicas' work, not
-//! four. With few reads in flight it asks all four, for the first two answers. Anything
+//! four. With few reads in flight it asks all four, for the first two answers, and at once,
+//! with the question for the index: a reply then counts when the index comes, if it was read
+//! at or beyond it, which spares a round trip whenever the replicas are up to date. Anything
 //! else (no index, no two alike) within the patience falls back to ordering the read under
 //! the same number, within the same deadline.
 //!
@@ -36,19 +38,13 @@ const EXPLORE_EVERY: u64 = 64;
 /// Which managers a `Read` goes to (`mask[r - 1]`: replica r's).
 type Asked = [bool; PER_REPLICA];
 
-// Every read spends most of its life collecting: boxing that variant would only add an
-// allocation per read.
-#[allow(clippy::large_enum_variant)]
 enum ReadStage {
     /// Waiting for the read index asked for with this nonce (0: not asked yet).
     Index { nonce: u64 },
-    /// Asked of the managers at `at_least`; each replica's first (seq, reply) counts.
-    /// `asked[r - 1]`: when replica r's manager was asked; `escalate_at`: when the others
+    /// Asked of the managers at `at_least`; `escalate_at`: when the managers not asked yet
     /// are, unless two alike came (`None` once all four were asked).
     Collecting {
         at_least: u64,
-        replies: [Option<(u64, Vec<u8>)>; PER_REPLICA],
-        asked: [Option<Instant>; PER_REPLICA],
         escalate_at: Option<Instant>,
     },
 }
@@ -59,6 +55,11 @@ struct FastRead {
     call: Vec<u8>,
     trace: String,
     fallback_at: Instant,
+    /// `replies[r - 1]`: replica r's first reply that counts, (seq, bytes); before the index
+    /// came, its reply to the read asked with the question, judged when the index comes.
+    replies: [Option<(u64, Vec<u8>)>; PER_REPLICA],
+    /// `asked[r - 1]`: when replica r's manager was asked.
+    asked: [Option<Instant>; PER_REPLICA],
     stage: ReadStage,
 }
 
@@ -137,6 +138,8 @@ impl FrontEnd {
                 call,
                 trace,
                 fallback_at,
+                replies: Default::default(),
+                asked: [None; PER_REPLICA],
                 stage: ReadStage::Index { nonce: 0 },
             },
         );
@@ -159,23 +162,43 @@ impl FrontEnd {
             if !matches!(read.stage, ReadStage::Index { nonce: n } if n == nonce) {
                 continue;
             }
+            // Replies to the read asked with the question count only if read at or beyond
+            // the index; the managers whose did not are asked again, with it.
+            for vote in &mut read.replies {
+                if vote.as_ref().is_some_and(|(seq, _)| *seq < committed) {
+                    *vote = None;
+                }
+            }
+            if let Some((seq, reply, arrived)) = two_alike(&read.replies) {
+                self.read_answered(number, seq, reply, arrived);
+                continue;
+            }
+            if read.replies.iter().all(Option::is_some) {
+                self.read_fallback(now, number);
+                continue;
+            }
+            let early = read.asked.iter().any(Option::is_some);
+            let to: Asked = if early {
+                read.replies.each_ref().map(Option::is_none)
+            } else {
+                first
+            };
+            for (asked, ask) in read.asked.iter_mut().zip(to) {
+                if ask {
+                    *asked = Some(now);
+                }
+            }
+            let all_asked = read.asked.iter().all(Option::is_some);
             read.stage = ReadStage::Collecting {
                 at_least: committed,
-                replies: Default::default(),
-                asked: first.map(|ask| ask.then_some(now)),
-                escalate_at: Some(escalate_at),
+                escalate_at: (!all_asked).then_some(escalate_at),
             };
-            self.timers
-                .insert((escalate_at, number, Timer::ReadEscalate));
-            let entry = ReadEntry {
-                id: RequestId {
-                    front_end: incarnation,
-                    number,
-                },
-                at_least: committed,
-                request: read.call.clone(),
-            };
-            self.fast.to_send.push((entry, first));
+            if !all_asked {
+                self.timers
+                    .insert((escalate_at, number, Timer::ReadEscalate));
+            }
+            let entry = read_entry(incarnation, number, committed, &read.call);
+            self.fast.to_send.push((entry, to));
         }
     }
 
@@ -196,36 +219,28 @@ impl FrontEnd {
         };
         let ReadStage::Collecting {
             at_least,
-            replies,
-            asked,
             escalate_at,
         } = &mut read.stage
         else {
             return;
         };
+        let at_least = *at_least;
         if let Some(at) = escalate_at.take() {
             self.timers.remove(&(at, number, Timer::ReadEscalate));
         }
         let mut rest = [false; PER_REPLICA];
         let mut silent = Vec::new();
-        for slot in 0..PER_REPLICA {
-            match asked[slot] {
+        for (slot, (asked, vote)) in read.asked.iter_mut().zip(&read.replies).enumerate() {
+            match asked {
                 None => {
-                    asked[slot] = Some(now);
+                    *asked = Some(now);
                     rest[slot] = true;
                 }
-                Some(_) if replies[slot].is_none() => silent.push(slot),
+                Some(_) if vote.is_none() => silent.push(slot),
                 Some(_) => {}
             }
         }
-        let entry = ReadEntry {
-            id: RequestId {
-                front_end: self.incarnation,
-                number,
-            },
-            at_least: *at_least,
-            request: read.call.clone(),
-        };
+        let entry = read_entry(self.incarnation, number, at_least, &read.call);
         for slot in silent {
             self.fast.demote(slot, reask);
         }
@@ -244,77 +259,71 @@ impl FrontEnd {
         let Some(read) = self.fast.reads.get_mut(&number) else {
             return;
         };
-        let ReadStage::Collecting {
-            at_least,
-            replies,
-            asked,
-            escalate_at,
-        } = &mut read.stage
-        else {
+        let Some(asked_at) = read.asked.get(slot).copied().flatten() else {
+            // Not asked (yet): nothing to judge it by.
             return;
         };
-        let took = asked
-            .get(slot)
-            .copied()
-            .flatten()
-            .map(|t| now.saturating_duration_since(t));
+        let took = now.saturating_duration_since(asked_at);
+        let (at_least, escalate_at) = match read.stage {
+            // Asked with the question: kept until the index comes.
+            ReadStage::Index { .. } => {
+                if let Some(vote @ None) = read.replies.get_mut(slot) {
+                    *vote = Some((entry.seq, entry.reply));
+                }
+                return;
+            }
+            ReadStage::Collecting {
+                at_least,
+                escalate_at,
+            } => (at_least, escalate_at),
+        };
         // A correct replica never answers below the index; one that claims to has lied.
-        if entry.seq < *at_least {
+        if entry.seq < at_least {
             return;
         }
-        let Some(vote) = replies.get_mut(slot) else {
+        let Some(vote @ None) = read.replies.get_mut(slot) else {
             return;
         };
-        if vote.is_some() {
-            return;
+        *vote = Some((entry.seq, entry.reply));
+        let alike = two_alike(&read.replies);
+        let all_in = read.replies.iter().all(Option::is_some);
+        // Every manager asked so far answered, none alike: ask the others at once.
+        let ask_rest = escalate_at.is_some()
+            && read
+                .asked
+                .iter()
+                .zip(read.replies.iter())
+                .all(|(a, r)| a.is_none() || r.is_some());
+        self.fast.observe(slot, took);
+        if let Some((seq, reply, arrived)) = alike {
+            self.read_answered(number, seq, reply, arrived);
+        } else if all_in {
+            // All four in and no two alike: only ordering can tell.
+            self.read_fallback(now, number);
+        } else if ask_rest {
+            self.read_escalate(now, number);
         }
-        let matched = replies
-            .iter()
-            .flatten()
-            .find(|(_, r)| *r == entry.reply)
-            .map(|(seq, _)| *seq);
-        let Some(other_seq) = matched else {
-            if let Some(vote) = replies.get_mut(slot) {
-                *vote = Some((entry.seq, entry.reply));
-            }
-            let all_in = replies.iter().all(Option::is_some);
-            // Every manager asked so far answered, none alike: ask the others at once.
-            let ask_rest = escalate_at.is_some()
-                && asked
-                    .iter()
-                    .zip(replies.iter())
-                    .all(|(a, r)| a.is_none() || r.is_some());
-            if let Some(took) = took {
-                self.fast.observe(slot, took);
-            }
-            if all_in {
-                // All four in and no two alike: only ordering can tell.
-                self.read_fallback(now, number);
-            } else if ask_rest {
-                self.read_escalate(now, number);
-            }
+    }
+
+    fn read_answered(&mut self, number: u64, seq: u64, reply: Vec<u8>, arrived: usize) {
+        let Some(read) = self.fast.reads.remove(&number) else {
             return;
         };
-        let arrived = replies.iter().flatten().count() + 1;
-        // The revision: the lower of the two states the answer was read at (both hold it, and
-        // at least one is a correct replica's, so it is not below the index).
-        let seq = entry.seq.min(other_seq);
-        // Those that answered otherwise are not asked first next time.
-        let wrong: Vec<usize> = (0..PER_REPLICA)
-            .filter(|&i| replies[i].as_ref().is_some_and(|(_, r)| *r != entry.reply))
-            .collect();
-        let fallback_at = read.fallback_at;
-        if let Some(at) = *escalate_at {
+        self.timers
+            .remove(&(read.fallback_at, number, Timer::ReadFallback));
+        if let ReadStage::Collecting {
+            escalate_at: Some(at),
+            ..
+        } = read.stage
+        {
             self.timers.remove(&(at, number, Timer::ReadEscalate));
         }
-        self.fast.reads.remove(&number);
-        self.timers
-            .remove(&(fallback_at, number, Timer::ReadFallback));
-        if let Some(took) = took {
-            self.fast.observe(slot, took);
-        }
-        for i in wrong {
-            self.fast.demote(i, self.timeouts.reask.saturating_mul(4));
+        // Those that answered otherwise are not asked first next time.
+        for (slot, vote) in read.replies.iter().enumerate() {
+            if vote.as_ref().is_some_and(|(_, r)| *r != reply) {
+                self.fast
+                    .demote(slot, self.timeouts.reask.saturating_mul(4));
+            }
         }
         self.unordered.remove(&number);
         self.collecting = self.collecting.saturating_sub(1);
@@ -323,7 +332,7 @@ impl FrontEnd {
         self.events.push_back(FrontEndEvent::Answered {
             id: self.id(number),
             seq,
-            reply: entry.reply,
+            reply,
             replies: u8::try_from(arrived).unwrap_or(u8::MAX),
         });
     }
@@ -357,16 +366,30 @@ impl FrontEnd {
         self.order(now, number, read.submitted, read.call, read.trace);
     }
 
-    /// Sends the `ReadIndex` for the reads started since the last one, and the reads whose
-    /// index came.
+    /// Sends the `ReadIndex` for the reads started since the last one (with few reads in
+    /// flight, their `Read` to every manager too, at once), and the reads whose index came.
     pub(super) fn flush_reads(&mut self) {
         if !self.fast.need_index.is_empty() {
             self.fast.next_nonce += 1;
             let nonce = self.fast.next_nonce;
             let numbers = mem::take(&mut self.fast.need_index);
+            let early = self.now.filter(|_| self.fast.reads.len() <= ASK_ALL_UP_TO);
             for number in &numbers {
-                if let Some(read) = self.fast.reads.get_mut(number) {
-                    read.stage = ReadStage::Index { nonce };
+                let Some(read) = self.fast.reads.get_mut(number) else {
+                    continue;
+                };
+                read.stage = ReadStage::Index { nonce };
+                if let Some(now) = early {
+                    read.asked = [Some(now); PER_REPLICA];
+                    let entry = ReadEntry {
+                        id: RequestId {
+                            front_end: self.incarnation,
+                            number: *number,
+                        },
+                        at_least: 0,
+                        request: read.call.clone(),
+                    };
+                    self.fast.to_send.push((entry, [true; PER_REPLICA]));
                 }
             }
             // Nonces whose reads all fell back are forgotten: their answer is of no use.
@@ -415,4 +438,25 @@ impl FrontEnd {
     pub fn fast_reads_in_flight(&self) -> usize {
         self.fast.reads.len()
     }
+}
+
+fn read_entry(front_end: u64, number: u64, at_least: u64, call: &[u8]) -> ReadEntry {
+    ReadEntry {
+        id: RequestId { front_end, number },
+        at_least,
+        request: call.to_vec(),
+    }
+}
+
+/// The first reply two replicas sent alike: the lower of their seqs (both states hold the
+/// answer, and at least one is a correct replica's, so neither is below the index), the
+/// bytes, and how many replies are in.
+fn two_alike(replies: &[Option<(u64, Vec<u8>)>; PER_REPLICA]) -> Option<(u64, Vec<u8>, usize)> {
+    let votes: Vec<&(u64, Vec<u8>)> = replies.iter().flatten().collect();
+    for (i, (seq, reply)) in votes.iter().enumerate() {
+        if let Some((other, _)) = votes[i + 1..].iter().find(|(_, r)| r == reply) {
+            return Some(((*seq).min(*other), reply.clone(), votes.len()));
+        }
+    }
+    None
 }

@@ -1363,17 +1363,22 @@ impl Net {
         }
     }
 
-    /// Starts fast read 1 and gives it commit point `committed`; returns what was sent.
+    /// Starts fast read 1 (alone in flight: asked of every manager with the question for
+    /// the index) and gives it commit point `committed`; returns what was sent then.
     fn read_at(&mut self, committed: u64) -> Vec<(Destination, Message)> {
         assert_eq!(
             self.fe
                 .submit_read(self.t0, b"read".to_vec(), String::new()),
             id(1)
         );
-        assert_eq!(
-            self.sent(),
-            vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })]
-        );
+        let early = Message::Read(vec![crate::wire::ReadEntry {
+            id: id(1),
+            at_least: 0,
+            request: b"read".to_vec(),
+        }]);
+        let mut want = vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })];
+        want.extend(ReplicaId::ALL.map(|r| (Destination::ReplicaManager(r), early.clone())));
+        assert_eq!(self.sent(), want);
         self.read_index_is(self.at(1), 1, committed);
         self.sent()
     }
@@ -1626,8 +1631,13 @@ fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
     n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
     n.fe.submit_read(n.t0, b"r2".to_vec(), String::new());
     // One question for both reads started together.
+    let questions: Vec<_> = n
+        .sent()
+        .into_iter()
+        .filter(|(_, m)| !matches!(m, Message::Read(_)))
+        .collect();
     assert_eq!(
-        n.sent(),
+        questions,
         vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })]
     );
     let sent = n.run_until(n.at(45));
@@ -1644,4 +1654,46 @@ fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
         n.sent().iter().all(|(_, m)| !matches!(m, Message::Read(_))),
         "no Read for reads already ordered"
     );
+}
+
+#[test]
+fn replies_to_a_read_asked_with_the_question_count_if_read_at_or_beyond_the_index() {
+    let mut n = Net::new();
+    n.fe.submit_read(n.t0, b"read".to_vec(), String::new());
+    n.sent();
+    // Before the index: replicas 1 and 2 alike (1 at 5, 2 at 7), replica 3 otherwise; no
+    // answer yet, whatever comes in.
+    n.read_reply(n.at(1), 1, 1, 5, b"A");
+    n.read_reply(n.at(1), 2, 1, 7, b"A");
+    n.read_reply(n.at(1), 3, 1, 7, b"B");
+    assert!(n.events().is_empty(), "nothing counts before the index");
+    // Index 6: replica 1 read too early and is asked again, with the index, as is 4, which
+    // has not answered; 2 and 3 stand.
+    n.read_index_is(n.at(2), 1, 6);
+    assert!(n.events().is_empty());
+    let sent = n.sent();
+    assert_eq!(read_targets(&sent), vec![1, 4]);
+    assert!(sent.iter().all(|(_, m)| matches!(
+        m,
+        Message::Read(entries) if entries.iter().all(|e| e.at_least == 6)
+    )));
+    n.read_reply(n.at(3), 4, 1, 6, b"A");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 6, .. }]
+    ));
+    n.assert_forgotten();
+
+    // A second read whose early replies are alike and up to date is answered at the index.
+    n.fe.submit_read(n.at(10), b"read".to_vec(), String::new());
+    n.sent();
+    n.read_reply(n.at(11), 3, 2, 9, b"C");
+    n.read_reply(n.at(11), 4, 2, 9, b"C");
+    n.read_index_is(n.at(12), 2, 9);
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 9, .. }]
+    ));
+    assert!(n.sent().is_empty(), "no second round");
+    n.assert_forgotten();
 }
