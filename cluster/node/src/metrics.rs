@@ -386,6 +386,8 @@ pub struct FrontEndMetrics {
     agreement: Histogram,
     replies: Histogram,
     drops: IntCounter,
+    /// Fast reads: started, answered on the fast path, ordered instead.
+    fast: (IntCounter, IntCounter, IntCounter),
 }
 
 impl FrontEndMetrics {
@@ -424,6 +426,11 @@ impl FrontEndMetrics {
             agreement,
             replies: histogram(registry, "tessera_front_end_replies_awaited", "Replies that had arrived when two agreed: 2 when the first two agree, more when a replica differed or was slower", vec![2.0, 3.0, 4.0])?,
             drops: counter(registry, "tessera_front_end_datagrams_dropped_total", "Datagrams the front end dropped as undecodable or unauthenticated")?,
+            fast: (
+                counter(registry, "tessera_front_end_fast_reads_total", "Read-only calls started on the fast read path (docs/protocol.md, \"Fast reads\")")?,
+                counter(registry, "tessera_front_end_fast_reads_answered_total", "Fast reads answered without ordering: two replicas alike at or beyond the read index")?,
+                counter(registry, "tessera_front_end_fast_reads_ordered_total", "Fast reads that fell back to ordering (no read index or no two replies alike in time)")?,
+            ),
         })
     }
 
@@ -449,5 +456,8 @@ impl FrontEndMetrics {
             set_counter(missing, *m);
         }
         set_counter(&self.drops, dropped);
+        set_counter(&self.fast.0, s.fast_reads);
+        set_counter(&self.fast.1, s.fast_answered);
+        set_counter(&self.fast.2, s.fast_fallbacks);
     }
 }
