@@ -15,8 +15,6 @@ mod harness;
 #[path = "cluster/workload.rs"]
 mod workload;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::{signal_pid, Options, Role, TestCluster};
@@ -77,37 +75,17 @@ async fn run_history(
     requests: Vec<Request>,
     concurrency: usize,
 ) -> Vec<Event> {
-    let queue = Arc::new(Mutex::new(requests.into_iter().collect::<VecDeque<_>>()));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let fe = fe.clone();
-        let queue = Arc::clone(&queue);
-        tasks.push(tokio::spawn(async move {
-            let mut done = Vec::new();
-            loop {
-                let Some(request) = queue.lock().unwrap().pop_front() else {
-                    return done;
-                };
-                let invoked = Instant::now();
-                let answer = fe
-                    .submit(&request)
-                    .await
-                    .unwrap_or_else(|e| panic!("{request:?} failed: {e}"));
-                done.push(Event {
-                    request,
-                    reply: answer.reply,
-                    seq: answer.seq,
-                    invoked,
-                    returned: Instant::now(),
-                });
-            }
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("caller task"));
-    }
-    all
+    workload::run_workload_timed(fe.clone(), requests, concurrency)
+        .await
+        .into_iter()
+        .map(|t| Event {
+            request: t.answered.request,
+            reply: t.answered.reply,
+            seq: t.answered.seq,
+            invoked: t.done - t.took,
+            returned: t.done,
+        })
+        .collect()
 }
 
 /// Checks the writes against one replica applying them in seq order, and every read's

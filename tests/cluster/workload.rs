@@ -118,7 +118,7 @@ pub async fn run_workload(
     all
 }
 
-/// An answered call, with how long it took and when it ended.
+/// An answered call, with how long it took and when it ended (`done - took`: when it began).
 pub struct Timed {
     pub answered: Answered,
     pub took: std::time::Duration,
@@ -144,15 +144,19 @@ pub async fn run_workload_timed(
                 };
                 let began = std::time::Instant::now();
                 match fe.submit(&request).await {
-                    Ok(a) => done.push(Timed {
-                        answered: Answered {
-                            seq: a.seq,
-                            request,
-                            reply: a.reply,
-                        },
-                        took: began.elapsed(),
-                        done: std::time::Instant::now(),
-                    }),
+                    Ok(a) => {
+                        // `done - took` is exactly when the call began (histories rely on it).
+                        let ended = std::time::Instant::now();
+                        done.push(Timed {
+                            answered: Answered {
+                                seq: a.seq,
+                                request,
+                                reply: a.reply,
+                            },
+                            took: ended - began,
+                            done: ended,
+                        });
+                    }
                     Err(e) => panic!("request {request:?} failed: {e}"),
                 }
             }

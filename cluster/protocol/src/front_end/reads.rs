@@ -305,10 +305,9 @@ impl FrontEnd {
         }
     }
 
-    fn read_answered(&mut self, number: u64, seq: u64, reply: Vec<u8>, arrived: usize) {
-        let Some(read) = self.fast.reads.remove(&number) else {
-            return;
-        };
+    /// Forgets fast read `number` and its timers; returns it.
+    fn take_read(&mut self, number: u64) -> Option<FastRead> {
+        let read = self.fast.reads.remove(&number)?;
         self.timers
             .remove(&(read.fallback_at, number, Timer::ReadFallback));
         if let ReadStage::Collecting {
@@ -318,6 +317,13 @@ impl FrontEnd {
         {
             self.timers.remove(&(at, number, Timer::ReadEscalate));
         }
+        Some(read)
+    }
+
+    fn read_answered(&mut self, number: u64, seq: u64, reply: Vec<u8>, arrived: usize) {
+        let Some(read) = self.take_read(number) else {
+            return;
+        };
         // Those that answered otherwise are not asked first next time.
         for (slot, vote) in read.replies.iter().enumerate() {
             if vote.as_ref().is_some_and(|(_, r)| *r != reply) {
@@ -350,18 +356,9 @@ impl FrontEnd {
 
     /// Orders the read instead, under its number and within its original deadline.
     fn read_fallback(&mut self, now: Instant, number: u64) {
-        let Some(read) = self.fast.reads.remove(&number) else {
+        let Some(read) = self.take_read(number) else {
             return;
         };
-        self.timers
-            .remove(&(read.fallback_at, number, Timer::ReadFallback));
-        if let ReadStage::Collecting {
-            escalate_at: Some(at),
-            ..
-        } = read.stage
-        {
-            self.timers.remove(&(at, number, Timer::ReadEscalate));
-        }
         self.stats.fast_fallbacks += 1;
         self.order(now, number, read.submitted, read.call, read.trace);
     }
