@@ -1,10 +1,11 @@
 //! Issue 16, fast reads, on real `tesserad` processes: a read-heavy, contending workload from
 //! many concurrent callers while datagrams are lost on every link, one replica lies (its reads
 //! too) and another is `kill -9`'d, and, in the second test, while the primary sequencer is
-//! `kill -9`'d. Every call's invocation and response instants are recorded, and a history
-//! checker proves every read linearizable: its answer is the state after some prefix of the
-//! writes (in the order the sequencer chose) that includes every write answered before the
-//! read began and none begun after it was answered. Reads answered on the fast path and reads
+//! `kill -9`'d. Every call's invocation and response instants are recorded, and the history
+//! checker (`tessera_tests::history`, against the test model) proves every read linearizable:
+//! its answer is the state after some prefix of the writes (in the order the sequencer chose)
+//! that includes every write answered before the read began and none begun after it was
+//! answered. Reads answered on the fast path and reads
 //! that fell back to ordering are checked alike; the test also requires that most reads took
 //! the fast path, so it cannot pass by never using it.
 
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 use harness::{signal_pid, Options, Role, TestCluster};
 use tessera_node::FrontEndClient;
 use tessera_protocol::wire::ChaosAction;
-use tessera_types::{Call, Replica, Reply, Request};
+use tessera_tests::history;
+use tessera_types::{Reply, Request};
 use workload::Requests;
 
 /// One call as the caller saw it.
@@ -88,89 +90,27 @@ async fn run_history(
         .collect()
 }
 
-/// Checks the writes against one replica applying them in seq order, and every read's
-/// linearizability (see the module doc). Returns how many reads were checked.
-fn check_history(events: &[Event]) -> usize {
-    let mut writes: Vec<&Event> = events
+/// Checks the history (`tessera_tests::history`); `noops`: views that may have ordered one.
+/// Returns how many reads were checked.
+fn check_history(events: &[Event], noops: u64) -> usize {
+    let answered: Vec<history::Answered<'_>> = events
         .iter()
-        .filter(|e| !e.request.is_read_only())
+        .map(|e| history::Answered {
+            request: &e.request,
+            seq: e.seq,
+            reply: &e.reply,
+            start: e.invoked,
+            end: e.returned,
+        })
         .collect();
-    writes.sort_by_key(|w| w.seq);
-    let reads: Vec<&Event> = events.iter().filter(|e| e.request.is_read_only()).collect();
-
-    // Each read's window of admissible states, as counts of writes applied (in seq order):
-    // at least every write answered before it began, at most those before the first write
-    // that began after it was answered.
-    let mut windows: Vec<(usize, usize, &Event)> = Vec::new();
-    for read in &reads {
-        let must_see = writes
-            .iter()
-            .filter(|w| w.returned < read.invoked)
-            .map(|w| w.seq)
-            .max()
-            .unwrap_or(0);
-        assert!(
-            read.seq >= must_see,
-            "a read began after the write of seq {must_see} was answered, but was answered at revision {}: {read:?}",
-            read.seq
-        );
-        let lo = writes.partition_point(|w| w.seq <= must_see);
-        let hi = writes
-            .iter()
-            .filter(|w| w.invoked > read.returned)
-            .map(|w| w.seq)
-            .min()
-            .map_or(writes.len(), |first_later| {
-                writes.partition_point(|w| w.seq < first_later)
-            });
-        assert!(lo <= hi, "no admissible state for {read:?}");
-        windows.push((lo, hi, read));
+    match history::check(&answered, noops) {
+        Ok(reads) => reads,
+        Err(violations) => panic!(
+            "{} violation(s):\n  {}",
+            violations.len(),
+            violations.join("\n  ")
+        ),
     }
-    windows.sort_by_key(|&(lo, _, _)| lo);
-
-    let mut replica = replica_memory::MemoryReplica::new();
-    let noop = Call::noop().request;
-    let mut applied = 0;
-    let mut next = windows.iter().peekable();
-    let mut open: Vec<(usize, usize, &Event)> = Vec::new();
-    for k in 0..=writes.len() {
-        // The state after the first k writes.
-        if k > 0 {
-            let w = writes[k - 1];
-            assert!(w.seq > applied, "seq {} answered for two writes", w.seq);
-            // Seqs no write was answered for held ordered reads or no-ops: nothing changes.
-            while applied + 1 < w.seq {
-                applied += 1;
-                replica.apply(applied, &noop).unwrap();
-            }
-            applied = w.seq;
-            let expected = replica.apply(w.seq, &w.request).unwrap();
-            assert_eq!(w.reply, expected, "seq {} write {:?}", w.seq, w.request);
-        }
-        while let Some(&&(lo, hi, read)) = next.peek() {
-            if lo > k {
-                break;
-            }
-            open.push((lo, hi, read));
-            next.next();
-        }
-        open.retain(|&(lo, hi, read)| {
-            let here = replica.read(&read.request).unwrap();
-            if here.as_ref() == Some(&read.reply) {
-                return false;
-            }
-            assert!(
-                hi > k,
-                "read {:?} answered {:?} at revision {}, which no admissible state gives (the states after {lo} to {hi} writes in seq order)",
-                read.request,
-                read.reply,
-                read.seq,
-            );
-            true
-        });
-    }
-    assert!(open.is_empty() && next.peek().is_none());
-    reads.len()
 }
 
 /// Keeps replica `id` Byzantine for as long as the returned task runs: it is replaced after
@@ -228,7 +168,7 @@ async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_los
     }
     events.extend(work.await.unwrap());
     liar.abort();
-    let reads = check_history(&events);
+    let reads = check_history(&events, 1);
     report(&fe, "lying replica 1, crashed replica 4, 2% loss", reads);
     let s = cluster.status().await;
     assert!(
@@ -277,7 +217,7 @@ async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
     );
     cluster.kill9(Role::sequencer(primary));
     let events = work.await.unwrap();
-    let reads = check_history(&events);
+    let reads = check_history(&events, 4);
     report(&fe, "primary sequencer killed, 1% loss", reads);
     let s = cluster.status().await;
     assert!(

@@ -18,6 +18,7 @@ use std::fmt;
 use tempfile::TempDir;
 use tessera_types::{Digest, Durability, Replica, ReplicaError, Reply, ReplyBody, Request};
 
+pub mod history;
 pub mod model;
 pub mod table;
 

@@ -88,6 +88,62 @@ impl Model {
         }
     }
 
+    /// The read-only requests, which change nothing (and may be read without a seq).
+    fn read_step(&self, request: &Request) -> Result<Reply, Reply> {
+        let deny = || Reply::code(Code::NotAuthorized);
+        let participant = |u: &UserId| {
+            if u.role() == Role::Participant {
+                Ok(())
+            } else {
+                Err(deny())
+            }
+        };
+        match *request {
+            Request::ListReservationSlotAvailable {
+                admin_id,
+                event_type,
+            } => {
+                let (a, t) = (admin_id, event_type);
+                if a.role() != Role::Admin {
+                    return Err(deny());
+                }
+                let mut rows: Vec<(City, (i64, u8), SlotAvailability)> = self
+                    .slots
+                    .iter()
+                    .filter(|((st, _), _)| *st == t)
+                    .map(|((_, e), (cap, h))| {
+                        (
+                            e.city(),
+                            when(e),
+                            SlotAvailability {
+                                event_id: *e,
+                                event_type: t,
+                                available: cap - h.len() as u32,
+                            },
+                        )
+                    })
+                    .collect();
+                rows.sort_by_key(|(c, w, _)| (*c, *w));
+                Ok(Reply::slots(rows.into_iter().map(|(_, _, r)| r).collect()))
+            }
+            Request::GetEventSchedule { participant_id } => {
+                let p = participant_id;
+                participant(&p)?;
+                let mut rows = self.held(&p);
+                rows.sort_by_key(|(t, e)| (when(e), e.city(), *t));
+                Ok(Reply::schedule(
+                    rows.into_iter()
+                        .map(|(event_type, event_id)| Booking {
+                            event_id,
+                            event_type,
+                        })
+                        .collect(),
+                ))
+            }
+            _ => Err(Reply::code(Code::NotAuthorized)),
+        }
+    }
+
     fn step(&mut self, request: &Request) -> Result<Reply, Reply> {
         // Arguments are typed: step 0 happened where the request was built.
         let deny = || Reply::code(Code::NotAuthorized);
@@ -165,33 +221,6 @@ impl Model {
                 }
                 Ok(Reply::removed(moved, dropped))
             }
-            Request::ListReservationSlotAvailable {
-                admin_id,
-                event_type,
-            } => {
-                let (a, t) = (admin_id, event_type);
-                if a.role() != Role::Admin {
-                    return Err(deny());
-                }
-                let mut rows: Vec<(City, (i64, u8), SlotAvailability)> = self
-                    .slots
-                    .iter()
-                    .filter(|((st, _), _)| *st == t)
-                    .map(|((_, e), (cap, h))| {
-                        (
-                            e.city(),
-                            when(e),
-                            SlotAvailability {
-                                event_id: *e,
-                                event_type: t,
-                                available: cap - h.len() as u32,
-                            },
-                        )
-                    })
-                    .collect();
-                rows.sort_by_key(|(c, w, _)| (*c, *w));
-                Ok(Reply::slots(rows.into_iter().map(|(_, _, r)| r).collect()))
-            }
             Request::ReserveTicket {
                 participant_id,
                 event_type,
@@ -217,19 +246,8 @@ impl Model {
                 }
                 Ok(Reply::code(Code::Reserved))
             }
-            Request::GetEventSchedule { participant_id } => {
-                let p = participant_id;
-                participant(&p)?;
-                let mut rows = self.held(&p);
-                rows.sort_by_key(|(t, e)| (when(e), e.city(), *t));
-                Ok(Reply::schedule(
-                    rows.into_iter()
-                        .map(|(event_type, event_id)| Booking {
-                            event_id,
-                            event_type,
-                        })
-                        .collect(),
-                ))
+            Request::ListReservationSlotAvailable { .. } | Request::GetEventSchedule { .. } => {
+                self.read_step(request)
             }
             Request::CancelTicket {
                 participant_id,
@@ -327,6 +345,14 @@ impl Replica for Model {
 
     fn applied_seq(&self) -> u64 {
         self.seq
+    }
+
+    fn read(&self, request: &Request) -> Result<Option<Reply>, ReplicaError> {
+        Ok(request
+            .is_read_only()
+            .then(|| match self.read_step(request) {
+                Ok(r) | Err(r) => r,
+            }))
     }
 
     fn export(&self) -> Result<Snapshot, ReplicaError> {
