@@ -165,7 +165,7 @@ async fn chaos_soak() {
         cluster.cfg.recovery.checkpoint_interval,
         CHECKPOINT_INTERVAL
     );
-    let fe = cluster.front_end();
+    let fe = cluster.front_end_with_fast_reads();
     let calls = Arc::new(Mutex::new(Vec::<Call>::new()));
     // Clients hold it shared for each call; a round start takes it to quiesce the cluster.
     let gate = Arc::new(RwLock::new(()));

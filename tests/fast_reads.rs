@@ -148,7 +148,7 @@ async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_los
         seed: 16,
         ..Options::default()
     });
-    let fe = cluster.front_end();
+    let fe = cluster.front_end_with_fast_reads();
     let mut events = run_history(&fe, read_heavy(200, 160), 8).await;
     let liar = keep_lying(&cluster, 1);
     let work = {
@@ -206,7 +206,7 @@ async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
         }
         Err(s) => panic!("no primary: {s:#?}"),
     };
-    let fe = cluster.front_end();
+    let fe = cluster.front_end_with_fast_reads();
     let work = {
         let fe = fe.clone();
         tokio::spawn(async move { run_history(&fe, read_heavy(2000, 170), 16).await })

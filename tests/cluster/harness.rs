@@ -150,11 +150,25 @@ impl TestCluster {
         self.local.restart(role).expect("tesserad restarts");
     }
 
+    /// A front end that orders every call, reads too (`[front_end] fast_reads = false`): its
+    /// answers take the seqs 1..=n, one each, which the checks of ordering rely on.
     pub fn front_end(&self) -> FrontEndClient {
-        let cfg = tessera_testkit::cluster::as_front_end(
+        self.front_end_reading(false)
+    }
+
+    /// A front end as configured by default, answering reads on the fast path
+    /// (`docs/protocol.md`, "Fast reads"): a fast read's revision is the seq of a state it
+    /// read, not one of its own; check such histories with `tessera_tests::history`.
+    pub fn front_end_with_fast_reads(&self) -> FrontEndClient {
+        self.front_end_reading(true)
+    }
+
+    fn front_end_reading(&self, fast_reads: bool) -> FrontEndClient {
+        let mut cfg = tessera_testkit::cluster::as_front_end(
             &self.cfg,
             tessera_testkit::cluster::TEST_FRONT_END,
         );
+        cfg.front_end.fast_reads = fast_reads;
         FrontEndClient::start(&cfg).expect("front end starts")
     }
 
