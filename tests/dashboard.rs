@@ -244,12 +244,17 @@ async fn the_dashboard_shows_a_byzantine_replica_replaced_and_drives_fault_injec
     // Fail before starting anything when the browser is missing.
     installed("chromium");
     installed("chromedriver");
-    let cluster = TestCluster::start(Options {
-        supervised: true,
-        chaos: true,
-        recovery: harness::quick_recovery(25),
-        ..Options::default()
-    });
+    // The calls below are reads: ordered, so that the lying replica's answers are voted on
+    // (a wrong fast read only falls back to ordering, docs/protocol.md, "Fast reads").
+    let cluster = TestCluster::start_with(
+        Options {
+            supervised: true,
+            chaos: true,
+            recovery: harness::quick_recovery(25),
+            ..Options::default()
+        },
+        |cfg| cfg.front_end.fast_reads = false,
+    );
     cluster.wait_gateway(Duration::from_secs(20)).await;
     let gateway = cluster.cfg.gateway.listen;
     let browser = Browser::start(1400, 1000);

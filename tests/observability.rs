@@ -234,6 +234,9 @@ async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_th
             ..Options::default()
         },
         |cfg| {
+            // The calls below are reads: ordered, so that the lying replica's answers are
+            // voted on (a wrong fast read only falls back, docs/protocol.md, "Fast reads").
+            cfg.front_end.fast_reads = false;
             let address = || -> Option<SocketAddr> {
                 Some(SocketAddr::from((
                     [127, 0, 0, 1],
@@ -697,11 +700,16 @@ async fn tesserad_up_gives_every_role_a_metrics_url_and_prints_them_and_the_dash
 async fn the_managers_log_the_gateways_request_id_next_to_the_seq() {
     let dir = tempfile::tempdir().unwrap();
     let cluster_log = dir.path().join("cluster.log");
-    let cluster = TestCluster::start(Options {
-        log: Some(cluster_log.clone()),
-        log_level: Some("warn,tessera_node::replica_manager=debug".into()),
-        ..Options::default()
-    });
+    // The call is a read: ordered, so that it takes a seq for the managers to log (a fast
+    // read takes none).
+    let cluster = TestCluster::start_with(
+        Options {
+            log: Some(cluster_log.clone()),
+            log_level: Some("warn,tessera_node::replica_manager=debug".into()),
+            ..Options::default()
+        },
+        |cfg| cfg.front_end.fast_reads = false,
+    );
     cluster.wait_converged(0, Duration::from_secs(20)).await;
     let gateway = LoggingGateway::start(&cluster, "traced", &[], &[]).await;
     let seq = gateway.call("trace-rm-1");

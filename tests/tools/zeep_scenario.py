@@ -46,7 +46,8 @@ check("remove -> REMOVED with moved/dropped", r.code == "REMOVED" and r.moved ==
 revisions = []
 for _ in range(2):
     revisions.append(svc.getEventSchedule(participantID=p2).revision)
-check("revisions increase", revisions[1] > revisions[0], revisions)
+# Reads may be answered at the revision they read (fast reads) or at one of their own: never lower.
+check("revisions never go back", revisions[1] >= revisions[0] > 0, revisions)
 
 try:
     svc.reserveTicket(participantID=f"{city}X0001", eventType="Concerts", eventID=e1)
