@@ -51,6 +51,19 @@ fn week(e: &EventId) -> i64 {
     (days(e) + 3).div_euclid(7)
 }
 
+fn deny() -> Reply {
+    Reply::code(Code::NotAuthorized)
+}
+
+/// Only a participant may: anyone else is refused.
+fn participant(u: &UserId) -> Result<(), Reply> {
+    if u.role() == Role::Participant {
+        Ok(())
+    } else {
+        Err(deny())
+    }
+}
+
 impl Model {
     fn held(&self, p: &UserId) -> Vec<Key> {
         self.slots
@@ -90,14 +103,6 @@ impl Model {
 
     /// The read-only requests, which change nothing (and may be read without a seq).
     fn read_step(&self, request: &Request) -> Result<Reply, Reply> {
-        let deny = || Reply::code(Code::NotAuthorized);
-        let participant = |u: &UserId| {
-            if u.role() == Role::Participant {
-                Ok(())
-            } else {
-                Err(deny())
-            }
-        };
         match *request {
             Request::ListReservationSlotAvailable {
                 admin_id,
@@ -146,14 +151,6 @@ impl Model {
 
     fn step(&mut self, request: &Request) -> Result<Reply, Reply> {
         // Arguments are typed: step 0 happened where the request was built.
-        let deny = || Reply::code(Code::NotAuthorized);
-        let participant = |u: &UserId| {
-            if u.role() == Role::Participant {
-                Ok(())
-            } else {
-                Err(deny())
-            }
-        };
         match *request {
             Request::AddReservationSlot {
                 admin_id,
