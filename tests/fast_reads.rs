@@ -16,25 +16,14 @@ mod harness;
 #[path = "cluster/workload.rs"]
 mod workload;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::{signal_pid, Options, Role, TestCluster};
 use tessera_node::FrontEndClient;
 use tessera_protocol::wire::ChaosAction;
 use tessera_tests::history;
-use tessera_types::{Reply, Request};
-use workload::Requests;
-
-/// One call as the caller saw it.
-#[derive(Debug, Clone)]
-struct Event {
-    request: Request,
-    reply: Reply,
-    /// The revision the cluster answered with.
-    seq: u64,
-    invoked: Instant,
-    returned: Instant,
-}
+use tessera_types::Request;
+use workload::{run_workload_timed, Requests, Timed};
 
 /// Half reads, half the contention-heavy mix (itself a fifth reads), over the same small
 /// space of participants, admins and events, so that reads see writes land.
@@ -71,36 +60,17 @@ fn read_heavy(n: usize, seed: u64) -> Vec<Request> {
         .collect()
 }
 
-/// Runs `requests` from `concurrency` callers; every call must be answered.
-async fn run_history(
-    fe: &FrontEndClient,
-    requests: Vec<Request>,
-    concurrency: usize,
-) -> Vec<Event> {
-    workload::run_workload_timed(fe.clone(), requests, concurrency)
-        .await
-        .into_iter()
-        .map(|t| Event {
-            request: t.answered.request,
-            reply: t.answered.reply,
-            seq: t.answered.seq,
-            invoked: t.done - t.took,
-            returned: t.done,
-        })
-        .collect()
-}
-
 /// Checks the history (`tessera_tests::history`); `noops`: views that may have ordered one.
 /// Returns how many reads were checked.
-fn check_history(events: &[Event], noops: u64) -> usize {
-    let answered: Vec<history::Answered<'_>> = events
+fn check_history(calls: &[Timed], noops: u64) -> usize {
+    let answered: Vec<history::Answered<'_>> = calls
         .iter()
-        .map(|e| history::Answered {
-            request: &e.request,
-            seq: e.seq,
-            reply: &e.reply,
-            start: e.invoked,
-            end: e.returned,
+        .map(|t| history::Answered {
+            request: &t.answered.request,
+            seq: t.answered.seq,
+            reply: &t.answered.reply,
+            start: t.done - t.took,
+            end: t.done,
         })
         .collect();
     match history::check(&answered, noops) {
@@ -149,12 +119,9 @@ async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_los
         ..Options::default()
     });
     let fe = cluster.front_end_with_fast_reads();
-    let mut events = run_history(&fe, read_heavy(200, 160), 8).await;
+    let mut events = run_workload_timed(fe.clone(), read_heavy(200, 160), 8).await;
     let liar = keep_lying(&cluster, 1);
-    let work = {
-        let fe = fe.clone();
-        tokio::spawn(async move { run_history(&fe, read_heavy(2400, 161), 16).await })
-    };
+    let work = tokio::spawn(run_workload_timed(fe.clone(), read_heavy(2400, 161), 16));
     // Replica 4 crashes twice while the work runs (its manager replaces it each time).
     for _ in 0..2 {
         let before = fe.stats().answered;
@@ -207,10 +174,7 @@ async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
         Err(s) => panic!("no primary: {s:#?}"),
     };
     let fe = cluster.front_end_with_fast_reads();
-    let work = {
-        let fe = fe.clone();
-        tokio::spawn(async move { run_history(&fe, read_heavy(2000, 170), 16).await })
-    };
+    let work = tokio::spawn(run_workload_timed(fe.clone(), read_heavy(2000, 170), 16));
     assert!(
         harness::eventually(Duration::from_secs(60), || fe.stats().answered > 600).await,
         "the workload stalled"
