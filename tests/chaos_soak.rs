@@ -50,7 +50,7 @@ const HANG_FOR: Duration = Duration::from_secs(5);
 /// The bounds of `docs/recovery.md` "Bounded repair", for the default configuration.
 const WRONG_BOUND: Duration = Duration::from_secs(2);
 const HANG_THRESHOLD: Duration = Duration::from_millis(1500);
-const CHECKPOINT_INTERVAL: u64 = 1000;
+const CHECKPOINT_INTERVAL: u64 = 10_000;
 /// `[exactly_once] max_entries` of the soak's cluster.
 const REMEMBERED: u64 = 2_000;
 /// Calls issued by all clients, numbering the message ids.

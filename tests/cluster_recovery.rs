@@ -420,3 +420,42 @@ async fn a_replica_whose_replies_look_right_but_whose_state_is_wrong_is_caught_b
         .wait_converged(answers.len() as u64, Duration::from_secs(30))
         .await;
 }
+
+/// The same damage on a cluster that goes quiet long before the next checkpoint seq (the
+/// default interval, 10,000): the idle replicas' digests at the seq they all stopped at give
+/// it away. Fails if only checkpoints are compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_state_is_caught_when_the_cluster_goes_quiet_before_any_checkpoint() {
+    let cluster = TestCluster::start(Options {
+        chaos: true,
+        ..Options::default()
+    });
+    let interval = cluster.cfg.recovery.checkpoint_interval;
+    assert!(interval >= 10_000, "the default interval: {interval}");
+    let fe = cluster.front_end();
+    let mut answers = run_workload(&fe, workload(40, 101), 8).await;
+    cluster.wait_converged(40, Duration::from_secs(20)).await;
+    // Reads (ordered by this front end) cannot show the damage in a reply.
+    cluster.chaos(2, ChaosAction::CorruptState).await;
+    let reads: Vec<Request> = (0..30)
+        .map(|i| Request::GetEventSchedule {
+            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12)
+                .parse()
+                .unwrap(),
+        })
+        .collect();
+    answers.extend(run_workload(&fe, reads, 4).await);
+    let s = cluster
+        .wait_replacements(2, 1, Duration::from_secs(20))
+        .await;
+    let next = s.next_seq.unwrap_or(0);
+    assert!(
+        next <= interval,
+        "no checkpoint seq was reached (next seq {next})"
+    );
+    assert_eq!(fe.stats().wrong, 0, "no reply was wrong: a digest decided");
+    check_against_single_replica(&answers);
+    cluster
+        .wait_converged(answers.len() as u64, Duration::from_secs(30))
+        .await;
+}

@@ -102,7 +102,9 @@ pub struct OperatorSection {
 #[serde(deny_unknown_fields, default)]
 pub struct RecoverySection {
     /// Every this many sequence numbers each replica's state is exported and its digest
-    /// compared with the others'; state transfer starts from these checkpoints.
+    /// compared with the others'; state transfer starts from these checkpoints. An export
+    /// costs the whole state, so the interval spreads it over many calls (at 1000 it took a
+    /// sixth of the cluster's CPU under load: `docs/performance.md`, "Checkpoint interval").
     pub checkpoint_interval: u64,
     /// A replica with work outstanding this long without answering is considered hung.
     pub hang_threshold_ms: u64,
@@ -113,7 +115,7 @@ pub struct RecoverySection {
 impl Default for RecoverySection {
     fn default() -> Self {
         RecoverySection {
-            checkpoint_interval: 1000,
+            checkpoint_interval: 10_000,
             hang_threshold_ms: 1500,
             retry_ms: 200,
         }
@@ -435,7 +437,7 @@ impl Default for SequencerSection {
         SequencerSection {
             address: SocketAddr::from(([127, 0, 0, 1], 7400)),
             retain_max: 100_000,
-            retain_min: 10_000,
+            retain_min: 30_000,
             metrics_address: None,
             public_key: None,
             others: Vec::new(),

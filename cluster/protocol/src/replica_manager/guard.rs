@@ -52,6 +52,9 @@ pub const SHOWN_VOTED_OUT: usize = 2;
 /// reports its digest for a checkpoint long after theirs, and it must still be compared
 /// (256 checkpoints: 256,000 seqs at the default interval, in about 36 KiB).
 const CHECKPOINTS_KEPT: usize = 256;
+/// Quiet digests remembered (a manager makes at most one per `DIGEST_EVERY` of idleness):
+/// they are compared when the cluster goes quiet, when every replica stops at the same seq.
+const QUIET_KEPT: usize = 32;
 /// A vote is resent every retry interval this many times, then every `VOTE_SLOW_RESEND`
 /// retry intervals until the replica's generation moves on (the owner may be down for a
 /// while; when it comes back its `Hello` brings the vote at once).
@@ -129,6 +132,8 @@ pub struct Guard {
     tracked: [Tracked; REPLICAS as usize],
     /// seq → the digest each replica reported for it.
     checkpoints: BTreeMap<u64, [Option<[u8; 32]>; REPLICAS as usize]>,
+    /// The same for the digests of idle replicas at other seqs (`my_quiet_digest`).
+    quiet: BTreeMap<u64, [Option<[u8; 32]>; REPLICAS as usize]>,
     greeting: Option<Greeting>,
     out: VecDeque<(Destination, Message)>,
     decisions: VecDeque<VoteReason>,
@@ -177,6 +182,7 @@ impl Guard {
             cfg,
             tracked,
             checkpoints: BTreeMap::new(),
+            quiet: BTreeMap::new(),
             greeting: Some(Greeting {
                 unanswered: cfg.me.others().collect(),
                 next: now,
@@ -368,7 +374,7 @@ impl Guard {
             runs,
             ..Tracked::default()
         };
-        for digests in self.checkpoints.values_mut() {
+        for digests in self.checkpoints.values_mut().chain(self.quiet.values_mut()) {
             digests[i] = None;
         }
         self.events.push_back(GuardEvent::Learnt {
@@ -448,16 +454,51 @@ impl Guard {
         incarnation: Incarnation,
         digest: [u8; 32],
     ) {
+        self.on_digest(now, replica, seq, incarnation, digest, false);
+    }
+
+    /// The digest of an idle replica's state at a seq that is no checkpoint, ours or a
+    /// peer's: compared like a checkpoint's, but kept apart (and fewer of them), so that
+    /// they never push out the checkpoints a lagging replica is still to be compared with.
+    pub fn on_quiet_digest(
+        &mut self,
+        now: Instant,
+        replica: ReplicaId,
+        seq: u64,
+        incarnation: Incarnation,
+        digest: [u8; 32],
+    ) {
+        self.on_digest(now, replica, seq, incarnation, digest, true);
+    }
+
+    fn on_digest(
+        &mut self,
+        now: Instant,
+        replica: ReplicaId,
+        seq: u64,
+        incarnation: Incarnation,
+        digest: [u8; 32],
+        quiet: bool,
+    ) {
         self.learn(replica, incarnation);
         let i = replica.index();
         if incarnation.generation != self.tracked[i].incarnation.generation {
             return;
         }
-        let digests = self.checkpoints.entry(seq).or_default();
+        let (table, kept) = if quiet {
+            (&mut self.quiet, QUIET_KEPT)
+        } else {
+            (&mut self.checkpoints, CHECKPOINTS_KEPT)
+        };
+        let digests = table.entry(seq).or_default();
         digests[i] = Some(digest);
         let digests = *digests;
-        while self.checkpoints.len() > CHECKPOINTS_KEPT {
-            if let Some((old, _)) = self.checkpoints.pop_first() {
+        let mut pruned = Vec::new();
+        while table.len() > kept {
+            pruned.extend(table.pop_first().map(|(old, _)| old));
+        }
+        for old in pruned {
+            if !self.checkpoints.contains_key(&old) && !self.quiet.contains_key(&old) {
                 self.disagreed.remove(&old);
             }
         }
@@ -478,6 +519,16 @@ impl Guard {
 
     /// Our own checkpoint: record it and tell every manager.
     pub fn my_checkpoint(&mut self, now: Instant, seq: u64, digest: [u8; 32]) {
+        self.my_digest(now, seq, digest, false);
+    }
+
+    /// Our idle replica's digest at a seq that is no checkpoint: record it and tell every
+    /// manager (as a `Checkpoint` message: the seq tells them which it is).
+    pub fn my_quiet_digest(&mut self, now: Instant, seq: u64, digest: [u8; 32]) {
+        self.my_digest(now, seq, digest, true);
+    }
+
+    fn my_digest(&mut self, now: Instant, seq: u64, digest: [u8; 32], quiet: bool) {
         let me = self.cfg.me;
         let incarnation = self.incarnation(me);
         self.broadcast(Message::Checkpoint {
@@ -485,7 +536,7 @@ impl Guard {
             incarnation,
             digest,
         });
-        self.on_checkpoint(now, me, seq, incarnation, digest);
+        self.on_digest(now, me, seq, incarnation, digest, quiet);
     }
 
     /// Checkpoints (seq, digest) that at least two replicas agree on, highest first.
@@ -975,6 +1026,34 @@ mod tests {
         }
         g.on_checkpoint(now, r(4), 1000, inc(0, 0), [9; 32]);
         assert_eq!(votes(&mut g), vec![(r(4), VoteReason::Digest)]);
+    }
+
+    /// A state gone wrong behind right replies, on a cluster gone quiet before the next
+    /// checkpoint seq: the idle replicas' digests give it away, and however many of them
+    /// come, the checkpoints a lagging replica is still to be compared with stay.
+    #[test]
+    fn quiet_digests_are_compared_and_leave_the_checkpoints_alone() {
+        let now = Instant::now();
+        let mut g = guard(1);
+        g.my_checkpoint(now, 1000, [1; 32]);
+        g.on_checkpoint(now, r(2), 1000, inc(0, 0), [1; 32]);
+        for seq in 1001..1001 + 10 * QUIET_KEPT as u64 {
+            g.my_quiet_digest(now, seq, [2; 32]);
+            g.on_quiet_digest(now, r(2), seq, inc(0, 0), [2; 32]);
+        }
+        assert!(votes(&mut g).is_empty());
+        assert_eq!(g.checkpoint_view(r(1)), Some((1000, Some(true))));
+        let last = 1000 + 10 * QUIET_KEPT as u64;
+        g.on_quiet_digest(now, r(3), last, inc(0, 0), [9; 32]);
+        assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Digest)]);
+        assert_eq!(g.counters().checkpoint_disagreements, 1);
+        // The checkpoint is still there for replica 4, however late its digest comes.
+        g.on_checkpoint(now, r(4), 1000, inc(0, 0), [9; 32]);
+        assert_eq!(
+            votes(&mut g),
+            vec![(r(4), VoteReason::Digest)],
+            "a vote each"
+        );
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl Default for RmConfig {
             timeouts: Timeouts::default(),
             holdback_max: DEFAULT_HOLDBACK_MAX,
             reply_cache: DEFAULT_REPLY_CACHE,
-            checkpoint_interval: 1000,
+            checkpoint_interval: 10_000,
             hang_threshold: Duration::from_millis(1500),
             retry: Duration::from_millis(200),
             sync_interval: Duration::from_millis(10),
@@ -545,6 +545,12 @@ impl ReplicaManager {
             }
             (Owed::Digest, FromReplica::Digest { applied, digest }) => {
                 self.replica.digest = (applied == self.replica.last_applied).then_some(digest);
+                // Compared like a checkpoint's: when the cluster goes quiet every replica is
+                // idle at the same seq, so a state gone wrong behind right replies is found
+                // then, without waiting for load to bring the next checkpoint seq.
+                if self.replica.digest.is_some() && applied > 0 && !self.checkpoint_due(applied) {
+                    self.guard.my_quiet_digest(now, applied, digest);
+                }
             }
             (Owed::Imported, FromReplica::Imported { applied }) => {
                 self.finish_recovery(now, applied);
@@ -1103,13 +1109,23 @@ impl ReplicaManager {
     /// Messages between replica managers: detection, agreement and state transfer.
     fn on_peer(&mut self, now: Instant, peer: ReplicaId, msg: Message) {
         match msg {
+            // Every manager has the same interval: the seq says whether this is a checkpoint
+            // or an idle replica's digest (`Guard::on_quiet_digest`).
+            Message::Checkpoint {
+                seq,
+                incarnation,
+                digest,
+            } if self.checkpoint_due(seq) => {
+                self.guard
+                    .on_checkpoint(now, peer, seq, incarnation, digest)
+            }
             Message::Checkpoint {
                 seq,
                 incarnation,
                 digest,
             } => self
                 .guard
-                .on_checkpoint(now, peer, seq, incarnation, digest),
+                .on_quiet_digest(now, peer, seq, incarnation, digest),
             Message::Vote {
                 replica,
                 generation,

@@ -97,7 +97,7 @@ impl Default for SequencerConfig {
         SequencerConfig {
             timeouts: Timeouts::default(),
             retain_max: 100_000,
-            retain_min: 10_000,
+            retain_min: 30_000,
             instance: 0,
             accepts: |_| true,
             me: 1,

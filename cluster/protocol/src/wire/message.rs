@@ -452,7 +452,8 @@ pub enum Message {
         nonce: u64,
         status: RmStatus,
     },
-    /// Replica manager → all replica managers: my replica's state digest after `seq`.
+    /// Replica manager → all replica managers: my replica's state digest after `seq`, at a
+    /// checkpoint seq or, when it went idle, at the seq it stopped at (a quiet digest).
     Checkpoint {
         seq: u64,
         incarnation: Incarnation,

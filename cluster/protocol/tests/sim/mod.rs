@@ -226,7 +226,8 @@ impl Scenario {
             service_us: (20, 300),
             max_datagram: 1400,
             retain_max: SequencerConfig::default().retain_max,
-            checkpoint_interval: RmConfig::default().checkpoint_interval,
+            // Scenarios are short: a tenth of the default interval so that they see checkpoints.
+            checkpoint_interval: RmConfig::default().checkpoint_interval / 10,
             timeouts: Timeouts::default(),
             faults: Vec::new(),
             deadline: Duration::from_secs(120),
