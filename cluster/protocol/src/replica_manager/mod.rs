@@ -637,7 +637,7 @@ impl ReplicaManager {
         at(self.guard.poll_timeout());
         at(self.transfer.as_ref().and_then(StateTransfer::poll_timeout));
         at(self.sync_wanted().then_some(self.replica.next_sync));
-        at(self.digest_wanted().then_some(self.replica.next_digest));
+        at(self.digest_wanted().then(|| self.replica.digest_due()));
         next
     }
 
@@ -801,7 +801,7 @@ impl ReplicaManager {
             self.replica.next_sync = now + self.cfg.sync_interval;
             self.ask_replica(ToReplica::Sync, Owed::Synced);
         }
-        if self.digest_wanted() && now >= self.replica.next_digest {
+        if self.digest_wanted() && now >= self.replica.digest_due() {
             self.replica.next_digest = now + DIGEST_EVERY;
             self.replica.digest_seq = Some(self.replica.last_applied);
             self.ask_replica(ToReplica::Digest, Owed::Digest);

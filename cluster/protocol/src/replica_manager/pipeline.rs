@@ -17,6 +17,11 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// the persistent replicas a digest walks the whole state.
 pub const DIGEST_EVERY: Duration = Duration::from_millis(200);
 
+/// ... and only once it has been idle this long: under a steady trickle of calls a replica is
+/// idle between any two of them, and a digest then (all four replicas at about the same time,
+/// each walking its whole state) held up the next call: it was most of the 1-connection p99.
+pub const DIGEST_QUIET: Duration = Duration::from_millis(50);
+
 /// An answer the replica owes, in the order it will come.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owed {
@@ -110,5 +115,11 @@ impl Pipeline {
     /// Idle, and the digest at `last_applied` not asked for yet.
     pub fn digest_wanted(&self) -> bool {
         self.ready.is_some() && self.owed.is_empty() && self.digest_seq != Some(self.last_applied)
+    }
+
+    /// When the digest is due, if wanted: [`DIGEST_EVERY`] after the last one and
+    /// [`DIGEST_QUIET`] after the replica's last progress.
+    pub fn digest_due(&self) -> Instant {
+        self.next_digest.max(self.last_progress + DIGEST_QUIET)
     }
 }

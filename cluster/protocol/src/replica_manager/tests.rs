@@ -1725,3 +1725,45 @@ fn a_fast_read_answered_below_its_index_is_not_sent() {
     h.deliver_all();
     assert!(read_replies(&h.sent()).is_empty());
 }
+
+/// The digests this manager sent its peers: (to, seq, digest).
+fn digests_sent(sent: Vec<(Destination, Message)>) -> Vec<(Destination, u64, [u8; 32])> {
+    sent.into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::Checkpoint { seq, digest, .. } => Some((to, seq, digest)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A replica idle between the calls of a steady trickle is not asked for its digest: every
+/// replica walking its whole state at about the same time held up the next call. Once it
+/// has been quiet for `DIGEST_QUIET` it is, and the digest at the seq it stopped at goes to
+/// the other managers, to be compared like a checkpoint's.
+#[test]
+fn an_idle_replica_is_asked_for_its_digest_once_quiet_and_the_peers_are_told() {
+    let mut h = Harness::new();
+    let quiet = pipeline::DIGEST_QUIET.as_millis() as u64;
+    let every = quiet / 2;
+    // Longer than `DIGEST_EVERY`, the least time between two digests.
+    let calls = 2 * pipeline::DIGEST_EVERY.as_millis() as u64 / every;
+    for k in 1..=calls {
+        let ms = k * every;
+        h.data(ms, &[k]);
+        assert_eq!(h.deliver(), vec![k]);
+        h.reply(ms, k, vec![1]);
+        h.timeout(ms + every - 1);
+        assert_eq!(digests_sent(h.sent()), vec![], "call {k}: not quiet yet");
+    }
+    let last = calls * every;
+    h.timeout(last + quiet - 1);
+    assert_eq!(digests_sent(h.sent()), vec![]);
+    h.timeout(last + quiet);
+    assert_eq!(
+        digests_sent(h.sent()),
+        [1, 3, 4].map(|p| (Destination::ReplicaManager(r(p)), calls, [calls as u8; 32]))
+    );
+    // Once per seq: nothing more while nothing more is applied.
+    h.timeout(last + 10 * quiet);
+    assert_eq!(digests_sent(h.sent()), vec![]);
+}
