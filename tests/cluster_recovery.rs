@@ -26,6 +26,18 @@ fn opts(chaos: bool) -> Options {
     }
 }
 
+/// `n` schedule reads of participants in all three cities: replies a damaged slot capacity
+/// cannot change.
+fn schedule_reads(n: usize) -> Vec<Request> {
+    (0..n)
+        .map(|i| Request::GetEventSchedule {
+            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12)
+                .parse()
+                .unwrap(),
+        })
+        .collect()
+}
+
 fn replacements(s: &tessera_node::status::ClusterStatus, id: u8) -> u32 {
     s.replicas[usize::from(id) - 1].replacements.unwrap_or(0)
 }
@@ -394,14 +406,7 @@ async fn a_replica_whose_replies_look_right_but_whose_state_is_wrong_is_caught_b
     // replies stay right. Only reads follow, whose replies the damage cannot change: no
     // front end ever sees a wrong answer, so only the checkpoint digests can give it away.
     cluster.chaos(3, ChaosAction::CorruptState).await;
-    let reads: Vec<Request> = (0..80)
-        .map(|i| Request::GetEventSchedule {
-            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12)
-                .parse()
-                .unwrap(),
-        })
-        .collect();
-    answers.extend(run_workload(&fe, reads, 4).await);
+    answers.extend(run_workload(&fe, schedule_reads(80), 4).await);
     let s = cluster
         .wait_replacements(3, 1, Duration::from_secs(15))
         .await;
@@ -437,14 +442,7 @@ async fn a_wrong_state_is_caught_when_the_cluster_goes_quiet_before_any_checkpoi
     cluster.wait_converged(40, Duration::from_secs(20)).await;
     // Reads (ordered by this front end) cannot show the damage in a reply.
     cluster.chaos(2, ChaosAction::CorruptState).await;
-    let reads: Vec<Request> = (0..30)
-        .map(|i| Request::GetEventSchedule {
-            participant_id: format!("{}P{:04}", ["MTL", "TOR", "VAN"][i % 3], i % 12)
-                .parse()
-                .unwrap(),
-        })
-        .collect();
-    answers.extend(run_workload(&fe, reads, 4).await);
+    answers.extend(run_workload(&fe, schedule_reads(30), 4).await);
     let s = cluster
         .wait_replacements(2, 1, Duration::from_secs(20))
         .await;
