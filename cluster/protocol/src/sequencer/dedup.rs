@@ -10,8 +10,12 @@
 //! from its records, the forgotten tops from those and from its front-end summary.
 //!
 //! The price of the forgotten top: a request that was never ordered while `window` later ones
-//! of its front end were is refused too. Its front end gave up on it long before (requests time
-//! out well within that many assignments), so nobody is waiting for it.
+//! of its front end were is refused too. Its front end has given up on it by then, or is about
+//! to: the default window (`retain_max`, 100,000) lasts 4 s at the highest rate measured
+//! (25,000 calls/s, `docs/performance.md`), against a 5 s request timeout, and for it to pass
+//! every retransmission of that one request (at most 250 ms apart) must have been lost while
+//! its front end's later requests got through. The simulation with a window of 300 does see
+//! it (`a_slow_replica_catches_up_by_state_transfer` runs without loss for that reason).
 
 use std::collections::{BTreeMap, VecDeque};
 
