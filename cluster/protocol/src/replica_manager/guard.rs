@@ -126,13 +126,24 @@ struct Greeting {
     sent: u32,
 }
 
+/// Where a state digest was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAt {
+    /// A checkpoint seq: every replica exports its state there.
+    Checkpoint,
+    /// Another seq, at which the replica went idle: compared like a checkpoint's, but kept
+    /// apart (and fewer of them), so that they never push out the checkpoints a lagging
+    /// replica is still to be compared with.
+    Quiet,
+}
+
 /// The guard of one replica manager.
 pub struct Guard {
     cfg: GuardConfig,
     tracked: [Tracked; REPLICAS as usize],
     /// seq → the digest each replica reported for it.
     checkpoints: BTreeMap<u64, [Option<[u8; 32]>; REPLICAS as usize]>,
-    /// The same for the digests of idle replicas at other seqs (`my_quiet_digest`).
+    /// The same for the digests of idle replicas at other seqs ([`DigestAt::Quiet`]).
     quiet: BTreeMap<u64, [Option<[u8; 32]>; REPLICAS as usize]>,
     greeting: Option<Greeting>,
     out: VecDeque<(Destination, Message)>,
@@ -445,50 +456,24 @@ impl Guard {
         }
     }
 
-    /// A checkpoint digest, ours or a peer's. Compares it with the others for that seq.
-    pub fn on_checkpoint(
+    /// A state digest, ours or a peer's, at a checkpoint or a quiet seq. Compares it with
+    /// the others for that seq.
+    pub fn on_digest(
         &mut self,
         now: Instant,
         replica: ReplicaId,
-        seq: u64,
+        (seq, at): (u64, DigestAt),
         incarnation: Incarnation,
         digest: [u8; 32],
-    ) {
-        self.on_digest(now, replica, seq, incarnation, digest, false);
-    }
-
-    /// The digest of an idle replica's state at a seq that is no checkpoint, ours or a
-    /// peer's: compared like a checkpoint's, but kept apart (and fewer of them), so that
-    /// they never push out the checkpoints a lagging replica is still to be compared with.
-    pub fn on_quiet_digest(
-        &mut self,
-        now: Instant,
-        replica: ReplicaId,
-        seq: u64,
-        incarnation: Incarnation,
-        digest: [u8; 32],
-    ) {
-        self.on_digest(now, replica, seq, incarnation, digest, true);
-    }
-
-    fn on_digest(
-        &mut self,
-        now: Instant,
-        replica: ReplicaId,
-        seq: u64,
-        incarnation: Incarnation,
-        digest: [u8; 32],
-        quiet: bool,
     ) {
         self.learn(replica, incarnation);
         let i = replica.index();
         if incarnation.generation != self.tracked[i].incarnation.generation {
             return;
         }
-        let (table, kept) = if quiet {
-            (&mut self.quiet, QUIET_KEPT)
-        } else {
-            (&mut self.checkpoints, CHECKPOINTS_KEPT)
+        let (table, kept) = match at {
+            DigestAt::Quiet => (&mut self.quiet, QUIET_KEPT),
+            DigestAt::Checkpoint => (&mut self.checkpoints, CHECKPOINTS_KEPT),
         };
         let digests = table.entry(seq).or_default();
         digests[i] = Some(digest);
@@ -519,16 +504,12 @@ impl Guard {
 
     /// Our own checkpoint: record it and tell every manager.
     pub fn my_checkpoint(&mut self, now: Instant, seq: u64, digest: [u8; 32]) {
-        self.my_digest(now, seq, digest, false);
+        self.my_digest(now, (seq, DigestAt::Checkpoint), digest);
     }
 
-    /// Our idle replica's digest at a seq that is no checkpoint: record it and tell every
-    /// manager (as a `Checkpoint` message: the seq tells them which it is).
-    pub fn my_quiet_digest(&mut self, now: Instant, seq: u64, digest: [u8; 32]) {
-        self.my_digest(now, seq, digest, true);
-    }
-
-    fn my_digest(&mut self, now: Instant, seq: u64, digest: [u8; 32], quiet: bool) {
+    /// Our replica's digest: record it and tell every manager (a quiet digest too goes as a
+    /// `Checkpoint` message: the seq tells them which it is).
+    pub fn my_digest(&mut self, now: Instant, (seq, at): (u64, DigestAt), digest: [u8; 32]) {
         let me = self.cfg.me;
         let incarnation = self.incarnation(me);
         self.broadcast(Message::Checkpoint {
@@ -536,7 +517,7 @@ impl Guard {
             incarnation,
             digest,
         });
-        self.on_digest(now, me, seq, incarnation, digest, quiet);
+        self.on_digest(now, me, (seq, at), incarnation, digest);
     }
 
     /// Checkpoints (seq, digest) that at least two replicas agree on, highest first.
@@ -739,6 +720,11 @@ mod tests {
             replica: r(replica),
             kind,
         }
+    }
+
+    /// A peer's checkpoint digest, from its replica's first incarnation.
+    fn on_checkpoint(g: &mut Guard, now: Instant, replica: ReplicaId, seq: u64, digest: [u8; 32]) {
+        g.on_digest(now, replica, (seq, DigestAt::Checkpoint), inc(0, 0), digest);
     }
 
     fn votes(g: &mut Guard) -> Vec<(ReplicaId, VoteReason)> {
@@ -996,11 +982,11 @@ mod tests {
         let now = Instant::now();
         let mut g = guard(1);
         g.my_checkpoint(now, 100, [1; 32]);
-        g.on_checkpoint(now, r(3), 100, inc(0, 0), [9; 32]);
+        on_checkpoint(&mut g, now, r(3), 100, [9; 32]);
         assert!(votes(&mut g).is_empty(), "1 against 1: no majority yet");
-        g.on_checkpoint(now, r(2), 100, inc(0, 0), [1; 32]);
+        on_checkpoint(&mut g, now, r(2), 100, [1; 32]);
         assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Digest)]);
-        g.on_checkpoint(now, r(4), 100, inc(0, 0), [1; 32]);
+        on_checkpoint(&mut g, now, r(4), 100, [1; 32]);
         assert_eq!(g.agreed_checkpoints(), vec![(100, [1; 32])]);
         // Counted once per (checkpoint, replica), however many digests follow.
         assert_eq!(g.counters().checkpoint_disagreements, 1);
@@ -1021,10 +1007,10 @@ mod tests {
         for k in 1..=200 {
             let seq = k * 1000;
             g.my_checkpoint(now, seq, [1; 32]);
-            g.on_checkpoint(now, r(2), seq, inc(0, 0), [1; 32]);
-            g.on_checkpoint(now, r(3), seq, inc(0, 0), [1; 32]);
+            on_checkpoint(&mut g, now, r(2), seq, [1; 32]);
+            on_checkpoint(&mut g, now, r(3), seq, [1; 32]);
         }
-        g.on_checkpoint(now, r(4), 1000, inc(0, 0), [9; 32]);
+        on_checkpoint(&mut g, now, r(4), 1000, [9; 32]);
         assert_eq!(votes(&mut g), vec![(r(4), VoteReason::Digest)]);
     }
 
@@ -1036,19 +1022,19 @@ mod tests {
         let now = Instant::now();
         let mut g = guard(1);
         g.my_checkpoint(now, 1000, [1; 32]);
-        g.on_checkpoint(now, r(2), 1000, inc(0, 0), [1; 32]);
+        on_checkpoint(&mut g, now, r(2), 1000, [1; 32]);
         for seq in 1001..1001 + 10 * QUIET_KEPT as u64 {
-            g.my_quiet_digest(now, seq, [2; 32]);
-            g.on_quiet_digest(now, r(2), seq, inc(0, 0), [2; 32]);
+            g.my_digest(now, (seq, DigestAt::Quiet), [2; 32]);
+            g.on_digest(now, r(2), (seq, DigestAt::Quiet), inc(0, 0), [2; 32]);
         }
         assert!(votes(&mut g).is_empty());
         assert_eq!(g.checkpoint_view(r(1)), Some((1000, Some(true))));
         let last = 1000 + 10 * QUIET_KEPT as u64;
-        g.on_quiet_digest(now, r(3), last, inc(0, 0), [9; 32]);
+        g.on_digest(now, r(3), (last, DigestAt::Quiet), inc(0, 0), [9; 32]);
         assert_eq!(votes(&mut g), vec![(r(3), VoteReason::Digest)]);
         assert_eq!(g.counters().checkpoint_disagreements, 1);
         // The checkpoint is still there for replica 4, however late its digest comes.
-        g.on_checkpoint(now, r(4), 1000, inc(0, 0), [9; 32]);
+        on_checkpoint(&mut g, now, r(4), 1000, [9; 32]);
         assert_eq!(
             votes(&mut g),
             vec![(r(4), VoteReason::Digest)],

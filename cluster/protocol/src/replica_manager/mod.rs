@@ -46,7 +46,7 @@ use crate::wire::{
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit};
 
-use guard::{Guard, GuardConfig, GuardCounters, GuardEvent, WRONG_LIMIT};
+use guard::{DigestAt, Guard, GuardConfig, GuardCounters, GuardEvent, WRONG_LIMIT};
 use holdback::{HoldBack, Offer, MAX_SEQ};
 pub use host::{execute, FaultMode, FromReplica, ToReplica};
 use nack::RecentNacks;
@@ -548,8 +548,9 @@ impl ReplicaManager {
                 // Compared like a checkpoint's: when the cluster goes quiet every replica is
                 // idle at the same seq, so a state gone wrong behind right replies is found
                 // then, without waiting for load to bring the next checkpoint seq.
-                if self.replica.digest.is_some() && applied > 0 && !self.checkpoint_due(applied) {
-                    self.guard.my_quiet_digest(now, applied, digest);
+                if self.replica.digest.is_some() && applied > 0 {
+                    let at = self.digest_at(applied);
+                    self.guard.my_digest(now, at, digest);
                 }
             }
             (Owed::Imported, FromReplica::Imported { applied }) => {
@@ -884,6 +885,17 @@ impl ReplicaManager {
         self.transfer.is_none() && self.replica.digest_wanted()
     }
 
+    /// A digest at `seq`, of a checkpoint or of a replica gone quiet there: every manager has
+    /// the same interval, so the seq says which.
+    fn digest_at(&self, seq: u64) -> (u64, DigestAt) {
+        let at = if self.checkpoint_due(seq) {
+            DigestAt::Checkpoint
+        } else {
+            DigestAt::Quiet
+        };
+        (seq, at)
+    }
+
     /// Whether the replica's state after `seq` is exported as a checkpoint.
     fn checkpoint_due(&self, seq: u64) -> bool {
         self.cfg.checkpoint_interval > 0
@@ -1109,23 +1121,14 @@ impl ReplicaManager {
     /// Messages between replica managers: detection, agreement and state transfer.
     fn on_peer(&mut self, now: Instant, peer: ReplicaId, msg: Message) {
         match msg {
-            // Every manager has the same interval: the seq says whether this is a checkpoint
-            // or an idle replica's digest (`Guard::on_quiet_digest`).
             Message::Checkpoint {
                 seq,
                 incarnation,
                 digest,
-            } if self.checkpoint_due(seq) => {
-                self.guard
-                    .on_checkpoint(now, peer, seq, incarnation, digest)
+            } => {
+                let at = self.digest_at(seq);
+                self.guard.on_digest(now, peer, at, incarnation, digest);
             }
-            Message::Checkpoint {
-                seq,
-                incarnation,
-                digest,
-            } => self
-                .guard
-                .on_quiet_digest(now, peer, seq, incarnation, digest),
             Message::Vote {
                 replica,
                 generation,
