@@ -478,12 +478,9 @@ impl Guard {
         let digests = table.entry(seq).or_default();
         digests[i] = Some(digest);
         let digests = *digests;
-        let mut pruned = Vec::new();
+        // A seq is in one table only (the seq says which), so its flags go with it.
         while table.len() > kept {
-            pruned.extend(table.pop_first().map(|(old, _)| old));
-        }
-        for old in pruned {
-            if !self.checkpoints.contains_key(&old) && !self.quiet.contains_key(&old) {
+            if let Some((old, _)) = table.pop_first() {
                 self.disagreed.remove(&old);
             }
         }
