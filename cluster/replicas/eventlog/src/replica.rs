@@ -313,7 +313,8 @@ impl Replica for EventLogReplica {
             let len = log::replace(&disk.dir, Some((seq, &snapshot.encode())))
                 .map_err(|e| storage("writing the snapshot log", e))?;
             match Writer::open(&disk.dir.join(LOG_FILE), len, disk.durability) {
-                Ok(writer) => disk.writer = writer,
+                // The requests the old writer still buffers are in the snapshot.
+                Ok(writer) => std::mem::replace(&mut disk.writer, writer).discard(),
                 Err(e) => {
                     // The new log is in place but memory still holds the old state.
                     return Err(self.break_with(storage("reopening the snapshot log", e)));
@@ -329,12 +330,12 @@ impl Replica for EventLogReplica {
 
     fn sync(&mut self) -> Result<(), ReplicaError> {
         self.healthy()?;
-        match &mut self.disk {
-            Some(disk) => disk
-                .writer
-                .sync()
-                .map_err(|e| storage("syncing the log", e)),
+        let synced = match &mut self.disk {
+            Some(disk) => disk.writer.sync(),
             None => Ok(()),
-        }
+        };
+        // The requests written out may be partly in the file: nothing may follow them, and
+        // memory is ahead of what the log would replay.
+        synced.map_err(|e| self.break_with(storage("syncing the log", e)))
     }
 }

@@ -9,18 +9,19 @@
 //!   their own, with a summary in memory so that most calls need no SQL for them.
 //! - `state`: export and import of the canonical snapshot.
 //!
-//! Every call also advances `applied_seq` atomically with its effects (the request's, and
-//! remembering or forgetting calls), so after a crash the database holds exactly the state
-//! after its recorded sequence number:
+//! `applied_seq` is written in the same transaction as the effects it covers (the
+//! requests', and remembering or forgetting calls), so after a crash the database holds
+//! exactly the state after its recorded sequence number. The database runs in WAL mode with
+//! `synchronous = FULL`: a commit is durable when it returns.
 //!
 //! - `Durability::Sync` (and in memory): every request is one transaction, durable on return.
 //! - `Durability::Deferred`: one write transaction stays open across requests and each request
 //!   is a savepoint inside it (released on success, rolled back to on error, so a failed
-//!   request leaves earlier, still unsynced, requests intact). `sync` commits the
-//!   transaction and checkpoints; export, digest and import run inside the open transaction
-//!   and so see (or replace) the applied state; dropping the replica commits. A crash before
-//!   `sync` loses the open transaction, and reopening finds the last synced `applied_seq`
-//!   with its state.
+//!   request leaves earlier, still unsynced, requests intact). `sync` records the last
+//!   applied seq and commits: one log append and one fsync per batch (group commit). Export,
+//!   digest and import run inside the open transaction and so see (or replace) the applied
+//!   state; dropping the replica commits. A crash before `sync` loses the open transaction,
+//!   and reopening finds the last synced `applied_seq` with its state.
 //! - If SQLite rolls back the whole open transaction on an error (it may, e.g. on I/O
 //!   errors or a full disk), or a savepoint cannot be rolled back to, the unsynced requests
 //!   are gone and the replica can no longer match its `applied_seq`: it is then *poisoned*
@@ -59,8 +60,6 @@ pub struct SqliteReplica {
     /// Summary of `remembered_call`, updated like `applied_seq`: only after the write that
     /// changed the table took hold.
     calls: Summary,
-    /// Only a file has a log to checkpoint on `sync`.
-    on_disk: bool,
     /// Requests share one write transaction, committed by `sync`.
     deferred: bool,
     /// The shared write transaction of deferred mode is open.
@@ -86,7 +85,6 @@ impl SqliteReplica {
             conn,
             applied_seq,
             calls,
-            on_disk: false,
             deferred: false,
             in_batch: false,
             poisoned: false,
@@ -96,7 +94,7 @@ impl SqliteReplica {
     fn open_file(dir: &Path, durability: Durability) -> error::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut conn = Connection::open(dir.join(DATABASE_FILE))?;
-        schema::configure_file(&conn, durability)?;
+        schema::configure_file(&conn)?;
         let applied_seq = schema::install(&mut conn)?;
         let calls = Summary::load(&conn)?;
         sync_directory(dir)?;
@@ -104,7 +102,6 @@ impl SqliteReplica {
             conn,
             applied_seq,
             calls,
-            on_disk: true,
             deferred: durability == Durability::Deferred,
             in_batch: false,
             poisoned: false,
@@ -132,8 +129,9 @@ impl SqliteReplica {
         Ok(out)
     }
 
-    /// Deferred mode: `work` and the new `applied_seq` form one savepoint inside the shared
-    /// write transaction, opened here if need be.
+    /// Deferred mode: `work` is one savepoint inside the shared write transaction, opened
+    /// here if need be. `applied_seq` is written once, by the commit (`commit_batch`): only a
+    /// reopen reads it back, and a reopen sees the batch whole or not at all.
     fn transact_in_batch<T>(
         &mut self,
         seq: u64,
@@ -149,11 +147,7 @@ impl SqliteReplica {
             }
             return Err(e);
         }
-        let outcome = work(&self.conn).and_then(|out| {
-            schema::write_applied_seq(&self.conn, seq)?;
-            Ok(out)
-        });
-        match outcome {
+        match work(&self.conn) {
             Ok(out) => match self.run("RELEASE request") {
                 Ok(()) => {
                     self.applied_seq = seq;
@@ -208,7 +202,9 @@ impl SqliteReplica {
     /// Commits the shared write transaction of deferred mode, if open.
     fn commit_batch(&mut self) -> error::Result<()> {
         if self.in_batch {
-            if let Err(e) = self.run("COMMIT") {
+            let commit = schema::write_applied_seq(&self.conn, self.applied_seq)
+                .and_then(|()| self.run("COMMIT"));
+            if let Err(e) = commit {
                 self.poison();
                 return Err(e);
             }
@@ -320,10 +316,6 @@ impl Replica for SqliteReplica {
 
     fn sync(&mut self) -> Result<(), ReplicaError> {
         self.check_usable()?;
-        self.commit_batch()?;
-        if self.on_disk {
-            schema::checkpoint(&self.conn)?;
-        }
-        Ok(())
+        Ok(self.commit_batch()?)
     }
 }

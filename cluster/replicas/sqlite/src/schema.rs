@@ -8,7 +8,7 @@
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension};
-use tessera_types::{Durability, EventType};
+use tessera_types::EventType;
 
 use crate::error::{Result, StorageError};
 
@@ -146,10 +146,12 @@ pub(crate) fn event_type_of(kind: i64) -> Option<EventType> {
     }
 }
 
-/// Connection settings for a database file. WAL in both modes: a commit is one append to the
-/// log, and a crash rolls back to the last complete commit, so state and `applied_seq` (which
-/// share every transaction) always agree. The modes differ only in when SQLite fsyncs.
-pub(crate) fn configure_file(conn: &Connection, durability: Durability) -> Result<()> {
+/// Connection settings for a database file. WAL: a commit is one append to the log, and a
+/// crash rolls back to the last complete commit, so state and `applied_seq` (which share
+/// every transaction) always agree. `synchronous = FULL`: a commit fsyncs the log before it
+/// returns, every request's in `Sync` mode, every batch's (`Replica::sync`) in `Deferred`
+/// mode. Checkpoints are SQLite's own (every 1,000 log pages), fsynced as well.
+pub(crate) fn configure_file(conn: &Connection) -> Result<()> {
     // One replica owns its file: a second process opening it would fork the state. The
     // exclusive lock also lets WAL keep its index in heap memory instead of a shared file.
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
@@ -159,15 +161,7 @@ pub(crate) fn configure_file(conn: &Connection, durability: Durability) -> Resul
             "cannot switch to WAL journal (got {mode})"
         )));
     }
-    let synchronous = match durability {
-        // Every commit fsyncs the log before returning.
-        Durability::Sync => "FULL",
-        // Commits are not fsynced; checkpoints (see `checkpoint`) are, which is what makes
-        // `Replica::sync` a group commit. NORMAL rather than OFF because OFF would skip the
-        // checkpoint fsyncs too.
-        Durability::Deferred => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
     configure_common(conn)
 }
 
@@ -229,19 +223,5 @@ pub(crate) fn write_applied_seq(conn: &Connection, seq: u64) -> Result<()> {
         .map_err(|_| StorageError::new(format!("sequence number {seq} exceeds SQLite's range")))?;
     conn.prepare_cached("UPDATE meta SET applied_seq = ?1 WHERE only = 1")?
         .execute([seq])?;
-    Ok(())
-}
-
-/// Copies the whole log into the database file, fsyncing both, so that everything committed
-/// so far survives power loss whatever `synchronous` says.
-pub(crate) fn checkpoint(conn: &Connection) -> Result<()> {
-    // Only this connection uses the file, so a FULL checkpoint can always finish; a busy
-    // result would mean someone else has the file open, and then nothing is guaranteed.
-    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |r| r.get(0))?;
-    if busy != 0 {
-        return Err(StorageError::new(
-            "WAL checkpoint could not complete: database is busy",
-        ));
-    }
     Ok(())
 }

@@ -61,7 +61,10 @@ fn named(items: &[(&str, u64)]) -> Vec<(String, u64)> {
     items.iter().map(|&(i, s)| (i.to_string(), s)).collect()
 }
 
-fn log_len(r: &EventLogReplica) -> u64 {
+/// The log's length with every applied call written out (deferred mode buffers them until
+/// the sync).
+fn log_len(r: &mut EventLogReplica) -> u64 {
+    r.sync().unwrap();
     fs::metadata(r.log_path().unwrap()).unwrap().len()
 }
 
@@ -296,7 +299,7 @@ fn a_refused_call_changes_nothing_and_logs_nothing() {
     let mut r = reopen(dir.path());
     let schedule = schedule_req("MTLP0001");
     call_at(&mut r, Some("a"), 0, ROOMY, &schedule).unwrap();
-    let (before, len) = (r.export().unwrap(), log_len(&r));
+    let (before, len) = (r.export().unwrap(), log_len(&mut r));
     let message_id = id("b");
     let wrong_seq = Ordered {
         seq: 5,
@@ -316,7 +319,7 @@ fn a_refused_call_changes_nothing_and_logs_nothing() {
         })
     ));
     assert_eq!((r.applied_seq(), r.export().unwrap()), (1, before));
-    assert_eq!(log_len(&r), len);
+    assert_eq!(log_len(&mut r), len);
 }
 
 #[test]
@@ -329,19 +332,26 @@ fn calls_without_a_message_id_log_only_their_commit_unless_something_is_forgotte
     let mut r = reopen(dir.path());
     let schedule = schedule_req("MTLP0001");
     let bare = {
-        let len = log_len(&r);
+        let len = log_len(&mut r);
         call_at(&mut r, None, 0, memory, &schedule).unwrap();
-        log_len(&r) - len
+        log_len(&mut r) - len
     };
     for i in 0..50 {
         call_at(&mut r, Some(&format!("m{i}")), 50, memory, &schedule).unwrap();
     }
-    let len = log_len(&r);
+    let len = log_len(&mut r);
     call_at(&mut r, None, 150, memory, &schedule).unwrap();
-    assert_eq!(log_len(&r) - len, bare, "nothing old enough: a bare commit");
-    let len = log_len(&r);
+    assert_eq!(
+        log_len(&mut r) - len,
+        bare,
+        "nothing old enough: a bare commit"
+    );
+    let len = log_len(&mut r);
     call_at(&mut r, None, 151, memory, &schedule).unwrap();
-    assert!(log_len(&r) - len > bare, "all 50 forgotten, in one record");
+    assert!(
+        log_len(&mut r) - len > bare,
+        "all 50 forgotten, in one record"
+    );
     assert!(r.export().unwrap().calls().is_empty());
 }
 
@@ -429,11 +439,11 @@ fn torn_tail_keeps_exactly_the_committed_calls() {
     let dir = tempfile::tempdir().unwrap();
     let mut disk = reopen(dir.path());
     // (log length, seq, export) before the first call and after each.
-    let mark = |r: &EventLogReplica| (log_len(r), r.applied_seq(), r.export().unwrap());
-    let mut marks = vec![mark(&disk)];
+    let mark = |r: &mut EventLogReplica| (log_len(r), r.applied_seq(), r.export().unwrap());
+    let mut marks = vec![mark(&mut disk)];
     for step in call_steps() {
         run_step(&mut disk, &step);
-        marks.push(mark(&disk));
+        marks.push(mark(&mut disk));
     }
     let path = disk.log_path().unwrap().to_path_buf();
     drop(disk);

@@ -495,11 +495,12 @@ fn a_failed_call_changes_nothing(r: &mut SqliteReplica) {
             memory: MEMORY,
         })
     };
-    // Fails recording seq 3, after forgetting "a" and "b", reserving and remembering "c".
+    // Fails at the last write of seq 3, remembering "c", after forgetting "a" and "b" and
+    // reserving.
     r.conn
         .execute_batch(
-            "CREATE TEMP TRIGGER sabotage BEFORE UPDATE ON main.meta
-             WHEN NEW.applied_seq = 3
+            "CREATE TEMP TRIGGER sabotage AFTER INSERT ON main.remembered_call
+             WHEN NEW.seq = 3
              BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END;",
         )
         .unwrap();

@@ -194,11 +194,12 @@ fn a_storage_error_mid_request_undoes_only_that_request() {
         apply_all(&mut r, &all[..3]);
         r.sync().unwrap();
         apply_all(&mut r, &all[3..6]);
-        // Fails when request 7 records its sequence number, after its reservation.
+        // Request 7 fails as its reservation is written (after the row and its holder
+        // count went in: the abort must undo both).
         r.conn
             .execute_batch(
-                "CREATE TEMP TRIGGER sabotage BEFORE UPDATE ON main.meta
-                 WHEN NEW.applied_seq = 7
+                "CREATE TEMP TRIGGER sabotage AFTER INSERT ON main.reservation
+                 WHEN NEW.participant = 'VANP0003'
                  BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END;",
             )
             .unwrap();
@@ -228,8 +229,8 @@ fn losing_the_batch_poisons_the_replica() {
         apply_all(&mut r, &all[3..6]);
         r.conn
             .execute_batch(
-                "CREATE TEMP TRIGGER sabotage BEFORE UPDATE ON main.meta
-                 WHEN NEW.applied_seq = 7
+                "CREATE TEMP TRIGGER sabotage AFTER INSERT ON main.reservation
+                 WHEN NEW.participant = 'VANP0003'
                  BEGIN SELECT RAISE(ROLLBACK, 'simulated loss of the transaction'); END;",
             )
             .unwrap();
