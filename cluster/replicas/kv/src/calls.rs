@@ -76,20 +76,21 @@ fn oldest_ms(calls: &impl ReadableTable<u64, Stored>) -> Result<Option<u64>, Sto
 /// order, and returns its outcome and the summary of the remembered calls after it.
 pub(crate) fn answer(
     txn: &WriteTransaction,
+    tables: &mut Tables<'_>,
     summary: Summary,
     call: &Ordered<'_>,
 ) -> Result<(Outcome, Summary), TableError> {
     let memory = call.memory;
     let Some(id) = call.message_id else {
         let summary = forget_older(txn, summary, call.time_ms, memory.max_age_ms)?;
-        return Ok((Outcome::fresh(execute(txn, call.request)?), summary));
+        return Ok((Outcome::fresh(ops::apply(tables, call.request)?), summary));
     };
     let mut calls = Calls::open(txn, summary)?;
     calls.forget_older(call.time_ms, memory.max_age_ms)?;
     if let Some(first) = calls.get(id)? {
         return Ok((repeat(first, call.request), calls.summary));
     }
-    let reply = execute(txn, call.request)?;
+    let reply = ops::apply(tables, call.request)?;
     calls.remember(id, call, &reply)?;
     calls.trim(memory.max_entries)?;
     Ok((Outcome::fresh(reply), calls.summary))
@@ -123,16 +124,6 @@ fn repeat(first: CallRecord, request: &Request) -> Outcome {
     } else {
         Outcome::fresh(Reply::code(Code::MessageIdReused))
     }
-}
-
-fn execute(txn: &WriteTransaction, request: &Request) -> Result<Reply, TableError> {
-    let mut tables = Tables::open(txn)?;
-    Ok(ops::apply(&mut tables, request)?)
-}
-
-/// A read-only request against the open transaction's tables; writes nothing.
-pub(crate) fn read_only(txn: &WriteTransaction, request: &Request) -> Result<Reply, TableError> {
-    execute(txn, request)
 }
 
 /// Reads every remembered call, in seq order, from the committed state.

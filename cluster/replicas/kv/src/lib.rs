@@ -17,7 +17,9 @@
 //!   resumes exactly at its last `apply`.
 //! - [`Durability::Deferred`] (group commit): a redb write transaction costs far more than the
 //!   work of a typical request, so the replica keeps one write transaction open across
-//!   requests and [`Replica::sync`] commits it durably; the next request opens a new one.
+//!   requests, with the domain tables open in it (opening a table costs more than most
+//!   requests too; `pending.rs`), and [`Replica::sync`] commits it durably; the next request
+//!   opens a new one.
 //!   After a crash, redb reopens at the last sync: an older but consistent (state,
 //!   applied_seq) pair, never a partial one. Dropping the replica commits the open
 //!   transaction durably, so a clean shutdown loses nothing. `export` and `digest` read
@@ -40,6 +42,7 @@ mod calendar;
 mod calls;
 mod keys;
 mod ops;
+mod pending;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -54,6 +57,8 @@ use tessera_types::{
 };
 
 use crate::calls::Summary;
+use crate::pending::Pending;
+use crate::store::Tables;
 
 /// File name of the database inside the replica's directory.
 const DB_FILE: &str = "replica.redb";
@@ -61,8 +66,9 @@ const DB_FILE: &str = "replica.redb";
 /// A replica whose state is a redb database.
 pub struct KvReplica {
     /// [`Durability::Deferred`] only: the write transaction holding every request applied
-    /// since the last sync, if any. Declared before `db` so that it is dropped first.
-    pending: Option<WriteTransaction>,
+    /// since the last sync, if any, with the domain tables open in it. Declared before `db`
+    /// so that it is dropped first.
+    pending: Option<Pending>,
     db: Database,
     durability: Durability,
     /// Cached copy of the stored sequence number, which only changes in our own transactions.
@@ -144,16 +150,18 @@ impl KvReplica {
     /// aborts the transaction and fails the replica (see the crate documentation).
     fn in_pending<T>(
         &mut self,
-        work: impl FnOnce(&WriteTransaction) -> Result<T, ReplicaError>,
+        work: impl FnOnce(&WriteTransaction, &mut Tables<'_>) -> Result<T, ReplicaError>,
     ) -> Result<T, ReplicaError> {
         self.check_failed()?;
         let result = match self.pending.take() {
-            Some(txn) => Ok(txn),
-            None => self.begin(),
+            Some(pending) => Ok(pending),
+            None => self
+                .begin()
+                .and_then(|txn| Pending::open(txn).map_err(storage)),
         }
-        .and_then(|txn| {
-            let out = work(&txn)?;
-            self.pending = Some(txn);
+        .and_then(|mut pending| {
+            let out = pending.with_dependent_mut(|txn, tables| work(txn, tables))?;
+            self.pending = Some(pending);
             Ok(out)
         });
         result.map_err(|e| self.fail(e))
@@ -172,7 +180,8 @@ impl KvReplica {
     /// Commits the open transaction, if any, durably.
     fn commit_pending(&mut self) -> Result<(), ReplicaError> {
         self.check_failed()?;
-        if let Some(txn) = self.pending.take() {
+        if let Some(pending) = self.pending.take() {
+            let txn = pending.close();
             // The sequence number is only read back after a reopen, so it is recorded once,
             // in the commit, rather than by every request.
             let commit = store::set_applied_seq(&txn, self.applied)
@@ -204,13 +213,16 @@ impl KvReplica {
     fn write<T>(
         &mut self,
         seq: u64,
-        work: impl FnOnce(&WriteTransaction) -> Result<(T, Summary), ReplicaError>,
+        work: impl FnOnce(&WriteTransaction, &mut Tables<'_>) -> Result<(T, Summary), ReplicaError>,
     ) -> Result<T, ReplicaError> {
         let (out, calls) = match self.durability {
             Durability::Sync => {
                 let txn = self.begin()?;
                 // An error before the commit drops `txn`, which aborts it: nothing applied.
-                let (out, calls) = work(&txn)?;
+                let (out, calls) = {
+                    let mut tables = Tables::open(&txn).map_err(storage)?;
+                    work(&txn, &mut tables)?
+                };
                 store::set_applied_seq(&txn, seq).map_err(storage)?;
                 txn.commit().map_err(storage)?;
                 self.committed = seq;
@@ -236,8 +248,8 @@ impl Replica for KvReplica {
             });
         }
         let summary = self.calls;
-        self.write(call.seq, |txn| {
-            calls::answer(txn, summary, call).map_err(storage)
+        self.write(call.seq, |txn, tables| {
+            calls::answer(txn, tables, summary, call).map_err(storage)
         })
     }
 
@@ -254,12 +266,17 @@ impl Replica for KvReplica {
         // transaction that is dropped unused (aborted) sees the committed state. The two
         // read-only operations only read the tables.
         match &self.pending {
-            Some(txn) => calls::read_only(txn, request).map(Some).map_err(storage),
+            Some(pending) => pending
+                .with_dependent(|_, tables| ops::read(tables, request))
+                .map_err(storage),
             None => {
                 let txn = self.begin()?;
-                let reply = calls::read_only(&txn, request).map_err(storage)?;
+                let reply = {
+                    let tables = Tables::open(&txn).map_err(storage)?;
+                    ops::read(&tables, request).map_err(storage)?
+                };
                 txn.abort().map_err(storage)?;
-                Ok(Some(reply))
+                Ok(reply)
             }
         }
     }
@@ -267,10 +284,12 @@ impl Replica for KvReplica {
     fn export(&self) -> Result<Snapshot, ReplicaError> {
         self.check_failed()?;
         let (slots, calls) = match &self.pending {
-            Some(txn) => (
-                store::read_all_pending(txn).map_err(storage)?,
-                calls::read_all_pending(txn).map_err(storage)?,
-            ),
+            Some(pending) => pending.with_dependent(|txn, tables| {
+                Ok::<_, ReplicaError>((
+                    tables.read_all().map_err(storage)?,
+                    calls::read_all_pending(txn).map_err(storage)?,
+                ))
+            })?,
             None => {
                 // One read transaction for both, so they come from the same commit.
                 let txn = self.db.begin_read().map_err(storage)?;
@@ -285,13 +304,10 @@ impl Replica for KvReplica {
 
     fn import(&mut self, seq: u64, snapshot: &Snapshot) -> Result<(), ReplicaError> {
         self.check_failed()?;
-        self.write(seq, |txn| {
-            store::clear(txn).map_err(storage)?;
-            {
-                let mut tables = store::Tables::open(txn).map_err(storage)?;
-                for record in snapshot.slots() {
-                    tables.insert_record(record).map_err(storage)?;
-                }
+        self.write(seq, |txn, tables| {
+            tables.clear().map_err(storage)?;
+            for record in snapshot.slots() {
+                tables.insert_record(record).map_err(storage)?;
             }
             let calls = calls::replace(txn, snapshot.calls()).map_err(storage)?;
             Ok(((), calls))

@@ -61,6 +61,19 @@ pub(crate) fn apply(t: &mut Tables<'_>, request: &Request) -> Result<Reply, Stor
     }
 }
 
+/// Answers a read-only request (`Request::is_read_only`) from the tables, writing nothing;
+/// `None` for any other request.
+pub(crate) fn read(t: &Tables<'_>, request: &Request) -> Result<Option<Reply>, StorageError> {
+    match *request {
+        Request::ListReservationSlotAvailable {
+            admin_id,
+            event_type,
+        } => list(t, &admin_id, event_type).map(Some),
+        Request::GetEventSchedule { participant_id } => schedule(t, &participant_id).map(Some),
+        _ => Ok(None),
+    }
+}
+
 fn is_participant(user: &UserId) -> bool {
     user.role() == Role::Participant
 }

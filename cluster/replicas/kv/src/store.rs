@@ -62,21 +62,8 @@ pub(crate) fn set_applied_seq(txn: &WriteTransaction, seq: u64) -> Result<(), Ta
     Ok(())
 }
 
-/// Empties the domain tables, in the same transaction that will refill them.
-pub(crate) fn clear(txn: &WriteTransaction) -> Result<(), TableError> {
-    txn.delete_table(SLOTS)?;
-    txn.delete_table(HOLDERS)?;
-    txn.delete_table(BOOKINGS)?;
-    Ok(())
-}
-
 /// Reads the whole committed state as slot records, slots in key order and holders ascending.
 pub(crate) fn read_all(txn: &ReadTransaction) -> Result<Vec<SlotRecord>, TableError> {
-    read_tables(&txn.open_table(SLOTS)?, &txn.open_table(HOLDERS)?)
-}
-
-/// Like [`read_all`], but through an open write transaction, uncommitted writes included.
-pub(crate) fn read_all_pending(txn: &WriteTransaction) -> Result<Vec<SlotRecord>, TableError> {
     read_tables(&txn.open_table(SLOTS)?, &txn.open_table(HOLDERS)?)
 }
 
@@ -118,6 +105,20 @@ impl<'t> Tables<'t> {
             holders: txn.open_table(HOLDERS)?,
             bookings: txn.open_table(BOOKINGS)?,
         })
+    }
+
+    /// Like [`read_all`], but through the open write transaction, uncommitted writes
+    /// included.
+    pub(crate) fn read_all(&self) -> Result<Vec<SlotRecord>, TableError> {
+        read_tables(&self.slots, &self.holders)
+    }
+
+    /// Empties the tables, in the transaction that will refill them.
+    pub(crate) fn clear(&mut self) -> Result<(), StorageError> {
+        self.slots.retain(|_, _| false)?;
+        self.holders.retain(|_, _| false)?;
+        self.bookings.retain(|_, _| false)?;
+        Ok(())
     }
 
     pub(crate) fn fill(&self, slot: &Slot) -> Result<Option<Fill>, StorageError> {

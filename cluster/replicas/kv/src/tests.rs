@@ -1196,7 +1196,7 @@ fn a_plain_call_with_nothing_to_forget_does_not_open_the_call_tables() {
     // White box: drop the tables inside the open transaction. A plain call that opened them
     // would create them again.
     let tables = |r: &mut KvReplica| {
-        r.in_pending(|txn| {
+        r.in_pending(|txn, _| {
             Ok(txn
                 .list_tables()
                 .map_err(crate::storage)?
@@ -1206,7 +1206,7 @@ fn a_plain_call_with_nothing_to_forget_does_not_open_the_call_tables() {
         .unwrap()
     };
     assert!(tables(&mut c.r).contains(&"calls".to_owned()));
-    c.r.in_pending(|txn| {
+    c.r.in_pending(|txn, _| {
         for t in txn.list_tables().map_err(crate::storage)? {
             if ["calls", "call_ids"].contains(&redb::TableHandle::name(&t)) {
                 txn.delete_table(t).map_err(crate::storage)?;
@@ -2020,7 +2020,7 @@ fn deferred_error_inside_a_request_aborts_back_to_the_last_sync() {
         // What `apply` does when redb fails between two writes of a request: the request has
         // written something, then the error aborts the open transaction.
         let err = r
-            .in_pending(|txn| {
+            .in_pending(|txn, _| {
                 crate::store::set_applied_seq(txn, 999).map_err(crate::storage)?;
                 Err::<(), _>(crate::storage("injected failure"))
             })
