@@ -473,7 +473,7 @@ impl Default for TimeoutsSection {
             linger_cap_ms: ms(t.linger_cap),
             liveness_ms: ms(t.liveness),
             reassembly_ms: 5000,
-            sync_ms: 10,
+            sync_ms: 50,
         }
     }
 }

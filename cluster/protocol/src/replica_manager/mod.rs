@@ -140,7 +140,7 @@ impl Default for RmConfig {
             checkpoint_interval: 10_000,
             hang_threshold: Duration::from_millis(1500),
             retry: Duration::from_millis(200),
-            sync_interval: Duration::from_millis(10),
+            sync_interval: Duration::from_millis(50),
             chaos: false,
             instance: 0,
             call_memory: CallMemory::default(),
