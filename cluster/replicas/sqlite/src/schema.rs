@@ -172,7 +172,7 @@ pub(crate) fn configure_common(conn: &Connection) -> Result<()> {
     // some parameters (e.g. `?` compared by `=`/`IS` in a term no index consumes, for the
     // planner's truth-probability guess) as "re-prepare when rebound", and because the
     // statement cache clears bindings whenever a statement goes back (`sqlite3_clear_bindings`
-    // expires any statement with such a mark), `ops::candidate` was re-parsed on every run.
+    // expires any statement with such a mark), `ops::refusal`'s query was re-parsed on every run.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // More than the number of distinct statements, so none is ever re-prepared.
     conn.set_prepared_statement_cache_capacity(64);

@@ -260,10 +260,10 @@ fn an_import_joins_the_batch() {
     assert_reopens_at(dir.path(), all.len());
 }
 
-/// The planner must not tie the candidate query to bound values: the statement cache
+/// The planner must not tie the refusal query to bound values: the statement cache
 /// clears bindings on every reuse, which would re-prepare such a statement every time.
 #[test]
-fn the_candidate_query_is_never_reprepared() {
+fn the_refusal_query_is_never_reprepared() {
     let mut r = SqliteReplica::in_memory().unwrap();
     apply_all(&mut r, &requests());
     for p in ["MTLP0001", "TORP0002", "VANP0003"] {
@@ -279,7 +279,7 @@ fn the_candidate_query_is_never_reprepared() {
                 .unwrap();
         }
     }
-    let stmt = r.conn.prepare_cached(crate::ops::CANDIDATE_SQL).unwrap();
+    let stmt = r.conn.prepare_cached(crate::ops::REFUSAL_SQL).unwrap();
     assert!(stmt.get_status(rusqlite::StatementStatus::Run) > 10);
     assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
 }
