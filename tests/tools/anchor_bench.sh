@@ -8,11 +8,13 @@
 # of the writes in each. Prints a line per run and the medians (with ranges) at the end.
 # Loopback only; needs wrk, curl, GNU time and the anchor's gsoap/g++ (apt-get install wrk curl
 # time gsoap libgsoap-dev g++ pkg-config).
-# Usage: tests/tools/anchor_bench.sh [ROUNDS=3] [SECS=10]     (ANCHORS=dir to override)
+# Usage: tests/tools/anchor_bench.sh [ROUNDS=3] [SECS=10]     (ANCHORS=dir to override;
+#        LOADS="mix 64,reserve 1" for a subset of the workloads, "MIX CONNS" comma-separated)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 SECS=${2:-10}
+LOADS=${LOADS:-reserve 64,mix 64,reserve 1,mix 1}
 ANCHORS=$(realpath "${ANCHORS:-../shared/anchors}")
 APORT=${ANCHOR_PORT:-18090}
 TPORT=${TESSERA_PORT:-18080}
@@ -63,15 +65,32 @@ stop_tessera() {
     wait "$TESSERA_PID" 2>/dev/null || true
 }
 
-# The gateway's duration histogram: "count sum" of the read operations and of the others.
+# From the gateway's metrics: "count sum over45ms" of the read operations, the same of the
+# others, the front end's fast reads started and those that fell back to ordering, then
+# "le:count" for every bucket of the duration histogram (all operations). The tail count
+# (calls over 45 ms, the bucket edge nearest), the fallbacks and the handler's own p99 say
+# whether a high p99 from wrk was spent inside the gateway's handler, and on which path.
 scrape() {
     curl -s --max-time 5 "http://127.0.0.1:$TPORT/metrics" | awk '
-        /^tessera_gateway_call_duration_seconds_(sum|count)\{/ {
+        /^tessera_gateway_call_duration_seconds_(sum|count|bucket)\{/ {
             read = ($0 ~ /operation="(getEventSchedule|listReservationSlotAvailable)"/)
-            kind = ($1 ~ /_sum\{/) ? "sum" : "count"
-            v[read, kind] += $2
+            if ($1 ~ /_sum\{/) v[read, "sum"] += $2
+            else if ($1 ~ /_count\{/) { v[read, "count"] += $2; v[read, "slow"] += $2 }
+            else if ($1 ~ /le="0\.045036"/) v[read, "slow"] -= $2
+            if ($1 ~ /_bucket\{/ && match($1, /le="[0-9.e+-]+"/)) le[substr($1, RSTART + 4, RLENGTH - 5)] += $2
         }
-        END { printf "%d %.6f %d %.6f\n", v[1, "count"], v[1, "sum"], v[0, "count"], v[0, "sum"] }'
+        /^tessera_front_end_fast_reads_total / { fast = $2 }
+        /^tessera_front_end_fast_reads_ordered_total / { ordered = $2 }
+        END {
+            printf "%d %.6f %d %d %.6f %d %d %d", v[1, "count"], v[1, "sum"], v[1, "slow"],
+                v[0, "count"], v[0, "sum"], v[0, "slow"], fast, ordered
+            for (b in le) printf " %s:%d", b, le[b]
+            printf "\n"
+        }' | {
+        # The buckets in edge order (awk walks its array in no particular order).
+        read -r -a f
+        echo "${f[*]:0:8}" $(printf "%s\n" "${f[@]:8}" | sort -t: -k1,1g)
+    }
 }
 
 # run SYSTEM URL MIX CONNS: one soap_load run; appends a row.
@@ -82,29 +101,38 @@ run() {
         echo "soap_load failed: $(cat "$OUT/last.err")" >&2
         return 1
     }
-    local read_ms=- write_ms=-
+    local read_ms=- write_ms=- slow_reads=- slow_writes=- fast=- fell_back=- handler_p99=-
     if [[ $system != anchor ]]; then
         after=$(scrape)
-        read -r read_ms write_ms < <(awk -v a="$before" -v b="$after" 'BEGIN {
-            split(a, x, " "); split(b, y, " ")
-            r = "-"; w = "-"
+        read -r read_ms write_ms slow_reads slow_writes fast fell_back handler_p99 < <(awk -v a="$before" -v b="$after" 'BEGIN {
+            nx = split(a, x, " "); n = split(b, y, " ")
+            r = "-"; w = "-"; p = "-"
             if (y[1] > x[1]) r = sprintf("%.3f", (y[2] - x[2]) * 1000 / (y[1] - x[1]))
-            if (y[3] > x[3]) w = sprintf("%.3f", (y[4] - x[4]) * 1000 / (y[3] - x[3]))
-            print r, w }')
+            if (y[4] > x[4]) w = sprintf("%.3f", (y[5] - x[5]) * 1000 / (y[4] - x[4]))
+            # The least bucket edge that holds 99% of the calls of the run: the handler p99 is at
+            # most it. (An operation has buckets only once called, so "before" may have fewer.)
+            for (i = 9; i <= nx; i++) { split(x[i], e, ":"); had[e[1]] = e[2] }
+            calls = y[1] - x[1] + y[4] - x[4]
+            for (i = 9; i <= n && calls > 0; i++) {
+                split(y[i], e, ":")
+                if (e[2] - had[e[1]] >= 0.99 * calls) { p = sprintf("%.2f", e[1] * 1000); break }
+            }
+            print r, w, y[3] - x[3], y[6] - x[6], y[7] - x[7], y[8] - x[8], p }')
     fi
     local rps p50 p99
     rps=$(sed -E 's/.* rps=([^ ]+).*/\1/' <<<"$result")
     p50=$(sed -E 's/.* p50_ms=([^ ]+).*/\1/' <<<"$result")
     p99=$(sed -E 's/.* p99_ms=([^ ]+).*/\1/' <<<"$result")
-    local row="$system $mix $conns $rps $p50 $p99 $read_ms $write_ms"
+    local row="$system $mix $conns $rps $p50 $p99 $read_ms $write_ms $slow_reads $slow_writes $fast $fell_back $handler_p99"
     echo "$row" >>"$ROWS"
     echo "run: $row    ($result)"
 }
 
-echo "anchor_bench: $ROUNDS rounds of $SECS s; rows: system mix conns calls/s p50_ms p99_ms read_mean_ms write_mean_ms"
+echo "anchor_bench: $ROUNDS rounds of $SECS s; rows: system mix conns calls/s p50_ms p99_ms read_mean_ms write_mean_ms reads_over_45ms writes_over_45ms fast_reads fell_back handler_p99_at_most_ms"
 for round in $(seq "$ROUNDS"); do
     echo "== round $round"
-    for load in "reserve 64" "mix 64" "reserve 1" "mix 1"; do
+    IFS=, read -ra loads <<<"$LOADS"
+    for load in "${loads[@]}"; do
         read -r mix conns <<<"$load"
         run anchor "http://127.0.0.1:$APORT/" "$mix" "$conns"
         start_tessera true
@@ -125,7 +153,7 @@ rows = {}
 for line in open(sys.argv[1]):
     system, mix, conns, *vals = line.split()
     rows.setdefault((mix, int(conns), system), []).append(vals)
-names = ["calls/s", "p50 ms", "p99 ms", "read mean ms", "write mean ms"]
+names = ["calls/s", "p50 ms", "p99 ms", "read mean ms", "write mean ms", "reads >45 ms", "writes >45 ms", "fast reads", "fell back", "handler p99 <= ms"]
 def med(col):
     xs = [float(v) for v in col if v != "-"]
     if not xs:
