@@ -283,6 +283,12 @@ fn init_logging(role: &str, format: LogFormat) {
 }
 
 fn main() -> std::process::ExitCode {
+    // No transparent huge pages in this process or the ones it starts: mimalloc asks for them
+    // on its segments, and then every fresh 2 MiB page is zeroed (and compacted for) inside
+    // the page fault. A checkpoint's export allocates a few fresh MiB in all four replicas at
+    // the same seq, which stalled every call in flight for 40 ms or more (docs/performance.md,
+    // "Checkpoints and huge pages"). Where the kernel has no such switch, nothing changes.
+    let _ = nix::sys::prctl::set_thp_disable(true);
     // One clear line per error, with its causes; never a backtrace dump.
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
