@@ -1,7 +1,6 @@
-//! Cost of the SOAP layer per call: envelope parse (the namespace-checking pass, payload
-//! deserialization and argument validation) plus response write, without HTTP or a backend.
-//! Also the measurement behind the choice of payload deserializer: quick-xml's serde support
-//! against yaserde, on the same operation elements. Figures are recorded in `docs/gateway.md`.
+//! Cost of the SOAP layer per call: envelope parse (the one checking pass, which also collects
+//! the arguments' text, and argument validation) plus response write, without HTTP or a
+//! backend. Figures are recorded in `docs/gateway.md`.
 //!
 //! `cargo bench -p tessera-gateway --bench soap`
 
@@ -11,11 +10,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use serde::Deserialize;
 use tessera_gateway::soap::{parse_call, write_fault, write_response, Operation};
 use tessera_gateway::{Limits, SoapVersion};
 use tessera_types::{EventId, EventType, Reply, SlotAvailability};
-use yaserde::YaDeserialize;
 
 const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
 
@@ -142,138 +139,6 @@ fn calls(c: &mut Criterion) {
     g.finish();
 }
 
-// ---- Payload deserializers compared ---------------------------------------------------------
-//
-// The same structs derive both libraries' traits. Each library gets the operation element as a
-// standalone document (namespace declarations on it), which is the most either can be given:
-// yaserde reads through xml-rs and cannot continue from quick-xml's reader as the gateway's
-// serde path does.
-
-#[derive(Debug, Default, PartialEq, Deserialize, YaDeserialize)]
-#[yaserde(
-    rename = "reserveTicket",
-    prefix = "t",
-    namespaces = { "t" = "urn:tessera:reservation:v1" }
-)]
-struct ReserveTicket {
-    #[serde(rename = "participantID")]
-    #[yaserde(rename = "participantID", prefix = "t")]
-    participant_id: String,
-    #[serde(rename = "eventType")]
-    #[yaserde(rename = "eventType", prefix = "t")]
-    event_type: String,
-    #[serde(rename = "eventID")]
-    #[yaserde(rename = "eventID", prefix = "t")]
-    event_id: String,
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize, YaDeserialize)]
-#[yaserde(
-    rename = "exchangeTicket",
-    prefix = "t",
-    namespaces = { "t" = "urn:tessera:reservation:v1" }
-)]
-struct ExchangeTicket {
-    #[serde(rename = "participantID")]
-    #[yaserde(rename = "participantID", prefix = "t")]
-    participant_id: String,
-    #[serde(rename = "eventType")]
-    #[yaserde(rename = "eventType", prefix = "t")]
-    event_type: String,
-    #[serde(rename = "eventID")]
-    #[yaserde(rename = "eventID", prefix = "t")]
-    event_id: String,
-    #[serde(rename = "newEventType")]
-    #[yaserde(rename = "newEventType", prefix = "t")]
-    new_event_type: String,
-    #[serde(rename = "newEventID")]
-    #[yaserde(rename = "newEventID", prefix = "t")]
-    new_event_id: String,
-}
-
-const RESERVE_PREFIXED: &str = "<t:reserveTicket xmlns:t=\"urn:tessera:reservation:v1\">\
-    <t:participantID>MTLP0001</t:participantID><t:eventType>Concerts</t:eventType>\
-    <t:eventID>MTLE101226</t:eventID></t:reserveTicket>";
-
-const EXCHANGE_PREFIXED: &str = "<t:exchangeTicket xmlns:t=\"urn:tessera:reservation:v1\">\
-    <t:participantID>MTLP0001</t:participantID><t:eventType>Concerts</t:eventType>\
-    <t:eventID>MTLE101226</t:eventID><t:newEventType>Theatre</t:newEventType>\
-    <t:newEventID>MTLA111226</t:newEventID></t:exchangeTicket>";
-
-/// Forms real clients send (see tests/clients.rs), each of which a correct deserializer must
-/// read as the same call.
-fn reserve_forms() -> Vec<(&'static str, String)> {
-    vec![
-        ("prefix t", RESERVE_PREFIXED.to_owned()),
-        (
-            "prefix ns0 (zeep)",
-            RESERVE_PREFIXED
-                .replace("t:", "ns0:")
-                .replace("xmlns:t=", "xmlns:ns0="),
-        ),
-        (
-            "default namespace (.NET, curl)",
-            RESERVE_PREFIXED
-                .replace("t:", "")
-                .replace("xmlns:t=", "xmlns="),
-        ),
-        (
-            "comments and whitespace (curl)",
-            RESERVE_PREFIXED
-                .replace("><t:eventType>", ">\n  <!-- what --> <t:eventType>")
-                .replace("</t:reserveTicket>", "\n</t:reserveTicket>"),
-        ),
-        (
-            "CDATA and character reference",
-            RESERVE_PREFIXED
-                .replace(">Concerts<", "><![CDATA[Concerts]]><")
-                .replace("MTLE101226", "MTL&#69;101226"),
-        ),
-    ]
-}
-
-fn report_correctness() {
-    let want = ReserveTicket {
-        participant_id: "MTLP0001".into(),
-        event_type: "Concerts".into(),
-        event_id: "MTLE101226".into(),
-    };
-    println!("payload deserializers on the forms clients send (ok = the expected call):");
-    for (name, xml) in reserve_forms() {
-        let serde = quick_xml::de::from_str::<ReserveTicket>(&xml);
-        let yaserde = yaserde::de::from_str::<ReserveTicket>(&xml);
-        let verdict = |ok: bool| if ok { "ok" } else { "WRONG" };
-        println!(
-            "  {name:<32} quick-xml serde: {:<6} yaserde: {}{}",
-            verdict(serde.as_ref().is_ok_and(|r| *r == want)),
-            verdict(yaserde.as_ref().is_ok_and(|r| *r == want)),
-            match &yaserde {
-                Ok(r) if *r != want => format!(" (got {r:?})"),
-                Err(e) => format!(" ({e})"),
-                _ => String::new(),
-            }
-        );
-    }
-}
-
-fn payloads(c: &mut Criterion) {
-    report_correctness();
-    let mut g = c.benchmark_group("payload");
-    g.bench_function("quick-xml serde reserveTicket", |b| {
-        b.iter(|| quick_xml::de::from_str::<ReserveTicket>(black_box(RESERVE_PREFIXED)).unwrap())
-    });
-    g.bench_function("yaserde reserveTicket", |b| {
-        b.iter(|| yaserde::de::from_str::<ReserveTicket>(black_box(RESERVE_PREFIXED)).unwrap())
-    });
-    g.bench_function("quick-xml serde exchangeTicket", |b| {
-        b.iter(|| quick_xml::de::from_str::<ExchangeTicket>(black_box(EXCHANGE_PREFIXED)).unwrap())
-    });
-    g.bench_function("yaserde exchangeTicket", |b| {
-        b.iter(|| yaserde::de::from_str::<ExchangeTicket>(black_box(EXCHANGE_PREFIXED)).unwrap())
-    });
-    g.finish();
-}
-
 /// What the gateway's metrics add to one call (issue 14 allows at most 5% of a call's cost):
 /// the in-flight gauge, the call counter and duration histogram, the response counter, as the
 /// endpoint records them. A whole SOAP call through the cluster costs ~110 µs of CPU.
@@ -309,6 +174,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = calls, payloads, metrics
+    targets = calls, metrics
 }
 criterion_main!(benches);

@@ -1,18 +1,25 @@
-//! Turning the raw arguments into a typed request with `Request::from_arguments`, the one
-//! parser of every operation's arguments (`docs/domain.md`, step 0): the gateway accepts
-//! exactly what the CLI accepts and builds exactly what the replicas execute. A bad value is
-//! reported with its element's name and the parser's reason; the value itself is never quoted
-//! back.
+//! Turning the argument texts the envelope pass collected into a typed request with
+//! `Request::from_arguments`, the one parser of every operation's arguments (`docs/domain.md`,
+//! step 0): the gateway accepts exactly what the CLI accepts and builds exactly what the
+//! replicas execute. A bad value is reported with its element's name and the parser's reason;
+//! the value itself is never quoted back.
+
+use std::borrow::Cow;
 
 use tessera_types::{ArgumentError, Request};
 
 use super::fault::Fault;
-use super::payload::RawCall;
+use super::operation::Operation;
 
-/// Turns the raw arguments into a request, or the fault for the first bad argument in
-/// schema order.
-pub(crate) fn validate(call: RawCall) -> Result<Request, Fault> {
-    Request::from_arguments(call.operation(), |field| call.argument(field)).map_err(|e| match e {
+/// Turns `texts`, the character data of `operation`'s argument elements in schema order, into
+/// a request, or the fault for the first bad argument in that order.
+pub(crate) fn validate(operation: Operation, texts: &[Cow<'_, str>]) -> Result<Request, Fault> {
+    let names = operation.arguments();
+    let text = |field: &str| {
+        let i = names.iter().position(|name| *name == field)?;
+        texts.get(i).map(|t| &**t)
+    };
+    Request::from_arguments(operation.name(), text).map_err(|e| match e {
         ArgumentError::Invalid { field, reason } => Fault::InvalidArgument {
             field,
             reason: reason.to_string().into(),
@@ -27,16 +34,13 @@ pub(crate) fn validate(call: RawCall) -> Result<Request, Fault> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::payload::{AdminSlotCapacity, AdminType};
     use super::*;
 
     fn add(capacity: &str) -> Result<Request, Fault> {
-        validate(RawCall::AddReservationSlot(AdminSlotCapacity {
-            admin_id: "MTLA0001".into(),
-            event_type: "Concerts".into(),
-            event_id: "MTLE101226".into(),
-            capacity: capacity.into(),
-        }))
+        validate(
+            Operation::AddReservationSlot,
+            &["MTLA0001", "Concerts", "MTLE101226", capacity].map(Cow::from),
+        )
     }
 
     #[test]
@@ -71,10 +75,10 @@ mod tests {
     #[test]
     fn identifiers_are_not_trimmed() {
         let list = |admin: &str, ty: &str| {
-            validate(RawCall::ListReservationSlotAvailable(AdminType {
-                admin_id: admin.into(),
-                event_type: ty.into(),
-            }))
+            validate(
+                Operation::ListReservationSlotAvailable,
+                &[admin, ty].map(Cow::from),
+            )
         };
         assert!(list("MTLA0001", "Concerts").is_ok());
         assert!(matches!(

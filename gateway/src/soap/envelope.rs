@@ -1,9 +1,9 @@
 //! The one streaming pass over a request envelope.
 //!
-//! quick-xml's serde deserializer matches elements by local name and ignores namespaces, and it
-//! accepts markup a SOAP endpoint must not (DTDs, processing instructions, several roots). So
-//! before anything is deserialized, this pass walks every event once with the namespace-resolving
-//! reader and checks, against the fixed shape of a call:
+//! It walks every event once with quick-xml's namespace-resolving reader, checks it against the
+//! fixed shape of a call, and collects the arguments' character data on the way, so that no
+//! second parser (quick-xml's serde deserializer matches elements by local name, ignores
+//! namespaces and accepts markup a SOAP endpoint must not) ever reads the request. Checked:
 //!
 //! - well-formedness, no DTD (which rules out entity expansion: billion laughs, external
 //!   entities), no processing instruction, a UTF-8 XML 1.0 declaration if any;
@@ -19,8 +19,11 @@
 //! - exactly one Body child, an operation of the service namespace, whose children are exactly
 //!   that operation's arguments, in order, each holding text only.
 //!
-//! It returns a copy of the reader taken just after `<Body>`, from which the payload is
-//! deserialized with every namespace binding of the envelope still in scope.
+//! An argument's text is what XML says it is: its text and CDATA sections with line ends
+//! normalized (XML 1.0, 2.11), its character and predefined entity references resolved, its
+//! comments left out; it is borrowed from the request unless one of those changed it.
+
+use std::borrow::Cow;
 
 use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
 use quick_xml::name::{QName, ResolveResult};
@@ -39,8 +42,8 @@ pub(crate) struct Scanned<'a> {
     /// The version of the envelope, which the Content-Type announced too.
     pub version: SoapVersion,
     pub operation: Operation,
-    /// The reader as it stood just after the Body start tag.
-    pub body: NsReader<&'a [u8]>,
+    /// The character data of each of the operation's argument elements, in schema order.
+    pub arguments: Vec<Cow<'a, str>>,
     /// The WS-Security header's UsernameToken, if any.
     pub security: WsSecurity,
     /// The WS-Addressing headers Tessera acts on.
@@ -100,7 +103,7 @@ pub(crate) fn scan<'a>(
         place: Place::Prolog,
         depth: 0,
         operation: None,
-        body: None,
+        arguments: Vec::new(),
         header_blocks: 0,
         security: Collector::default(),
         addressing: addressing::Collector::default(),
@@ -131,6 +134,7 @@ pub(crate) fn scan<'a>(
                 if pass.addressing.active() {
                     pass.addressing.text(&t);
                 }
+                pass.argument_text(|| t.xml10_content());
                 pass.text(is_xml_whitespace(&t))
             }
             Event::CData(c) => {
@@ -140,6 +144,7 @@ pub(crate) fn scan<'a>(
                 if pass.addressing.active() {
                     pass.addressing.text(&c);
                 }
+                pass.argument_text(|| c.xml10_content());
                 pass.text(false)
             }
             Event::GeneralRef(r) => pass.reference(&r),
@@ -155,11 +160,11 @@ pub(crate) fn scan<'a>(
         outcome.map_err(|fault| pass.reject(fault))?;
         first = false;
     }
-    match (pass.place, pass.operation, pass.body) {
-        (Place::Epilog, Some(operation), Some(body)) => Ok(Scanned {
+    match (pass.place, pass.operation) {
+        (Place::Epilog, Some(operation)) => Ok(Scanned {
             version: pass.version,
             operation,
-            body,
+            arguments: pass.arguments,
             security: pass.security.finish(),
             addressing: pass.addressing.finish(),
         }),
@@ -179,13 +184,14 @@ struct Pass<'a, 'l> {
     /// Number of elements open, the current one included.
     depth: usize,
     operation: Option<Operation>,
-    body: Option<NsReader<&'a [u8]>>,
+    /// The arguments' character data so far; the last one is open while `place` is `Argument`.
+    arguments: Vec<Cow<'a, str>>,
     header_blocks: usize,
     security: Collector,
     addressing: addressing::Collector,
 }
 
-impl Pass<'_, '_> {
+impl<'a> Pass<'a, '_> {
     fn reject(&self, fault: Fault) -> Rejected {
         Rejected {
             version: self.version,
@@ -256,11 +262,7 @@ impl Pass<'_, '_> {
                     ))
                 }
                 "Header" if !header_seen => Place::Header,
-                "Body" => {
-                    // The payload is deserialized from here, with the envelope's bindings.
-                    self.body = Some(self.reader.clone());
-                    Place::Body
-                }
+                "Body" => Place::Body,
                 _ => {
                     return Err(Fault::Malformed(
                         "the Envelope may hold only a Header and a Body",
@@ -338,6 +340,7 @@ impl Pass<'_, '_> {
                             .into(),
                     });
                 }
+                self.arguments.push(Cow::Borrowed(""));
                 Place::Argument {
                     operation,
                     index: next,
@@ -410,6 +413,21 @@ impl Pass<'_, '_> {
         Ok(())
     }
 
+    /// Appends a piece of character data to the open argument, if one is open (`piece` is
+    /// computed only then).
+    fn argument_text(&mut self, piece: impl FnOnce() -> Cow<'a, str>) {
+        if !matches!(self.place, Place::Argument { .. }) {
+            return;
+        }
+        if let Some(text) = self.arguments.last_mut() {
+            if text.is_empty() {
+                *text = piece();
+            } else {
+                text.to_mut().push_str(&piece());
+            }
+        }
+    }
+
     /// Character data: content of arguments and header blocks, whitespace elsewhere.
     fn text(&self, whitespace: bool) -> Result<(), Fault> {
         match self.place {
@@ -442,6 +460,7 @@ impl Pass<'_, '_> {
         if self.addressing.active() {
             self.addressing.text(c.encode_utf8(&mut [0; 4]));
         }
+        self.argument_text(|| Cow::Owned(c.to_string()));
         self.text(false)
     }
 

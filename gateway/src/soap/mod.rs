@@ -1,14 +1,12 @@
 //! SOAP without IO: request bytes in, a validated [`Request`] or a [`Fault`] out; a reply or a
 //! fault in, response bytes out.
 //!
-//! Reading is two steps over one parser state. `envelope` makes a single streaming pass with
-//! quick-xml's namespace-resolving reader and checks everything serde would not: every element's
-//! namespace, the envelope structure, the headers, the argument elements and their order, the
-//! limits, and the absence of DTDs and processing instructions. It keeps a copy of the reader
-//! as it stood at the start of the Body, and `payload` hands that copy to quick-xml's serde
-//! deserializer, which therefore sees the operation element with its namespace bindings in
-//! scope, already known to be well-formed and in the right shape. `arguments` then builds the
-//! typed request with `Request::from_arguments`, the one parser of every operation's arguments.
+//! Reading is one streaming pass and one conversion. `envelope` walks the request once with
+//! quick-xml's namespace-resolving reader, checks every element's namespace, the envelope
+//! structure, the headers, the argument elements and their order, the limits, and the absence
+//! of DTDs and processing instructions, and collects each argument's character data on the way.
+//! `arguments` then builds the typed request from those texts with `Request::from_arguments`,
+//! the one parser of every operation's arguments.
 //!
 //! Writing never builds a tree: `response` and `fault` append escaped text to a `Vec<u8>`
 //! in a fixed order, so equal replies give byte-identical envelopes.
@@ -20,7 +18,6 @@ mod fault;
 mod limits;
 mod messages;
 mod operation;
-mod payload;
 mod response;
 #[cfg(test)]
 mod tests;
@@ -80,9 +77,8 @@ pub fn parse_call(body: &[u8], transport: SoapVersion, limits: &Limits) -> Resul
     let version = scanned.version;
     let security = scanned.security;
     let addressing = scanned.addressing;
-    let raw = payload::deserialize(scanned.operation, scanned.body)
+    let request = arguments::validate(scanned.operation, &scanned.arguments)
         .map_err(|fault| reject(version, fault))?;
-    let request = arguments::validate(raw).map_err(|fault| reject(version, fault))?;
     Ok(Call {
         version,
         request,

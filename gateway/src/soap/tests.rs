@@ -505,6 +505,11 @@ fn split_character_data() {
         "MTLP<!-- x -->0001",
         "MTLP<![CDATA[00]]>01",
         "MTLP&#x30;001",
+        "&#77;TLP0001",
+        "<![CDATA[MTLP]]>0001",
+        "MTLP&#x30;&#48;01",
+        "MTLP00<![CDATA[]]><!---->01",
+        "<![CDATA[MTLP0001]]>",
     ] {
         let body = env11(&RESERVE.replace("MTLP0001", value));
         assert_eq!(
