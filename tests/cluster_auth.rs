@@ -400,6 +400,18 @@ async fn https_and_authentication_with_zeep_the_cli_and_user_file_reloads() {
         assert!(!log.contains(secret), "the log holds {secret}");
     }
     assert!(log.contains("authentication failed"), "failures are logged");
+    // Refusals are logged in the call's span, so each names the call's request id, though at
+    // this level the gateway makes no span for calls that log nothing.
+    for (what, needle) in [("refusal", "authentication failed"), ("403", "forbidden")] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(needle)).collect();
+        assert!(!lines.is_empty(), "no {what} logged:\n{log}");
+        for line in lines {
+            assert!(
+                line.contains("soap:") && line.contains("request_id=\"gw-"),
+                "a {what} without its call's request id: {line}"
+            );
+        }
+    }
 }
 
 /// `tesserad gateway` (and `up`) with `config`: must exit non-zero before listening, saying

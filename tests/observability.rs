@@ -587,6 +587,26 @@ async fn logs_are_plain_or_json_lines_and_one_call_is_followed_by_its_request_id
         .unwrap_or_else(|| panic!("no line of call trace-text-1 in:\n{log}"));
     assert!(line.contains(&format!("seq={seq}")), "{line}");
     assert!(line.contains("call answered"), "{line}");
+    drop(debug);
+
+    // A per-span directive (docs/observability.md): debug inside the call's span only.
+    let in_span = LoggingGateway::start(
+        &cluster,
+        "span-filter",
+        &[],
+        &[("TESSERA_LOG", "info,[soap]=debug")],
+    )
+    .await;
+    let seq = in_span.call("trace-span-1");
+    let log = in_span
+        .log_when(Duration::from_secs(10), |l| l.contains("trace-span-1"))
+        .await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("request_id=\"trace-span-1\""))
+        .unwrap_or_else(|| panic!("no line of call trace-span-1 in:\n{log}"));
+    assert!(line.contains(&format!("seq={seq}")), "{line}");
+    assert!(line.contains("call answered"), "{line}");
 }
 
 /// A `tesserad up` whose printed start-up summary the test reads; stopped like Ctrl-C (and
