@@ -55,6 +55,10 @@ const CHECKPOINT_INTERVAL: u64 = 10_000;
 const REMEMBERED: u64 = 2_000;
 /// Calls issued by all clients, numbering the message ids.
 static ISSUED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The watchers' status query timeout and pause between queries: a generation change shows in
+/// the timeline at most their sum after it happened.
+const WATCH_QUERY: Duration = Duration::from_millis(200);
+const WATCH_PAUSE: Duration = Duration::from_millis(20);
 /// A round may start only once the cluster is whole again; not within this, the soak fails.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -259,6 +263,8 @@ async fn chaos_soak() {
 
     // Wind down: stop the clients, then everything must agree.
     stop.store(true, Ordering::Relaxed);
+    // The watchers stop with the clients: the timeline shows no repair after this.
+    let watched_until = Instant::now();
     for c in clients {
         c.await.expect("client task");
     }
@@ -279,7 +285,13 @@ async fn chaos_soak() {
         .max()
         .unwrap_or(0);
     check_history(&calls, views, &mut tally.violations);
-    check_repairs(&expects, &timeline.lock().unwrap(), &calls, &mut tally);
+    check_repairs(
+        &expects,
+        &timeline.lock().unwrap(),
+        &calls,
+        watched_until,
+        &mut tally,
+    );
     report(&tally, &calls, seed, started.elapsed());
     assert!(
         tally.violations.is_empty(),
@@ -463,15 +475,14 @@ fn watch(
             let (cfg, timeline, stop) = (cluster.cfg.clone(), timeline.clone(), stop.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    if let Ok(Some(s)) =
-                        tessera_node::status::query_rm(&cfg, id, Duration::from_millis(200)).await
+                    if let Ok(Some(s)) = tessera_node::status::query_rm(&cfg, id, WATCH_QUERY).await
                     {
                         timeline
                             .lock()
                             .unwrap()
                             .record(id, Instant::now(), s.generation);
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(WATCH_PAUSE).await;
                 }
             })
         })
@@ -479,16 +490,17 @@ fn watch(
 }
 
 /// Checks every timed repair against its bound, from the timeline and the history (a
-/// checkpoint "passed" when the first call with that seq or a later one was answered).
-fn check_repairs(expects: &[Expect], timeline: &Timeline, calls: &[Call], tally: &mut Tally) {
+/// checkpoint "passed" when the first call with that seq or a later one was answered). A
+/// repair whose clock had not run out when the watchers stopped (`watched_until`) is not
+/// judged here: the final convergence (four replicas on one digest) requires it done.
+fn check_repairs(
+    expects: &[Expect],
+    timeline: &Timeline,
+    calls: &[Call],
+    watched_until: Instant,
+    tally: &mut Tally,
+) {
     for e in expects {
-        let Some(replaced) = timeline.replaced(e.replica, e.generation_before, e.at) else {
-            tally
-                .violations
-                .push(format!("{} (at {:?}) was never replaced", e.what, e.at));
-            continue;
-        };
-        let took = replaced.saturating_duration_since(e.at);
         let (start, bound) = match e.bound {
             Bound::After(b) => (Some(e.at), b),
             Bound::AfterSeq(seq, b) => (
@@ -504,6 +516,21 @@ fn check_repairs(expects: &[Expect], timeline: &Timeline, calls: &[Call], tally:
             // The run ended before the checkpoint that would reveal it.
             continue;
         };
+        let Some(replaced) = timeline.replaced(e.replica, e.generation_before, e.at) else {
+            if start + bound + WATCH_QUERY + WATCH_PAUSE <= watched_until {
+                tally.violations.push(format!(
+                    "{} (at {:?}) was not replaced within {bound:?} of {}",
+                    e.what,
+                    e.at,
+                    match e.bound {
+                        Bound::AfterSeq(seq, _) => format!("the checkpoint at seq {seq}"),
+                        Bound::After(_) => "the fault".into(),
+                    }
+                ));
+            }
+            continue;
+        };
+        let took = replaced.saturating_duration_since(e.at);
         let late = replaced.saturating_duration_since(start);
         if late > bound {
             tally.violations.push(format!(
