@@ -565,48 +565,37 @@ async fn logs_are_plain_or_json_lines_and_one_call_is_followed_by_its_request_id
     );
     drop(quiet);
 
-    // RUST_LOG works too (TESSERA_LOG unset): the call's line, as text, with its seq.
-    let debug = LoggingGateway::start(
-        &cluster,
-        "rust-log",
-        &[],
-        &[("RUST_LOG", "info,tessera_gateway=debug")],
-    )
-    .await;
-    let seq = debug.call("trace-text-1");
-    let log = debug
-        .log_when(Duration::from_secs(10), |l| l.contains("trace-text-1"))
-        .await;
-    assert!(
-        !log.contains('\u{1b}'),
-        "ANSI escapes in a log file:\n{log}"
-    );
-    let line = log
-        .lines()
-        .find(|l| l.contains("request_id=\"trace-text-1\""))
-        .unwrap_or_else(|| panic!("no line of call trace-text-1 in:\n{log}"));
-    assert!(line.contains(&format!("seq={seq}")), "{line}");
-    assert!(line.contains("call answered"), "{line}");
-    drop(debug);
-
-    // A per-span directive (docs/observability.md): debug inside the call's span only.
-    let in_span = LoggingGateway::start(
-        &cluster,
-        "span-filter",
-        &[],
-        &[("TESSERA_LOG", "info,[soap]=debug")],
-    )
-    .await;
-    let seq = in_span.call("trace-span-1");
-    let log = in_span
-        .log_when(Duration::from_secs(10), |l| l.contains("trace-span-1"))
-        .await;
-    let line = log
-        .lines()
-        .find(|l| l.contains("request_id=\"trace-span-1\""))
-        .unwrap_or_else(|| panic!("no line of call trace-span-1 in:\n{log}"));
-    assert!(line.contains(&format!("seq={seq}")), "{line}");
-    assert!(line.contains("call answered"), "{line}");
+    // RUST_LOG works too (TESSERA_LOG unset), and so does a per-span directive
+    // (docs/observability.md): debug inside the call's span only. Each: the call's line, as
+    // text, with its seq.
+    for (name, env, id) in [
+        (
+            "rust-log",
+            ("RUST_LOG", "info,tessera_gateway=debug"),
+            "trace-text-1",
+        ),
+        (
+            "span-filter",
+            ("TESSERA_LOG", "info,[soap]=debug"),
+            "trace-span-1",
+        ),
+    ] {
+        let gateway = LoggingGateway::start(&cluster, name, &[], &[env]).await;
+        let seq = gateway.call(id);
+        let log = gateway
+            .log_when(Duration::from_secs(10), |l| l.contains(id))
+            .await;
+        assert!(
+            !log.contains('\u{1b}'),
+            "ANSI escapes in a log file:\n{log}"
+        );
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("request_id=\"{id}\"")))
+            .unwrap_or_else(|| panic!("{name}: no line of call {id} in:\n{log}"));
+        assert!(line.contains(&format!("seq={seq}")), "{name}: {line}");
+        assert!(line.contains("call answered"), "{name}: {line}");
+    }
 }
 
 /// A `tesserad up` whose printed start-up summary the test reads; stopped like Ctrl-C (and
