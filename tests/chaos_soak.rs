@@ -125,6 +125,16 @@ enum Bound {
     AfterSeq(u64, Duration),
 }
 
+impl Bound {
+    /// What the repair's clock starts at, for a violation's text.
+    fn clock_start(&self) -> String {
+        match self {
+            Bound::AfterSeq(seq, _) => format!("the checkpoint at seq {seq}"),
+            Bound::After(_) => "the fault".into(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     rounds: u32,
@@ -522,10 +532,7 @@ fn check_repairs(
                     "{} (at {:?}) was not replaced within {bound:?} of {}",
                     e.what,
                     e.at,
-                    match e.bound {
-                        Bound::AfterSeq(seq, _) => format!("the checkpoint at seq {seq}"),
-                        Bound::After(_) => "the fault".into(),
-                    }
+                    e.bound.clock_start()
                 ));
             }
             continue;
@@ -536,10 +543,7 @@ fn check_repairs(
             tally.violations.push(format!(
                 "{} was replaced {late:?} after {}, bound {bound:?}",
                 e.what,
-                match e.bound {
-                    Bound::AfterSeq(seq, _) => format!("the checkpoint at seq {seq}"),
-                    Bound::After(_) => "the fault".into(),
-                }
+                e.bound.clock_start()
             ));
         }
         tally.repairs.push((e.what.clone(), took, late));
