@@ -152,7 +152,6 @@ async fn handle<B: Backend>(
         Err(rejected) => return fault(&log, rejected.version, &rejected.fault),
     };
     let operation = Operation::of(&call.request);
-    log.version = Some(call.version);
     log.op = Some(operation);
 
     if let Some(authenticator) = &gateway.config.auth {
