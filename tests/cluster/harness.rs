@@ -169,6 +169,8 @@ impl TestCluster {
             tessera_testkit::cluster::TEST_FRONT_END,
         );
         cfg.front_end.fast_reads = fast_reads;
+        // Every read of the fast-read tests' concurrent workloads takes the fast path.
+        cfg.front_end.fast_reads_max_in_flight = u32::MAX;
         FrontEndClient::start(&cfg).expect("front end starts")
     }
 

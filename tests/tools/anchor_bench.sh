@@ -3,7 +3,8 @@
 # Tessera (`tesserad up`, default config, release build, a fresh data directory per run) side by
 # side, driven by the anchors' soap_load.sh (wrk): reserve and MIX=mix at 64 connections and at
 # one, ROUNDS rounds alternating the systems, SECS seconds a run. For the mix, Tessera runs twice:
-# with fast reads (the default) and with `[front_end] fast_reads = false` (every call ordered),
+# as configured by default (fast reads while fewer than `fast_reads_max_in_flight` calls are in
+# flight) and with `[front_end] fast_reads = false` (every call ordered),
 # and the gateway's per-operation duration histograms give the mean time of the read share and
 # of the writes in each. Prints a line per run and the medians (with ranges) at the end.
 # Loopback only; needs wrk, curl, GNU time and the anchor's gsoap/g++ (apt-get install wrk curl
@@ -67,7 +68,8 @@ stop_tessera() {
 }
 
 # From the gateway's metrics: "count sum over45ms" of the read operations, the same of the
-# others, the front end's fast reads started and those that fell back to ordering, then
+# others, the front end's fast reads started, those that fell back to ordering and the reads
+# ordered at once under load, then
 # "le:count" for every bucket of the duration histogram (all operations). The tail count
 # (calls over 45 ms, the bucket edge nearest), the fallbacks and the handler's own p99 say
 # whether a high p99 from wrk was spent inside the gateway's handler, and on which path.
@@ -82,15 +84,16 @@ scrape() {
         }
         /^tessera_front_end_fast_reads_total / { fast = $2 }
         /^tessera_front_end_fast_reads_ordered_total / { ordered = $2 }
+        /^tessera_front_end_reads_ordered_under_load_total / { under = $2 }
         END {
-            printf "%d %.6f %d %d %.6f %d %d %d", v[1, "count"], v[1, "sum"], v[1, "slow"],
-                v[0, "count"], v[0, "sum"], v[0, "slow"], fast, ordered
+            printf "%d %.6f %d %d %.6f %d %d %d %d", v[1, "count"], v[1, "sum"], v[1, "slow"],
+                v[0, "count"], v[0, "sum"], v[0, "slow"], fast, ordered, under
             for (b in le) printf " %s:%d", b, le[b]
             printf "\n"
         }' | {
         # The buckets in edge order (awk walks its array in no particular order).
         read -r -a f
-        echo "${f[*]:0:8}" $(printf "%s\n" "${f[@]:8}" | sort -t: -k1,1g)
+        echo "${f[*]:0:9}" $(printf "%s\n" "${f[@]:9}" | sort -t: -k1,1g)
     }
 }
 
@@ -102,34 +105,34 @@ run() {
         echo "soap_load failed: $(cat "$OUT/last.err")" >&2
         return 1
     }
-    local read_ms=- write_ms=- slow_reads=- slow_writes=- fast=- fell_back=- handler_p99=-
+    local read_ms=- write_ms=- slow_reads=- slow_writes=- fast=- fell_back=- under_load=- handler_p99=-
     if [[ $system != anchor ]]; then
         after=$(scrape)
-        read -r read_ms write_ms slow_reads slow_writes fast fell_back handler_p99 < <(awk -v a="$before" -v b="$after" 'BEGIN {
+        read -r read_ms write_ms slow_reads slow_writes fast fell_back under_load handler_p99 < <(awk -v a="$before" -v b="$after" 'BEGIN {
             nx = split(a, x, " "); n = split(b, y, " ")
             r = "-"; w = "-"; p = "-"
             if (y[1] > x[1]) r = sprintf("%.3f", (y[2] - x[2]) * 1000 / (y[1] - x[1]))
             if (y[4] > x[4]) w = sprintf("%.3f", (y[5] - x[5]) * 1000 / (y[4] - x[4]))
             # The least bucket edge that holds 99% of the calls of the run: the handler p99 is at
             # most it. (An operation has buckets only once called, so "before" may have fewer.)
-            for (i = 9; i <= nx; i++) { split(x[i], e, ":"); had[e[1]] = e[2] }
+            for (i = 10; i <= nx; i++) { split(x[i], e, ":"); had[e[1]] = e[2] }
             calls = y[1] - x[1] + y[4] - x[4]
-            for (i = 9; i <= n && calls > 0; i++) {
+            for (i = 10; i <= n && calls > 0; i++) {
                 split(y[i], e, ":")
                 if (e[2] - had[e[1]] >= 0.99 * calls) { p = sprintf("%.2f", e[1] * 1000); break }
             }
-            print r, w, y[3] - x[3], y[6] - x[6], y[7] - x[7], y[8] - x[8], p }')
+            print r, w, y[3] - x[3], y[6] - x[6], y[7] - x[7], y[8] - x[8], y[9] - x[9], p }')
     fi
     local rps p50 p99
     rps=$(sed -E 's/.* rps=([^ ]+).*/\1/' <<<"$result")
     p50=$(sed -E 's/.* p50_ms=([^ ]+).*/\1/' <<<"$result")
     p99=$(sed -E 's/.* p99_ms=([^ ]+).*/\1/' <<<"$result")
-    local row="$system $mix $conns $rps $p50 $p99 $read_ms $write_ms $slow_reads $slow_writes $fast $fell_back $handler_p99"
+    local row="$system $mix $conns $rps $p50 $p99 $read_ms $write_ms $slow_reads $slow_writes $fast $fell_back $under_load $handler_p99"
     echo "$row" >>"$ROWS"
     echo "run: $row    ($result)"
 }
 
-echo "anchor_bench: $ROUNDS rounds of $SECS s; rows: system mix conns calls/s p50_ms p99_ms read_mean_ms write_mean_ms reads_over_45ms writes_over_45ms fast_reads fell_back handler_p99_at_most_ms"
+echo "anchor_bench: $ROUNDS rounds of $SECS s; rows: system mix conns calls/s p50_ms p99_ms read_mean_ms write_mean_ms reads_over_45ms writes_over_45ms fast_reads fell_back reads_ordered_under_load handler_p99_at_most_ms"
 for round in $(seq "$ROUNDS"); do
     echo "== round $round"
     IFS=, read -ra loads <<<"$LOADS"
@@ -154,7 +157,7 @@ rows = {}
 for line in open(sys.argv[1]):
     system, mix, conns, *vals = line.split()
     rows.setdefault((mix, int(conns), system), []).append(vals)
-names = ["calls/s", "p50 ms", "p99 ms", "read mean ms", "write mean ms", "reads >45 ms", "writes >45 ms", "fast reads", "fell back", "handler p99 <= ms"]
+names = ["calls/s", "p50 ms", "p99 ms", "read mean ms", "write mean ms", "reads >45 ms", "writes >45 ms", "fast reads", "fell back", "ordered under load", "handler p99 <= ms"]
 def med(col):
     xs = [float(v) for v in col if v != "-"]
     if not xs:
@@ -174,6 +177,7 @@ for conns in sorted({c for (m, c, s) in rows if m == "mix"}):
     slow = [float(v[3]) for v in rows.get(("mix", conns, "tessera-ordered-reads"), []) if v[3] != "-"]
     if fast and slow:
         print(f"read share at {conns} conns: mean {statistics.median(slow):g} ms ordered, "
-              f"{statistics.median(fast):g} ms fast: {statistics.median(slow) / statistics.median(fast):.2f}x faster")
+              f"{statistics.median(fast):g} ms with fast reads on: "
+              f"{statistics.median(slow) / statistics.median(fast):.2f}x faster")
 EOF
 echo "rows kept in $ROWS"

@@ -107,6 +107,8 @@ impl FrontEndClient {
                     .into_iter()
                     .map(|(id, _)| id)
                     .collect(),
+                fast_read_limit: usize::try_from(cfg.front_end.fast_reads_max_in_flight)
+                    .unwrap_or(usize::MAX),
             },
         );
         let (tx, rx) = mpsc::channel(QUEUE);

@@ -388,6 +388,8 @@ pub struct FrontEndMetrics {
     drops: IntCounter,
     /// Fast reads: started, answered on the fast path, ordered instead.
     fast: (IntCounter, IntCounter, IntCounter),
+    /// Reads ordered at once, with too many calls in flight for the fast path.
+    reads_ordered_under_load: IntCounter,
 }
 
 impl FrontEndMetrics {
@@ -431,6 +433,7 @@ impl FrontEndMetrics {
                 counter(registry, "tessera_front_end_fast_reads_answered_total", "Fast reads answered without ordering: two replicas alike at or beyond the read index")?,
                 counter(registry, "tessera_front_end_fast_reads_ordered_total", "Fast reads that fell back to ordering (no read index or no two replies alike in time)")?,
             ),
+            reads_ordered_under_load: counter(registry, "tessera_front_end_reads_ordered_under_load_total", "Read-only calls ordered at once because [front_end] fast_reads_max_in_flight calls were in flight (docs/performance.md, \"Fast reads under load\")")?,
         })
     }
 
@@ -459,5 +462,6 @@ impl FrontEndMetrics {
         set_counter(&self.fast.0, s.fast_reads);
         set_counter(&self.fast.1, s.fast_answered);
         set_counter(&self.fast.2, s.fast_fallbacks);
+        set_counter(&self.reads_ordered_under_load, s.reads_ordered_under_load);
     }
 }

@@ -264,6 +264,11 @@ pub struct FrontEndSection {
     /// then two replicas that agree at or beyond it (`docs/protocol.md`, "Fast reads").
     /// `false`: every call is ordered.
     pub fast_reads: bool,
+    /// A read takes the fast path only while fewer calls than this are in flight at this
+    /// front end; beyond it the cores are the limit and an ordered read, riding in the
+    /// writes' batches, costs less (`docs/performance.md`, "Fast reads under load"). 0:
+    /// every read is ordered, as with `fast_reads = false`.
+    pub fast_reads_max_in_flight: u32,
 }
 
 /// A further gateway of `tesserad up --gateways N` ([`Config::add_local_gateways`]).
@@ -453,6 +458,7 @@ impl Default for FrontEndSection {
             public_key: None,
             others: Vec::new(),
             fast_reads: true,
+            fast_reads_max_in_flight: 16,
         }
     }
 }

@@ -61,6 +61,11 @@ pub struct FrontEndConfig {
     /// answered `Ordered` (at first the first); a retransmission to every one, since the
     /// primary may have changed.
     pub sequencers: Vec<u8>,
+    /// A read takes the fast path only while fewer calls than this are in flight here
+    /// (`usize::MAX`: always). Beyond it the cores, not the hops, bound the cluster, and an
+    /// ordered read, riding in the writes' batches, costs less than a fast read's datagrams
+    /// of its own (`docs/performance.md`, "Fast reads under load").
+    pub fast_read_limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +114,9 @@ pub struct FrontEndStats {
     pub fast_reads: u64,
     pub fast_answered: u64,
     pub fast_fallbacks: u64,
+    /// Read-only calls given to [`FrontEnd::submit_read`] and ordered at once, because
+    /// `fast_read_limit` calls were in flight.
+    pub reads_ordered_under_load: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -191,6 +199,7 @@ pub struct FrontEnd {
     stats: FrontEndStats,
     /// Fast reads in progress (`reads`).
     fast: reads::FastReads,
+    fast_read_limit: usize,
 }
 
 impl FrontEnd {
@@ -230,6 +239,7 @@ impl FrontEnd {
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
             fast: reads::FastReads::default(),
+            fast_read_limit: cfg.fast_read_limit,
         }
     }
 

@@ -8,7 +8,9 @@
 //! with the question for the index: a reply then counts when the index comes, if it was read
 //! at or beyond it, which spares a round trip whenever the replicas are up to date. Anything
 //! else (no index, no two alike) within the patience falls back to ordering the read under
-//! the same number, within the same deadline.
+//! the same number, within the same deadline. With `fast_read_limit` calls already in flight
+//! a read is ordered at once: the cores are then the limit, not the hops, and an ordered read
+//! rides in the writes' batches where a fast one needs datagrams of its own.
 //!
 //! Why two alike is enough: a write answered before the read started was committed before
 //! it was answered, so its seq is at most the index; at least one of two replicas is correct,
@@ -115,9 +117,14 @@ impl FastReads {
 
 impl FrontEnd {
     /// Starts a read-only call without a message id (`tessera_types::Call::encode()` bytes;
-    /// the caller vouches that it is one: a manager answers nothing else) on the fast path.
+    /// the caller vouches that it is one: a manager answers nothing else) on the fast path,
+    /// or orders it when `fast_read_limit` calls are already in flight.
     /// Its outcome is an event like any submitted request's, under the returned id.
     pub fn submit_read(&mut self, now: Instant, call: Vec<u8>, trace: String) -> RequestId {
+        if self.collecting >= self.fast_read_limit {
+            self.stats.reads_ordered_under_load += 1;
+            return self.submit_traced(now, call, trace);
+        }
         self.now = Some(now);
         let number = self.next_number;
         self.next_number = number.saturating_add(1);

@@ -63,6 +63,10 @@ impl Net {
     }
 
     fn with(timeouts: Timeouts, fe_link: Link) -> Self {
+        Self::configured(timeouts, fe_link, usize::MAX)
+    }
+
+    fn configured(timeouts: Timeouts, fe_link: Link, fast_read_limit: usize) -> Self {
         let fe = FrontEnd::new(
             fe_link,
             FrontEndConfig {
@@ -70,6 +74,7 @@ impl Net {
                 incarnation: INC,
                 reply_to: addr(),
                 sequencers: vec![1],
+                fast_read_limit,
             },
         );
         Net {
@@ -1427,6 +1432,57 @@ fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
         (s.fast_reads, s.fast_answered, s.fast_fallbacks, s.answered),
         (1, 1, 0, 1)
     );
+}
+
+#[test]
+fn with_fast_read_limit_calls_in_flight_a_read_is_ordered_at_once() {
+    let mut n = Net::configured(Timeouts::default(), link(NodeId::FrontEnd(1)), 2);
+    n.fe.submit(n.t0, b"write".to_vec());
+    n.sent();
+    // One call in flight, under the limit: the fast path.
+    assert_eq!(n.fe.submit_read(n.t0, b"r2".to_vec(), String::new()), id(2));
+    assert!(
+        n.sent()
+            .iter()
+            .any(|(_, m)| matches!(m, Message::ReadIndex { .. })),
+        "read 2 asks for the read index"
+    );
+    // Two in flight: the next read goes to the sequencer like a write, and no index is asked.
+    assert_eq!(n.fe.submit_read(n.t0, b"r3".to_vec(), String::new()), id(3));
+    match &n.sent()[..] {
+        [(Destination::Sequencer(1), Message::Submit { entries, .. })] => {
+            assert_eq!(
+                entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+                vec![id(3)]
+            );
+            assert_eq!(entries[0].request, b"r3");
+        }
+        other => panic!("expected read 3 submitted for ordering, sent {other:?}"),
+    }
+    assert_eq!(n.fe.fast_reads_in_flight(), 1);
+    n.ordered(n.at(1), &[(1, 10), (3, 11)]);
+    for rm in 1..=2 {
+        n.reply(n.at(2), rm, 1, 10, b"W");
+        n.reply(n.at(2), rm, 3, 11, b"R");
+    }
+    let answered: Vec<(RequestId, u64)> = n
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            FrontEndEvent::Answered { id, seq, .. } => Some((id, seq)),
+            FrontEndEvent::Unavailable { .. } => None,
+        })
+        .collect();
+    assert_eq!(answered, vec![(id(1), 10), (id(3), 11)]);
+    // Read 2 alone in flight again: under the limit, so the next read is fast once more.
+    n.sent();
+    n.fe.submit_read(n.at(3), b"r4".to_vec(), String::new());
+    assert!(n
+        .sent()
+        .iter()
+        .all(|(_, m)| !matches!(m, Message::Submit { .. })));
+    let s = n.fe.stats();
+    assert_eq!((s.fast_reads, s.reads_ordered_under_load), (2, 1));
 }
 
 /// The managers each `Read` in `sent` went to, in order (1..=4).

@@ -897,6 +897,7 @@ impl Sim {
                         ),
                         reply_to: Node::Fe(j).addr(),
                         sequencers: sequencer_ids(&sc),
+                        fast_read_limit: usize::MAX,
                     },
                 ),
                 armed: None,
