@@ -62,6 +62,10 @@ struct FastRead {
     replies: [Option<(u64, Vec<u8>)>; PER_REPLICA],
     /// `asked[r - 1]`: when replica r's manager was asked.
     asked: [Option<Instant>; PER_REPLICA],
+    /// `early[r - 1]`: replica r's manager was asked with the question for the index
+    /// (`at_least` 0) and not since with the index: its reply may be from below the index
+    /// without lying, and then it is asked again, with the index.
+    early: [bool; PER_REPLICA],
     stage: ReadStage,
 }
 
@@ -147,6 +151,7 @@ impl FrontEnd {
                 fallback_at,
                 replies: Default::default(),
                 asked: [None; PER_REPLICA],
+                early: [false; PER_REPLICA],
                 stage: ReadStage::Index { nonce: 0 },
             },
         );
@@ -170,10 +175,16 @@ impl FrontEnd {
                 continue;
             }
             // Replies to the read asked with the question count only if read at or beyond
-            // the index; the managers whose did not are asked again, with it.
-            for vote in &mut read.replies {
+            // the index; the managers whose did not are asked again, with it. Those that have
+            // not replied yet are not: asking them twice would double the replicas' work on
+            // an idle cluster, where the index usually comes first. Their replies are judged
+            // as they come (`on_read_reply`), and the silent ones are asked again, with the
+            // index, after one re-ask interval.
+            let mut stale = [false; PER_REPLICA];
+            for (vote, stale) in read.replies.iter_mut().zip(&mut stale) {
                 if vote.as_ref().is_some_and(|(seq, _)| *seq < committed) {
                     *vote = None;
+                    *stale = true;
                 }
             }
             if let Some((seq, reply, arrived)) = two_alike(&read.replies) {
@@ -185,27 +196,32 @@ impl FrontEnd {
                 continue;
             }
             let early = read.asked.iter().any(Option::is_some);
-            let to: Asked = if early {
-                read.replies.each_ref().map(Option::is_none)
-            } else {
-                first
-            };
-            for (asked, ask) in read.asked.iter_mut().zip(to) {
+            let to: Asked = if early { stale } else { first };
+            for ((asked, was_early), ask) in read.asked.iter_mut().zip(&mut read.early).zip(to) {
                 if ask {
                     *asked = Some(now);
+                    *was_early = false;
                 }
             }
             let all_asked = read.asked.iter().all(Option::is_some);
+            let awaiting_early = read
+                .early
+                .iter()
+                .zip(&read.replies)
+                .any(|(early, vote)| *early && vote.is_none());
+            let escalates = !all_asked || awaiting_early;
             read.stage = ReadStage::Collecting {
                 at_least: committed,
-                escalate_at: (!all_asked).then_some(escalate_at),
+                escalate_at: escalates.then_some(escalate_at),
             };
-            if !all_asked {
+            if escalates {
                 self.timers
                     .insert((escalate_at, number, Timer::ReadEscalate));
             }
-            let entry = read_entry(incarnation, number, committed, &read.call);
-            self.fast.to_send.push((entry, to));
+            if to.contains(&true) {
+                let entry = read_entry(incarnation, number, committed, &read.call);
+                self.fast.to_send.push((entry, to));
+            }
         }
     }
 
@@ -218,7 +234,8 @@ impl FrontEnd {
         }
     }
 
-    /// Asks the managers not asked yet; those asked that have not replied count as slow.
+    /// Asks the managers not asked yet, and those asked only with the question that have not
+    /// replied, again with the index; those asked that have not replied count as slow.
     fn read_escalate(&mut self, now: Instant, number: u64) {
         let reask = self.timeouts.reask;
         let Some(read) = self.fast.reads.get_mut(&number) else {
@@ -237,13 +254,25 @@ impl FrontEnd {
         }
         let mut rest = [false; PER_REPLICA];
         let mut silent = Vec::new();
-        for (slot, (asked, vote)) in read.asked.iter_mut().zip(&read.replies).enumerate() {
+        let slots = read
+            .asked
+            .iter_mut()
+            .zip(&mut read.early)
+            .zip(&read.replies);
+        for (slot, ((asked, early), vote)) in slots.enumerate() {
             match asked {
                 None => {
                     *asked = Some(now);
                     rest[slot] = true;
                 }
-                Some(_) if vote.is_none() => silent.push(slot),
+                Some(_) if vote.is_none() => {
+                    silent.push(slot);
+                    if *early {
+                        *asked = Some(now);
+                        *early = false;
+                        rest[slot] = true;
+                    }
+                }
                 Some(_) => {}
             }
         }
@@ -284,8 +313,19 @@ impl FrontEnd {
                 escalate_at,
             } => (at_least, escalate_at),
         };
-        // A correct replica never answers below the index; one that claims to has lied.
         if entry.seq < at_least {
+            // A reply to the read asked with the question may be from before the index: ask
+            // again, with it. Any other reply below the index is a lie.
+            if let Some(early @ true) = read.early.get_mut(slot) {
+                *early = false;
+                if let Some(asked) = read.asked.get_mut(slot) {
+                    *asked = Some(now);
+                }
+                let entry = read_entry(self.incarnation, number, at_least, &read.call);
+                let mut to = [false; PER_REPLICA];
+                to[slot] = true;
+                self.fast.to_send.push((entry, to));
+            }
             return;
         }
         let Some(vote @ None) = read.replies.get_mut(slot) else {
@@ -385,6 +425,7 @@ impl FrontEnd {
                 read.stage = ReadStage::Index { nonce };
                 if let Some(now) = early {
                     read.asked = [Some(now); PER_REPLICA];
+                    read.early = [true; PER_REPLICA];
                     let entry = ReadEntry {
                         id: RequestId {
                             front_end: self.incarnation,

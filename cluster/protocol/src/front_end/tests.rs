@@ -1390,20 +1390,13 @@ impl Net {
 }
 
 #[test]
-fn a_fast_read_asks_the_index_then_every_manager_and_answers_with_two_alike() {
-    // One read in flight: all four managers are asked at once.
+fn a_fast_read_asks_the_index_and_every_manager_at_once_and_answers_with_two_alike() {
+    // One read in flight: all four managers are asked with the question for the index; when
+    // the index comes first they are waited for, not asked again (that would double the
+    // replicas' work), and their replies are judged against it as they come.
     let mut n = Net::new();
     let sent = n.read_at(40);
-    let read = Message::Read(vec![crate::wire::ReadEntry {
-        id: id(1),
-        at_least: 40,
-        request: b"read".to_vec(),
-    }]);
-    assert!(sent.iter().all(|(_, m)| *m == read), "{sent:?}");
-    assert_eq!(
-        sent.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
-        ReplicaId::ALL.map(Destination::ReplicaManager).to_vec()
-    );
+    assert!(sent.is_empty(), "{sent:?}");
     // Nothing goes through the sequencer's log.
     n.read_reply(n.at(2), 1, 1, 41, b"A");
     n.read_reply(n.at(3), 2, 1, 42, b"B");
@@ -1483,6 +1476,42 @@ fn with_fast_read_limit_calls_in_flight_a_read_is_ordered_at_once() {
         .all(|(_, m)| !matches!(m, Message::Submit { .. })));
     let s = n.fe.stats();
     assert_eq!((s.fast_reads, s.reads_ordered_under_load), (2, 1));
+}
+
+#[test]
+fn a_manager_asked_with_the_question_and_silent_is_asked_again_after_a_reask_interval() {
+    let mut n = Net::with(
+        Timeouts {
+            reask: ms(20),
+            ..Timeouts::default()
+        },
+        link(NodeId::FrontEnd(1)),
+    );
+    n.read_at(40);
+    // Two replies, different: the other two managers' answers to the question are awaited.
+    n.read_reply(n.at(2), 1, 1, 41, b"A");
+    n.read_reply(n.at(2), 2, 1, 41, b"B");
+    let sent = n.run_until(n.at(30));
+    let asks: Vec<(Instant, Vec<u8>)> = sent
+        .iter()
+        .filter_map(|(t, d, m)| match (d, m) {
+            (Destination::ReplicaManager(rm), Message::Read(entries)) => {
+                assert!(entries.iter().all(|e| e.at_least == 40), "{entries:?}");
+                Some((*t, vec![rm.index() as u8 + 1]))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        asks,
+        vec![(n.at(21), vec![3]), (n.at(21), vec![4])],
+        "one re-ask interval after the index, the silent two, with the index"
+    );
+    n.read_reply(n.at(31), 3, 1, 42, b"B");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 41, .. }]
+    ));
 }
 
 /// The managers each `Read` in `sent` went to, in order (1..=4).
@@ -1595,7 +1624,8 @@ impl Net {
 fn a_fast_reply_below_the_index_or_for_another_replica_does_not_count() {
     let mut n = Net::new();
     n.read_at(40);
-    // Two alike, but one read before the index: a correct replica never does that.
+    // Two alike, but one read before the index (manager 1's answer to the question's ask):
+    // it does not count, and manager 1 is asked again, with the index.
     n.read_reply(n.at(2), 1, 1, 39, b"stale");
     n.read_reply(n.at(3), 2, 1, 40, b"stale");
     assert!(n.events().is_empty());
@@ -1723,16 +1753,27 @@ fn replies_to_a_read_asked_with_the_question_count_if_read_at_or_beyond_the_inde
     n.read_reply(n.at(1), 2, 1, 7, b"A");
     n.read_reply(n.at(1), 3, 1, 7, b"B");
     assert!(n.events().is_empty(), "nothing counts before the index");
-    // Index 6: replica 1 read too early and is asked again, with the index, as is 4, which
-    // has not answered; 2 and 3 stand.
+    // Index 6: replica 1 read too early and is asked again, with the index; 4, which has not
+    // answered yet, is waited for; 2 and 3 stand.
     n.read_index_is(n.at(2), 1, 6);
     assert!(n.events().is_empty());
+    let at_the_index = |sent: &[(Destination, Message)]| {
+        sent.iter().all(
+            |(_, m)| matches!(m, Message::Read(entries) if entries.iter().all(|e| e.at_least == 6)),
+        )
+    };
     let sent = n.sent();
-    assert_eq!(read_targets(&sent), vec![1, 4]);
-    assert!(sent.iter().all(|(_, m)| matches!(
-        m,
-        Message::Read(entries) if entries.iter().all(|e| e.at_least == 6)
-    )));
+    assert_eq!(read_targets(&sent), vec![1]);
+    assert!(at_the_index(&sent));
+    // 4's answer to the question comes, from before the index: it is asked again too.
+    n.read_reply(n.at(3), 4, 1, 5, b"A");
+    assert!(n.events().is_empty());
+    let sent = n.sent();
+    assert_eq!(read_targets(&sent), vec![4]);
+    assert!(at_the_index(&sent));
+    // Asked with the index, a reply below it is a lie: no third ask.
+    n.read_reply(n.at(3), 4, 1, 5, b"A");
+    assert!(n.sent().is_empty());
     n.read_reply(n.at(3), 4, 1, 6, b"A");
     assert!(matches!(
         n.events()[..],
