@@ -4,7 +4,7 @@
 # side, driven by the anchors' soap_load.sh (wrk): reserve and MIX=mix at 64 connections and at
 # one, ROUNDS rounds alternating the systems, SECS seconds a run. For the mix, Tessera runs twice:
 # as configured by default (fast reads while fewer than `fast_reads_max_in_flight` calls are in
-# flight) and with `[front_end] fast_reads = false` (every call ordered),
+# flight) and with `[front_end] fast_reads = false` (every call ordered), in turn first,
 # and the gateway's per-operation duration histograms give the mean time of the read share and
 # of the writes in each. Prints a line per run and the medians (with ranges) at the end.
 # Loopback only; needs wrk, curl, GNU time and the anchor's gsoap/g++ (apt-get install wrk curl
@@ -139,14 +139,17 @@ for round in $(seq "$ROUNDS"); do
     for load in "${loads[@]}"; do
         read -r mix conns <<<"$load"
         run anchor "http://127.0.0.1:$APORT/" "$mix" "$conns"
-        start_tessera true
-        run tessera "http://127.0.0.1:$TPORT/ws/reservation" "$mix" "$conns"
-        stop_tessera
-        if [[ $mix == mix ]]; then
-            start_tessera false
-            run tessera-ordered-reads "http://127.0.0.1:$TPORT/ws/reservation" "$mix" "$conns"
+        # For the mix, the two Tessera configurations swap places every other round, so
+        # that neither always runs right after the anchor.
+        configs=(true)
+        [[ $mix == mix ]] && configs=(true false)
+        ((round % 2 == 0)) && [[ $mix == mix ]] && configs=(false true)
+        for fast in "${configs[@]}"; do
+            start_tessera "$fast"
+            if [[ $fast == true ]]; then system=tessera; else system=tessera-ordered-reads; fi
+            run "$system" "http://127.0.0.1:$TPORT/ws/reservation" "$mix" "$conns"
             stop_tessera
-        fi
+        done
     done
 done
 
