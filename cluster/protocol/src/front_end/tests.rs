@@ -66,6 +66,18 @@ impl Net {
         Self::configured(timeouts, fe_link, usize::MAX)
     }
 
+    /// The default timeouts but for `reask` (fast reads escalate after one, fall back after
+    /// two).
+    fn with_reask(reask: Duration) -> Self {
+        Self::with(
+            Timeouts {
+                reask,
+                ..Timeouts::default()
+            },
+            link(NodeId::FrontEnd(1)),
+        )
+    }
+
     fn configured(timeouts: Timeouts, fe_link: Link, fast_read_limit: usize) -> Self {
         let fe = FrontEnd::new(
             fe_link,
@@ -1368,6 +1380,16 @@ impl Net {
         }
     }
 
+    /// With a `reask` of 20 ms, fast read 1 at index 40, and two replies to it that differ
+    /// (managers 1 and 2, both at 41); managers 3 and 4 silent.
+    fn two_replies_different() -> Self {
+        let mut n = Net::with_reask(ms(20));
+        n.read_at(40);
+        n.read_reply(n.at(2), 1, 1, 41, b"A");
+        n.read_reply(n.at(3), 2, 1, 41, b"B");
+        n
+    }
+
     /// Starts fast read 1 (alone in flight: asked of every manager with the question for
     /// the index) and gives it commit point `committed`; returns what was sent then.
     fn read_at(&mut self, committed: u64) -> Vec<(Destination, Message)> {
@@ -1480,17 +1502,8 @@ fn with_fast_read_limit_calls_in_flight_a_read_is_ordered_at_once() {
 
 #[test]
 fn a_manager_asked_with_the_question_and_silent_is_asked_again_after_a_reask_interval() {
-    let mut n = Net::with(
-        Timeouts {
-            reask: ms(20),
-            ..Timeouts::default()
-        },
-        link(NodeId::FrontEnd(1)),
-    );
-    n.read_at(40);
-    // Two replies, different: the other two managers' answers to the question are awaited.
-    n.read_reply(n.at(2), 1, 1, 41, b"A");
-    n.read_reply(n.at(2), 2, 1, 41, b"B");
+    // The other two managers' answers to the question are awaited.
+    let mut n = Net::two_replies_different();
     let sent = n.run_until(n.at(30));
     let asks: Vec<(Instant, Vec<u8>)> = sent
         .iter()
@@ -1576,13 +1589,7 @@ fn under_load_a_fast_read_asks_two_managers_then_the_others() {
 
 #[test]
 fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
-    let mut n = Net::with(
-        Timeouts {
-            reask: ms(20),
-            ..Timeouts::default()
-        },
-        link(NodeId::FrontEnd(1)),
-    );
+    let mut n = Net::with_reask(ms(20));
     // Reads 1-3: managers 1 and 2 asked; 1 is silent, so after a re-ask interval 3 and 4
     // are; 2 and 4 agree; 3 answers wrong.
     assert_eq!(n.reads_at(0, &[1, 2, 3], 1, 5), vec![1, 2]);
@@ -1642,16 +1649,7 @@ fn a_fast_reply_below_the_index_or_for_another_replica_does_not_count() {
 
 #[test]
 fn a_fast_read_without_two_alike_in_time_is_ordered_under_its_number() {
-    let mut n = Net::with(
-        Timeouts {
-            reask: ms(20),
-            ..Timeouts::default()
-        },
-        link(NodeId::FrontEnd(1)),
-    );
-    n.read_at(40);
-    n.read_reply(n.at(2), 1, 1, 41, b"A");
-    n.read_reply(n.at(3), 2, 1, 41, b"B");
+    let mut n = Net::two_replies_different();
     let sent = n.run_until(n.at(45));
     let submits: Vec<_> = sent
         .iter()
@@ -1707,13 +1705,7 @@ fn all_four_fast_replies_different_fall_back_at_once() {
 
 #[test]
 fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
-    let mut n = Net::with(
-        Timeouts {
-            reask: ms(20),
-            ..Timeouts::default()
-        },
-        link(NodeId::FrontEnd(1)),
-    );
+    let mut n = Net::with_reask(ms(20));
     n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
     n.fe.submit_read(n.t0, b"r2".to_vec(), String::new());
     // One question for both reads started together.
