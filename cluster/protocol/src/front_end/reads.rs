@@ -69,6 +69,18 @@ struct FastRead {
     stage: ReadStage,
 }
 
+impl FastRead {
+    /// The managers in `to` are asked now, with the index.
+    fn asked_with_index(&mut self, to: Asked, now: Instant) {
+        for ((asked, early), ask) in self.asked.iter_mut().zip(&mut self.early).zip(to) {
+            if ask {
+                *asked = Some(now);
+                *early = false;
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct FastReads {
     reads: HashMap<u64, FastRead>,
@@ -197,12 +209,7 @@ impl FrontEnd {
             }
             let early = read.asked.iter().any(Option::is_some);
             let to: Asked = if early { stale } else { first };
-            for ((asked, was_early), ask) in read.asked.iter_mut().zip(&mut read.early).zip(to) {
-                if ask {
-                    *asked = Some(now);
-                    *was_early = false;
-                }
-            }
+            read.asked_with_index(to, now);
             let all_asked = read.asked.iter().all(Option::is_some);
             let awaiting_early = read
                 .early
@@ -254,28 +261,18 @@ impl FrontEnd {
         }
         let mut rest = [false; PER_REPLICA];
         let mut silent = Vec::new();
-        let slots = read
-            .asked
-            .iter_mut()
-            .zip(&mut read.early)
-            .zip(&read.replies);
+        let slots = read.asked.iter().zip(&read.early).zip(&read.replies);
         for (slot, ((asked, early), vote)) in slots.enumerate() {
             match asked {
-                None => {
-                    *asked = Some(now);
-                    rest[slot] = true;
-                }
+                None => rest[slot] = true,
                 Some(_) if vote.is_none() => {
                     silent.push(slot);
-                    if *early {
-                        *asked = Some(now);
-                        *early = false;
-                        rest[slot] = true;
-                    }
+                    rest[slot] = *early;
                 }
                 Some(_) => {}
             }
         }
+        read.asked_with_index(rest, now);
         let entry = read_entry(self.incarnation, number, at_least, &read.call);
         for slot in silent {
             self.fast.demote(slot, reask);
@@ -316,14 +313,11 @@ impl FrontEnd {
         if entry.seq < at_least {
             // A reply to the read asked with the question may be from before the index: ask
             // again, with it. Any other reply below the index is a lie.
-            if let Some(early @ true) = read.early.get_mut(slot) {
-                *early = false;
-                if let Some(asked) = read.asked.get_mut(slot) {
-                    *asked = Some(now);
-                }
-                let entry = read_entry(self.incarnation, number, at_least, &read.call);
+            if read.early.get(slot) == Some(&true) {
                 let mut to = [false; PER_REPLICA];
                 to[slot] = true;
+                read.asked_with_index(to, now);
+                let entry = read_entry(self.incarnation, number, at_least, &read.call);
                 self.fast.to_send.push((entry, to));
             }
             return;
