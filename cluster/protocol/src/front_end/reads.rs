@@ -1,12 +1,12 @@
 //! Fast reads (`docs/protocol.md`, "Fast reads"): a read-only call without a message id asks
 //! the primary sequencer for its commit point (`ReadIndex`, one for every read started since
 //! the last one was sent), then asks managers to read it at a state that includes that point,
-//! and answers with the first reply two replicas sent byte for byte. Under load it asks the
-//! two whose replicas have answered fast reads fastest, and the other two only if those have
-//! not given two alike within a re-ask interval: a read then costs two replicas' work, not
-//! four. With few reads in flight it asks all four, for the first two answers, and at once,
-//! with the question for the index: a reply then counts when the index comes, if it was read
-//! at or beyond it, which spares a round trip whenever the replicas are up to date. Anything
+//! and answers with the first reply two replicas sent byte for byte. It asks the two whose
+//! replicas have answered fast reads fastest, and the other two only if those have not given
+//! two alike within a re-ask interval (at once if they answered differently): a read costs
+//! two replicas' work, not four. With few reads in flight it asks those two at once, with the
+//! question for the index: a reply then counts when the index comes, if it was read at or
+//! beyond it, which spares a round trip whenever the replicas are up to date. Anything
 //! else (no index, no two alike) within the patience falls back to ordering the read under
 //! the same number, within the same deadline. With `fast_read_limit` calls already in flight
 //! a read is ordered at once: the cores are then the limit, not the hops, and an ordered read
@@ -30,10 +30,11 @@ const PATIENCE_REASKS: u32 = 2;
 /// How many managers a fast read asks at first.
 const FIRST_ASKED: usize = 2;
 
-/// With at most this many fast reads in flight, every read goes to all four managers at once.
-const ASK_ALL_UP_TO: usize = 2;
+/// With at most this many fast reads in flight, a read goes to the managers with the question
+/// for the index, not after it.
+const ASK_EARLY_UP_TO: usize = 2;
 
-/// Every this many read indexes, the reads go to all four managers at once, so that the
+/// Every this many choices of the managers to ask first, all four are, so that the
 /// record of replicas not asked first lately is renewed.
 const EXPLORE_EVERY: u64 = 64;
 
@@ -94,17 +95,18 @@ pub(super) struct FastReads {
     /// Per replica, the smoothed time from asking to its fast reply (`None`: not measured
     /// yet, so tried first); a replica that missed or answered wrong counts as slow.
     speed: [Option<Duration>; PER_REPLICA],
-    /// Read indexes received.
-    indexes: u64,
+    /// Choices made of the managers to ask first.
+    choices: u64,
 }
 
 impl FastReads {
-    /// The managers to ask first: the replicas with the fastest record; all four while few
-    /// reads are in flight (the replicas have time to spare, and the first two of four answer
-    /// sooner than two given ones) and every `EXPLORE_EVERY`th time.
+    /// The managers to ask first: the two replicas with the fastest record, or all four every
+    /// `EXPLORE_EVERY`th time. Even on an idle cluster two, not four: waking four managers
+    /// and four replicas for every read costs the two cores more than the first two of four
+    /// would gain (`docs/performance.md`, "Asking two replicas, not four").
     fn first_asked(&mut self) -> Asked {
-        self.indexes += 1;
-        if self.reads.len() <= ASK_ALL_UP_TO || self.indexes.is_multiple_of(EXPLORE_EVERY) {
+        self.choices += 1;
+        if self.choices.is_multiple_of(EXPLORE_EVERY) {
             return [true; PER_REPLICA];
         }
         let mut order: Vec<usize> = (0..PER_REPLICA).collect();
@@ -177,7 +179,18 @@ impl FrontEnd {
             return;
         };
         let incarnation = self.incarnation;
-        let first = self.fast.first_asked();
+        // Chosen once for the reads not asked with the question (all of them, or none).
+        let reads = &self.fast.reads;
+        let unasked = numbers.iter().any(|n| {
+            reads
+                .get(n)
+                .is_some_and(|r| r.asked.iter().all(Option::is_none))
+        });
+        let first = if unasked {
+            self.fast.first_asked()
+        } else {
+            [false; PER_REPLICA]
+        };
         let escalate_at = later(now, self.timeouts.reask.max(Duration::from_millis(1)));
         for number in numbers {
             let Some(read) = self.fast.reads.get_mut(&number) else {
@@ -225,9 +238,18 @@ impl FrontEnd {
                 self.timers
                     .insert((escalate_at, number, Timer::ReadEscalate));
             }
+            // Every manager asked has answered, none alike (a lie among them): ask the rest now.
+            let all_asked_in = read
+                .asked
+                .iter()
+                .zip(&read.replies)
+                .all(|(asked, vote)| asked.is_none() || vote.is_some());
             if to.contains(&true) {
                 let entry = read_entry(incarnation, number, committed, &read.call);
                 self.fast.to_send.push((entry, to));
+            }
+            if escalates && all_asked_in {
+                self.read_escalate(now, number);
             }
         }
     }
@@ -405,21 +427,29 @@ impl FrontEnd {
     }
 
     /// Sends the `ReadIndex` for the reads started since the last one (with few reads in
-    /// flight, their `Read` to every manager too, at once), and the reads whose index came.
+    /// flight, their `Read` to the managers asked first too, at once), and the reads whose
+    /// index came.
     pub(super) fn flush_reads(&mut self) {
         if !self.fast.need_index.is_empty() {
             self.fast.next_nonce += 1;
             let nonce = self.fast.next_nonce;
             let numbers = mem::take(&mut self.fast.need_index);
-            let early = self.now.filter(|_| self.fast.reads.len() <= ASK_ALL_UP_TO);
+            let early = self
+                .now
+                .filter(|_| self.fast.reads.len() <= ASK_EARLY_UP_TO);
+            let to = if early.is_some() {
+                self.fast.first_asked()
+            } else {
+                [false; PER_REPLICA]
+            };
             for number in &numbers {
                 let Some(read) = self.fast.reads.get_mut(number) else {
                     continue;
                 };
                 read.stage = ReadStage::Index { nonce };
                 if let Some(now) = early {
-                    read.asked = [Some(now); PER_REPLICA];
-                    read.early = [true; PER_REPLICA];
+                    read.asked_with_index(to, now);
+                    read.early = to;
                     let entry = ReadEntry {
                         id: RequestId {
                             front_end: self.incarnation,
@@ -428,7 +458,7 @@ impl FrontEnd {
                         at_least: 0,
                         request: read.call.clone(),
                     };
-                    self.fast.to_send.push((entry, [true; PER_REPLICA]));
+                    self.fast.to_send.push((entry, to));
                 }
             }
             // Nonces whose reads all fell back are forgotten: their answer is of no use.

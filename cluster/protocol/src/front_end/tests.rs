@@ -1381,17 +1381,19 @@ impl Net {
     }
 
     /// With a `reask` of 20 ms, fast read 1 at index 40, and two replies to it that differ
-    /// (managers 1 and 2, both at 41); managers 3 and 4 silent.
+    /// (managers 1 and 2, both at 41), so managers 3 and 4 asked at once and silent.
     fn two_replies_different() -> Self {
         let mut n = Net::with_reask(ms(20));
         n.read_at(40);
         n.read_reply(n.at(2), 1, 1, 41, b"A");
         n.read_reply(n.at(3), 2, 1, 41, b"B");
+        assert_eq!(read_targets(&n.sent()), vec![3, 4]);
         n
     }
 
-    /// Starts fast read 1 (alone in flight: asked of every manager with the question for
-    /// the index) and gives it commit point `committed`; returns what was sent then.
+    /// Starts fast read 1 (alone in flight: asked of managers 1 and 2, none measured yet,
+    /// with the question for the index) and gives it commit point `committed`; returns what
+    /// was sent then.
     fn read_at(&mut self, committed: u64) -> Vec<(Destination, Message)> {
         assert_eq!(
             self.fe
@@ -1404,7 +1406,7 @@ impl Net {
             request: b"read".to_vec(),
         }]);
         let mut want = vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })];
-        want.extend(ReplicaId::ALL.map(|r| (Destination::ReplicaManager(r), early.clone())));
+        want.extend([r(1), r(2)].map(|r| (Destination::ReplicaManager(r), early.clone())));
         assert_eq!(self.sent(), want);
         self.read_index_is(self.at(1), 1, committed);
         self.sent()
@@ -1412,9 +1414,9 @@ impl Net {
 }
 
 #[test]
-fn a_fast_read_asks_the_index_and_every_manager_at_once_and_answers_with_two_alike() {
-    // One read in flight: all four managers are asked with the question for the index; when
-    // the index comes first they are waited for, not asked again (that would double the
+fn a_fast_read_asks_the_index_and_two_managers_at_once_and_answers_with_two_alike() {
+    // One read in flight: two managers are asked with the question for the index; when the
+    // index comes first they are waited for, not asked again (that would double the
     // replicas' work), and their replies are judged against it as they come.
     let mut n = Net::new();
     let sent = n.read_at(40);
@@ -1425,6 +1427,11 @@ fn a_fast_read_asks_the_index_and_every_manager_at_once_and_answers_with_two_ali
     assert!(
         n.events().is_empty(),
         "two different replies are not an answer"
+    );
+    assert_eq!(
+        read_targets(&n.sent()),
+        vec![3, 4],
+        "both asked answered, differently: the other two are asked at once"
     );
     n.read_reply(n.at(4), 3, 1, 45, b"B");
     assert_eq!(
@@ -1502,8 +1509,11 @@ fn with_fast_read_limit_calls_in_flight_a_read_is_ordered_at_once() {
 
 #[test]
 fn a_manager_asked_with_the_question_and_silent_is_asked_again_after_a_reask_interval() {
-    // The other two managers' answers to the question are awaited.
-    let mut n = Net::two_replies_different();
+    // Manager 2's answer to the question is awaited; manager 1's counts.
+    let mut n = Net::with_reask(ms(20));
+    n.read_at(40);
+    n.read_reply(n.at(2), 1, 1, 41, b"A");
+    assert!(n.sent().is_empty());
     let sent = n.run_until(n.at(30));
     let asks: Vec<(Instant, Vec<u8>)> = sent
         .iter()
@@ -1517,10 +1527,15 @@ fn a_manager_asked_with_the_question_and_silent_is_asked_again_after_a_reask_int
         .collect();
     assert_eq!(
         asks,
-        vec![(n.at(21), vec![3]), (n.at(21), vec![4])],
-        "one re-ask interval after the index, the silent two, with the index"
+        vec![
+            (n.at(21), vec![2]),
+            (n.at(21), vec![3]),
+            (n.at(21), vec![4])
+        ],
+        "one re-ask interval after the index: the silent one again and the other two, \
+         with the index"
     );
-    n.read_reply(n.at(31), 3, 1, 42, b"B");
+    n.read_reply(n.at(31), 3, 1, 42, b"A");
     assert!(matches!(
         n.events()[..],
         [FrontEndEvent::Answered { seq: 41, .. }]
@@ -1636,11 +1651,14 @@ fn a_fast_reply_below_the_index_or_for_another_replica_does_not_count() {
     n.read_reply(n.at(2), 1, 1, 39, b"stale");
     n.read_reply(n.at(3), 2, 1, 40, b"stale");
     assert!(n.events().is_empty());
-    // Manager 3 speaking for replica 2, and manager 2 again: neither counts.
+    assert_eq!(read_targets(&n.sent()), vec![1]);
+    // Manager 3 speaking for replica 2, manager 2 again, and manager 4, not asked: none
+    // counts.
     n.read_reply_as(n.at(4), 3, 2, 1, 40, b"stale");
     n.read_reply(n.at(5), 2, 1, 41, b"stale");
+    n.read_reply(n.at(5), 4, 1, 41, b"stale");
     assert!(n.events().is_empty());
-    n.read_reply(n.at(6), 4, 1, 44, b"stale");
+    n.read_reply(n.at(6), 1, 1, 44, b"stale");
     assert!(matches!(
         n.events()[..],
         [FrontEndEvent::Answered { seq: 40, .. }]
@@ -1738,15 +1756,14 @@ fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
 fn replies_to_a_read_asked_with_the_question_count_if_read_at_or_beyond_the_index() {
     let mut n = Net::new();
     n.fe.submit_read(n.t0, b"read".to_vec(), String::new());
-    n.sent();
-    // Before the index: replicas 1 and 2 alike (1 at 5, 2 at 7), replica 3 otherwise; no
-    // answer yet, whatever comes in.
+    assert_eq!(read_targets(&n.sent()), vec![1, 2]);
+    // Before the index: replica 1 at 5; managers 3 and 4, not asked, do not count.
     n.read_reply(n.at(1), 1, 1, 5, b"A");
-    n.read_reply(n.at(1), 2, 1, 7, b"A");
-    n.read_reply(n.at(1), 3, 1, 7, b"B");
+    n.read_reply(n.at(1), 3, 1, 7, b"A");
+    n.read_reply(n.at(1), 4, 1, 7, b"A");
     assert!(n.events().is_empty(), "nothing counts before the index");
-    // Index 6: replica 1 read too early and is asked again, with the index; 4, which has not
-    // answered yet, is waited for; 2 and 3 stand.
+    // Index 6: replica 1 read too early and is asked again, with the index; 2, which has not
+    // answered yet, is waited for.
     n.read_index_is(n.at(2), 1, 6);
     assert!(n.events().is_empty());
     let at_the_index = |sent: &[(Destination, Message)]| {
@@ -1757,25 +1774,27 @@ fn replies_to_a_read_asked_with_the_question_count_if_read_at_or_beyond_the_inde
     let sent = n.sent();
     assert_eq!(read_targets(&sent), vec![1]);
     assert!(at_the_index(&sent));
-    // 4's answer to the question comes, from before the index: it is asked again too.
-    n.read_reply(n.at(3), 4, 1, 5, b"A");
+    // 2's answer to the question comes, from before the index: it is asked again too.
+    n.read_reply(n.at(3), 2, 1, 5, b"A");
     assert!(n.events().is_empty());
     let sent = n.sent();
-    assert_eq!(read_targets(&sent), vec![4]);
+    assert_eq!(read_targets(&sent), vec![2]);
     assert!(at_the_index(&sent));
     // Asked with the index, a reply below it is a lie: no third ask.
-    n.read_reply(n.at(3), 4, 1, 5, b"A");
+    n.read_reply(n.at(3), 2, 1, 5, b"A");
     assert!(n.sent().is_empty());
-    n.read_reply(n.at(3), 4, 1, 6, b"A");
+    n.read_reply(n.at(4), 2, 1, 7, b"A");
+    n.read_reply(n.at(4), 1, 1, 6, b"A");
     assert!(matches!(
         n.events()[..],
         [FrontEndEvent::Answered { seq: 6, .. }]
     ));
     n.assert_forgotten();
 
-    // A second read whose early replies are alike and up to date is answered at the index.
+    // A second read goes to the two replicas not measured yet, 3 and 4; their early
+    // replies are alike and up to date, so it is answered at the index.
     n.fe.submit_read(n.at(10), b"read".to_vec(), String::new());
-    n.sent();
+    assert_eq!(read_targets(&n.sent()), vec![3, 4]);
     n.read_reply(n.at(11), 3, 2, 9, b"C");
     n.read_reply(n.at(11), 4, 2, 9, b"C");
     n.read_index_is(n.at(12), 2, 9);
@@ -1785,4 +1804,33 @@ fn replies_to_a_read_asked_with_the_question_count_if_read_at_or_beyond_the_inde
     ));
     assert!(n.sent().is_empty(), "no second round");
     n.assert_forgotten();
+}
+
+#[test]
+fn early_replies_that_differ_ask_the_other_two_when_the_index_comes() {
+    let mut n = Net::new();
+    n.fe.submit_read(n.t0, b"read".to_vec(), String::new());
+    n.sent();
+    n.read_reply(n.at(1), 1, 1, 9, b"A");
+    n.read_reply(n.at(1), 2, 1, 9, b"lie");
+    n.read_index_is(n.at(2), 1, 9);
+    assert!(n.events().is_empty());
+    let sent = n.sent();
+    assert_eq!(
+        read_targets(&sent),
+        vec![3, 4],
+        "at once, not after a re-ask"
+    );
+    assert!(sent.iter().all(
+        |(_, m)| matches!(m, Message::Read(entries) if entries.iter().all(|e| e.at_least == 9))
+    ));
+    n.read_reply(n.at(3), 4, 1, 10, b"A");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 9, .. }]
+    ));
+    n.assert_forgotten();
+    // Replica 2 answered otherwise: not among the first two asked next time.
+    n.fe.submit_read(n.at(10), b"read".to_vec(), String::new());
+    assert_eq!(read_targets(&n.sent()), vec![1, 3]);
 }
