@@ -91,9 +91,14 @@ scrape() {
             for (b in le) printf " %s:%d", b, le[b]
             printf "\n"
         }' | {
-        # The buckets in edge order (awk walks its array in no particular order).
+        # The buckets ("le:count", the only fields with a colon) in edge order (awk walks
+        # its array in no particular order), after the scalars.
+        local f x scalars=() buckets=()
         read -r -a f
-        echo "${f[*]:0:9}" $(printf "%s\n" "${f[@]:9}" | sort -t: -k1,1g)
+        for x in "${f[@]}"; do
+            if [[ $x == *:* ]]; then buckets+=("$x"); else scalars+=("$x"); fi
+        done
+        echo "${scalars[*]}" $(printf "%s\n" "${buckets[@]}" | sort -t: -k1,1g)
     }
 }
 
@@ -115,10 +120,10 @@ run() {
             if (y[4] > x[4]) w = sprintf("%.3f", (y[5] - x[5]) * 1000 / (y[4] - x[4]))
             # The least bucket edge that holds 99% of the calls of the run: the handler p99 is at
             # most it. (An operation has buckets only once called, so "before" may have fewer.)
-            for (i = 10; i <= nx; i++) { split(x[i], e, ":"); had[e[1]] = e[2] }
+            for (i = 1; i <= nx; i++) if (split(x[i], e, ":") == 2) had[e[1]] = e[2]
             calls = y[1] - x[1] + y[4] - x[4]
-            for (i = 10; i <= n && calls > 0; i++) {
-                split(y[i], e, ":")
+            for (i = 1; i <= n && calls > 0; i++) {
+                if (split(y[i], e, ":") != 2) continue
                 if (e[2] - had[e[1]] >= 0.99 * calls) { p = sprintf("%.2f", e[1] * 1000); break }
             }
             print r, w, y[3] - x[3], y[6] - x[6], y[7] - x[7], y[8] - x[8], y[9] - x[9], p }')
