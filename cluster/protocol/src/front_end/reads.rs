@@ -71,12 +71,13 @@ struct FastRead {
 }
 
 impl FastRead {
-    /// The managers in `to` are asked now, with the index.
-    fn asked_with_index(&mut self, to: Asked, now: Instant) {
-        for ((asked, early), ask) in self.asked.iter_mut().zip(&mut self.early).zip(to) {
+    /// The managers in `to` are asked now: with the question for the index when `early`,
+    /// else with the index.
+    fn mark_asked(&mut self, to: Asked, now: Instant, early: bool) {
+        for ((asked, was_early), ask) in self.asked.iter_mut().zip(&mut self.early).zip(to) {
             if ask {
                 *asked = Some(now);
-                *early = false;
+                *was_early = early;
             }
         }
     }
@@ -222,7 +223,7 @@ impl FrontEnd {
             }
             let early = read.asked.iter().any(Option::is_some);
             let to: Asked = if early { stale } else { first };
-            read.asked_with_index(to, now);
+            read.mark_asked(to, now, false);
             let all_asked = read.asked.iter().all(Option::is_some);
             let awaiting_early = read
                 .early
@@ -294,7 +295,7 @@ impl FrontEnd {
                 Some(_) => {}
             }
         }
-        read.asked_with_index(rest, now);
+        read.mark_asked(rest, now, false);
         let entry = read_entry(self.incarnation, number, at_least, &read.call);
         for slot in silent {
             self.fast.demote(slot, reask);
@@ -338,7 +339,7 @@ impl FrontEnd {
             if read.early.get(slot) == Some(&true) {
                 let mut to = [false; PER_REPLICA];
                 to[slot] = true;
-                read.asked_with_index(to, now);
+                read.mark_asked(to, now, false);
                 let entry = read_entry(self.incarnation, number, at_least, &read.call);
                 self.fast.to_send.push((entry, to));
             }
@@ -448,8 +449,7 @@ impl FrontEnd {
                 };
                 read.stage = ReadStage::Index { nonce };
                 if let Some(now) = early {
-                    read.asked_with_index(to, now);
-                    read.early = to;
+                    read.mark_asked(to, now, true);
                     let entry = ReadEntry {
                         id: RequestId {
                             front_end: self.incarnation,
