@@ -1542,6 +1542,13 @@ fn a_manager_asked_with_the_question_and_silent_is_asked_again_after_a_reask_int
     ));
 }
 
+/// Everything in `sent` is a `Read` asked at the index `at_least`.
+fn reads_at_least(sent: &[(Destination, Message)], at_least: u64) -> bool {
+    sent.iter().all(
+        |(_, m)| matches!(m, Message::Read(entries) if entries.iter().all(|e| e.at_least == at_least)),
+    )
+}
+
 /// The managers each `Read` in `sent` went to, in order (1..=4).
 fn read_targets(sent: &[(Destination, Message)]) -> Vec<u8> {
     sent.iter()
@@ -1766,20 +1773,15 @@ fn replies_to_a_read_asked_with_the_question_count_if_read_at_or_beyond_the_inde
     // answered yet, is waited for.
     n.read_index_is(n.at(2), 1, 6);
     assert!(n.events().is_empty());
-    let at_the_index = |sent: &[(Destination, Message)]| {
-        sent.iter().all(
-            |(_, m)| matches!(m, Message::Read(entries) if entries.iter().all(|e| e.at_least == 6)),
-        )
-    };
     let sent = n.sent();
     assert_eq!(read_targets(&sent), vec![1]);
-    assert!(at_the_index(&sent));
+    assert!(reads_at_least(&sent, 6));
     // 2's answer to the question comes, from before the index: it is asked again too.
     n.read_reply(n.at(3), 2, 1, 5, b"A");
     assert!(n.events().is_empty());
     let sent = n.sent();
     assert_eq!(read_targets(&sent), vec![2]);
-    assert!(at_the_index(&sent));
+    assert!(reads_at_least(&sent, 6));
     // Asked with the index, a reply below it is a lie: no third ask.
     n.read_reply(n.at(3), 2, 1, 5, b"A");
     assert!(n.sent().is_empty());
@@ -1821,9 +1823,7 @@ fn early_replies_that_differ_ask_the_other_two_when_the_index_comes() {
         vec![3, 4],
         "at once, not after a re-ask"
     );
-    assert!(sent.iter().all(
-        |(_, m)| matches!(m, Message::Read(entries) if entries.iter().all(|e| e.at_least == 9))
-    ));
+    assert!(reads_at_least(&sent, 9));
     n.read_reply(n.at(3), 4, 1, 10, b"A");
     assert!(matches!(
         n.events()[..],
