@@ -431,6 +431,18 @@ impl FrontEnd {
     /// flight, their `Read` to the managers asked first too, at once), and the reads whose
     /// index came.
     pub(super) fn flush_reads(&mut self) {
+        // The managers' round trip (four hops, a replica's work) is the longer one: their
+        // `Read`s go out before the `ReadIndex` (two hops), so that the longer path starts
+        // first.
+        let index = self.read_index();
+        self.send_reads();
+        self.out.extend(index);
+    }
+
+    /// The `ReadIndex` for the reads started since the last one; with few reads in flight,
+    /// their `Read`s to the managers asked first are queued too.
+    fn read_index(&mut self) -> Vec<Transmit> {
+        let mut out = Vec::new();
         if !self.fast.need_index.is_empty() {
             self.fast.next_nonce += 1;
             let nonce = self.fast.next_nonce;
@@ -469,13 +481,18 @@ impl FrontEnd {
             self.fast.by_nonce.insert(nonce, numbers);
             let dest = Destination::Sequencer(self.primary);
             if let Ok(datagrams) = self.link.encode(&Message::ReadIndex { nonce }, dest) {
-                self.out.extend(
+                out.extend(
                     datagrams
                         .into_iter()
                         .map(|datagram| Transmit { to: dest, datagram }),
                 );
             }
         }
+        out
+    }
+
+    /// The `Read`s queued, one datagram per batch and set of managers asked.
+    fn send_reads(&mut self) {
         if self.fast.to_send.is_empty() {
             return;
         }

@@ -1405,8 +1405,11 @@ impl Net {
             at_least: 0,
             request: b"read".to_vec(),
         }]);
-        let mut want = vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })];
-        want.extend([r(1), r(2)].map(|r| (Destination::ReplicaManager(r), early.clone())));
+        // The managers' longer round trip starts first.
+        let mut want: Vec<_> = [r(1), r(2)]
+            .map(|r| (Destination::ReplicaManager(r), early.clone()))
+            .into();
+        want.push((Destination::Sequencer(1), Message::ReadIndex { nonce: 1 }));
         assert_eq!(self.sent(), want);
         self.read_index_is(self.at(1), 1, committed);
         self.sent()
