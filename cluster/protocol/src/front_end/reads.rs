@@ -71,6 +71,19 @@ struct FastRead {
 }
 
 impl FastRead {
+    /// Some manager was asked already (with the question for the index).
+    fn asked_yet(&self) -> bool {
+        self.asked.iter().any(Option::is_some)
+    }
+
+    /// Every manager asked so far has a reply that counts.
+    fn all_asked_answered(&self) -> bool {
+        self.asked
+            .iter()
+            .zip(&self.replies)
+            .all(|(asked, vote)| asked.is_none() || vote.is_some())
+    }
+
     /// The managers in `to` are asked now: with the question for the index when `early`,
     /// else with the index.
     fn mark_asked(&mut self, to: Asked, now: Instant, early: bool) {
@@ -182,11 +195,9 @@ impl FrontEnd {
         let incarnation = self.incarnation;
         // Chosen once for the reads not asked with the question (all of them, or none).
         let reads = &self.fast.reads;
-        let unasked = numbers.iter().any(|n| {
-            reads
-                .get(n)
-                .is_some_and(|r| r.asked.iter().all(Option::is_none))
-        });
+        let unasked = numbers
+            .iter()
+            .any(|n| reads.get(n).is_some_and(|r| !r.asked_yet()));
         let first = if unasked {
             self.fast.first_asked()
         } else {
@@ -221,7 +232,7 @@ impl FrontEnd {
                 self.read_fallback(now, number);
                 continue;
             }
-            let early = read.asked.iter().any(Option::is_some);
+            let early = read.asked_yet();
             let to: Asked = if early { stale } else { first };
             read.mark_asked(to, now, false);
             let all_asked = read.asked.iter().all(Option::is_some);
@@ -240,11 +251,7 @@ impl FrontEnd {
                     .insert((escalate_at, number, Timer::ReadEscalate));
             }
             // Every manager asked has answered, none alike (a lie among them): ask the rest now.
-            let all_asked_in = read
-                .asked
-                .iter()
-                .zip(&read.replies)
-                .all(|(asked, vote)| asked.is_none() || vote.is_some());
+            let all_asked_in = read.all_asked_answered();
             if to.contains(&true) {
                 let entry = read_entry(incarnation, number, committed, &read.call);
                 self.fast.to_send.push((entry, to));
@@ -352,12 +359,7 @@ impl FrontEnd {
         let alike = two_alike(&read.replies);
         let all_in = read.replies.iter().all(Option::is_some);
         // Every manager asked so far answered, none alike: ask the others at once.
-        let ask_rest = escalate_at.is_some()
-            && read
-                .asked
-                .iter()
-                .zip(read.replies.iter())
-                .all(|(a, r)| a.is_none() || r.is_some());
+        let ask_rest = escalate_at.is_some() && read.all_asked_answered();
         self.fast.observe(slot, took);
         if let Some((seq, reply, arrived)) = alike {
             self.read_answered(number, seq, reply, arrived);
