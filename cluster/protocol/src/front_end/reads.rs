@@ -464,14 +464,7 @@ impl FrontEnd {
                 read.stage = ReadStage::Index { nonce };
                 if let Some(now) = early {
                     read.mark_asked(to, now, true);
-                    let entry = ReadEntry {
-                        id: RequestId {
-                            front_end: self.incarnation,
-                            number: *number,
-                        },
-                        at_least: 0,
-                        request: read.call.clone(),
-                    };
+                    let entry = read_entry(self.incarnation, *number, 0, &read.call);
                     self.fast.to_send.push((entry, to));
                 }
             }
