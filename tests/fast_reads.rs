@@ -101,8 +101,8 @@ fn keep_lying(cluster: &TestCluster, id: u8) -> tokio::task::JoinHandle<()> {
 fn report(fe: &FrontEndClient, what: &str, reads: usize) {
     let s = fe.stats();
     println!(
-        "{what}: {reads} reads checked; fast path: {} started, {} answered on it, {} fell back to ordering",
-        s.fast_reads, s.fast_answered, s.fast_fallbacks
+        "{what}: {reads} reads checked; fast path: {} started, {} answered on it, {} fell back to ordering, {} on the front end's own index",
+        s.fast_reads, s.fast_answered, s.fast_fallbacks, s.fast_own_index
     );
     assert!(
         s.fast_answered * 2 > s.fast_reads,
@@ -112,13 +112,18 @@ fn report(fe: &FrontEndClient, what: &str, reads: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_lost_datagrams() {
-    let cluster = TestCluster::start(Options {
-        chaos: true,
-        drop: 0.02,
-        seed: 16,
-        ..Options::default()
-    });
-    let fe = cluster.front_end_with_fast_reads();
+    // The cluster's only front end: after the primary's first index, its reads take the
+    // index from what it knows committed.
+    let cluster = TestCluster::start_with(
+        Options {
+            chaos: true,
+            drop: 0.02,
+            seed: 16,
+            ..Options::default()
+        },
+        harness::only_one_front_end,
+    );
+    let fe = cluster.only_front_end_with_fast_reads();
     let mut events = run_workload_timed(fe.clone(), read_heavy(200, 160), 8).await;
     let liar = keep_lying(&cluster, 1);
     let work = tokio::spawn(run_workload_timed(fe.clone(), read_heavy(2400, 161), 16));
@@ -137,6 +142,11 @@ async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_los
     liar.abort();
     let reads = check_history(&events, 1);
     report(&fe, "lying replica 1, crashed replica 4, 2% loss", reads);
+    assert!(
+        fe.stats().fast_own_index * 2 > fe.stats().fast_reads,
+        "most reads should take the only front end's own index: {:?}",
+        fe.stats()
+    );
     let s = cluster.status().await;
     assert!(
         s.replicas[0].replacements.unwrap_or(0) >= 1
@@ -147,15 +157,28 @@ async fn fast_reads_stay_linearizable_with_a_lying_and_a_crashed_replica_and_los
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
+    // Several front ends listed: every read asks the primary for its index.
+    across_a_sequencer_failover(false, 17).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_reads_of_the_only_front_end_stay_linearizable_across_a_sequencer_failover() {
+    across_a_sequencer_failover(true, 18).await;
+}
+
+async fn across_a_sequencer_failover(only_front_end: bool, seed: u64) {
     let mut cluster = TestCluster::start_with(
         Options {
             drop: 0.01,
-            seed: 17,
+            seed,
             ..Options::default()
         },
         |cfg| {
             cfg.timeouts.liveness_ms = 1_000;
             tessera_testkit::cluster::add_sequencer_nodes(cfg, 3);
+            if only_front_end {
+                harness::only_one_front_end(cfg);
+            }
         },
     );
     let primary = match cluster
@@ -173,8 +196,16 @@ async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
         }
         Err(s) => panic!("no primary: {s:#?}"),
     };
-    let fe = cluster.front_end_with_fast_reads();
-    let work = tokio::spawn(run_workload_timed(fe.clone(), read_heavy(2000, 170), 16));
+    let fe = if only_front_end {
+        cluster.only_front_end_with_fast_reads()
+    } else {
+        cluster.front_end_with_fast_reads()
+    };
+    let work = tokio::spawn(run_workload_timed(
+        fe.clone(),
+        read_heavy(2000, 170 + seed),
+        16,
+    ));
     assert!(
         harness::eventually(Duration::from_secs(60), || fe.stats().answered > 600).await,
         "the workload stalled"
@@ -183,6 +214,12 @@ async fn fast_reads_stay_linearizable_across_a_sequencer_failover() {
     let events = work.await.unwrap();
     let reads = check_history(&events, 4);
     report(&fe, "primary sequencer killed, 1% loss", reads);
+    let own = fe.stats().fast_own_index;
+    assert_eq!(
+        own > 0,
+        only_front_end,
+        "reads on the front end's own index: {own}"
+    );
     let s = cluster.status().await;
     assert!(
         s.sequencers

@@ -4,7 +4,8 @@
 //! order to the same replies; a read-only call may have been answered on the fast read path
 //! (`docs/protocol.md`, "Fast reads") at the seq of any state it read, so its reply must be the
 //! model's at some state after a prefix of the writes (in seq order) that includes every write
-//! answered before the read began and none begun after the read was answered.
+//! answered before the read began and none begun after the read was answered, and no shorter
+//! prefix than a read answered before it began was given (reads are monotonic too).
 
 use std::time::Instant;
 
@@ -106,6 +107,13 @@ pub fn check(calls: &[Answered<'_>], noops: u64) -> Result<usize, Vec<String>> {
         windows.push((lo, hi.max(lo), read));
     }
     windows.sort_by_key(|&(lo, _, _)| lo);
+    // Reads by when they ended: those before a read began are a prefix of this order, and each
+    // must be placed (at the state it is read at) before that read may be.
+    let mut ends: Vec<Instant> = reads.iter().map(|r| r.end).collect();
+    ends.sort();
+    let ended_before = |t: Instant| ends.partition_point(|end| *end < t);
+    let mut placed = vec![false; ends.len()];
+    let mut placed_prefix = 0;
 
     let mut model = Model::default();
     let noop = Call::noop().request;
@@ -140,20 +148,48 @@ pub fn check(calls: &[Answered<'_>], noops: u64) -> Result<usize, Vec<String>> {
             open.push((lo, hi, read));
             next_read.next();
         }
+        // Each read is placed at the first state that gives its answer, once the reads that
+        // ended before it began are placed: as early as it can be, which leaves the reads after
+        // it the most room, so a read with no place here has none in any order. Placing one
+        // may let another be placed at the same state; a read out of states is reported (and
+        // counts as placed, so that one wrong read does not condemn every read after it).
         let mut stale = Vec::new();
-        open.retain(|&(lo, hi, read)| {
-            if model.read(read.request).ok().flatten().as_ref() == Some(read.reply) {
-                return false;
+        for _ in 0..=2 * open.len() {
+            let mut place = |read: &Answered<'_>| {
+                let at = ends.partition_point(|end| *end < read.end);
+                if let Some(i) = (at..ends.len()).find(|&i| !placed[i]) {
+                    placed[i] = true;
+                }
+            };
+            let before = open.len();
+            open.retain(|&(_, _, read)| {
+                let fits = ended_before(read.start) <= placed_prefix
+                    && model.read(read.request).ok().flatten().as_ref() == Some(read.reply);
+                if fits {
+                    place(read);
+                }
+                !fits
+            });
+            if open.len() == before {
+                open.retain(|&(lo, hi, read)| {
+                    if hi > k {
+                        return true;
+                    }
+                    stale.push(format!(
+                        "read {:?} answered {:?} at revision {}, which no admissible state gives (after {lo} to {hi} writes in seq order, and none before a read answered before it began was answered from)",
+                        read.request, read.reply, read.seq
+                    ));
+                    place(read);
+                    false
+                });
             }
-            if hi <= k {
-                stale.push(format!(
-                    "read {:?} answered {:?} at revision {}, which no admissible state gives (after {lo} to {hi} writes in seq order)",
-                    read.request, read.reply, read.seq
-                ));
-                return false;
+            while placed.get(placed_prefix) == Some(&true) {
+                placed_prefix += 1;
             }
-            true
-        });
+            if open.len() == before {
+                break;
+            }
+        }
         wrong.extend(stale);
     }
     if !wrong.is_empty() {
@@ -168,5 +204,83 @@ pub fn check(calls: &[Answered<'_>], noops: u64) -> Result<usize, Vec<String>> {
         Ok(reads.len())
     } else {
         Err(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tessera_types::{Capacity, EventId, EventType, UserId};
+
+    use super::*;
+
+    fn at(base: Instant, ms: u64) -> Instant {
+        base + Duration::from_millis(ms)
+    }
+
+    /// A write W answered at seq 1 over [0, 100] ms, and two reads of what it changes: the
+    /// first answered (at 20 ms) with W's effect, the second begun after that (at 30 ms).
+    /// W was pending all along, so either read may see it or not, but not the first
+    /// alone.
+    fn check_two_reads(second_sees_the_write: bool) -> Result<usize, Vec<String>> {
+        let admin = UserId::parse("MTLA0001").unwrap();
+        let write = Request::AddReservationSlot {
+            admin_id: admin,
+            event_type: EventType::Concerts,
+            event_id: EventId::parse("MTLM010126").unwrap(),
+            capacity: Capacity::parse("3").unwrap(),
+        };
+        let read = Request::ListReservationSlotAvailable {
+            admin_id: admin,
+            event_type: EventType::Concerts,
+        };
+        let mut model = Model::default();
+        let before = model.read(&read).unwrap().unwrap();
+        let added = model.apply(1, &write).unwrap();
+        let after = model.read(&read).unwrap().unwrap();
+        assert_ne!(before, after);
+        let base = Instant::now();
+        let second = if second_sees_the_write {
+            &after
+        } else {
+            &before
+        };
+        let calls = [
+            Answered {
+                request: &write,
+                seq: 1,
+                reply: &added,
+                start: at(base, 0),
+                end: at(base, 100),
+            },
+            Answered {
+                request: &read,
+                seq: 1,
+                reply: &after,
+                start: at(base, 10),
+                end: at(base, 20),
+            },
+            Answered {
+                request: &read,
+                seq: 0,
+                reply: second,
+                start: at(base, 30),
+                end: at(base, 40),
+            },
+        ];
+        check(&calls, 0)
+    }
+
+    #[test]
+    fn a_read_after_a_read_that_saw_a_write_sees_it_too() {
+        assert_eq!(check_two_reads(true), Ok(2));
+        let found = check_two_reads(false).unwrap_err();
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("a read answered before it began")),
+            "{found:?}"
+        );
     }
 }

@@ -163,6 +163,20 @@ impl TestCluster {
         self.front_end_reading(true)
     }
 
+    /// The cluster's only front end, with fast reads (start the cluster with
+    /// [`only_one_front_end`]): it takes its reads' index from what it knows committed
+    /// once the primary has given it one (`docs/protocol.md`, "Fast reads").
+    pub fn only_front_end_with_fast_reads(&self) -> FrontEndClient {
+        assert!(
+            self.cfg.front_end.others.is_empty(),
+            "start the cluster with only_one_front_end"
+        );
+        let mut cfg = self.cfg.clone();
+        cfg.front_end.fast_reads = true;
+        cfg.front_end.fast_reads_max_in_flight = u32::MAX;
+        FrontEndClient::start(&cfg).expect("front end starts")
+    }
+
     fn front_end_reading(&self, fast_reads: bool) -> FrontEndClient {
         let mut cfg = tessera_testkit::cluster::as_front_end(
             &self.cfg,
@@ -333,3 +347,9 @@ impl TestCluster {
 }
 
 pub use tessera_testkit::python;
+
+/// For [`TestCluster::start_with`]: the cluster file lists one front end, which the test runs
+/// ([`TestCluster::only_front_end_with_fast_reads`]).
+pub fn only_one_front_end(cfg: &mut Config) {
+    cfg.front_end.others.clear();
+}

@@ -109,6 +109,7 @@ impl FrontEndClient {
                     .collect(),
                 fast_read_limit: usize::try_from(cfg.front_end.fast_reads_max_in_flight)
                     .unwrap_or(usize::MAX),
+                only_front_end: cfg.front_end.others.is_empty(),
             },
         );
         let (tx, rx) = mpsc::channel(QUEUE);

@@ -390,6 +390,8 @@ pub struct FrontEndMetrics {
     fast: (IntCounter, IntCounter, IntCounter),
     /// Reads ordered at once, with too many calls in flight for the fast path.
     reads_ordered_under_load: IntCounter,
+    /// Fast reads that took the front end's own index, not the primary's.
+    own_index: IntCounter,
 }
 
 impl FrontEndMetrics {
@@ -434,6 +436,7 @@ impl FrontEndMetrics {
                 counter(registry, "tessera_front_end_fast_reads_ordered_total", "Fast reads that fell back to ordering (no read index or no two replies alike in time)")?,
             ),
             reads_ordered_under_load: counter(registry, "tessera_front_end_reads_ordered_under_load_total", "Read-only calls ordered at once because [front_end] fast_reads_max_in_flight calls were in flight (docs/performance.md, \"Fast reads under load\")")?,
+            own_index: counter(registry, "tessera_front_end_fast_reads_own_index_total", "Fast reads that took the front end's own read index, without asking the primary: the cluster's only front end (docs/protocol.md, \"Fast reads\")")?,
         })
     }
 
@@ -463,5 +466,6 @@ impl FrontEndMetrics {
         set_counter(&self.fast.1, s.fast_answered);
         set_counter(&self.fast.2, s.fast_fallbacks);
         set_counter(&self.reads_ordered_under_load, s.reads_ordered_under_load);
+        set_counter(&self.own_index, s.fast_own_index);
     }
 }

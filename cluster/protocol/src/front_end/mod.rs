@@ -66,6 +66,10 @@ pub struct FrontEndConfig {
     /// ordered read, riding in the writes' batches, costs less than a fast read's datagrams
     /// of its own (`docs/performance.md`, "Fast reads under load").
     pub fast_read_limit: usize,
+    /// The cluster has no other front end (the cluster file lists none): after the primary's
+    /// first index, fast reads take the index from what this front end knows committed
+    /// (`reads::OwnIndex`). Every front end of a cluster must list every other.
+    pub only_front_end: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +121,8 @@ pub struct FrontEndStats {
     /// Read-only calls given to [`FrontEnd::submit_read`] and ordered at once, because
     /// `fast_read_limit` calls were in flight.
     pub reads_ordered_under_load: u64,
+    /// Fast reads that took this front end's own index, not the primary's (`only_front_end`).
+    pub fast_own_index: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -238,7 +244,7 @@ impl FrontEnd {
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
-            fast: reads::FastReads::default(),
+            fast: reads::FastReads::new(cfg.only_front_end),
             fast_read_limit: cfg.fast_read_limit,
         }
     }
@@ -448,6 +454,8 @@ impl FrontEnd {
         if id.front_end != self.incarnation {
             return;
         }
+        // A primary announces only committed entries.
+        self.fast.own.committed(seq);
         let Some(req) = self.requests.get_mut(&id.number) else {
             return;
         };
@@ -567,6 +575,8 @@ impl FrontEnd {
         if let Some((at, timer)) = req.wake.take() {
             self.timers.remove(&(at, number, timer));
         }
+        // Two replicas executed it there, one of them correct: committed.
+        self.fast.own.committed(seq);
         self.events.push_back(FrontEndEvent::Answered {
             id,
             seq,

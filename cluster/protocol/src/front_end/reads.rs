@@ -15,6 +15,10 @@
 //! Why two alike is enough: a write answered before the read started was committed before
 //! it was answered, so its seq is at most the index; at least one of two replicas is correct,
 //! and a correct one answers only from a state at or beyond the index, which includes it.
+//!
+//! A front end that is the cluster's only one ([`OwnIndex`]) has answered every call anyone
+//! was ever answered, so after the primary's first index it takes the index from what it
+//! knows committed, without the round trip.
 
 use std::collections::{BTreeMap, HashMap};
 use std::mem;
@@ -111,9 +115,52 @@ pub(super) struct FastReads {
     speed: [Option<Duration>; PER_REPLICA],
     /// Choices made of the managers to ask first.
     choices: u64,
+    pub(super) own: OwnIndex,
+}
+
+/// The read index of a front end that is the cluster's only one
+/// (`FrontEndConfig::only_front_end`). Every call anyone was answered, it answered: this
+/// incarnation, or an earlier one, which ended before this one asked the primary for its first
+/// index. So the highest seq it knows committed (the primary's indexes, `Ordered`, its ordered
+/// answers) is at least every write's and every ordered read's seq that was answered before a
+/// read begins, as the primary's index would be, and costs no round trip. A fast read,
+/// though, takes effect at a seq that the correct one of its two replicas read at, which may be
+/// beyond what the front end knows committed; the index is then the primary's again, until it
+/// has answered a question asked after that read was answered (`docs/protocol.md`, "Fast
+/// reads").
+#[derive(Default)]
+pub(super) struct OwnIndex {
+    enabled: bool,
+    /// The highest seq known committed.
+    committed: u64,
+    /// The highest nonce the primary answered since this front end started (0: none).
+    answered: u64,
+    /// The primary's index is needed for a question asked after this nonce.
+    barrier: u64,
+}
+
+impl OwnIndex {
+    /// The index for a read starting now, if the front end's own will do.
+    fn index(&self) -> Option<u64> {
+        (self.enabled && self.answered > self.barrier).then_some(self.committed)
+    }
+
+    pub(super) fn committed(&mut self, seq: u64) {
+        self.committed = self.committed.max(seq);
+    }
 }
 
 impl FastReads {
+    pub(super) fn new(only_front_end: bool) -> Self {
+        FastReads {
+            own: OwnIndex {
+                enabled: only_front_end,
+                ..OwnIndex::default()
+            },
+            ..FastReads::default()
+        }
+    }
+
     /// The managers to ask first: the two replicas with the fastest record, or all four every
     /// `EXPLORE_EVERY`th time. Even on an idle cluster two, not four: waking four managers
     /// and four replicas for every read costs the two cores more than the first two of four
@@ -189,9 +236,28 @@ impl FrontEnd {
 
     /// The primary's commit point for the reads of `nonce`.
     pub(super) fn on_read_index(&mut self, now: Instant, nonce: u64, committed: u64) {
-        let Some(numbers) = self.fast.by_nonce.remove(&nonce) else {
+        // Any answer to a question asked since this front end started covers every call
+        // answered before it was asked.
+        if nonce <= self.fast.next_nonce {
+            let own = &mut self.fast.own;
+            own.answered = own.answered.max(nonce);
+            own.committed(committed);
+        }
+        let Some(mut numbers) = self.fast.by_nonce.remove(&nonce) else {
             return;
         };
+        let reads = &self.fast.reads;
+        numbers.retain(|n| {
+            reads
+                .get(n)
+                .is_some_and(|r| matches!(r.stage, ReadStage::Index { nonce: m } if m == nonce))
+        });
+        self.index_known(now, numbers, committed);
+    }
+
+    /// The index `committed` of `numbers`, reads waiting for one: each is answered by the
+    /// replies in already, or asked of the managers at the index.
+    fn index_known(&mut self, now: Instant, numbers: Vec<u64>, committed: u64) {
         let incarnation = self.incarnation;
         // Chosen once for the reads not asked with the question (all of them, or none).
         let reads = &self.fast.reads;
@@ -208,9 +274,6 @@ impl FrontEnd {
             let Some(read) = self.fast.reads.get_mut(&number) else {
                 continue;
             };
-            if !matches!(read.stage, ReadStage::Index { nonce: n } if n == nonce) {
-                continue;
-            }
             // Replies to the read asked with the question count only if read at or beyond
             // the index; the managers whose did not are asked again, with it. Those that have
             // not replied yet are not: asking them twice would double the replicas' work on
@@ -224,8 +287,8 @@ impl FrontEnd {
                     *stale = true;
                 }
             }
-            if let Some((seq, reply, arrived)) = two_alike(&read.replies) {
-                self.read_answered(number, seq, reply, arrived);
+            if let Some(alike) = two_alike(&read.replies) {
+                self.read_answered(number, alike);
                 continue;
             }
             if read.replies.iter().all(Option::is_some) {
@@ -361,8 +424,8 @@ impl FrontEnd {
         // Every manager asked so far answered, none alike: ask the others at once.
         let ask_rest = escalate_at.is_some() && read.all_asked_answered();
         self.fast.observe(slot, took);
-        if let Some((seq, reply, arrived)) = alike {
-            self.read_answered(number, seq, reply, arrived);
+        if let Some(alike) = alike {
+            self.read_answered(number, alike);
         } else if all_in {
             // All four in and no two alike: only ordering can tell.
             self.read_fallback(now, number);
@@ -386,10 +449,21 @@ impl FrontEnd {
         Some(read)
     }
 
-    fn read_answered(&mut self, number: u64, seq: u64, reply: Vec<u8>, arrived: usize) {
+    fn read_answered(&mut self, number: u64, alike: Alike) {
+        let Alike {
+            seq,
+            highest,
+            reply,
+            arrived,
+        } = alike;
         let Some(read) = self.take_read(number) else {
             return;
         };
+        // It took effect at the correct replica's seq, at most `highest`: a later read must not
+        // be asked below it, and the front end may not know it committed.
+        if highest > self.fast.own.committed {
+            self.fast.own.barrier = self.fast.next_nonce;
+        }
         // Those that answered otherwise are not asked first next time.
         for (slot, vote) in read.replies.iter().enumerate() {
             if vote.as_ref().is_some_and(|(_, r)| *r != reply) {
@@ -442,46 +516,53 @@ impl FrontEnd {
     }
 
     /// The `ReadIndex` for the reads started since the last one; with few reads in flight,
-    /// their `Read`s to the managers asked first are queued too.
+    /// their `Read`s to the managers asked first are queued too. None when the front end's own
+    /// index will do: their `Read`s are then queued at once, with it.
     fn read_index(&mut self) -> Vec<Transmit> {
         let mut out = Vec::new();
-        if !self.fast.need_index.is_empty() {
-            self.fast.next_nonce += 1;
-            let nonce = self.fast.next_nonce;
-            let numbers = mem::take(&mut self.fast.need_index);
-            let early = self
-                .now
-                .filter(|_| self.fast.reads.len() <= ASK_EARLY_UP_TO);
-            let to = if early.is_some() {
-                self.fast.first_asked()
-            } else {
-                [false; PER_REPLICA]
+        if self.fast.need_index.is_empty() {
+            return out;
+        }
+        let numbers = mem::take(&mut self.fast.need_index);
+        if let (Some(index), Some(now)) = (self.fast.own.index(), self.now) {
+            self.stats.fast_own_index += numbers.len() as u64;
+            self.index_known(now, numbers, index);
+            return out;
+        }
+        self.fast.next_nonce += 1;
+        let nonce = self.fast.next_nonce;
+        let early = self
+            .now
+            .filter(|_| self.fast.reads.len() <= ASK_EARLY_UP_TO);
+        let to = if early.is_some() {
+            self.fast.first_asked()
+        } else {
+            [false; PER_REPLICA]
+        };
+        for number in &numbers {
+            let Some(read) = self.fast.reads.get_mut(number) else {
+                continue;
             };
-            for number in &numbers {
-                let Some(read) = self.fast.reads.get_mut(number) else {
-                    continue;
-                };
-                read.stage = ReadStage::Index { nonce };
-                if let Some(now) = early {
-                    read.mark_asked(to, now, true);
-                    let entry = read_entry(self.incarnation, *number, 0, &read.call);
-                    self.fast.to_send.push((entry, to));
-                }
+            read.stage = ReadStage::Index { nonce };
+            if let Some(now) = early {
+                read.mark_asked(to, now, true);
+                let entry = read_entry(self.incarnation, *number, 0, &read.call);
+                self.fast.to_send.push((entry, to));
             }
-            // Nonces whose reads all fell back are forgotten: their answer is of no use.
-            let reads = &self.fast.reads;
-            self.fast
-                .by_nonce
-                .retain(|_, ns| ns.iter().any(|n| reads.contains_key(n)));
-            self.fast.by_nonce.insert(nonce, numbers);
-            let dest = Destination::Sequencer(self.primary);
-            if let Ok(datagrams) = self.link.encode(&Message::ReadIndex { nonce }, dest) {
-                out.extend(
-                    datagrams
-                        .into_iter()
-                        .map(|datagram| Transmit { to: dest, datagram }),
-                );
-            }
+        }
+        // Nonces whose reads all fell back are forgotten: their answer is of no use.
+        let reads = &self.fast.reads;
+        self.fast
+            .by_nonce
+            .retain(|_, ns| ns.iter().any(|n| reads.contains_key(n)));
+        self.fast.by_nonce.insert(nonce, numbers);
+        let dest = Destination::Sequencer(self.primary);
+        if let Ok(datagrams) = self.link.encode(&Message::ReadIndex { nonce }, dest) {
+            out.extend(
+                datagrams
+                    .into_iter()
+                    .map(|datagram| Transmit { to: dest, datagram }),
+            );
         }
         out
     }
@@ -529,14 +610,28 @@ fn read_entry(front_end: u64, number: u64, at_least: u64, call: &[u8]) -> ReadEn
     }
 }
 
-/// The first reply two replicas sent alike: the lower of their seqs (both states hold the
-/// answer, and at least one is a correct replica's, so neither is below the index), the
-/// bytes, and how many replies are in.
-fn two_alike(replies: &[Option<(u64, Vec<u8>)>; PER_REPLICA]) -> Option<(u64, Vec<u8>, usize)> {
+/// The first reply two replicas sent alike.
+struct Alike {
+    /// The lower of their seqs (both states hold the answer, and at least one is a correct
+    /// replica's, so neither is below the index): the answer's revision.
+    seq: u64,
+    /// The higher: the read took effect at most there.
+    highest: u64,
+    reply: Vec<u8>,
+    /// How many replies are in.
+    arrived: usize,
+}
+
+fn two_alike(replies: &[Option<(u64, Vec<u8>)>; PER_REPLICA]) -> Option<Alike> {
     let votes: Vec<&(u64, Vec<u8>)> = replies.iter().flatten().collect();
     for (i, (seq, reply)) in votes.iter().enumerate() {
         if let Some((other, _)) = votes[i + 1..].iter().find(|(_, r)| r == reply) {
-            return Some(((*seq).min(*other), reply.clone(), votes.len()));
+            return Some(Alike {
+                seq: (*seq).min(*other),
+                highest: (*seq).max(*other),
+                reply: reply.clone(),
+                arrived: votes.len(),
+            });
         }
     }
     None

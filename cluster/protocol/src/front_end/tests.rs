@@ -63,7 +63,17 @@ impl Net {
     }
 
     fn with(timeouts: Timeouts, fe_link: Link) -> Self {
-        Self::configured(timeouts, fe_link, usize::MAX)
+        Self::configured(timeouts, fe_link, usize::MAX, false)
+    }
+
+    /// A front end that is the cluster's only one.
+    fn only() -> Self {
+        Self::configured(
+            Timeouts::default(),
+            link(NodeId::FrontEnd(1)),
+            usize::MAX,
+            true,
+        )
     }
 
     /// The default timeouts but for `reask` (fast reads escalate after one, fall back after
@@ -78,7 +88,12 @@ impl Net {
         )
     }
 
-    fn configured(timeouts: Timeouts, fe_link: Link, fast_read_limit: usize) -> Self {
+    fn configured(
+        timeouts: Timeouts,
+        fe_link: Link,
+        fast_read_limit: usize,
+        only_front_end: bool,
+    ) -> Self {
         let fe = FrontEnd::new(
             fe_link,
             FrontEndConfig {
@@ -87,6 +102,7 @@ impl Net {
                 reply_to: addr(),
                 sequencers: vec![1],
                 fast_read_limit,
+                only_front_end,
             },
         );
         Net {
@@ -1461,7 +1477,7 @@ fn a_fast_read_asks_the_index_and_two_managers_at_once_and_answers_with_two_alik
 
 #[test]
 fn with_fast_read_limit_calls_in_flight_a_read_is_ordered_at_once() {
-    let mut n = Net::configured(Timeouts::default(), link(NodeId::FrontEnd(1)), 2);
+    let mut n = Net::configured(Timeouts::default(), link(NodeId::FrontEnd(1)), 2, false);
     n.fe.submit(n.t0, b"write".to_vec());
     n.sent();
     // One call in flight, under the limit: the fast path.
@@ -1836,4 +1852,107 @@ fn early_replies_that_differ_ask_the_other_two_when_the_index_comes() {
     // Replica 2 answered otherwise: not among the first two asked next time.
     n.fe.submit_read(n.at(10), b"read".to_vec(), String::new());
     assert_eq!(read_targets(&n.sent()), vec![1, 3]);
+}
+
+impl Net {
+    /// Starts fast read `number` alone; returns what was sent for it.
+    fn read_now(&mut self, at: u64, number: u64) -> Vec<(Destination, Message)> {
+        let call = format!("read {number}").into_bytes();
+        assert_eq!(
+            self.fe.submit_read(self.at(at), call, String::new()),
+            id(number)
+        );
+        self.sent()
+    }
+}
+
+fn asks_index(sent: &[(Destination, Message)]) -> bool {
+    sent.iter()
+        .any(|(_, m)| matches!(m, Message::ReadIndex { .. }))
+}
+
+#[test]
+fn the_only_front_end_asks_the_primary_once_then_takes_its_own_index() {
+    let mut n = Net::only();
+    // Started just now: calls answered by an earlier start are known only to the primary.
+    n.read_at(40);
+    n.read_reply(n.at(2), 1, 1, 40, b"A");
+    n.read_reply(n.at(2), 2, 1, 40, b"A");
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 40, .. }]
+    ));
+
+    let sent = n.read_now(3, 2);
+    assert!(!asks_index(&sent), "{sent:?}");
+    // The two not measured yet (the first read's replies came before its index).
+    assert_eq!(read_targets(&sent), vec![3, 4]);
+    assert!(reads_at_least(&sent, 40), "{sent:?}");
+    n.read_reply(n.at(4), 3, 2, 40, b"A");
+    n.read_reply(n.at(4), 4, 2, 40, b"A");
+    assert_eq!(n.events().len(), 1);
+
+    // A write it orders raises its index as soon as the primary announces it...
+    n.fe.submit(n.at(5), b"write".to_vec());
+    n.sent();
+    n.ordered(n.at(6), &[(3, 43)]);
+    let sent = n.read_now(6, 4);
+    assert!(!asks_index(&sent) && reads_at_least(&sent, 43), "{sent:?}");
+    for rm in read_targets(&sent) {
+        n.read_reply(n.at(7), rm, 4, 43, b"A");
+    }
+    // ...and so does its answer, the Ordered lost.
+    n.fe.submit(n.at(8), b"write".to_vec());
+    n.sent();
+    n.reply(n.at(9), 3, 5, 44, b"W");
+    n.reply(n.at(9), 4, 5, 44, b"W");
+    assert_eq!(n.events().len(), 2, "read 4 and write 5 answered");
+    let sent = n.read_now(10, 6);
+    assert!(!asks_index(&sent) && reads_at_least(&sent, 44), "{sent:?}");
+    let s = n.fe.stats();
+    assert_eq!((s.fast_reads, s.fast_own_index), (4, 3));
+}
+
+#[test]
+fn a_front_end_that_is_not_the_only_one_asks_the_primary_every_time() {
+    let mut n = Net::new();
+    n.read_at(40);
+    n.read_reply(n.at(2), 1, 1, 40, b"A");
+    n.read_reply(n.at(2), 2, 1, 40, b"A");
+    n.fe.submit(n.at(3), b"write".to_vec());
+    n.sent();
+    n.ordered(n.at(3), &[(2, 41)]);
+    // Another front end may have answered a write beyond anything this one knows.
+    let sent = n.read_now(4, 3);
+    assert!(asks_index(&sent), "{sent:?}");
+    assert_eq!(n.fe.stats().fast_own_index, 0);
+}
+
+#[test]
+fn a_fast_read_answered_beyond_what_the_only_front_end_knows_sends_the_next_to_the_primary() {
+    let mut n = Net::only();
+    n.read_at(40);
+    // Alike, one read at 45: the read may have taken effect there (if that replica is the
+    // correct one), beyond the 40 this front end knows committed.
+    n.read_reply(n.at(2), 1, 1, 40, b"A");
+    n.read_reply(n.at(2), 2, 1, 45, b"A");
+    assert_eq!(n.events().len(), 1);
+    let sent = n.read_now(3, 2);
+    assert!(
+        sent.contains(&(Destination::Sequencer(1), Message::ReadIndex { nonce: 2 })),
+        "{sent:?}"
+    );
+    // A late copy of the answer to the question asked before that read was answered proves
+    // nothing about it.
+    n.read_index_is(n.at(4), 1, 40);
+    let sent = n.read_now(4, 3);
+    assert!(
+        sent.contains(&(Destination::Sequencer(1), Message::ReadIndex { nonce: 3 })),
+        "{sent:?}"
+    );
+    // The answer to a question asked after it does.
+    n.read_index_is(n.at(5), 2, 45);
+    n.sent();
+    let sent = n.read_now(6, 4);
+    assert!(!asks_index(&sent) && reads_at_least(&sent, 45), "{sent:?}");
 }
