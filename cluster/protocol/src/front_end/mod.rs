@@ -244,7 +244,7 @@ impl FrontEnd {
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: FrontEndStats::default(),
-            fast: reads::FastReads::new(cfg.only_front_end),
+            fast: reads::FastReads::new(cfg.incarnation, cfg.only_front_end),
             fast_read_limit: cfg.fast_read_limit,
         }
     }

@@ -107,6 +107,10 @@ pub(super) struct FastReads {
     need_index: Vec<u64>,
     /// The reads each outstanding `ReadIndex` nonce serves.
     by_nonce: HashMap<u64, Vec<u64>>,
+    /// Nonces count up from the incarnation, so that an answer to an earlier start's question
+    /// is never taken for one to this start's: that start would have had to ask more than a
+    /// million questions per millisecond it ran (`RequestId::incarnation`).
+    first_nonce: u64,
     next_nonce: u64,
     /// Reads to send, and to which managers.
     to_send: Vec<(ReadEntry, Asked)>,
@@ -151,8 +155,10 @@ impl OwnIndex {
 }
 
 impl FastReads {
-    pub(super) fn new(only_front_end: bool) -> Self {
+    pub(super) fn new(incarnation: u64, only_front_end: bool) -> Self {
         FastReads {
+            first_nonce: incarnation,
+            next_nonce: incarnation,
             own: OwnIndex {
                 enabled: only_front_end,
                 ..OwnIndex::default()
@@ -238,7 +244,7 @@ impl FrontEnd {
     pub(super) fn on_read_index(&mut self, now: Instant, nonce: u64, committed: u64) {
         // Any answer to a question asked since this front end started covers every call
         // answered before it was asked.
-        if nonce <= self.fast.next_nonce {
+        if nonce > self.fast.first_nonce && nonce <= self.fast.next_nonce {
             let own = &mut self.fast.own;
             own.answered = own.answered.max(nonce);
             own.committed(committed);
@@ -529,7 +535,7 @@ impl FrontEnd {
             self.index_known(now, numbers, index);
             return out;
         }
-        self.fast.next_nonce += 1;
+        self.fast.next_nonce = self.fast.next_nonce.saturating_add(1);
         let nonce = self.fast.next_nonce;
         let early = self
             .now

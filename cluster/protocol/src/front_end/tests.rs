@@ -40,6 +40,12 @@ fn link(me: NodeId) -> Link {
     link_with(me, 1 << 20)
 }
 
+/// The nonce of the front end's `k`th read-index question: they count up from its
+/// incarnation.
+fn question(k: u64) -> u64 {
+    INC + k
+}
+
 fn id(number: u64) -> RequestId {
     RequestId {
         front_end: INC,
@@ -1363,11 +1369,12 @@ fn an_overtaken_reply_still_counts() {
 }
 
 impl Net {
-    /// The sequencer answers read-index question `nonce` with commit point `committed`.
-    fn read_index_is(&mut self, now: Instant, nonce: u64, committed: u64) {
+    /// The sequencer answers the front end's `k`th read-index question with commit point
+    /// `committed`.
+    fn read_index_is(&mut self, now: Instant, k: u64, committed: u64) {
         let from = link(NodeId::Sequencer(1));
         let msg = Message::ReadIndexIs {
-            nonce,
+            nonce: question(k),
             view: 1,
             committed,
         };
@@ -1425,7 +1432,10 @@ impl Net {
         let mut want: Vec<_> = [r(1), r(2)]
             .map(|r| (Destination::ReplicaManager(r), early.clone()))
             .into();
-        want.push((Destination::Sequencer(1), Message::ReadIndex { nonce: 1 }));
+        want.push((
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(1) },
+        ));
         assert_eq!(self.sent(), want);
         self.read_index_is(self.at(1), 1, committed);
         self.sent()
@@ -1591,7 +1601,12 @@ impl Net {
         }
         assert_eq!(
             self.sent(),
-            vec![(Destination::Sequencer(1), Message::ReadIndex { nonce })]
+            vec![(
+                Destination::Sequencer(1),
+                Message::ReadIndex {
+                    nonce: question(nonce)
+                }
+            )]
         );
         self.read_index_is(self.at(at + 1), nonce, committed);
         read_targets(&self.sent())
@@ -1760,7 +1775,10 @@ fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
         .collect();
     assert_eq!(
         questions,
-        vec![(Destination::Sequencer(1), Message::ReadIndex { nonce: 1 })]
+        vec![(
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(1) }
+        )]
     );
     let sent = n.run_until(n.at(45));
     let ordered: Vec<RequestId> = sent
@@ -1939,7 +1957,10 @@ fn a_fast_read_answered_beyond_what_the_only_front_end_knows_sends_the_next_to_t
     assert_eq!(n.events().len(), 1);
     let sent = n.read_now(3, 2);
     assert!(
-        sent.contains(&(Destination::Sequencer(1), Message::ReadIndex { nonce: 2 })),
+        sent.contains(&(
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(2) }
+        )),
         "{sent:?}"
     );
     // A late copy of the answer to the question asked before that read was answered proves
@@ -1947,7 +1968,10 @@ fn a_fast_read_answered_beyond_what_the_only_front_end_knows_sends_the_next_to_t
     n.read_index_is(n.at(4), 1, 40);
     let sent = n.read_now(4, 3);
     assert!(
-        sent.contains(&(Destination::Sequencer(1), Message::ReadIndex { nonce: 3 })),
+        sent.contains(&(
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(3) }
+        )),
         "{sent:?}"
     );
     // The answer to a question asked after it does.
@@ -1955,4 +1979,31 @@ fn a_fast_read_answered_beyond_what_the_only_front_end_knows_sends_the_next_to_t
     n.sent();
     let sent = n.read_now(6, 4);
     assert!(!asks_index(&sent) && reads_at_least(&sent, 45), "{sent:?}");
+}
+
+#[test]
+fn an_answer_to_an_earlier_starts_question_is_not_taken_for_this_ones() {
+    let mut n = Net::only();
+    n.read_now(0, 1);
+    // An earlier start (a lower incarnation) asked with nonces up to at most this start's
+    // incarnation; its answer may still be on the way, to the same address.
+    let from = link(NodeId::Sequencer(1));
+    let stale = Message::ReadIndexIs {
+        nonce: INC,
+        view: 1,
+        committed: 5,
+    };
+    n.deliver(n.at(1), &from, &stale);
+    assert!(
+        reads_at_least(&n.sent(), 0),
+        "read 1 still waits for its index"
+    );
+    let sent = n.read_now(2, 2);
+    assert!(
+        sent.contains(&(
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(2) }
+        )),
+        "no own index yet: {sent:?}"
+    );
 }
