@@ -1884,6 +1884,14 @@ impl Net {
     }
 }
 
+/// `sent` asks the primary the front end's `k`th read-index question.
+fn asks_question(sent: &[(Destination, Message)], k: u64) -> bool {
+    sent.contains(&(
+        Destination::Sequencer(1),
+        Message::ReadIndex { nonce: question(k) },
+    ))
+}
+
 fn asks_index(sent: &[(Destination, Message)]) -> bool {
     sent.iter()
         .any(|(_, m)| matches!(m, Message::ReadIndex { .. }))
@@ -1956,24 +1964,12 @@ fn a_fast_read_answered_beyond_what_the_only_front_end_knows_sends_the_next_to_t
     n.read_reply(n.at(2), 2, 1, 45, b"A");
     assert_eq!(n.events().len(), 1);
     let sent = n.read_now(3, 2);
-    assert!(
-        sent.contains(&(
-            Destination::Sequencer(1),
-            Message::ReadIndex { nonce: question(2) }
-        )),
-        "{sent:?}"
-    );
+    assert!(asks_question(&sent, 2), "{sent:?}");
     // A late copy of the answer to the question asked before that read was answered proves
     // nothing about it.
     n.read_index_is(n.at(4), 1, 40);
     let sent = n.read_now(4, 3);
-    assert!(
-        sent.contains(&(
-            Destination::Sequencer(1),
-            Message::ReadIndex { nonce: question(3) }
-        )),
-        "{sent:?}"
-    );
+    assert!(asks_question(&sent, 3), "{sent:?}");
     // The answer to a question asked after it does.
     n.read_index_is(n.at(5), 2, 45);
     n.sent();
@@ -1999,11 +1995,5 @@ fn an_answer_to_an_earlier_starts_question_is_not_taken_for_this_ones() {
         "read 1 still waits for its index"
     );
     let sent = n.read_now(2, 2);
-    assert!(
-        sent.contains(&(
-            Destination::Sequencer(1),
-            Message::ReadIndex { nonce: question(2) }
-        )),
-        "no own index yet: {sent:?}"
-    );
+    assert!(asks_question(&sent, 2), "no own index yet: {sent:?}");
 }
