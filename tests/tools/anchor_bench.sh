@@ -106,10 +106,20 @@ scrape() {
 run() {
     local system=$1 url=$2 mix=$3 conns=$4 before after result
     [[ $system == anchor ]] || before=$(scrape)
-    result=$(MIX=$mix bash "$ANCHORS/soap_load.sh" "$url" "$conns" "$SECS" 2>"$OUT/last.err" | grep '^RESULT') || {
+    MIX=$mix bash "$ANCHORS/soap_load.sh" "$url" "$conns" "$SECS" >"$OUT/last.out" 2>"$OUT/last.err" || {
         echo "soap_load failed: $(cat "$OUT/last.err")" >&2
         return 1
     }
+    result=$(grep '^RESULT' "$OUT/last.out") || {
+        echo "soap_load printed no RESULT line: $(tail -5 "$OUT/last.out")" >&2
+        return 1
+    }
+    # wrk's mean latency (its "Latency" line: avg, stdev, max), in ms. With CONNS calls always
+    # in flight the mean is CONNS / rate (Little's law), so the p99 over the mean is the shape
+    # of the tail apart from the rate.
+    local mean
+    mean=$(awk '$1 == "Latency" && NF >= 4 { v = $2; u = v; sub(/^[0-9.]+/, "", u); x = v + 0
+        printf "%.3f", u == "us" ? x / 1000 : u == "ms" ? x : u == "s" ? x * 1000 : -1; exit }' "$OUT/last.out")
     local read_ms=- write_ms=- slow_reads=- slow_writes=- fast=- fell_back=- under_load=- handler_p99=-
     if [[ $system != anchor ]]; then
         after=$(scrape)
@@ -132,12 +142,12 @@ run() {
     rps=$(sed -E 's/.* rps=([^ ]+).*/\1/' <<<"$result")
     p50=$(sed -E 's/.* p50_ms=([^ ]+).*/\1/' <<<"$result")
     p99=$(sed -E 's/.* p99_ms=([^ ]+).*/\1/' <<<"$result")
-    local row="$system $mix $conns $rps $p50 $p99 $read_ms $write_ms $slow_reads $slow_writes $fast $fell_back $under_load $handler_p99"
+    local row="$system $mix $conns $rps $p50 $p99 ${mean:--} $read_ms $write_ms $slow_reads $slow_writes $fast $fell_back $under_load $handler_p99"
     echo "$row" >>"$ROWS"
     echo "run: $row    ($result)"
 }
 
-echo "anchor_bench: $ROUNDS rounds of $SECS s; rows: system mix conns calls/s p50_ms p99_ms read_mean_ms write_mean_ms reads_over_45ms writes_over_45ms fast_reads fell_back reads_ordered_under_load handler_p99_at_most_ms"
+echo "anchor_bench: $ROUNDS rounds of $SECS s; rows: system mix conns calls/s p50_ms p99_ms mean_ms read_mean_ms write_mean_ms reads_over_45ms writes_over_45ms fast_reads fell_back reads_ordered_under_load handler_p99_at_most_ms"
 for round in $(seq "$ROUNDS"); do
     echo "== round $round"
     IFS=, read -ra loads <<<"$LOADS"
@@ -165,7 +175,7 @@ rows = {}
 for line in open(sys.argv[1]):
     system, mix, conns, *vals = line.split()
     rows.setdefault((mix, int(conns), system), []).append(vals)
-names = ["calls/s", "p50 ms", "p99 ms", "read mean ms", "write mean ms", "reads >45 ms", "writes >45 ms", "fast reads", "fell back", "ordered under load", "handler p99 <= ms"]
+names = ["calls/s", "p50 ms", "p99 ms", "mean ms", "read mean ms", "write mean ms", "reads >45 ms", "writes >45 ms", "fast reads", "fell back", "ordered under load", "handler p99 <= ms"]
 def med(col):
     xs = [float(v) for v in col if v != "-"]
     if not xs:
@@ -180,9 +190,21 @@ for (mix, conns, system), vals in sorted(rows.items()):
     if system != "anchor":
         ratio = statistics.median(float(v[0]) for v in vals) / anchor[(mix, conns)]
         print(f"ratio {system} / anchor, {mix} at {conns}: {ratio:.2f}")
+# The tail's shape: p99 / mean latency, by run. At a given shape a p99 within the anchor's needs a
+# mean within the anchor's p99 / shape; with CONNS calls in flight the mean is at least CONNS /
+# rate (Little's law; wrk's own time between an answer and the next request makes up the rest).
+for (mix, conns, system), vals in sorted(rows.items()):
+    shapes = [float(v[2]) / float(v[3]) for v in vals if v[3] != "-" and float(v[3]) > 0]
+    if conns > 1 and system != "anchor" and shapes and (mix, conns, "anchor") in rows:
+        shape = statistics.median(shapes)
+        p99 = statistics.median(float(v[2]) for v in rows[(mix, conns, "anchor")])
+        mean = statistics.median(float(v[3]) for v in vals if v[3] != "-")
+        print(f"tail shape {system}, {mix} at {conns}: p99/mean {shape:.2f}; a p99 within the "
+              f"anchor's ({p99:g} ms) at this shape needs a mean of {p99 / shape:.2f} ms "
+              f"(now {mean:g}), {conns / (p99 / shape) * 1000:.0f} calls/s or more")
 for conns in sorted({c for (m, c, s) in rows if m == "mix"}):
-    fast = [float(v[3]) for v in rows.get(("mix", conns, "tessera"), []) if v[3] != "-"]
-    slow = [float(v[3]) for v in rows.get(("mix", conns, "tessera-ordered-reads"), []) if v[3] != "-"]
+    fast = [float(v[4]) for v in rows.get(("mix", conns, "tessera"), []) if v[4] != "-"]
+    slow = [float(v[4]) for v in rows.get(("mix", conns, "tessera-ordered-reads"), []) if v[4] != "-"]
     if fast and slow:
         print(f"read share at {conns} conns: mean {statistics.median(slow):g} ms ordered, "
               f"{statistics.median(fast):g} ms with fast reads on: "
