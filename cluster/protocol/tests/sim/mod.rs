@@ -1060,7 +1060,11 @@ impl Sim {
                 );
                 self.violation(msg);
             }
-            if settle_until.is_none() && self.complete() {
+            // The run ends `settle` after the cluster was last complete: a repair that begins
+            // while it settles (a replica voted out late) is waited for, within the deadline.
+            if !self.complete() {
+                settle_until = None;
+            } else if settle_until.is_none() {
                 settle_until = Some(self.now + settle);
             }
             if settle_until.is_some_and(|t| self.now >= t) {
@@ -2247,8 +2251,12 @@ impl Sim {
                 ));
             }
         }
-        // A checker that sees no fast answer checks nothing.
-        if self.fast_started.len() >= 20 && self.fast_answered.is_empty() {
+        // A checker that sees no fast answer checks nothing. Where three datagrams in ten are
+        // lost, though, every read may fall back by chance: a lost `ReadIndex` is not asked
+        // again (the read is ordered after two re-ask intervals), so such a read goes fast
+        // only about one time in four, and two seeds in 5,000 had none of 23 or 24 fast.
+        let lossy = self.sc.net.drop >= 0.25;
+        if self.fast_started.len() >= 20 && self.fast_answered.is_empty() && !lossy {
             v.push(format!(
                 "none of {} fast reads was answered on the fast path",
                 self.fast_started.len()
