@@ -17,7 +17,8 @@
 //!
 //! Timing has no randomness: a standby stands once it has not heard the primary for
 //! `liveness`, later by a quarter of `liveness` per standby of higher priority, so the
-//! highest-priority live standby usually wins the first round.
+//! highest-priority live standby usually wins the first round; after a round nobody won,
+//! each stands again after its own interval, no two alike (`stand_again_after`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -185,6 +186,18 @@ impl State {
             .position(|&n| n == self.me)
             .unwrap_or(0);
         self.timeouts.liveness / 4 * rank as u32
+    }
+
+    /// When a node stands again after a round nobody won: half a `liveness` and its stagger
+    /// later, and a little more per node before it in the configured order (less, all told,
+    /// than one step of the stagger, so that the two never cancel). Two nodes that disagree on
+    /// the last primary (one restarted without knowing it was) may have the same stagger;
+    /// without the difference they would stand at the same moments again, each for itself,
+    /// round after round, and no view would ever be won.
+    fn stand_again_after(&self) -> Duration {
+        let nodes = self.nodes.len().max(1) as u32;
+        let index = self.nodes.iter().position(|&n| n == self.me).unwrap_or(0) as u32;
+        self.timeouts.liveness / 2 + self.stagger() + self.timeouts.liveness / 4 / nodes * index
     }
 
     fn listen_until(&mut self, now: Instant) {
@@ -640,7 +653,7 @@ impl Sequencer {
             votes: BTreeSet::new(),
         };
         // If no one wins this round, stand again later, staggered as before.
-        self.fo.stand_at = now + self.fo.timeouts.liveness / 2 + self.fo.stagger();
+        self.fo.stand_at = now + self.fo.stand_again_after();
         let (last_view, last_seq) = self.last_entry();
         let ids: Vec<u8> = self.fo.peers.iter().map(|p| p.id).collect();
         for id in ids {
