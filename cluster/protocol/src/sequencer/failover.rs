@@ -190,10 +190,10 @@ impl State {
 
     /// When a node stands again after a round nobody won: half a `liveness` and its stagger
     /// later, and a little more per node before it in the configured order (less, all told,
-    /// than one step of the stagger, so that the two never cancel). Two nodes that disagree on
-    /// the last primary (one restarted without knowing it was) may have the same stagger;
-    /// without the difference they would stand at the same moments again, each for itself,
-    /// round after round, and no view would ever be won.
+    /// than one step of the stagger, so that a difference in order never cancels one in
+    /// stagger). Two nodes that disagree on the last primary (one restarted without knowing
+    /// it was) may have the same stagger; without the difference they would stand at the
+    /// same moments again, each for itself, round after round, and no view would be won.
     fn stand_again_after(&self) -> Duration {
         let nodes = self.nodes.len().max(1) as u32;
         let index = self.nodes.iter().position(|&n| n == self.me).unwrap_or(0) as u32;
@@ -652,7 +652,7 @@ impl Sequencer {
         self.fo.role = Role::Candidate {
             votes: BTreeSet::new(),
         };
-        // If no one wins this round, stand again later, staggered as before.
+        // If no one wins this round, stand again later, after an interval no other node has.
         self.fo.stand_at = now + self.fo.stand_again_after();
         let (last_view, last_seq) = self.last_entry();
         let ids: Vec<u8> = self.fo.peers.iter().map(|p| p.id).collect();
