@@ -171,21 +171,15 @@ impl TestCluster {
             self.cfg.front_end.others.is_empty(),
             "start the cluster with only_one_front_end"
         );
-        let mut cfg = self.cfg.clone();
-        cfg.front_end.fast_reads = true;
-        cfg.front_end.fast_reads_max_in_flight = u32::MAX;
-        FrontEndClient::start(&cfg).expect("front end starts")
+        start_front_end(self.cfg.clone(), true)
     }
 
     fn front_end_reading(&self, fast_reads: bool) -> FrontEndClient {
-        let mut cfg = tessera_testkit::cluster::as_front_end(
+        let cfg = tessera_testkit::cluster::as_front_end(
             &self.cfg,
             tessera_testkit::cluster::TEST_FRONT_END,
         );
-        cfg.front_end.fast_reads = fast_reads;
-        // Every read of the fast-read tests' concurrent workloads takes the fast path.
-        cfg.front_end.fast_reads_max_in_flight = u32::MAX;
-        FrontEndClient::start(&cfg).expect("front end starts")
+        start_front_end(cfg, fast_reads)
     }
 
     pub async fn status(&self) -> ClusterStatus {
@@ -347,6 +341,14 @@ impl TestCluster {
 }
 
 pub use tessera_testkit::python;
+
+/// A front end of `cfg`'s cluster, answering reads on the fast path or not.
+fn start_front_end(mut cfg: Config, fast_reads: bool) -> FrontEndClient {
+    cfg.front_end.fast_reads = fast_reads;
+    // Every read of the fast-read tests' concurrent workloads takes the fast path.
+    cfg.front_end.fast_reads_max_in_flight = u32::MAX;
+    FrontEndClient::start(&cfg).expect("front end starts")
+}
 
 /// For [`TestCluster::start_with`]: the cluster file lists one front end, which the test runs
 /// ([`TestCluster::only_front_end_with_fast_reads`]).
