@@ -392,6 +392,7 @@ pub struct FrontEndMetrics {
     reads_ordered_under_load: IntCounter,
     /// Fast reads that took the front end's own index, not the primary's.
     own_index: IntCounter,
+    index_again: IntCounter,
 }
 
 impl FrontEndMetrics {
@@ -437,6 +438,7 @@ impl FrontEndMetrics {
             ),
             reads_ordered_under_load: counter(registry, "tessera_front_end_reads_ordered_under_load_total", "Read-only calls ordered at once because [front_end] fast_reads_max_in_flight calls were in flight (docs/performance.md, \"Fast reads under load\")")?,
             own_index: counter(registry, "tessera_front_end_fast_reads_own_index_total", "Fast reads that took the front end's own read index, without asking the primary: the cluster's only front end (docs/protocol.md, \"Fast reads\")")?,
+            index_again: counter(registry, "tessera_front_end_fast_reads_index_asked_again_total", "Fast reads whose read index had not come within a re-ask interval and was asked for again (a lost question or answer, or a new primary)")?,
         })
     }
 
@@ -467,5 +469,6 @@ impl FrontEndMetrics {
         set_counter(&self.fast.2, s.fast_fallbacks);
         set_counter(&self.reads_ordered_under_load, s.reads_ordered_under_load);
         set_counter(&self.own_index, s.fast_own_index);
+        set_counter(&self.index_again, s.fast_index_asked_again);
     }
 }

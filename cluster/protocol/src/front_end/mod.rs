@@ -123,6 +123,9 @@ pub struct FrontEndStats {
     pub reads_ordered_under_load: u64,
     /// Fast reads that took this front end's own index, not the primary's (`only_front_end`).
     pub fast_own_index: u64,
+    /// Fast reads whose read index was asked for again, the first question or its answer
+    /// having been lost.
+    pub fast_index_asked_again: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -140,6 +143,8 @@ enum Timer {
     ReadFallback,
     /// The managers a fast read asked first have not given two alike: ask the others.
     ReadEscalate,
+    /// A fast read's read index has not come: ask for it again.
+    ReadIndexAgain,
 }
 
 enum Stage {
@@ -378,6 +383,7 @@ impl FrontEnd {
                 }
                 Timer::ReadFallback => self.on_read_fallback(now, number, at),
                 Timer::ReadEscalate => self.on_read_escalate(now, number, at),
+                Timer::ReadIndexAgain => self.on_read_index_again(number, at),
             }
         }
         self.verdicts.handle_timeout(now);

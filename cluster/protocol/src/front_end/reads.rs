@@ -46,8 +46,9 @@ const EXPLORE_EVERY: u64 = 64;
 type Asked = [bool; PER_REPLICA];
 
 enum ReadStage {
-    /// Waiting for the read index asked for with this nonce (0: not asked yet).
-    Index { nonce: u64 },
+    /// Waiting for a read index: an answer to any question it was asked with
+    /// (`FastReads::by_nonce`) will do. `again_at`: when it is asked for again, if none came.
+    Index { again_at: Option<Instant> },
     /// Asked of the managers at `at_least`; `escalate_at`: when the managers not asked yet
     /// are, unless two alike came (`None` once all four were asked).
     Collecting {
@@ -185,6 +186,13 @@ impl FastReads {
         mask
     }
 
+    /// Read `number` is still waiting for its read index.
+    fn waits_for_index(&self, number: u64) -> bool {
+        self.reads
+            .get(&number)
+            .is_some_and(|r| matches!(r.stage, ReadStage::Index { .. }))
+    }
+
     fn observe(&mut self, slot: usize, took: Duration) {
         if let Some(speed) = self.speed.get_mut(slot) {
             // An exponential average over about eight replies.
@@ -233,7 +241,7 @@ impl FrontEnd {
                 replies: Default::default(),
                 asked: [None; PER_REPLICA],
                 early: [false; PER_REPLICA],
-                stage: ReadStage::Index { nonce: 0 },
+                stage: ReadStage::Index { again_at: None },
             },
         );
         self.fast.need_index.push(number);
@@ -252,12 +260,9 @@ impl FrontEnd {
         let Some(mut numbers) = self.fast.by_nonce.remove(&nonce) else {
             return;
         };
-        let reads = &self.fast.reads;
-        numbers.retain(|n| {
-            reads
-                .get(n)
-                .is_some_and(|r| matches!(r.stage, ReadStage::Index { nonce: m } if m == nonce))
-        });
+        // A read asked with this nonce and again since still takes this answer: the question
+        // was asked after the read started, which is all an index needs.
+        numbers.retain(|n| self.fast.waits_for_index(*n));
         self.index_known(now, numbers, committed);
     }
 
@@ -275,11 +280,16 @@ impl FrontEnd {
         } else {
             [false; PER_REPLICA]
         };
-        let escalate_at = later(now, self.timeouts.reask.max(Duration::from_millis(1)));
         for number in numbers {
             let Some(read) = self.fast.reads.get_mut(&number) else {
                 continue;
             };
+            // One re-ask interval, but at least half of one before the fallback: an index that
+            // came late (asked for again) still leaves the managers asked then time to answer.
+            let reask = self.timeouts.reask;
+            let patience_left = read.fallback_at.saturating_duration_since(now);
+            let escalate_in = reask.min(patience_left.saturating_sub(reask / 2));
+            let escalate_at = later(now, escalate_in.max(Duration::from_millis(1)));
             // Replies to the read asked with the question count only if read at or beyond
             // the index; the managers whose did not are asked again, with it. Those that have
             // not replied yet are not: asking them twice would double the replicas' work on
@@ -300,6 +310,12 @@ impl FrontEnd {
             if read.replies.iter().all(Option::is_some) {
                 self.read_fallback(now, number);
                 continue;
+            }
+            if let ReadStage::Index {
+                again_at: Some(at), ..
+            } = read.stage
+            {
+                self.timers.remove(&(at, number, Timer::ReadIndexAgain));
             }
             let early = read.asked_yet();
             let to: Asked = if early { stale } else { first };
@@ -340,8 +356,8 @@ impl FrontEnd {
         }
     }
 
-    /// Asks the managers not asked yet, and those asked only with the question that have not
-    /// replied, again with the index; those asked that have not replied count as slow.
+    /// Asks the managers not asked yet, and again those asked that have not replied (their
+    /// `Read` or its reply may have been lost), with the index; the silent ones count as slow.
     fn read_escalate(&mut self, now: Instant, number: u64) {
         let reask = self.timeouts.reask;
         let Some(read) = self.fast.reads.get_mut(&number) else {
@@ -360,15 +376,12 @@ impl FrontEnd {
         }
         let mut rest = [false; PER_REPLICA];
         let mut silent = Vec::new();
-        let slots = read.asked.iter().zip(&read.early).zip(&read.replies);
-        for (slot, ((asked, early), vote)) in slots.enumerate() {
-            match asked {
-                None => rest[slot] = true,
-                Some(_) if vote.is_none() => {
+        for (slot, (asked, vote)) in read.asked.iter().zip(&read.replies).enumerate() {
+            if vote.is_none() {
+                rest[slot] = true;
+                if asked.is_some() {
                     silent.push(slot);
-                    rest[slot] = *early;
                 }
-                Some(_) => {}
             }
         }
         read.mark_asked(rest, now, false);
@@ -445,12 +458,19 @@ impl FrontEnd {
         let read = self.fast.reads.remove(&number)?;
         self.timers
             .remove(&(read.fallback_at, number, Timer::ReadFallback));
-        if let ReadStage::Collecting {
-            escalate_at: Some(at),
-            ..
-        } = read.stage
-        {
-            self.timers.remove(&(at, number, Timer::ReadEscalate));
+        match read.stage {
+            ReadStage::Collecting {
+                escalate_at: Some(at),
+                ..
+            } => {
+                self.timers.remove(&(at, number, Timer::ReadEscalate));
+            }
+            ReadStage::Index {
+                again_at: Some(at), ..
+            } => {
+                self.timers.remove(&(at, number, Timer::ReadIndexAgain));
+            }
+            _ => {}
         }
         Some(read)
     }
@@ -500,6 +520,25 @@ impl FrontEnd {
         }
     }
 
+    /// The read index of read `number` has not come one re-ask interval after it was asked
+    /// for: the question or its answer was lost, or the primary changed. Asked again at the
+    /// next flush, with the reads started since, rather than the read falling back to being
+    /// ordered at the end of its patience, so that a lossy network keeps its fast reads.
+    pub(super) fn on_read_index_again(&mut self, number: u64, at: Instant) {
+        let Some(read) = self.fast.reads.get_mut(&number) else {
+            return;
+        };
+        let ReadStage::Index { again_at, .. } = &mut read.stage else {
+            return;
+        };
+        if *again_at != Some(at) {
+            return;
+        }
+        *again_at = None;
+        self.stats.fast_index_asked_again += 1;
+        self.fast.need_index.push(number);
+    }
+
     /// Orders the read instead, under its number and within its original deadline.
     fn read_fallback(&mut self, now: Instant, number: u64) {
         let Some(read) = self.take_read(number) else {
@@ -529,7 +568,12 @@ impl FrontEnd {
         if self.fast.need_index.is_empty() {
             return out;
         }
-        let numbers = mem::take(&mut self.fast.need_index);
+        let mut numbers = mem::take(&mut self.fast.need_index);
+        // One asked for again may have had its index meanwhile, or fallen back.
+        numbers.retain(|n| self.fast.waits_for_index(*n));
+        if numbers.is_empty() {
+            return out;
+        }
         if let (Some(index), Some(now)) = (self.fast.own.index(), self.now) {
             self.stats.fast_own_index += numbers.len() as u64;
             self.index_known(now, numbers, index);
@@ -537,20 +581,32 @@ impl FrontEnd {
         }
         self.fast.next_nonce = self.fast.next_nonce.saturating_add(1);
         let nonce = self.fast.next_nonce;
+        let reads = &self.fast.reads;
+        let unasked = numbers
+            .iter()
+            .any(|n| reads.get(n).is_some_and(|r| !r.asked_yet()));
         let early = self
             .now
-            .filter(|_| self.fast.reads.len() <= ASK_EARLY_UP_TO);
+            .filter(|_| unasked && reads.len() <= ASK_EARLY_UP_TO);
         let to = if early.is_some() {
             self.fast.first_asked()
         } else {
             [false; PER_REPLICA]
         };
+        let again = self
+            .now
+            .map(|now| later(now, self.timeouts.reask.max(Duration::from_millis(1))));
         for number in &numbers {
             let Some(read) = self.fast.reads.get_mut(number) else {
                 continue;
             };
-            read.stage = ReadStage::Index { nonce };
-            if let Some(now) = early {
+            // Asked again only if the answer could still come before the read falls back.
+            let again_at = again.filter(|at| *at < read.fallback_at);
+            if let Some(at) = again_at {
+                self.timers.insert((at, *number, Timer::ReadIndexAgain));
+            }
+            read.stage = ReadStage::Index { again_at };
+            if let Some(now) = early.filter(|_| !read.asked_yet()) {
                 read.mark_asked(to, now, true);
                 let entry = read_entry(self.incarnation, *number, 0, &read.call);
                 self.fast.to_send.push((entry, to));

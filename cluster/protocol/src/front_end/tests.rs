@@ -1647,7 +1647,7 @@ fn under_load_a_fast_read_asks_two_managers_then_the_others() {
 fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
     let mut n = Net::with_reask(ms(20));
     // Reads 1-3: managers 1 and 2 asked; 1 is silent, so after a re-ask interval 3 and 4
-    // are; 2 and 4 agree; 3 answers wrong.
+    // are, and 1 again (its `Read` may have been lost); 2 and 4 agree; 3 answers wrong.
     assert_eq!(n.reads_at(0, &[1, 2, 3], 1, 5), vec![1, 2]);
     for number in 1..=3 {
         n.read_reply(n.at(2), 2, number, 5, b"X");
@@ -1659,8 +1659,8 @@ fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
         .collect();
     assert_eq!(
         read_targets(&sent),
-        vec![3, 4],
-        "the silent one is made up for"
+        vec![1, 3, 4],
+        "the silent one is made up for, and asked again"
     );
     for number in 1..=3 {
         n.read_reply(n.at(22), 3, number, 5, b"wrong");
@@ -1763,7 +1763,7 @@ fn all_four_fast_replies_different_fall_back_at_once() {
 }
 
 #[test]
-fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
+fn reads_without_an_index_ask_again_then_fall_back_and_a_late_index_is_ignored() {
     let mut n = Net::with_reask(ms(20));
     n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
     n.fe.submit_read(n.t0, b"r2".to_vec(), String::new());
@@ -1781,6 +1781,22 @@ fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
         )]
     );
     let sent = n.run_until(n.at(45));
+    // One re-ask interval on: one question again for both, and no `Read` again (the managers
+    // asked with the first question are judged when an index comes).
+    let again: Vec<_> = sent
+        .iter()
+        .filter(|(_, _, m)| matches!(m, Message::ReadIndex { .. } | Message::Read(_)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        again,
+        vec![(
+            n.at(20),
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(2) }
+        )]
+    );
+    assert_eq!(n.fe.stats().fast_index_asked_again, 2);
     let ordered: Vec<RequestId> = sent
         .iter()
         .flat_map(|(_, _, m)| match m {
@@ -1794,6 +1810,58 @@ fn reads_without_an_index_fall_back_and_a_late_index_is_ignored() {
         n.sent().iter().all(|(_, m)| !matches!(m, Message::Read(_))),
         "no Read for reads already ordered"
     );
+}
+
+#[test]
+fn a_read_index_asked_again_answers_the_read_and_so_does_a_late_answer_to_the_first() {
+    // The first question's answer is lost: the second's answers the read, with the replies
+    // the managers sent meanwhile.
+    let mut n = Net::with_reask(ms(20));
+    n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
+    assert!(asks_index(&n.sent()));
+    n.read_reply(n.at(2), 1, 1, 41, b"A");
+    n.read_reply(n.at(3), 2, 1, 41, b"A");
+    let sent: Vec<_> = n
+        .run_until(n.at(20))
+        .into_iter()
+        .map(|(_, d, m)| (d, m))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(
+            Destination::Sequencer(1),
+            Message::ReadIndex { nonce: question(2) }
+        )]
+    );
+    n.read_index_is(n.at(21), 2, 40);
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 41, .. }]
+    ));
+    n.read_index_is(n.at(22), 1, 40);
+    assert!(n.events().is_empty() && n.sent().is_empty());
+    n.assert_forgotten();
+
+    // Here the first question's answer was only slow: it answers the read asked again.
+    let mut n = Net::with_reask(ms(20));
+    n.fe.submit_read(n.t0, b"r1".to_vec(), String::new());
+    n.sent();
+    assert!(asks_index(
+        &n.run_until(n.at(20))
+            .into_iter()
+            .map(|(_, d, m)| (d, m))
+            .collect::<Vec<_>>()
+    ));
+    n.read_reply(n.at(21), 1, 1, 41, b"A");
+    n.read_reply(n.at(21), 2, 1, 41, b"A");
+    n.read_index_is(n.at(22), 1, 41);
+    assert!(matches!(
+        n.events()[..],
+        [FrontEndEvent::Answered { seq: 41, .. }]
+    ));
+    n.read_index_is(n.at(23), 2, 41);
+    assert!(n.events().is_empty() && n.sent().is_empty());
+    n.assert_forgotten();
 }
 
 #[test]

@@ -2251,12 +2251,10 @@ impl Sim {
                 ));
             }
         }
-        // A checker that sees no fast answer checks nothing. Where three datagrams in ten are
-        // lost, though, every read may fall back by chance: a lost `ReadIndex` is not asked
-        // again (the read is ordered after two re-ask intervals), so such a read goes fast
-        // only about one time in four, and two seeds in 5,000 had none of 23 or 24 fast.
-        let lossy = self.sc.net.drop >= 0.25;
-        if self.fast_started.len() >= 20 && self.fast_answered.is_empty() && !lossy {
+        // A checker that sees no fast answer checks nothing. Even where three datagrams in ten
+        // are lost, about half the reads go fast (a read index not come is asked for again, a
+        // silent manager asked again), so none of twenty is not chance.
+        if self.fast_started.len() >= 20 && self.fast_answered.is_empty() {
             v.push(format!(
                 "none of {} fast reads was answered on the fast path",
                 self.fast_started.len()
@@ -2267,7 +2265,12 @@ impl Sim {
             .iter()
             .map(|f| f.machine.stats().fast_own_index)
             .sum();
-        if self.sc.front_ends == 1 && self.fast_started.len() >= 20 && own == 0 {
+        // Where the front end hears the order late, nearly every fast read is answered from a
+        // state beyond what it knows committed, which sends the next read to the primary
+        // again (the barrier): there the own index is rare by design (3 of 55 in seed 4244),
+        // and none at all is chance (seed 3219).
+        let hears_late = self.sc.late_to_front_ends > 0;
+        if self.sc.front_ends == 1 && self.fast_started.len() >= 20 && own == 0 && !hears_late {
             v.push(format!(
                 "none of {} fast reads of the only front end took its own index",
                 self.fast_started.len()
@@ -2534,11 +2537,12 @@ impl Sim {
         let mut s = String::new();
         let fe_stats = self.fes.iter().map(|f| f.machine.stats());
         let (mut resubmits, mut reasks) = (0, 0);
-        let mut own_index = 0;
+        let (mut own_index, mut index_again) = (0, 0);
         for st in fe_stats {
             resubmits += st.submit_retransmits;
             reasks += st.reasks;
             own_index += st.fast_own_index;
+            index_again += st.fast_index_asked_again;
         }
         let nacks: u64 = self
             .rms
@@ -2549,7 +2553,8 @@ impl Sim {
             s,
             "virtual {:.1} ms, {} events; datagrams sent {}, dropped {}, duplicated {}, delivered {}; \
              answered {}/{}; resubmits {resubmits}, reasks {reasks}, nacks {nacks}; \
-             Wrong {} Missing {}; fast reads {}/{} ({own_index} on the front end's own index); \
+             Wrong {} Missing {}; fast reads {}/{} ({own_index} on the front end's own index, \
+             {index_again} asked for an index again); \
              replicas applied {:?}",
             self.now as f64 / MS as f64,
             self.stats.events,
