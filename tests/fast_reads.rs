@@ -101,8 +101,8 @@ fn keep_lying(cluster: &TestCluster, id: u8) -> tokio::task::JoinHandle<()> {
 fn report(fe: &FrontEndClient, what: &str, reads: usize) {
     let s = fe.stats();
     println!(
-        "{what}: {reads} reads checked; fast path: {} started, {} answered on it, {} fell back to ordering, {} on the front end's own index",
-        s.fast_reads, s.fast_answered, s.fast_fallbacks, s.fast_own_index
+        "{what}: {reads} reads checked; fast path: {} started, {} answered on it, {} fell back to ordering, {} on the front end's own index, {} asked for an index again",
+        s.fast_reads, s.fast_answered, s.fast_fallbacks, s.fast_own_index, s.fast_index_asked_again
     );
     assert!(
         s.fast_answered * 2 > s.fast_reads,
@@ -219,6 +219,13 @@ async fn across_a_sequencer_failover(only_front_end: bool, seed: u64) {
         own > 0,
         only_front_end,
         "reads on the front end's own index: {own}"
+    );
+    // Reads that asked the killed primary for their index asked again, not only fell back.
+    let again = fe.stats().fast_index_asked_again;
+    assert!(
+        only_front_end || again > 0,
+        "no read index asked for again: {:?}",
+        fe.stats()
     );
     let s = cluster.status().await;
     assert!(
