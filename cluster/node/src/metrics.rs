@@ -392,6 +392,7 @@ pub struct FrontEndMetrics {
     reads_ordered_under_load: IntCounter,
     /// Fast reads that took the front end's own index, not the primary's.
     own_index: IntCounter,
+    /// Fast reads whose read index was asked for again.
     index_again: IntCounter,
 }
 

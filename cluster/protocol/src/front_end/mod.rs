@@ -123,8 +123,8 @@ pub struct FrontEndStats {
     pub reads_ordered_under_load: u64,
     /// Fast reads that took this front end's own index, not the primary's (`only_front_end`).
     pub fast_own_index: u64,
-    /// Fast reads whose read index was asked for again, the first question or its answer
-    /// having been lost.
+    /// Fast reads whose read index was asked for again: no answer within a re-ask interval
+    /// (a lost question or answer, or a new primary).
     pub fast_index_asked_again: u64,
 }
 
