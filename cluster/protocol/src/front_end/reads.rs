@@ -57,6 +57,18 @@ enum ReadStage {
     },
 }
 
+impl ReadStage {
+    /// The timer this stage has armed, if any.
+    fn armed(&self) -> Option<(Instant, Timer)> {
+        match *self {
+            ReadStage::Index { again_at } => again_at.map(|at| (at, Timer::ReadIndexAgain)),
+            ReadStage::Collecting { escalate_at, .. } => {
+                escalate_at.map(|at| (at, Timer::ReadEscalate))
+            }
+        }
+    }
+}
+
 struct FastRead {
     submitted: Instant,
     /// `tessera_types::Call` bytes: sent to the managers, and ordered if need be.
@@ -186,6 +198,13 @@ impl FastReads {
         mask
     }
 
+    /// Some read of `numbers` has not been asked of any manager yet.
+    fn any_unasked(&self, numbers: &[u64]) -> bool {
+        numbers
+            .iter()
+            .any(|n| self.reads.get(n).is_some_and(|r| !r.asked_yet()))
+    }
+
     /// Read `number` is still waiting for its read index.
     fn waits_for_index(&self, number: u64) -> bool {
         self.reads
@@ -270,12 +289,8 @@ impl FrontEnd {
     /// replies in already, or asked of the managers at the index.
     fn index_known(&mut self, now: Instant, numbers: Vec<u64>, committed: u64) {
         let incarnation = self.incarnation;
-        // Chosen once for the reads not asked with the question (all of them, or none).
-        let reads = &self.fast.reads;
-        let unasked = numbers
-            .iter()
-            .any(|n| reads.get(n).is_some_and(|r| !r.asked_yet()));
-        let first = if unasked {
+        // Chosen once, for the reads not asked with the question.
+        let first = if self.fast.any_unasked(&numbers) {
             self.fast.first_asked()
         } else {
             [false; PER_REPLICA]
@@ -311,11 +326,8 @@ impl FrontEnd {
                 self.read_fallback(now, number);
                 continue;
             }
-            if let ReadStage::Index {
-                again_at: Some(at), ..
-            } = read.stage
-            {
-                self.timers.remove(&(at, number, Timer::ReadIndexAgain));
+            if let Some((at, timer)) = read.stage.armed() {
+                self.timers.remove(&(at, number, timer));
             }
             let early = read.asked_yet();
             let to: Asked = if early { stale } else { first };
@@ -458,19 +470,8 @@ impl FrontEnd {
         let read = self.fast.reads.remove(&number)?;
         self.timers
             .remove(&(read.fallback_at, number, Timer::ReadFallback));
-        match read.stage {
-            ReadStage::Collecting {
-                escalate_at: Some(at),
-                ..
-            } => {
-                self.timers.remove(&(at, number, Timer::ReadEscalate));
-            }
-            ReadStage::Index {
-                again_at: Some(at), ..
-            } => {
-                self.timers.remove(&(at, number, Timer::ReadIndexAgain));
-            }
-            _ => {}
+        if let Some((at, timer)) = read.stage.armed() {
+            self.timers.remove(&(at, number, timer));
         }
         Some(read)
     }
@@ -581,13 +582,9 @@ impl FrontEnd {
         }
         self.fast.next_nonce = self.fast.next_nonce.saturating_add(1);
         let nonce = self.fast.next_nonce;
-        let reads = &self.fast.reads;
-        let unasked = numbers
-            .iter()
-            .any(|n| reads.get(n).is_some_and(|r| !r.asked_yet()));
-        let early = self
-            .now
-            .filter(|_| unasked && reads.len() <= ASK_EARLY_UP_TO);
+        let early = self.now.filter(|_| {
+            self.fast.reads.len() <= ASK_EARLY_UP_TO && self.fast.any_unasked(&numbers)
+        });
         let to = if early.is_some() {
             self.fast.first_asked()
         } else {
