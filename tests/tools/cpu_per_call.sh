@@ -15,37 +15,18 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 mix=${1:-reserve}
 conns=${2:-64}
 secs=${3:-10}
-load="$root/../shared/anchors/soap_load.sh"
-[[ -x $load ]] || { echo "cpu_per_call: $load not found (the shared anchors beside the repo)" >&2; exit 2; }
-(cd "$root" && cargo build --release --locked --bins -q)
+tool=cpu_per_call
+# shellcheck source=tests/tools/local_cluster.sh
+source "$root/tests/tools/local_cluster.sh"
 
-work=$(mktemp -d)
-up_pid=""
-cleanup() {
-    [[ -n $up_pid ]] && kill "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-"$root/target/release/tesserad" up >up.log 2>&1 &
-up_pid=$!
-for _ in $(seq 1 150); do
-    curl -s --max-time 1 -o /dev/null http://127.0.0.1:8080/health && break
-    sleep 0.2
-done
-curl -s --max-time 1 -o /dev/null http://127.0.0.1:8080/health || { echo "cpu_per_call: the gateway did not come up"; tail up.log; exit 1; }
-
-# Every process under `tesserad up`, named by its role (replicas by their implementation):
-# name, CPU ticks, context switches.
-descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+# Per process: PID, role, CPU ticks, context switches.
 sample() {
     local p name ticks switches
-    for p in $(descendants "$up_pid"); do
-        name=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | sed -E 's/.*tesserad (sequencer|rm --id [0-9]|gateway|replica --impl [a-z]+).*/\1/; s/ --id /-/; s/replica --impl /replica-/')
+    while read -r p name; do
         ticks=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
         switches=$(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}')
         echo "$p $name $ticks $switches"
-    done
+    done < <(cluster_processes)
 }
 
 sample >before
