@@ -5,6 +5,7 @@
 //! ```text
 //! TESSERA_SIM_SEED=17 cargo test -p tessera-protocol --test simulation lossy_network
 //! TESSERA_SIM_SEEDS=2000 cargo test -p tessera-protocol --test simulation   # many seeds
+//! TESSERA_SIM_FIRST_SEED=10001 TESSERA_SIM_SEEDS=2000 cargo test ...         # fresh ones
 //! ```
 //!
 //! Each run checks: every request is answered (never `Unavailable`) before a virtual deadline;

@@ -2663,7 +2663,8 @@ pub fn simulate(seed: u64, sc: Scenario) -> Report {
 }
 
 /// The seeds a test runs: `TESSERA_SIM_SEED=n` replays exactly one, `TESSERA_SIM_SEEDS=c` runs
-/// seeds 1..=c, otherwise the test's default count (small, for CI).
+/// c seeds from `TESSERA_SIM_FIRST_SEED` (default 1, so that a new soak can explore seeds no
+/// earlier one ran), otherwise the test's default count (small, for CI).
 pub fn seeds(default_count: u64) -> Vec<u64> {
     let var = |name| {
         std::env::var(name).ok().map(|v| {
@@ -2675,7 +2676,9 @@ pub fn seeds(default_count: u64) -> Vec<u64> {
     if let Some(seed) = var("TESSERA_SIM_SEED") {
         return vec![seed];
     }
-    (1..=var("TESSERA_SIM_SEEDS").unwrap_or(default_count)).collect()
+    let first = var("TESSERA_SIM_FIRST_SEED").unwrap_or(1);
+    let count = var("TESSERA_SIM_SEEDS").unwrap_or(default_count);
+    (first..first.saturating_add(count)).collect()
 }
 
 /// Runs every seed (on all cores: runs are independent), then fails listing every failing seed
