@@ -230,3 +230,80 @@ async fn a_retried_call_takes_effect_once_and_gets_its_first_answer() {
         .await;
     let _ = gateway_pid;
 }
+
+/// A call the cluster cannot answer in time is never said not to have taken effect when it
+/// may have: here the sequencer orders it while three of the four managers are frozen, so no
+/// two replicas can agree before the front end's deadline. The fault says it may still take
+/// effect; it does, once, as soon as the managers run again, and its retry with the same
+/// message id gets that first answer. A read in the same state says it did not take effect
+/// (reads change nothing), which is true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_an_answer_in_time_may_still_take_effect_and_says_so() {
+    let mut cluster = TestCluster::start(Options {
+        request_timeout_ms: 1_500,
+        ..Options::default()
+    });
+    let gateway = cluster.cfg.gateway.listen;
+    start_gateway(&mut cluster);
+    let client = SoapClient::new(gateway, SOAP_PATH);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.health().await.is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let p1 = "TORP0001".parse().unwrap();
+    let (event, t) = ("TORA121226".parse().unwrap(), "Theatre".parse().unwrap());
+    let add = Request::AddReservationSlot {
+        admin_id: "TORA0001".parse().unwrap(),
+        event_type: t,
+        event_id: event,
+        capacity: Capacity::new(5).unwrap(),
+    };
+    post(&client, &envelope(&add)).await.unwrap();
+    cluster
+        .wait_converged_at_high(Duration::from_secs(30))
+        .await;
+
+    let frozen = [Role::Rm(2), Role::Rm(3), Role::Rm(4)];
+    for role in frozen {
+        cluster.pause(role);
+    }
+    let reserve = Request::ReserveTicket {
+        participant_id: p1,
+        event_type: t,
+        event_id: event,
+    };
+    let x = "urn:uuid:00000000-0000-4000-8000-000000000003";
+    let in_doubt = post(&client, &with_message_id(&reserve, x)).await;
+    let schedule = Request::GetEventSchedule { participant_id: p1 };
+    let read = post(&client, &envelope(&schedule)).await;
+    for role in frozen {
+        cluster.resume(role);
+    }
+    match in_doubt {
+        Err(CallError::Fault { status, fault }) => {
+            assert_eq!(status, 500);
+            assert!(fault.contains("may still take effect"), "{fault}");
+        }
+        other => panic!("a write without two agreeing replies: {other:?}"),
+    }
+    match read {
+        Err(CallError::Fault { status, fault }) => {
+            assert_eq!(status, 500);
+            assert!(fault.contains("did not take effect"), "{fault}");
+        }
+        other => panic!("a read without two agreeing replies: {other:?}"),
+    }
+
+    // It took effect without being retried: the managers apply what the sequencer ordered.
+    cluster
+        .wait_converged_at_high(Duration::from_secs(30))
+        .await;
+    let seen = post(&client, &envelope(&schedule)).await.unwrap();
+    assert_eq!(seen.matches("<reservation>").count(), 1, "{seen}");
+    let retried = post(&client, &with_message_id(&reserve, x)).await.unwrap();
+    assert_eq!(text_of(&retried, "code"), "RESERVED", "{retried}");
+    let seen = post(&client, &envelope(&schedule)).await.unwrap();
+    assert_eq!(seen.matches("<reservation>").count(), 1, "once: {seen}");
+}

@@ -62,6 +62,20 @@ impl Backend for Down {
     }
 }
 
+/// Its own deadline passed with the call ordered: no two replicas agreed in time.
+struct NoAnswer;
+
+impl Backend for NoAnswer {
+    async fn submit(&self, _: tessera_types::Call) -> Result<Answer, BackendError> {
+        Err(BackendError::NoAnswer(
+            "no two replicas agreed within 5000 ms; ordered at seq 41".into(),
+        ))
+    }
+    async fn status(&self) -> serde_json::Value {
+        serde_json::json!({"backend": "no answer"})
+    }
+}
+
 #[tokio::test]
 async fn overload_is_shed_with_503() {
     let gate = Arc::new(Gate {
@@ -133,22 +147,45 @@ async fn a_silent_cluster_times_out_into_a_server_fault() {
             ..Config::default()
         },
     );
-    for (version, code) in [
-        (SoapVersion::Soap11, ">soap:Server<"),
-        (SoapVersion::Soap12, ">env:Receiver<"),
+    // A write may still take effect; a read changes nothing, whatever became of it.
+    for (body, says, subcode) in [
+        (ADD_SLOT, "may still take effect", ">t:Timeout<"),
+        (SCHEDULE, "did not take effect", ">t:Unavailable<"),
     ] {
-        let reply = post(
-            &app,
-            content_type(version),
-            &[],
-            envelope(version, SCHEDULE),
-        )
-        .await;
+        for (version, code) in [
+            (SoapVersion::Soap11, ">soap:Server<"),
+            (SoapVersion::Soap12, ">env:Receiver<"),
+        ] {
+            let reply = post(&app, content_type(version), &[], envelope(version, body)).await;
+            assert_eq!(reply.status.as_u16(), 500);
+            let text = reply.text();
+            assert!(text.contains(code), "{text}");
+            assert!(text.contains(says), "{text}");
+            if version == SoapVersion::Soap12 {
+                assert!(text.contains(subcode), "{text}");
+            }
+            validate(version, &reply.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_without_an_answer_says_whether_the_call_may_still_take_effect() {
+    // The backend's own deadline passed (no two replicas agreed): the call may have been
+    // ordered, so a write is never said not to have taken effect.
+    let app = router(NoAnswer, Config::default());
+    for (body, says) in [
+        (ADD_SLOT, "may still take effect"),
+        (SCHEDULE, "did not take effect"),
+    ] {
+        let reply = post(&app, CT11, &[], envelope(SoapVersion::Soap11, body)).await;
         assert_eq!(reply.status.as_u16(), 500);
         let text = reply.text();
-        assert!(text.contains(code), "{text}");
-        assert!(text.contains("may still take effect"), "{text}");
-        validate(version, &reply.body);
+        assert!(text.contains(says), "{text}");
+        assert!(
+            !text.contains("seq 41"),
+            "the backend's words stay in the log: {text}"
+        );
     }
 }
 

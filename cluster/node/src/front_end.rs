@@ -20,14 +20,40 @@ use crate::transport::{Transport, DRAIN_MAX};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrontEndError {
-    #[error("the cluster is unavailable: no two replicas agreed within {0} ms")]
-    Unavailable(u64),
-    #[error("the front end has stopped")]
+    /// No two replicas agreed within the deadline. The request may still take effect: `seq`
+    /// is where the sequencer ordered it, when this front end learnt that; `None` proves
+    /// nothing (its `Ordered` may have been lost).
+    #[error(
+        "the cluster is unavailable: no two replicas agreed within {ms} ms; {}",
+        match seq {
+            Some(seq) => format!("ordered at seq {seq}, it takes effect once replicas answer"),
+            None => "it may still take effect".to_owned(),
+        }
+    )]
+    NoAgreement { ms: u64, seq: Option<u64> },
+    #[error("the request is larger than any message the cluster accepts; it was not sent")]
+    TooLarge,
+    #[error("the front end has stopped; the request was not sent")]
     Stopped,
+    #[error("the front end stopped with the request in flight; it may still take effect")]
+    StoppedInFlight,
     #[error("the agreed reply does not decode: {0}")]
     BadReply(String),
     #[error("cannot start the front end: {0}")]
     Start(String),
+}
+
+impl FrontEndError {
+    /// Whether the request may have taken effect, or may still: the caller must not be told
+    /// it did not (a retry with the same message id is safe, and gets its answer).
+    pub fn may_take_effect(&self) -> bool {
+        match self {
+            FrontEndError::NoAgreement { .. }
+            | FrontEndError::StoppedInFlight
+            | FrontEndError::BadReply(_) => true,
+            FrontEndError::TooLarge | FrontEndError::Stopped | FrontEndError::Start(_) => false,
+        }
+    }
 }
 
 type Responder = oneshot::Sender<Result<Answer, FrontEndError>>;
@@ -187,7 +213,7 @@ impl FrontEndClient {
             })
             .await
             .map_err(|_| FrontEndError::Stopped)?;
-        rx.await.map_err(|_| FrontEndError::Stopped)?
+        rx.await.map_err(|_| FrontEndError::StoppedInFlight)?
     }
 }
 
@@ -241,8 +267,16 @@ async fn drive(
                         .map_err(|e| FrontEndError::BadReply(e.to_string())),
                     Some(replies),
                 ),
-                FrontEndEvent::Unavailable { id } => {
-                    (id, Err(FrontEndError::Unavailable(timeout_ms)), None)
+                FrontEndEvent::Unavailable { id, seq, sent } => {
+                    let error = if sent {
+                        FrontEndError::NoAgreement {
+                            ms: timeout_ms,
+                            seq,
+                        }
+                    } else {
+                        FrontEndError::TooLarge
+                    };
+                    (id, Err(error), None)
                 }
             };
             if let Some((respond, submitted)) = waiting.remove(&id) {

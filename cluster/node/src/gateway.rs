@@ -51,7 +51,13 @@ impl Backend for ClusterBackend {
         self.front_end
             .submit_call(&call, request_id)
             .await
-            .map_err(|e| BackendError::Unavailable(e.to_string()))
+            .map_err(|e| {
+                if e.may_take_effect() {
+                    BackendError::NoAnswer(e.to_string())
+                } else {
+                    BackendError::Unavailable(e.to_string())
+                }
+            })
     }
 
     async fn status(&self) -> serde_json::Value {

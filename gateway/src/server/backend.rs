@@ -15,6 +15,9 @@ pub enum BackendError {
     /// The request was not ordered; it did not take effect.
     #[error("cluster unavailable: {0}")]
     Unavailable(String),
+    /// No answer, and the request may have been ordered: it may still take effect.
+    #[error("no answer from the cluster: {0}")]
+    NoAnswer(String),
     /// The backend sheds load; the request did not take effect.
     #[error("cluster overloaded")]
     Overloaded,

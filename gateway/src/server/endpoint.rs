@@ -179,6 +179,7 @@ async fn handle<B: Backend>(
 
     // The same request id the call's log line carries, for the managers' lines about it.
     let request_id = log.request_id.to_owned();
+    let read_only = call.request.is_read_only();
     let ordered = tessera_types::Call {
         request: call.request,
         message_id: call
@@ -191,21 +192,13 @@ async fn handle<B: Backend>(
     let answer = match timeout_at(deadline, submitted).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(BackendError::Unavailable(why))) => {
-            // The first in each summary period is a warning with the cause; the rest are
-            // counted in the periodic summary (a cluster that is down would otherwise write a
-            // line per call).
-            let first = log.metrics.is_none_or(Metrics::first_unavailable_of_period);
-            log.span().in_scope(|| {
-                if first {
-                    warn!(error = %why, "backend unavailable (further ones are counted in the periodic summary)");
-                } else {
-                    debug!(error = %why, "backend unavailable");
-                }
-            });
-            return fault(&log, call.version, &Fault::Unavailable);
+            return unavailable(&log, call.version, &why, Fault::Unavailable);
+        }
+        Ok(Err(BackendError::NoAnswer(why))) => {
+            return unavailable(&log, call.version, &why, in_doubt(read_only));
         }
         Ok(Err(BackendError::Overloaded)) => return fault(&log, call.version, &Fault::Overloaded),
-        Err(_) => return fault(&log, call.version, &Fault::Timeout),
+        Err(_) => return fault(&log, call.version, &in_doubt(read_only)),
     };
     log.seq = Some(answer.seq);
     if answer.reply.code == Code::MessageIdReused {
@@ -280,6 +273,31 @@ fn fault(log: &CallLog<'_>, version: SoapVersion, fault: &Fault) -> Response {
 }
 
 /// The 401 fault for a refused caller, with `Retry-After` when it was throttled.
+/// The fault for a call the cluster may have ordered but did not answer: never "did not take
+/// effect" for a write, which may still; a read changes nothing, whatever became of it.
+fn in_doubt(read_only: bool) -> Fault {
+    if read_only {
+        Fault::Unavailable
+    } else {
+        Fault::Timeout
+    }
+}
+
+/// The cluster gave no answer: `answer` says whether the call may still take effect.
+fn unavailable(log: &CallLog<'_>, version: SoapVersion, why: &str, answer: Fault) -> Response {
+    // The first in each summary period is a warning with the cause; the rest are counted in
+    // the periodic summary (a cluster that is down would otherwise write a line per call).
+    let first = log.metrics.is_none_or(Metrics::first_unavailable_of_period);
+    log.span().in_scope(|| {
+        if first {
+            warn!(error = %why, "backend unavailable (further ones are counted in the periodic summary)");
+        } else {
+            debug!(error = %why, "backend unavailable");
+        }
+    });
+    fault(log, version, &answer)
+}
+
 fn unauthenticated(log: &CallLog<'_>, version: SoapVersion, refusal: Refusal) -> Response {
     if let Some(m) = log.metrics {
         m.auth_failure(refusal.fault);

@@ -84,8 +84,16 @@ pub enum FrontEndEvent {
         replies: u8,
     },
     /// No two replicas agreed within `request_timeout`. Never a guess. Exactly once per id,
-    /// and never after `Answered` for the same id.
-    Unavailable { id: RequestId },
+    /// and never after `Answered` for the same id. A request that was `sent` may still take
+    /// effect: `seq` is where the sequencer ordered it, if this front end learnt that (then it
+    /// is in the log, and the replicas apply it once they can); `None` proves nothing, since
+    /// the sequencer may have ordered it and its `Ordered` been lost. One never sent (larger
+    /// than any message the cluster accepts) cannot.
+    Unavailable {
+        id: RequestId,
+        seq: Option<u64>,
+        sent: bool,
+    },
 }
 
 /// Counters since start.
@@ -686,13 +694,13 @@ impl FrontEnd {
             .get(&number)
             .is_some_and(|req| req.deadline == at && matches!(req.stage, Stage::Collecting { .. }));
         if due {
-            self.give_up(number);
+            self.give_up(number, true);
         }
     }
 
     /// No answer: `Unavailable`, and forget the request. Nothing is reported: without a
     /// majority there is no one to blame.
-    fn give_up(&mut self, number: u64) {
+    fn give_up(&mut self, number: u64, sent: bool) {
         let collecting = self
             .requests
             .get(&number)
@@ -717,6 +725,8 @@ impl FrontEnd {
         self.stats.unavailable += 1;
         self.events.push_back(FrontEndEvent::Unavailable {
             id: self.id(number),
+            seq: req.seq,
+            sent,
         });
     }
 
@@ -846,7 +856,7 @@ impl FrontEnd {
                 };
                 if let [only] = &entries[..] {
                     // Larger than any message the cluster accepts: it can never be ordered.
-                    self.give_up(only.id.number);
+                    self.give_up(only.id.number, false);
                 } else {
                     for entry in entries {
                         self.send_submit(floor, vec![entry], to);

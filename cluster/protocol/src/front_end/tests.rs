@@ -421,7 +421,14 @@ fn unavailable_at_the_deadline_when_no_two_agree() {
         sent.is_empty(),
         "no faults for a request without a majority: {sent:?}"
     );
-    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Unavailable {
+            id: id(1),
+            seq: Some(10),
+            sent: true
+        }]
+    );
     n.assert_forgotten();
     // Late replies, even agreeing ones, change nothing.
     n.reply(n.at(10_001), 4, 1, 10, b"A");
@@ -439,7 +446,14 @@ fn unavailable_when_never_ordered_and_floor_moves_past_it() {
     n.fe.submit(n.t0, b"lost".to_vec());
     n.sent();
     n.run_until(n.at(5000));
-    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Unavailable {
+            id: id(1),
+            seq: None,
+            sent: true
+        }]
+    );
     n.assert_forgotten();
     n.fe.submit(n.at(5001), b"next".to_vec());
     match &n.sent()[..] {
@@ -990,7 +1004,14 @@ fn a_request_too_large_to_send_is_unavailable_at_once() {
         Message::Submit { entries, .. } => assert_eq!(entries[0].id, id(2)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Unavailable {
+            id: id(1),
+            seq: None,
+            sent: false
+        }]
+    );
     assert_eq!(n.fe.in_flight(), 1);
     assert_eq!(n.fe.floor(), 2);
 }
@@ -1025,7 +1046,14 @@ fn zero_timeouts_do_not_spin() {
     let mut n = Net::with(timeouts, link(NodeId::FrontEnd(1)));
     n.fe.submit(n.t0, b"a".to_vec());
     n.fe.handle_timeout(n.t0);
-    assert_eq!(n.events(), vec![FrontEndEvent::Unavailable { id: id(1) }]);
+    assert_eq!(
+        n.events(),
+        vec![FrontEndEvent::Unavailable {
+            id: id(1),
+            seq: None,
+            sent: true
+        }]
+    );
     assert_eq!(n.fe.linger_window(), ms(10));
     let timeouts = Timeouts {
         submit_retransmit: Duration::ZERO,
@@ -1189,7 +1217,7 @@ fn fake_cluster_with_loss_answers_everything_and_blames_the_right_replicas() {
                 FrontEndEvent::Answered { id, reply, .. } => {
                     assert!(answers.insert(id, reply).is_none(), "answered twice");
                 }
-                FrontEndEvent::Unavailable { id } => panic!("{id:?} unavailable"),
+                FrontEndEvent::Unavailable { id, .. } => panic!("{id:?} unavailable"),
             }
         }
         now += ms(1);
@@ -1286,7 +1314,7 @@ proptest! {
             n.sent();
             while let Some(e) = n.fe.poll_event() {
                 let id = match e {
-                    FrontEndEvent::Answered { id, .. } | FrontEndEvent::Unavailable { id } => id,
+                    FrontEndEvent::Answered { id, .. } | FrontEndEvent::Unavailable { id, .. } => id,
                 };
                 prop_assert!(ended.insert(id), "{:?} ended twice", id);
             }

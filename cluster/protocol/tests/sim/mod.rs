@@ -1882,7 +1882,7 @@ impl Sim {
                 self.answers.insert(id, Answer { seq, reply, at });
                 id
             }
-            FrontEndEvent::Unavailable { id } => {
+            FrontEndEvent::Unavailable { id, .. } => {
                 self.violation(format!(
                     "fe {}: {id:?} unavailable at {:.3} ms",
                     j + 1,
