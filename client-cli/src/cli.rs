@@ -104,8 +104,9 @@ pub struct Global {
         value_parser = parse_seconds,
     )]
     pub timeout: Duration,
-    /// Repeat a call that got no answer (timeout, connection refused or broken, HTTP 503) up
-    /// to this many times, with the same wsa:MessageID: the cluster executes it at most once.
+    /// Repeat a call that got no answer (timeout, connection refused or broken, HTTP 503, a
+    /// fault saying the cluster did not answer in time or could not take it) up to this many
+    /// times, with the same wsa:MessageID: the cluster executes it at most once.
     #[arg(
         long,
         global = true,

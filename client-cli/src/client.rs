@@ -70,13 +70,24 @@ pub fn new_message_id() -> String {
     )
 }
 
-/// Whether an attempt may be repeated with the same message id: no answer came back, or the
-/// gateway shed the call before doing anything (503).
-fn worth_retrying(reply: &Result<HttpReply, TransportError>) -> bool {
+/// Whether an attempt may be repeated with the same message id: no answer came back, the
+/// gateway shed the call before doing anything (503), or the cluster behind it did not
+/// answer in time (a Server / Receiver fault: `Timeout`, "may still take effect", or
+/// `Unavailable`), which a retry with the same id settles without executing anything twice.
+fn worth_retrying(reply: &Result<HttpReply, TransportError>, operation: &str) -> bool {
     match reply {
         Err(TransportError::Untrusted { .. }) => false,
         Err(_) => true,
-        Ok(r) => r.status == 503,
+        Ok(r) if r.status == 503 => true,
+        Ok(r) if r.status == 500 => match soap::parse(&r.body, operation) {
+            Ok(Outcome::Fault(f)) => match f.code.as_str() {
+                "Server" => true,
+                "Receiver" => matches!(f.subcode.as_deref(), Some("Timeout" | "Unavailable")),
+                _ => false,
+            },
+            _ => false,
+        },
+        Ok(_) => false,
     }
 }
 
@@ -168,17 +179,20 @@ impl Gateway {
         let mut attempt = 0;
         loop {
             let exchange = self.attempt(request, &message_id).await;
-            if attempt >= self.retries || !worth_retrying(&exchange.reply) {
+            if attempt >= self.retries || !worth_retrying(&exchange.reply, exchange.operation) {
                 return exchange;
             }
             attempt += 1;
             let why = match &exchange.reply {
                 Err(e) => e.to_string(),
-                Ok(r) => format!("HTTP {} {}", r.status, r.reason),
+                Ok(r) => match soap::parse(&r.body, exchange.operation) {
+                    Ok(Outcome::Fault(f)) => format!("HTTP {}: {}", r.status, f.reason),
+                    _ => format!("HTTP {} {}", r.status, r.reason),
+                },
             };
             let first_line = why.lines().next().unwrap_or("");
             eprintln!(
-                "tessera: retry {attempt} of {} in {:.1}s with the same wsa:MessageID                  (it takes effect at most once): {first_line}",
+                "tessera: retry {attempt} of {} in {:.1}s with the same wsa:MessageID (it takes effect at most once): {first_line}",
                 self.retries,
                 backoff.as_secs_f64()
             );

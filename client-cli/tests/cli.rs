@@ -841,4 +841,28 @@ fn retries_are_bounded() {
         &["--retries", "0", "schedule", "--participant", "MTLP0001"],
     );
     assert!(!none.stderr.contains("tessera: retry"), "{none:#?}");
+
+    // The cluster behind the gateway gives no answer: a Server (1.1) / Receiver (1.2) fault,
+    // retried with the same id, then reported.
+    let url = common::gateway_without_cluster();
+    for version in [&[][..], &["--soap12"][..]] {
+        let mut args = version.to_vec();
+        args.extend(["--retries", "1", "schedule", "--participant", "MTLP0001"]);
+        let r = run(&url, &args);
+        assert_exit(&r, 2, "no cluster");
+        assert_eq!(r.stderr.matches("tessera: retry").count(), 1, "{r:#?}");
+        assert!(
+            r.stderr
+                .contains("HTTP 500: The reservation cluster cannot take calls now"),
+            "{r:#?}"
+        );
+    }
+    // An answer, a refusal included, is not retried.
+    let gw = gateway();
+    let r = run(
+        &gw.url,
+        &["--retries", "3", "schedule", "--participant", "MTLA0001"],
+    );
+    assert!(r.stdout.contains("NOT_AUTHORIZED"), "{r:#?}");
+    assert!(!r.stderr.contains("tessera: retry"), "{r:#?}");
 }
