@@ -416,7 +416,7 @@ impl FrontEndMetrics {
         Ok(FrontEndMetrics {
             submitted: counter(registry, "tessera_front_end_requests_total", "Requests submitted to the cluster")?,
             answered: counter(registry, "tessera_front_end_answered_total", "Requests answered with a reply two replicas agreed on")?,
-            unavailable: counter(registry, "tessera_front_end_unavailable_total", "Requests that no two replicas agreed on within the request timeout (answered unavailable)")?,
+            unavailable: counter(registry, "tessera_front_end_unavailable_total", "Requests that no two replicas agreed on within the request timeout (a write among them may still take effect)")?,
             submit_retransmits: counter(registry, "tessera_front_end_submit_retransmits_total", "Submissions sent again because their sequence number was not known yet")?,
             reasks: counter(registry, "tessera_front_end_reasks_total", "Replies asked for again from a replica manager, per sequence number and manager")?,
             verdicts: ReplicaId::ALL
