@@ -1,5 +1,6 @@
 //! A full disk, on real processes: `tesserad up` with its data directory on a small tmpfs that
-//! the test fills to the last byte under a steady load of writes, then empties.
+//! the test fills to the last byte under a steady load of writes, then empties. While it is
+//! full the sequencer is `kill -9`'d, so that its restarts meet the full disk too.
 //!
 //! While the disk is full every call still gets an answer or a fault within the deadline, and
 //! no write is said not to have taken effect; once there is room again the cluster comes back
@@ -16,7 +17,7 @@
 #[path = "cluster/harness.rs"]
 mod harness;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,8 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::{Options, TestCluster};
+use harness::{Options, Role, TestCluster};
 use tessera_protocol::wire::ReplicaState;
+use tessera_testkit::cluster::signal;
 use tessera_testkit::soap_client::{
     element, envelope, envelope_with_message_id, CallError, SoapClient, SOAP_PATH,
 };
@@ -165,11 +167,15 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
         return;
     };
     let data = disk.path().join("data");
+    // Off the small disk: what the processes say about it.
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("tesserad.log");
     // Declared after the disk: dropped (every process killed) before it is unmounted.
     let cluster = TestCluster::start_with(
         Options {
             supervised: true,
             request_timeout_ms: 2_000,
+            log: Some(log.clone()),
             ..Options::default()
         },
         |cfg| cfg.cluster.data_dir = data,
@@ -234,8 +240,11 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
     // then until a write has gone without an answer or for a while more. (Between their
     // restarts the durable replicas still answer for a moment, so most writes are answered,
     // slowly, even now.)
+    // Then the sequencer is killed: its log segment still had room, but the one it restarts
+    // with must be written, so it stops again at every restart until there is room.
     let full_since = Instant::now();
     let mut most_down = 0;
+    let mut sequencers = BTreeSet::new();
     loop {
         let s = cluster.status().await;
         let down = s
@@ -244,14 +253,20 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
             .filter(|r| r.state != ReplicaState::Up)
             .count();
         most_down = most_down.max(down);
+        if let Some(pid) = cluster.supervised_pid(Role::Sequencer) {
+            if most_down >= 3 && sequencers.is_empty() {
+                signal(pid, "KILL");
+            }
+            if most_down >= 3 {
+                sequencers.insert(pid);
+            }
+        }
         let long = full_since.elapsed();
         let doubted = unanswered.load(Relaxed) > 0;
-        if (most_down >= 3 && (doubted || long > Duration::from_secs(15)))
-            || long > Duration::from_secs(45)
-        {
+        if (sequencers.len() >= 3 && doubted) || long > Duration::from_secs(20) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     disk.free();
     let freed_at = Instant::now();
@@ -276,14 +291,21 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
         .collect();
     eprintln!(
         "disk_full: {} writes, {answered} answered, {} in doubt; {most_down} of 4 replicas \
-         down at once with the disk full; whole again {back_in:?} after it had room (seq {:?})",
+         down at once with the disk full, {} sequencer processes after its kill -9; whole again \
+         {back_in:?} after it had room (seq {:?})",
         outcomes.len(),
         in_doubt.len(),
+        sequencers.len(),
         status.next_seq,
     );
     assert!(
         most_down >= 3,
         "the full disk must have stopped the durable replicas for this test to show anything"
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("sequencer log write failed: No space left on device"),
+        "the restarted sequencer must have stopped on the full disk: {said}"
     );
 
     // Every write is in the state once: an answered one as answered, one in doubt after its
