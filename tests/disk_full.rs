@@ -93,7 +93,7 @@ impl SmallDisk {
                 }
             }
         }
-        let left = statvfs_free(self.path());
+        let left = free_bytes(self.path());
         assert!(left < 64 * 1024, "the disk still has {left} bytes free");
     }
 
@@ -112,7 +112,7 @@ impl Drop for SmallDisk {
 }
 
 /// Free bytes on the filesystem holding `path`, from `df`.
-fn statvfs_free(path: &Path) -> u64 {
+fn free_bytes(path: &Path) -> u64 {
     let out = Command::new("df")
         .args(["--output=avail", "-B1"])
         .arg(path)
