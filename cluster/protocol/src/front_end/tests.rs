@@ -398,6 +398,15 @@ fn fault_reports_are_sent_in_copies_then_stop() {
     n.assert_forgotten();
 }
 
+/// Request 1 got no answer: ordered at `seq` if known, `sent` or never.
+fn unanswered(seq: Option<u64>, sent: bool) -> FrontEndEvent {
+    FrontEndEvent::Unavailable {
+        id: id(1),
+        seq,
+        sent,
+    }
+}
+
 #[test]
 fn unavailable_at_the_deadline_when_no_two_agree() {
     let mut n = Net::new();
@@ -421,14 +430,7 @@ fn unavailable_at_the_deadline_when_no_two_agree() {
         sent.is_empty(),
         "no faults for a request without a majority: {sent:?}"
     );
-    assert_eq!(
-        n.events(),
-        vec![FrontEndEvent::Unavailable {
-            id: id(1),
-            seq: Some(10),
-            sent: true
-        }]
-    );
+    assert_eq!(n.events(), vec![unanswered(Some(10), true)]);
     n.assert_forgotten();
     // Late replies, even agreeing ones, change nothing.
     n.reply(n.at(10_001), 4, 1, 10, b"A");
@@ -446,14 +448,7 @@ fn unavailable_when_never_ordered_and_floor_moves_past_it() {
     n.fe.submit(n.t0, b"lost".to_vec());
     n.sent();
     n.run_until(n.at(5000));
-    assert_eq!(
-        n.events(),
-        vec![FrontEndEvent::Unavailable {
-            id: id(1),
-            seq: None,
-            sent: true
-        }]
-    );
+    assert_eq!(n.events(), vec![unanswered(None, true)]);
     n.assert_forgotten();
     n.fe.submit(n.at(5001), b"next".to_vec());
     match &n.sent()[..] {
@@ -1004,14 +999,7 @@ fn a_request_too_large_to_send_is_unavailable_at_once() {
         Message::Submit { entries, .. } => assert_eq!(entries[0].id, id(2)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        n.events(),
-        vec![FrontEndEvent::Unavailable {
-            id: id(1),
-            seq: None,
-            sent: false
-        }]
-    );
+    assert_eq!(n.events(), vec![unanswered(None, false)]);
     assert_eq!(n.fe.in_flight(), 1);
     assert_eq!(n.fe.floor(), 2);
 }
@@ -1046,14 +1034,7 @@ fn zero_timeouts_do_not_spin() {
     let mut n = Net::with(timeouts, link(NodeId::FrontEnd(1)));
     n.fe.submit(n.t0, b"a".to_vec());
     n.fe.handle_timeout(n.t0);
-    assert_eq!(
-        n.events(),
-        vec![FrontEndEvent::Unavailable {
-            id: id(1),
-            seq: None,
-            sent: true
-        }]
-    );
+    assert_eq!(n.events(), vec![unanswered(None, true)]);
     assert_eq!(n.fe.linger_window(), ms(10));
     let timeouts = Timeouts {
         submit_retransmit: Duration::ZERO,
