@@ -108,6 +108,11 @@ impl FrontEndClient {
         metrics: Option<FrontEndMetrics>,
     ) -> Result<FrontEndClient, FrontEndError> {
         let start = |e: &dyn std::fmt::Display| FrontEndError::Start(e.to_string());
+        // The keys first, as the sequencer does.
+        let me = NodeId::FrontEnd(cfg.front_end.id);
+        let link = node_link_config(cfg, me, None)
+            .map_err(|e| start(&e))
+            .and_then(|lc| Link::new(lc).map_err(|e| start(&e)))?;
         let transport = Transport::bind(
             cfg,
             cfg.front_end.address,
@@ -116,10 +121,6 @@ impl FrontEndClient {
         )
         .map_err(|e| start(&format!("binding {}: {e}", cfg.front_end.address)))?;
         let local_addr = transport.local_addr().map_err(|e| start(&e))?;
-        let me = NodeId::FrontEnd(cfg.front_end.id);
-        let link = node_link_config(cfg, me, None)
-            .map_err(|e| start(&e))
-            .and_then(|lc| Link::new(lc).map_err(|e| start(&e)))?;
         // Unique per start and per front-end id, so request ids never repeat across restarts.
         let incarnation = RequestId::incarnation(crate::clock::unix_ms(), cfg.front_end.id);
         let fe = FrontEnd::new(

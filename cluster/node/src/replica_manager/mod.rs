@@ -52,9 +52,10 @@ pub async fn run(
     };
     let record_path = record::path(&cfg.rm_dir(id));
     let persisted = record::load(&record_path)?;
+    // The keys first, as the sequencer does.
+    let link = Link::new(node_link_config(&cfg, NodeId::ReplicaManager(rid), None)?)?;
     let transport = Transport::bind(&cfg, me.address, true, u64::from(id))
         .with_context(|| format!("binding replica manager {id} to {}", me.address))?;
-    let link = Link::new(node_link_config(&cfg, NodeId::ReplicaManager(rid), None)?)?;
     let rcfg = RmConfig {
         id: rid,
         implementation: me.implementation.as_str().to_owned(),

@@ -49,9 +49,11 @@ pub async fn run(
     let (log, recovered) = SequencerLog::open(&dir)
         .with_context(|| format!("opening the sequencer log in {}", dir.display()))?;
     let meta = meta::read(&dir)?;
+    // The keys first: a node whose key does not match the cluster file says so, whatever
+    // holds its port.
+    let link = Link::new(node_link_config(&cfg, NodeId::Sequencer(id), None)?)?;
     let transport = Transport::bind(&cfg, address, false, 0)
         .with_context(|| format!("binding sequencer {id} to {address}"))?;
-    let link = Link::new(node_link_config(&cfg, NodeId::Sequencer(id), None)?)?;
     let scfg = SequencerConfig {
         timeouts: cfg.protocol_timeouts(),
         retain_max: cfg.sequencer.retain_max,
