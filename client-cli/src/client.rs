@@ -9,7 +9,7 @@ use tessera_types::Request;
 
 use crate::http::{Basic, HttpClient, HttpReply, TransportError};
 use crate::soap::wsse::UsernameToken;
-use crate::soap::{self, Outcome, Version};
+use crate::soap::{self, Outcome, SoapFault, Version};
 
 /// Who the client says it is, and how.
 #[derive(Clone)]
@@ -74,20 +74,27 @@ pub fn new_message_id() -> String {
 /// gateway shed the call before doing anything (503), or the cluster behind it did not
 /// answer in time (a Server / Receiver fault: `Timeout`, "may still take effect", or
 /// `Unavailable`), which a retry with the same id settles without executing anything twice.
-fn worth_retrying(reply: &Result<HttpReply, TransportError>, operation: &str) -> bool {
-    match reply {
-        Err(TransportError::Untrusted { .. }) => false,
-        Err(_) => true,
-        Ok(r) if r.status == 503 => true,
-        Ok(r) if r.status == 500 => match soap::parse(&r.body, operation) {
-            Ok(Outcome::Fault(f)) => match f.code.as_str() {
-                "Server" => true,
-                "Receiver" => matches!(f.subcode.as_deref(), Some("Timeout" | "Unavailable")),
-                _ => false,
-            },
+fn worth_retrying(reply: &Result<HttpReply, TransportError>, fault: Option<&SoapFault>) -> bool {
+    match (reply, fault) {
+        (Err(TransportError::Untrusted { .. }), _) => false,
+        (Err(_), _) => true,
+        (Ok(r), _) if r.status == 503 => true,
+        (Ok(_), Some(f)) => match f.code.as_str() {
+            "Server" => true,
+            "Receiver" => matches!(f.subcode.as_deref(), Some("Timeout" | "Unavailable")),
             _ => false,
         },
-        Ok(_) => false,
+        (Ok(_), _) => false,
+    }
+}
+
+/// The SOAP fault an attempt was answered with, if any (only faults about the cluster, sent
+/// with HTTP 500, matter to a retry; an answer is not parsed twice).
+fn fault_of(exchange: &Exchange) -> Option<SoapFault> {
+    let reply = exchange.reply.as_ref().ok().filter(|r| r.status == 500)?;
+    match soap::parse(&reply.body, exchange.operation) {
+        Ok(Outcome::Fault(f)) => Some(f),
+        _ => None,
     }
 }
 
@@ -179,16 +186,15 @@ impl Gateway {
         let mut attempt = 0;
         loop {
             let exchange = self.attempt(request, &message_id).await;
-            if attempt >= self.retries || !worth_retrying(&exchange.reply, exchange.operation) {
+            let fault = fault_of(&exchange);
+            if attempt >= self.retries || !worth_retrying(&exchange.reply, fault.as_ref()) {
                 return exchange;
             }
             attempt += 1;
-            let why = match &exchange.reply {
-                Err(e) => e.to_string(),
-                Ok(r) => match soap::parse(&r.body, exchange.operation) {
-                    Ok(Outcome::Fault(f)) => format!("HTTP {}: {}", r.status, f.reason),
-                    _ => format!("HTTP {} {}", r.status, r.reason),
-                },
+            let why = match (&exchange.reply, &fault) {
+                (Err(e), _) => e.to_string(),
+                (Ok(r), Some(f)) => format!("HTTP {}: {}", r.status, f.reason),
+                (Ok(r), None) => format!("HTTP {} {}", r.status, r.reason),
             };
             let first_line = why.lines().next().unwrap_or("");
             eprintln!(
