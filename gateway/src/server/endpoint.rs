@@ -272,7 +272,6 @@ fn fault(log: &CallLog<'_>, version: SoapVersion, fault: &Fault) -> Response {
     response
 }
 
-/// The 401 fault for a refused caller, with `Retry-After` when it was throttled.
 /// The fault for a call the cluster may have ordered but did not answer: never "did not take
 /// effect" for a write, which may still; a read changes nothing, whatever became of it.
 fn in_doubt(read_only: bool) -> Fault {
@@ -298,6 +297,7 @@ fn unavailable(log: &CallLog<'_>, version: SoapVersion, why: &str, answer: Fault
     fault(log, version, &answer)
 }
 
+/// The 401 fault for a refused caller, with `Retry-After` when it was throttled.
 fn unauthenticated(log: &CallLog<'_>, version: SoapVersion, refusal: Refusal) -> Response {
     if let Some(m) = log.metrics {
         m.auth_failure(refusal.fault);
