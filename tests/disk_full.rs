@@ -236,12 +236,11 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     disk.fill();
-    // Full until three replicas have been down at once (the durable ones cannot commit), and
-    // then until a write has gone without an answer or for a while more. (Between their
-    // restarts the durable replicas still answer for a moment, so most writes are answered,
-    // slowly, even now.)
-    // Then the sequencer is killed: its log segment still had room, but the one it restarts
-    // with must be written, so it stops again at every restart until there is room.
+    // Once three replicas have been down at once (the durable ones cannot commit; between
+    // their restarts they still answer for a moment, so most writes are answered, slowly,
+    // even now), the sequencer is killed: its log segment still had room, but the one it
+    // restarts with must be written, so it stops again at every restart. The disk stays full
+    // until a write has gone without an answer and the sequencer has restarted twice, or 20 s.
     let full_since = Instant::now();
     let mut most_down = 0;
     let mut sequencers = BTreeSet::new();
