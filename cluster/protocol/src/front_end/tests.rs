@@ -184,6 +184,14 @@ impl Net {
         out
     }
 
+    /// [`run_until`](Self::run_until)'s datagrams without their times.
+    fn sent_until(&mut self, end: Instant) -> Vec<(Destination, Message)> {
+        self.run_until(end)
+            .into_iter()
+            .map(|(_, d, m)| (d, m))
+            .collect()
+    }
+
     fn assert_forgotten(&self) {
         assert!(self.fe.requests.is_empty());
         assert!(self.fe.timers.is_empty());
@@ -347,8 +355,7 @@ fn silent_replica_is_reported_missing() {
         n.reply(n.at(10), r, 1, 3, b"ok");
     }
     assert_eq!(n.events().len(), 1);
-    let sent = n.run_until(n.at(1000));
-    let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+    let sent = n.sent_until(n.at(1000));
     assert_eq!(faults_to_all(&sent), vec![fault(3, 4, FaultKind::Missing)]);
     n.assert_forgotten();
 }
@@ -728,8 +735,7 @@ fn a_replica_votes_once_and_its_first_reply_counts() {
             replies: 3,
         }]
     );
-    let sent = n.run_until(n.at(1000));
-    let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+    let sent = n.sent_until(n.at(1000));
     assert_eq!(
         faults_to_all(&sent),
         vec![
@@ -773,8 +779,7 @@ fn faults_of_one_cycle_share_a_message() {
         n.reply(n.at(10), 2, i, 100 + i, b"ok");
     }
     assert_eq!(n.events().len(), 3);
-    let sent = n.run_until(n.at(1000));
-    let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
+    let sent = n.sent_until(n.at(1000));
     let mut want = Vec::new();
     for i in 1..=3u64 {
         want.push(fault(100 + i, 3, FaultKind::Missing));
@@ -1333,16 +1338,12 @@ fn a_later_reply_ends_the_wait_for_a_replicas_earlier_ones() {
         n.reply(n.at(401), rm, 3, 12, b"A");
     }
     n.reply(n.at(402), 4, 3, 12, b"X");
-    let faults = |sent: Vec<(Instant, Destination, Message)>| {
-        let sent: Vec<_> = sent.into_iter().map(|(_, d, m)| (d, m)).collect();
-        faults_to_all(&sent)
-    };
     assert!(
-        faults(n.run_until(n.at(421))).is_empty(),
+        faults_to_all(&n.sent_until(n.at(421))).is_empty(),
         "room for an overtaken reply"
     );
     assert_eq!(
-        faults(n.run_until(n.at(422))),
+        faults_to_all(&n.sent_until(n.at(422))),
         vec![
             fault(10, 4, FaultKind::Missing),
             fault(11, 4, FaultKind::Missing),
@@ -1661,11 +1662,7 @@ fn fast_reads_go_first_to_the_replicas_that_answered_fastest_and_right() {
     for number in 1..=3 {
         n.read_reply(n.at(2), 2, number, 5, b"X");
     }
-    let sent: Vec<_> = n
-        .run_until(n.at(21))
-        .into_iter()
-        .map(|(_, d, m)| (d, m))
-        .collect();
+    let sent: Vec<_> = n.sent_until(n.at(21));
     assert_eq!(
         read_targets(&sent),
         vec![1, 3, 4],
@@ -1831,11 +1828,7 @@ fn a_read_index_asked_again_answers_the_read_and_so_does_a_late_answer_to_the_fi
         assert!(asks_index(&n.sent()));
         n.read_reply(n.at(2), 1, 1, 41, b"A");
         n.read_reply(n.at(3), 2, 1, 41, b"A");
-        let sent: Vec<_> = n
-            .run_until(n.at(20))
-            .into_iter()
-            .map(|(_, d, m)| (d, m))
-            .collect();
+        let sent: Vec<_> = n.sent_until(n.at(20));
         assert_eq!(
             sent,
             vec![(
