@@ -233,8 +233,8 @@ async fn a_retried_call_takes_effect_once_and_gets_its_first_answer() {
 
 /// A call the cluster cannot answer in time is never said not to have taken effect when it
 /// may have: here the sequencer orders it while three of the four managers are frozen, so no
-/// two replicas can agree before the front end's deadline. The fault says it may still take
-/// effect; it does, once, as soon as the managers run again, and its retry with the same
+/// two replicas can agree before the front end's deadline. The fault says it will take effect
+/// (the front end heard the sequencer order it); it does, once, as soon as the managers run again, and its retry with the same
 /// message id gets that first answer. A read in the same state says it did not take effect
 /// (reads change nothing), which is true.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +284,8 @@ async fn a_call_without_an_answer_in_time_may_still_take_effect_and_says_so() {
     match in_doubt {
         Err(CallError::Fault { status, fault }) => {
             assert_eq!(status, 500);
-            assert!(fault.contains("may still take effect"), "{fault}");
+            // The sequencer ordered it and said so: not "may", "will".
+            assert!(fault.contains("the call will take effect"), "{fault}");
         }
         other => panic!("a write without two agreeing replies: {other:?}"),
     }

@@ -72,7 +72,7 @@ pub fn new_message_id() -> String {
 
 /// Whether an attempt may be repeated with the same message id: no answer came back, the
 /// gateway shed the call before doing anything (503), or the cluster behind it did not
-/// answer in time (a Server / Receiver fault: `Timeout`, "may still take effect", or
+/// answer in time (a Server / Receiver fault: `Timeout`, "may" or "will take effect", or
 /// `Unavailable`), which a retry with the same id settles without executing anything twice.
 fn worth_retrying(reply: &Result<HttpReply, TransportError>, fault: Option<&SoapFault>) -> bool {
     match (reply, fault) {

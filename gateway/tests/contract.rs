@@ -158,7 +158,8 @@ fn every_response_shape_validates() {
         },
         Fault::RequestTimeout,
         Fault::Unavailable,
-        Fault::Timeout,
+        Fault::Timeout { ordered: None },
+        Fault::Timeout { ordered: Some(17) },
         Fault::Overloaded,
         Fault::MessageIdReused,
     ];

@@ -63,13 +63,16 @@ impl Backend for Down {
 }
 
 /// Its own deadline passed with the call ordered: no two replicas agreed in time.
-struct NoAnswer;
+/// No two replicas agreed in time; the request was ordered as this seq, if known.
+struct NoAnswer(Option<u64>);
 
 impl Backend for NoAnswer {
     async fn submit(&self, _: tessera_types::Call) -> Result<Answer, BackendError> {
-        Err(BackendError::NoAnswer(
-            "no two replicas agreed within 5000 ms; ordered at seq 41".into(),
-        ))
+        let why = "no two replicas agreed within 5000 ms; ordered at seq 41".to_owned();
+        Err(match self.0 {
+            Some(seq) => BackendError::Late { seq, why },
+            None => BackendError::NoAnswer(why),
+        })
     }
     async fn status(&self) -> serde_json::Value {
         serde_json::json!({"backend": "no answer"})
@@ -172,20 +175,36 @@ async fn a_silent_cluster_times_out_into_a_server_fault() {
 #[tokio::test]
 async fn a_cluster_without_an_answer_says_whether_the_call_may_still_take_effect() {
     // The backend's own deadline passed (no two replicas agreed): the call may have been
-    // ordered, so a write is never said not to have taken effect.
-    let app = router(NoAnswer, Config::default());
-    for (body, says) in [
-        (ADD_SLOT, "may still take effect"),
-        (SCHEDULE, "did not take effect"),
+    // ordered, so a write is never said not to have taken effect; known to have been ordered,
+    // it will take effect.
+    for (ordered, body, says) in [
+        (None, ADD_SLOT, "may still take effect"),
+        (None, SCHEDULE, "did not take effect"),
+        (
+            Some(41),
+            ADD_SLOT,
+            "ordered the call as number 41 but did not answer in time; the call will take effect",
+        ),
+        (Some(41), SCHEDULE, "did not take effect"),
     ] {
-        let reply = post(&app, CT11, &[], envelope(SoapVersion::Soap11, body)).await;
-        assert_eq!(reply.status.as_u16(), 500);
-        let text = reply.text();
-        assert!(text.contains(says), "{text}");
-        assert!(
-            !text.contains("seq 41"),
-            "the backend's words stay in the log: {text}"
-        );
+        let app = router(NoAnswer(ordered), Config::default());
+        for (version, subcode) in [
+            (SoapVersion::Soap11, ">soap:Server<"),
+            (SoapVersion::Soap12, ">t:Timeout<"),
+        ] {
+            let reply = post(&app, content_type(version), &[], envelope(version, body)).await;
+            assert_eq!(reply.status.as_u16(), 500);
+            let text = reply.text();
+            assert!(text.contains(says), "{text}");
+            if body == ADD_SLOT {
+                assert!(text.contains(subcode), "{text}");
+            }
+            assert!(
+                !text.contains("seq 41"),
+                "the backend's words stay in the log: {text}"
+            );
+            validate(version, &reply.body);
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use tessera_types::Call;
 use tokio::sync::watch;
 
 use crate::config::{AuthMode, Config};
-use crate::front_end::FrontEndClient;
+use crate::front_end::{FrontEndClient, FrontEndError};
 use crate::metrics::FrontEndMetrics;
 use crate::status;
 use crate::watch::Watcher;
@@ -51,12 +51,13 @@ impl Backend for ClusterBackend {
         self.front_end
             .submit_call(&call, request_id)
             .await
-            .map_err(|e| {
-                if e.may_take_effect() {
-                    BackendError::NoAnswer(e.to_string())
-                } else {
-                    BackendError::Unavailable(e.to_string())
-                }
+            .map_err(|e| match e {
+                FrontEndError::NoAgreement { seq: Some(seq), .. } => BackendError::Late {
+                    seq,
+                    why: e.to_string(),
+                },
+                _ if e.may_take_effect() => BackendError::NoAnswer(e.to_string()),
+                _ => BackendError::Unavailable(e.to_string()),
             })
     }
 

@@ -18,6 +18,9 @@ pub enum BackendError {
     /// No answer, and the request may have been ordered: it may still take effect.
     #[error("no answer from the cluster: {0}")]
     NoAnswer(String),
+    /// No answer in time, but the request was ordered as `seq`: it will take effect.
+    #[error("no answer from the cluster for seq {seq}: {why}")]
+    Late { seq: u64, why: String },
     /// The backend sheds load; the request did not take effect.
     #[error("cluster overloaded")]
     Overloaded,

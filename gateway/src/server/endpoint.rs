@@ -195,10 +195,14 @@ async fn handle<B: Backend>(
             return unavailable(&log, call.version, &why, Fault::Unavailable);
         }
         Ok(Err(BackendError::NoAnswer(why))) => {
-            return unavailable(&log, call.version, &why, in_doubt(read_only));
+            return unavailable(&log, call.version, &why, in_doubt(read_only, None));
+        }
+        Ok(Err(BackendError::Late { seq, why })) => {
+            log.seq = Some(seq);
+            return unavailable(&log, call.version, &why, in_doubt(read_only, Some(seq)));
         }
         Ok(Err(BackendError::Overloaded)) => return fault(&log, call.version, &Fault::Overloaded),
-        Err(_) => return fault(&log, call.version, &in_doubt(read_only)),
+        Err(_) => return fault(&log, call.version, &in_doubt(read_only, None)),
     };
     log.seq = Some(answer.seq);
     if answer.reply.code == Code::MessageIdReused {
@@ -272,13 +276,14 @@ fn fault(log: &CallLog<'_>, version: SoapVersion, fault: &Fault) -> Response {
     response
 }
 
-/// The fault for a call the cluster may have ordered but did not answer: never "did not take
-/// effect" for a write, which may still; a read changes nothing, whatever became of it.
-fn in_doubt(read_only: bool) -> Fault {
+/// The fault for a call the cluster may have ordered (or did, as `ordered`) but did not
+/// answer: never "did not take effect" for a write; a read changes nothing, whatever became of
+/// it.
+fn in_doubt(read_only: bool, ordered: Option<u64>) -> Fault {
     if read_only {
         Fault::Unavailable
     } else {
-        Fault::Timeout
+        Fault::Timeout { ordered }
     }
 }
 

@@ -42,9 +42,10 @@ pub enum Fault {
     RequestTimeout,
     /// The cluster could not take the call; it did not take effect.
     Unavailable,
-    /// The cluster did not answer within the request deadline; the call may still take
-    /// effect.
-    Timeout,
+    /// The cluster did not answer within the request deadline. `ordered`: the sequence
+    /// number it gave the call, when known, and then the call will take effect; otherwise it
+    /// may still.
+    Timeout { ordered: Option<u64> },
     /// Too many calls in flight; shed before any work was done.
     Overloaded,
     /// Authentication is required and the caller did not prove who it is (HTTP 401).
@@ -150,7 +151,7 @@ impl Fault {
             | Fault::Unauthenticated(_)
             | Fault::Forbidden { .. }
             | Fault::MessageIdReused => FaultClass::Sender,
-            Fault::Unavailable | Fault::Timeout | Fault::Overloaded => FaultClass::Receiver,
+            Fault::Unavailable | Fault::Timeout { .. } | Fault::Overloaded => FaultClass::Receiver,
         }
     }
 
@@ -164,7 +165,7 @@ impl Fault {
             Fault::InvalidArgument { .. } => Some("InvalidArgument"),
             Fault::RequestTimeout => Some("RequestTimeout"),
             Fault::Unavailable => Some("Unavailable"),
-            Fault::Timeout => Some("Timeout"),
+            Fault::Timeout { .. } => Some("Timeout"),
             Fault::Overloaded => Some("Overloaded"),
             Fault::Unauthenticated(auth) => Some(auth.code()),
             Fault::Forbidden { .. } => Some("Forbidden"),
@@ -206,9 +207,13 @@ impl Fault {
             Fault::Unavailable => Cow::Borrowed(
                 "The reservation cluster cannot take calls now; the call did not take effect",
             ),
-            Fault::Timeout => Cow::Borrowed(
+            Fault::Timeout { ordered: None } => Cow::Borrowed(
                 "The reservation cluster did not answer in time; the call may still take effect",
             ),
+            Fault::Timeout { ordered: Some(seq) } => Cow::Owned(format!(
+                "The reservation cluster ordered the call as number {seq} but did not answer in \
+                 time; the call will take effect"
+            )),
             Fault::Overloaded => {
                 Cow::Borrowed("The service is at its limit of concurrent calls; retry later")
             }
