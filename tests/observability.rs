@@ -186,6 +186,18 @@ fn promtool_accepts(role: &str, text: &str) {
     );
 }
 
+/// The value of the first sample of `name` (any labels) in a text-format page.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let rest = match rest.strip_prefix('{') {
+            Some(labelled) => &labelled[labelled.find('}')? + 1..],
+            None => rest,
+        };
+        rest.strip_prefix(' ')?.split(' ').next()?.parse().ok()
+    })
+}
+
 fn soap_call(gateway: SocketAddr, participant: &str) -> String {
     let envelope = format!(
         r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:r="urn:tessera:reservation:v1"><e:Body><r:getEventSchedule><r:participantID>{participant}</r:participantID></r:getEventSchedule></e:Body></e:Envelope>"#
@@ -321,6 +333,17 @@ async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_th
         assert_eq!(status, 200, "{role} at {url}");
         assert!(text.contains("# HELP tessera_"), "{role}: {text}");
         promtool_accepts(role, &text);
+        // The sequencer and the managers say how full their data directory's disk is.
+        if role != "gateway" {
+            let available = sample(&text, "tessera_data_dir_available_bytes")
+                .unwrap_or_else(|| panic!("{role}: no available bytes in\n{text}"));
+            let size = sample(&text, "tessera_data_dir_size_bytes")
+                .unwrap_or_else(|| panic!("{role}: no size in\n{text}"));
+            assert!(
+                0.0 < available && available <= size,
+                "{role}: {available} bytes available of {size}"
+            );
+        }
     }
 
     // The scrape-only listener serves the same registry, and nothing else.
@@ -388,6 +411,15 @@ async fn prometheus_scrapes_every_role_and_sees_the_calls_and_the_replacement_th
             r#"sum(tessera_front_end_verdicts_total{replica="2",verdict="wrong"})"#,
             Duration::from_secs(10),
             |v| v >= 3.0,
+        )
+        .await;
+    // Both disk gauges of a role carry the same labels, as TesseraDataDirFilling's division
+    // needs (deploy/prometheus/alerts.yml): one ratio per sequencer and manager.
+    prometheus
+        .wait_value(
+            "count(tessera_data_dir_available_bytes / tessera_data_dir_size_bytes <= 1)",
+            Duration::from_secs(10),
+            |v| v == 5.0,
         )
         .await;
     prometheus

@@ -8,6 +8,7 @@
 //! in the gateway's process, adds its metrics to the gateway's registry.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use prometheus::core::{Atomic, GenericCounter};
@@ -196,6 +197,54 @@ fn histogram(
     Ok(h)
 }
 
+/// Free space where a role writes, read at each scrape: a full disk stops the role
+/// (`docs/recovery.md`, "A full disk"), and these let an operator see it coming.
+///
+/// Label-less vectors rather than plain gauges: a family without a child is left out of the
+/// output, so a directory that could not be read yet exports nothing instead of a 0 that
+/// would read as a full disk.
+pub struct DiskGauges {
+    dir: PathBuf,
+    available: IntGaugeVec,
+    size: IntGaugeVec,
+}
+
+impl DiskGauges {
+    pub fn new(registry: &Registry, dir: PathBuf) -> Result<DiskGauges, prometheus::Error> {
+        let vec = |name: &str, help: &str| -> Result<IntGaugeVec, prometheus::Error> {
+            let v = IntGaugeVec::new(Opts::new(name, help), &[])?;
+            registry.register(Box::new(v.clone()))?;
+            Ok(v)
+        };
+        Ok(DiskGauges {
+            available: vec("tessera_data_dir_available_bytes", "Bytes an unprivileged process can still write on the file system holding this role's data directory (statvfs f_bavail * f_frsize)")?,
+            size: vec("tessera_data_dir_size_bytes", "Size of the file system holding this role's data directory (statvfs f_blocks * f_frsize)")?,
+            dir,
+        })
+    }
+
+    pub fn update(&self) {
+        // On failure (the directory removed, or not made yet) the last values stay, unlogged:
+        // a role that cannot write says so itself when it next writes, and a line per scrape
+        // would only repeat it.
+        let Ok(fs) = nix::sys::statvfs::statvfs(&self.dir) else {
+            return;
+        };
+        let unit = fs.fragment_size();
+        self.available
+            .with_label_values::<&str>(&[])
+            .set(bytes(fs.blocks_available(), unit));
+        self.size
+            .with_label_values::<&str>(&[])
+            .set(bytes(fs.blocks(), unit));
+    }
+}
+
+/// Generic because statvfs's field types differ between platforms (32 or 64 bits).
+fn bytes(blocks: impl Into<u64>, unit: impl Into<u64>) -> i64 {
+    gauge(blocks.into().saturating_mul(unit.into()))
+}
+
 /// The sequencer's metrics.
 pub struct SequencerMetrics {
     registry: Registry,
@@ -213,10 +262,12 @@ pub struct SequencerMetrics {
     multicast: IntCounter,
     refused: IntCounter,
     drops: Drops,
+    disk: DiskGauges,
 }
 
 impl SequencerMetrics {
-    pub fn new() -> Result<SequencerMetrics, prometheus::Error> {
+    /// `data_dir`: the node's own directory, where its log is.
+    pub fn new(data_dir: PathBuf) -> Result<SequencerMetrics, prometheus::Error> {
         let r = registry(&[])?;
         Ok(SequencerMetrics {
             next_seq: int_gauge(&r, "tessera_sequencer_next_seq", "The sequence number the next request will be given")?,
@@ -233,6 +284,7 @@ impl SequencerMetrics {
             multicast: counter(&r, "tessera_sequencer_multicast_entries_total", "Entries multicast to the replica managers for the first time (requests sequenced and made durable)")?,
             refused: counter(&r, "tessera_sequencer_refused_total", "Submissions refused: not a request, too large for one message, or too many waiting for the log")?,
             drops: Drops::new(&r, "tessera_sequencer_datagrams_dropped_total", "sequencer")?,
+            disk: DiskGauges::new(&r, data_dir)?,
             registry: r,
         })
     }
@@ -259,6 +311,7 @@ impl SequencerMetrics {
         set_counter(&self.multicast, c.multicast_entries);
         set_counter(&self.refused, s.refused());
         self.drops.set(s.stats());
+        self.disk.update();
         render(&self.registry)
     }
 }
@@ -285,6 +338,7 @@ pub struct RmMetrics {
     reasked: IntCounter,
     ignored: IntCounter,
     drops: Drops,
+    disk: DiskGauges,
 }
 
 const STATES: [ReplicaState; 5] = [
@@ -296,7 +350,12 @@ const STATES: [ReplicaState; 5] = [
 ];
 
 impl RmMetrics {
-    pub fn new(id: ReplicaId, implementation: &str) -> Result<RmMetrics, prometheus::Error> {
+    /// `data_dir`: the manager's directory, holding its record and its replica's storage.
+    pub fn new(
+        id: ReplicaId,
+        implementation: &str,
+        data_dir: PathBuf,
+    ) -> Result<RmMetrics, prometheus::Error> {
         let r = registry(&[
             ("replica", id.to_string()),
             ("implementation", implementation.to_owned()),
@@ -331,6 +390,7 @@ impl RmMetrics {
             reasked: counter(&r, "tessera_rm_reasked_replies_total", "Replies resent from the cache because a front end asked again")?,
             ignored: counter(&r, "tessera_rm_ignored_messages_total", "Authenticated messages that make no sense for a replica manager (wrong kind or sender)")?,
             drops: Drops::new(&r, "tessera_rm_datagrams_dropped_total", "replica manager")?,
+            disk: DiskGauges::new(&r, data_dir)?,
             registry: r,
         })
     }
@@ -367,6 +427,7 @@ impl RmMetrics {
         set_counter(&self.reasked, c.reasked);
         set_counter(&self.ignored, c.ignored);
         self.drops.set(rm.stats());
+        self.disk.update();
         render(&self.registry)
     }
 }
@@ -471,5 +532,39 @@ impl FrontEndMetrics {
         set_counter(&self.reads_ordered_under_load, s.reads_ordered_under_load);
         set_counter(&self.own_index, s.fast_own_index);
         set_counter(&self.index_again, s.fast_index_asked_again);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, name: &str) -> Option<i64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn disk_gauges_export_the_data_dirs_file_system_and_nothing_before_it_can_be_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let r = Registry::new();
+        let missing = DiskGauges::new(&r, dir.path().join("not-yet")).expect("registered");
+        missing.update();
+        assert!(!render(&r).contains("tessera_data_dir"), "{}", render(&r));
+
+        let r = Registry::new();
+        let disk = DiskGauges::new(&r, dir.path().to_path_buf()).expect("registered");
+        disk.update();
+        let text = render(&r);
+        let available = value(&text, "tessera_data_dir_available_bytes").expect("available");
+        let size = value(&text, "tessera_data_dir_size_bytes").expect("size");
+        assert!(0 < available && available <= size, "{text}");
+
+        // Gone after a reading: the last values stay.
+        let gone = dir.path().to_path_buf();
+        drop(dir);
+        let disk = DiskGauges { dir: gone, ..disk };
+        disk.update();
+        assert_eq!(render(&r), text);
     }
 }

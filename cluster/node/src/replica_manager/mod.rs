@@ -69,7 +69,7 @@ pub async fn run(
         call_memory: call_memory(&cfg),
         ..RmConfig::default()
     };
-    let metrics = RmMetrics::new(rid, me.implementation.as_str())?;
+    let metrics = RmMetrics::new(rid, me.implementation.as_str(), cfg.rm_dir(id))?;
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let mut rm = ReplicaManager::new(link, rcfg, persisted, Instant::now());
     let mut replica: Option<Replica> = None;

@@ -77,7 +77,7 @@ pub async fn run(
 
     let (job_tx, job_rx) = std::sync::mpsc::channel::<LogJob>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<Persisted>>();
-    let metrics = SequencerMetrics::new()?;
+    let metrics = SequencerMetrics::new(dir.clone())?;
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let writer = std::thread::Builder::new()
         .name("sequencer-log".into())
