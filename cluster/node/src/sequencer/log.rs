@@ -632,24 +632,36 @@ mod tests {
         for seq in 1..=20 {
             log.append(&[sized(seq)]).unwrap();
         }
-        log.append(&(21..=30).map(sized).collect::<Vec<_>>()).unwrap();
+        log.append(&(21..=30).map(sized).collect::<Vec<_>>())
+            .unwrap();
         drop(log);
         let (mut log, got) = SequencerLog::open(dir.path()).unwrap();
         assert_eq!(got, (1..=30).map(sized).collect::<Vec<_>>());
         log.append(&[sized(31)]).unwrap();
         std::mem::forget(log);
         let (mut log, got) = SequencerLog::open(dir.path()).unwrap();
-        assert_eq!(got, (1..=31).map(sized).collect::<Vec<_>>(), "after a crash");
+        assert_eq!(
+            got,
+            (1..=31).map(sized).collect::<Vec<_>>(),
+            "after a crash"
+        );
         log.roll(32).unwrap();
-        log.append(&(32..=40).map(sized).collect::<Vec<_>>()).unwrap();
+        log.append(&(32..=40).map(sized).collect::<Vec<_>>())
+            .unwrap();
         log.truncate_after(35).unwrap();
         log.append(&[sized(36), sized(37)]).unwrap();
         drop(log);
         let (_, got) = SequencerLog::open(dir.path()).unwrap();
         assert_eq!(got, (1..=37).map(sized).collect::<Vec<_>>());
         let read = |first| fs::read(segment_path(dir.path(), first)).unwrap();
-        assert!(read(1) == records(&got[..31]), "the closed segment, trimmed");
-        assert!(read(32) == records(&got[31..]), "the current one, trimmed on close");
+        assert!(
+            read(1) == records(&got[..31]),
+            "the closed segment, trimmed"
+        );
+        assert!(
+            read(32) == records(&got[31..]),
+            "the current one, trimmed on close"
+        );
     }
 
     #[test]
