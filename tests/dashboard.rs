@@ -276,6 +276,18 @@ async fn the_dashboard_shows_a_byzantine_replica_replaced_and_drives_fault_injec
         json!(4),
         "fault buttons on every card"
     );
+    // Free space on every card and for the sequencer, as the nodes read it ("41% · 3.2 GiB").
+    browser
+        .wait_for(
+            Duration::from_secs(5),
+            "const free = /^\\d+% · \\d+(\\.\\d)? (B|KiB|MiB|GiB|TiB)$/; \
+             return Array.from(document.querySelectorAll('#replicas [data-field=disk]')) \
+             .filter(d => free.test(d.textContent)).length === 4 && \
+             free.test(document.getElementById('sequencer-disk').textContent)",
+            "return Array.from(document.querySelectorAll('#replicas [data-field=disk], #sequencer-disk')) \
+             .map(d => d.textContent)",
+        )
+        .await;
 
     // Replica 2 turns Byzantine and clients call: it is outvoted and replaced, and the page
     // says so within seconds.

@@ -81,6 +81,8 @@ mod tests {
             replacements: Some(0),
             last_wrong_unix_ms: None,
             digest: Some(digest.into()),
+            disk_available_bytes: None,
+            disk_size_bytes: None,
             executed: None,
             dropped: None,
         };

@@ -21,6 +21,7 @@
 //! [`clock`] and [`link_config`].
 
 pub mod dev_cert;
+pub mod disk;
 pub mod front_end;
 pub mod gateway;
 pub mod metrics;

@@ -227,22 +227,16 @@ impl DiskGauges {
         // On failure (the directory removed, or not made yet) the last values stay, unlogged:
         // a role that cannot write says so itself when it next writes, and a line per scrape
         // would only repeat it.
-        let Ok(fs) = nix::sys::statvfs::statvfs(&self.dir) else {
+        let Some(space) = crate::disk::space(&self.dir) else {
             return;
         };
-        let unit = fs.fragment_size();
         self.available
             .with_label_values::<&str>(&[])
-            .set(bytes(fs.blocks_available(), unit));
+            .set(gauge(space.available));
         self.size
             .with_label_values::<&str>(&[])
-            .set(bytes(fs.blocks(), unit));
+            .set(gauge(space.size));
     }
-}
-
-/// Generic because statvfs's field types differ between platforms (32 or 64 bits).
-fn bytes(blocks: impl Into<u64>, unit: impl Into<u64>) -> i64 {
-    gauge(blocks.into().saturating_mul(unit.into()))
 }
 
 /// The sequencer's metrics.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tessera_protocol::wire::{
-    ChaosAction, Notice, ReplaceCause, RmStatus, SequencerStatus, VoteReason,
+    ChaosAction, DiskSpace, Notice, ReplaceCause, RmStatus, SequencerStatus, VoteReason,
 };
 use tessera_protocol::ReplicaId;
 use tokio::sync::Mutex;
@@ -44,6 +44,8 @@ pub struct ReplicaView {
     pub replacements: Option<u32>,
     pub transfers: Option<u32>,
     pub last_transfer: Option<TransferJson>,
+    /// Free space where its manager and replica write.
+    pub disk: Option<DiskSpace>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub struct TransferJson {
 pub struct SequencerView {
     pub next_seq: u64,
     pub retained: u64,
+    /// Free space where its log is written.
+    pub disk: Option<DiskSpace>,
 }
 
 /// One line of the timeline.
@@ -134,6 +138,7 @@ impl Watcher {
             sequencer: sequencer.as_ref().map(|s| SequencerView {
                 next_seq: s.next_seq,
                 retained: s.retained,
+                disk: s.disk,
             }),
             replicas: self
                 .cfg
@@ -172,6 +177,7 @@ fn replica(
             replacements: None,
             transfers: None,
             last_transfer,
+            disk: None,
         };
     };
     let last = sequencer.map_or(s.high, |q| q.next_seq.saturating_sub(1).max(s.high));
@@ -190,6 +196,7 @@ fn replica(
         replacements: Some(s.generation),
         transfers: Some(s.transfers),
         last_transfer,
+        disk: s.disk,
     }
 }
 
@@ -310,7 +317,7 @@ impl Memory {
                             s.id,
                             format!(
                                 "{name} caught up by state transfer: a {} snapshot at seq {seq} in {millis} ms",
-                                size(bytes)
+                                status::human_bytes(bytes)
                             ),
                         )
                     }
@@ -371,14 +378,6 @@ fn chaos_text(a: ChaosAction) -> &'static str {
     }
 }
 
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -404,6 +403,7 @@ mod tests {
             transfers: 1,
             instance,
             notices,
+            disk: None,
         }
     }
 
@@ -413,6 +413,23 @@ mod tests {
             ms_ago,
             notice,
         }
+    }
+
+    #[test]
+    fn a_card_shows_the_free_space_its_manager_reported_and_none_when_it_is_silent() {
+        let cfg = Config::default();
+        let section = &cfg.replica_manager[0];
+        let mut status = rm(1, 5_000, Vec::new());
+        status.disk = Some(DiskSpace {
+            available: 5 << 30,
+            size: 50 << 30,
+        });
+        let card = replica(section, Some(&status), None, None);
+        let json = serde_json::to_value(&card).unwrap();
+        assert_eq!(json["disk"]["available"], 5u64 << 30);
+        assert_eq!(json["disk"]["size"], 50u64 << 30);
+        let silent = serde_json::to_value(replica(section, None, None, None)).unwrap();
+        assert!(silent["disk"].is_null(), "{silent}");
     }
 
     #[test]

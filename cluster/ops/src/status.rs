@@ -29,6 +29,10 @@ pub struct ReplicaRow {
     /// When its manager last heard of a wrong answer from the current generation (Unix ms).
     pub last_wrong_unix_ms: Option<u64>,
     pub digest: Option<String>,
+    /// Free space on the file system of the manager's directory (its record and its
+    /// replica's storage), and that file system's size.
+    pub disk_available_bytes: Option<u64>,
+    pub disk_size_bytes: Option<u64>,
     /// Not part of the JSON contract: for tests and the table only.
     #[serde(skip)]
     pub executed: Option<u64>,
@@ -51,6 +55,9 @@ pub struct SequencerRow {
     pub state: &'static str,
     pub view: Option<u64>,
     pub next_seq: Option<u64>,
+    /// Free space on the file system of the node's log directory, and its size.
+    pub disk_available_bytes: Option<u64>,
+    pub disk_size_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -89,6 +96,8 @@ fn row(rm: &RmStatus, now_unix_ms: u64) -> ReplicaRow {
             .last_wrong_ms_ago
             .map(|ago| now_unix_ms.saturating_sub(ago)),
         digest: rm.digest.as_ref().map(hex),
+        disk_available_bytes: rm.disk.map(|d| d.available),
+        disk_size_bytes: rm.disk.map(|d| d.size),
         executed: Some(rm.executed),
         dropped: Some(rm.dropped_datagrams),
     }
@@ -110,6 +119,8 @@ pub async fn query(cfg: &Config, wait: Duration) -> Result<ClusterStatus, Endpoi
             },
             view: got.as_ref().map(|s| s.view),
             next_seq: got.as_ref().map(|s| s.next_seq),
+            disk_available_bytes: got.as_ref().and_then(|s| s.disk).map(|d| d.available),
+            disk_size_bytes: got.as_ref().and_then(|s| s.disk).map(|d| d.size),
         })
         .collect();
     let sequencer = leading(nodes);
@@ -129,6 +140,8 @@ pub async fn query(cfg: &Config, wait: Duration) -> Result<ClusterStatus, Endpoi
                 replacements: None,
                 last_wrong_unix_ms: None,
                 digest: None,
+                disk_available_bytes: None,
+                disk_size_bytes: None,
                 executed: None,
                 dropped: None,
             },
@@ -252,20 +265,32 @@ pub fn table(s: &ClusterStatus) -> String {
         let nodes: Vec<String> = s
             .sequencers
             .iter()
-            .map(|n| match n.view {
-                Some(v) => format!("{} {} (view {v})", n.id, n.state),
-                None => format!("{} {}", n.id, n.state),
+            .map(|n| {
+                let mut node = match n.view {
+                    Some(v) => format!("{} {} (view {v})", n.id, n.state),
+                    None => format!("{} {}", n.id, n.state),
+                };
+                if let Some(free) = free(n.disk_available_bytes, n.disk_size_bytes) {
+                    node.push_str(&format!(" {free} free"));
+                }
+                node
             })
             .collect();
         out.push_str(&format!("sequencers: {}\n", nodes.join(", ")));
+    } else if let Some(free) = s
+        .sequencers
+        .first()
+        .and_then(|n| free(n.disk_available_bytes, n.disk_size_bytes))
+    {
+        out.push_str(&format!("sequencer disk: {free} free\n"));
     }
     out.push_str(&format!(
-        "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
-        "id", "impl", "pid", "state", "last seq", "faults", "replacements", "digest"
+        "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {:<16}  {}\n",
+        "id", "impl", "pid", "state", "last seq", "faults", "replacements", "digest", "disk free"
     ));
     for r in &s.replicas {
         out.push_str(&format!(
-            "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {}\n",
+            "{:<3} {:<9} {:<8} {:<11} {:>9} {:>7} {:>13}  {:<16}  {}\n",
             r.id,
             r.implementation,
             opt(r.pid.map(|p| p.to_string())),
@@ -274,14 +299,44 @@ pub fn table(s: &ClusterStatus) -> String {
             opt(r.consecutive_faults.map(|n| n.to_string())),
             opt(r.replacements.map(|n| n.to_string())),
             opt(r.digest.as_ref().map(|d| d.chars().take(16).collect())),
+            opt(free(r.disk_available_bytes, r.disk_size_bytes)),
         ));
     }
     out
 }
 
+/// "3.2 GiB (41%)": free space as an operator reads it, the share first to catch the eye
+/// of someone looking for a disk about to fill.
+fn free(available: Option<u64>, size: Option<u64>) -> Option<String> {
+    let (available, size) = (available?, size?);
+    let percent = if size == 0 {
+        0
+    } else {
+        u128::from(available) * 100 / u128::from(size)
+    };
+    Some(format!("{} ({percent}%)", human_bytes(available)))
+}
+
+/// "1.5 KiB", "3.2 GiB": a size as a person reads it.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_protocol::wire::DiskSpace;
 
     #[test]
     fn a_row_names_the_state_and_when_the_last_wrong_answer_was_heard_of() {
@@ -303,6 +358,10 @@ mod tests {
             transfers: 0,
             instance: 1,
             notices: Vec::new(),
+            disk: Some(DiskSpace {
+                available: 3 << 30,
+                size: 8 << 30,
+            }),
         };
         let r = row(&rm, 1_000_000);
         assert_eq!(r.state, ReplicaState::VotedOut);
@@ -311,13 +370,66 @@ mod tests {
         let json = serde_json::to_value(&r).expect("serializes");
         assert_eq!(json["state"], "voted-out");
         assert_eq!(json["last_wrong_unix_ms"], 999_750);
-        assert!(table(&ClusterStatus {
+        assert_eq!(json["disk_available_bytes"], 3u64 << 30);
+        assert_eq!(json["disk_size_bytes"], 8u64 << 30);
+        let shown = table(&ClusterStatus {
             next_seq: Some(41),
             replicas: vec![r],
             sequencer_dropped: None,
-            sequencers: Vec::new(),
-        })
-        .contains("voted-out"));
+            sequencers: vec![SequencerRow {
+                id: 1,
+                state: "primary",
+                view: Some(0),
+                next_seq: Some(41),
+                disk_available_bytes: Some(512 << 20),
+                disk_size_bytes: Some(1 << 30),
+            }],
+        });
+        assert!(shown.contains("voted-out"), "{shown}");
+        assert!(shown.contains("3.0 GiB (37%)"), "{shown}");
+        assert!(
+            shown.contains("sequencer disk: 512.0 MiB (50%) free"),
+            "{shown}"
+        );
+
+        // With several sequencer nodes, each one's space on its line; one that did not
+        // answer has none.
+        let node = |id, state, disk: Option<u64>| SequencerRow {
+            id,
+            state,
+            view: disk.map(|_| 3),
+            next_seq: disk.map(|_| 41),
+            disk_available_bytes: disk,
+            disk_size_bytes: disk.map(|_| 4 << 30),
+        };
+        let shown = table(&ClusterStatus {
+            next_seq: Some(41),
+            replicas: Vec::new(),
+            sequencer_dropped: None,
+            sequencers: vec![node(1, "primary", Some(1 << 30)), node(2, "down", None)],
+        });
+        assert!(
+            shown.contains("sequencers: 1 primary (view 3) 1.0 GiB (25%) free, 2 down\n"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn free_space_reads_as_an_operator_would_say_it() {
+        assert_eq!(free(None, Some(1)), None, "unread: shown as -, not as full");
+        assert_eq!(free(Some(0), Some(0)).as_deref(), Some("0 B (0%)"));
+        assert_eq!(
+            free(Some(1023), Some(4096)).as_deref(),
+            Some("1023 B (24%)")
+        );
+        assert_eq!(
+            free(Some(1536), Some(1536)).as_deref(),
+            Some("1.5 KiB (100%)")
+        );
+        assert_eq!(
+            free(Some(u64::MAX), Some(u64::MAX)).as_deref(),
+            Some("16777216.0 TiB (100%)")
+        );
     }
 
     #[test]
@@ -348,6 +460,8 @@ mod tests {
                 replacements: None,
                 last_wrong_unix_ms: None,
                 digest: None,
+                disk_available_bytes: None,
+                disk_size_bytes: None,
                 executed: None,
                 dropped: None,
             };

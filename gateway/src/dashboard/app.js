@@ -20,9 +20,23 @@ function text(el, value) {
 }
 
 function bytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n, u = 0;
+  while (v >= 1024 && u + 1 < units.length) { v /= 1024; u++; }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+// The share first: it is what says a disk is about to fill. Under 10% is marked, as the
+// TesseraDataDirFilling alert does (deploy/prometheus/alerts.yml).
+function renderDisk(el, disk) {
+  let shown = "–", low = false;
+  if (disk && disk.size > 0) {
+    const share = Math.floor((disk.available / disk.size) * 100);
+    shown = `${share}% · ${bytes(disk.available)}`;
+    low = disk.available / disk.size < 0.1;
+  }
+  text(el, shown);
+  el.classList.toggle("low", low);
 }
 
 function card(id) {
@@ -47,6 +61,7 @@ function card(id) {
     faultsBar: field("faults-bar"),
     replacements: field("replacements"),
     transfers: field("transfers"),
+    disk: field("disk"),
     chaos: field("chaos"),
     lastState: null,
     lastGeneration: null,
@@ -83,6 +98,7 @@ function renderReplica(r) {
     transfers = `${r.transfers} · last ${bytes(t.bytes)} in ${fmt.format(t.millis)} ms`;
   }
   text(c.transfers, transfers);
+  renderDisk(c.disk, r.disk);
   c.chaos.hidden = !chaosEnabled;
   // A replacement or a state change draws the eye once.
   if ((c.lastGeneration != null && r.replacements != null && r.replacements !== c.lastGeneration) ||
@@ -228,6 +244,7 @@ function render(state) {
     for (const r of cluster.replicas) renderReplica(r);
     const seq = cluster.sequencer;
     text($("next-seq"), seq && seq.next_seq != null ? fmt.format(seq.next_seq) : "down");
+    renderDisk($("sequencer-disk"), seq && seq.disk);
     renderTimeline(cluster.timeline || []);
   }
   const last = points.length ? points[points.length - 1] : null;

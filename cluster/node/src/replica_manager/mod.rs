@@ -70,6 +70,7 @@ pub async fn run(
         ..RmConfig::default()
     };
     let metrics = RmMetrics::new(rid, me.implementation.as_str(), cfg.rm_dir(id))?;
+    let mut disk = crate::disk::DiskWatch::new(cfg.rm_dir(id));
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let mut rm = ReplicaManager::new(link, rcfg, persisted, Instant::now());
     let mut replica: Option<Replica> = None;
@@ -150,6 +151,7 @@ pub async fn run(
             r = transport.recv(&mut buf) => match r {
                 Ok((n, from)) => {
                     let now = Instant::now();
+                    rm.set_disk(disk.at(now));
                     rm.handle_datagram(now, from, &buf[..n]);
                     // The rest of the burst too, before delivering and sending.
                     for _ in 1..DRAIN_MAX {

@@ -78,6 +78,7 @@ pub async fn run(
     let (job_tx, job_rx) = std::sync::mpsc::channel::<LogJob>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<Persisted>>();
     let metrics = SequencerMetrics::new(dir.clone())?;
+    let mut disk = crate::disk::DiskWatch::new(dir.clone());
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let writer = std::thread::Builder::new()
         .name("sequencer-log".into())
@@ -114,6 +115,7 @@ pub async fn run(
                 Ok((n, from)) => {
                     let now = Instant::now();
                     seq.set_wall_clock_ms(crate::clock::unix_ms());
+                    seq.set_disk(disk.at(now));
                     seq.handle_datagram(now, from, &buf[..n]);
                     // Take the rest of the burst before persisting and sending: one larger
                     // log batch and one pass over the transmits instead of one per datagram.

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use tessera_types::{CallMemory, Digest};
 
 use crate::wire::{
-    ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Link, Message, NodeId,
-    Notice, NoticeEntry, ReadEntry, ReadReplyEntry, ReplaceCause, ReplicaState, ReplyEntry,
+    ChaosAction, CheckpointView, DiskSpace, FaultKind, FaultReport, Incarnation, Link, Message,
+    NodeId, Notice, NoticeEntry, ReadEntry, ReadReplyEntry, ReplaceCause, ReplicaState, ReplyEntry,
     RmStatus, Sequenced, VoteReason, WireStats,
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit};
@@ -359,6 +359,8 @@ pub struct ReplicaManager {
     serving: Option<Serving>,
     /// The latest `now` seen, for calls that are not given one.
     now: Instant,
+    /// Free space of this manager's directory, as the shell last read it (for status).
+    disk: Option<DiskSpace>,
     next_nonce: u64,
     chaos_seen: VecDeque<u64>,
     /// Fast reads waiting for their `at_least`, and answers to send, per front end address.
@@ -419,6 +421,7 @@ impl ReplicaManager {
             snapshots: VecDeque::new(),
             serving: None,
             now,
+            disk: None,
             next_nonce: 1,
             chaos_seen: VecDeque::new(),
             reads: HeldReads::default(),
@@ -692,7 +695,14 @@ impl ReplicaManager {
                     notice,
                 })
                 .collect(),
+            disk: self.disk,
         }
+    }
+
+    /// The free space of this manager's directory, for status: the core does no IO, so the
+    /// shell reads it and hands it in.
+    pub fn set_disk(&mut self, disk: Option<DiskSpace>) {
+        self.disk = disk;
     }
 
     /// The highest seq known to exist: announced by the sequencer's heartbeats, or held.

@@ -956,6 +956,12 @@ fn status_query_is_answered() {
             Destination::AllReplicaManagers,
         )
         .unwrap();
+    // The shell hands in the free space it read; the core only reports it.
+    let disk = crate::wire::DiskSpace {
+        available: 7 << 30,
+        size: 64 << 30,
+    };
+    h.rm.set_disk(Some(disk));
     h.rm.handle_datagram(h.at(1), addr(TOOL), &q[0]);
     let status = RmStatus {
         id: r(2),
@@ -977,6 +983,7 @@ fn status_query_is_answered() {
         transfers: 0,
         instance: 0,
         notices: Vec::new(),
+        disk: Some(disk),
     };
     assert_eq!(
         h.sent(),

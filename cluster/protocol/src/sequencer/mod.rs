@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::wire::batch::{self, Batch};
 use crate::wire::{
-    Link, Message, NodeId, RequestId, Sequenced, SequencerStatus, Submission, WireStats,
+    DiskSpace, Link, Message, NodeId, RequestId, Sequenced, SequencerStatus, Submission, WireStats,
 };
 use crate::{Destination, ReplicaId, Timeouts, Transmit, REPLICAS};
 
@@ -174,6 +174,8 @@ pub struct Sequencer {
     /// Latest `now` seen; `poll_truncate` has no `now` of its own.
     now: Instant,
     wall_ms: u64,
+    /// Free space of the log's directory, as the shell last read it (for status).
+    disk: Option<DiskSpace>,
 
     next_seq: u64,
     /// Seq of `retained[0]`; `retained` holds exactly `base..next_seq`.
@@ -276,6 +278,7 @@ impl Sequencer {
             ordered_payload,
             now,
             wall_ms: 0,
+            disk: None,
             next_seq: start,
             base: start,
             retained: VecDeque::new(),
@@ -581,7 +584,14 @@ impl Sequencer {
             view: self.fo.view,
             primary: self.fo.primary(),
             committed: self.committed,
+            disk: self.disk,
         }
+    }
+
+    /// The free space of the log's directory, for status: the core does no IO, so the shell
+    /// reads it and hands it in.
+    pub fn set_disk(&mut self, disk: Option<DiskSpace>) {
+        self.disk = disk;
     }
 
     pub fn counters(&self) -> SequencerCounters {

@@ -584,6 +584,7 @@ fn recovery_continues_after_the_log_and_remembers_its_ids() {
             view: 0,
             primary: Some(1),
             committed: 7,
+            disk: None,
         }
     );
     // A restarted sequencer says where it stands at once.
@@ -896,6 +897,7 @@ fn retention_follows_live_rms_and_the_cap() {
             view: 0,
             primary: Some(1),
             committed: 30,
+            disk: None,
         }
     );
 }
@@ -1059,6 +1061,11 @@ fn status_is_only_for_the_operator() {
 fn status_query_is_answered() {
     let mut h = with_entries(1000, 3);
     let tool = link(NodeId::Tool(1), MAX_DATAGRAM);
+    let disk = crate::wire::DiskSpace {
+        available: 1 << 20,
+        size: 1 << 30,
+    };
+    h.s.set_disk(Some(disk));
     h.deliver(&tool, 7777, &Message::StatusQuery { nonce: 42 });
     assert_eq!(
         h.out(),
@@ -1076,6 +1083,7 @@ fn status_query_is_answered() {
                     view: 0,
                     primary: Some(1),
                     committed: 3,
+                    disk: Some(disk),
                 }
             }
         )]

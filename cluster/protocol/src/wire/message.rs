@@ -297,6 +297,19 @@ pub struct RmStatus {
     pub instance: u64,
     /// What recently happened, newest last (at most `replica_manager::NOTICES_KEPT`).
     pub notices: Vec<NoticeEntry>,
+    /// The file system of this manager's directory (its record and its replica's storage),
+    /// as the node last read it; `None` until it could.
+    pub disk: Option<DiskSpace>,
+}
+
+/// Free space where a node writes: a full disk stops it (`docs/recovery.md`, "A full disk"),
+/// so `tesserad status` and the dashboard show it coming, as the metrics do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSpace {
+    /// Bytes an unprivileged process can still write (statvfs `f_bavail` × `f_frsize`).
+    pub available: u64,
+    /// The file system's size (`f_blocks` × `f_frsize`).
+    pub size: u64,
 }
 
 /// A replica's latest compared checkpoint.
@@ -370,6 +383,8 @@ pub struct SequencerStatus {
     /// Highest seq a majority of the sequencer nodes hold durably: everything up to it has
     /// been (or may be) sent to the managers.
     pub committed: u64,
+    /// The file system of this node's log directory, as the node last read it.
+    pub disk: Option<DiskSpace>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

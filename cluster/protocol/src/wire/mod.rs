@@ -32,9 +32,9 @@ pub use frame::{
 pub use identity::{identity_of, KeyError, PublicKey, Roster, SecretKey, KEY_LEN, MAX_IDENTITIES};
 pub use link::{Link, LinkConfig, WireStats};
 pub use message::{
-    ChaosAction, CheckpointView, FaultKind, FaultReport, Incarnation, Message, NodeId, Notice,
-    NoticeEntry, ReadEntry, ReadReplyEntry, ReplaceCause, ReplicaState, ReplyEntry, RequestId,
-    RmStatus, Sequenced, SequencerStatus, Submission, VoteReason, TRACE_MAX,
+    ChaosAction, CheckpointView, DiskSpace, FaultKind, FaultReport, Incarnation, Message, NodeId,
+    Notice, NoticeEntry, ReadEntry, ReadReplyEntry, ReplaceCause, ReplicaState, ReplyEntry,
+    RequestId, RmStatus, Sequenced, SequencerStatus, Submission, VoteReason, TRACE_MAX,
 };
 pub use reassembly::Reassembler;
 pub use reassembly::MIN_FRAGMENT;
