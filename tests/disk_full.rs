@@ -244,8 +244,13 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
     let full_since = Instant::now();
     let mut most_down = 0;
     let mut sequencers = BTreeSet::new();
+    // The least free space any node reported meanwhile (`tesserad status`, the dashboard).
+    let mut least_free: Option<u64> = None;
     loop {
         let s = cluster.status().await;
+        let free = s.replicas.iter().map(|r| r.disk_available_bytes);
+        let free = free.chain(s.sequencers.iter().map(|n| n.disk_available_bytes));
+        least_free = least_free.into_iter().chain(free.flatten()).min();
         let down = s
             .replicas
             .iter()
@@ -291,7 +296,8 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
     eprintln!(
         "disk_full: {} writes, {answered} answered, {} in doubt; {most_down} of 4 replicas \
          down at once with the disk full, {} sequencer processes after its kill -9; whole again \
-         {back_in:?} after it had room (seq {:?})",
+         {back_in:?} after it had room (seq {:?}); least free space a node reported while \
+         full {least_free:?} bytes",
         outcomes.len(),
         in_doubt.len(),
         sequencers.len(),
@@ -301,6 +307,24 @@ async fn a_full_disk_loses_nothing_and_the_cluster_comes_back_when_there_is_room
         most_down >= 3,
         "the full disk must have stopped the durable replicas for this test to show anything"
     );
+    // The nodes' status showed the disk full, and shows it with room again: the readings are
+    // of the small disk (its size exactly), not of the file system the test runs on.
+    let small = DISK_MB << 20;
+    assert!(
+        least_free.is_some_and(|b| b < small / 12),
+        "with the disk full the least free space reported was {least_free:?} of {small}"
+    );
+    for r in &status.replicas {
+        assert_eq!(r.disk_size_bytes, Some(small), "replica {}: {r:?}", r.id);
+        assert!(
+            r.disk_available_bytes.is_some_and(|b| b > small / 3),
+            "replica {} once there was room: {r:?}",
+            r.id
+        );
+    }
+    for n in &status.sequencers {
+        assert_eq!(n.disk_size_bytes, Some(small), "sequencer {}: {n:?}", n.id);
+    }
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(
         said.contains("sequencer log write failed: No space left on device"),
