@@ -25,10 +25,10 @@ fn bytes(blocks: impl Into<u64>, unit: impl Into<u64>) -> u64 {
     blocks.into().saturating_mul(unit.into())
 }
 
-/// A node's free space for its status, read again at most once per [`FRESH_FOR`]. The shells
-/// ask it on every burst of datagrams (a status query is one), so a node that is asked sees
-/// a reading under a second old without a timer of its own, and a busy node pays one clock
-/// comparison per burst.
+/// A node's free space for its status, read again at most once per `FRESH_FOR` (a second).
+/// The shells ask it on every burst of datagrams (a status query is one), so a node that is
+/// asked sees a reading under a second old without a timer of its own, and a busy node pays
+/// one clock comparison per burst.
 pub struct DiskWatch {
     dir: PathBuf,
     read_at: Option<Instant>,
@@ -44,7 +44,7 @@ impl DiskWatch {
         }
     }
 
-    /// The latest reading, refreshed if older than [`FRESH_FOR`]. A directory that cannot be
+    /// The latest reading, refreshed if older than `FRESH_FOR`. A directory that cannot be
     /// read keeps the last value: the node says what failed when it next writes.
     pub fn at(&mut self, now: Instant) -> Option<DiskSpace> {
         if self
