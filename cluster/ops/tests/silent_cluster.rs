@@ -104,7 +104,17 @@ async fn the_json_keys_are_the_documented_ones() {
     assert_eq!(top, ["next_seq", "replicas", "sequencers"]);
     let mut node = keys(&json["sequencers"][0]);
     node.sort();
-    assert_eq!(node, ["id", "next_seq", "state", "view"]);
+    assert_eq!(
+        node,
+        [
+            "disk_available_bytes",
+            "disk_size_bytes",
+            "id",
+            "next_seq",
+            "state",
+            "view"
+        ]
+    );
     assert_eq!(json["sequencers"][0]["state"], "down");
     let mut row = keys(&json["replicas"][0]);
     row.sort();
@@ -113,6 +123,8 @@ async fn the_json_keys_are_the_documented_ones() {
         [
             "consecutive_faults",
             "digest",
+            "disk_available_bytes",
+            "disk_size_bytes",
             "id",
             "implementation",
             "last_seq",
