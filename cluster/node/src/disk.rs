@@ -11,7 +11,7 @@ use tessera_protocol::wire::DiskSpace;
 const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// The file system holding `dir`, now; `None` if it cannot be read (removed, or not made yet).
-pub fn space(dir: &Path) -> Option<DiskSpace> {
+fn space(dir: &Path) -> Option<DiskSpace> {
     let fs = nix::sys::statvfs::statvfs(dir).ok()?;
     let unit = fs.fragment_size();
     Some(DiskSpace {
@@ -26,9 +26,9 @@ fn bytes(blocks: impl Into<u64>, unit: impl Into<u64>) -> u64 {
 }
 
 /// A node's free space for its status, read again at most once per `FRESH_FOR` (a second).
-/// The shells ask it on every burst of datagrams (a status query is one), so a node that is
-/// asked sees a reading under a second old without a timer of its own, and a busy node pays
-/// one clock comparison per burst.
+/// The shells ask it on every burst of datagrams (a status query is one) and before each
+/// metrics scrape, so a node that is asked sees a reading under a second old without a timer
+/// of its own, and a busy node pays one clock comparison per burst.
 pub struct DiskWatch {
     dir: PathBuf,
     read_at: Option<Instant>,

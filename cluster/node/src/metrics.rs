@@ -8,7 +8,6 @@
 //! in the gateway's process, adds its metrics to the gateway's registry.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use prometheus::core::{Atomic, GenericCounter};
@@ -18,7 +17,7 @@ use prometheus::{
 use tessera_protocol::front_end::FrontEndStats;
 use tessera_protocol::replica_manager::ReplicaManager;
 use tessera_protocol::sequencer::Sequencer;
-use tessera_protocol::wire::{ReplicaState, WireStats};
+use tessera_protocol::wire::{DiskSpace, ReplicaState, WireStats};
 use tessera_protocol::ReplicaId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -197,20 +196,20 @@ fn histogram(
     Ok(h)
 }
 
-/// Free space where a role writes, read at each scrape: a full disk stops the role
-/// (`docs/recovery.md`, "A full disk"), and these let an operator see it coming.
+/// Free space where a role writes: a full disk stops the role (`docs/recovery.md`, "A full
+/// disk"), and these let an operator see it coming. The reading is the one the core reports
+/// in its status (`crate::disk::DiskWatch`, refreshed by the shell before each scrape).
 ///
 /// Label-less vectors rather than plain gauges: a family without a child is left out of the
 /// output, so a directory that could not be read yet exports nothing instead of a 0 that
 /// would read as a full disk.
 pub struct DiskGauges {
-    dir: PathBuf,
     available: IntGaugeVec,
     size: IntGaugeVec,
 }
 
 impl DiskGauges {
-    pub fn new(registry: &Registry, dir: PathBuf) -> Result<DiskGauges, prometheus::Error> {
+    pub fn new(registry: &Registry) -> Result<DiskGauges, prometheus::Error> {
         let vec = |name: &str, help: &str| -> Result<IntGaugeVec, prometheus::Error> {
             let v = IntGaugeVec::new(Opts::new(name, help), &[])?;
             registry.register(Box::new(v.clone()))?;
@@ -219,15 +218,12 @@ impl DiskGauges {
         Ok(DiskGauges {
             available: vec("tessera_data_dir_available_bytes", "Bytes an unprivileged process can still write on the file system holding this role's data directory (statvfs f_bavail * f_frsize)")?,
             size: vec("tessera_data_dir_size_bytes", "Size of the file system holding this role's data directory (statvfs f_blocks * f_frsize)")?,
-            dir,
         })
     }
 
-    pub fn update(&self) {
-        // On failure (the directory removed, or not made yet) the last values stay, unlogged:
-        // a role that cannot write says so itself when it next writes, and a line per scrape
-        // would only repeat it.
-        let Some(space) = crate::disk::space(&self.dir) else {
+    /// `None` (no reading yet) leaves the gauges as they are.
+    pub fn set(&self, disk: Option<DiskSpace>) {
+        let Some(space) = disk else {
             return;
         };
         self.available
@@ -260,8 +256,7 @@ pub struct SequencerMetrics {
 }
 
 impl SequencerMetrics {
-    /// `data_dir`: the node's own directory, where its log is.
-    pub fn new(data_dir: PathBuf) -> Result<SequencerMetrics, prometheus::Error> {
+    pub fn new() -> Result<SequencerMetrics, prometheus::Error> {
         let r = registry(&[])?;
         Ok(SequencerMetrics {
             next_seq: int_gauge(&r, "tessera_sequencer_next_seq", "The sequence number the next request will be given")?,
@@ -278,7 +273,7 @@ impl SequencerMetrics {
             multicast: counter(&r, "tessera_sequencer_multicast_entries_total", "Entries multicast to the replica managers for the first time (requests sequenced and made durable)")?,
             refused: counter(&r, "tessera_sequencer_refused_total", "Submissions refused: not a request, too large for one message, or too many waiting for the log")?,
             drops: Drops::new(&r, "tessera_sequencer_datagrams_dropped_total", "sequencer")?,
-            disk: DiskGauges::new(&r, data_dir)?,
+            disk: DiskGauges::new(&r)?,
             registry: r,
         })
     }
@@ -305,7 +300,7 @@ impl SequencerMetrics {
         set_counter(&self.multicast, c.multicast_entries);
         set_counter(&self.refused, s.refused());
         self.drops.set(s.stats());
-        self.disk.update();
+        self.disk.set(status.disk);
         render(&self.registry)
     }
 }
@@ -344,12 +339,7 @@ const STATES: [ReplicaState; 5] = [
 ];
 
 impl RmMetrics {
-    /// `data_dir`: the manager's directory, holding its record and its replica's storage.
-    pub fn new(
-        id: ReplicaId,
-        implementation: &str,
-        data_dir: PathBuf,
-    ) -> Result<RmMetrics, prometheus::Error> {
+    pub fn new(id: ReplicaId, implementation: &str) -> Result<RmMetrics, prometheus::Error> {
         let r = registry(&[
             ("replica", id.to_string()),
             ("implementation", implementation.to_owned()),
@@ -384,7 +374,7 @@ impl RmMetrics {
             reasked: counter(&r, "tessera_rm_reasked_replies_total", "Replies resent from the cache because a front end asked again")?,
             ignored: counter(&r, "tessera_rm_ignored_messages_total", "Authenticated messages that make no sense for a replica manager (wrong kind or sender)")?,
             drops: Drops::new(&r, "tessera_rm_datagrams_dropped_total", "replica manager")?,
-            disk: DiskGauges::new(&r, data_dir)?,
+            disk: DiskGauges::new(&r)?,
             registry: r,
         })
     }
@@ -421,7 +411,7 @@ impl RmMetrics {
         set_counter(&self.reasked, c.reasked);
         set_counter(&self.ignored, c.ignored);
         self.drops.set(rm.stats());
-        self.disk.update();
+        self.disk.set(s.disk);
         render(&self.registry)
     }
 }
@@ -539,26 +529,25 @@ mod tests {
     }
 
     #[test]
-    fn disk_gauges_export_the_data_dirs_file_system_and_nothing_before_it_can_be_read() {
-        let dir = tempfile::tempdir().expect("temp dir");
+    fn disk_gauges_export_the_reading_and_nothing_before_there_is_one() {
         let r = Registry::new();
-        let missing = DiskGauges::new(&r, dir.path().join("not-yet")).expect("registered");
-        missing.update();
+        let disk = DiskGauges::new(&r).expect("registered");
+        disk.set(None);
         assert!(!render(&r).contains("tessera_data_dir"), "{}", render(&r));
 
-        let r = Registry::new();
-        let disk = DiskGauges::new(&r, dir.path().to_path_buf()).expect("registered");
-        disk.update();
+        disk.set(Some(DiskSpace {
+            available: 3 << 30,
+            size: 8 << 30,
+        }));
         let text = render(&r);
-        let available = value(&text, "tessera_data_dir_available_bytes").expect("available");
-        let size = value(&text, "tessera_data_dir_size_bytes").expect("size");
-        assert!(0 < available && available <= size, "{text}");
+        assert_eq!(
+            value(&text, "tessera_data_dir_available_bytes"),
+            Some(3 << 30)
+        );
+        assert_eq!(value(&text, "tessera_data_dir_size_bytes"), Some(8 << 30));
 
-        // Gone after a reading: the last values stay.
-        let gone = dir.path().to_path_buf();
-        drop(dir);
-        let disk = DiskGauges { dir: gone, ..disk };
-        disk.update();
+        // A directory that could no longer be read: the last values stay.
+        disk.set(None);
         assert_eq!(render(&r), text);
     }
 }

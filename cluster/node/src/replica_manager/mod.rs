@@ -69,7 +69,8 @@ pub async fn run(
         call_memory: call_memory(&cfg),
         ..RmConfig::default()
     };
-    let metrics = RmMetrics::new(rid, me.implementation.as_str(), cfg.rm_dir(id))?;
+    let metrics = RmMetrics::new(rid, me.implementation.as_str())?;
+    // Free space where the record and the replica's storage are, for status and metrics.
     let mut disk = crate::disk::DiskWatch::new(cfg.rm_dir(id));
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let mut rm = ReplicaManager::new(link, rcfg, persisted, Instant::now());
@@ -192,6 +193,7 @@ pub async fn run(
             },
             _ = crate::sleep_until(deadline) => rm.handle_timeout(Instant::now()),
             Some(scrape) = scrapes.recv() => {
+                rm.set_disk(disk.at(Instant::now()));
                 let _ = scrape.send(metrics.render(&rm));
             }
             _ = shutdown.changed() => break,

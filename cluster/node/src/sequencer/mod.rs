@@ -77,7 +77,8 @@ pub async fn run(
 
     let (job_tx, job_rx) = std::sync::mpsc::channel::<LogJob>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<std::io::Result<Persisted>>();
-    let metrics = SequencerMetrics::new(dir.clone())?;
+    let metrics = SequencerMetrics::new()?;
+    // Free space where the log is, for status and metrics.
     let mut disk = crate::disk::DiskWatch::new(dir.clone());
     let mut scrapes = crate::metrics::serve_for_loop(metrics_address).await;
     let writer = std::thread::Builder::new()
@@ -142,6 +143,7 @@ pub async fn run(
             },
             _ = crate::sleep_until(deadline) => seq.handle_timeout(Instant::now()),
             Some(scrape) = scrapes.recv() => {
+                seq.set_disk(disk.at(Instant::now()));
                 let _ = scrape.send(metrics.render(&seq));
             }
             _ = shutdown.changed() => break Ok(()),
